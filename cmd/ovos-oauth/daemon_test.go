@@ -1,0 +1,231 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/OpenVoiceOS/ovos-oauth/internal/bus"
+	"github.com/OpenVoiceOS/ovos-oauth/internal/bus/bustest"
+)
+
+// daemon is an ovos-oauth started through run, as main starts it.
+type daemon struct {
+	busURL  string // the bus it is attached to
+	baseURL string // its callback server, as phones reach it
+	dataDir string
+	logs    *logSink
+	stop    func() error
+}
+
+// startDaemon runs the daemon on a bus, with a data dir and free ports, and
+// waits for its start-up log line. extra flags go after the defaults.
+func startDaemon(t *testing.T, busURL, dataDir string, extra ...string) *daemon {
+	t.Helper()
+	logs := newLogSink()
+	args := append([]string{"serve",
+		"--bus-url", busURL,
+		"--listen", "127.0.0.1:0",
+		"--public-host", "127.0.0.1",
+		"--data-dir", dataDir,
+		"--log-format", "json",
+		"--log-level", "debug",
+	}, extra...)
+	env := map[string]string{"HOME": t.TempDir(), "OVOS_OAUTH_SYSTEM_CONFIG_DIR": t.TempDir(), "MYCROFT_SYSTEM_CONFIG": "/nonexistent", "XDG_CONFIG_DIRS": t.TempDir()}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- run(ctx, args, func(k string) string { return env[k] }, &bytes.Buffer{}, logs) }()
+
+	var started map[string]any
+	select {
+	case started = <-logs.started:
+	case err := <-done:
+		cancel()
+		t.Fatalf("run() = %v before start-up; logs:\n%s", err, logs)
+	case <-time.After(10 * time.Second):
+		cancel()
+		t.Fatalf("daemon did not start in 10s; logs:\n%s", logs)
+	}
+	var once sync.Once
+	var stopErr error
+	stop := func() error {
+		once.Do(func() {
+			cancel()
+			select {
+			case stopErr = <-done:
+			case <-time.After(10 * time.Second):
+				stopErr = errors.New("daemon did not stop in 10s")
+			}
+		})
+		return stopErr
+	}
+	t.Cleanup(func() {
+		if err := stop(); err != nil {
+			t.Errorf("run() at stop = %v", err)
+		}
+	})
+	d := &daemon{busURL: started["bus"].(string), baseURL: started["callback"].(string), dataDir: dataDir, logs: logs, stop: stop}
+	return d
+}
+
+// logSink collects the daemon's JSON log lines and announces its start-up.
+type logSink struct {
+	mu      sync.Mutex
+	buf     bytes.Buffer
+	partial []byte
+	started chan map[string]any
+}
+
+func newLogSink() *logSink { return &logSink{started: make(chan map[string]any, 1)} }
+
+func (l *logSink) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.buf.Write(p)
+	l.partial = append(l.partial, p...)
+	for {
+		i := bytes.IndexByte(l.partial, '\n')
+		if i < 0 {
+			break
+		}
+		line := l.partial[:i]
+		l.partial = l.partial[i+1:]
+		var rec map[string]any
+		if json.Unmarshal(line, &rec) == nil && rec["msg"] == "ovos-oauth started" {
+			select {
+			case l.started <- rec:
+			default:
+			}
+		}
+	}
+	return len(p), nil
+}
+
+func (l *logSink) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.String()
+}
+
+// lines returns the log records.
+func (l *logSink) lines(t *testing.T) []map[string]any {
+	t.Helper()
+	var out []map[string]any
+	sc := bufio.NewScanner(strings.NewReader(l.String()))
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		var rec map[string]any
+		if err := json.Unmarshal(sc.Bytes(), &rec); err != nil {
+			t.Fatalf("log line is not JSON: %q", sc.Text())
+		}
+		out = append(out, rec)
+	}
+	return out
+}
+
+// skill is a bus client playing a skill, as ovos-bus-client does: requests
+// carry source and destination, replies are matched by type.
+type skill struct {
+	*bustest.Peer
+	id string
+}
+
+func newSkill(t *testing.T, busURL, id string) *skill {
+	t.Helper()
+	return &skill{Peer: bustest.Dial(t, busURL), id: id}
+}
+
+// request sends a request and waits for the reply of replyType whose data
+// matches the app (when it names one).
+func (s *skill) request(t *testing.T, typ string, data map[string]any, replyType string) bus.Message {
+	t.Helper()
+	m := bus.NewMessage(typ, data)
+	m.Context = map[string]json.RawMessage{
+		"source":      json.RawMessage(`"` + s.id + `"`),
+		"destination": json.RawMessage(`"PHAL"`),
+	}
+	s.Send(t, m)
+	return s.expectFor(t, replyType, data)
+}
+
+// expectFor waits for a message of type typ about the same app as data.
+func (s *skill) expectFor(t *testing.T, typ string, data map[string]any) bus.Message {
+	t.Helper()
+	return s.ExpectFunc(t, func(m bus.Message) bool {
+		if m.Type != typ {
+			return false
+		}
+		var got map[string]any
+		if err := m.DecodeData(&got); err != nil {
+			return false
+		}
+		for _, k := range []string{"skill_id", "app_id"} {
+			if v, ok := got[k]; ok && data[k] != nil && v != data[k] {
+				return false
+			}
+		}
+		return true
+	})
+}
+
+func dataOf(t *testing.T, m bus.Message) map[string]any {
+	t.Helper()
+	var d map[string]any
+	if err := m.DecodeData(&d); err != nil {
+		t.Fatalf("%s data: %v", m.Type, err)
+	}
+	return d
+}
+
+// noErr fails when a reply carries an error.
+func noErr(t *testing.T, m bus.Message) map[string]any {
+	t.Helper()
+	d := dataOf(t, m)
+	if e, ok := d["error"]; ok {
+		t.Fatalf("%s: error %v (%v)", m.Type, e, d["error_description"])
+	}
+	return d
+}
+
+// wantErr fails unless a reply carries the error code.
+func wantErr(t *testing.T, m bus.Message, code string) map[string]any {
+	t.Helper()
+	d := dataOf(t, m)
+	if d["error"] != code {
+		t.Fatalf("%s: error = %v (%v), want %q", m.Type, d["error"], d["error_description"], code)
+	}
+	if s, _ := d["error_description"].(string); s == "" {
+		t.Errorf("%s: error %q without error_description", m.Type, code)
+	}
+	return d
+}
+
+// noRedirect is a phone that stops before following a redirect to host, so
+// a test can see where the provider sends it.
+func noRedirect(phone *http.Client, host string) *http.Client {
+	c := *phone
+	c.CheckRedirect = func(req *http.Request, via []*http.Request) error {
+		if req.URL.Host == host {
+			return http.ErrUseLastResponse
+		}
+		return nil
+	}
+	return &c
+}
+
+func hostOf(t *testing.T, raw string) string {
+	t.Helper()
+	u, err := url.Parse(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u.Host
+}

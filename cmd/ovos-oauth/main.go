@@ -1,0 +1,152 @@
+// Command ovos-oauth is the OAuth companion of an OpenVoiceOS device: it
+// answers the oauth.* messages of the OVOS messagebus, serves the callback
+// that finishes a login from the user's phone, and keeps the tokens.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"strconv"
+	"syscall"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/OpenVoiceOS/ovos-oauth/internal/api"
+	"github.com/OpenVoiceOS/ovos-oauth/internal/bus"
+	"github.com/OpenVoiceOS/ovos-oauth/internal/callback"
+	"github.com/OpenVoiceOS/ovos-oauth/internal/config"
+	"github.com/OpenVoiceOS/ovos-oauth/internal/oauth"
+	"github.com/OpenVoiceOS/ovos-oauth/internal/qr"
+	"github.com/OpenVoiceOS/ovos-oauth/internal/store"
+)
+
+// version is set at build time with -ldflags "-X main.version=…".
+var version = "dev"
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr)
+	stop()
+	if errors.Is(err, config.ErrHelp) {
+		return
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "ovos-oauth:", err)
+		os.Exit(1)
+	}
+}
+
+const usage = `Usage: ovos-oauth <command> [flags]
+
+Commands:
+  serve     run the daemon (ovos-oauth serve --help lists its flags)
+  version   print the version
+`
+
+// run is main without the process: tests call it with their own arguments,
+// environment and writers.
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return errors.New("no command given")
+	}
+	switch args[0] {
+	case "serve":
+		return serve(ctx, args[1:], getenv, stderr)
+	case "version", "--version":
+		fmt.Fprintln(stdout, "ovos-oauth", version)
+		return nil
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return nil
+	}
+	fmt.Fprint(stderr, usage)
+	return fmt.Errorf("unknown command %q", args[0])
+}
+
+func serve(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) error {
+	cfg, err := config.Load(args, getenv, stderr)
+	if err != nil {
+		return err
+	}
+	logger := newLogger(cfg, stderr)
+
+	// Listen before anything serves, so a taken port fails start-up with a
+	// clear message instead of a half-running daemon.
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("listen for callbacks on %s (is the Python OAuth plugin or another ovos-oauth running?): %w", cfg.Listen, err)
+	}
+	defer ln.Close()
+	port := ln.Addr().(*net.TCPAddr).Port
+	baseURL := "http://" + net.JoinHostPort(cfg.PublicHost, strconv.Itoa(port))
+
+	busURL := cfg.BusURL
+	var hub *bus.Hub
+	var busLn net.Listener
+	if cfg.EmbeddedBus != "" {
+		busLn, err = net.Listen("tcp", cfg.EmbeddedBus)
+		if err != nil {
+			return fmt.Errorf("listen for the embedded bus on %s (is ovos-messagebus running?): %w", cfg.EmbeddedBus, err)
+		}
+		defer busLn.Close()
+		hub = bus.NewHub(logger.With("component", "hub"))
+		if _, p, _ := net.SplitHostPort(cfg.EmbeddedBus); p == "0" {
+			busURL = "ws://" + busLn.Addr().String() + hub.Route
+		}
+	}
+
+	db := store.New(cfg.DBPath())
+	if err := db.Open(); err != nil {
+		return err
+	}
+	defer db.Close()
+
+	engine := oauth.NewEngine(db, baseURL, logger.With("component", "oauth"))
+	engine.FlowTTL = cfg.FlowTTL
+	images := qr.NewDir(cfg.QRDir)
+	images.TTL = cfg.FlowTTL
+	svc := api.New(engine, images, cfg.PublicHost, port, logger.With("component", "api"))
+	engine.Events = svc
+	client := bus.NewClient(busURL, svc, logger.With("component", "bus"))
+	client.OnConnect = svc.Ping
+	svc.Sender = client
+	web := callback.New(engine, logger.With("component", "http"))
+
+	g, gctx := errgroup.WithContext(ctx)
+	if hub != nil {
+		g.Go(func() error { return hub.Serve(gctx, busLn) })
+	}
+	g.Go(func() error { return svc.Run(gctx) })
+	g.Go(func() error { return client.Run(gctx) })
+	g.Go(func() error { return web.Serve(gctx, ln) })
+	logger.Info("ovos-oauth started", "version", version, "bus", busURL, "embedded_bus", embeddedAddr(busLn),
+		"callback", baseURL, "listen", ln.Addr().String(), "data_dir", cfg.DataDir, "qr_dir", cfg.QRDir)
+	err = g.Wait()
+	if ctx.Err() != nil && (err == nil || errors.Is(err, context.Canceled)) {
+		logger.Info("ovos-oauth stopped")
+		return nil
+	}
+	return err
+}
+
+func embeddedAddr(ln net.Listener) string {
+	if ln == nil {
+		return ""
+	}
+	return ln.Addr().String()
+}
+
+func newLogger(cfg config.Config, w io.Writer) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: cfg.LogLevelValue()}
+	if cfg.LogFormat == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}

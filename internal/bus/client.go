@@ -1,0 +1,368 @@
+package bus
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"net/url"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gorilla/websocket"
+)
+
+// ErrOutboxFull is returned by Client.Send when OutboxSize frames are already
+// waiting to be written.
+var ErrOutboxFull = errors.New("bus: outbox full")
+
+// Handler receives the frames a Client reads. Both methods are called from
+// the Client's read goroutine, one frame at a time and in the order the bus
+// sent them, and never after Run has returned.
+type Handler interface {
+	// Handles reports whether the daemon wants frames of this type. It is
+	// called on every frame, before any decoding, so it must be cheap.
+	Handles(msgType string) bool
+	// Dispatch receives a decoded frame whose type Handles accepted. It
+	// must not block: the read loop waits for it, so an implementation
+	// queues the work.
+	Dispatch(msg Message)
+}
+
+const (
+	defaultMinBackoff      = 200 * time.Millisecond
+	defaultMaxBackoff      = 15 * time.Second
+	defaultGreetingTimeout = 3 * time.Second
+	defaultMaxMessageSize  = 25 << 20 // ovos-messagebus's websocket.max_msg_size default, 25 MB
+	defaultOutboxSize      = 4096
+	defaultPingInterval    = 30 * time.Second
+	writeTimeout           = 10 * time.Second
+	handshakeTimeout       = 10 * time.Second
+	// maxIdleBuffer bounds the read buffer a Client keeps between frames,
+	// so one huge frame does not pin its size for the connection's life.
+	maxIdleBuffer = 1 << 20
+)
+
+// Client is the daemon's connection to the OVOS messagebus. Run dials, reads
+// and writes, and reconnects with backoff until its context ends; Send
+// queues frames whether or not a connection is up.
+//
+// The exported fields are set to defaults by NewClient and may be changed
+// before Run is called, not after. Send and Connected are safe for
+// concurrent use, also while Run is running; Run must not be called twice at
+// once.
+type Client struct {
+	// MinBackoff and MaxBackoff bound the delay between connection
+	// attempts: capped exponential with full jitter above MinBackoff,
+	// starting again from MinBackoff after every connection that was
+	// established. Defaults 200ms and 15s.
+	MinBackoff, MaxBackoff time.Duration
+	// GreetingTimeout is how long a new connection waits for the bus's
+	// "connected" frame before writing (a client that sends earlier may
+	// miss frames). If it never comes, the Client logs and proceeds.
+	// Default 3s; zero or less does not wait.
+	GreetingTimeout time.Duration
+	// MaxMessageSize is the largest frame read or sent, in bytes. A larger
+	// incoming frame ends the connection (gorilla cannot skip it); Send
+	// refuses a larger outgoing one, which the bus would echo back.
+	// Default 25 MiB, like ovos-messagebus.
+	MaxMessageSize int64
+	// OutboxSize bounds the frames waiting to be written. Default 4096.
+	OutboxSize int
+	// OnConnect, if set, is called after each (re)connect once the bus has
+	// greeted, on the connection's writer goroutine before it writes the
+	// queued frames: it may call Send but must not block.
+	OnConnect func()
+	// Dialer dials the bus. Default: a 10s handshake timeout and no proxy.
+	Dialer *websocket.Dialer
+
+	url     string
+	handler Handler
+	logger  *slog.Logger
+	// pingInterval paces websocket pings, which find a dead TCP connection;
+	// tests shorten it.
+	pingInterval time.Duration
+
+	running   atomic.Bool
+	connected atomic.Bool
+
+	mu     sync.Mutex
+	outbox [][]byte // encoded frames, oldest first; the head is popped only once written
+	wake   chan struct{}
+}
+
+// NewClient returns a Client for the bus at url (ws://host:port/route) that
+// hands the frames h accepts to h. logger may be nil.
+func NewClient(url string, h Handler, logger *slog.Logger) *Client {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	return &Client{
+		MinBackoff:      defaultMinBackoff,
+		MaxBackoff:      defaultMaxBackoff,
+		GreetingTimeout: defaultGreetingTimeout,
+		MaxMessageSize:  defaultMaxMessageSize,
+		OutboxSize:      defaultOutboxSize,
+		Dialer:          &websocket.Dialer{HandshakeTimeout: handshakeTimeout},
+		url:             url,
+		handler:         h,
+		logger:          logger,
+		pingInterval:    defaultPingInterval,
+		wake:            make(chan struct{}, 1),
+	}
+}
+
+// Connected reports whether a connection to the bus is up and greeted. It is
+// safe for concurrent use; the answer may be stale at once.
+func (c *Client) Connected() bool { return c.connected.Load() }
+
+// Send queues m for the bus and returns at once. It never blocks: when
+// OutboxSize frames are waiting it returns ErrOutboxFull. While disconnected,
+// frames wait and are written in order after the next connect; a frame whose
+// write failed is written again on the next connection, so nothing accepted
+// here is lost across a bus restart (a frame the kernel accepted just before
+// the connection died can be, as with any websocket client). It also fails
+// if m cannot be encoded or is larger than MaxMessageSize. Safe for
+// concurrent use.
+func (c *Client) Send(m Message) error {
+	frame, err := m.MarshalJSON()
+	if err != nil {
+		return fmt.Errorf("send: %w", err)
+	}
+	if c.MaxMessageSize > 0 && int64(len(frame)) > c.MaxMessageSize {
+		return fmt.Errorf("send %s: frame of %d bytes is larger than %d", m.Type, len(frame), c.MaxMessageSize)
+	}
+	limit := c.OutboxSize
+	if limit <= 0 {
+		limit = defaultOutboxSize
+	}
+	c.mu.Lock()
+	if len(c.outbox) >= limit {
+		c.mu.Unlock()
+		return ErrOutboxFull
+	}
+	c.outbox = append(c.outbox, frame)
+	c.mu.Unlock()
+	select {
+	case c.wake <- struct{}{}:
+	default: // the writer has a wake-up pending already
+	}
+	return nil
+}
+
+// head returns the oldest queued frame, or nil.
+func (c *Client) head() []byte {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.outbox) == 0 {
+		return nil
+	}
+	return c.outbox[0]
+}
+
+// pop drops the oldest queued frame once it has been written.
+func (c *Client) pop() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.outbox[0] = nil
+	c.outbox = c.outbox[1:]
+	if len(c.outbox) == 0 {
+		c.outbox = nil // let the drained backing array go
+	}
+}
+
+// Run connects to the bus and serves the connection, reconnecting with
+// backoff whenever it drops, until ctx ends. It returns nil on cancellation,
+// after every goroutine it started has exited; the only error is an unusable
+// URL or a second concurrent Run.
+func (c *Client) Run(ctx context.Context) error {
+	u, err := url.Parse(c.url)
+	if err != nil {
+		return fmt.Errorf("bus url: %w", err)
+	}
+	if u.Scheme != "ws" && u.Scheme != "wss" {
+		return fmt.Errorf("bus url %q: scheme must be ws or wss", c.url)
+	}
+	if !c.running.CompareAndSwap(false, true) {
+		return errors.New("bus: Client.Run is already running")
+	}
+	defer c.running.Store(false)
+
+	bo := backoff{min: c.MinBackoff, max: c.MaxBackoff, rand: rand.Int64N}
+	if bo.min <= 0 {
+		bo.min = defaultMinBackoff
+	}
+	bo.max = max(bo.max, bo.min)
+	quiet := false // this outage has been logged at warn already
+	for {
+		established, err := c.connect(ctx)
+		if ctx.Err() != nil {
+			return nil
+		}
+		switch {
+		case established:
+			bo.reset()
+			quiet = true
+			c.logger.Warn("bus connection lost; reconnecting", "url", c.url, "err", err)
+		case !quiet:
+			quiet = true
+			c.logger.Warn("cannot reach bus; retrying", "url", c.url, "err", err)
+		default:
+			c.logger.Debug("cannot reach bus", "url", c.url, "err", err)
+		}
+		t := time.NewTimer(bo.next())
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil
+		case <-t.C:
+		}
+	}
+}
+
+// connect dials once and serves the connection until it fails or ctx ends.
+// established reports whether it got as far as writing (greeted, or the
+// greeting timed out), which resets the backoff.
+func (c *Client) connect(ctx context.Context) (established bool, err error) {
+	dialer := c.Dialer
+	if dialer == nil {
+		dialer = &websocket.Dialer{HandshakeTimeout: handshakeTimeout}
+	}
+	conn, _, err := dialer.DialContext(ctx, c.url, nil)
+	if err != nil {
+		return false, fmt.Errorf("dial: %w", err)
+	}
+	c.logger.Debug("dialled bus", "url", c.url)
+	if c.MaxMessageSize > 0 {
+		conn.SetReadLimit(c.MaxMessageSize)
+	}
+
+	connCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var (
+		wg      sync.WaitGroup
+		greeted = make(chan struct{})
+		up      atomic.Bool
+		errc    = make(chan error, 2)
+	)
+	wg.Go(func() { errc <- c.readLoop(conn, greeted) })
+	wg.Go(func() { errc <- c.writeLoop(connCtx, conn, greeted, &up) })
+	select {
+	case err = <-errc:
+	case <-ctx.Done():
+		_ = conn.WriteControl(websocket.CloseMessage,
+			websocket.FormatCloseMessage(websocket.CloseNormalClosure, ""),
+			time.Now().Add(time.Second))
+	}
+	cancel()
+	conn.Close() // unblocks the reader and any write in progress
+	wg.Wait()
+	c.connected.Store(false) // after Wait: the writer may have set it late
+	return up.Load(), err
+}
+
+// readLoop reads frames until the connection fails, closing greeted at the
+// bus's "connected" frame.
+func (c *Client) readLoop(conn *websocket.Conn, greeted chan<- struct{}) error {
+	// The tornado bus answers pings; a connection that answers nothing for
+	// two ping intervals is dead even if TCP has not noticed.
+	timeout := 2*c.pingInterval + writeTimeout
+	var lastExtend time.Time
+	extend := func() {
+		now := time.Now()
+		if now.Sub(lastExtend) > time.Second { // SetReadDeadline is not free; frames come in bursts
+			lastExtend = now
+			_ = conn.SetReadDeadline(now.Add(timeout))
+		}
+	}
+	extend()
+	conn.SetPongHandler(func(string) error { extend(); return nil })
+
+	var buf bytes.Buffer
+	isGreeted := false
+	for {
+		_, r, err := conn.NextReader()
+		if err != nil {
+			return fmt.Errorf("read: %w", err)
+		}
+		extend()
+		buf.Reset()
+		if _, err := buf.ReadFrom(r); err != nil {
+			return fmt.Errorf("read: %w", err)
+		}
+		c.handle(buf.Bytes(), greeted, &isGreeted)
+		if buf.Cap() > maxIdleBuffer {
+			buf = bytes.Buffer{}
+		}
+	}
+}
+
+// handle routes one frame. Frames the handler does not want cost a peek.
+func (c *Client) handle(frame []byte, greeted chan<- struct{}, isGreeted *bool) {
+	typ, ok := PeekType(frame)
+	if !ok {
+		c.logger.Debug("dropping frame that is not an OVOS message", "bytes", len(frame))
+		return
+	}
+	if !*isGreeted && typ == "connected" {
+		*isGreeted = true
+		close(greeted)
+	}
+	if !c.handler.Handles(typ) {
+		return
+	}
+	msg, err := Decode(frame)
+	if err != nil {
+		c.logger.Debug("dropping malformed frame", "type", typ, "bytes", len(frame), "err", err)
+		return
+	}
+	c.handler.Dispatch(msg)
+}
+
+// writeLoop is the connection's only writer (gorilla allows one): it waits
+// for the greeting, then writes queued frames and pings until ctx ends or a
+// write fails.
+func (c *Client) writeLoop(ctx context.Context, conn *websocket.Conn, greeted <-chan struct{}, up *atomic.Bool) error {
+	if c.GreetingTimeout > 0 {
+		t := time.NewTimer(c.GreetingTimeout)
+		select {
+		case <-greeted:
+		case <-t.C:
+			c.logger.Warn("bus sent no greeting; sending anyway", "url", c.url, "waited", c.GreetingTimeout)
+		case <-ctx.Done():
+			t.Stop()
+			return nil
+		}
+		t.Stop()
+	}
+	up.Store(true)
+	c.connected.Store(true)
+	c.logger.Info("connected to bus", "url", c.url)
+	if c.OnConnect != nil {
+		c.OnConnect()
+	}
+
+	ping := time.NewTicker(c.pingInterval)
+	defer ping.Stop()
+	for {
+		for frame := c.head(); frame != nil; frame = c.head() {
+			_ = conn.SetWriteDeadline(time.Now().Add(writeTimeout))
+			if err := conn.WriteMessage(websocket.TextMessage, frame); err != nil {
+				return fmt.Errorf("write: %w", err) // the frame stays queued for the next connection
+			}
+			c.pop()
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-c.wake:
+		case <-ping.C:
+			if err := conn.WriteControl(websocket.PingMessage, nil, time.Now().Add(writeTimeout)); err != nil {
+				return fmt.Errorf("ping: %w", err)
+			}
+		}
+	}
+}

@@ -1,0 +1,206 @@
+// Package callback is the HTTP server phones talk to: the provider's
+// redirect back to the device (/auth/callback/<munged_id>), the short login
+// links QR codes carry (/auth/start/<flow_id>) and a health check. Every
+// answer is a short human page; none echoes a code, a state or a token.
+package callback
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"time"
+
+	"github.com/OpenVoiceOS/ovos-oauth/internal/oauth"
+)
+
+// Engine is what the server needs of the flow engine; *oauth.Engine is one.
+type Engine interface {
+	Complete(ctx context.Context, mungedID string, query url.Values, landed string) (*oauth.App, *oauth.Token, error)
+	FlowURL(ctx context.Context, flowID string) (string, error)
+}
+
+var _ Engine = (*oauth.Engine)(nil)
+
+// maxURL bounds a request's URL; a provider's redirect is far shorter.
+const maxURL = 8 << 10
+
+// Server serves the callback endpoints. Its exported fields may be changed
+// before Serve; it is safe for concurrent use once serving.
+type Server struct {
+	ReadHeaderTimeout time.Duration // default 5 s
+	ReadTimeout       time.Duration // default 10 s
+	// WriteTimeout must outlast a token exchange. Default 60 s.
+	WriteTimeout   time.Duration
+	IdleTimeout    time.Duration // default 60 s
+	MaxHeaderBytes int           // default 16 KiB
+	// ShutdownTimeout bounds the wait for requests in flight when Serve's
+	// context ends. Default 5 s.
+	ShutdownTimeout time.Duration
+
+	engine Engine
+	logger *slog.Logger
+}
+
+// New returns a server completing logins through engine.
+func New(engine Engine, logger *slog.Logger) *Server {
+	return &Server{
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       10 * time.Second,
+		WriteTimeout:      60 * time.Second,
+		IdleTimeout:       60 * time.Second,
+		MaxHeaderBytes:    16 << 10,
+		ShutdownTimeout:   5 * time.Second,
+		engine:            engine,
+		logger:            logger,
+	}
+}
+
+// Handler returns the server's routes.
+func (s *Server) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET "+oauth.CallbackPath+"{id}", s.handleCallback)
+	mux.HandleFunc("GET "+oauth.StartPath+"{id}", s.handleStart)
+	mux.HandleFunc("GET /healthz", s.handleHealth)
+	mux.HandleFunc("/", s.handleOther)
+	return s.guard(mux)
+}
+
+// Serve serves on ln until ctx ends, then shuts down gracefully with a
+// fresh timeout. The caller opened ln, so a taken port fails start-up before
+// anything else runs.
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	srv := &http.Server{
+		Handler:           s.Handler(),
+		ReadHeaderTimeout: s.ReadHeaderTimeout,
+		ReadTimeout:       s.ReadTimeout,
+		WriteTimeout:      s.WriteTimeout,
+		IdleTimeout:       s.IdleTimeout,
+		MaxHeaderBytes:    s.MaxHeaderBytes,
+		ErrorLog:          slog.NewLogLogger(s.logger.Handler(), slog.LevelDebug),
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), s.ShutdownTimeout)
+	defer cancel()
+	err := srv.Shutdown(sctx)
+	if serr := <-errc; !errors.Is(serr, http.ErrServerClosed) && err == nil {
+		err = serr
+	}
+	return err
+}
+
+// guard sets the headers every page carries and refuses oversized URLs.
+func (s *Server) guard(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h.Set("Cache-Control", "no-store")
+		// The callback URL carries a code: nothing on the page may leak it
+		// through a Referer, and the page loads nothing anyway.
+		h.Set("Referrer-Policy", "no-referrer")
+		h.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'")
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("X-Frame-Options", "DENY")
+		if len(r.RequestURI) > maxURL {
+			s.page(w, http.StatusRequestURITooLong, pageTooLong)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+func (s *Server) handleCallback(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	// Only the query is read: the path names the app, the state ties the
+	// answer to one login of it.
+	_, _, err := s.engine.Complete(r.Context(), id, r.URL.Query(), "")
+	if err != nil {
+		s.logRefusal(r, err)
+		s.errorPage(w, err)
+		return
+	}
+	s.page(w, http.StatusOK, pageSuccess)
+}
+
+func (s *Server) handleStart(w http.ResponseWriter, r *http.Request) {
+	target, err := s.engine.FlowURL(r.Context(), r.PathValue("id"))
+	if err != nil {
+		s.logRefusal(r, err)
+		s.errorPage(w, err)
+		return
+	}
+	http.Redirect(w, r, target, http.StatusSeeOther)
+}
+
+func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Write([]byte("ok\n"))
+}
+
+func (s *Server) handleOther(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		w.Header().Set("Allow", "GET, HEAD")
+		s.page(w, http.StatusMethodNotAllowed, pageMethod)
+		return
+	}
+	s.page(w, http.StatusNotFound, pageNotFound)
+}
+
+func (s *Server) logRefusal(r *http.Request, err error) {
+	// The path is logged without its query: the query holds the code.
+	if oauth.ErrorCode(err) == oauth.CodeInternal {
+		s.logger.Error("callback failed", "path", r.URL.Path, "err", err)
+		return
+	}
+	s.logger.Info("callback refused", "path", r.URL.Path, "code", oauth.ErrorCode(err))
+}
+
+// errorPage maps an engine error to a status and a page.
+func (s *Server) errorPage(w http.ResponseWriter, err error) {
+	code := oauth.ErrorCode(err)
+	status := http.StatusBadRequest
+	switch code {
+	case oauth.CodeUnknownApp:
+		status = http.StatusNotFound
+	case oauth.CodeAccessDenied:
+		status = http.StatusForbidden
+	case oauth.CodeExpiredState:
+		status = http.StatusGone
+	case oauth.CodeExchangeFailed, oauth.CodeProviderUnavailable:
+		status = http.StatusBadGateway
+	case oauth.CodeInternal:
+		status = http.StatusInternalServerError
+	}
+	s.page(w, status, page{
+		Title:   title(code),
+		Message: oauth.ErrorDescription(err),
+		Hint:    "Go back to your device and start the login again.",
+	})
+}
+
+func title(code string) string {
+	switch code {
+	case oauth.CodeUnknownApp:
+		return "Unknown app"
+	case oauth.CodeInvalidState:
+		return "This login link is not valid"
+	case oauth.CodeExpiredState:
+		return "This login has expired"
+	case oauth.CodeAccessDenied:
+		return "Login refused"
+	case oauth.CodeExchangeFailed:
+		return "The provider refused the login"
+	case oauth.CodeProviderUnavailable:
+		return "The provider is not answering"
+	case oauth.CodeInternal:
+		return "Something went wrong"
+	}
+	return "This login could not be finished"
+}

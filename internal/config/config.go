@@ -1,0 +1,198 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"net/url"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Config is the daemon's settings once every source has been merged and every
+// derived default filled in. It is a plain value: safe to copy and to read
+// from any number of goroutines.
+type Config struct {
+	// BusURL is the OVOS messagebus to attach to: ws://host:port/route or
+	// wss://host:port/route.
+	BusURL string `mapstructure:"bus_url"`
+	// EmbeddedBus is the host:port at which to host an OVOS-compatible
+	// messagebus in-process; empty means none.
+	EmbeddedBus string `mapstructure:"embedded_bus"`
+	// DataDir holds the token database (see DBPath).
+	DataDir string `mapstructure:"data_dir"`
+	// Listen is the host:port of the OAuth callback HTTP server.
+	Listen string `mapstructure:"listen"`
+	// PublicHost is the address phones and browsers use to reach this device,
+	// in redirect URIs and QR codes: an IPv4 address or a host name.
+	PublicHost string `mapstructure:"public_host"`
+	// QRDir is where QR code PNGs are written; the GUI must be able to read it.
+	QRDir string `mapstructure:"qr_dir"`
+	// FlowTTL is how long a pending login stays valid.
+	FlowTTL time.Duration `mapstructure:"flow_ttl"`
+	// LogFormat is "text" or "json".
+	LogFormat string `mapstructure:"log_format"`
+	// LogLevel is "debug", "info", "warn" or "error" (see LogLevelValue).
+	LogLevel string `mapstructure:"log_level"`
+	// MirrorOVOSUtils says whether tokens are mirrored into ovos_utils' JSON
+	// files for skills that read them there.
+	MirrorOVOSUtils bool `mapstructure:"mirror_ovos_utils"`
+}
+
+// minFlowTTL catches a bare number in a config file ("flow_ttl: 600"), which
+// decodes as nanoseconds.
+const minFlowTTL = time.Second
+
+// Validate reports every setting that is unusable, one error per key, each
+// message starting with the key's name. Load has already called it on the
+// Config it returns.
+func (c Config) Validate() error {
+	var errs []error
+	check := func(key string, err error) {
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", key, err))
+		}
+	}
+	check("bus_url", checkBusURL(c.BusURL))
+	if c.EmbeddedBus != "" {
+		check("embedded_bus", checkHostPort(c.EmbeddedBus))
+	}
+	check("data_dir", checkDir(c.DataDir))
+	check("listen", checkHostPort(c.Listen))
+	check("public_host", checkPublicHost(c.PublicHost))
+	check("qr_dir", checkDir(c.QRDir))
+	if c.FlowTTL < minFlowTTL {
+		check("flow_ttl", fmt.Errorf("%v is shorter than %v (give a unit, e.g. 10m)", c.FlowTTL, minFlowTTL))
+	}
+	if c.LogFormat != "text" && c.LogFormat != "json" {
+		check("log_format", fmt.Errorf("%q is not text or json", c.LogFormat))
+	}
+	if _, ok := parseLevel(c.LogLevel); !ok {
+		check("log_level", fmt.Errorf("%q is not debug, info, warn or error", c.LogLevel))
+	}
+	return errors.Join(errs...)
+}
+
+// DBPath is the path of the bbolt token database inside DataDir.
+func (c Config) DBPath() string { return filepath.Join(c.DataDir, "ovos-oauth.db") }
+
+// LogLevelValue is LogLevel as a slog.Level; slog.LevelInfo if LogLevel is
+// not valid.
+func (c Config) LogLevelValue() slog.Level {
+	l, ok := parseLevel(c.LogLevel)
+	if !ok {
+		return slog.LevelInfo
+	}
+	return l
+}
+
+func parseLevel(s string) (slog.Level, bool) {
+	switch s {
+	case "debug":
+		return slog.LevelDebug, true
+	case "info":
+		return slog.LevelInfo, true
+	case "warn":
+		return slog.LevelWarn, true
+	case "error":
+		return slog.LevelError, true
+	}
+	return 0, false
+}
+
+func checkBusURL(s string) error {
+	if s == "" {
+		return errors.New("is empty")
+	}
+	u, err := url.Parse(s)
+	if err != nil {
+		return fmt.Errorf("%q is not a URL", s)
+	}
+	if u.Scheme != "ws" && u.Scheme != "wss" {
+		return fmt.Errorf("%q is not a ws:// or wss:// URL", s)
+	}
+	if u.Hostname() == "" {
+		return fmt.Errorf("%q has no host", s)
+	}
+	if p := u.Port(); p != "" {
+		if _, err := parsePort(p); err != nil {
+			return fmt.Errorf("%q: %w", s, err)
+		}
+	}
+	return nil
+}
+
+// checkHostPort accepts what net.Listen accepts for TCP with a numeric port:
+// an empty host means every interface, port 0 any free port.
+func checkHostPort(s string) error {
+	_, port, err := net.SplitHostPort(s)
+	if err != nil {
+		return fmt.Errorf("%q is not host:port", s)
+	}
+	if _, err := parsePort(port); err != nil {
+		return fmt.Errorf("%q: %w", s, err)
+	}
+	return nil
+}
+
+func parsePort(s string) (uint16, error) {
+	n, err := strconv.ParseUint(s, 10, 16)
+	if err != nil {
+		return 0, fmt.Errorf("port %q is not a number from 0 to 65535", s)
+	}
+	return uint16(n), nil
+}
+
+func checkDir(s string) error {
+	switch {
+	case s == "":
+		return errors.New("is empty (set it, or set STATE_DIRECTORY, XDG_DATA_HOME or HOME)")
+	case !filepath.IsAbs(s):
+		return fmt.Errorf("%q is not an absolute path", s)
+	}
+	return nil
+}
+
+// checkPublicHost refuses what a phone cannot reach and what skills cannot
+// paste into "http://{host}:{port}": the unspecified address and IPv6
+// literals, which would need brackets.
+func checkPublicHost(s string) error {
+	if s == "" {
+		return errors.New("is empty")
+	}
+	if a, err := netip.ParseAddr(s); err == nil {
+		switch {
+		case a.IsUnspecified():
+			return fmt.Errorf("%s is not an address other devices can reach", s)
+		case !a.Is4():
+			return fmt.Errorf("%s: want an IPv4 address or a host name", s)
+		}
+		return nil
+	}
+	if !isHostname(s) {
+		return fmt.Errorf("%q is not an IPv4 address or a host name", s)
+	}
+	return nil
+}
+
+// isHostname reports whether s is a plausible DNS or mDNS host name. It is
+// deliberately loose (underscores pass) but keeps out anything that would
+// change the meaning of a URL it is pasted into.
+func isHostname(s string) bool {
+	if s == "" || len(s) > 253 || s[0] == '.' || s[0] == '-' {
+		return false
+	}
+	for _, r := range s {
+		switch {
+		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9':
+		case r == '-', r == '.', r == '_':
+		default:
+			return false
+		}
+	}
+	return !strings.Contains(s, "..")
+}

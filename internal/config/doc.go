@@ -1,0 +1,24 @@
+// Package config loads ovos-oauth's settings and is the only package that
+// touches viper; the rest of the daemon receives a plain Config.
+//
+// Every setting has a config-file key (bus_url), a flag of "ovos-oauth serve"
+// (--bus-url) and an environment variable (OVOS_OAUTH_BUS_URL). Sources, the
+// first that sets a non-empty value winning:
+//
+//  1. flags;
+//  2. OVOS_OAUTH_* environment variables;
+//  3. ovos-oauth's config files: the one named by --config or
+//     $OVOS_OAUTH_CONFIG, else $XDG_CONFIG_HOME/ovos-oauth/config.{yaml,yml,json}
+//     merged over /etc/ovos-oauth/config.{yaml,yml,json} (the first name
+//     that exists in each directory; $OVOS_OAUTH_SYSTEM_CONFIG_DIR replaces
+//     /etc/ovos-oauth);
+//  4. the OVOS mycroft.conf stack, for bus_url (its websocket block) and the
+//     port of listen (PHAL.ovos-PHAL-plugin-oauth.port), with bus_url taken
+//     from embedded_bus first when that is set;
+//  5. built-in defaults, some derived from the machine (data_dir from
+//     $STATE_DIRECTORY or the XDG data directory, public_host from the
+//     default route's interface).
+//
+// A key in a config file that is not a setting is an error naming it, as is
+// a value that cannot be decoded or does not pass Config.Validate.
+package config

@@ -1,0 +1,376 @@
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"maps"
+	"net"
+	"os"
+	"path/filepath"
+	"reflect"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/spf13/pflag"
+	"github.com/spf13/viper"
+)
+
+// ErrHelp is returned by Load when -h or --help was given, after the usage
+// has been written to stderr. It wraps pflag.ErrHelp; a command treats it as
+// success.
+var ErrHelp = fmt.Errorf("config: %w", pflag.ErrHelp)
+
+// Environment variables that are not settings themselves.
+const (
+	envPrefix = "OVOS_OAUTH_"
+	// envConfig names the config file, like --config.
+	envConfig = "OVOS_OAUTH_CONFIG"
+	// envSystemConfigDir replaces /etc/ovos-oauth, for packagers and tests.
+	envSystemConfigDir = "OVOS_OAUTH_SYSTEM_CONFIG_DIR"
+)
+
+// keys are the settings' names in config files, in the order of --help and
+// of configs/ovos-oauth.yaml. The flag is the key with dashes, the
+// environment variable OVOS_OAUTH_ and the key in capitals.
+var keys = []string{
+	"bus_url",
+	"embedded_bus",
+	"data_dir",
+	"listen",
+	"public_host",
+	"qr_dir",
+	"flow_ttl",
+	"log_format",
+	"log_level",
+	"mirror_ovos_utils",
+}
+
+func flagName(key string) string { return strings.ReplaceAll(key, "_", "-") }
+func envName(key string) string  { return envPrefix + strings.ToUpper(key) }
+
+// Load builds the Config of "ovos-oauth serve" from args (the words after
+// "serve"), the environment as getenv reports it, ovos-oauth's config files
+// and the OVOS mycroft.conf stack, and validates it. It reads no other
+// environment: $HOME and the XDG variables come from getenv too. With -h or
+// --help it writes the usage to stderr and returns ErrHelp. Load is safe to
+// call concurrently.
+func Load(args []string, getenv func(string) string, stderr io.Writer) (Config, error) {
+	l := loader{routeFile: "/proc/net/route", interfaces: systemInterfaces}
+	return l.load(args, getenv, stderr)
+}
+
+// loader holds what Load reads of the machine besides files and the
+// environment, so that tests can replace it.
+type loader struct {
+	routeFile  string // the kernel's IPv4 routing table, /proc/net/route
+	interfaces func() ([]netInterface, error)
+}
+
+func (l loader) load(args []string, getenv func(string) string, stderr io.Writer) (Config, error) {
+	flags := newFlagSet(stderr)
+	if err := flags.Parse(args); err != nil {
+		if errors.Is(err, pflag.ErrHelp) {
+			return Config{}, ErrHelp
+		}
+		return Config{}, err
+	}
+	if flags.NArg() > 0 {
+		return Config{}, fmt.Errorf("unexpected argument %q", flags.Arg(0))
+	}
+
+	// Viper's own order does the rest: a changed flag beats the config
+	// layer, which beats a flag's default. Files and then the environment
+	// are merged into the config layer, so the environment beats the files.
+	// The environment is not bound with AutomaticEnv, which would read the
+	// process's environment instead of getenv.
+	v := viper.New()
+	for _, k := range keys {
+		if err := v.BindPFlag(k, flags.Lookup(flagName(k))); err != nil {
+			return Config{}, err
+		}
+	}
+	explicit, _ := flags.GetString("config")
+	if explicit == "" {
+		explicit = getenv(envConfig)
+	}
+	files, err := configFiles(explicit, getenv)
+	if err != nil {
+		return Config{}, err
+	}
+	for _, f := range files {
+		m, err := readConfigFile(f)
+		if err != nil {
+			return Config{}, err
+		}
+		if err := v.MergeConfigMap(m); err != nil {
+			return Config{}, fmt.Errorf("config file %s: %w", f, err)
+		}
+	}
+	env, err := envSettings(getenv)
+	if err != nil {
+		return Config{}, err
+	}
+	if err := v.MergeConfigMap(env); err != nil {
+		return Config{}, fmt.Errorf("environment: %w", err)
+	}
+	var c Config
+	if err := v.UnmarshalExact(&c, viper.DecodeHook(durationHook)); err != nil {
+		return Config{}, fmt.Errorf("settings: %w", decodeError(err))
+	}
+
+	ovos, err := readMycroftStack(mycroftPaths(getenv))
+	if err != nil {
+		return Config{}, err
+	}
+	if c.BusURL == "" {
+		if u, ok := embeddedBusURL(c.EmbeddedBus); ok {
+			c.BusURL = u
+		} else {
+			c.BusURL = ovos.busURL()
+		}
+	}
+	if c.Listen == "" {
+		c.Listen = net.JoinHostPort("0.0.0.0", strconv.Itoa(ovos.listenPort()))
+	}
+	if c.DataDir == "" {
+		c.DataDir = defaultDataDir(getenv)
+	}
+	c.DataDir = absPath(c.DataDir)
+	if c.QRDir == "" && c.DataDir != "" {
+		c.QRDir = filepath.Join(c.DataDir, "qr")
+	}
+	c.QRDir = absPath(c.QRDir)
+	if c.PublicHost == "" {
+		c.PublicHost = l.publicHost()
+	}
+	c.LogFormat = strings.ToLower(c.LogFormat)
+	c.LogLevel = strings.ToLower(c.LogLevel)
+
+	if err := c.Validate(); err != nil {
+		return Config{}, err
+	}
+	return c, nil
+}
+
+const usageIntro = `Usage: ovos-oauth serve [flags]
+
+Every flag is also a config file key (--bus-url is bus_url) and an
+environment variable (OVOS_OAUTH_BUS_URL). Flags win over the environment,
+the environment over config files, config files over mycroft.conf. An empty
+value means the default.
+
+Config files: --config or $OVOS_OAUTH_CONFIG names one YAML or JSON file.
+Otherwise /etc/ovos-oauth/config.{yaml,yml,json} (the directory is
+$OVOS_OAUTH_SYSTEM_CONFIG_DIR if set) is read, then
+$XDG_CONFIG_HOME/ovos-oauth/config.{yaml,yml,json} over it.
+
+Flags:
+`
+
+func newFlagSet(stderr io.Writer) *pflag.FlagSet {
+	fs := pflag.NewFlagSet("ovos-oauth serve", pflag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.SortFlags = false
+	fs.Usage = func() { fmt.Fprint(stderr, usageIntro+fs.FlagUsages()) }
+
+	// Defaults that depend on the machine are filled after merging, so
+	// their flags default to empty and say where the value comes from.
+	// The other defaults live here alone: viper falls back to them.
+	fs.String("config", "", "read settings from this YAML or JSON `file`")
+	fs.String("bus-url", "", "OVOS messagebus `URL`, ws:// or wss:// (default: mycroft.conf's websocket block, else ws://127.0.0.1:8181/core; with --embedded-bus, that bus)")
+	fs.String("embedded-bus", "", "host an OVOS-compatible messagebus in-process at `host:port` (default: none)")
+	fs.String("data-dir", "", "`directory` of the token database and QR codes (default: $STATE_DIRECTORY, else $XDG_DATA_HOME/ovos-oauth, else ~/.local/share/ovos-oauth)")
+	fs.String("listen", "", "`host:port` of the OAuth callback server (default: 0.0.0.0:36536, the port from mycroft.conf's PHAL.ovos-PHAL-plugin-oauth.port)")
+	fs.String("public-host", "", "`address` phones reach this device at, in redirect URIs and QR codes (default: the IPv4 address of the default route's interface)")
+	fs.String("qr-dir", "", "`directory` for QR code PNGs, readable by the GUI (default: <data-dir>/qr)")
+	fs.Duration("flow-ttl", 10*time.Minute, "how long a pending login stays valid")
+	fs.String("log-format", "text", "log `format`: text or json")
+	fs.String("log-level", "info", "log `level`: debug, info, warn or error")
+	fs.Bool("mirror-ovos-utils", true, "mirror tokens into ovos_utils' JSON files")
+	return fs
+}
+
+// configFiles lists the config files to read, lowest precedence first. An
+// explicit file is the only one; reading it fails if it does not exist.
+func configFiles(explicit string, getenv func(string) string) ([]string, error) {
+	if explicit != "" {
+		return []string{explicit}, nil
+	}
+	sys := getenv(envSystemConfigDir)
+	if sys == "" {
+		sys = "/etc/ovos-oauth"
+	}
+	dirs := []string{sys}
+	if home := xdgConfigHome(getenv); home != "" {
+		dirs = append(dirs, filepath.Join(home, "ovos-oauth"))
+	}
+	var files []string
+	for _, d := range dirs {
+		f, err := findConfigFile(d)
+		if err != nil {
+			return nil, err
+		}
+		if f != "" {
+			files = append(files, f)
+		}
+	}
+	return files, nil
+}
+
+// findConfigFile returns the first of config.yaml, config.yml and
+// config.json in dir, or "" if there is none.
+func findConfigFile(dir string) (string, error) {
+	for _, ext := range []string{"yaml", "yml", "json"} {
+		p := filepath.Join(dir, "config."+ext)
+		_, err := os.Stat(p)
+		if err == nil {
+			return p, nil
+		}
+		if !errors.Is(err, fs.ErrNotExist) {
+			return "", fmt.Errorf("config file: %w", err)
+		}
+	}
+	return "", nil
+}
+
+// readConfigFile returns the settings a YAML or JSON file sets, leaving out
+// empty ones so that "" means the default everywhere. It rejects a key that
+// is not a setting, naming it, and a value of the wrong type.
+func readConfigFile(path string) (map[string]any, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read config file: %w", err)
+	}
+	var typ string
+	switch strings.ToLower(filepath.Ext(path)) {
+	case ".yaml", ".yml":
+		typ = "yaml"
+	case ".json":
+		typ = "json"
+	default:
+		return nil, fmt.Errorf("config file %s: name does not end in .yaml, .yml or .json", path)
+	}
+	fv := viper.New()
+	fv.SetConfigType(typ)
+	if err := fv.ReadConfig(bytes.NewReader(data)); err != nil {
+		return nil, fmt.Errorf("config file %s: %w", path, err)
+	}
+	m := make(map[string]any)
+	var unknown []string
+	for _, k := range fv.AllKeys() {
+		if !slices.Contains(keys, k) {
+			unknown = append(unknown, k)
+			continue
+		}
+		if val := fv.Get(k); val != nil && val != "" {
+			m[k] = val
+		}
+	}
+	if len(unknown) > 0 {
+		slices.Sort(unknown)
+		return nil, fmt.Errorf("config file %s: unknown key %s", path, strings.Join(unknown, ", "))
+	}
+	if err := decodeCheck(m); err != nil {
+		return nil, fmt.Errorf("config file %s: %w", path, err)
+	}
+	return m, nil
+}
+
+// envSettings returns the settings given as OVOS_OAUTH_* variables; an empty
+// variable is unset. A value that does not decode is an error naming the
+// variable.
+func envSettings(getenv func(string) string) (map[string]any, error) {
+	m := make(map[string]any)
+	for _, k := range keys {
+		name := envName(k)
+		s := getenv(name)
+		if s == "" {
+			continue
+		}
+		if err := decodeCheck(map[string]any{k: s}); err != nil {
+			return nil, fmt.Errorf("%s: %w", name, err)
+		}
+		m[k] = s
+	}
+	return m, nil
+}
+
+// decodeCheck decodes one source's settings on their own, so that a value
+// that does not fit its key is reported with the source it came from.
+func decodeCheck(m map[string]any) error {
+	v := viper.New()
+	if err := v.MergeConfigMap(maps.Clone(m)); err != nil {
+		return err
+	}
+	var c Config
+	return decodeError(v.UnmarshalExact(&c, viper.DecodeHook(durationHook)))
+}
+
+// durationHook parses a string into a time.Duration, replacing viper's hook,
+// whose error leaves out the value.
+func durationHook(from, to reflect.Type, data any) (any, error) {
+	if from.Kind() != reflect.String || to != reflect.TypeFor[time.Duration]() {
+		return data, nil
+	}
+	d, err := time.ParseDuration(data.(string))
+	if err != nil {
+		return nil, fmt.Errorf("%q is not a duration like 90s or 10m", data)
+	}
+	return d, nil
+}
+
+// decodeError drops the preamble mapstructure puts before its list of
+// errors, each of which names its key.
+func decodeError(err error) error {
+	if err == nil {
+		return nil
+	}
+	if inner := errors.Unwrap(err); inner != nil && strings.HasPrefix(err.Error(), "decoding failed") {
+		return inner
+	}
+	return err
+}
+
+// embeddedBusURL is the URL at which this process reaches a bus it hosts at
+// addr.
+func embeddedBusURL(addr string) (string, bool) {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "", false
+	}
+	return "ws://" + net.JoinHostPort(clientHost(host), port) + "/core", true
+}
+
+// defaultDataDir is systemd's StateDirectory= (the first, if it names
+// several), else $XDG_DATA_HOME/ovos-oauth, else
+// $HOME/.local/share/ovos-oauth; empty if none is set.
+func defaultDataDir(getenv func(string) string) string {
+	for d := range strings.SplitSeq(getenv("STATE_DIRECTORY"), ":") {
+		if d != "" {
+			return d
+		}
+	}
+	if d := getenv("XDG_DATA_HOME"); filepath.IsAbs(d) {
+		return filepath.Join(d, "ovos-oauth")
+	}
+	if h := getenv("HOME"); h != "" {
+		return filepath.Join(h, ".local", "share", "ovos-oauth")
+	}
+	return ""
+}
+
+// absPath makes p absolute against the working directory; "" stays "".
+func absPath(p string) string {
+	if p == "" {
+		return ""
+	}
+	if a, err := filepath.Abs(p); err == nil {
+		return a
+	}
+	return p
+}

@@ -1,0 +1,134 @@
+package oauth
+
+import (
+	"errors"
+	"log/slog"
+	"net/http"
+	"sync"
+	"time"
+
+	"golang.org/x/sync/singleflight"
+)
+
+// Events receives what happens to apps outside any request: a login
+// completed at the callback, a background refresh, a refusal. The bus layer
+// turns these into oauth.token.* messages. Methods must not block.
+type Events interface {
+	TokenIssued(app *App, tok *Token)
+	TokenRefreshed(app *App, tok *Token)
+	LoginFailed(app *App, err *Error)
+	ReauthRequired(app *App, reason string)
+}
+
+// Engine registers apps, runs logins and refreshes tokens. It is safe for
+// concurrent use; operations on one app are serialised.
+type Engine struct {
+	// FlowTTL is how long a pending login stays valid. Default 10 minutes.
+	FlowTTL time.Duration
+	// FlowsPerApp bounds the pending logins kept per app; older ones are
+	// dropped. Default 4.
+	FlowsPerApp int
+	// HTTPClient talks to providers. Default: a client with a 30 s timeout.
+	HTTPClient *http.Client
+	// RefreshMargin: a token expiring within it is refreshed before it is
+	// handed out. Default 60 s.
+	RefreshMargin time.Duration
+	// Now is the clock. Default time.Now.
+	Now func() time.Time
+	// Events is told of logins, refreshes and failures. Default: nothing.
+	Events Events
+
+	store   Store
+	baseURL string
+	logger  *slog.Logger
+
+	locks   keyedMutex
+	refresh singleflight.Group
+}
+
+// NewEngine returns an engine keeping its state in store. baseURL is how
+// phones reach this device's callback server, "http://192.168.1.23:36536":
+// redirect URIs and short login links start with it.
+func NewEngine(store Store, baseURL string, logger *slog.Logger) *Engine {
+	return &Engine{
+		FlowTTL:       10 * time.Minute,
+		FlowsPerApp:   4,
+		HTTPClient:    &http.Client{Timeout: 30 * time.Second},
+		RefreshMargin: 60 * time.Second,
+		Now:           time.Now,
+		Events:        nopEvents{},
+		store:         store,
+		baseURL:       baseURL,
+		logger:        logger,
+	}
+}
+
+// BaseURL returns the callback server's address as phones see it.
+func (e *Engine) BaseURL() string { return e.baseURL }
+
+// App returns the app registered under skillID and appID.
+func (e *Engine) App(skillID, appID string) (*App, error) {
+	if err := checkIDs(skillID, appID); err != nil {
+		return nil, err
+	}
+	return e.app(MungedID(skillID, appID))
+}
+
+// app loads an app by munged id, mapping a miss to CodeUnknownApp.
+func (e *Engine) app(mungedID string) (*App, error) {
+	app, err := e.store.App(mungedID)
+	if errors.Is(err, ErrNotFound) {
+		return nil, errorf(CodeUnknownApp, "no app %q is registered", mungedID)
+	}
+	if err != nil {
+		return nil, &Error{Code: CodeInternal, Description: "the store could not be read", Err: err}
+	}
+	return app, nil
+}
+
+func internalErr(what string, err error) *Error {
+	return &Error{Code: CodeInternal, Description: "ovos-oauth could not " + what + "; see its log", Err: err}
+}
+
+// keyedMutex serialises work per key without keeping a lock per key forever.
+type keyedMutex struct {
+	mu    sync.Mutex
+	locks map[string]*keyedLock
+}
+
+type keyedLock struct {
+	sync.Mutex
+	refs int
+}
+
+// Lock locks key and returns its unlock function.
+func (k *keyedMutex) Lock(key string) (unlock func()) {
+	k.mu.Lock()
+	if k.locks == nil {
+		k.locks = make(map[string]*keyedLock)
+	}
+	l := k.locks[key]
+	if l == nil {
+		l = &keyedLock{}
+		k.locks[key] = l
+	}
+	l.refs++
+	k.mu.Unlock()
+
+	l.Lock()
+	return func() {
+		l.Unlock()
+		k.mu.Lock()
+		if l.refs--; l.refs == 0 {
+			delete(k.locks, key)
+		}
+		k.mu.Unlock()
+	}
+}
+
+type nopEvents struct{}
+
+func (nopEvents) TokenIssued(*App, *Token)    {}
+func (nopEvents) TokenRefreshed(*App, *Token) {}
+func (nopEvents) LoginFailed(*App, *Error)    {}
+func (nopEvents) ReauthRequired(*App, string) {}

@@ -1,0 +1,166 @@
+package oauth
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"golang.org/x/oauth2"
+)
+
+// Revoke forgets the app's tokens, after revoking them at the provider
+// (RFC 7009) when the app registered a revocation_endpoint: the refresh
+// token first, as revoking it ends the whole grant at most providers.
+// revoked is true when the tokens are gone here and, where there is an
+// endpoint, the provider accepted. The tokens are forgotten here even when
+// the provider cannot be reached; the error says so.
+func (e *Engine) Revoke(ctx context.Context, skillID, appID string) (revoked bool, err error) {
+	app, err := e.App(skillID, appID)
+	if err != nil {
+		return false, err
+	}
+	id := app.MungedID()
+	unlock := e.locks.Lock(id)
+	defer unlock()
+	tok, err := e.store.Token(id)
+	if IsNotFound(err) {
+		return false, nil
+	}
+	if err != nil {
+		return false, internalErr("read the token", err)
+	}
+	var revokeErr error
+	if app.RevocationEndpoint != "" {
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), e.HTTPClient.Timeout+time.Second)
+		defer cancel()
+		if tok.RefreshToken != "" {
+			revokeErr = e.revoke(ctx, app, tok.RefreshToken, "refresh_token")
+		}
+		if revokeErr == nil {
+			revokeErr = e.revoke(ctx, app, tok.AccessToken, "access_token")
+		}
+	}
+	if err := e.store.DeleteToken(id); err != nil {
+		return false, internalErr("delete the token", err)
+	}
+	if revokeErr != nil {
+		e.logger.Warn("token forgotten, but revocation at the provider failed", "app", id, "err", revokeErr)
+		return false, &Error{Code: CodeProviderUnavailable, Description: "the token was forgotten here, but the provider could not revoke it", Err: revokeErr}
+	}
+	e.logger.Info("token revoked", "app", id, "at_provider", app.RevocationEndpoint != "")
+	return true, nil
+}
+
+// revoke sends one RFC 7009 revocation request, authenticating the client
+// as at the token endpoint.
+func (e *Engine) revoke(ctx context.Context, app *App, token Secret, hint string) error {
+	form := url.Values{"token": {token.Reveal()}, "token_type_hint": {hint}}
+	cfg := e.config(app, "")
+	basic := cfg.Endpoint.AuthStyle == oauth2.AuthStyleInHeader
+	if !basic {
+		form.Set("client_id", cfg.ClientID)
+		if cfg.ClientSecret != "" {
+			form.Set("client_secret", cfg.ClientSecret)
+		}
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, app.RevocationEndpoint, strings.NewReader(form.Encode()))
+	if err != nil {
+		return fmt.Errorf("revocation request: %w", err)
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	if basic {
+		req.SetBasicAuth(url.QueryEscape(cfg.ClientID), url.QueryEscape(cfg.ClientSecret))
+	}
+	resp, err := e.HTTPClient.Do(req)
+	if err != nil {
+		return fmt.Errorf("revocation request: %w", err)
+	}
+	defer resp.Body.Close()
+	io.Copy(io.Discard, io.LimitReader(resp.Body, maxTokenResponse))
+	// RFC 7009 §2.2: 200 whether or not the token was valid.
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("revocation endpoint answered status %d", resp.StatusCode)
+	}
+	return nil
+}
+
+// Unregister forgets an app, its tokens and its pending logins. removed is
+// false when there was no such app.
+func (e *Engine) Unregister(ctx context.Context, skillID, appID string) (removed bool, err error) {
+	if err := checkIDs(skillID, appID); err != nil {
+		return false, err
+	}
+	id := MungedID(skillID, appID)
+	unlock := e.locks.Lock(id)
+	defer unlock()
+	if err := e.store.DeleteApp(id); IsNotFound(err) {
+		return false, nil
+	} else if err != nil {
+		return false, internalErr("delete the app", err)
+	}
+	e.logger.Info("app unregistered", "app", id)
+	return true, nil
+}
+
+// AppStatus is what oauth.status tells of an app: never a secret.
+type AppStatus struct {
+	MungedID    string    `json:"munged_id"`
+	SkillID     string    `json:"skill_id"`
+	AppID       string    `json:"app_id"`
+	NeedsCreds  bool      `json:"needs_creds"`
+	Authorized  bool      `json:"authorized"`
+	Expiry      time.Time `json:"-"`
+	NeedsReauth bool      `json:"needs_reauth"`
+	// Flow is the kind of the app's pending login, "" when none.
+	Flow FlowKind `json:"flow"`
+}
+
+// Status lists the apps, only those of skillID when it is not empty.
+func (e *Engine) Status(ctx context.Context, skillID string) ([]AppStatus, error) {
+	if skillID != "" && !ValidID(skillID) {
+		return nil, errorf(CodeInvalidRequest, "skill_id must be 1 to %d characters of letters, digits, '.', '_' or '-'", MaxIDLen)
+	}
+	apps, err := e.store.Apps()
+	if err != nil {
+		return nil, internalErr("list the apps", err)
+	}
+	tokens, err := e.store.Tokens()
+	if err != nil {
+		return nil, internalErr("list the tokens", err)
+	}
+	flows, err := e.store.Flows()
+	if err != nil {
+		return nil, internalErr("list the logins", err)
+	}
+	now := e.Now()
+	pending := make(map[string]FlowKind)
+	for _, f := range flows {
+		if now.Before(f.Expires) {
+			pending[f.MungedID] = f.Kind
+		}
+	}
+	out := make([]AppStatus, 0, len(apps))
+	for _, a := range apps {
+		if skillID != "" && a.SkillID != skillID {
+			continue
+		}
+		st := AppStatus{
+			MungedID:    a.MungedID(),
+			SkillID:     a.SkillID,
+			AppID:       a.AppID,
+			NeedsCreds:  a.NeedsCreds(),
+			NeedsReauth: a.NeedsReauth,
+			Flow:        pending[a.MungedID()],
+		}
+		if tok, ok := tokens[a.MungedID()]; ok {
+			st.Authorized = !a.NeedsReauth
+			st.Expiry = tok.Expiry
+		}
+		out = append(out, st)
+	}
+	return out, nil
+}

@@ -1,0 +1,153 @@
+// Package oauthtest runs a real OAuth 2.0 / OpenID Connect authorization
+// server in-process for tests (zitadel/oidc's op with its example storage
+// and login UI), and plays the user's phone against it.
+package oauthtest
+
+import (
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/cookiejar"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/zitadel/oidc/v3/example/server/exampleop"
+	"github.com/zitadel/oidc/v3/example/server/storage"
+)
+
+// Client is an OAuth client the provider knows. A client without a secret
+// is a native (public) client, for which the provider demands PKCE.
+type Client struct {
+	ID           string
+	Secret       string
+	RedirectURIs []string
+}
+
+// Provider is a running authorization server.
+type Provider struct {
+	Issuer             string // with the trailing slash zitadel uses
+	AuthEndpoint       string
+	TokenEndpoint      string
+	UserinfoEndpoint   string
+	RevocationEndpoint string
+	IntrospectEndpoint string
+	DeviceEndpoint     string
+	Username, Password string
+}
+
+// quietOnce silences the example server's request log, which goes to the
+// process's default logger; the daemon under test never uses that one.
+var quietOnce sync.Once
+
+// Start runs a provider on 127.0.0.1 that knows clients, stopped when the
+// test ends. Each provider has its own storage: tests may run several.
+func Start(t testing.TB, clients ...Client) *Provider {
+	t.Helper()
+	quietOnce.Do(func() { slog.SetDefault(slog.New(slog.DiscardHandler)) })
+	srv := httptest.NewUnstartedServer(nil)
+	issuer := "http://" + srv.Listener.Addr().String() + "/"
+	known := make(map[string]*storage.Client, len(clients))
+	for _, c := range clients {
+		if c.Secret == "" {
+			known[c.ID] = storage.NativeClient(c.ID, c.RedirectURIs...)
+		} else {
+			known[c.ID] = storage.WebClient(c.ID, c.Secret, c.RedirectURIs...)
+		}
+	}
+	st := storage.NewStorageWithClients(storage.NewUserStore(issuer), known)
+	srv.Config.Handler = exampleop.SetupServer(issuer, st, nil, false)
+	srv.Start()
+	t.Cleanup(srv.Close)
+
+	// The example user store names its user after the issuer's host.
+	p := &Provider{Issuer: issuer, Username: "test-user@127.0.0.1", Password: "verysecure"}
+	resp, err := http.Get(issuer + ".well-known/openid-configuration")
+	if err != nil {
+		t.Fatalf("provider discovery: %v", err)
+	}
+	defer resp.Body.Close()
+	var disc struct {
+		Authorization string `json:"authorization_endpoint"`
+		Token         string `json:"token_endpoint"`
+		Userinfo      string `json:"userinfo_endpoint"`
+		Revocation    string `json:"revocation_endpoint"`
+		Introspection string `json:"introspection_endpoint"`
+		Device        string `json:"device_authorization_endpoint"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&disc); err != nil {
+		t.Fatalf("provider discovery: %v", err)
+	}
+	p.AuthEndpoint, p.TokenEndpoint, p.UserinfoEndpoint = disc.Authorization, disc.Token, disc.Userinfo
+	p.RevocationEndpoint, p.IntrospectEndpoint, p.DeviceEndpoint = disc.Revocation, disc.Introspection, disc.Device
+	return p
+}
+
+// Phone is a browser on the user's phone: it keeps cookies and follows
+// redirects, from the provider's login page back to the device.
+func (p *Provider) Phone(t testing.TB) *http.Client {
+	t.Helper()
+	jar, err := cookiejar.New(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &http.Client{Jar: jar}
+}
+
+// Login opens startURL on a new phone (an authorization URL, or a short
+// link that redirects to one), logs in as the test user, and follows the
+// provider's redirect to wherever it goes. It returns the last response,
+// whose body it has read into the returned string.
+func (p *Provider) Login(t testing.TB, startURL string) (*http.Response, string) {
+	t.Helper()
+	return p.LoginWith(t, p.Phone(t), startURL)
+}
+
+// LoginWith is Login on a given phone, for tests that stop its redirects.
+func (p *Provider) LoginWith(t testing.TB, phone *http.Client, startURL string) (*http.Response, string) {
+	t.Helper()
+	resp, err := phone.Get(startURL)
+	if err != nil {
+		t.Fatalf("open login page: %v", err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	id := resp.Request.URL.Query().Get("authRequestID")
+	if resp.StatusCode != http.StatusOK || id == "" {
+		t.Fatalf("open login page: status %d at %s, want the provider's login form", resp.StatusCode, resp.Request.URL.Redacted())
+	}
+	resp, err = phone.PostForm(p.Issuer+"login/username", url.Values{"id": {id}, "username": {p.Username}, "password": {p.Password}})
+	if err != nil {
+		t.Fatalf("log in: %v", err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatalf("log in: read: %v", err)
+	}
+	return resp, string(body)
+}
+
+// Userinfo calls the userinfo endpoint with an access token and returns the
+// status: 200 proves the token is one the provider accepts.
+func (p *Provider) Userinfo(t testing.TB, accessToken string) int {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodGet, p.UserinfoEndpoint, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+accessToken)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("userinfo: %v", err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode == http.StatusOK && !strings.Contains(string(body), `"sub"`) {
+		t.Fatalf("userinfo: 200 without a subject: %s", body)
+	}
+	return resp.StatusCode
+}

@@ -1,0 +1,163 @@
+package oauth
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"golang.org/x/oauth2"
+)
+
+// Refresh gets a new access token with the app's refresh token now. Callers
+// asking at the same time share one request to the provider.
+func (e *Engine) Refresh(ctx context.Context, skillID, appID string) (*App, *Token, error) {
+	app, err := e.App(skillID, appID)
+	if err != nil {
+		return nil, nil, err
+	}
+	tok, err := e.refreshShared(ctx, app.MungedID())
+	return app, tok, err
+}
+
+// Token returns a usable access token for the app, refreshing it first when
+// it expires within RefreshMargin.
+func (e *Engine) Token(ctx context.Context, skillID, appID string) (*App, *Token, error) {
+	app, err := e.App(skillID, appID)
+	if err != nil {
+		return nil, nil, err
+	}
+	tok, err := e.store.Token(app.MungedID())
+	if IsNotFound(err) {
+		return app, nil, errorf(CodeNotAuthorized, "the user has not logged in to %q yet", app.MungedID())
+	}
+	if err != nil {
+		return app, nil, internalErr("read the token", err)
+	}
+	if app.NeedsReauth {
+		return app, nil, errorf(CodeReauthRequired, "the provider no longer accepts this login; log in again")
+	}
+	now := e.Now()
+	if tok.Expiry.IsZero() || now.Add(e.RefreshMargin).Before(tok.Expiry) {
+		return app, tok, nil
+	}
+	stillValid := now.Before(tok.Expiry)
+	if tok.RefreshToken == "" {
+		if stillValid {
+			return app, tok, nil
+		}
+		return app, nil, errorf(CodeReauthRequired, "the token expired and the provider gave no refresh token; log in again")
+	}
+	fresh, err := e.refreshShared(ctx, app.MungedID())
+	if err != nil {
+		if stillValid && ErrorCode(err) == CodeProviderUnavailable {
+			return app, tok, nil
+		}
+		return app, nil, err
+	}
+	return app, fresh, nil
+}
+
+// refreshShared runs one refresh per app at a time; concurrent callers wait
+// for it and share its result. The refresh itself outlives a caller that
+// gives up, so a rotated refresh token is always saved.
+func (e *Engine) refreshShared(ctx context.Context, mungedID string) (*Token, error) {
+	ch := e.refresh.DoChan(mungedID, func() (any, error) {
+		return e.refreshNow(context.WithoutCancel(ctx), mungedID)
+	})
+	select {
+	case r := <-ch:
+		if r.Err != nil {
+			return nil, r.Err
+		}
+		return r.Val.(*Token), nil
+	case <-ctx.Done():
+		return nil, &Error{Code: CodeProviderUnavailable, Description: "the refresh took too long", Err: ctx.Err()}
+	}
+}
+
+func (e *Engine) refreshNow(ctx context.Context, id string) (*Token, error) {
+	unlock := e.locks.Lock(id)
+	defer unlock()
+	app, err := e.app(id)
+	if err != nil {
+		return nil, err
+	}
+	if app.NeedsReauth {
+		return nil, errorf(CodeReauthRequired, "the provider no longer accepts this login; log in again")
+	}
+	old, err := e.store.Token(id)
+	if IsNotFound(err) {
+		return nil, errorf(CodeNotAuthorized, "the user has not logged in to %q yet", id)
+	}
+	if err != nil {
+		return nil, internalErr("read the token", err)
+	}
+	if old.RefreshToken == "" {
+		return nil, errorf(CodeReauthRequired, "the provider gave no refresh token; log in again")
+	}
+
+	ctx, cancel := context.WithTimeout(ctx, e.HTTPClient.Timeout+time.Second)
+	defer cancel()
+	cfg := e.config(app, e.RedirectURI(app))
+	tok, err := e.retrieve(ctx, func(ctx context.Context) (*oauth2.Token, error) {
+		return cfg.TokenSource(ctx, &oauth2.Token{RefreshToken: old.RefreshToken.Reveal()}).Token()
+	})
+	if err != nil {
+		return nil, e.refreshFailed(app, err)
+	}
+	// RFC 6749 §6: no refresh_token in the answer means the old one stays.
+	if tok.RefreshToken == "" {
+		tok.RefreshToken = old.RefreshToken
+	}
+	if tok.Scope == "" {
+		tok.Scope = old.Scope
+	}
+	// Saved (fsync'd) before anyone sees the new access token: a rotated
+	// refresh token is never lost.
+	if err := e.store.PutToken(id, tok); err != nil {
+		return nil, internalErr("save the refreshed token", err)
+	}
+	e.logger.Info("token refreshed", "app", id, "expires", tok.Expiry, "rotated", tok.RefreshToken != old.RefreshToken)
+	e.Events.TokenRefreshed(app, tok)
+	return tok, nil
+}
+
+// refreshFailed tells a definitive refusal (the refresh token is dead: mark
+// the app, tell the user once) from a passing fault (keep everything).
+func (e *Engine) refreshFailed(app *App, err error) error {
+	var re *oauth2.RetrieveError
+	if !errors.As(err, &re) || (re.Response != nil && re.Response.StatusCode >= 500) || !definitiveRefusal(re) {
+		e.logger.Warn("token refresh failed, will retry", "app", app.MungedID(), "err", safeErr(err))
+		return &Error{Code: CodeProviderUnavailable, Description: "the provider could not refresh the token right now", Err: safeErr(err)}
+	}
+	reason := re.ErrorCode
+	if reason == "" {
+		reason = "refused"
+	}
+	app.NeedsReauth, app.ReauthReason, app.Updated = true, reason, e.Now()
+	if perr := e.store.PutApp(app, false); perr != nil {
+		return internalErr("save the app", perr)
+	}
+	e.logger.Warn("refresh token refused, login needed", "app", app.MungedID(), "reason", reason)
+	e.Events.ReauthRequired(app, reason)
+	return &Error{Code: CodeReauthRequired, Description: "the provider no longer accepts this login; log in again", Err: redactedRetrieveError(re)}
+}
+
+// definitiveRefusal: errors after which retrying the same refresh token
+// cannot succeed (RFC 6749 §5.2).
+func definitiveRefusal(re *oauth2.RetrieveError) bool {
+	switch re.ErrorCode {
+	case "invalid_grant", "invalid_client", "unauthorized_client", "unsupported_grant_type", "invalid_scope":
+		return true
+	}
+	return false
+}
+
+// safeErr keeps a RetrieveError's status and code but not its body.
+func safeErr(err error) error {
+	var re *oauth2.RetrieveError
+	if errors.As(err, &re) {
+		return redactedRetrieveError(re)
+	}
+	return err
+}

@@ -1,0 +1,51 @@
+package oauth
+
+import (
+	"errors"
+	"time"
+)
+
+// ErrNotFound is returned by a Store when the app, token or flow asked for
+// does not exist.
+var ErrNotFound = errors.New("not found")
+
+// Store keeps apps, tokens and pending flows durably. Every method that
+// returns without error has committed its change to disk. Implementations are
+// safe for concurrent use.
+type Store interface {
+	// App returns the app with the munged id, or ErrNotFound.
+	App(mungedID string) (*App, error)
+	// Apps returns every app, ordered by munged id.
+	Apps() ([]*App, error)
+	// PutApp creates or replaces an app. With dropToken set, the app's token
+	// is deleted in the same transaction.
+	PutApp(app *App, dropToken bool) error
+	// DeleteApp deletes an app with its token and pending flows. Deleting an
+	// app that does not exist returns ErrNotFound.
+	DeleteApp(mungedID string) error
+
+	// Token returns the app's token, or ErrNotFound.
+	Token(mungedID string) (*Token, error)
+	// Tokens returns every stored token keyed by munged id.
+	Tokens() (map[string]*Token, error)
+	// PutToken stores the app's token; ErrNotFound when the app is gone.
+	PutToken(mungedID string, tok *Token) error
+	// DeleteToken deletes the app's token; deleting none is not an error.
+	DeleteToken(mungedID string) error
+
+	// PutFlow stores a pending flow. It keeps at most keepPerApp pending
+	// flows for the flow's app, deleting the oldest beyond that. It returns
+	// ErrNotFound when the app is gone: a flow never outlives its app.
+	PutFlow(flow *Flow, keepPerApp int) error
+	// Flow returns the flow with the id, or ErrNotFound.
+	Flow(id string) (*Flow, error)
+	// Flows returns every pending flow, expired or not.
+	Flows() ([]*Flow, error)
+	// TakeFlow finds the flow with the state, deletes it and returns it:
+	// a state is good for one use. ErrNotFound when there is none. An
+	// expired flow is returned too; the caller checks Expires.
+	TakeFlow(state string) (*Flow, error)
+	// DeleteExpiredFlows deletes every flow that expired before now and
+	// returns how many it deleted.
+	DeleteExpiredFlows(now time.Time) (int, error)
+}

@@ -1,0 +1,105 @@
+package store
+
+import (
+	"encoding/json"
+	"fmt"
+
+	"github.com/OpenVoiceOS/ovos-oauth/internal/oauth"
+)
+
+// App returns the app with the munged id, or an error wrapping
+// oauth.ErrNotFound. The result is the caller's to modify. Safe for
+// concurrent use.
+func (db *DB) App(mungedID string) (*oauth.App, error) {
+	var app *oauth.App
+	err := db.view(func(b *buckets) error {
+		var err error
+		app, err = get[oauth.App](b.apps, mungedID)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("get app %s: %w", mungedID, err)
+	}
+	return app, nil
+}
+
+// Apps returns every app, ordered by munged id. Safe for concurrent use.
+func (db *DB) Apps() ([]*oauth.App, error) {
+	var apps []*oauth.App
+	err := db.view(func(b *buckets) error {
+		return b.apps.ForEach(func(k, v []byte) error {
+			app, err := decode[oauth.App](v)
+			if err != nil {
+				return fmt.Errorf("app %s: %w", k, err)
+			}
+			apps = append(apps, app)
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list apps: %w", err)
+	}
+	return apps, nil
+}
+
+// PutApp creates or replaces the app under its munged id; with dropToken set
+// it deletes the app's token in the same transaction. The app's pending flows
+// are kept.
+//
+// Munged ids are ambiguous ("a_b"+"c" and "a"+"b_c" both give "a_b_c"), so
+// PutApp refuses to replace an app stored under the same munged id for a
+// different skill id and app id: one skill must not take over another's
+// credentials and token. Safe for concurrent use.
+func (db *DB) PutApp(app *oauth.App, dropToken bool) error {
+	id := app.MungedID()
+	data, err := json.Marshal(app)
+	if err != nil {
+		return fmt.Errorf("put app %s: %w", id, err)
+	}
+	err = db.update(func(b *buckets) error {
+		if old := b.apps.Get([]byte(id)); old != nil {
+			prev, err := decode[oauth.App](old)
+			if err != nil {
+				return err
+			}
+			if prev.SkillID != app.SkillID || prev.AppID != app.AppID {
+				return fmt.Errorf("munged id already taken by skill %q app %q", prev.SkillID, prev.AppID)
+			}
+		}
+		if err := b.apps.Put([]byte(id), data); err != nil {
+			return err
+		}
+		if dropToken {
+			return b.tokens.Delete([]byte(id))
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("put app %s: %w", id, err)
+	}
+	return nil
+}
+
+// DeleteApp deletes the app with its token and all its pending flows in one
+// transaction, or returns an error wrapping oauth.ErrNotFound when there is
+// no such app. Safe for concurrent use.
+func (db *DB) DeleteApp(mungedID string) error {
+	err := db.update(func(b *buckets) error {
+		key := []byte(mungedID)
+		if b.apps.Get(key) == nil {
+			return oauth.ErrNotFound
+		}
+		if err := b.apps.Delete(key); err != nil {
+			return err
+		}
+		if err := b.tokens.Delete(key); err != nil {
+			return err
+		}
+		_, err := b.deleteFlows(func(f *oauth.Flow) bool { return f.MungedID == mungedID })
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("delete app %s: %w", mungedID, err)
+	}
+	return nil
+}

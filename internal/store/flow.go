@@ -1,0 +1,228 @@
+package store
+
+import (
+	"bytes"
+	"cmp"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/OpenVoiceOS/ovos-oauth/internal/oauth"
+)
+
+// PutFlow stores a pending flow under its id and indexes it by its state, in
+// one transaction. Replacing a flow with the same id drops its old state.
+//
+// With keepPerApp > 0, PutFlow then keeps at most keepPerApp pending flows
+// for the flow's app: the one just put and the newest of the others by
+// Created (ties broken by id), deleting the rest. keepPerApp <= 0 keeps all.
+//
+// It returns an error wrapping oauth.ErrNotFound when the flow's app does not
+// exist, so a flow never outlives its app, and an error when another flow
+// already has the same state: states are random, so a clash is a bug. The
+// cost is linear in the number of stored flows. Safe for concurrent use.
+func (db *DB) PutFlow(flow *oauth.Flow, keepPerApp int) error {
+	if flow.ID == "" {
+		return errors.New("put flow: empty id")
+	}
+	if flow.State == "" {
+		return fmt.Errorf("put flow %s: empty state", flow.ID)
+	}
+	data, err := json.Marshal(flow)
+	if err != nil {
+		return fmt.Errorf("put flow %s: %w", flow.ID, err)
+	}
+	err = db.update(func(b *buckets) error {
+		if b.apps.Get([]byte(flow.MungedID)) == nil {
+			return fmt.Errorf("app %s: %w", flow.MungedID, oauth.ErrNotFound)
+		}
+		id, state := []byte(flow.ID), []byte(flow.State.Reveal())
+		if owner := b.flowStates.Get(state); owner != nil && !bytes.Equal(owner, id) {
+			// The state is a secret: name the other flow, not the state.
+			return fmt.Errorf("state already belongs to flow %s", owner)
+		}
+		if old := b.flows.Get(id); old != nil {
+			prev, err := decode[oauth.Flow](old)
+			if err != nil {
+				return err
+			}
+			if prev.State != flow.State {
+				if err := b.deleteState(prev); err != nil {
+					return err
+				}
+			}
+		}
+		if err := b.flows.Put(id, data); err != nil {
+			return err
+		}
+		if err := b.flowStates.Put(state, id); err != nil {
+			return err
+		}
+		if keepPerApp > 0 {
+			return b.evictFlows(flow, keepPerApp)
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("put flow %s: %w", flow.ID, err)
+	}
+	return nil
+}
+
+// evictFlows deletes the oldest flows of kept's app so that at most keep
+// remain, never kept itself.
+func (b *buckets) evictFlows(kept *oauth.Flow, keep int) error {
+	var others []*oauth.Flow
+	err := b.flows.ForEach(func(k, v []byte) error {
+		f, err := decode[oauth.Flow](v)
+		if err != nil {
+			return fmt.Errorf("flow %s: %w", k, err)
+		}
+		if f.MungedID == kept.MungedID && f.ID != kept.ID {
+			others = append(others, f)
+		}
+		return nil
+	})
+	if err != nil || len(others) < keep {
+		return err
+	}
+	// Newest first; everything from index keep-1 on goes.
+	slices.SortFunc(others, func(x, y *oauth.Flow) int {
+		return cmp.Or(y.Created.Compare(x.Created), cmp.Compare(y.ID, x.ID))
+	})
+	for _, f := range others[keep-1:] {
+		if err := b.deleteFlow(f); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Flow returns the flow with the id, or an error wrapping oauth.ErrNotFound.
+// It does not consume the flow. Safe for concurrent use.
+func (db *DB) Flow(id string) (*oauth.Flow, error) {
+	var flow *oauth.Flow
+	err := db.view(func(b *buckets) error {
+		var err error
+		flow, err = get[oauth.Flow](b.flows, id)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("get flow %s: %w", id, err)
+	}
+	return flow, nil
+}
+
+// Flows returns every pending flow, expired or not, ordered by id. Safe for
+// concurrent use.
+func (db *DB) Flows() ([]*oauth.Flow, error) {
+	var flows []*oauth.Flow
+	err := db.view(func(b *buckets) error {
+		return b.flows.ForEach(func(k, v []byte) error {
+			f, err := decode[oauth.Flow](v)
+			if err != nil {
+				return fmt.Errorf("flow %s: %w", k, err)
+			}
+			flows = append(flows, f)
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list flows: %w", err)
+	}
+	return flows, nil
+}
+
+// TakeFlow finds the flow with the state, deletes it and its state in one
+// transaction and returns it, whether or not it has expired. A state is good
+// for one use: of concurrent or repeated calls with the same state exactly
+// one gets the flow, the others an error wrapping oauth.ErrNotFound. Safe for
+// concurrent use.
+func (db *DB) TakeFlow(state string) (*oauth.Flow, error) {
+	var flow *oauth.Flow
+	err := db.update(func(b *buckets) error {
+		id := b.flowStates.Get([]byte(state))
+		if id == nil {
+			return oauth.ErrNotFound
+		}
+		data := b.flows.Get(id)
+		if data == nil {
+			return fmt.Errorf("state index names missing flow %s", id)
+		}
+		f, err := decode[oauth.Flow](data)
+		if err != nil {
+			return fmt.Errorf("flow %s: %w", id, err)
+		}
+		if err := b.deleteFlow(f); err != nil {
+			return err
+		}
+		flow = f
+		return nil
+	})
+	if err != nil {
+		// Never the state in the message: it is a secret.
+		return nil, fmt.Errorf("take flow: %w", err)
+	}
+	return flow, nil
+}
+
+// DeleteExpiredFlows deletes every flow whose Expires is before now, with its
+// state, in one transaction, and returns how many it deleted. The cost is
+// linear in the number of stored flows. Safe for concurrent use.
+func (db *DB) DeleteExpiredFlows(now time.Time) (int, error) {
+	var n int
+	err := db.update(func(b *buckets) error {
+		var err error
+		n, err = b.deleteFlows(func(f *oauth.Flow) bool { return f.Expires.Before(now) })
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("delete expired flows: %w", err)
+	}
+	return n, nil
+}
+
+// deleteFlows deletes every flow that match reports true for, with its state,
+// and returns how many it deleted.
+func (b *buckets) deleteFlows(match func(*oauth.Flow) bool) (int, error) {
+	// Collect first: deleting under a bbolt cursor can skip keys.
+	var doomed []*oauth.Flow
+	err := b.flows.ForEach(func(k, v []byte) error {
+		f, err := decode[oauth.Flow](v)
+		if err != nil {
+			return fmt.Errorf("flow %s: %w", k, err)
+		}
+		if match(f) {
+			doomed = append(doomed, f)
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, err
+	}
+	for _, f := range doomed {
+		if err := b.deleteFlow(f); err != nil {
+			return 0, err
+		}
+	}
+	return len(doomed), nil
+}
+
+// deleteFlow deletes the flow and its state.
+func (b *buckets) deleteFlow(f *oauth.Flow) error {
+	if err := b.flows.Delete([]byte(f.ID)); err != nil {
+		return err
+	}
+	return b.deleteState(f)
+}
+
+// deleteState deletes f's state from the index if it still names f.
+func (b *buckets) deleteState(f *oauth.Flow) error {
+	state := []byte(f.State.Reveal())
+	if !bytes.Equal(b.flowStates.Get(state), []byte(f.ID)) {
+		return nil
+	}
+	return b.flowStates.Delete(state)
+}

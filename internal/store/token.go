@@ -1,0 +1,78 @@
+package store
+
+import (
+	"encoding/json"
+	"fmt"
+
+	"github.com/OpenVoiceOS/ovos-oauth/internal/oauth"
+)
+
+// Token returns the token of the app with the munged id, or an error
+// wrapping oauth.ErrNotFound. The result is the caller's to modify. Safe for
+// concurrent use.
+func (db *DB) Token(mungedID string) (*oauth.Token, error) {
+	var tok *oauth.Token
+	err := db.view(func(b *buckets) error {
+		var err error
+		tok, err = get[oauth.Token](b.tokens, mungedID)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("get token %s: %w", mungedID, err)
+	}
+	return tok, nil
+}
+
+// Tokens returns every stored token keyed by munged id. Safe for concurrent
+// use.
+func (db *DB) Tokens() (map[string]*oauth.Token, error) {
+	toks := make(map[string]*oauth.Token)
+	err := db.view(func(b *buckets) error {
+		return b.tokens.ForEach(func(k, v []byte) error {
+			tok, err := decode[oauth.Token](v)
+			if err != nil {
+				return fmt.Errorf("token %s: %w", k, err)
+			}
+			toks[string(k)] = tok
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list tokens: %w", err)
+	}
+	return toks, nil
+}
+
+// PutToken creates or replaces the token of the app with the munged id. It
+// returns an error wrapping oauth.ErrNotFound when the app does not exist, so
+// a token written while its app is being deleted never outlives it. Safe for
+// concurrent use.
+func (db *DB) PutToken(mungedID string, tok *oauth.Token) error {
+	data, err := json.Marshal(tok)
+	if err != nil {
+		return fmt.Errorf("put token %s: %w", mungedID, err)
+	}
+	err = db.update(func(b *buckets) error {
+		key := []byte(mungedID)
+		if b.apps.Get(key) == nil {
+			return oauth.ErrNotFound
+		}
+		return b.tokens.Put(key, data)
+	})
+	if err != nil {
+		return fmt.Errorf("put token %s: %w", mungedID, err)
+	}
+	return nil
+}
+
+// DeleteToken deletes the token of the app with the munged id; deleting a
+// token that does not exist is not an error. Safe for concurrent use.
+func (db *DB) DeleteToken(mungedID string) error {
+	err := db.update(func(b *buckets) error {
+		return b.tokens.Delete([]byte(mungedID))
+	})
+	if err != nil {
+		return fmt.Errorf("delete token %s: %w", mungedID, err)
+	}
+	return nil
+}
