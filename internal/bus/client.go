@@ -268,18 +268,15 @@ func (c *Client) connect(ctx context.Context) (established bool, err error) {
 // bus's "connected" frame.
 func (c *Client) readLoop(conn *websocket.Conn, greeted chan<- struct{}) error {
 	// The tornado bus answers pings; a connection that answers nothing for
-	// two ping intervals is dead even if TCP has not noticed.
-	timeout := 2*c.pingInterval + writeTimeout
+	// three ping intervals is dead even if TCP has not noticed.
+	timeout := 3 * c.pingInterval
 	var lastExtend time.Time
-	extend := func() {
-		now := time.Now()
-		if now.Sub(lastExtend) > time.Second { // SetReadDeadline is not free; frames come in bursts
-			lastExtend = now
-			_ = conn.SetReadDeadline(now.Add(timeout))
-		}
+	extend := func(now time.Time) {
+		lastExtend = now
+		_ = conn.SetReadDeadline(now.Add(timeout))
 	}
-	extend()
-	conn.SetPongHandler(func(string) error { extend(); return nil })
+	extend(time.Now())
+	conn.SetPongHandler(func(string) error { extend(time.Now()); return nil })
 
 	var buf bytes.Buffer
 	isGreeted := false
@@ -288,7 +285,11 @@ func (c *Client) readLoop(conn *websocket.Conn, greeted chan<- struct{}) error {
 		if err != nil {
 			return fmt.Errorf("read: %w", err)
 		}
-		extend()
+		// Frames come in bursts and SetReadDeadline is not free: extend
+		// only when a good part of the timeout has gone.
+		if now := time.Now(); now.Sub(lastExtend) > timeout/8 {
+			extend(now)
+		}
 		buf.Reset()
 		if _, err := buf.ReadFrom(r); err != nil {
 			return fmt.Errorf("read: %w", err)

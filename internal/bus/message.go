@@ -52,7 +52,7 @@ func (m Message) MarshalJSON() ([]byte, error) {
 	if m.Type == "" {
 		return nil, errNoType
 	}
-	w := wireMessage{Type: m.Type, Data: m.Data, Context: m.Context}
+	w := wireMessage(m)
 	switch b := bytes.TrimSpace(m.Data); {
 	case len(b) == 0, string(b) == "null":
 		w.Data = json.RawMessage("{}")

@@ -1,0 +1,656 @@
+package bus_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"runtime"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/OpenVoiceOS/ovos-oauth/internal/bus"
+	"github.com/OpenVoiceOS/ovos-oauth/internal/bus/bustest"
+)
+
+const waitLimit = 10 * time.Second
+
+// recorder is a Handler that queues the frames of the types it handles.
+type recorder struct {
+	types map[string]bool
+	msgs  chan bus.Message
+}
+
+func newRecorder(types ...string) *recorder {
+	r := &recorder{types: map[string]bool{}, msgs: make(chan bus.Message, 4096)}
+	for _, typ := range types {
+		r.types[typ] = true
+	}
+	return r
+}
+
+func (r *recorder) Handles(typ string) bool { return r.types[typ] }
+func (r *recorder) Dispatch(m bus.Message)  { r.msgs <- m }
+
+// next returns the next dispatched message.
+func (r *recorder) next(t *testing.T) bus.Message {
+	t.Helper()
+	select {
+	case m := <-r.msgs:
+		return m
+	case <-time.After(waitLimit):
+		t.Fatal("no message dispatched")
+		return bus.Message{}
+	}
+}
+
+// none fails t if a message is waiting.
+func (r *recorder) none(t *testing.T) {
+	t.Helper()
+	select {
+	case m := <-r.msgs:
+		t.Errorf("unexpected dispatch of %s", m.Type)
+	default:
+	}
+}
+
+func testLogger(t *testing.T) *slog.Logger {
+	return slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
+
+// running is a Client whose Run goroutine the test owns.
+type running struct {
+	*bus.Client
+	connects chan struct{} // one value per OnConnect call
+	stop     func()        // cancels Run and waits for it; idempotent
+}
+
+// newClient returns a Client with fast reconnects whose OnConnect reports on
+// connects. configure runs before Run; the test's cleanup stops it.
+func newClient(t *testing.T, url string, h bus.Handler, configure ...func(*bus.Client)) *running {
+	t.Helper()
+	c := bus.NewClient(url, h, testLogger(t))
+	c.MinBackoff, c.MaxBackoff = 5*time.Millisecond, 50*time.Millisecond
+	r := &running{Client: c, connects: make(chan struct{}, 100)}
+	c.OnConnect = func() { r.connects <- struct{}{} }
+	for _, f := range configure {
+		f(c)
+	}
+	return r
+}
+
+// start runs the Client until stop or the end of the test.
+func (r *running) start(t *testing.T) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- r.Run(ctx) }()
+	var once sync.Once
+	r.stop = func() {
+		once.Do(func() {
+			cancel()
+			select {
+			case err := <-done:
+				if err != nil {
+					t.Errorf("Run() = %v, want nil", err)
+				}
+			case <-time.After(waitLimit):
+				t.Errorf("Run() did not return after cancel")
+			}
+		})
+	}
+	t.Cleanup(r.stop)
+}
+
+// waitConnect waits for the next OnConnect.
+func (r *running) waitConnect(t *testing.T) {
+	t.Helper()
+	select {
+	case <-r.connects:
+	case <-time.After(waitLimit):
+		t.Fatal("client did not connect")
+	}
+}
+
+// poll waits until cond holds.
+func poll(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.After(waitLimit)
+	tick := time.NewTicker(time.Millisecond)
+	defer tick.Stop()
+	for !cond() {
+		select {
+		case <-tick.C:
+		case <-deadline:
+			t.Fatalf("timed out waiting until %s", what)
+		}
+	}
+}
+
+func mustSend(t *testing.T, c *bus.Client, m bus.Message) {
+	t.Helper()
+	if err := c.Send(m); err != nil {
+		t.Fatalf("Send(%s) = %v", m.Type, err)
+	}
+}
+
+type seq struct {
+	N int `json:"n"`
+}
+
+func seqOf(t *testing.T, m bus.Message) int {
+	t.Helper()
+	var s seq
+	if err := m.DecodeData(&s); err != nil {
+		t.Fatal(err)
+	}
+	return s.N
+}
+
+// expectSeq checks that p receives test.seq frames 0..n-1, in order.
+func expectSeq(t *testing.T, p *bustest.Peer, n int) {
+	t.Helper()
+	for i := range n {
+		if got := seqOf(t, p.Expect(t, "test.seq")); got != i {
+			t.Fatalf("test.seq #%d has n = %d, want %d", i, got, i)
+		}
+	}
+}
+
+func TestClientDispatch(t *testing.T) {
+	url, hub := bustest.StartHub(t)
+	rec := newRecorder("connected", "test.handled", "test.marker")
+	c := newClient(t, url, rec)
+	c.start(t)
+	c.waitConnect(t)
+	if got := rec.next(t); got.Type != "connected" {
+		t.Fatalf("first dispatch = %s, want the bus greeting", got.Type)
+	}
+	p := bustest.Dial(t, url)
+	p.SendRaw(t, upstreamFrame(t, "ovos.session.sync"))
+	for _, frame := range []string{
+		`{"type":"test.unhandled","data":{"secret":"x"}}`,
+		`{"data":{},"type":"test.unhandled"}`,
+		`{"type":"test.handled","data":[1]}`, // peeks as handled, fails to decode
+		`{"type":"test.handled","data":{`,    // truncated
+		`{"type":"test.handled","type":"test.other"}`,
+		`not json at all`,
+		`[]`,
+		``,
+		"{\n  \"type\": \"test.handled\",\n  \"data\": {\"n\": 7}\n}",
+		`{"type":"test.marker"}`,
+	} {
+		p.SendRaw(t, []byte(frame))
+	}
+	if got := rec.next(t); got.Type != "test.handled" || seqOf(t, got) != 7 {
+		t.Errorf("dispatch = %s, want the valid test.handled frame", got.Type)
+	}
+	if got := rec.next(t); got.Type != "test.marker" {
+		t.Errorf("dispatch = %s, want test.marker", got.Type)
+	}
+	rec.none(t)
+	// The connection survived: no reconnect, and the client still sends.
+	select {
+	case <-c.connects:
+		t.Error("client reconnected after malformed frames")
+	default:
+	}
+	if !c.Connected() || hub.Clients() != 2 {
+		t.Errorf("Connected() = %v, Clients() = %d, want true, 2", c.Connected(), hub.Clients())
+	}
+	mustSend(t, c.Client, bus.NewMessage("test.after", nil))
+	p.Expect(t, "test.after")
+}
+
+func TestClientSendsQueuedFramesInOrder(t *testing.T) {
+	url, _ := bustest.StartHub(t)
+	c := newClient(t, url, newRecorder())
+	const n = 200
+	for i := range n {
+		mustSend(t, c.Client, bus.NewMessage("test.seq", seq{i}))
+	}
+	if c.Connected() {
+		t.Error("Connected() = true before Run")
+	}
+	p := bustest.Dial(t, url)
+	c.start(t)
+	expectSeq(t, p, n)
+}
+
+func TestClientReconnectsAfterHubClose(t *testing.T) {
+	url, hub := bustest.StartHub(t)
+	c := newClient(t, url, newRecorder())
+	c.start(t)
+	for round := range 3 {
+		c.waitConnect(t)
+		p := bustest.Dial(t, url)
+		mustSend(t, c.Client, bus.NewMessage("test.round", seq{round}))
+		if got := seqOf(t, p.Expect(t, "test.round")); got != round {
+			t.Fatalf("round %d: got test.round %d", round, got)
+		}
+		hub.Close()
+	}
+}
+
+// TestClientQueuesWhileDisconnected holds the client's reconnect in an HTTP
+// gate so that it is certainly disconnected while frames are sent, and a
+// peer is listening before it comes back.
+func TestClientQueuesWhileDisconnected(t *testing.T) {
+	hub := bus.NewHub(nil)
+	var (
+		mu   sync.Mutex
+		gate = make(chan struct{})
+	)
+	close(gate) // open for the first connect
+	mux := http.NewServeMux()
+	mux.Handle("/peer", hub)
+	mux.HandleFunc("/core", func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		g := gate
+		mu.Unlock()
+		select {
+		case <-g:
+			hub.ServeHTTP(w, r)
+		case <-r.Context().Done():
+		}
+	})
+	srv := httptest.NewServer(mux)
+	t.Cleanup(func() { hub.Close(); srv.Close() })
+	base := "ws" + strings.TrimPrefix(srv.URL, "http")
+
+	c := newClient(t, base+"/core", newRecorder())
+	c.start(t)
+	c.waitConnect(t)
+
+	mu.Lock()
+	gate = make(chan struct{})
+	mu.Unlock()
+	hub.Close()
+	poll(t, "the client is disconnected", func() bool { return !c.Connected() })
+	const n = 100
+	for i := range n {
+		mustSend(t, c.Client, bus.NewMessage("test.seq", seq{i}))
+	}
+	p := bustest.Dial(t, base+"/peer")
+	mu.Lock()
+	close(gate)
+	mu.Unlock()
+	c.waitConnect(t)
+	expectSeq(t, p, n)
+}
+
+func TestClientReconnectsAfterServerRestart(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	serve := func(ln net.Listener) (stop func()) {
+		hub := bus.NewHub(nil)
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- hub.Serve(ctx, ln) }()
+		var once sync.Once
+		stop = func() {
+			once.Do(func() {
+				cancel()
+				if err := <-done; err != nil {
+					t.Errorf("Serve() = %v", err)
+				}
+			})
+		}
+		t.Cleanup(stop)
+		return stop
+	}
+	stop := serve(ln)
+	url := "ws://" + addr + "/core"
+	c := newClient(t, url, newRecorder())
+	c.start(t)
+	c.waitConnect(t)
+
+	stop()
+	poll(t, "the client is disconnected", func() bool { return !c.Connected() })
+	ln, err = net.Listen("tcp", addr)
+	if err != nil {
+		t.Fatalf("listen again on %s: %v", addr, err)
+	}
+	serve(ln)
+	c.waitConnect(t)
+	p := bustest.Dial(t, url)
+	mustSend(t, c.Client, bus.NewMessage("test.back", nil))
+	p.Expect(t, "test.back")
+}
+
+// failConn fails its writes once armed, as a connection whose peer vanished.
+type failConn struct {
+	net.Conn
+	armed *atomic.Bool
+}
+
+func (c failConn) Write(b []byte) (int, error) {
+	if c.armed.Load() {
+		c.Conn.Close()
+		return 0, errors.New("injected write failure")
+	}
+	return c.Conn.Write(b)
+}
+
+func TestClientResendsFailedWrite(t *testing.T) {
+	url, _ := bustest.StartHub(t)
+	var (
+		mu   sync.Mutex
+		arms []*atomic.Bool // one per dialled connection
+	)
+	c := newClient(t, url, newRecorder(), func(c *bus.Client) {
+		c.Dialer = &websocket.Dialer{NetDialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			conn, err := (&net.Dialer{}).DialContext(ctx, network, addr)
+			if err != nil {
+				return nil, err
+			}
+			armed := new(atomic.Bool)
+			mu.Lock()
+			arms = append(arms, armed)
+			mu.Unlock()
+			return failConn{conn, armed}, nil
+		}}
+	})
+	p := bustest.Dial(t, url)
+	c.start(t)
+	c.waitConnect(t)
+	mu.Lock()
+	arms[0].Store(true)
+	mu.Unlock()
+	mustSend(t, c.Client, bus.NewMessage("test.precious", nil))
+	c.waitConnect(t)
+	mustSend(t, c.Client, bus.NewMessage("test.marker", nil))
+	p.Expect(t, "test.precious")
+	p.Expect(t, "test.marker")
+	count := 0
+	for _, m := range p.Seen() {
+		if m.Type == "test.precious" {
+			count++
+		}
+	}
+	if count != 1 {
+		t.Errorf("test.precious arrived %d times, want once", count)
+	}
+}
+
+func TestClientSendErrors(t *testing.T) {
+	c := bus.NewClient("ws://127.0.0.1:1/core", newRecorder(), nil)
+	c.OutboxSize = 3
+	c.MaxMessageSize = 100
+	for i := range 3 {
+		if err := c.Send(bus.NewMessage("test.seq", seq{i})); err != nil {
+			t.Fatalf("Send() #%d = %v, want nil", i, err)
+		}
+	}
+	if err := c.Send(bus.NewMessage("test.seq", seq{3})); !errors.Is(err, bus.ErrOutboxFull) {
+		t.Errorf("Send() on a full outbox = %v, want ErrOutboxFull", err)
+	}
+
+	c = bus.NewClient("ws://127.0.0.1:1/core", newRecorder(), nil)
+	c.MaxMessageSize = 100
+	tests := []struct {
+		name string
+		m    bus.Message
+	}{
+		{"too large", bus.NewMessage("test.big", map[string]string{"x": strings.Repeat("x", 100)})},
+		{"no type", bus.Message{}},
+		{"data not an object", bus.Message{Type: "a", Data: json.RawMessage(`[1]`)}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if err := c.Send(tt.m); err == nil || errors.Is(err, bus.ErrOutboxFull) {
+				t.Errorf("Send() = %v, want a non-outbox error", err)
+			}
+		})
+	}
+}
+
+func TestClientRunErrors(t *testing.T) {
+	for _, url := range []string{"http://127.0.0.1/core", "://bad", "127.0.0.1:8181"} {
+		c := bus.NewClient(url, newRecorder(), nil)
+		if err := c.Run(context.Background()); err == nil {
+			t.Errorf("Run() with url %q = nil, want an error", url)
+		}
+	}
+	url, _ := bustest.StartHub(t)
+	c := newClient(t, url, newRecorder())
+	c.start(t)
+	c.waitConnect(t)
+	if err := c.Run(context.Background()); err == nil {
+		t.Error("second concurrent Run() = nil, want an error")
+	}
+}
+
+// rawServer accepts websocket connections and hands them to the test.
+func rawServer(t *testing.T) (url string, conns <-chan *websocket.Conn) {
+	t.Helper()
+	ch := make(chan *websocket.Conn, 10)
+	up := websocket.Upgrader{}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		conn, err := up.Upgrade(w, r, nil)
+		if err != nil {
+			return
+		}
+		ch <- conn
+	}))
+	t.Cleanup(func() {
+		srv.Close()
+		for {
+			select {
+			case conn := <-ch:
+				conn.Close()
+			default:
+				return
+			}
+		}
+	})
+	return "ws" + strings.TrimPrefix(srv.URL, "http") + "/core", ch
+}
+
+func accept(t *testing.T, conns <-chan *websocket.Conn) *websocket.Conn {
+	t.Helper()
+	select {
+	case conn := <-conns:
+		t.Cleanup(func() { conn.Close() })
+		return conn
+	case <-time.After(waitLimit):
+		t.Fatal("client did not connect")
+		return nil
+	}
+}
+
+func readType(t *testing.T, conn *websocket.Conn) string {
+	t.Helper()
+	_ = conn.SetReadDeadline(time.Now().Add(waitLimit))
+	_, frame, err := conn.ReadMessage()
+	if err != nil {
+		t.Fatalf("read: %v", err)
+	}
+	typ, _ := bus.PeekType(frame)
+	return typ
+}
+
+func TestClientWaitsForGreeting(t *testing.T) {
+	url, conns := rawServer(t)
+	c := newClient(t, url, newRecorder(), func(c *bus.Client) { c.GreetingTimeout = time.Hour })
+	mustSend(t, c.Client, bus.NewMessage("test.queued", nil))
+	c.start(t)
+	conn := accept(t, conns)
+
+	// Nothing may be written before the greeting. (This can only miss a
+	// bug, never report one that is not there.)
+	_ = conn.SetReadDeadline(time.Now().Add(50 * time.Millisecond))
+	if _, frame, err := conn.ReadMessage(); err == nil {
+		typ, _ := bus.PeekType(frame)
+		t.Fatalf("client wrote %s before the greeting", typ)
+	}
+	select {
+	case <-c.connects:
+		t.Fatal("OnConnect ran before the greeting")
+	default:
+	}
+	if c.Connected() {
+		t.Error("Connected() = true before the greeting")
+	}
+	// A read deadline breaks a gorilla connection: take the next one.
+	conn.Close()
+	conn = accept(t, conns)
+	if err := conn.WriteMessage(websocket.TextMessage, []byte(`{"type":"connected","data":{},"context":{}}`)); err != nil {
+		t.Fatal(err)
+	}
+	c.waitConnect(t)
+	if got := readType(t, conn); got != "test.queued" {
+		t.Errorf("first frame after the greeting = %s, want test.queued", got)
+	}
+}
+
+func TestClientProceedsWithoutGreeting(t *testing.T) {
+	url, conns := rawServer(t)
+	c := newClient(t, url, newRecorder(), func(c *bus.Client) { c.GreetingTimeout = 20 * time.Millisecond })
+	mustSend(t, c.Client, bus.NewMessage("test.queued", nil))
+	c.start(t)
+	conn := accept(t, conns)
+	if got := readType(t, conn); got != "test.queued" {
+		t.Errorf("first frame = %s, want test.queued", got)
+	}
+	c.waitConnect(t)
+}
+
+func TestClientDetectsDeadConnection(t *testing.T) {
+	url, conns := rawServer(t)
+	c := newClient(t, url, newRecorder(), func(c *bus.Client) { bus.SetPingInterval(c, 20*time.Millisecond) })
+	c.start(t)
+	// The server greets but never reads, so it never answers a ping.
+	conn := accept(t, conns)
+	if err := conn.WriteMessage(websocket.TextMessage, []byte(`{"type":"connected"}`)); err != nil {
+		t.Fatal(err)
+	}
+	c.waitConnect(t)
+	accept(t, conns) // the client gave up on the silent connection and came back
+}
+
+// clientGoroutines counts goroutines running the Client's code.
+func clientGoroutines() int {
+	buf := make([]byte, 1<<20)
+	for {
+		n := runtime.Stack(buf, true)
+		if n < len(buf) {
+			buf = buf[:n]
+			break
+		}
+		buf = make([]byte, 2*len(buf))
+	}
+	count := 0
+	for g := range strings.SplitSeq(string(buf), "\n\n") {
+		if strings.Contains(g, "internal/bus.(*Client)") {
+			count++
+		}
+	}
+	return count
+}
+
+func TestClientRunReturnsOnCancel(t *testing.T) {
+	tests := []struct {
+		name  string
+		setup func(t *testing.T) (url string, wait func(*running))
+	}{{
+		name: "connected",
+		setup: func(t *testing.T) (string, func(*running)) {
+			url, _ := bustest.StartHub(t)
+			return url, func(c *running) { c.waitConnect(t) }
+		},
+	}, {
+		name: "waiting for the greeting",
+		setup: func(t *testing.T) (string, func(*running)) {
+			url, conns := rawServer(t)
+			return url, func(*running) { accept(t, conns) }
+		},
+	}, {
+		name: "bus unreachable",
+		setup: func(t *testing.T) (string, func(*running)) {
+			ln, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			ln.Close() // nothing listens here now
+			return "ws://" + ln.Addr().String() + "/core", func(*running) {}
+		},
+	}}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			url, wait := tt.setup(t)
+			c := newClient(t, url, newRecorder("connected"), func(c *bus.Client) { c.GreetingTimeout = time.Hour })
+			c.start(t)
+			wait(c)
+			poll(t, "Run is running", func() bool { return clientGoroutines() > 0 })
+			c.stop()
+			if c.Connected() {
+				t.Error("Connected() = true after Run returned")
+			}
+			if n := clientGoroutines(); n != 0 {
+				t.Errorf("%d Client goroutines left after Run returned", n)
+			}
+		})
+	}
+}
+
+// upstreamFrame returns the first frame of type typ from the fixtures.
+func upstreamFrame(t testing.TB, typ string) []byte {
+	t.Helper()
+	data, err := readFixtures()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for line := range strings.SplitSeq(string(data), "\n") {
+		if got, _ := bus.PeekType([]byte(line)); got == typ {
+			return []byte(line)
+		}
+	}
+	t.Fatalf("no %s frame in the fixtures", typ)
+	return nil
+}
+
+// echoHandler hands every bench.echo frame to a channel.
+type echoHandler chan bus.Message
+
+func (echoHandler) Handles(typ string) bool  { return typ == "bench.echo" }
+func (h echoHandler) Dispatch(m bus.Message) { h <- m }
+
+// BenchmarkRoundTrip measures one frame from the Client through the Hub and
+// back to the same Client (the bus echoes to the sender), one at a time.
+func BenchmarkRoundTrip(b *testing.B) {
+	for _, noDelay := range []bool{true, false} {
+		b.Run(fmt.Sprintf("nodelay=%v", noDelay), func(b *testing.B) {
+			url, _ := bustest.StartHub(b, func(h *bus.Hub) { h.NoDelay = noDelay })
+			echo := make(echoHandler, 1)
+			c := bus.NewClient(url, echo, nil)
+			connected := make(chan struct{}, 1)
+			c.OnConnect = func() { connected <- struct{}{} }
+			ctx, cancel := context.WithCancel(context.Background())
+			done := make(chan error, 1)
+			go func() { done <- c.Run(ctx) }()
+			defer func() { cancel(); <-done }()
+			<-connected
+			msg := bus.NewMessage("bench.echo", map[string]string{"skill_id": "skill-demo.test", "app_id": "demoapp"})
+			b.ReportAllocs()
+			for b.Loop() {
+				if err := c.Send(msg); err != nil {
+					b.Fatal(err)
+				}
+				<-echo
+			}
+		})
+	}
+}

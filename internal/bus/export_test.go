@@ -1,0 +1,7 @@
+package bus
+
+import "time"
+
+// SetPingInterval shortens c's ping interval (and so its dead-connection
+// timeout, three intervals) for tests. Call it before Run.
+func SetPingInterval(c *Client, d time.Duration) { c.pingInterval = d }
