@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"strings"
 	"time"
 
 	"github.com/OpenVoiceOS/ovos-oauth/internal/oauth"
@@ -180,7 +181,7 @@ func (s *Server) errorPage(w http.ResponseWriter, err error) {
 	}
 	s.page(w, status, page{
 		Title:   title(code),
-		Message: oauth.ErrorDescription(err),
+		Message: sentence(oauth.ErrorDescription(err)),
 		Hint:    "Go back to your device and start the login again.",
 	})
 }
@@ -203,4 +204,16 @@ func title(code string) string {
 		return "Something went wrong"
 	}
 	return "This login could not be finished"
+}
+
+// sentence capitalises a description and ends it with a full stop.
+func sentence(s string) string {
+	if s == "" {
+		return s
+	}
+	s = strings.ToUpper(s[:1]) + s[1:]
+	if !strings.HasSuffix(s, ".") {
+		s += "."
+	}
+	return s
 }

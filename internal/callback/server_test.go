@@ -1,0 +1,125 @@
+package callback_test
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"testing"
+
+	"github.com/OpenVoiceOS/ovos-oauth/internal/callback"
+	"github.com/OpenVoiceOS/ovos-oauth/internal/oauth"
+)
+
+const expiredFlow = "EXPIREDEXPIREDEXPIREDEXPIR"
+
+// fakeEngine answers as the engine would for each case, so every error code
+// can be put in front of the server. The real engine is behind the
+// end-to-end tests in cmd/ovos-oauth.
+type fakeEngine struct{}
+
+func (fakeEngine) Complete(ctx context.Context, id string, q url.Values, landed string) (*oauth.App, *oauth.Token, error) {
+	switch {
+	case id == "nobody_here":
+		return nil, nil, &oauth.Error{Code: oauth.CodeUnknownApp, Description: "no app"}
+	case q.Get("error") != "":
+		return nil, nil, &oauth.Error{Code: oauth.CodeAccessDenied, Description: "the login was refused or cancelled"}
+	case q.Get("state") == "boom":
+		return nil, nil, errors.New("disk on fire: secret-detail")
+	case q.Get("state") == "provider":
+		return nil, nil, &oauth.Error{Code: oauth.CodeExchangeFailed, Description: "refused"}
+	case q.Get("state") != "ok":
+		return nil, nil, &oauth.Error{Code: oauth.CodeInvalidState, Description: "unknown"}
+	}
+	return &oauth.App{}, &oauth.Token{}, nil
+}
+
+func (fakeEngine) FlowURL(ctx context.Context, id string) (string, error) {
+	if id == expiredFlow {
+		return "", &oauth.Error{Code: oauth.CodeExpiredState, Description: "this login link has expired; ask for a new one"}
+	}
+	if id == "GOODGOODGOODGOODGOODGOODGO" {
+		return "https://provider.example/authorize?state=abc", nil
+	}
+	return "", &oauth.Error{Code: oauth.CodeInvalidState, Description: "unknown"}
+}
+
+func newServer(t *testing.T, e callback.Engine) *callback.Server {
+	t.Helper()
+	return callback.New(e, slog.New(slog.DiscardHandler))
+}
+
+func TestStatusesAndPages(t *testing.T) {
+	h := newServer(t, fakeEngine{}).Handler()
+	tests := []struct {
+		method, target string
+		status         int
+		location       string
+	}{
+		{"GET", "/auth/callback/skill_app?state=ok&code=c", 200, ""},
+		{"GET", "/auth/callback/skill_app?state=bad&code=c", 400, ""},
+		{"GET", "/auth/callback/skill_app?state=ok&error=access_denied", 403, ""},
+		{"GET", "/auth/callback/nobody_here?state=ok&code=c", 404, ""},
+		{"GET", "/auth/callback/skill_app?state=provider&code=c", 502, ""},
+		{"GET", "/auth/callback/skill_app?state=boom&code=c", 500, ""},
+		{"GET", "/auth/start/GOODGOODGOODGOODGOODGOODGO", 303, "https://provider.example/authorize?state=abc"},
+		{"GET", "/auth/start/" + expiredFlow, 410, ""},
+		{"GET", "/auth/start/unknown", 400, ""},
+		{"GET", "/healthz", 200, ""},
+		{"GET", "/", 404, ""},
+		{"POST", "/auth/callback/skill_app", 405, ""},
+		{"GET", "/auth/callback/skill_app?code=" + strings.Repeat("x", 9<<10), 414, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.method+" "+tt.target[:min(len(tt.target), 50)], func(t *testing.T) {
+			rec := httptest.NewRecorder()
+			h.ServeHTTP(rec, httptest.NewRequest(tt.method, tt.target, nil))
+			if rec.Code != tt.status {
+				t.Fatalf("status = %d, want %d", rec.Code, tt.status)
+			}
+			if rec.Header().Get("Location") != tt.location {
+				t.Errorf("Location = %q, want %q", rec.Header().Get("Location"), tt.location)
+			}
+			for k, v := range map[string]string{"Cache-Control": "no-store", "Referrer-Policy": "no-referrer", "X-Frame-Options": "DENY"} {
+				if rec.Header().Get(k) != v {
+					t.Errorf("%s = %q, want %q", k, rec.Header().Get(k), v)
+				}
+			}
+			body := rec.Body.String()
+			if tt.target != "/healthz" && tt.status != 303 && !strings.Contains(body, "<title>") {
+				t.Errorf("no human page: %q", body)
+			}
+			if strings.Contains(body, "secret-detail") || strings.Contains(body, "disk on fire") {
+				t.Errorf("an internal error's text reached the page")
+			}
+		})
+	}
+}
+
+func TestServeShutsDown(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- newServer(t, fakeEngine{}).Serve(ctx, ln) }()
+	resp, err := http.Get("http://" + ln.Addr().String() + "/healthz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if string(b) != "ok\n" {
+		t.Errorf("healthz = %q", b)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Errorf("Serve() after cancel = %v, want nil", err)
+	}
+}
