@@ -83,6 +83,19 @@ func (s *Service) Dispatch(m bus.Message) {
 	s.in <- m // cannot block: the channel holds MaxQueued and queued counts what is in it or waiting behind it
 }
 
+// Invalid answers a request whose frame did not decode, with
+// invalid_request: its sender waits for a reply like any other. The frame's
+// context is lost with it, so the reply has none.
+func (s *Service) Invalid(msgType string, err error) {
+	h, ok := handlers[msgType]
+	if !ok {
+		return
+	}
+	m := bus.Message{Type: msgType}
+	s.logger.Info("request refused", "type", msgType, "code", oauth.CodeInvalidRequest)
+	s.reply(m, h.fail(m, &oauth.Error{Code: oauth.CodeInvalidRequest, Description: "the message is not valid JSON, or its data is not an object", Err: err}))
+}
+
 // Run executes queued requests until ctx ends, then waits for the running
 // ones to finish.
 func (s *Service) Run(ctx context.Context) error {

@@ -135,5 +135,6 @@ func TestRunBackoff(t *testing.T) {
 
 type nopHandler struct{}
 
-func (nopHandler) Handles(string) bool { return false }
-func (nopHandler) Dispatch(Message)    {}
+func (nopHandler) Handles(string) bool   { return false }
+func (nopHandler) Dispatch(Message)      {}
+func (nopHandler) Invalid(string, error) {}

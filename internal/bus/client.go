@@ -30,6 +30,10 @@ type Handler interface {
 	// must not block: the read loop waits for it, so an implementation
 	// queues the work.
 	Dispatch(msg Message)
+	// Invalid is told of a frame whose type Handles accepted but which does
+	// not decode (data not an object, truncated JSON, …), so that the
+	// request still gets its one reply. It must not block either.
+	Invalid(msgType string, err error)
 }
 
 const (
@@ -95,7 +99,7 @@ type Client struct {
 }
 
 // NewClient returns a Client for the bus at url (ws://host:port/route) that
-// hands the frames h accepts to h. logger may be nil.
+// hands the frames h accepts to h, which must not be nil. logger may be nil.
 func NewClient(url string, h Handler, logger *slog.Logger) *Client {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
@@ -317,7 +321,8 @@ func (c *Client) handle(frame []byte, greeted chan<- struct{}, isGreeted *bool) 
 	}
 	msg, err := Decode(frame)
 	if err != nil {
-		c.logger.Debug("dropping malformed frame", "type", typ, "bytes", len(frame), "err", err)
+		c.logger.Debug("malformed frame", "type", typ, "bytes", len(frame), "err", err)
+		c.handler.Invalid(typ, err)
 		return
 	}
 	c.handler.Dispatch(msg)

@@ -26,20 +26,22 @@ const waitLimit = 10 * time.Second
 
 // recorder is a Handler that queues the frames of the types it handles.
 type recorder struct {
-	types map[string]bool
-	msgs  chan bus.Message
+	types   map[string]bool
+	msgs    chan bus.Message
+	invalid chan string
 }
 
 func newRecorder(types ...string) *recorder {
-	r := &recorder{types: map[string]bool{}, msgs: make(chan bus.Message, 4096)}
+	r := &recorder{types: map[string]bool{}, msgs: make(chan bus.Message, 4096), invalid: make(chan string, 4096)}
 	for _, typ := range types {
 		r.types[typ] = true
 	}
 	return r
 }
 
-func (r *recorder) Handles(typ string) bool { return r.types[typ] }
-func (r *recorder) Dispatch(m bus.Message)  { r.msgs <- m }
+func (r *recorder) Handles(typ string) bool     { return r.types[typ] }
+func (r *recorder) Dispatch(m bus.Message)      { r.msgs <- m }
+func (r *recorder) Invalid(typ string, _ error) { r.invalid <- typ }
 
 // next returns the next dispatched message.
 func (r *recorder) next(t *testing.T) bus.Message {
@@ -198,6 +200,16 @@ func TestClientDispatch(t *testing.T) {
 		t.Errorf("dispatch = %s, want test.marker", got.Type)
 	}
 	rec.none(t)
+	// The handled frames that did not decode were reported, so that their
+	// senders get an error reply; unhandled and typeless ones were not.
+	if n := len(rec.invalid); n != 3 {
+		t.Errorf("%d frames reported invalid, want 3 (bad data, truncated, duplicate type)", n)
+	}
+	for range len(rec.invalid) {
+		if typ := <-rec.invalid; typ != "test.handled" {
+			t.Errorf("invalid frame reported as %q", typ)
+		}
+	}
 	// The connection survived: no reconnect, and the client still sends.
 	select {
 	case <-c.connects:
@@ -627,30 +639,44 @@ type echoHandler chan bus.Message
 
 func (echoHandler) Handles(typ string) bool  { return typ == "bench.echo" }
 func (h echoHandler) Dispatch(m bus.Message) { h <- m }
+func (echoHandler) Invalid(string, error)    {}
 
-// BenchmarkRoundTrip measures one frame from the Client through the Hub and
-// back to the same Client (the bus echoes to the sender), one at a time.
+// BenchmarkRoundTrip measures frames from the Client through the Hub and
+// back to the same Client (the bus echoes to the sender): burst frames sent
+// back to back, then all their echoes awaited. With nodelay=false and a
+// burst of 2, the hub's second write waits for an ACK the client delays, as
+// with tornado.
 func BenchmarkRoundTrip(b *testing.B) {
 	for _, noDelay := range []bool{true, false} {
-		b.Run(fmt.Sprintf("nodelay=%v", noDelay), func(b *testing.B) {
-			url, _ := bustest.StartHub(b, func(h *bus.Hub) { h.NoDelay = noDelay })
-			echo := make(echoHandler, 1)
-			c := bus.NewClient(url, echo, nil)
-			connected := make(chan struct{}, 1)
-			c.OnConnect = func() { connected <- struct{}{} }
-			ctx, cancel := context.WithCancel(context.Background())
-			done := make(chan error, 1)
-			go func() { done <- c.Run(ctx) }()
-			defer func() { cancel(); <-done }()
-			<-connected
-			msg := bus.NewMessage("bench.echo", map[string]string{"skill_id": "skill-demo.test", "app_id": "demoapp"})
-			b.ReportAllocs()
-			for b.Loop() {
-				if err := c.Send(msg); err != nil {
-					b.Fatal(err)
-				}
-				<-echo
+		for _, burst := range []int{1, 2} {
+			b.Run(fmt.Sprintf("nodelay=%v/burst=%d", noDelay, burst), func(b *testing.B) {
+				benchRoundTrip(b, noDelay, burst)
+			})
+		}
+	}
+}
+
+func benchRoundTrip(b *testing.B, noDelay bool, burst int) {
+	url, _ := bustest.StartHub(b, func(h *bus.Hub) { h.NoDelay = noDelay })
+	echo := make(echoHandler, burst)
+	c := bus.NewClient(url, echo, nil)
+	connected := make(chan struct{}, 1)
+	c.OnConnect = func() { connected <- struct{}{} }
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- c.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	<-connected
+	msg := bus.NewMessage("bench.echo", map[string]string{"skill_id": "skill-demo.test", "app_id": "demoapp"})
+	b.ReportAllocs()
+	for b.Loop() {
+		for range burst {
+			if err := c.Send(msg); err != nil {
+				b.Fatal(err)
 			}
-		})
+		}
+		for range burst {
+			<-echo
+		}
 	}
 }

@@ -48,6 +48,7 @@ var (
 // nil Data or Context as {}. Raw values are compacted but otherwise kept
 // byte for byte (no HTML escaping); context keys come out sorted. It fails
 // if Type is empty, Data is not an object, or a raw value is not valid JSON.
+// (json.Marshal(m) gives the same frame with <, > and & escaped.)
 func (m Message) MarshalJSON() ([]byte, error) {
 	if m.Type == "" {
 		return nil, errNoType
@@ -106,8 +107,9 @@ func decode(frame []byte) (Message, error) {
 		return Message{}, errNotObject
 	}
 	var (
-		m    Message
-		seen [3]bool // type, data, context
+		m       Message
+		seen    [3]bool // type, data, context
+		scratch json.RawMessage
 	)
 	for dec.More() {
 		tok, err := dec.Token()
@@ -153,7 +155,7 @@ func decode(frame []byte) (Message, error) {
 			}
 			m.Context = ctx
 		default:
-			if err := skipValue(dec); err != nil {
+			if err := skipValue(dec, &scratch); err != nil {
 				return Message{}, err
 			}
 		}
@@ -190,24 +192,10 @@ func knownKey(key string) int {
 	return -1
 }
 
-// skipValue reads past the next value without keeping it.
-func skipValue(dec *json.Decoder) error {
-	depth := 0
-	for {
-		tok, err := dec.Token()
-		if err != nil {
-			return err
-		}
-		switch tok {
-		case json.Delim('{'), json.Delim('['):
-			depth++
-		case json.Delim('}'), json.Delim(']'):
-			depth--
-		}
-		if depth == 0 {
-			return nil
-		}
-	}
+// skipValue reads past the next value. scratch is reused between calls so
+// that skipping costs no allocation once it has grown.
+func skipValue(dec *json.Decoder, scratch *json.RawMessage) error {
+	return dec.Decode(scratch)
 }
 
 // firstByte returns the first non-whitespace byte of b, or 0.

@@ -56,13 +56,14 @@ func peekSlow(frame []byte) (string, bool) {
 	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
 		return "", false
 	}
+	var scratch json.RawMessage
 	for dec.More() {
 		tok, err := dec.Token()
 		if err != nil {
 			return "", false
 		}
 		if tok != "type" {
-			if err := skipValue(dec); err != nil {
+			if err := skipValue(dec, &scratch); err != nil {
 				return "", false
 			}
 			continue

@@ -33,7 +33,11 @@ func (c *clock) Add(d time.Duration) {
 
 // events records what the engine reports.
 type events struct {
-	mu      sync.Mutex
+	mu sync.Mutex
+	eventLog
+}
+
+type eventLog struct {
 	issued  []string
 	refresh []string
 	failed  []string // codes
@@ -61,10 +65,10 @@ func (e *events) ReauthRequired(a *oauth.App, reason string) {
 	e.mu.Unlock()
 }
 
-func (e *events) snapshot() events {
+func (e *events) snapshot() eventLog {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	return events{issued: append([]string(nil), e.issued...), refresh: append([]string(nil), e.refresh...), failed: append([]string(nil), e.failed...), reauth: append([]string(nil), e.reauth...)}
+	return eventLog{issued: append([]string(nil), e.issued...), refresh: append([]string(nil), e.refresh...), failed: append([]string(nil), e.failed...), reauth: append([]string(nil), e.reauth...)}
 }
 
 // tokenEndpoint is a fake provider token endpoint for fault injection: each
