@@ -29,14 +29,17 @@ type daemon struct {
 func startDaemon(t *testing.T, busURL, dataDir string, extra ...string) *daemon {
 	t.Helper()
 	logs := newLogSink()
-	args := append([]string{"serve",
-		"--bus-url", busURL,
+	args := []string{"serve",
 		"--listen", "127.0.0.1:0",
 		"--public-host", "127.0.0.1",
 		"--data-dir", dataDir,
 		"--log-format", "json",
 		"--log-level", "debug",
-	}, extra...)
+	}
+	if busURL != "" {
+		args = append(args, "--bus-url", busURL)
+	}
+	args = append(args, extra...)
 	env := map[string]string{"HOME": t.TempDir(), "OVOS_OAUTH_SYSTEM_CONFIG_DIR": t.TempDir(), "MYCROFT_SYSTEM_CONFIG": "/nonexistent", "XDG_CONFIG_DIRS": t.TempDir()}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
@@ -51,6 +54,17 @@ func startDaemon(t *testing.T, busURL, dataDir string, extra ...string) *daemon 
 	case <-time.After(10 * time.Second):
 		cancel()
 		t.Fatalf("daemon did not start in 10s; logs:\n%s", logs)
+	}
+	// A frame sent before the daemon is on the bus never reaches it (the bus
+	// keeps nothing), so tests start once it is.
+	select {
+	case <-logs.busUp:
+	case err := <-done:
+		cancel()
+		t.Fatalf("run() = %v before joining the bus; logs:\n%s", err, logs)
+	case <-time.After(10 * time.Second):
+		cancel()
+		t.Fatalf("daemon did not join the bus in 10s; logs:\n%s", logs)
 	}
 	var once sync.Once
 	var stopErr error
@@ -80,9 +94,12 @@ type logSink struct {
 	buf     bytes.Buffer
 	partial []byte
 	started chan map[string]any
+	busUp   chan struct{} // closed at the first "connected to bus"
 }
 
-func newLogSink() *logSink { return &logSink{started: make(chan map[string]any, 1)} }
+func newLogSink() *logSink {
+	return &logSink{started: make(chan map[string]any, 1), busUp: make(chan struct{})}
+}
 
 func (l *logSink) Write(p []byte) (int, error) {
 	l.mu.Lock()
@@ -97,10 +114,20 @@ func (l *logSink) Write(p []byte) (int, error) {
 		line := l.partial[:i]
 		l.partial = l.partial[i+1:]
 		var rec map[string]any
-		if json.Unmarshal(line, &rec) == nil && rec["msg"] == "ovos-oauth started" {
+		if json.Unmarshal(line, &rec) != nil {
+			continue
+		}
+		switch rec["msg"] {
+		case "ovos-oauth started":
 			select {
 			case l.started <- rec:
 			default:
+			}
+		case "connected to bus":
+			select {
+			case <-l.busUp:
+			default:
+				close(l.busUp)
 			}
 		}
 	}
