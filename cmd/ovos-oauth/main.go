@@ -123,6 +123,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 	if hub != nil {
 		g.Go(func() error { return hub.Serve(gctx, busLn) })
 	}
+	g.Go(func() error { return engine.Run(gctx) })
 	g.Go(func() error { return svc.Run(gctx) })
 	g.Go(func() error { return client.Run(gctx) })
 	g.Go(func() error { return web.Serve(gctx, ln) })

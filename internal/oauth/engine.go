@@ -37,6 +37,14 @@ type Engine struct {
 	Now func() time.Time
 	// Events is told of logins, refreshes and failures. Default: nothing.
 	Events Events
+	// Mirror, if set, gets a copy of every app and token change.
+	Mirror Mirror
+	// MaxRefreshes bounds the background refreshes run at once, so that a
+	// start-up after a long outage does not storm the providers. Default 4.
+	MaxRefreshes int
+	// RetryMin and RetryMax bound the backoff of a background refresh that
+	// met a passing fault. Defaults 30 s and 30 min.
+	RetryMin, RetryMax time.Duration
 
 	store   Store
 	baseURL string
@@ -44,6 +52,8 @@ type Engine struct {
 
 	locks   keyedMutex
 	refresh singleflight.Group
+	sched   *schedule
+	flights flights
 }
 
 // NewEngine returns an engine keeping its state in store. baseURL is how
@@ -57,6 +67,10 @@ func NewEngine(store Store, baseURL string, logger *slog.Logger) *Engine {
 		RefreshMargin: 60 * time.Second,
 		Now:           time.Now,
 		Events:        nopEvents{},
+		MaxRefreshes:  4,
+		RetryMin:      30 * time.Second,
+		RetryMax:      30 * time.Minute,
+		sched:         newSchedule(),
 		store:         store,
 		baseURL:       baseURL,
 		logger:        logger,
@@ -84,6 +98,17 @@ func (e *Engine) app(mungedID string) (*App, error) {
 		return nil, &Error{Code: CodeInternal, Description: "the store could not be read", Err: err}
 	}
 	return app, nil
+}
+
+// mirror hands a change to the Mirror, if there is one. The store is the
+// truth: a mirror that fails is logged, not an error of the operation.
+func (e *Engine) mirror(what, id string, write func(Mirror) error) {
+	if e.Mirror == nil {
+		return
+	}
+	if err := write(e.Mirror); err != nil {
+		e.logger.Warn("ovos_utils mirror not updated", "what", what, "app", id, "err", err)
+	}
 }
 
 func internalErr(what string, err error) *Error {

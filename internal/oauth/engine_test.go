@@ -87,22 +87,31 @@ type recorded struct {
 }
 
 func newTokenEndpoint(t *testing.T) *tokenEndpoint {
+	te := newTokenHandler()
+	te.Server = httptest.NewServer(te)
+	t.Cleanup(te.Close)
+	return te
+}
+
+// newTokenHandler is a token endpoint without a server, for tests in a
+// synctest bubble (which cannot wait on real sockets): see handlerTransport.
+func newTokenHandler() *tokenEndpoint {
 	te := &tokenEndpoint{}
 	te.answer = func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		io.WriteString(w, `{"access_token":"AT-1","token_type":"Bearer","expires_in":3600,"refresh_token":"RT-1","scope":"read","x_extra":"kept"}`)
 	}
-	te.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		r.ParseForm()
-		u, p, _ := r.BasicAuth()
-		te.mu.Lock()
-		te.requests = append(te.requests, recorded{form: r.PostForm, basicUser: u, basicPass: p})
-		answer := te.answer
-		te.mu.Unlock()
-		answer(w, r)
-	}))
-	t.Cleanup(te.Close)
 	return te
+}
+
+func (te *tokenEndpoint) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	r.ParseForm()
+	u, p, _ := r.BasicAuth()
+	te.mu.Lock()
+	te.requests = append(te.requests, recorded{form: r.PostForm, basicUser: u, basicPass: p})
+	answer := te.answer
+	te.mu.Unlock()
+	answer(w, r)
 }
 
 func (te *tokenEndpoint) set(answer func(w http.ResponseWriter, r *http.Request)) {

@@ -199,6 +199,8 @@ func (e *Engine) complete(ctx context.Context, app *App, query url.Values, lande
 	if err := e.store.PutToken(cur.MungedID(), tok); err != nil {
 		return nil, internalErr("save the token", err)
 	}
+	e.planRefresh(cur.MungedID(), tok)
+	e.mirror("token", cur.MungedID(), func(m Mirror) error { return m.PutToken(cur, tok) })
 	*app = *cur
 	return tok, nil
 }

@@ -47,6 +47,8 @@ func (e *Engine) Revoke(ctx context.Context, skillID, appID string) (revoked boo
 	if err := e.store.DeleteToken(id); err != nil {
 		return false, internalErr("delete the token", err)
 	}
+	e.sched.remove(id)
+	e.mirror("token", id, func(m Mirror) error { return m.DeleteToken(id) })
 	if revokeErr != nil {
 		e.logger.Warn("token forgotten, but revocation at the provider failed", "app", id, "err", revokeErr)
 		return false, &Error{Code: CodeProviderUnavailable, Description: "the token was forgotten here, but the provider could not revoke it", Err: revokeErr}
@@ -102,6 +104,8 @@ func (e *Engine) Unregister(ctx context.Context, skillID, appID string) (removed
 	} else if err != nil {
 		return false, internalErr("delete the app", err)
 	}
+	e.sched.remove(id)
+	e.mirror("app", id, func(m Mirror) error { return m.DeleteApp(id) })
 	e.logger.Info("app unregistered", "app", id)
 	return true, nil
 }

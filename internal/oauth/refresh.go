@@ -62,6 +62,10 @@ func (e *Engine) Token(ctx context.Context, skillID, appID string) (*App, *Token
 // gives up, so a rotated refresh token is always saved.
 func (e *Engine) refreshShared(ctx context.Context, mungedID string) (*Token, error) {
 	ch := e.refresh.DoChan(mungedID, func() (any, error) {
+		if !e.flights.begin() {
+			return nil, errorf(CodeProviderUnavailable, "ovos-oauth is stopping")
+		}
+		defer e.flights.end()
 		return e.refreshNow(context.WithoutCancel(ctx), mungedID)
 	})
 	select {
@@ -118,6 +122,8 @@ func (e *Engine) refreshNow(ctx context.Context, id string) (*Token, error) {
 		return nil, internalErr("save the refreshed token", err)
 	}
 	e.logger.Info("token refreshed", "app", id, "expires", tok.Expiry, "rotated", tok.RefreshToken != old.RefreshToken)
+	e.planRefresh(id, tok)
+	e.mirror("token", id, func(m Mirror) error { return m.PutToken(app, tok) })
 	e.Events.TokenRefreshed(app, tok)
 	return tok, nil
 }
@@ -138,6 +144,7 @@ func (e *Engine) refreshFailed(app *App, err error) error {
 	if perr := e.store.PutApp(app, false); perr != nil {
 		return internalErr("save the app", perr)
 	}
+	e.sched.remove(app.MungedID())
 	e.logger.Warn("refresh token refused, login needed", "app", app.MungedID(), "reason", reason)
 	e.Events.ReauthRequired(app, reason)
 	return &Error{Code: CodeReauthRequired, Description: "the provider no longer accepts this login; log in again", Err: redactedRetrieveError(re)}

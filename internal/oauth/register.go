@@ -134,6 +134,7 @@ func (e *Engine) Register(ctx context.Context, r Registration) (*App, error) {
 	if err := e.store.PutApp(app, dropToken); err != nil {
 		return nil, internalErr("save the app", err)
 	}
+	e.appChanged(app, dropToken)
 	e.logger.Info("app registered", "app", id, "new", old == nil, "needs_creds", app.NeedsCreds(), "token_dropped", dropToken)
 	return app, nil
 }
@@ -168,8 +169,19 @@ func (e *Engine) SetCredentials(ctx context.Context, skillID, appID, clientID st
 	if err := e.store.PutApp(app, dropToken); err != nil {
 		return nil, internalErr("save the credentials", err)
 	}
+	e.appChanged(app, dropToken)
 	e.logger.Info("credentials set by user", "app", id, "token_dropped", dropToken)
 	return app, nil
+}
+
+// appChanged follows a saved app into the schedule and the mirror.
+func (e *Engine) appChanged(app *App, droppedToken bool) {
+	id := app.MungedID()
+	if droppedToken {
+		e.sched.remove(id)
+		e.mirror("token", id, func(m Mirror) error { return m.DeleteToken(id) })
+	}
+	e.mirror("app", id, func(m Mirror) error { return m.PutApp(app, e.RedirectURI(app)) })
 }
 
 // sameApp compares two apps ignoring timestamps.

@@ -49,3 +49,18 @@ type Store interface {
 	// returns how many it deleted.
 	DeleteExpiredFlows(now time.Time) (int, error)
 }
+
+// Mirror copies apps and tokens to where other programs read them (the JSON
+// files of ovos_utils.oauth). It is best effort: the Store is the truth, a
+// failed mirror write is logged and retried with the next change.
+// Implementations are safe for concurrent use.
+type Mirror interface {
+	// PutApp writes the app's record; redirectURI is its callback endpoint.
+	PutApp(app *App, redirectURI string) error
+	// PutToken writes the app's token, refresh token included.
+	PutToken(app *App, tok *Token) error
+	// DeleteToken removes the token of the app with the munged id.
+	DeleteToken(mungedID string) error
+	// DeleteApp removes the app's record and its token.
+	DeleteApp(mungedID string) error
+}

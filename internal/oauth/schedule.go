@@ -1,0 +1,332 @@
+package oauth
+
+import (
+	"container/heap"
+	"context"
+	"math/rand/v2"
+	"sync"
+	"time"
+)
+
+// Run refreshes every stored token that has a refresh token before it
+// expires, until ctx ends. The plan is rebuilt from the store when Run
+// starts, so a token that expired while the daemon was down is refreshed at
+// once. One timer serves the whole plan, whatever the number of tokens: an
+// idle daemon sleeps until the next token is due.
+//
+// When ctx ends, Run waits for the refreshes in flight, its own and those
+// bus requests started, so that a rotated refresh token reaches the store
+// before the caller closes it.
+func (e *Engine) Run(ctx context.Context) error {
+	defer e.flights.drain()
+	if err := e.loadSchedule(); err != nil {
+		return err
+	}
+	slots := make(chan struct{}, max(e.MaxRefreshes, 1))
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	for {
+		now := e.Now()
+		for len(slots) < cap(slots) {
+			id, ok := e.sched.popDue(now)
+			if !ok {
+				break
+			}
+			slots <- struct{}{}
+			wg.Go(func() {
+				defer func() {
+					<-slots
+					e.sched.poke()
+				}()
+				e.scheduledRefresh(ctx, id)
+			})
+		}
+		var fire <-chan time.Time
+		if next, ok := e.sched.next(); ok && len(slots) < cap(slots) {
+			timer.Reset(max(next.Sub(now), 0))
+			fire = timer.C
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-fire:
+		case <-e.sched.wake:
+		}
+		timer.Stop()
+	}
+}
+
+// loadSchedule plans a refresh for every stored token that can be
+// refreshed.
+func (e *Engine) loadSchedule() error {
+	apps, err := e.store.Apps()
+	if err != nil {
+		return err
+	}
+	tokens, err := e.store.Tokens()
+	if err != nil {
+		return err
+	}
+	plan := make(map[string]time.Time, len(tokens))
+	for _, app := range apps {
+		if app.NeedsReauth {
+			continue
+		}
+		if due, ok := e.refreshDue(tokens[app.MungedID()]); ok {
+			plan[app.MungedID()] = due
+		}
+	}
+	e.sched.reset(plan)
+	e.logger.Info("refresh schedule built", "apps", len(apps), "tokens", len(tokens), "scheduled", len(plan))
+	return nil
+}
+
+// refreshDue is when a token is refreshed: RefreshMargin before it expires,
+// but not before half its lifetime has passed, so that a short-lived token
+// is not refreshed in a loop. ok is false for a token that cannot be
+// refreshed (no refresh token) or does not expire.
+func (e *Engine) refreshDue(tok *Token) (due time.Time, ok bool) {
+	if tok == nil || tok.RefreshToken == "" || tok.Expiry.IsZero() {
+		return time.Time{}, false
+	}
+	due = tok.Expiry.Add(-e.RefreshMargin)
+	if half := tok.Obtained.Add(tok.Expiry.Sub(tok.Obtained) / 2); half.After(due) {
+		due = half
+	}
+	return due, true
+}
+
+// planRefresh puts a freshly stored token in the schedule.
+func (e *Engine) planRefresh(id string, tok *Token) {
+	if due, ok := e.refreshDue(tok); ok {
+		e.sched.set(id, due)
+		return
+	}
+	e.sched.remove(id)
+}
+
+// scheduledRefresh runs one due refresh. A passing fault is retried with
+// capped, jittered backoff; a refusal takes the app out of the schedule
+// (refreshFailed has marked it and told the user).
+func (e *Engine) scheduledRefresh(ctx context.Context, id string) {
+	// Not cancelled with ctx: a refresh in flight finishes, so a rotated
+	// refresh token is saved.
+	_, err := e.refreshShared(context.WithoutCancel(ctx), id)
+	switch code := ErrorCode(err); {
+	case err == nil:
+		// refreshNow planned the next one.
+	case code == CodeProviderUnavailable || code == CodeInternal:
+		delay := e.sched.retry(id, e.Now(), e.RetryMin, e.RetryMax)
+		e.logger.Info("refresh will be retried", "app", id, "in", delay)
+	default:
+		e.logger.Info("refresh stopped", "app", id, "code", code)
+	}
+}
+
+// schedule is the refresh plan: a min-heap of due times, one entry per app,
+// and the count of consecutive passing faults per app for the backoff. It
+// is safe for concurrent use.
+type schedule struct {
+	mu    sync.Mutex
+	queue dueHeap
+	byID  map[string]*dueEntry
+	fails map[string]int
+	wake  chan struct{} // tells Run the plan changed
+}
+
+type dueEntry struct {
+	id    string
+	due   time.Time
+	index int
+}
+
+func newSchedule() *schedule {
+	return &schedule{byID: make(map[string]*dueEntry), fails: make(map[string]int), wake: make(chan struct{}, 1)}
+}
+
+func (s *schedule) poke() {
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+}
+
+// reset replaces the whole plan.
+func (s *schedule) reset(plan map[string]time.Time) {
+	s.mu.Lock()
+	s.queue = make(dueHeap, 0, len(plan))
+	s.byID = make(map[string]*dueEntry, len(plan))
+	s.fails = make(map[string]int)
+	for id, due := range plan {
+		en := &dueEntry{id: id, due: due, index: len(s.queue)}
+		s.queue = append(s.queue, en)
+		s.byID[id] = en
+	}
+	heap.Init(&s.queue)
+	s.mu.Unlock()
+	s.poke()
+}
+
+// set plans id at due, forgetting past faults.
+func (s *schedule) set(id string, due time.Time) {
+	s.mu.Lock()
+	delete(s.fails, id)
+	s.plan(id, due)
+	s.mu.Unlock()
+	s.poke()
+}
+
+// plan puts id at due; s.mu is held.
+func (s *schedule) plan(id string, due time.Time) {
+	if en, ok := s.byID[id]; ok {
+		en.due = due
+		heap.Fix(&s.queue, en.index)
+		return
+	}
+	en := &dueEntry{id: id, due: due}
+	heap.Push(&s.queue, en)
+	s.byID[id] = en
+}
+
+func (s *schedule) remove(id string) {
+	s.mu.Lock()
+	if en, ok := s.byID[id]; ok {
+		heap.Remove(&s.queue, en.index)
+		delete(s.byID, id)
+	}
+	delete(s.fails, id)
+	s.mu.Unlock()
+}
+
+// retry plans id again after a passing fault and returns the delay:
+// minDelay·2^(faults-1), capped at maxDelay, with ±20% jitter so that many
+// apps of one provider spread out. A plan made since the refresh began (one
+// that succeeded through a bus request) is kept.
+func (s *schedule) retry(id string, now time.Time, minDelay, maxDelay time.Duration) time.Duration {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if en, ok := s.byID[id]; ok {
+		return en.due.Sub(now)
+	}
+	s.fails[id]++
+	d := backoff(s.fails[id], minDelay, maxDelay)
+	s.plan(id, now.Add(d))
+	s.poke()
+	return d
+}
+
+// backoff is minDelay·2^(faults-1) capped at maxDelay, jittered by ±20%.
+func backoff(faults int, minDelay, maxDelay time.Duration) time.Duration {
+	d := minDelay
+	for i := 1; i < faults && d < maxDelay; i++ {
+		d *= 2
+	}
+	d = min(d, maxDelay)
+	jitter := time.Duration(rand.Int64N(int64(d)/5*2+1)) - d/5
+	return d + jitter
+}
+
+// popDue takes the earliest entry if it is due by now.
+func (s *schedule) popDue(now time.Time) (string, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.queue) == 0 || s.queue[0].due.After(now) {
+		return "", false
+	}
+	en := heap.Pop(&s.queue).(*dueEntry)
+	delete(s.byID, en.id)
+	return en.id, true
+}
+
+// next is when the earliest entry is due.
+func (s *schedule) next() (time.Time, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.queue) == 0 {
+		return time.Time{}, false
+	}
+	return s.queue[0].due, true
+}
+
+// due returns id's planned time, for tests and status.
+func (s *schedule) due(id string) (time.Time, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	en, ok := s.byID[id]
+	if !ok {
+		return time.Time{}, false
+	}
+	return en.due, true
+}
+
+// len is the number of planned refreshes.
+func (s *schedule) len() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.queue)
+}
+
+type dueHeap []*dueEntry
+
+func (h dueHeap) Len() int           { return len(h) }
+func (h dueHeap) Less(i, j int) bool { return h[i].due.Before(h[j].due) }
+func (h dueHeap) Swap(i, j int) {
+	h[i], h[j] = h[j], h[i]
+	h[i].index, h[j].index = i, j
+}
+func (h *dueHeap) Push(x any) {
+	en := x.(*dueEntry)
+	en.index = len(*h)
+	*h = append(*h, en)
+}
+func (h *dueHeap) Pop() any {
+	old := *h
+	en := old[len(old)-1]
+	old[len(old)-1] = nil
+	*h = old[:len(old)-1]
+	en.index = -1
+	return en
+}
+
+// flights counts refreshes in flight so that Run can wait for them.
+type flights struct {
+	mu      sync.Mutex
+	cond    *sync.Cond
+	n       int
+	closing bool
+}
+
+// begin reports whether a refresh may start; false once the engine stops.
+func (f *flights) begin() bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.closing {
+		return false
+	}
+	f.n++
+	return true
+}
+
+func (f *flights) end() {
+	f.mu.Lock()
+	f.n--
+	if f.n == 0 && f.cond != nil {
+		f.cond.Broadcast()
+	}
+	f.mu.Unlock()
+}
+
+// drain refuses new refreshes and waits for those in flight.
+func (f *flights) drain() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.closing = true
+	if f.cond == nil {
+		f.cond = sync.NewCond(&f.mu)
+	}
+	for f.n > 0 {
+		f.cond.Wait()
+	}
+}
