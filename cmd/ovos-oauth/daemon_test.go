@@ -238,3 +238,12 @@ func hostOf(t *testing.T, raw string) string {
 	}
 	return u.Host
 }
+
+func mustJSON(t *testing.T, v any) string {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}

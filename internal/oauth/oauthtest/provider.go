@@ -4,6 +4,7 @@
 package oauthtest
 
 import (
+	"context"
 	"encoding/json"
 	"io"
 	"log/slog"
@@ -14,9 +15,11 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/zitadel/oidc/v3/example/server/exampleop"
 	"github.com/zitadel/oidc/v3/example/server/storage"
+	"github.com/zitadel/oidc/v3/pkg/op"
 )
 
 // Client is an OAuth client the provider knows. A client without a secret
@@ -37,15 +40,82 @@ type Provider struct {
 	IntrospectEndpoint string
 	DeviceEndpoint     string
 	Username, Password string
+
+	storage *recordingStorage
+}
+
+// recordingStorage is the example storage with shorter announced lifetimes
+// and a record of every refresh token clients present.
+type recordingStorage struct {
+	*storage.Storage
+	lifetime time.Duration
+
+	mu        sync.Mutex
+	presented map[string]int
+	refreshes int
+}
+
+func (s *recordingStorage) shorten(exp time.Time) time.Time {
+	if s.lifetime > 0 {
+		if short := time.Now().Add(s.lifetime); short.Before(exp) {
+			return short
+		}
+	}
+	return exp
+}
+
+func (s *recordingStorage) CreateAccessToken(ctx context.Context, req op.TokenRequest) (string, time.Time, error) {
+	id, exp, err := s.Storage.CreateAccessToken(ctx, req)
+	return id, s.shorten(exp), err
+}
+
+func (s *recordingStorage) CreateAccessAndRefreshTokens(ctx context.Context, req op.TokenRequest, current string) (string, string, time.Time, error) {
+	id, rt, exp, err := s.Storage.CreateAccessAndRefreshTokens(ctx, req, current)
+	return id, rt, s.shorten(exp), err
+}
+
+func (s *recordingStorage) TokenRequestByRefreshToken(ctx context.Context, rt string) (op.RefreshTokenRequest, error) {
+	s.mu.Lock()
+	s.presented[rt]++
+	s.refreshes++
+	s.mu.Unlock()
+	return s.Storage.TokenRequestByRefreshToken(ctx, rt)
+}
+
+// Refreshes returns how many refresh requests the provider received, and
+// how many refresh tokens were presented more than once (a client that
+// reuses a rotated refresh token).
+func (p *Provider) Refreshes() (total, reused int) {
+	p.storage.mu.Lock()
+	defer p.storage.mu.Unlock()
+	for _, n := range p.storage.presented {
+		if n > 1 {
+			reused++
+		}
+	}
+	return p.storage.refreshes, reused
 }
 
 // quietOnce silences the example server's request log, which goes to the
 // process's default logger; the daemon under test never uses that one.
 var quietOnce sync.Once
 
+// Options change how a provider issues tokens.
+type Options struct {
+	// AccessTokenLifetime shortens the expires_in the provider announces
+	// (its own limit stays 5 minutes), to drive refreshes in tests.
+	AccessTokenLifetime time.Duration
+}
+
 // Start runs a provider on 127.0.0.1 that knows clients, stopped when the
 // test ends. Each provider has its own storage: tests may run several.
 func Start(t testing.TB, clients ...Client) *Provider {
+	t.Helper()
+	return StartWith(t, Options{}, clients...)
+}
+
+// StartWith is Start with options.
+func StartWith(t testing.TB, opts Options, clients ...Client) *Provider {
 	t.Helper()
 	quietOnce.Do(func() { slog.SetDefault(slog.New(slog.DiscardHandler)) })
 	srv := httptest.NewUnstartedServer(nil)
@@ -58,13 +128,13 @@ func Start(t testing.TB, clients ...Client) *Provider {
 			known[c.ID] = storage.WebClient(c.ID, c.Secret, c.RedirectURIs...)
 		}
 	}
-	st := storage.NewStorageWithClients(storage.NewUserStore(issuer), known)
+	st := &recordingStorage{Storage: storage.NewStorageWithClients(storage.NewUserStore(issuer), known), lifetime: opts.AccessTokenLifetime, presented: map[string]int{}}
 	srv.Config.Handler = exampleop.SetupServer(issuer, st, nil, false)
 	srv.Start()
 	t.Cleanup(srv.Close)
 
 	// The example user store names its user after the issuer's host.
-	p := &Provider{Issuer: issuer, Username: "test-user@127.0.0.1", Password: "verysecure"}
+	p := &Provider{Issuer: issuer, Username: "test-user@127.0.0.1", Password: "verysecure", storage: st}
 	resp, err := http.Get(issuer + ".well-known/openid-configuration")
 	if err != nil {
 		t.Fatalf("provider discovery: %v", err)
