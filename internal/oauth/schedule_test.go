@@ -213,7 +213,7 @@ func TestScheduleRetriesPassingFaults(t *testing.T) {
 			t.Fatalf("after recovery the token is not refreshed")
 		}
 		n := f.te.count()
-		advance(3539 * time.Second - 3*time.Minute)
+		advance(3539*time.Second - 3*time.Minute)
 		if f.te.count() != n {
 			t.Errorf("a refresh before the new token is due")
 		}
