@@ -4,6 +4,7 @@ import (
 	"container/heap"
 	"context"
 	"math/rand/v2"
+	"runtime/debug"
 	"sync"
 	"time"
 )
@@ -22,6 +23,10 @@ func (e *Engine) Run(ctx context.Context) error {
 	if err := e.loadSchedule(); err != nil {
 		return err
 	}
+	// Reading every app and token leaves garbage the size of the store;
+	// hand it back to the OS now rather than over the next minutes, so an
+	// idle daemon on a small board is small and quiet.
+	debug.FreeOSMemory()
 	slots := make(chan struct{}, max(e.MaxRefreshes, 1))
 	var wg sync.WaitGroup
 	defer wg.Wait()

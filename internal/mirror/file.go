@@ -1,0 +1,174 @@
+package mirror
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+)
+
+// errNotObject reports a file that does not hold a JSON object. It is left as
+// it is: it may be another program's data, or a torn write that program will
+// redo, and either way a guess would lose what is in it.
+var errNotObject = errors.New("not a JSON object; left untouched")
+
+// update changes the file called name in f.Dir: it takes mu and the file's
+// flock, reads the file, lets change edit its entries and writes them back
+// if change reports that it changed something. Values change leaves alone
+// are written back as they were read.
+func (f *Files) update(name string, mu *sync.Mutex, change func(entries map[string]json.RawMessage) bool) error {
+	if f.Dir == "" {
+		return errors.New("mirror: no directory set")
+	}
+	path := filepath.Join(f.Dir, name)
+
+	mu.Lock()
+	defer mu.Unlock()
+	release, err := lockFile(filepath.Join(f.lockDir(), name+".lock"), f.timeout())
+	if err != nil {
+		return fmt.Errorf("mirror %s: %w", path, err)
+	}
+	defer release()
+
+	entries, err := readEntries(path)
+	if err != nil {
+		return fmt.Errorf("mirror %s: %w", path, err)
+	}
+	if !change(entries) {
+		return nil
+	}
+	data, err := encodeEntries(entries)
+	if err != nil {
+		return fmt.Errorf("mirror %s: %w", path, err)
+	}
+	if err := writeFileAtomic(path, data); err != nil {
+		return fmt.Errorf("mirror %s: %w", path, err)
+	}
+	return nil
+}
+
+func (f *Files) lockDir() string {
+	if f.LockDir == "" {
+		// Python's tempfile.gettempdir, which json_database uses, also
+		// starts from $TMPDIR and falls back to /tmp.
+		return os.TempDir()
+	}
+	return f.LockDir
+}
+
+func (f *Files) timeout() time.Duration {
+	if f.Timeout <= 0 {
+		return DefaultTimeout
+	}
+	return f.Timeout
+}
+
+// readEntries returns the top-level entries of the JSON object in path, each
+// value as its raw text. A missing or empty file is an empty object: the
+// latter is what a json_database writer killed mid-write leaves (it truncates
+// in place), and json_database treats it as one too. Comments, which json_database's
+// load_commented_json would strip, are not: such a file is errNotObject.
+func readEntries(path string) (map[string]json.RawMessage, error) {
+	data, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return map[string]json.RawMessage{}, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return parseEntries(data)
+}
+
+// parseEntries is readEntries for the file's content.
+func parseEntries(data []byte) (map[string]json.RawMessage, error) {
+	data = bytes.Trim(data, " \t\r\n") // JSON's whitespace, no more
+	if len(data) == 0 {
+		return map[string]json.RawMessage{}, nil
+	}
+	// Unmarshal would take null as a nil map without complaint.
+	if data[0] != '{' {
+		return nil, errNotObject
+	}
+	var entries map[string]json.RawMessage
+	if err := json.Unmarshal(data, &entries); err != nil {
+		// The syntax error names a character and an offset, never a value.
+		return nil, fmt.Errorf("%w: %w", errNotObject, err)
+	}
+	return entries, nil
+}
+
+// encodeEntries formats entries as json_database does (json.dump with
+// indent=4 and ensure_ascii=False): four-space indents, non-ASCII and <>&
+// as they are. Keys come out sorted; values keep their own key order.
+func encodeEntries(entries map[string]json.RawMessage) ([]byte, error) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	enc.SetIndent("", "    ")
+	if err := enc.Encode(entries); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
+
+// marshalValue encodes one entry's value, escaping as encodeEntries does.
+func marshalValue(v any) (json.RawMessage, error) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, fmt.Errorf("mirror: encode entry: %w", err)
+	}
+	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
+}
+
+// writeFileAtomic replaces path with data through a temporary file in the
+// same directory, so a reader sees the old file or the new one, never a part.
+// The file gets mode 0600, whatever the one it replaces had: it holds
+// secrets. A missing directory is created 0700, with its missing parents.
+func writeFileAtomic(path string, data []byte) (err error) {
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".*.tmp") // mode 0600
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err != nil {
+			tmp.Close()
+			os.Remove(tmp.Name())
+		}
+	}()
+	if _, err := tmp.Write(data); err != nil {
+		return err
+	}
+	if err := tmp.Sync(); err != nil {
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return err
+	}
+	syncDir(dir)
+	return nil
+}
+
+// syncDir makes a rename in dir durable. It is best effort: the new file is
+// in place already, and some filesystems cannot sync a directory.
+func syncDir(dir string) {
+	d, err := os.Open(dir)
+	if err != nil {
+		return
+	}
+	d.Sync()
+	d.Close()
+}

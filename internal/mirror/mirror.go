@@ -1,0 +1,222 @@
+// Package mirror copies ovos-oauth's apps and tokens into the JSON files that
+// ovos_utils.oauth reads, for Python skills that take tokens from there.
+//
+// ovos_utils keeps two json_database files (JsonStorageXDG) in
+// $XDG_CACHE_HOME/mycroft/json_database, both objects keyed by munged id:
+//
+//	ovos_oauth.json       munged id → the provider's token response
+//	ovos_oauth_apps.json  munged id → the app record its refresh helper reads
+//
+// Other programs write their own keys into the same files (a Spotify plugin
+// keeps "ocp_spotify" there), so every change is a read-modify-write of one
+// key that leaves every other value as it was, done under the lock
+// json_database takes: an exclusive flock(2) on
+// <tempdir>/<file name>.lock. Files are replaced atomically (temporary file,
+// fsync, rename) with mode 0600, as they hold client secrets and refresh
+// tokens.
+package mirror
+
+import (
+	"encoding/json"
+	"errors"
+	"maps"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/OpenVoiceOS/ovos-oauth/internal/oauth"
+)
+
+// DefaultTimeout is how long a write waits for another process's lock when
+// Files.Timeout is not set.
+const DefaultTimeout = 10 * time.Second
+
+// The file names ovos_utils.oauth gives its JsonStorageXDG databases.
+const (
+	tokensName = "ovos_oauth.json"
+	appsName   = "ovos_oauth_apps.json"
+)
+
+var _ oauth.Mirror = (*Files)(nil)
+
+// Files is an oauth.Mirror that writes the json_database files of
+// ovos_utils.oauth in Dir.
+//
+// The exported fields are options, set by New and changeable before first
+// use; an empty LockDir and a zero or negative Timeout mean the defaults.
+// After that a Files is safe for concurrent use by multiple goroutines: writes
+// to one file are serialized in the process by a mutex and across processes
+// by json_database's flock, which also keeps Files values in one process that
+// share a Dir from losing each other's changes. A call waits for the calls
+// ahead of it in the process, then at most Timeout for the flock; the two
+// files are locked apart, never together. A Files must not be copied after
+// first use.
+type Files struct {
+	Dir     string        // the json_database directory, made 0700 if missing
+	LockDir string        // where the .lock files live; default os.TempDir()
+	Timeout time.Duration // how long to wait for another process's lock; default DefaultTimeout
+
+	tokensMu sync.Mutex // held across a read-modify-write of the token file
+	appsMu   sync.Mutex // held across a read-modify-write of the apps file
+}
+
+// New returns a Files writing into dir with default options. Nothing is
+// created on disk until the first write.
+func New(dir string) *Files {
+	return &Files{Dir: dir, Timeout: DefaultTimeout}
+}
+
+// DefaultDir returns the directory where ovos_utils.oauth keeps its files,
+// $XDG_CACHE_HOME/mycroft/json_database, with $HOME/.cache standing in for
+// an unset or relative XDG_CACHE_HOME as the XDG spec asks. It returns ""
+// when neither variable is usable. "mycroft" is ovos-config's default base
+// folder; a system that configures another one needs its own Dir.
+func DefaultDir(getenv func(string) string) string {
+	base := getenv("XDG_CACHE_HOME")
+	if !filepath.IsAbs(base) {
+		home := getenv("HOME")
+		if home == "" {
+			return ""
+		}
+		base = filepath.Join(home, ".cache")
+	}
+	return filepath.Join(base, "mycroft", "json_database")
+}
+
+// TokenFile returns the path of the token file, ovos_oauth.json in Dir.
+func (f *Files) TokenFile() string { return filepath.Join(f.Dir, tokensName) }
+
+// AppsFile returns the path of the apps file, ovos_oauth_apps.json in Dir.
+func (f *Files) AppsFile() string { return filepath.Join(f.Dir, appsName) }
+
+// PutApp writes app's record into the apps file under its munged id, with
+// redirectURI as its callback endpoint. It does not keep app. It is safe for
+// concurrent use.
+func (f *Files) PutApp(app *oauth.App, redirectURI string) error {
+	value, err := marshalValue(appRecordOf(app, redirectURI))
+	if err != nil {
+		return err
+	}
+	id := app.MungedID()
+	return f.update(appsName, &f.appsMu, func(entries map[string]json.RawMessage) bool {
+		entries[id] = value
+		return true
+	})
+}
+
+// PutToken writes tok, refresh token included, into the token file under
+// app's munged id. It does not keep app or tok, but reads tok.Raw, which must
+// not change until it returns. It is safe for concurrent use.
+func (f *Files) PutToken(app *oauth.App, tok *oauth.Token) error {
+	value, err := marshalValue(tokenRecordOf(tok))
+	if err != nil {
+		return err
+	}
+	id := app.MungedID()
+	return f.update(tokensName, &f.tokensMu, func(entries map[string]json.RawMessage) bool {
+		entries[id] = value
+		return true
+	})
+}
+
+// DeleteToken removes the token stored under mungedID from the token file.
+// Removing one that is not there is not an error and writes nothing. It is
+// safe for concurrent use.
+func (f *Files) DeleteToken(mungedID string) error {
+	return f.update(tokensName, &f.tokensMu, deleteKey(mungedID))
+}
+
+// DeleteApp removes the token and the app record stored under mungedID,
+// from the token file and the apps file in turn; a failure with one does not
+// stop the other. Removing what is not there is not an error. It is safe for
+// concurrent use.
+func (f *Files) DeleteApp(mungedID string) error {
+	return errors.Join(
+		f.update(tokensName, &f.tokensMu, deleteKey(mungedID)),
+		f.update(appsName, &f.appsMu, deleteKey(mungedID)),
+	)
+}
+
+func deleteKey(id string) func(map[string]json.RawMessage) bool {
+	return func(entries map[string]json.RawMessage) bool {
+		if _, ok := entries[id]; !ok {
+			return false
+		}
+		delete(entries, id)
+		return true
+	}
+}
+
+// appRecord is one value of the apps file, in the field order
+// OAuthApplicationDatabase.add_application writes. The client credentials
+// are pointers so an absent one is null, as Python's None.
+type appRecord struct {
+	OAuthService     string  `json:"oauth_service"`
+	ClientID         *string `json:"client_id"`
+	ClientSecret     *string `json:"client_secret"`
+	AuthEndpoint     string  `json:"auth_endpoint"`
+	TokenEndpoint    string  `json:"token_endpoint"`
+	CallbackEndpoint string  `json:"callback_endpoint"`
+	Scope            string  `json:"scope"`
+	ShellIntegration bool    `json:"shell_integration"`
+}
+
+func appRecordOf(app *oauth.App, redirectURI string) appRecord {
+	rec := appRecord{
+		OAuthService:     app.MungedID(),
+		AuthEndpoint:     app.AuthEndpoint,
+		TokenEndpoint:    app.TokenEndpoint,
+		CallbackEndpoint: redirectURI,
+		Scope:            app.Scope,
+		ShellIntegration: app.ShellIntegration,
+	}
+	if app.ClientID != "" {
+		rec.ClientID = &app.ClientID
+	}
+	if app.ClientSecret != "" {
+		secret := app.ClientSecret.Reveal()
+		rec.ClientSecret = &secret
+	}
+	return rec
+}
+
+// tokenRecordOf returns the token as the provider sent it, with the fields
+// the engine keeps apart (or learnt later) laid over it: the Token's fields
+// are the truth where the two differ.
+func tokenRecordOf(tok *oauth.Token) map[string]any {
+	rec := make(map[string]any, len(tok.Raw)+6)
+	maps.Copy(rec, tok.Raw)
+	rec["access_token"] = tok.AccessToken.Reveal()
+	if tok.RefreshToken != "" {
+		rec["refresh_token"] = tok.RefreshToken.Reveal()
+	} else {
+		delete(rec, "refresh_token")
+	}
+	if tok.TokenType != "" {
+		rec["token_type"] = tok.TokenType
+	}
+	if tok.Scope != "" {
+		rec["scope"] = tok.Scope
+	}
+	if !tok.Expiry.IsZero() {
+		rec["expires_at"] = pythonFloat(float64(tok.Expiry.UnixMicro()) / 1e6)
+		// ovos_utils' refresh helper adds expires_in to time.time() when a
+		// provider's answer lacks expires_at, so it must be there.
+		if _, ok := rec["expires_in"]; !ok && tok.Expiry.After(tok.Obtained) && !tok.Obtained.IsZero() {
+			rec["expires_in"] = int64(tok.Expiry.Sub(tok.Obtained) / time.Second)
+		}
+	}
+	return rec
+}
+
+// pythonFloat formats v so that Python's json module reads a float, even for
+// a whole number: 1767322800.0, not 1767322800.
+func pythonFloat(v float64) json.Number {
+	s := strconv.FormatFloat(v, 'f', -1, 64)
+	if !strings.Contains(s, ".") {
+		s += ".0"
+	}
+	return json.Number(s)
+}
