@@ -20,6 +20,7 @@ type daemon struct {
 	busURL  string // the bus it is attached to
 	baseURL string // its callback server, as phones reach it
 	dataDir string
+	home    string // its $HOME
 	logs    *logSink
 	stop    func() error
 }
@@ -40,7 +41,8 @@ func startDaemon(t *testing.T, busURL, dataDir string, extra ...string) *daemon 
 		args = append(args, "--bus-url", busURL)
 	}
 	args = append(args, extra...)
-	env := map[string]string{"HOME": t.TempDir(), "OVOS_OAUTH_SYSTEM_CONFIG_DIR": t.TempDir(), "MYCROFT_SYSTEM_CONFIG": "/nonexistent", "XDG_CONFIG_DIRS": t.TempDir()}
+	home := t.TempDir()
+	env := map[string]string{"HOME": home, "OVOS_OAUTH_SYSTEM_CONFIG_DIR": t.TempDir(), "MYCROFT_SYSTEM_CONFIG": "/nonexistent", "XDG_CONFIG_DIRS": t.TempDir()}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- run(ctx, args, func(k string) string { return env[k] }, &bytes.Buffer{}, logs) }()
@@ -84,7 +86,7 @@ func startDaemon(t *testing.T, busURL, dataDir string, extra ...string) *daemon 
 			t.Errorf("run() at stop = %v", err)
 		}
 	})
-	d := &daemon{busURL: started["bus"].(string), baseURL: started["callback"].(string), dataDir: dataDir, logs: logs, stop: stop}
+	d := &daemon{busURL: started["bus"].(string), baseURL: started["callback"].(string), dataDir: dataDir, home: home, logs: logs, stop: stop}
 	return d
 }
 

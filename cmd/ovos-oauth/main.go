@@ -21,6 +21,7 @@ import (
 	"github.com/OpenVoiceOS/ovos-oauth/internal/bus"
 	"github.com/OpenVoiceOS/ovos-oauth/internal/callback"
 	"github.com/OpenVoiceOS/ovos-oauth/internal/config"
+	"github.com/OpenVoiceOS/ovos-oauth/internal/mirror"
 	"github.com/OpenVoiceOS/ovos-oauth/internal/oauth"
 	"github.com/OpenVoiceOS/ovos-oauth/internal/qr"
 	"github.com/OpenVoiceOS/ovos-oauth/internal/store"
@@ -110,6 +111,14 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 
 	engine := oauth.NewEngine(db, baseURL, logger.With("component", "oauth"))
 	engine.FlowTTL = cfg.FlowTTL
+	mirrorDir := ""
+	if cfg.MirrorOVOSUtils {
+		mirrorDir = mirror.DefaultDir(getenv)
+		if mirrorDir == "" {
+			return errors.New("mirror_ovos_utils is on, but neither XDG_CACHE_HOME nor HOME is set; set one or turn the mirror off")
+		}
+		engine.Mirror = mirror.New(mirrorDir)
+	}
 	images := qr.NewDir(cfg.QRDir)
 	images.TTL = cfg.FlowTTL
 	svc := api.New(engine, images, cfg.PublicHost, port, logger.With("component", "api"))
@@ -128,7 +137,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 	g.Go(func() error { return client.Run(gctx) })
 	g.Go(func() error { return web.Serve(gctx, ln) })
 	logger.Info("ovos-oauth started", "version", version, "bus", busURL, "embedded_bus", embeddedAddr(busLn),
-		"callback", baseURL, "listen", ln.Addr().String(), "data_dir", cfg.DataDir, "qr_dir", cfg.QRDir)
+		"callback", baseURL, "listen", ln.Addr().String(), "data_dir", cfg.DataDir, "qr_dir", cfg.QRDir, "ovos_utils_mirror", mirrorDir)
 	err = g.Wait()
 	if ctx.Err() != nil && (err == nil || errors.Is(err, context.Canceled)) {
 		logger.Info("ovos-oauth stopped")
