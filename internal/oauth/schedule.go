@@ -255,17 +255,6 @@ func (s *schedule) next() (time.Time, bool) {
 	return s.queue[0].due, true
 }
 
-// due returns id's planned time, for tests and status.
-func (s *schedule) due(id string) (time.Time, bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	en, ok := s.byID[id]
-	if !ok {
-		return time.Time{}, false
-	}
-	return en.due, true
-}
-
 // len is the number of planned refreshes.
 func (s *schedule) len() int {
 	s.mu.Lock()
