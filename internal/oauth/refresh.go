@@ -20,7 +20,7 @@ func (e *Engine) Refresh(ctx context.Context, skillID, appID string) (*App, *Tok
 }
 
 // Token returns a usable access token for the app, refreshing it first when
-// it expires within RefreshMargin.
+// it is due: within RefreshMargin of its expiry, and past half its life.
 func (e *Engine) Token(ctx context.Context, skillID, appID string) (*App, *Token, error) {
 	app, err := e.App(skillID, appID)
 	if err != nil {
@@ -37,14 +37,13 @@ func (e *Engine) Token(ctx context.Context, skillID, appID string) (*App, *Token
 		return app, nil, errorf(CodeReauthRequired, "the provider no longer accepts this login; log in again")
 	}
 	now := e.Now()
-	if tok.Expiry.IsZero() || now.Add(e.RefreshMargin).Before(tok.Expiry) {
+	stillValid := tok.Expiry.IsZero() || now.Before(tok.Expiry)
+	// Refreshed on the same rule as the schedule's, so a token shorter-lived
+	// than RefreshMargin is not refreshed on every request.
+	if due, ok := e.refreshDue(tok); (ok && now.Before(due)) || (!ok && stillValid) {
 		return app, tok, nil
 	}
-	stillValid := now.Before(tok.Expiry)
 	if tok.RefreshToken == "" {
-		if stillValid {
-			return app, tok, nil
-		}
 		return app, nil, errorf(CodeReauthRequired, "the token expired and the provider gave no refresh token; log in again")
 	}
 	fresh, err := e.refreshShared(ctx, app.MungedID())

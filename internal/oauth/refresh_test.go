@@ -145,9 +145,34 @@ func TestTokenRefreshesWhenDue(t *testing.T) {
 		t.Fatalf("fresh Token() = %v, %v after %d requests", tok, err, f.te.count())
 	}
 	f.clk.Add(time.Hour - 30*time.Second) // within the 60 s margin
-	f.te.set(jsonAnswer(200, `{"access_token":"AT-2","token_type":"Bearer","expires_in":3600}`))
+	f.te.set(jsonAnswer(200, `{"access_token":"AT-2","token_type":"Bearer","expires_in":60}`))
 	if _, tok, err = f.e.Token(context.Background(), "skill.test", "app"); err != nil || tok.AccessToken != "AT-2" {
 		t.Fatalf("due Token() = %v, %v; want a refreshed token", tok, err)
+	}
+	// A token shorter-lived than the margin is handed out until half its
+	// life has passed, not refreshed on every request.
+	f.clk.Add(20 * time.Second)
+	f.te.set(jsonAnswer(200, `{"access_token":"AT-3","token_type":"Bearer","expires_in":60}`))
+	if _, tok, err = f.e.Token(context.Background(), "skill.test", "app"); err != nil || tok.AccessToken != "AT-2" {
+		t.Fatalf("Token() 20 s into a 60 s token = %v, %v; want it as it is", tok, err)
+	}
+	f.clk.Add(11 * time.Second)
+	if _, tok, err = f.e.Token(context.Background(), "skill.test", "app"); err != nil || tok.AccessToken != "AT-3" {
+		t.Fatalf("Token() past half a 60 s token = %v, %v; want a refreshed one", tok, err)
+	}
+	// An expired token without a refresh token cannot be handed out.
+	f.register(t, "norefresh", nil)
+	_, q := f.start(t, "norefresh")
+	f.te.set(jsonAnswer(200, `{"access_token":"X","token_type":"Bearer","expires_in":60}`))
+	if _, err := f.complete("norefresh", url.Values{"state": {q.Get("state")}, "code": {"C"}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, tok, err := f.e.Token(context.Background(), "skill.test", "norefresh"); err != nil || tok.AccessToken != "X" {
+		t.Fatalf("Token() of a valid token without refresh token = %v, %v", tok, err)
+	}
+	f.clk.Add(61 * time.Second)
+	if _, _, err := f.e.Token(context.Background(), "skill.test", "norefresh"); oauth.ErrorCode(err) != oauth.CodeReauthRequired {
+		t.Fatalf("Token() of an expired token without refresh token = %v, want reauth_required", err)
 	}
 }
 
