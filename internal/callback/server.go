@@ -38,7 +38,9 @@ type Server struct {
 	IdleTimeout    time.Duration // default 60 s
 	MaxHeaderBytes int           // default 16 KiB
 	// ShutdownTimeout bounds the wait for requests in flight when Serve's
-	// context ends. Default 5 s.
+	// context ends: long enough for a token exchange in flight to finish
+	// and be stored, as its single-use code cannot be sent again. Default
+	// 40 s; requests that are not running end at once.
 	ShutdownTimeout time.Duration
 
 	engine Engine
@@ -53,7 +55,7 @@ func New(engine Engine, logger *slog.Logger) *Server {
 		WriteTimeout:      60 * time.Second,
 		IdleTimeout:       60 * time.Second,
 		MaxHeaderBytes:    16 << 10,
-		ShutdownTimeout:   5 * time.Second,
+		ShutdownTimeout:   40 * time.Second,
 		engine:            engine,
 		logger:            logger,
 	}
