@@ -43,25 +43,27 @@ const (
 
 // handler answers one request type. run does the work and returns the one
 // reply; fail builds that same reply for an error found before run could
-// (a full queue, a panic).
+// (a full queue, a panic); then, if set, returns events that follow the
+// reply.
 type handler struct {
 	run  func(s *Service, ctx context.Context, m bus.Message) bus.Message
 	fail func(m bus.Message, err error) bus.Message
+	then func(s *Service, req, reply bus.Message) []bus.Message
 }
 
 var handlers = map[string]handler{
-	TypeRegister:     {(*Service).register, responseFail},
-	TypeGet:          {(*Service).get, replyFail(TypeURL)},
-	TypeStart:        {(*Service).start, startFail},
-	TypeShellCreds:   {(*Service).credentials, startFail},
-	TypeRefresh:      {(*Service).refresh, refreshFail},
-	TypeHostInfo:     {(*Service).hostInfo, replyFail(TypeHostInfoReply)},
-	TypeQR:           {(*Service).generateQR, qrFail},
-	TypeShellForward: {(*Service).forward, responseFail},
-	TypeTokenGet:     {(*Service).tokenGet, responseFail},
-	TypeRevoke:       {(*Service).revoke, responseFail},
-	TypeUnregister:   {(*Service).unregister, responseFail},
-	TypeStatus:       {(*Service).status, responseFail},
+	TypeRegister:     {(*Service).register, responseFail, nil},
+	TypeGet:          {(*Service).get, replyFail(TypeURL), nil},
+	TypeStart:        {(*Service).start, startFail, nil},
+	TypeShellCreds:   {(*Service).credentials, startFail, nil},
+	TypeRefresh:      {(*Service).refresh, refreshFail, nil},
+	TypeHostInfo:     {(*Service).hostInfo, replyFail(TypeHostInfoReply), nil},
+	TypeQR:           {(*Service).generateQR, qrFail, (*Service).displayQR},
+	TypeShellForward: {(*Service).forward, responseFail, nil},
+	TypeTokenGet:     {(*Service).tokenGet, responseFail, nil},
+	TypeRevoke:       {(*Service).revoke, responseFail, nil},
+	TypeUnregister:   {(*Service).unregister, responseFail, nil},
+	TypeStatus:       {(*Service).status, responseFail, nil},
 }
 
 // appRef names an app in a request.
@@ -306,9 +308,8 @@ func (s *Service) generateQR(ctx context.Context, m bus.Message) bus.Message {
 	var req appRef
 	err := decode(m, &req)
 	var f *oauth.Flow
-	var app *oauth.App
 	if err == nil {
-		f, app, err = s.engine.StartFlow(ctx, req.SkillID, req.AppID)
+		f, _, err = s.engine.StartFlow(ctx, req.SkillID, req.AppID)
 	}
 	var path string
 	if err == nil {
@@ -321,12 +322,25 @@ func (s *Service) generateQR(ctx context.Context, m bus.Message) bus.Message {
 		s.logFailure(m, err)
 		return qrFail(m, err)
 	}
-	data := map[string]any{"skill_id": req.SkillID, "app_id": req.AppID, "qr": path}
-	if app.ShellIntegration {
-		// After the reply, so the skill hears of its QR code first.
-		defer s.emit(m.Forward(TypeShellDisplayQR, data))
+	return m.Reply(TypeQRReply, map[string]any{"skill_id": req.SkillID, "app_id": req.AppID, "qr": path})
+}
+
+// displayQR asks ovos-shell to show a QR code just generated, after the
+// skill had its reply, for apps registered with shell_integration.
+func (s *Service) displayQR(req, reply bus.Message) []bus.Message {
+	var data struct {
+		appRef
+		QR    string `json:"qr"`
+		Error string `json:"error"`
 	}
-	return m.Reply(TypeQRReply, data)
+	if reply.DecodeData(&data) != nil || data.Error != "" || data.QR == "" {
+		return nil
+	}
+	app, err := s.engine.App(data.SkillID, data.AppID)
+	if err != nil || !app.ShellIntegration {
+		return nil
+	}
+	return []bus.Message{req.Forward(TypeShellDisplayQR, map[string]any{"skill_id": data.SkillID, "app_id": data.AppID, "qr": data.QR})}
 }
 
 func qrFail(m bus.Message, err error) bus.Message {

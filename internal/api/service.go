@@ -169,7 +169,13 @@ func (s *Service) handle(ctx context.Context, m bus.Message) {
 			s.reply(m, h.fail(m, &oauth.Error{Code: oauth.CodeInternal, Description: "internal error"}))
 		}
 	}()
-	s.reply(m, h.run(s, ctx, m))
+	out := h.run(s, ctx, m)
+	s.reply(m, out)
+	if h.then != nil {
+		for _, ev := range h.then(s, m, out) {
+			s.emit(ev)
+		}
+	}
 }
 
 func (s *Service) reply(req bus.Message, out bus.Message) {

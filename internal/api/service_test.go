@@ -78,16 +78,23 @@ func request(typ string, data map[string]any) bus.Message {
 	return m
 }
 
-func run(t *testing.T, svc *api.Service) {
+// run runs the service until the test ends or stop is called; stop
+// returns once every request in flight has been answered.
+func run(t *testing.T, svc *api.Service) (stop func()) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- svc.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Run() = %v", err)
-		}
-	})
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("Run() = %v", err)
+			}
+		})
+	}
+	t.Cleanup(stop)
+	return stop
 }
 
 func dataOf(t *testing.T, m bus.Message) map[string]any {
@@ -177,5 +184,41 @@ func TestHandlesOnlyRequests(t *testing.T) {
 		if svc.Handles(typ) {
 			t.Errorf("Handles(%q) = true: the daemon would answer its own replies", typ)
 		}
+	}
+}
+
+// TestQRReplyBeforeDisplay: the skill hears of its QR code before ovos-shell
+// is asked to show it, and only apps with shell_integration are shown.
+func TestQRReplyBeforeDisplay(t *testing.T) {
+	svc, out := newService(t)
+	stop := run(t, svc)
+	reg := map[string]any{"skill_id": "s", "app_id": "shown", "client_id": "c",
+		"auth_endpoint": "https://p.example/a", "token_endpoint": "https://p.example/t"}
+	svc.Dispatch(request("oauth.register", reg))
+	reg2 := map[string]any{"skill_id": "s", "app_id": "hidden", "client_id": "c", "shell_integration": false,
+		"auth_endpoint": "https://p.example/a", "token_endpoint": "https://p.example/t"}
+	svc.Dispatch(request("oauth.register", reg2))
+	out.wait(t, 2)
+	svc.Dispatch(request("oauth.generate.qr.request", map[string]any{"skill_id": "s", "app_id": "shown"}))
+	svc.Dispatch(request("oauth.generate.qr.request", map[string]any{"skill_id": "s", "app_id": "hidden"}))
+	out.wait(t, 5)
+	stop()
+	var order []string
+	for _, m := range out.wait(t, 5)[2:] {
+		order = append(order, m.Type+":"+dataOf(t, m)["app_id"].(string))
+	}
+	shownReply, shownDisplay := -1, -1
+	for i, o := range order {
+		switch o {
+		case "oauth.generate.qr.response:shown":
+			shownReply = i
+		case "ovos.shell.oauth.display.qr.code:shown":
+			shownDisplay = i
+		case "ovos.shell.oauth.display.qr.code:hidden":
+			t.Errorf("display.qr.code for an app with shell_integration false")
+		}
+	}
+	if len(order) != 3 || shownReply < 0 || shownDisplay < shownReply {
+		t.Errorf("messages = %v, want the reply before the display", order)
 	}
 }

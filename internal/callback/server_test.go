@@ -49,7 +49,7 @@ func (fakeEngine) FlowURL(ctx context.Context, id string) (string, error) {
 	return "", &oauth.Error{Code: oauth.CodeInvalidState, Description: "unknown"}
 }
 
-func newServer(t *testing.T, e callback.Engine) *callback.Server {
+func newServer(t testing.TB, e callback.Engine) *callback.Server {
 	t.Helper()
 	return callback.New(e, slog.New(slog.DiscardHandler))
 }
@@ -122,4 +122,40 @@ func TestServeShutsDown(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Errorf("Serve() after cancel = %v, want nil", err)
 	}
+}
+
+// FuzzRequest sends arbitrary paths and queries: every answer is a page
+// with a proper status, and none echoes what was sent.
+func FuzzRequest(f *testing.F) {
+	f.Add("/auth/callback/skill_app", "state=ok&code=c")
+	f.Add("/auth/start/GOODGOODGOODGOODGOODGOODGO", "")
+	f.Add("/auth/callback/..%2f..%2fetc", "code=<script>")
+	f.Add("/%zz", "a=%zz")
+	h := newServer(f, fakeEngine{}).Handler()
+	f.Fuzz(func(t *testing.T, path, query string) {
+		target := "http://device.test" + path
+		if query != "" {
+			target += "?" + query
+		}
+		req, err := http.NewRequest(http.MethodGet, target, nil)
+		if err != nil || req.URL.Path == "" || req.URL.Path[0] != '/' {
+			return
+		}
+		req.RequestURI = req.URL.RequestURI()
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		if rec.Code < 200 || rec.Code > 599 {
+			t.Fatalf("status %d", rec.Code)
+		}
+		if rec.Code != http.StatusSeeOther && req.URL.Path != "/healthz" && !strings.HasPrefix(rec.Header().Get("Content-Type"), "text/html") {
+			t.Fatalf("%s: status %d without a page", target, rec.Code)
+		}
+		for _, vs := range req.URL.Query() {
+			for _, v := range vs {
+				if len(v) >= 16 && strings.Contains(rec.Body.String(), v) {
+					t.Fatalf("the page echoes %q", v)
+				}
+			}
+		}
+	})
 }
