@@ -364,8 +364,8 @@ func (s *Service) forward(ctx context.Context, m bus.Message) bus.Message {
 	if err == nil {
 		if req.RedirectURL == "" {
 			err = &oauth.Error{Code: oauth.CodeInvalidRequest, Description: "redirectURL is required"}
-		} else if u, err = url.Parse(req.RedirectURL); err != nil || len(req.RedirectURL) > 8192 {
-			err = &oauth.Error{Code: oauth.CodeInvalidRequest, Description: "redirectURL is not a URL"}
+		} else if u, err = url.Parse(req.RedirectURL); err != nil || len(req.RedirectURL) > 8192 || u.Scheme == "" || u.Host == "" {
+			err = &oauth.Error{Code: oauth.CodeInvalidRequest, Description: "redirectURL is not an absolute URL"}
 		}
 	}
 	if err == nil {

@@ -68,6 +68,10 @@ func (s *Service) Handles(msgType string) bool {
 
 // Dispatch queues a request for Run and returns at once.
 func (s *Service) Dispatch(m bus.Message) {
+	h, ok := handlers[m.Type]
+	if !ok {
+		return
+	}
 	s.init()
 	s.mu.Lock()
 	full := s.queued >= s.MaxQueued
@@ -77,7 +81,7 @@ func (s *Service) Dispatch(m bus.Message) {
 	s.mu.Unlock()
 	if full {
 		s.logger.Warn("request refused, queue full", "type", m.Type)
-		s.reply(m, handlers[m.Type].fail(m, &oauth.Error{Code: oauth.CodeBusy, Description: "ovos-oauth is busy; try again"}))
+		s.reply(m, h.fail(m, &oauth.Error{Code: oauth.CodeBusy, Description: "ovos-oauth is busy; try again"}))
 		return
 	}
 	s.in <- m // cannot block: the channel holds MaxQueued and queued counts what is in it or waiting behind it
@@ -161,16 +165,20 @@ func (s *Service) handle(ctx context.Context, m bus.Message) {
 	if !ok {
 		return
 	}
+	replied := false
 	defer func() {
 		// A bug in one handler must not take the daemon down, and the asker
-		// still gets its one reply.
+		// still gets its one reply, and only one.
 		if r := recover(); r != nil {
 			s.logger.Error("request handler panicked", "type", m.Type, "panic", r)
-			s.reply(m, h.fail(m, &oauth.Error{Code: oauth.CodeInternal, Description: "internal error"}))
+			if !replied {
+				s.reply(m, h.fail(m, &oauth.Error{Code: oauth.CodeInternal, Description: "internal error"}))
+			}
 		}
 	}()
 	out := h.run(s, ctx, m)
 	s.reply(m, out)
+	replied = true
 	if h.then != nil {
 		for _, ev := range h.then(s, m, out) {
 			s.emit(ev)

@@ -20,6 +20,7 @@ import (
 	"encoding/json"
 	"errors"
 	"maps"
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -137,6 +138,29 @@ func (f *Files) DeleteApp(mungedID string) error {
 		f.update(tokensName, &f.tokensMu, deleteKey(mungedID)),
 		f.update(appsName, &f.appsMu, deleteKey(mungedID)),
 	)
+}
+
+// RefreshToken returns the refresh_token in the token file's entry for
+// mungedID, "" when there is no such entry or field. ovos_utils' refresh
+// helper may have replaced it, rotating the daemon's away. It takes the same
+// locks as a write and writes nothing. It is safe for concurrent use.
+func (f *Files) RefreshToken(mungedID string) (oauth.Secret, error) {
+	var rt oauth.Secret
+	err := f.update(tokensName, &f.tokensMu, func(entries map[string]json.RawMessage) bool {
+		var entry struct {
+			RefreshToken any `json:"refresh_token"`
+		}
+		if raw, ok := entries[mungedID]; ok && json.Unmarshal(raw, &entry) == nil {
+			if s, ok := entry.RefreshToken.(string); ok {
+				rt = oauth.Secret(s)
+			}
+		}
+		return false
+	})
+	if errors.Is(err, os.ErrNotExist) {
+		return "", nil
+	}
+	return rt, err
 }
 
 func deleteKey(id string) func(map[string]json.RawMessage) bool {

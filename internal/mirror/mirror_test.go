@@ -619,3 +619,30 @@ func TestPaths(t *testing.T) {
 		t.Errorf("AppsFile() = %q, want %q", got, want)
 	}
 }
+
+func TestRefreshToken(t *testing.T) {
+	dir := t.TempDir()
+	f := mirror.New(dir)
+	f.LockDir = t.TempDir()
+	if rt, err := f.RefreshToken("skill_app"); err != nil || rt != "" {
+		t.Fatalf("RefreshToken() with no file = %q, %v; want none", rt, err)
+	}
+	app := &oauth.App{SkillID: "skill", AppID: "app"}
+	if err := f.PutToken(app, &oauth.Token{AccessToken: "a", RefreshToken: "ours"}); err != nil {
+		t.Fatal(err)
+	}
+	if rt, err := f.RefreshToken("skill_app"); err != nil || rt != "ours" {
+		t.Fatalf("RefreshToken() = %q, %v; want ours", rt, err)
+	}
+	// ovos_utils refreshed and wrote its own.
+	data := `{"skill_app": {"access_token": "b", "refresh_token": "theirs"}, "other": {"refresh_token": 5}}`
+	if err := os.WriteFile(f.TokenFile(), []byte(data), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if rt, err := f.RefreshToken("skill_app"); err != nil || rt != "theirs" {
+		t.Fatalf("RefreshToken() = %q, %v; want theirs", rt, err)
+	}
+	if rt, err := f.RefreshToken("other"); err != nil || rt != "" {
+		t.Fatalf("RefreshToken() of a non-string = %q, %v; want none", rt, err)
+	}
+}

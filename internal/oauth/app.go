@@ -96,9 +96,13 @@ const (
 // Flow is a pending login. It is single-use: completing it, in success or
 // failure, deletes it.
 type Flow struct {
-	ID          string    `json:"id"`
-	Kind        FlowKind  `json:"kind"`
-	MungedID    string    `json:"munged_id"`
+	ID       string   `json:"id"`
+	Kind     FlowKind `json:"kind"`
+	MungedID string   `json:"munged_id"`
+	// ClientID and TokenEnd are the app's when the login began: a login is
+	// finished with the client it was started for, or not at all.
+	ClientID    string    `json:"client_id"`
+	TokenEnd    string    `json:"token_endpoint"`
 	State       Secret    `json:"state"`
 	Verifier    Secret    `json:"verifier,omitempty"`
 	RedirectURI string    `json:"redirect_uri"`

@@ -45,6 +45,10 @@ type Engine struct {
 	// RetryMin and RetryMax bound the backoff of a background refresh that
 	// met a passing fault. Defaults 30 s and 30 min.
 	RetryMin, RetryMax time.Duration
+	// TokenWait bounds how long Token waits for a refresh while the token
+	// in hand is still valid; skills wait about 3 s for an answer.
+	// Default 2 s.
+	TokenWait time.Duration
 
 	store   Store
 	baseURL string
@@ -54,6 +58,8 @@ type Engine struct {
 	refresh singleflight.Group
 	sched   *schedule
 	flights flights
+	unsaved unsavedTokens
+	recent  recentStates
 }
 
 // NewEngine returns an engine keeping its state in store. baseURL is how
@@ -70,6 +76,7 @@ func NewEngine(store Store, baseURL string, logger *slog.Logger) *Engine {
 		MaxRefreshes:  4,
 		RetryMin:      30 * time.Second,
 		RetryMax:      30 * time.Minute,
+		TokenWait:     2 * time.Second,
 		sched:         newSchedule(),
 		store:         store,
 		baseURL:       baseURL,
@@ -85,7 +92,16 @@ func (e *Engine) App(skillID, appID string) (*App, error) {
 	if err := checkIDs(skillID, appID); err != nil {
 		return nil, err
 	}
-	return e.app(MungedID(skillID, appID))
+	app, err := e.app(MungedID(skillID, appID))
+	if err != nil {
+		return nil, err
+	}
+	// "a"+"b_c" and "a_b"+"c" share a munged id; one never reaches the
+	// other's app.
+	if app.SkillID != skillID || app.AppID != appID {
+		return nil, errorf(CodeUnknownApp, "no app %q is registered for skill %q", appID, skillID)
+	}
+	return app, nil
 }
 
 // app loads an app by munged id, mapping a miss to CodeUnknownApp.

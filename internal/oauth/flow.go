@@ -3,11 +3,13 @@ package oauth
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/base64"
 	"errors"
 	"net/url"
 	"regexp"
 	"strings"
+	"sync"
 	"time"
 
 	"golang.org/x/oauth2"
@@ -49,6 +51,8 @@ func (e *Engine) StartFlow(ctx context.Context, skillID, appID string) (*Flow, *
 		ID:          rand.Text(),
 		Kind:        FlowCode,
 		MungedID:    app.MungedID(),
+		ClientID:    app.ClientID,
+		TokenEnd:    app.TokenEndpoint,
 		State:       Secret(randomToken()),
 		RedirectURI: e.RedirectURI(app),
 		Created:     now,
@@ -114,11 +118,14 @@ func (e *Engine) Complete(ctx context.Context, mungedID string, query url.Values
 	if err != nil {
 		return nil, nil, err
 	}
-	tok, err := e.complete(ctx, app, query, landed)
+	tok, repeat, err := e.complete(ctx, app, query, landed)
 	if err != nil {
 		var oe *Error
 		if !errors.As(err, &oe) {
 			oe = internalErr("finish the login", err)
+		}
+		if repeat {
+			return app, nil, oe // reported the first time
 		}
 		e.logger.Warn("login failed", "app", mungedID, "code", oe.Code, "err", oe.Err)
 		e.Events.LoginFailed(app, oe)
@@ -129,39 +136,51 @@ func (e *Engine) Complete(ctx context.Context, mungedID string, query url.Values
 	return app, tok, nil
 }
 
-func (e *Engine) complete(ctx context.Context, app *App, query url.Values, landed string) (*Token, error) {
+// complete runs Complete. repeat is set when the state was spent on this
+// app a moment ago (ovos-shell's browser loaded the callback and forwarded
+// it too): the repeat is refused like any used state, but not reported to
+// the skill again, which already heard how the login ended.
+func (e *Engine) complete(ctx context.Context, app *App, query url.Values, landed string) (tok *Token, repeat bool, err error) {
 	state := query.Get("state")
 	if state == "" {
 		if query.Has("error") {
-			return nil, providerDenied(query.Get("error"))
+			return nil, false, providerDenied(query.Get("error"))
 		}
-		return nil, errorf(CodeInvalidRequest, "the provider's answer has no state")
+		return nil, false, errorf(CodeInvalidRequest, "the provider's answer has no state")
 	}
 	if len(state) > 512 {
-		return nil, errorf(CodeInvalidState, "this login is unknown or was already used")
+		return nil, false, errorf(CodeInvalidState, "this login is unknown or was already used")
 	}
 	f, err := e.store.TakeFlow(state)
 	if IsNotFound(err) {
-		return nil, errorf(CodeInvalidState, "this login is unknown or was already used")
+		if ok, seen := e.recent.outcome(state, app.MungedID(), e.Now()); seen {
+			if ok {
+				return nil, true, errorf(CodeInvalidState, "this login was already completed")
+			}
+			return nil, true, errorf(CodeInvalidState, "this login was already answered")
+		}
+		return nil, false, errorf(CodeInvalidState, "this login is unknown or was already used")
 	}
 	if err != nil {
-		return nil, internalErr("read the login", err)
+		return nil, false, internalErr("read the login", err)
 	}
+	// The state is spent: remember how this ends, for a repeat.
+	defer func() { e.recent.add(state, app.MungedID(), err == nil, e.Now()) }()
 	if f.MungedID != app.MungedID() {
-		return nil, errorf(CodeInvalidState, "this login belongs to another app")
+		return nil, false, errorf(CodeInvalidState, "this login belongs to another app")
 	}
 	if !e.Now().Before(f.Expires) {
-		return nil, errorf(CodeExpiredState, "this login took too long; start it again")
+		return nil, false, errorf(CodeExpiredState, "this login took too long; start it again")
 	}
 	if landed != "" && !sameEndpoint(landed, f.RedirectURI) {
-		return nil, errorf(CodeInvalidRequest, "the browser landed on another address than this login's redirect URI")
+		return nil, false, errorf(CodeInvalidRequest, "the browser landed on another address than this login's redirect URI")
 	}
 	if query.Has("error") {
-		return nil, providerDenied(query.Get("error"))
+		return nil, false, providerDenied(query.Get("error"))
 	}
 	code := query.Get("code")
 	if code == "" {
-		return nil, errorf(CodeInvalidRequest, "the provider's answer has no code")
+		return nil, false, errorf(CodeInvalidRequest, "the provider's answer has no code")
 	}
 
 	unlock := e.locks.Lock(app.MungedID())
@@ -169,11 +188,18 @@ func (e *Engine) complete(ctx context.Context, app *App, query url.Values, lande
 	// The app may have changed while the user was logging in.
 	cur, err := e.app(app.MungedID())
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
-	if cur.ClientID != app.ClientID || cur.TokenEndpoint != app.TokenEndpoint {
-		return nil, errorf(CodeInvalidState, "the app was registered again with another client during the login; start it again")
+	if cur.ClientID != f.ClientID || cur.TokenEndpoint != f.TokenEnd {
+		return nil, false, errorf(CodeInvalidState, "the app was registered again with another client during the login; start it again")
 	}
+
+	// Counted, so that a daemon stopping waits for the exchange and the
+	// token is stored before the store closes.
+	if !e.flights.begin() {
+		return nil, false, errorf(CodeProviderUnavailable, "ovos-oauth is stopping; start the login again")
+	}
+	defer e.flights.end()
 
 	var opts []oauth2.AuthCodeOption
 	if f.Verifier != "" {
@@ -184,25 +210,26 @@ func (e *Engine) complete(ctx context.Context, app *App, query url.Values, lande
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), e.HTTPClient.Timeout+time.Second)
 	defer cancel()
 	cfg := e.config(cur, f.RedirectURI)
-	tok, err := e.retrieve(ctx, func(ctx context.Context) (*oauth2.Token, error) {
+	tok, err = e.retrieve(ctx, func(ctx context.Context) (*oauth2.Token, error) {
 		return cfg.Exchange(ctx, code, opts...)
 	})
 	if err != nil {
-		return nil, exchangeError(err)
+		return nil, false, exchangeError(err)
 	}
 	if cur.NeedsReauth {
 		cur.NeedsReauth, cur.ReauthReason, cur.Updated = false, "", e.Now()
 		if err := e.store.PutApp(cur, false); err != nil {
-			return nil, internalErr("save the app", err)
+			return nil, false, internalErr("save the app", err)
 		}
 	}
 	if err := e.store.PutToken(cur.MungedID(), tok); err != nil {
-		return nil, internalErr("save the token", err)
+		return nil, false, internalErr("save the token", err)
 	}
+	e.unsaved.set(cur.MungedID(), nil)
 	e.planRefresh(cur.MungedID(), tok)
 	e.mirror("token", cur.MungedID(), func(m Mirror) error { return m.PutToken(cur, tok) })
 	*app = *cur
-	return tok, nil
+	return tok, false, nil
 }
 
 // providerDenied maps an authorization error response (RFC 6749 §4.1.2.1).
@@ -223,7 +250,7 @@ func exchangeError(err error) *Error {
 	var re *oauth2.RetrieveError
 	if errors.As(err, &re) {
 		if re.Response != nil && re.Response.StatusCode >= 500 {
-			return &Error{Code: CodeProviderUnavailable, Description: "the provider's token endpoint failed; try again later", Err: err}
+			return &Error{Code: CodeProviderUnavailable, Description: "the provider's token endpoint failed; try again later", Err: redactedRetrieveError(re)}
 		}
 		return &Error{Code: CodeExchangeFailed, Description: "the provider refused to issue a token for this login", Err: redactedRetrieveError(re)}
 	}
@@ -245,4 +272,44 @@ func randomToken() string {
 	b := make([]byte, 32)
 	rand.Read(b)
 	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+// recentStates remembers, for a few minutes, how logins whose state was
+// spent ended, keyed by a hash of the state (no secret is kept).
+type recentStates struct {
+	mu      sync.Mutex
+	entries map[[32]byte]recentEntry
+}
+
+type recentEntry struct {
+	mungedID string
+	ok       bool
+	at       time.Time
+}
+
+const recentFor = 5 * time.Minute
+
+func (r *recentStates) add(state, mungedID string, ok bool, now time.Time) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.entries == nil {
+		r.entries = make(map[[32]byte]recentEntry)
+	}
+	for k, en := range r.entries {
+		if now.Sub(en.at) > recentFor {
+			delete(r.entries, k)
+		}
+	}
+	r.entries[sha256.Sum256([]byte(state))] = recentEntry{mungedID, ok, now}
+}
+
+// outcome tells whether state was spent on mungedID lately, and how it ended.
+func (r *recentStates) outcome(state, mungedID string, now time.Time) (ok, seen bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	en, found := r.entries[sha256.Sum256([]byte(state))]
+	if !found || en.mungedID != mungedID || now.Sub(en.at) > recentFor {
+		return false, false
+	}
+	return en.ok, true
 }

@@ -48,6 +48,7 @@ func (e *Engine) Revoke(ctx context.Context, skillID, appID string) (revoked boo
 		return false, internalErr("delete the token", err)
 	}
 	e.sched.remove(id)
+	e.unsaved.set(id, nil)
 	e.mirror("token", id, func(m Mirror) error { return m.DeleteToken(id) })
 	if revokeErr != nil {
 		e.logger.Warn("token forgotten, but revocation at the provider failed", "app", id, "err", revokeErr)
@@ -99,12 +100,16 @@ func (e *Engine) Unregister(ctx context.Context, skillID, appID string) (removed
 	id := MungedID(skillID, appID)
 	unlock := e.locks.Lock(id)
 	defer unlock()
+	if app, err := e.store.App(id); err == nil && (app.SkillID != skillID || app.AppID != appID) {
+		return false, nil // another skill's app under the same munged id
+	}
 	if err := e.store.DeleteApp(id); IsNotFound(err) {
 		return false, nil
 	} else if err != nil {
 		return false, internalErr("delete the app", err)
 	}
 	e.sched.remove(id)
+	e.unsaved.set(id, nil)
 	e.mirror("app", id, func(m Mirror) error { return m.DeleteApp(id) })
 	e.logger.Info("app unregistered", "app", id)
 	return true, nil

@@ -3,6 +3,7 @@ package oauth
 import (
 	"context"
 	"errors"
+	"sync"
 	"time"
 
 	"golang.org/x/oauth2"
@@ -26,12 +27,9 @@ func (e *Engine) Token(ctx context.Context, skillID, appID string) (*App, *Token
 	if err != nil {
 		return nil, nil, err
 	}
-	tok, err := e.store.Token(app.MungedID())
-	if IsNotFound(err) {
-		return app, nil, errorf(CodeNotAuthorized, "the user has not logged in to %q yet", app.MungedID())
-	}
+	tok, err := e.currentToken(app.MungedID())
 	if err != nil {
-		return app, nil, internalErr("read the token", err)
+		return app, nil, err
 	}
 	if app.NeedsReauth {
 		return app, nil, errorf(CodeReauthRequired, "the provider no longer accepts this login; log in again")
@@ -46,6 +44,14 @@ func (e *Engine) Token(ctx context.Context, skillID, appID string) (*App, *Token
 	if tok.RefreshToken == "" {
 		return app, nil, errorf(CodeReauthRequired, "the token expired and the provider gave no refresh token; log in again")
 	}
+	if stillValid {
+		// A skill waits for its answer about 3 s: while the token in hand
+		// still works, wait for the refresh only briefly. The refresh goes
+		// on and its result is stored for the next asker.
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, e.TokenWait)
+		defer cancel()
+	}
 	fresh, err := e.refreshShared(ctx, app.MungedID())
 	if err != nil {
 		if stillValid && ErrorCode(err) == CodeProviderUnavailable {
@@ -54,6 +60,50 @@ func (e *Engine) Token(ctx context.Context, skillID, appID string) (*App, *Token
 		return app, nil, err
 	}
 	return app, fresh, nil
+}
+
+// currentToken is the app's newest token: one that was refreshed but could
+// not be saved yet, else the stored one.
+func (e *Engine) currentToken(id string) (*Token, error) {
+	if tok := e.unsaved.get(id); tok != nil {
+		return tok, nil
+	}
+	tok, err := e.store.Token(id)
+	if IsNotFound(err) {
+		return nil, errorf(CodeNotAuthorized, "the user has not logged in to %q yet", id)
+	}
+	if err != nil {
+		return nil, internalErr("read the token", err)
+	}
+	return tok, nil
+}
+
+// unsavedTokens holds refreshed tokens whose save failed (a full disk, an
+// I/O error), per app. The provider may have rotated the refresh token:
+// the old one is dead, so the new one is kept here, used by the next
+// refresh and saved by it, rather than lost.
+type unsavedTokens struct {
+	mu   sync.Mutex
+	toks map[string]*Token
+}
+
+func (u *unsavedTokens) get(id string) *Token {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return u.toks[id]
+}
+
+func (u *unsavedTokens) set(id string, tok *Token) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if tok == nil {
+		delete(u.toks, id)
+		return
+	}
+	if u.toks == nil {
+		u.toks = make(map[string]*Token)
+	}
+	u.toks[id] = tok
 }
 
 // refreshShared runs one refresh per app at a time; concurrent callers wait
@@ -88,12 +138,9 @@ func (e *Engine) refreshNow(ctx context.Context, id string) (*Token, error) {
 	if app.NeedsReauth {
 		return nil, errorf(CodeReauthRequired, "the provider no longer accepts this login; log in again")
 	}
-	old, err := e.store.Token(id)
-	if IsNotFound(err) {
-		return nil, errorf(CodeNotAuthorized, "the user has not logged in to %q yet", id)
-	}
+	old, err := e.currentToken(id)
 	if err != nil {
-		return nil, internalErr("read the token", err)
+		return nil, err
 	}
 	if old.RefreshToken == "" {
 		return nil, errorf(CodeReauthRequired, "the provider gave no refresh token; log in again")
@@ -102,9 +149,21 @@ func (e *Engine) refreshNow(ctx context.Context, id string) (*Token, error) {
 	ctx, cancel := context.WithTimeout(ctx, e.HTTPClient.Timeout+time.Second)
 	defer cancel()
 	cfg := e.config(app, e.RedirectURI(app))
-	tok, err := e.retrieve(ctx, func(ctx context.Context) (*oauth2.Token, error) {
-		return cfg.TokenSource(ctx, &oauth2.Token{RefreshToken: old.RefreshToken.Reveal()}).Token()
-	})
+	refresh := func(rt Secret) (*Token, error) {
+		return e.retrieve(ctx, func(ctx context.Context) (*oauth2.Token, error) {
+			return cfg.TokenSource(ctx, &oauth2.Token{RefreshToken: rt.Reveal()}).Token()
+		})
+	}
+	tok, err := refresh(old.RefreshToken)
+	if err != nil && isRefusal(err) {
+		// A Python skill may have refreshed through ovos_utils with the
+		// mirrored refresh token, which rotated ours away: adopt its one.
+		if rt := e.mirroredRefreshToken(id); rt != "" && rt != old.RefreshToken {
+			e.logger.Info("refresh token refused; trying the one in the ovos_utils mirror", "app", id)
+			old = &Token{RefreshToken: rt, Scope: old.Scope}
+			tok, err = refresh(rt)
+		}
+	}
 	if err != nil {
 		return nil, e.refreshFailed(app, err)
 	}
@@ -116,10 +175,13 @@ func (e *Engine) refreshNow(ctx context.Context, id string) (*Token, error) {
 		tok.Scope = old.Scope
 	}
 	// Saved (fsync'd) before anyone sees the new access token: a rotated
-	// refresh token is never lost.
+	// refresh token is never lost. If it cannot be saved, it is kept in
+	// memory for the next attempt.
 	if err := e.store.PutToken(id, tok); err != nil {
+		e.unsaved.set(id, tok)
 		return nil, internalErr("save the refreshed token", err)
 	}
+	e.unsaved.set(id, nil)
 	e.logger.Info("token refreshed", "app", id, "expires", tok.Expiry, "rotated", tok.RefreshToken != old.RefreshToken)
 	e.planRefresh(id, tok)
 	e.mirror("token", id, func(m Mirror) error { return m.PutToken(app, tok) })
@@ -127,11 +189,30 @@ func (e *Engine) refreshNow(ctx context.Context, id string) (*Token, error) {
 	return tok, nil
 }
 
+// isRefusal reports whether a token endpoint error is a definitive refusal.
+func isRefusal(err error) bool {
+	var re *oauth2.RetrieveError
+	return errors.As(err, &re) && (re.Response == nil || re.Response.StatusCode < 500) && definitiveRefusal(re)
+}
+
+// mirroredRefreshToken reads the refresh token in the ovos_utils mirror.
+func (e *Engine) mirroredRefreshToken(id string) Secret {
+	if e.Mirror == nil {
+		return ""
+	}
+	rt, err := e.Mirror.RefreshToken(id)
+	if err != nil {
+		e.logger.Warn("ovos_utils mirror not read", "app", id, "err", err)
+		return ""
+	}
+	return rt
+}
+
 // refreshFailed tells a definitive refusal (the refresh token is dead: mark
 // the app, tell the user once) from a passing fault (keep everything).
 func (e *Engine) refreshFailed(app *App, err error) error {
 	var re *oauth2.RetrieveError
-	if !errors.As(err, &re) || (re.Response != nil && re.Response.StatusCode >= 500) || !definitiveRefusal(re) {
+	if !isRefusal(err) || !errors.As(err, &re) {
 		e.logger.Warn("token refresh failed, will retry", "app", app.MungedID(), "err", safeErr(err))
 		return &Error{Code: CodeProviderUnavailable, Description: "the provider could not refresh the token right now", Err: safeErr(err)}
 	}

@@ -127,6 +127,9 @@ func (e *Engine) Register(ctx context.Context, r Registration) (*App, error) {
 		}
 		app.Updated = old.Updated
 		if sameApp(old, app) {
+			// Nothing to store; the mirror is rewritten, as another program
+			// may have dropped the entry.
+			e.mirror("app", id, func(m Mirror) error { return m.PutApp(old, e.RedirectURI(old)) })
 			return old, nil
 		}
 	}
@@ -156,7 +159,7 @@ func (e *Engine) SetCredentials(ctx context.Context, skillID, appID, clientID st
 	id := MungedID(skillID, appID)
 	unlock := e.locks.Lock(id)
 	defer unlock()
-	app, err := e.app(id)
+	app, err := e.App(skillID, appID)
 	if err != nil {
 		return nil, err
 	}
@@ -179,6 +182,7 @@ func (e *Engine) appChanged(app *App, droppedToken bool) {
 	id := app.MungedID()
 	if droppedToken {
 		e.sched.remove(id)
+		e.unsaved.set(id, nil)
 		e.mirror("token", id, func(m Mirror) error { return m.DeleteToken(id) })
 	}
 	e.mirror("app", id, func(m Mirror) error { return m.PutApp(app, e.RedirectURI(app)) })

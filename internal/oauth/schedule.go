@@ -5,6 +5,7 @@ import (
 	"context"
 	"math/rand/v2"
 	"runtime/debug"
+	"slices"
 	"sync"
 	"time"
 )
@@ -83,7 +84,7 @@ func (e *Engine) loadSchedule() error {
 			plan[app.MungedID()] = due
 		}
 	}
-	e.sched.reset(plan)
+	e.sched.merge(plan)
 	e.logger.Info("refresh schedule built", "apps", len(apps), "tokens", len(tokens), "scheduled", len(plan))
 	return nil
 }
@@ -116,6 +117,13 @@ func (e *Engine) planRefresh(id string, tok *Token) {
 // capped, jittered backoff; a refusal takes the app out of the schedule
 // (refreshFailed has marked it and told the user).
 func (e *Engine) scheduledRefresh(ctx context.Context, id string) {
+	// A bus request may have refreshed the token since it was planned.
+	if tok, err := e.currentToken(id); err == nil {
+		if due, ok := e.refreshDue(tok); ok && e.Now().Before(due) {
+			e.sched.set(id, due)
+			return
+		}
+	}
 	// Not cancelled with ctx: a refresh in flight finishes, so a rotated
 	// refresh token is saved.
 	_, err := e.refreshShared(context.WithoutCancel(ctx), id)
@@ -158,13 +166,16 @@ func (s *schedule) poke() {
 	}
 }
 
-// reset replaces the whole plan.
-func (s *schedule) reset(plan map[string]time.Time) {
+// merge adds a plan read from the store. An app planned meanwhile (a login
+// or refresh that finished while the store was being read) keeps its newer
+// plan.
+func (s *schedule) merge(plan map[string]time.Time) {
 	s.mu.Lock()
-	s.queue = make(dueHeap, 0, len(plan))
-	s.byID = make(map[string]*dueEntry, len(plan))
-	s.fails = make(map[string]int)
+	s.queue = slices.Grow(s.queue, len(plan))
 	for id, due := range plan {
+		if _, ok := s.byID[id]; ok {
+			continue
+		}
 		en := &dueEntry{id: id, due: due, index: len(s.queue)}
 		s.queue = append(s.queue, en)
 		s.byID[id] = en

@@ -63,4 +63,7 @@ type Mirror interface {
 	DeleteToken(mungedID string) error
 	// DeleteApp removes the app's record and its token.
 	DeleteApp(mungedID string) error
+	// RefreshToken returns the refresh token stored there for the app, ""
+	// when none: ovos_utils can refresh on its own and rotate it.
+	RefreshToken(mungedID string) (Secret, error)
 }

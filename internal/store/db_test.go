@@ -95,6 +95,8 @@ func fullFlow(id, mungedID string, created time.Time) *oauth.Flow {
 		ID:          id,
 		Kind:        oauth.FlowCode,
 		MungedID:    mungedID,
+		ClientID:    "client-" + id,
+		TokenEnd:    "https://provider.example/token",
 		State:       oauth.Secret("state-" + id),
 		Verifier:    oauth.Secret("verifier-" + id),
 		RedirectURI: "http://192.168.1.2:36536/auth/callback/" + mungedID,
