@@ -1,6 +1,10 @@
 package main
 
 import (
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"path/filepath"
 	"strings"
@@ -59,4 +63,71 @@ func TestNoSecretInLogs(t *testing.T) {
 			t.Errorf("the %s is in the log", name)
 		}
 	}
+}
+
+// TestNoSecretInLogsOnFailure: a gateway in front of the token endpoint
+// answers 502 and echoes the request, which holds the client secret, the
+// code and the PKCE verifier; none of them reaches the log.
+func TestNoSecretInLogsOnFailure(t *testing.T) {
+	echo := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		w.Header().Set("Content-Type", "text/plain")
+		w.WriteHeader(http.StatusBadGateway)
+		fmt.Fprintf(w, "upstream failed for %s %s", r.Header.Get("Authorization"), body)
+	}))
+	defer echo.Close()
+	s := newSetup(t, map[string]string{"web": secret}, "demoapp")
+	s.register(t, "demoapp", "web", secret, map[string]any{"token_endpoint": echo.URL, "token_auth": "post"})
+	loc := s.redirectFor(t, "demoapp")
+	u, _ := url.Parse(loc)
+
+	oldBase := s.d.baseURL
+	flows := pendingFlows(t, s)
+	loc = strings.Replace(loc, oldBase, s.d.baseURL, 1)
+	if status, _ := get(t, loc); status != http.StatusBadGateway {
+		t.Fatalf("callback with a failing token endpoint: status %d, want 502", status)
+	}
+	wantErr(t, s.skill.Expect(t, "oauth.token.error."+skillID+"_demoapp"), "provider_unavailable")
+	logs := s.d.logs.String()
+	if !strings.Contains(logs, "login failed") {
+		t.Fatalf("the failure is not logged:\n%s", logs)
+	}
+	for name, v := range map[string]string{"client secret": secret, "code": u.Query().Get("code"), "verifier": flows[u.Query().Get("state")]} {
+		if len(v) < 8 {
+			t.Fatalf("%s %q too short to look for", name, v)
+		}
+		if strings.Contains(logs, v) {
+			t.Errorf("the %s is in the log", name)
+		}
+	}
+}
+
+// pendingFlows reads the verifiers of the daemon's pending logins, by state,
+// through a second read-only look at its store: bbolt allows one writer, so
+// the daemon is paused by stopping it and started again on the same data.
+func pendingFlows(t *testing.T, s *setup) map[string]string {
+	t.Helper()
+	busURL := s.d.busURL
+	if err := s.d.stop(); err != nil {
+		t.Fatal(err)
+	}
+	db := store.New(filepath.Join(s.d.dataDir, "ovos-oauth.db"))
+	if err := db.Open(); err != nil {
+		t.Fatal(err)
+	}
+	flows, err := db.Flows()
+	db.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]string{}
+	for _, f := range flows {
+		out[f.State.Reveal()] = f.Verifier.Reveal()
+	}
+	// The restarted daemon listens on a new port: point the test at it.
+	d := startDaemon(t, busURL, s.d.dataDir)
+	s.skill.Expect(t, "oauth.ping")
+	s.d.logs, s.d.stop = d.logs, d.stop
+	s.d.baseURL = d.baseURL
+	return out
 }
