@@ -212,6 +212,13 @@ func TestHubDropsSlowClient(t *testing.T) {
 	slow := dialRaw(t, url) // never reads
 	fast := dialRaw(t, url)
 	readRaw(t, fast)
+	// The slow client never reads its greeting, so nothing says the hub has
+	// counted it yet: wait until it has, or the flood below ends at once.
+	for deadline := time.Now().Add(waitLimit); hub.Clients() != 2; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("Clients() = %d, want 2", hub.Clients())
+		}
+	}
 	var wg sync.WaitGroup
 	wg.Go(func() { // keep up with the echoes
 		for {
