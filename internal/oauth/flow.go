@@ -68,11 +68,7 @@ func (e *Engine) StartFlow(ctx context.Context, skillID, appID string) (*Flow, *
 	}
 	f.AuthURL = e.config(app, f.RedirectURI).AuthCodeURL(f.State.Reveal(), opts...)
 
-	if n, err := e.store.DeleteExpiredFlows(now); err != nil {
-		e.logger.Warn("expired flows not deleted", "err", err)
-	} else if n > 0 {
-		e.logger.Debug("expired flows deleted", "count", n)
-	}
+	e.sweepFlows(now)
 	if err := e.store.PutFlow(f, e.FlowsPerApp); err != nil {
 		return nil, nil, internalErr("save the login", err)
 	}

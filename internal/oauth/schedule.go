@@ -33,8 +33,15 @@ func (e *Engine) Run(ctx context.Context) error {
 	defer wg.Wait()
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
+	// Pending logins that expired are swept on the same timer: their
+	// verifiers are secrets with no use left.
+	nextSweep := e.Now()
 	for {
 		now := e.Now()
+		if !now.Before(nextSweep) {
+			e.sweepFlows(now)
+			nextSweep = now.Add(max(e.FlowTTL, time.Minute))
+		}
 		for len(slots) < cap(slots) {
 			id, ok := e.sched.popDue(now)
 			if !ok {
@@ -49,18 +56,30 @@ func (e *Engine) Run(ctx context.Context) error {
 				e.scheduledRefresh(ctx, id)
 			})
 		}
-		var fire <-chan time.Time
-		if next, ok := e.sched.next(); ok && len(slots) < cap(slots) {
-			timer.Reset(max(next.Sub(now), 0))
-			fire = timer.C
+		wake := nextSweep
+		if next, ok := e.sched.next(); ok && len(slots) < cap(slots) && next.Before(wake) {
+			wake = next
 		}
+		timer.Reset(max(wake.Sub(now), 0))
 		select {
 		case <-ctx.Done():
 			return nil
-		case <-fire:
+		case <-timer.C:
 		case <-e.sched.wake:
 		}
 		timer.Stop()
+	}
+}
+
+// sweepFlows deletes the pending logins that expired.
+func (e *Engine) sweepFlows(now time.Time) {
+	n, err := e.store.DeleteExpiredFlows(now)
+	if err != nil {
+		e.logger.Warn("expired logins not deleted", "err", err)
+		return
+	}
+	if n > 0 {
+		e.logger.Debug("expired logins deleted", "count", n)
 	}
 }
 

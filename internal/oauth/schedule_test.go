@@ -309,3 +309,24 @@ func itoa(n int) string {
 	}
 	return string(b)
 }
+
+// TestScheduleSweepsExpiredLogins: a login nobody finished does not keep
+// its verifier on disk past its life.
+func TestScheduleSweepsExpiredLogins(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := newSyncFixture(t)
+		f.register(t, "app", nil)
+		if _, _, err := f.e.StartFlow(context.Background(), "skill.test", "app"); err != nil {
+			t.Fatal(err)
+		}
+		f.start(t)
+		defer f.stop(t)
+		if flows, _ := f.db.Flows(); len(flows) != 1 {
+			t.Fatalf("%d pending logins, want 1", len(flows))
+		}
+		advance(2*f.e.FlowTTL + time.Second)
+		if flows, _ := f.db.Flows(); len(flows) != 0 {
+			t.Errorf("%d pending logins long after they expired, want 0", len(flows))
+		}
+	})
+}
