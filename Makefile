@@ -43,10 +43,14 @@ fuzz: ## run every fuzz target for FUZZTIME (default 10s) each
 		done; \
 	done
 
-cross: ## static Linux binaries for amd64, arm64 and armv7 (Raspberry Pi) in bin/
-	CGO_ENABLED=0 GOOS=linux GOARCH=amd64 $(BUILD) -o bin/ovos-oauth-linux-amd64 $(PKG)
-	CGO_ENABLED=0 GOOS=linux GOARCH=arm64 $(BUILD) -o bin/ovos-oauth-linux-arm64 $(PKG)
-	CGO_ENABLED=0 GOOS=linux GOARCH=arm GOARM=7 $(BUILD) -o bin/ovos-oauth-linux-armv7 $(PKG)
+# Release binaries drop the symbol table and DWARF (-s -w): a third smaller
+# on a device's SD card; panics still print file:line.
+RELEASE := $(GO) build -trimpath -ldflags "-s -w $(LDFLAGS)"
+
+cross: ## static, stripped Linux binaries for amd64, arm64 and armv7 (Raspberry Pi) in bin/
+	CGO_ENABLED=0 GOOS=linux GOARCH=amd64 $(RELEASE) -o bin/ovos-oauth-linux-amd64 $(PKG)
+	CGO_ENABLED=0 GOOS=linux GOARCH=arm64 $(RELEASE) -o bin/ovos-oauth-linux-arm64 $(PKG)
+	CGO_ENABLED=0 GOOS=linux GOARCH=arm GOARM=7 $(RELEASE) -o bin/ovos-oauth-linux-armv7 $(PKG)
 
 clean: ## remove bin/ (never .data/: it holds tokens)
 	rm -rf bin
