@@ -97,8 +97,8 @@ func TestCallbackRejections(t *testing.T) {
 		}
 		s.skill.Expect(t, "oauth.token.response."+skillID+"_a")
 		errorsBefore := s.count("oauth.token.error." + skillID + "_a")
-		if status, _ := get(t, loc); status != http.StatusBadRequest {
-			t.Fatalf("second use: status %d, want 400", status)
+		if status, body := get(t, loc); status != http.StatusConflict || !strings.Contains(body, "logged in already") {
+			t.Fatalf("second use: status %d, want 409 saying the user is logged in already", status)
 		}
 		// The skill has its token: a replay of the same answer (ovos-shell's
 		// browser loading it and forwarding it too) is refused without
@@ -202,6 +202,8 @@ func TestBusRejections(t *testing.T) {
 		{"refresh never logged in", "oauth.refresh", "oauth.refresh.response", app("a"), "not_authorized"},
 		{"token.get never logged in", "oauth.token.get", "oauth.token.get.response", app("a"), "not_authorized"},
 		{"forward without redirectURL", "ovos.shell.oauth.authentication.forward", "ovos.shell.oauth.authentication.forward.response", app("a"), "invalid_request"},
+		{"forward with a relative redirectURL", "ovos.shell.oauth.authentication.forward", "ovos.shell.oauth.authentication.forward.response",
+			map[string]any{"skill_id": skillID, "app_id": "a", "redirectURL": "?code=x&state=y"}, "invalid_request"},
 		{"credentials without client_id", "ovos.shell.oauth.register.credentials", "ovos.shell.oauth.start.authentication", app("a"), "invalid_request"},
 	}
 	for _, tt := range tests {

@@ -176,15 +176,21 @@ func (s *Server) errorPage(w http.ResponseWriter, err error) {
 		status = http.StatusForbidden
 	case oauth.CodeExpiredState:
 		status = http.StatusGone
+	case oauth.CodeAlreadyAnswered:
+		status = http.StatusConflict
 	case oauth.CodeExchangeFailed, oauth.CodeProviderUnavailable:
 		status = http.StatusBadGateway
 	case oauth.CodeInternal:
 		status = http.StatusInternalServerError
 	}
+	hint := "Go back to your device and start the login again."
+	if code == oauth.CodeAlreadyAnswered {
+		hint = "" // the message says what to do
+	}
 	s.page(w, status, page{
 		Title:   title(code),
 		Message: sentence(oauth.ErrorDescription(err)),
-		Hint:    "Go back to your device and start the login again.",
+		Hint:    hint,
 	})
 }
 
@@ -196,6 +202,8 @@ func title(code string) string {
 		return "This login link is not valid"
 	case oauth.CodeExpiredState:
 		return "This login has expired"
+	case oauth.CodeAlreadyAnswered:
+		return "This login was already answered"
 	case oauth.CodeAccessDenied:
 		return "Login refused"
 	case oauth.CodeExchangeFailed:

@@ -141,26 +141,32 @@ func (f *Files) DeleteApp(mungedID string) error {
 }
 
 // RefreshToken returns the refresh_token in the token file's entry for
-// mungedID, "" when there is no such entry or field. ovos_utils' refresh
-// helper may have replaced it, rotating the daemon's away. It takes the same
-// locks as a write and writes nothing. It is safe for concurrent use.
-func (f *Files) RefreshToken(mungedID string) (oauth.Secret, error) {
+// mungedID, "" when there is no such entry or field, and the entry's
+// expires_at (zero when absent). ovos_utils' refresh helper may have
+// replaced it, rotating the daemon's away. It takes the same locks as a
+// write and writes nothing. It is safe for concurrent use.
+func (f *Files) RefreshToken(mungedID string) (oauth.Secret, time.Time, error) {
 	var rt oauth.Secret
+	var exp time.Time
 	err := f.update(tokensName, &f.tokensMu, func(entries map[string]json.RawMessage) bool {
 		var entry struct {
 			RefreshToken any `json:"refresh_token"`
+			ExpiresAt    any `json:"expires_at"`
 		}
 		if raw, ok := entries[mungedID]; ok && json.Unmarshal(raw, &entry) == nil {
 			if s, ok := entry.RefreshToken.(string); ok {
 				rt = oauth.Secret(s)
 			}
+			if secs, ok := entry.ExpiresAt.(float64); ok && secs > 0 {
+				exp = time.UnixMicro(int64(secs * 1e6))
+			}
 		}
 		return false
 	})
 	if errors.Is(err, os.ErrNotExist) {
-		return "", nil
+		return "", time.Time{}, nil
 	}
-	return rt, err
+	return rt, exp, err
 }
 
 func deleteKey(id string) func(map[string]json.RawMessage) bool {

@@ -624,25 +624,25 @@ func TestRefreshToken(t *testing.T) {
 	dir := t.TempDir()
 	f := mirror.New(dir)
 	f.LockDir = t.TempDir()
-	if rt, err := f.RefreshToken("skill_app"); err != nil || rt != "" {
+	if rt, _, err := f.RefreshToken("skill_app"); err != nil || rt != "" {
 		t.Fatalf("RefreshToken() with no file = %q, %v; want none", rt, err)
 	}
 	app := &oauth.App{SkillID: "skill", AppID: "app"}
 	if err := f.PutToken(app, &oauth.Token{AccessToken: "a", RefreshToken: "ours"}); err != nil {
 		t.Fatal(err)
 	}
-	if rt, err := f.RefreshToken("skill_app"); err != nil || rt != "ours" {
+	if rt, _, err := f.RefreshToken("skill_app"); err != nil || rt != "ours" {
 		t.Fatalf("RefreshToken() = %q, %v; want ours", rt, err)
 	}
 	// ovos_utils refreshed and wrote its own.
-	data := `{"skill_app": {"access_token": "b", "refresh_token": "theirs"}, "other": {"refresh_token": 5}}`
+	data := `{"skill_app": {"access_token": "b", "refresh_token": "theirs", "expires_at": 1795897611.5}, "other": {"refresh_token": 5}}`
 	if err := os.WriteFile(f.TokenFile(), []byte(data), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if rt, err := f.RefreshToken("skill_app"); err != nil || rt != "theirs" {
-		t.Fatalf("RefreshToken() = %q, %v; want theirs", rt, err)
+	if rt, exp, err := f.RefreshToken("skill_app"); err != nil || rt != "theirs" || !exp.Equal(time.UnixMicro(1795897611500000)) {
+		t.Fatalf("RefreshToken() = %q, %v, %v; want theirs expiring at 1795897611.5", rt, exp, err)
 	}
-	if rt, err := f.RefreshToken("other"); err != nil || rt != "" {
+	if rt, _, err := f.RefreshToken("other"); err != nil || rt != "" {
 		t.Fatalf("RefreshToken() of a non-string = %q, %v; want none", rt, err)
 	}
 }

@@ -390,8 +390,8 @@ func TestCompleteStateIsSingleUse(t *testing.T) {
 	if _, err := f.complete("app", q2); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := f.complete("app", q2); oauth.ErrorCode(err) != oauth.CodeInvalidState {
-		t.Fatalf("second use = %v, want invalid_state", err)
+	if _, err := f.complete("app", q2); oauth.ErrorCode(err) != oauth.CodeAlreadyAnswered {
+		t.Fatalf("second use = %v, want already_answered", err)
 	}
 	if f.te.count() != 1 {
 		t.Errorf("%d token requests, want 1", f.te.count())

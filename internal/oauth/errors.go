@@ -14,6 +14,7 @@ const (
 	CodeNeedsCredentials    = "needs_credentials"    // the app has no client_id yet
 	CodeInvalidState        = "invalid_state"        // unknown, used, or another app's state
 	CodeExpiredState        = "expired_state"        // the login took longer than the flow TTL
+	CodeAlreadyAnswered     = "already_answered"     // the same answer came twice (browser and ovos-shell)
 	CodeAccessDenied        = "access_denied"        // the user or provider refused the login
 	CodeExchangeFailed      = "exchange_failed"      // the token endpoint refused the code
 	CodeProviderUnavailable = "provider_unavailable" // network error, timeout or 5xx at the provider

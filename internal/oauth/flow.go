@@ -147,21 +147,32 @@ func (e *Engine) complete(ctx context.Context, app *App, query url.Values, lande
 	if len(state) > 512 {
 		return nil, false, errorf(CodeInvalidState, "this login is unknown or was already used")
 	}
+	// Counted before the state is spent, so that a daemon stopping neither
+	// burns the user's code nor closes the store under the exchange.
+	if !e.flights.begin() {
+		return nil, false, errorf(CodeProviderUnavailable, "ovos-oauth is stopping; start the login again")
+	}
+	defer e.flights.end()
 	f, err := e.store.TakeFlow(state)
 	if IsNotFound(err) {
-		if ok, seen := e.recent.outcome(state, app.MungedID(), e.Now()); seen {
-			if ok {
-				return nil, true, errorf(CodeInvalidState, "this login was already completed")
-			}
-			return nil, true, errorf(CodeInvalidState, "this login was already answered")
+		if outcome, seen := e.recent.outcome(state, app.MungedID(), e.Now()); seen {
+			return nil, true, &Error{Code: CodeAlreadyAnswered, Description: outcome.describe()}
 		}
 		return nil, false, errorf(CodeInvalidState, "this login is unknown or was already used")
 	}
 	if err != nil {
 		return nil, false, internalErr("read the login", err)
 	}
-	// The state is spent: remember how this ends, for a repeat.
-	defer func() { e.recent.add(state, app.MungedID(), err == nil, e.Now()) }()
+	// The state is spent: a repeat from now on, even during the exchange,
+	// is answered as one; how this ends is recorded for it.
+	e.recent.add(state, app.MungedID(), pending, e.Now())
+	defer func() {
+		outcome := failed
+		if err == nil {
+			outcome = completed
+		}
+		e.recent.add(state, app.MungedID(), outcome, e.Now())
+	}()
 	if f.MungedID != app.MungedID() {
 		return nil, false, errorf(CodeInvalidState, "this login belongs to another app")
 	}
@@ -189,13 +200,6 @@ func (e *Engine) complete(ctx context.Context, app *App, query url.Values, lande
 	if cur.ClientID != f.ClientID || cur.TokenEndpoint != f.TokenEnd {
 		return nil, false, errorf(CodeInvalidState, "the app was registered again with another client during the login; start it again")
 	}
-
-	// Counted, so that a daemon stopping waits for the exchange and the
-	// token is stored before the store closes.
-	if !e.flights.begin() {
-		return nil, false, errorf(CodeProviderUnavailable, "ovos-oauth is stopping; start the login again")
-	}
-	defer e.flights.end()
 
 	var opts []oauth2.AuthCodeOption
 	if f.Verifier != "" {
@@ -271,21 +275,40 @@ func randomToken() string {
 }
 
 // recentStates remembers, for a few minutes, how logins whose state was
-// spent ended, keyed by a hash of the state (no secret is kept).
+// spent went, keyed by a hash of the state (no secret is kept).
 type recentStates struct {
 	mu      sync.Mutex
 	entries map[[32]byte]recentEntry
 }
 
+// loginOutcome is where a spent login is: being exchanged, or done.
+type loginOutcome int
+
+const (
+	pending loginOutcome = iota
+	completed
+	failed
+)
+
+func (o loginOutcome) describe() string {
+	switch o {
+	case pending:
+		return "this login is being finished; go back to your device"
+	case completed:
+		return "you are logged in already; this page can be closed"
+	}
+	return "this login was already answered; start it again on your device"
+}
+
 type recentEntry struct {
 	mungedID string
-	ok       bool
+	outcome  loginOutcome
 	at       time.Time
 }
 
 const recentFor = 5 * time.Minute
 
-func (r *recentStates) add(state, mungedID string, ok bool, now time.Time) {
+func (r *recentStates) add(state, mungedID string, outcome loginOutcome, now time.Time) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.entries == nil {
@@ -296,16 +319,16 @@ func (r *recentStates) add(state, mungedID string, ok bool, now time.Time) {
 			delete(r.entries, k)
 		}
 	}
-	r.entries[sha256.Sum256([]byte(state))] = recentEntry{mungedID, ok, now}
+	r.entries[sha256.Sum256([]byte(state))] = recentEntry{mungedID, outcome, now}
 }
 
-// outcome tells whether state was spent on mungedID lately, and how it ended.
-func (r *recentStates) outcome(state, mungedID string, now time.Time) (ok, seen bool) {
+// outcome tells whether state was spent on mungedID lately, and how it went.
+func (r *recentStates) outcome(state, mungedID string, now time.Time) (loginOutcome, bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	en, found := r.entries[sha256.Sum256([]byte(state))]
 	if !found || en.mungedID != mungedID || now.Sub(en.at) > recentFor {
-		return false, false
+		return 0, false
 	}
-	return en.ok, true
+	return en.outcome, true
 }

@@ -26,12 +26,12 @@ func (e *Engine) Revoke(ctx context.Context, skillID, appID string) (revoked boo
 	id := app.MungedID()
 	unlock := e.locks.Lock(id)
 	defer unlock()
-	tok, err := e.store.Token(id)
-	if IsNotFound(err) {
+	tok, err := e.currentToken(id) // an unsaved, rotated one is the live one
+	if ErrorCode(err) == CodeNotAuthorized {
 		return false, nil
 	}
 	if err != nil {
-		return false, internalErr("read the token", err)
+		return false, err
 	}
 	var revokeErr error
 	if app.RevocationEndpoint != "" {

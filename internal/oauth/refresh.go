@@ -16,7 +16,7 @@ func (e *Engine) Refresh(ctx context.Context, skillID, appID string) (*App, *Tok
 	if err != nil {
 		return nil, nil, err
 	}
-	tok, err := e.refreshShared(ctx, app.MungedID())
+	tok, err := e.refreshShared(ctx, app.MungedID(), nil)
 	return app, tok, err
 }
 
@@ -27,7 +27,8 @@ func (e *Engine) Token(ctx context.Context, skillID, appID string) (*App, *Token
 	if err != nil {
 		return nil, nil, err
 	}
-	tok, err := e.currentToken(app.MungedID())
+	// The stored token: one refreshed but not saved yet is not handed out.
+	tok, err := e.storedToken(app.MungedID())
 	if err != nil {
 		return app, nil, err
 	}
@@ -52,7 +53,7 @@ func (e *Engine) Token(ctx context.Context, skillID, appID string) (*App, *Token
 		ctx, cancel = context.WithTimeout(ctx, e.TokenWait)
 		defer cancel()
 	}
-	fresh, err := e.refreshShared(ctx, app.MungedID())
+	fresh, err := e.refreshShared(ctx, app.MungedID(), tok)
 	if err != nil {
 		if stillValid && ErrorCode(err) == CodeProviderUnavailable {
 			return app, tok, nil
@@ -68,6 +69,11 @@ func (e *Engine) currentToken(id string) (*Token, error) {
 	if tok := e.unsaved.get(id); tok != nil {
 		return tok, nil
 	}
+	return e.storedToken(id)
+}
+
+// storedToken is the app's token in the store.
+func (e *Engine) storedToken(id string) (*Token, error) {
 	tok, err := e.store.Token(id)
 	if IsNotFound(err) {
 		return nil, errorf(CodeNotAuthorized, "the user has not logged in to %q yet", id)
@@ -109,13 +115,17 @@ func (u *unsavedTokens) set(id string, tok *Token) {
 // refreshShared runs one refresh per app at a time; concurrent callers wait
 // for it and share its result. The refresh itself outlives a caller that
 // gives up, so a rotated refresh token is always saved.
-func (e *Engine) refreshShared(ctx context.Context, mungedID string) (*Token, error) {
+//
+// seen is the token the caller found due; when another refresh replaced it
+// in the meantime, that newer token is the answer and the provider is not
+// asked again. A nil seen forces a refresh (oauth.refresh).
+func (e *Engine) refreshShared(ctx context.Context, mungedID string, seen *Token) (*Token, error) {
 	ch := e.refresh.DoChan(mungedID, func() (any, error) {
 		if !e.flights.begin() {
 			return nil, errorf(CodeProviderUnavailable, "ovos-oauth is stopping")
 		}
 		defer e.flights.end()
-		return e.refreshNow(context.WithoutCancel(ctx), mungedID)
+		return e.refreshNow(context.WithoutCancel(ctx), mungedID, seen)
 	})
 	select {
 	case r := <-ch:
@@ -128,7 +138,7 @@ func (e *Engine) refreshShared(ctx context.Context, mungedID string) (*Token, er
 	}
 }
 
-func (e *Engine) refreshNow(ctx context.Context, id string) (*Token, error) {
+func (e *Engine) refreshNow(ctx context.Context, id string, seen *Token) (*Token, error) {
 	unlock := e.locks.Lock(id)
 	defer unlock()
 	app, err := e.app(id)
@@ -138,9 +148,24 @@ func (e *Engine) refreshNow(ctx context.Context, id string) (*Token, error) {
 	if app.NeedsReauth {
 		return nil, errorf(CodeReauthRequired, "the provider no longer accepts this login; log in again")
 	}
-	old, err := e.currentToken(id)
+	// A token refreshed earlier but not saved: save it now, and ask the
+	// provider for nothing until it is.
+	if tok := e.unsaved.get(id); tok != nil {
+		if err := e.store.PutToken(id, tok); err != nil {
+			return nil, internalErr("save the refreshed token", err)
+		}
+		e.unsaved.set(id, nil)
+		e.refreshed(app, tok, "saved_late", true)
+		return tok, nil
+	}
+	old, err := e.storedToken(id)
 	if err != nil {
 		return nil, err
+	}
+	if seen != nil && old.Obtained.After(seen.Obtained) {
+		if due, ok := e.refreshDue(old); !ok || e.Now().Before(due) {
+			return old, nil // refreshed meanwhile by someone else
+		}
 	}
 	if old.RefreshToken == "" {
 		return nil, errorf(CodeReauthRequired, "the provider gave no refresh token; log in again")
@@ -154,16 +179,15 @@ func (e *Engine) refreshNow(ctx context.Context, id string) (*Token, error) {
 			return cfg.TokenSource(ctx, &oauth2.Token{RefreshToken: rt.Reveal()}).Token()
 		})
 	}
-	tok, err := refresh(old.RefreshToken)
-	if err != nil && isRefusal(err) {
-		// A Python skill may have refreshed through ovos_utils with the
-		// mirrored refresh token, which rotated ours away: adopt its one.
-		if rt := e.mirroredRefreshToken(id); rt != "" && rt != old.RefreshToken {
-			e.logger.Info("refresh token refused; trying the one in the ovos_utils mirror", "app", id)
-			old = &Token{RefreshToken: rt, Scope: old.Scope}
-			tok, err = refresh(rt)
-		}
+	// A Python skill may have refreshed through ovos_utils with the
+	// mirrored refresh token, rotating ours away. Its newer one is used
+	// first: presenting a rotated-away token makes some providers revoke the
+	// whole grant.
+	if rt, exp := e.mirroredRefreshToken(id); rt != "" && rt != old.RefreshToken && exp.After(old.Expiry) {
+		e.logger.Info("using the newer refresh token in the ovos_utils mirror", "app", id)
+		old = &Token{RefreshToken: rt, Scope: old.Scope, Expiry: exp}
 	}
+	tok, err := refresh(old.RefreshToken)
 	if err != nil {
 		return nil, e.refreshFailed(app, err)
 	}
@@ -176,17 +200,23 @@ func (e *Engine) refreshNow(ctx context.Context, id string) (*Token, error) {
 	}
 	// Saved (fsync'd) before anyone sees the new access token: a rotated
 	// refresh token is never lost. If it cannot be saved, it is kept in
-	// memory for the next attempt.
+	// memory, not handed out, and the next attempt saves it.
 	if err := e.store.PutToken(id, tok); err != nil {
 		e.unsaved.set(id, tok)
 		return nil, internalErr("save the refreshed token", err)
 	}
-	e.unsaved.set(id, nil)
-	e.logger.Info("token refreshed", "app", id, "expires", tok.Expiry, "rotated", tok.RefreshToken != old.RefreshToken)
+	e.refreshed(app, tok, "rotated", tok.RefreshToken != old.RefreshToken)
+	return tok, nil
+}
+
+// refreshed follows a refreshed token, now stored, into the plan, the
+// mirror and the events.
+func (e *Engine) refreshed(app *App, tok *Token, logArgs ...any) {
+	id := app.MungedID()
+	e.logger.Info("token refreshed", append([]any{"app", id, "expires", tok.Expiry}, logArgs...)...)
 	e.planRefresh(id, tok)
 	e.mirror("token", id, func(m Mirror) error { return m.PutToken(app, tok) })
 	e.Events.TokenRefreshed(app, tok)
-	return tok, nil
 }
 
 // isRefusal reports whether a token endpoint error is a definitive refusal.
@@ -195,17 +225,18 @@ func isRefusal(err error) bool {
 	return errors.As(err, &re) && (re.Response == nil || re.Response.StatusCode < 500) && definitiveRefusal(re)
 }
 
-// mirroredRefreshToken reads the refresh token in the ovos_utils mirror.
-func (e *Engine) mirroredRefreshToken(id string) Secret {
+// mirroredRefreshToken reads the refresh token in the ovos_utils mirror,
+// with the expiry of the access token it came with.
+func (e *Engine) mirroredRefreshToken(id string) (Secret, time.Time) {
 	if e.Mirror == nil {
-		return ""
+		return "", time.Time{}
 	}
-	rt, err := e.Mirror.RefreshToken(id)
+	rt, exp, err := e.Mirror.RefreshToken(id)
 	if err != nil {
 		e.logger.Warn("ovos_utils mirror not read", "app", id, "err", err)
-		return ""
+		return "", time.Time{}
 	}
-	return rt
+	return rt, exp
 }
 
 // refreshFailed tells a definitive refusal (the refresh token is dead: mark

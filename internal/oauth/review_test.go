@@ -179,6 +179,12 @@ type failingStore struct {
 	fail bool
 }
 
+func (s *failingStore) setFail(fail bool) {
+	s.mu.Lock()
+	s.fail = fail
+	s.mu.Unlock()
+}
+
 func (s *failingStore) PutToken(id string, tok *oauth.Token) error {
 	s.mu.Lock()
 	fail := s.fail
@@ -196,40 +202,88 @@ func TestRotatedTokenKeptWhenSaveFails(t *testing.T) {
 	e.Now, e.Events = f.clk.Now, f.ev
 	f.e = e
 	f.loggedIn(t, "app")
-	fs.fail = true
+	fs.setFail(true)
 	f.te.set(jsonAnswer(200, `{"access_token":"AT-2","token_type":"Bearer","expires_in":3600,"refresh_token":"RT-2"}`))
 	if _, _, err := e.Refresh(context.Background(), "skill.test", "app"); oauth.ErrorCode(err) != oauth.CodeInternal {
 		t.Fatalf("Refresh() with a failing store = %v, want internal_error", err)
 	}
-	fs.mu.Lock()
-	fs.fail = false
-	fs.mu.Unlock()
+	// Not saved, so not handed out.
+	if _, tok, _ := e.Token(context.Background(), "skill.test", "app"); tok != nil && tok.AccessToken == "AT-2" {
+		t.Errorf("Token() handed out an access token that is not saved")
+	}
+	fs.setFail(false)
+	requests := f.te.count()
+	if _, tok, err := e.Refresh(context.Background(), "skill.test", "app"); err != nil || tok.AccessToken != "AT-2" {
+		t.Fatalf("Refresh() once the disk is back = %v, %v; want the unsaved AT-2 saved", tok, err)
+	}
+	if f.te.count() != requests {
+		t.Errorf("the provider was asked again before the unsaved token was saved")
+	}
+	if tok, _ := f.db.Token("skill.test_app"); tok.RefreshToken != "RT-2" {
+		t.Errorf("stored refresh token = %v, want RT-2", tok.RefreshToken.Reveal())
+	}
 	f.te.set(jsonAnswer(200, `{"access_token":"AT-3","token_type":"Bearer","expires_in":3600,"refresh_token":"RT-3"}`))
 	if _, _, err := e.Refresh(context.Background(), "skill.test", "app"); err != nil {
 		t.Fatal(err)
 	}
 	if got := f.te.last(t).form.Get("refresh_token"); got != "RT-2" {
-		t.Errorf("next refresh sent %q, want the rotated RT-2 that could not be saved", got)
+		t.Errorf("next refresh sent %q, want RT-2", got)
 	}
-	if tok, _ := f.db.Token("skill.test_app"); tok.RefreshToken != "RT-3" {
-		t.Errorf("stored refresh token = %v, want RT-3", tok.RefreshToken.Reveal())
+}
+
+// TestRevokeAfterUnsavedRotation: the live refresh token is the one that
+// could not be saved; that is the one revoked.
+func TestRevokeAfterUnsavedRotation(t *testing.T) {
+	f := newFixture(t)
+	var mu sync.Mutex
+	var revoked []string
+	rev := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		r.ParseForm()
+		mu.Lock()
+		revoked = append(revoked, r.PostForm.Get("token"))
+		mu.Unlock()
+	}))
+	defer rev.Close()
+	fs := &failingStore{Store: f.db}
+	e := oauth.NewEngine(fs, "http://192.0.2.10:36536", slog.New(slog.DiscardHandler))
+	e.Now, e.Events = f.clk.Now, f.ev
+	f.e = e
+	f.register(t, "app", func(r *oauth.Registration) { r.RevocationEndpoint = rev.URL })
+	_, q := f.start(t, "app")
+	if _, err := f.complete("app", url.Values{"state": {q.Get("state")}, "code": {"C"}}); err != nil {
+		t.Fatal(err)
+	}
+	fs.setFail(true)
+	f.te.set(jsonAnswer(200, `{"access_token":"AT-2","token_type":"Bearer","expires_in":3600,"refresh_token":"RT-2"}`))
+	e.Refresh(context.Background(), "skill.test", "app")
+	fs.setFail(false)
+	if ok, err := e.Revoke(context.Background(), "skill.test", "app"); err != nil || !ok {
+		t.Fatalf("Revoke() = %v, %v", ok, err)
+	}
+	if len(revoked) == 0 || revoked[0] != "RT-2" {
+		t.Errorf("revoked %v, want the live RT-2 first", revoked)
 	}
 }
 
 // mirrorWith is a Mirror whose file holds a given refresh token, as after
 // ovos_utils refreshed on its own.
-type mirrorWith struct{ rt oauth.Secret }
+type mirrorWith struct {
+	rt  oauth.Secret
+	exp time.Time
+}
 
-func (m mirrorWith) PutApp(*oauth.App, string) error           { return nil }
-func (m mirrorWith) PutToken(*oauth.App, *oauth.Token) error   { return nil }
-func (m mirrorWith) DeleteToken(string) error                  { return nil }
-func (m mirrorWith) DeleteApp(string) error                    { return nil }
-func (m mirrorWith) RefreshToken(string) (oauth.Secret, error) { return m.rt, nil }
+func (m mirrorWith) PutApp(*oauth.App, string) error         { return nil }
+func (m mirrorWith) PutToken(*oauth.App, *oauth.Token) error { return nil }
+func (m mirrorWith) DeleteToken(string) error                { return nil }
+func (m mirrorWith) DeleteApp(string) error                  { return nil }
+func (m mirrorWith) RefreshToken(string) (oauth.Secret, time.Time, error) {
+	return m.rt, m.exp, nil
+}
 
 func TestRefreshAdoptsMirroredRefreshToken(t *testing.T) {
 	f := newFixture(t)
 	f.loggedIn(t, "app")
-	f.e.Mirror = mirrorWith{rt: "RT-python"}
+	f.e.Mirror = mirrorWith{rt: "RT-python", exp: f.clk.Now().Add(2 * time.Hour)}
 	f.te.set(func(w http.ResponseWriter, r *http.Request) {
 		if r.PostForm.Get("refresh_token") != "RT-python" {
 			jsonAnswer(400, `{"error":"invalid_grant"}`)(w, r)
@@ -243,5 +297,77 @@ func TestRefreshAdoptsMirroredRefreshToken(t *testing.T) {
 	}
 	if len(f.ev.snapshot().reauth) != 0 {
 		t.Errorf("reauth required though the mirror's token worked")
+	}
+}
+
+// TestRepeatDuringExchange: ovos-shell's browser loads the callback and
+// forwards the same answer at once. The second copy arrives while the first
+// is being exchanged: it is refused without a failure event, and the skill
+// hears only of the token.
+func TestRepeatDuringExchange(t *testing.T) {
+	f := newFixture(t)
+	f.register(t, "app", nil)
+	_, q := f.start(t, "app")
+	arrived, release := make(chan struct{}), make(chan struct{})
+	f.te.set(func(w http.ResponseWriter, r *http.Request) {
+		close(arrived)
+		<-release
+		jsonAnswer(200, `{"access_token":"AT-1","token_type":"Bearer","expires_in":3600}`)(w, r)
+	})
+	answer := url.Values{"state": {q.Get("state")}, "code": {"C"}}
+	first := make(chan error, 1)
+	go func() { _, err := f.complete("app", answer); first <- err }()
+	<-arrived
+	if _, err := f.complete("app", answer); oauth.ErrorCode(err) != oauth.CodeAlreadyAnswered {
+		t.Errorf("second copy during the exchange = %v, want already_answered", err)
+	}
+	close(release)
+	if err := <-first; err != nil {
+		t.Fatalf("first copy: %v", err)
+	}
+	if ev := f.ev.snapshot(); len(ev.issued) != 1 || len(ev.failed) != 0 {
+		t.Errorf("events = %+v, want one TokenIssued and no LoginFailed", ev)
+	}
+}
+
+// TestRunWaitsForExchange: a daemon told to stop while a login is being
+// exchanged stores its token before Run returns (and the store is closed).
+func TestRunWaitsForExchange(t *testing.T) {
+	f := newFixture(t)
+	f.register(t, "app", nil)
+	_, q := f.start(t, "app")
+	arrived, release := make(chan struct{}), make(chan struct{})
+	f.te.set(func(w http.ResponseWriter, r *http.Request) {
+		close(arrived)
+		<-release
+		jsonAnswer(200, `{"access_token":"AT-1","token_type":"Bearer","expires_in":3600}`)(w, r)
+	})
+	var once sync.Once
+	unblock := func() { once.Do(func() { close(release) }) }
+	defer unblock() // a failing test must not leave the provider hanging
+	ctx, cancel := context.WithCancel(context.Background())
+	runDone := make(chan error, 1)
+	go func() { runDone <- f.e.Run(ctx) }()
+	loginDone := make(chan error, 1)
+	go func() {
+		_, err := f.complete("app", url.Values{"state": {q.Get("state")}, "code": {"C"}})
+		loginDone <- err
+	}()
+	<-arrived
+	cancel()
+	select {
+	case <-runDone:
+		t.Fatal("Run returned while a login was being exchanged")
+	case <-time.After(50 * time.Millisecond): // Run had its chance to (wrongly) return
+	}
+	unblock()
+	if err := <-loginDone; err != nil {
+		t.Fatalf("login: %v", err)
+	}
+	if err := <-runDone; err != nil {
+		t.Fatalf("Run() = %v", err)
+	}
+	if _, err := f.db.Token("skill.test_app"); err != nil {
+		t.Errorf("token not stored before Run returned: %v", err)
 	}
 }

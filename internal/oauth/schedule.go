@@ -136,16 +136,12 @@ func (e *Engine) planRefresh(id string, tok *Token) {
 // capped, jittered backoff; a refusal takes the app out of the schedule
 // (refreshFailed has marked it and told the user).
 func (e *Engine) scheduledRefresh(ctx context.Context, id string) {
-	// A bus request may have refreshed the token since it was planned.
-	if tok, err := e.currentToken(id); err == nil {
-		if due, ok := e.refreshDue(tok); ok && e.Now().Before(due) {
-			e.sched.set(id, due)
-			return
-		}
-	}
+	// The token as the plan saw it; refreshNow skips the provider if a bus
+	// request refreshed it meanwhile. An unsaved token is saved by refreshNow.
+	seen, _ := e.storedToken(id)
 	// Not cancelled with ctx: a refresh in flight finishes, so a rotated
 	// refresh token is saved.
-	_, err := e.refreshShared(context.WithoutCancel(ctx), id)
+	_, err := e.refreshShared(context.WithoutCancel(ctx), id, seen)
 	switch code := ErrorCode(err); {
 	case err == nil:
 		// refreshNow planned the next one.

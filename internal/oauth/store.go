@@ -64,6 +64,7 @@ type Mirror interface {
 	// DeleteApp removes the app's record and its token.
 	DeleteApp(mungedID string) error
 	// RefreshToken returns the refresh token stored there for the app, ""
-	// when none: ovos_utils can refresh on its own and rotate it.
-	RefreshToken(mungedID string) (Secret, error)
+	// when none, with the expiry of its access token (zero when unknown):
+	// ovos_utils can refresh on its own and rotate it.
+	RefreshToken(mungedID string) (Secret, time.Time, error)
 }
