@@ -57,6 +57,16 @@ func TestOVOSUtilsMirror(t *testing.T) {
 		}
 	}
 
+	// Another program dropped the file: the next registration, though it
+	// changes nothing, writes the app back.
+	if err := os.Remove(filepath.Join(dir, "ovos_oauth_apps.json")); err != nil {
+		t.Fatal(err)
+	}
+	s.register(t, "demoapp", "web", secret, nil)
+	if _, ok := readJSON(t, filepath.Join(dir, "ovos_oauth_apps.json"))[skillID+"_demoapp"]; !ok {
+		t.Errorf("re-registration did not restore the mirrored app")
+	}
+
 	// A refresh reaches the mirror; an unregister takes the app out.
 	ref := noErr(t, s.skill.request(t, "oauth.refresh", app("demoapp"), "oauth.refresh.response"))
 	if got := readJSON(t, filepath.Join(dir, "ovos_oauth.json"))[skillID+"_demoapp"].(map[string]any); got["access_token"] != ref["token"].(map[string]any)["access_token"] {
