@@ -69,12 +69,8 @@ func TestExchangeOutlivesThePhone(t *testing.T) {
 	f := newFixture(t)
 	f.register(t, "app", nil)
 	_, q := f.start(t, "app")
-	arrived, release := make(chan struct{}), make(chan struct{})
-	f.te.set(func(w http.ResponseWriter, r *http.Request) {
-		close(arrived)
-		<-release
-		jsonAnswer(200, `{"access_token":"AT-slow","token_type":"Bearer","expires_in":3600}`)(w, r)
-	})
+	arrived, release := f.te.hold(`{"access_token":"AT-slow","token_type":"Bearer","expires_in":3600}`)
+	defer release()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
@@ -83,7 +79,7 @@ func TestExchangeOutlivesThePhone(t *testing.T) {
 	}()
 	<-arrived
 	cancel() // the phone closed the page
-	close(release)
+	release()
 	if err := <-done; err != nil {
 		t.Fatalf("Complete() = %v", err)
 	}
@@ -308,12 +304,8 @@ func TestRepeatDuringExchange(t *testing.T) {
 	f := newFixture(t)
 	f.register(t, "app", nil)
 	_, q := f.start(t, "app")
-	arrived, release := make(chan struct{}), make(chan struct{})
-	f.te.set(func(w http.ResponseWriter, r *http.Request) {
-		close(arrived)
-		<-release
-		jsonAnswer(200, `{"access_token":"AT-1","token_type":"Bearer","expires_in":3600}`)(w, r)
-	})
+	arrived, release := f.te.hold(`{"access_token":"AT-1","token_type":"Bearer","expires_in":3600}`)
+	defer release()
 	answer := url.Values{"state": {q.Get("state")}, "code": {"C"}}
 	first := make(chan error, 1)
 	go func() { _, err := f.complete("app", answer); first <- err }()
@@ -321,7 +313,7 @@ func TestRepeatDuringExchange(t *testing.T) {
 	if _, err := f.complete("app", answer); oauth.ErrorCode(err) != oauth.CodeAlreadyAnswered {
 		t.Errorf("second copy during the exchange = %v, want already_answered", err)
 	}
-	close(release)
+	release()
 	if err := <-first; err != nil {
 		t.Fatalf("first copy: %v", err)
 	}
@@ -336,15 +328,8 @@ func TestRunWaitsForExchange(t *testing.T) {
 	f := newFixture(t)
 	f.register(t, "app", nil)
 	_, q := f.start(t, "app")
-	arrived, release := make(chan struct{}), make(chan struct{})
-	f.te.set(func(w http.ResponseWriter, r *http.Request) {
-		close(arrived)
-		<-release
-		jsonAnswer(200, `{"access_token":"AT-1","token_type":"Bearer","expires_in":3600}`)(w, r)
-	})
-	var once sync.Once
-	unblock := func() { once.Do(func() { close(release) }) }
-	defer unblock() // a failing test must not leave the provider hanging
+	arrived, release := f.te.hold(`{"access_token":"AT-1","token_type":"Bearer","expires_in":3600}`)
+	defer release() // a failing test must not leave the provider hanging
 	ctx, cancel := context.WithCancel(context.Background())
 	runDone := make(chan error, 1)
 	go func() { runDone <- f.e.Run(ctx) }()
@@ -360,7 +345,7 @@ func TestRunWaitsForExchange(t *testing.T) {
 		t.Fatal("Run returned while a login was being exchanged")
 	case <-time.After(50 * time.Millisecond): // Run had its chance to (wrongly) return
 	}
-	unblock()
+	release()
 	if err := <-loginDone; err != nil {
 		t.Fatalf("login: %v", err)
 	}
@@ -370,4 +355,18 @@ func TestRunWaitsForExchange(t *testing.T) {
 	if _, err := f.db.Token("skill.test_app"); err != nil {
 		t.Errorf("token not stored before Run returned: %v", err)
 	}
+}
+
+// hold makes the endpoint answer body only once release is called, and
+// tells when the request has arrived. release may be called more than once;
+// the test's end calls it, so a failing test leaves no handler hanging.
+func (te *tokenEndpoint) hold(body string) (arrived <-chan struct{}, release func()) {
+	in, out := make(chan struct{}), make(chan struct{})
+	var once, arrivedOnce sync.Once
+	te.set(func(w http.ResponseWriter, r *http.Request) {
+		arrivedOnce.Do(func() { close(in) })
+		<-out
+		jsonAnswer(200, body)(w, r)
+	})
+	return in, func() { once.Do(func() { close(out) }) }
 }
