@@ -84,9 +84,6 @@ func NewEngine(store Store, baseURL string, logger *slog.Logger) *Engine {
 	}
 }
 
-// BaseURL returns the callback server's address as phones see it.
-func (e *Engine) BaseURL() string { return e.baseURL }
-
 // App returns the app registered under skillID and appID.
 func (e *Engine) App(skillID, appID string) (*App, error) {
 	if err := checkIDs(skillID, appID); err != nil {
