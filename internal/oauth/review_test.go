@@ -17,15 +17,7 @@ import (
 
 func TestRevokeRefreshTokenFirst(t *testing.T) {
 	f := newFixture(t)
-	var mu sync.Mutex
-	var hints []string
-	rev := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		r.ParseForm()
-		mu.Lock()
-		hints = append(hints, r.PostForm.Get("token_type_hint")+"="+r.PostForm.Get("token"))
-		mu.Unlock()
-	}))
-	defer rev.Close()
+	rev := newRevocationEndpoint(t)
 	f.register(t, "app", func(r *oauth.Registration) { r.RevocationEndpoint = rev.URL })
 	_, q := f.start(t, "app")
 	if _, err := f.complete("app", url.Values{"state": {q.Get("state")}, "code": {"C"}}); err != nil {
@@ -35,7 +27,7 @@ func TestRevokeRefreshTokenFirst(t *testing.T) {
 	if err != nil || !revoked {
 		t.Fatalf("Revoke() = %v, %v", revoked, err)
 	}
-	if len(hints) != 2 || hints[0] != "refresh_token=RT-1" || hints[1] != "access_token=AT-1" {
+	if hints := rev.requests(); len(hints) != 2 || hints[0] != "refresh_token=RT-1" || hints[1] != "access_token=AT-1" {
 		t.Errorf("revocation requests = %v, want the refresh token, then the access token", hints)
 	}
 	if _, err := f.db.Token("skill.test_app"); !oauth.IsNotFound(err) {
@@ -193,10 +185,7 @@ func (s *failingStore) PutToken(id string, tok *oauth.Token) error {
 
 func TestRotatedTokenKeptWhenSaveFails(t *testing.T) {
 	f := newFixture(t)
-	fs := &failingStore{Store: f.db}
-	e := oauth.NewEngine(fs, "http://192.0.2.10:36536", slog.New(slog.DiscardHandler))
-	e.Now, e.Events = f.clk.Now, f.ev
-	f.e = e
+	fs, e := f.withFailingStore()
 	f.loggedIn(t, "app")
 	fs.setFail(true)
 	f.te.set(jsonAnswer(200, `{"access_token":"AT-2","token_type":"Bearer","expires_in":3600,"refresh_token":"RT-2"}`))
@@ -231,19 +220,8 @@ func TestRotatedTokenKeptWhenSaveFails(t *testing.T) {
 // could not be saved; that is the one revoked.
 func TestRevokeAfterUnsavedRotation(t *testing.T) {
 	f := newFixture(t)
-	var mu sync.Mutex
-	var revoked []string
-	rev := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		r.ParseForm()
-		mu.Lock()
-		revoked = append(revoked, r.PostForm.Get("token"))
-		mu.Unlock()
-	}))
-	defer rev.Close()
-	fs := &failingStore{Store: f.db}
-	e := oauth.NewEngine(fs, "http://192.0.2.10:36536", slog.New(slog.DiscardHandler))
-	e.Now, e.Events = f.clk.Now, f.ev
-	f.e = e
+	rev := newRevocationEndpoint(t)
+	fs, e := f.withFailingStore()
 	f.register(t, "app", func(r *oauth.Registration) { r.RevocationEndpoint = rev.URL })
 	_, q := f.start(t, "app")
 	if _, err := f.complete("app", url.Values{"state": {q.Get("state")}, "code": {"C"}}); err != nil {
@@ -256,7 +234,7 @@ func TestRevokeAfterUnsavedRotation(t *testing.T) {
 	if ok, err := e.Revoke(context.Background(), "skill.test", "app"); err != nil || !ok {
 		t.Fatalf("Revoke() = %v, %v", ok, err)
 	}
-	if len(revoked) == 0 || revoked[0] != "RT-2" {
+	if revoked := rev.requests(); len(revoked) == 0 || revoked[0] != "refresh_token=RT-2" {
 		t.Errorf("revoked %v, want the live RT-2 first", revoked)
 	}
 }
@@ -369,4 +347,40 @@ func (te *tokenEndpoint) hold(body string) (arrived <-chan struct{}, release fun
 		jsonAnswer(200, body)(w, r)
 	})
 	return in, func() { once.Do(func() { close(out) }) }
+}
+
+// revocationEndpoint records the RFC 7009 requests it receives, as
+// "token_type_hint=token".
+type revocationEndpoint struct {
+	*httptest.Server
+	mu   sync.Mutex
+	seen []string
+}
+
+func newRevocationEndpoint(t *testing.T) *revocationEndpoint {
+	rev := &revocationEndpoint{}
+	rev.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		r.ParseForm()
+		rev.mu.Lock()
+		rev.seen = append(rev.seen, r.PostForm.Get("token_type_hint")+"="+r.PostForm.Get("token"))
+		rev.mu.Unlock()
+	}))
+	t.Cleanup(rev.Close)
+	return rev
+}
+
+func (rev *revocationEndpoint) requests() []string {
+	rev.mu.Lock()
+	defer rev.mu.Unlock()
+	return append([]string(nil), rev.seen...)
+}
+
+// withFailingStore puts a store whose PutToken can be made to fail under
+// the fixture's engine.
+func (f *fixture) withFailingStore() (*failingStore, *oauth.Engine) {
+	fs := &failingStore{Store: f.db}
+	e := oauth.NewEngine(fs, "http://192.0.2.10:36536", slog.New(slog.DiscardHandler))
+	e.Now, e.Events = f.clk.Now, f.ev
+	f.e = e
+	return fs, e
 }
