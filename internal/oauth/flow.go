@@ -68,7 +68,6 @@ func (e *Engine) StartFlow(ctx context.Context, skillID, appID string) (*Flow, *
 	}
 	f.AuthURL = e.config(app, f.RedirectURI).AuthCodeURL(f.State.Reveal(), opts...)
 
-	e.sweepFlows(now)
 	if err := e.store.PutFlow(f, e.FlowsPerApp); err != nil {
 		return nil, nil, internalErr("save the login", err)
 	}
