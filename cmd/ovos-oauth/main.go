@@ -111,6 +111,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 
 	engine := oauth.NewEngine(db, baseURL, logger.With("component", "oauth"))
 	engine.FlowTTL = cfg.FlowTTL
+	engine.RelayURL = cfg.RelayURL
 	mirrorDir := ""
 	if cfg.MirrorOVOSUtils {
 		mirrorDir = mirror.DefaultDir(getenv)

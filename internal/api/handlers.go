@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"reflect"
 	"strings"
+	"time"
 
 	"github.com/OpenVoiceOS/ovos-oauth/internal/bus"
 	"github.com/OpenVoiceOS/ovos-oauth/internal/oauth"
@@ -54,8 +55,8 @@ type handler struct {
 var handlers = map[string]handler{
 	TypeRegister:     {(*Service).register, responseFail, nil},
 	TypeGet:          {(*Service).get, replyFail(TypeURL), nil},
-	TypeStart:        {(*Service).start, startFail, nil},
-	TypeShellCreds:   {(*Service).credentials, startFail, nil},
+	TypeStart:        {(*Service).start, responseFail, nil},
+	TypeShellCreds:   {(*Service).credentials, responseFail, nil},
 	TypeRefresh:      {(*Service).refresh, refreshFail, nil},
 	TypeHostInfo:     {(*Service).hostInfo, replyFail(TypeHostInfoReply), nil},
 	TypeQR:           {(*Service).generateQR, qrFail, (*Service).displayQR},
@@ -160,6 +161,11 @@ type registerRequest struct {
 	PKCE               *bool             `json:"pkce"`
 	AuthParams         map[string]string `json:"auth_params"`
 	RedirectURI        string            `json:"redirect_uri"`
+	Login              string            `json:"login"`
+	RelayURL           string            `json:"relay_url"`
+	ScopeSeparator     string            `json:"scope_separator"`
+	Provider           string            `json:"provider"`
+	InstanceURL        string            `json:"instance_url"`
 }
 
 func (s *Service) register(ctx context.Context, m bus.Message) bus.Message {
@@ -181,6 +187,11 @@ func (s *Service) register(ctx context.Context, m bus.Message) bus.Message {
 			PKCE:               req.PKCE == nil || *req.PKCE,
 			AuthParams:         req.AuthParams,
 			RedirectURI:        req.RedirectURI,
+			Login:              req.Login,
+			RelayURL:           req.RelayURL,
+			ScopeSeparator:     req.ScopeSeparator,
+			Provider:           req.Provider,
+			InstanceURL:        req.InstanceURL,
 		})
 	}
 	if err != nil {
@@ -197,10 +208,29 @@ func (s *Service) register(ctx context.Context, m bus.Message) bus.Message {
 		return m.Response(errFields(err))
 	}
 	return m.Response(map[string]any{
-		"munged_id":   app.MungedID(),
-		"client_id":   nullable(app.ClientID),
-		"needs_creds": app.NeedsCreds(),
+		"munged_id":    app.MungedID(),
+		"client_id":    nullable(app.ClientID),
+		"needs_creds":  app.NeedsCreds(),
+		"login":        app.LoginMode(),
+		"redirect_uri": s.engine.RedirectURI(app),
 	})
+}
+
+// loginFields is what a reply that opens a login carries: the address the
+// user opens and, for a device login, what the user types there, so that a
+// GUI can show it and a skill can speak it.
+func loginFields(data map[string]any, f *oauth.Flow) map[string]any {
+	data["url"] = f.UserURL()
+	if f.Kind == oauth.FlowDevice {
+		data["user_code"] = f.UserCode
+		data["verification_uri"] = f.VerificationURI
+		if f.VerificationURIComplete != "" {
+			data["verification_uri_complete"] = f.VerificationURIComplete
+		}
+		data["expires_in"] = int64(time.Until(f.Expires).Round(time.Second).Seconds())
+		data["interval"] = int64(f.Interval.Seconds())
+	}
+	return data
 }
 
 // nullable gives JSON null for "", as upstream sends None.
@@ -222,7 +252,7 @@ func (s *Service) get(ctx context.Context, m bus.Message) bus.Message {
 		s.logFailure(m, err)
 		return m.Reply(TypeURL, withErr(map[string]any{"url": nil, "skill_id": req.SkillID, "app_id": req.AppID}, err))
 	}
-	return m.Reply(TypeURL, map[string]any{"url": f.AuthURL, "skill_id": req.SkillID, "app_id": req.AppID})
+	return m.Reply(TypeURL, loginFields(map[string]any{"skill_id": req.SkillID, "app_id": req.AppID}, f))
 }
 
 // start answers oauth.start for ovos-shell: the authorization URL for its
@@ -238,6 +268,11 @@ func (s *Service) start(ctx context.Context, m bus.Message) bus.Message {
 	return s.startReply(m, req, f, app, err)
 }
 
+// startReply answers oauth.start and the credentials ovos-shell sends with
+// what ovos-shell acts on: start.authentication opens its popup, with the
+// credentials form (needs_credentials) or the login. A failure must not
+// open a blank popup: it is the request's own ".response", which ovos-shell
+// does not listen to, with the error for whoever asked.
 func (s *Service) startReply(m bus.Message, req appRef, f *oauth.Flow, app *oauth.App, err error) bus.Message {
 	data := map[string]any{"url": "", "skill_id": req.SkillID, "app_id": req.AppID, "needs_credentials": app != nil && app.NeedsCreds()}
 	if oauth.ErrorCode(err) == oauth.CodeNeedsCredentials {
@@ -245,16 +280,9 @@ func (s *Service) startReply(m bus.Message, req appRef, f *oauth.Flow, app *oaut
 	}
 	if err != nil {
 		s.logFailure(m, err)
-		return m.Forward(TypeShellStart, withErr(data, err))
+		return m.Response(withErr(data, err))
 	}
-	data["url"] = f.AuthURL
-	return m.Forward(TypeShellStart, data)
-}
-
-func startFail(m bus.Message, err error) bus.Message {
-	var req appRef
-	_ = m.DecodeData(&req)
-	return m.Forward(TypeShellStart, withErr(map[string]any{"url": "", "skill_id": req.SkillID, "app_id": req.AppID, "needs_credentials": false}, err))
+	return m.Forward(TypeShellStart, loginFields(data, f))
 }
 
 type credentialsRequest struct {
@@ -313,7 +341,14 @@ func (s *Service) generateQR(ctx context.Context, m bus.Message) bus.Message {
 	}
 	var path string
 	if err == nil {
-		path, err = s.qr.Write(s.engine.StartLink(f))
+		// A device login's code is the verification URI itself; any other
+		// carries the short link, which leads to the provider (or, for a
+		// loopback login, to the page that explains how to finish it).
+		link := s.engine.StartLink(f)
+		if f.Kind == oauth.FlowDevice {
+			link = f.UserURL()
+		}
+		path, err = s.qr.Write(link)
 		if err != nil {
 			err = &oauth.Error{Code: oauth.CodeInternal, Description: "the QR code could not be written", Err: err}
 		}
@@ -322,25 +357,27 @@ func (s *Service) generateQR(ctx context.Context, m bus.Message) bus.Message {
 		s.logFailure(m, err)
 		return qrFail(m, err)
 	}
-	return m.Reply(TypeQRReply, map[string]any{"skill_id": req.SkillID, "app_id": req.AppID, "qr": path})
+	data := loginFields(map[string]any{"skill_id": req.SkillID, "app_id": req.AppID, "qr": path}, f)
+	delete(data, "url") // upstream's reply has none; the link is in the image
+	return m.Reply(TypeQRReply, data)
 }
 
 // displayQR asks ovos-shell to show a QR code just generated, after the
 // skill had its reply, for apps registered with shell_integration.
 func (s *Service) displayQR(req, reply bus.Message) []bus.Message {
-	var data struct {
-		appRef
-		QR    string `json:"qr"`
-		Error string `json:"error"`
-	}
-	if reply.DecodeData(&data) != nil || data.Error != "" || data.QR == "" {
+	var data map[string]any
+	if reply.DecodeData(&data) != nil || data["error"] != nil || data["qr"] == nil {
 		return nil
 	}
-	app, err := s.engine.App(data.SkillID, data.AppID)
+	skillID, _ := data["skill_id"].(string)
+	appID, _ := data["app_id"].(string)
+	app, err := s.engine.App(skillID, appID)
 	if err != nil || !app.ShellIntegration {
 		return nil
 	}
-	return []bus.Message{req.Forward(TypeShellDisplayQR, map[string]any{"skill_id": data.SkillID, "app_id": data.AppID, "qr": data.QR})}
+	// The same fields as the reply: a device login's user code and
+	// verification URI, for the GUI to show beside the image.
+	return []bus.Message{req.Forward(TypeShellDisplayQR, data)}
 }
 
 func qrFail(m bus.Message, err error) bus.Message {
@@ -377,6 +414,14 @@ func (s *Service) forward(ctx context.Context, m bus.Message) bus.Message {
 		}
 	}
 	data := map[string]any{"skill_id": req.SkillID, "app_id": req.AppID, "authorized": err == nil}
+	if oauth.ErrorCode(err) == oauth.CodeNotAnAnswer {
+		// ovos-shell forwards every URL its browser shows with "code" and
+		// "state" in it, the authorization URL first: not a failure.
+		s.logger.Debug("forward ignored: not the app's redirect URI", "skill_id", req.SkillID, "app_id", req.AppID)
+		data["ignored"] = true
+		data["reason"] = oauth.ErrorDescription(err)
+		return m.Response(data)
+	}
 	if err != nil {
 		s.logFailure(m, err)
 		return m.Response(withErr(data, err))
@@ -453,6 +498,7 @@ func (s *Service) status(ctx context.Context, m bus.Message) bus.Message {
 			"munged_id": a.MungedID, "skill_id": a.SkillID, "app_id": a.AppID,
 			"needs_creds": a.NeedsCreds, "authorized": a.Authorized, "expires_at": expiresAt,
 			"needs_reauth": a.NeedsReauth, "flow": nullable(string(a.Flow)),
+			"login": a.Login, "redirect_uri": a.RedirectURI,
 		})
 	}
 	return m.Response(map[string]any{"apps": list})

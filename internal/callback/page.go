@@ -5,6 +5,8 @@ import (
 	"html/template"
 	"net/http"
 	"strconv"
+
+	"github.com/OpenVoiceOS/ovos-oauth/internal/oauth"
 )
 
 // page is what a person sees on their phone.
@@ -13,6 +15,17 @@ type page struct {
 	Message string
 	Hint    string
 	OK      bool
+	// Paste, when set, makes the page a loopback login's: how to log in
+	// and a form for the address the phone ended on.
+	Paste *pasteForm
+}
+
+// pasteForm is what a loopback login's page needs.
+type pasteForm struct {
+	LoginLink string // back to /auth/start/<id>?login, never the state
+	Action    string // the same page, POST
+	Example   string // the redirect URI, so the user recognises the address
+	Problem   string // why the last paste was refused, if it was
 }
 
 var (
@@ -36,18 +49,54 @@ h1{font-size:1.35rem;margin:0 0 .75rem}
 .mark{font-size:2.5rem;line-height:1;margin-bottom:.75rem}
 .ok .mark{color:#1a7f37}.fail .mark{color:#b42318}
 p{margin:.5rem 0}.hint{color:#5b6472;font-size:.95rem}
+ol{padding-left:1.25rem}li{margin:.6rem 0}code{word-break:break-all;font-size:.85rem}
+.button,button{display:inline-block;background:#1d4ed8;color:#fff;border:0;border-radius:8px;padding:.6rem 1.2rem;font-size:1rem;text-decoration:none}
+label{display:block;font-weight:600;margin-top:1rem}
+textarea{box-sizing:border-box;width:100%;margin:.4rem 0 .8rem;font:inherit;font-size:.9rem;padding:.5rem;border:1px solid #c4c9d2;border-radius:8px}
+.problem{color:#b42318;font-weight:600}
 </style>
 </head>
 <body>
 <main class="{{if .OK}}ok{{else}}fail{{end}}">
-<div class="mark" aria-hidden="true">{{if .OK}}&#10003;{{else}}&#10007;{{end}}</div>
+{{if not .Paste}}<div class="mark" aria-hidden="true">{{if .OK}}&#10003;{{else}}&#10007;{{end}}</div>{{end}}
 <h1>{{.Title}}</h1>
 <p>{{.Message}}</p>
 {{with .Hint}}<p class="hint">{{.}}</p>{{end}}
+{{with .Paste}}
+<ol>
+<li><a class="button" href="{{.LoginLink}}">Log in</a></li>
+<li>After you log in, your phone shows a page that cannot be opened, at an address that starts with <code>{{.Example}}</code>. That is expected: the address is meant for your device.</li>
+<li>Copy that whole address from the address bar, paste it here and tap <em>Finish</em>.</li>
+</ol>
+{{with .Problem}}<p class="problem" role="alert">{{.}}</p>{{end}}
+<form method="post" action="{{.Action}}">
+<label for="url">Address your phone ended on</label>
+<textarea id="url" name="url" rows="4" required autocomplete="off" autocapitalize="off" spellcheck="false" placeholder="{{.Example}}?code=…"></textarea>
+<button type="submit">Finish</button>
+</form>
+{{end}}
 </main>
 </body>
 </html>
 `))
+
+// pastePage renders a loopback login's page; problem, when it has a Title,
+// says why the last paste was refused.
+func (s *Server) pastePage(w http.ResponseWriter, status int, f *oauth.Flow, problem page) {
+	link := oauth.StartPath + f.ID
+	p := page{
+		OK:      true,
+		Title:   "Log in, then paste the address",
+		Message: "This login ends at an address only your device can open. Three steps:",
+		Paste:   &pasteForm{LoginLink: link + "?login", Action: link, Example: f.RedirectURI},
+	}
+	if problem.Title != "" {
+		p.Paste.Problem = problem.Title + ": " + problem.Message
+	}
+	// The form posts back to this page; everything else stays forbidden.
+	w.Header().Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'")
+	s.page(w, status, p)
+}
 
 func (s *Server) page(w http.ResponseWriter, status int, p page) {
 	var buf bytes.Buffer

@@ -1,7 +1,8 @@
 // Package callback is the HTTP server phones talk to: the provider's
 // redirect back to the device (/auth/callback/<munged_id>), the short login
-// links QR codes carry (/auth/start/<flow_id>) and a health check. Every
-// answer is a short human page; none echoes a code, a state or a token.
+// links QR codes carry (/auth/start/<flow_id>), the page where a loopback
+// login's address is pasted back, and a health check. Every answer is a
+// short human page; none echoes a code, a state or a token.
 package callback
 
 import (
@@ -20,13 +21,16 @@ import (
 // Engine is what the server needs of the flow engine; *oauth.Engine is one.
 type Engine interface {
 	Complete(ctx context.Context, mungedID string, query url.Values, landed string) (*oauth.App, *oauth.Token, error)
-	FlowURL(ctx context.Context, flowID string) (string, error)
+	PendingFlow(ctx context.Context, flowID string) (*oauth.Flow, error)
 }
 
 var _ Engine = (*oauth.Engine)(nil)
 
 // maxURL bounds a request's URL; a provider's redirect is far shorter.
 const maxURL = 8 << 10
+
+// maxForm bounds the body of a paste: one URL and a little form encoding.
+const maxForm = 16 << 10
 
 // Server serves the callback endpoints. Its exported fields may be changed
 // before Serve; it is safe for concurrent use once serving.
@@ -66,6 +70,7 @@ func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET "+oauth.CallbackPath+"{id}", s.handleCallback)
 	mux.HandleFunc("GET "+oauth.StartPath+"{id}", s.handleStart)
+	mux.HandleFunc("POST "+oauth.StartPath+"{id}", s.handlePaste)
 	mux.HandleFunc("GET /healthz", s.handleHealth)
 	mux.HandleFunc("/", s.handleOther)
 	return s.guard(mux)
@@ -132,14 +137,63 @@ func (s *Server) handleCallback(w http.ResponseWriter, r *http.Request) {
 	s.page(w, http.StatusOK, pageSuccess)
 }
 
+// handleStart sends the phone on to the provider. A loopback login first
+// gets a page: the provider will send the phone to 127.0.0.1, which on a
+// phone is the phone, so the page explains that and takes the address the
+// phone ended on. Its "Log in" link comes back here with ?login, so the
+// page itself carries no state.
 func (s *Server) handleStart(w http.ResponseWriter, r *http.Request) {
-	target, err := s.engine.FlowURL(r.Context(), r.PathValue("id"))
+	f, err := s.engine.PendingFlow(r.Context(), r.PathValue("id"))
 	if err != nil {
 		s.logRefusal(r, err)
 		s.errorPage(w, err)
 		return
 	}
-	http.Redirect(w, r, target, http.StatusSeeOther)
+	if f.Kind == oauth.FlowLoopback && !r.URL.Query().Has("login") {
+		s.pastePage(w, http.StatusOK, f, page{})
+		return
+	}
+	http.Redirect(w, r, f.AuthURL, http.StatusSeeOther)
+}
+
+// handlePaste finishes a loopback login from the address the user pasted,
+// with every check of the callback: the state must be a live one of this
+// login's app, the address its redirect URI.
+func (s *Server) handlePaste(w http.ResponseWriter, r *http.Request) {
+	r.Body = http.MaxBytesReader(w, r.Body, maxForm)
+	if err := r.ParseForm(); err != nil {
+		s.page(w, http.StatusRequestEntityTooLarge, pageTooLong)
+		return
+	}
+	id := r.PathValue("id")
+	f, ferr := s.engine.PendingFlow(r.Context(), id)
+	pasted := strings.TrimSpace(r.PostForm.Get("url"))
+	u, err := url.Parse(pasted)
+	if pasted == "" || err != nil || u.Scheme == "" || u.Host == "" || !strings.HasPrefix(u.Path, oauth.CallbackPath) {
+		err := &oauth.Error{Code: oauth.CodeNotAnAnswer, Description: "that is not the address your phone ended on after the login; it starts with http://127.0.0.1"}
+		s.logRefusal(r, err)
+		if ferr != nil {
+			s.errorPage(w, err)
+			return
+		}
+		s.pastePage(w, http.StatusBadRequest, f, page{Title: "Not the right address", Message: sentence(err.Description)})
+		return
+	}
+	mungedID := strings.TrimPrefix(u.Path, oauth.CallbackPath)
+	if ferr == nil && mungedID != f.MungedID {
+		err := &oauth.Error{Code: oauth.CodeInvalidState, Description: "that address belongs to the login of another app"}
+		s.logRefusal(r, err)
+		s.pastePage(w, http.StatusBadRequest, f, page{Title: "Not this login's address", Message: sentence(err.Description)})
+		return
+	}
+	landed := *u
+	landed.RawQuery, landed.Fragment = "", ""
+	if _, _, err := s.engine.Complete(r.Context(), mungedID, u.Query(), landed.String()); err != nil {
+		s.logRefusal(r, err)
+		s.errorPage(w, err)
+		return
+	}
+	s.page(w, http.StatusOK, pageSuccess)
 }
 
 func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) {
@@ -180,6 +234,8 @@ func (s *Server) errorPage(w http.ResponseWriter, err error) {
 		status = http.StatusConflict
 	case oauth.CodeExchangeFailed, oauth.CodeProviderUnavailable:
 		status = http.StatusBadGateway
+	case oauth.CodeNotAnAnswer:
+		status = http.StatusBadRequest
 	case oauth.CodeInternal:
 		status = http.StatusInternalServerError
 	}
@@ -210,6 +266,8 @@ func title(code string) string {
 		return "The provider refused the login"
 	case oauth.CodeProviderUnavailable:
 		return "The provider is not answering"
+	case oauth.CodeNotAnAnswer:
+		return "Not the address of your login"
 	case oauth.CodeInternal:
 		return "Something went wrong"
 	}

@@ -39,14 +39,14 @@ func (fakeEngine) Complete(ctx context.Context, id string, q url.Values, landed 
 	return &oauth.App{}, &oauth.Token{}, nil
 }
 
-func (fakeEngine) FlowURL(ctx context.Context, id string) (string, error) {
+func (fakeEngine) PendingFlow(ctx context.Context, id string) (*oauth.Flow, error) {
 	if id == expiredFlow {
-		return "", &oauth.Error{Code: oauth.CodeExpiredState, Description: "this login link has expired; ask for a new one"}
+		return nil, &oauth.Error{Code: oauth.CodeExpiredState, Description: "this login link has expired; ask for a new one"}
 	}
 	if id == "GOODGOODGOODGOODGOODGOODGO" {
-		return "https://provider.example/authorize?state=abc", nil
+		return &oauth.Flow{ID: id, Kind: oauth.FlowCode, AuthURL: "https://provider.example/authorize?state=abc"}, nil
 	}
-	return "", &oauth.Error{Code: oauth.CodeInvalidState, Description: "unknown"}
+	return nil, &oauth.Error{Code: oauth.CodeInvalidState, Description: "unknown"}
 }
 
 func newServer(t testing.TB, e callback.Engine) *callback.Server {

@@ -41,6 +41,10 @@ type Config struct {
 	// MirrorOVOSUtils says whether tokens are mirrored into ovos_utils' JSON
 	// files for skills that read them there.
 	MirrorOVOSUtils bool `mapstructure:"mirror_ovos_utils"`
+	// RelayURL is the HTTPS address of a hosted relay page that sends the
+	// phone on to this device; empty means none. Apps registered without a
+	// login mode or a device endpoint log in through it.
+	RelayURL string `mapstructure:"relay_url"`
 }
 
 // minFlowTTL catches a bare number in a config file ("flow_ttl: 600"), which
@@ -70,6 +74,9 @@ func (c Config) Validate() error {
 	}
 	if c.LogFormat != "text" && c.LogFormat != "json" {
 		check("log_format", fmt.Errorf("%q is not text or json", c.LogFormat))
+	}
+	if c.RelayURL != "" {
+		check("relay_url", checkRelayURL(c.RelayURL))
 	}
 	if _, ok := parseLevel(c.LogLevel); !ok {
 		check("log_level", fmt.Errorf("%q is not debug, info, warn or error", c.LogLevel))
@@ -122,6 +129,22 @@ func checkBusURL(s string) error {
 		if _, err := parsePort(p); err != nil {
 			return fmt.Errorf("%q: %w", s, err)
 		}
+	}
+	return nil
+}
+
+// checkRelayURL accepts an absolute https URL without query, fragment or
+// user info: it is registered at providers as a redirect URI, which they
+// compare exactly.
+func checkRelayURL(s string) error {
+	u, err := url.Parse(s)
+	switch {
+	case err != nil:
+		return fmt.Errorf("%q is not a URL", s)
+	case u.Scheme != "https":
+		return fmt.Errorf("%q is not an https:// URL (providers that need a relay refuse plain http)", s)
+	case u.Host == "" || u.User != nil || u.RawQuery != "" || u.Fragment != "":
+		return fmt.Errorf("%q must be https://host/path, without user info, query or fragment", s)
 	}
 	return nil
 }

@@ -48,6 +48,7 @@ var keys = []string{
 	"log_format",
 	"log_level",
 	"mirror_ovos_utils",
+	"relay_url",
 }
 
 func flagName(key string) string { return strings.ReplaceAll(key, "_", "-") }
@@ -192,6 +193,7 @@ func newFlagSet(stderr io.Writer) *pflag.FlagSet {
 	fs.String("log-format", "text", "log `format`: text or json")
 	fs.String("log-level", "info", "log `level`: debug, info, warn or error")
 	fs.Bool("mirror-ovos-utils", true, "mirror tokens into ovos_utils' JSON files")
+	fs.String("relay-url", "", "HTTPS `URL` of a hosted relay page (web/relay/index.html): apps without a login mode of their own log in through it (default: none)")
 	return fs
 }
 

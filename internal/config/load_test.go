@@ -157,6 +157,7 @@ func TestLoadEachKey(t *testing.T) {
 		{"log_format", "json", func(c *Config, v string) { c.LogFormat = v }},
 		{"log_level", "debug", func(c *Config, v string) { c.LogLevel = v }},
 		{"mirror_ovos_utils", "false", func(c *Config, _ string) { c.MirrorOVOSUtils = false }},
+		{"relay_url", "https://relay.example/ovos/", func(c *Config, v string) { c.RelayURL = v }},
 	}
 	sources := []struct {
 		name string
@@ -488,6 +489,8 @@ func TestLoadErrors(t *testing.T) {
 		{name: "bad listen", args: []string{"--listen", "36536"}, want: []string{"listen:"}},
 		{name: "bad bus url", args: []string{"--bus-url", "http://127.0.0.1:8181/core"}, want: []string{"bus_url:"}},
 		{name: "wildcard public host", args: []string{"--public-host", "0.0.0.0"}, want: []string{"public_host:"}},
+		{name: "plain http relay", args: []string{"--relay-url", "http://relay.example/"}, want: []string{"relay_url:", "https://"}},
+		{name: "relay with a query", env: map[string]string{"OVOS_OAUTH_RELAY_URL": "https://relay.example/?x=1"}, want: []string{"relay_url:", "query"}},
 		{name: "bad embedded bus", args: []string{"--embedded-bus", "9000"}, want: []string{"embedded_bus:"}},
 		{name: "malformed mycroft.conf", files: map[string]string{"etc/xdg/mycroft/mycroft.conf": "{\n  \"websocket\": {\"port\": 8181,}\n}"},
 			want: []string{"etc/xdg/mycroft/mycroft.conf", "line 2"}},

@@ -34,6 +34,21 @@ const (
 	TokenAuthNone  = "none"  // public client: client_id in the body, no secret
 )
 
+// Login modes: how an app's logins reach this device (App.Login).
+const (
+	// LoginLAN: the provider redirects the phone to this device's LAN
+	// address, http://<public_host>:<port>/auth/callback/<munged_id>.
+	LoginLAN = "lan"
+	// LoginRelay: the provider redirects to an HTTPS relay page, which sends
+	// the phone on to the LAN callback named in the state.
+	LoginRelay = "relay"
+	// LoginLoopback: the redirect URI is http://127.0.0.1:<port>/...: the
+	// device's own browser lands there; a phone's address is pasted back.
+	LoginLoopback = "loopback"
+	// LoginDevice: the RFC 8628 device grant; no redirect at all.
+	LoginDevice = "device"
+)
+
 // App is one registered OAuth client of one skill, keyed by its munged id.
 type App struct {
 	SkillID            string            `json:"skill_id"`
@@ -50,6 +65,15 @@ type App struct {
 	PKCE               bool              `json:"pkce"`
 	AuthParams         map[string]string `json:"auth_params,omitempty"`
 	RedirectURI        string            `json:"redirect_uri,omitempty"`
+	// Login is the login mode, one of the Login constants; "" (apps stored
+	// before modes existed) is LoginLAN.
+	Login string `json:"login,omitempty"`
+	// RelayURL is the app's own relay page; "" means the daemon's.
+	RelayURL string `json:"relay_url,omitempty"`
+	// ScopeSeparator joins scopes in requests; "" is a space (RFC 6749).
+	ScopeSeparator string `json:"scope_separator,omitempty"`
+	// Provider is the known provider the registration named, if any.
+	Provider string `json:"provider,omitempty"`
 
 	// CredsFromUser is set when the client credentials were typed by the
 	// user in ovos-shell; a later registration without credentials keeps them.
@@ -64,6 +88,15 @@ type App struct {
 
 // MungedID returns the app's key, "<skill_id>_<app_id>", as upstream forms it.
 func (a *App) MungedID() string { return MungedID(a.SkillID, a.AppID) }
+
+// LoginMode returns the app's login mode, LoginLAN for apps stored without
+// one.
+func (a *App) LoginMode() string {
+	if a.Login == "" {
+		return LoginLAN
+	}
+	return a.Login
+}
 
 // NeedsCreds reports whether the app still lacks a client id.
 func (a *App) NeedsCreds() bool { return a.ClientID == "" }
@@ -87,10 +120,15 @@ type Token struct {
 // FlowKind tells how a pending login is finished.
 type FlowKind string
 
-// Flow kinds. Only the authorization-code flow exists today; the device grant
-// (polling), an HTTPS relay and a pasted redirect URL are planned kinds.
+// Flow kinds, one per login mode. Code, relay and loopback logins are
+// authorization-code logins finished by the provider's answer (at the
+// callback, from ovos-shell's forward or pasted); a device login is finished
+// by polling the token endpoint.
 const (
-	FlowCode FlowKind = "code"
+	FlowCode     FlowKind = "code" // LoginLAN
+	FlowRelay    FlowKind = "relay"
+	FlowLoopback FlowKind = "loopback"
+	FlowDevice   FlowKind = "device"
 )
 
 // Flow is a pending login. It is single-use: completing it, in success or
@@ -109,4 +147,26 @@ type Flow struct {
 	AuthURL     string    `json:"auth_url"`
 	Created     time.Time `json:"created"`
 	Expires     time.Time `json:"expires"`
+
+	// A device login (FlowDevice) has no state and no redirect: it has the
+	// provider's device authorization answer (RFC 8628 §3.2) and the
+	// interval between polls, which slow_down stretches.
+	DeviceCode              Secret        `json:"device_code,omitempty"`
+	UserCode                string        `json:"user_code,omitempty"`
+	VerificationURI         string        `json:"verification_uri,omitempty"`
+	VerificationURIComplete string        `json:"verification_uri_complete,omitempty"`
+	Interval                time.Duration `json:"interval,omitempty"`
+}
+
+// UserURL is the address the user opens for the flow: the verification URI
+// of a device login (the complete one where the provider gave it), else the
+// authorization URL.
+func (f *Flow) UserURL() string {
+	if f.Kind == FlowDevice {
+		if f.VerificationURIComplete != "" {
+			return f.VerificationURIComplete
+		}
+		return f.VerificationURI
+	}
+	return f.AuthURL
 }

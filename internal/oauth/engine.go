@@ -1,6 +1,7 @@
 package oauth
 
 import (
+	"context"
 	"errors"
 	"log/slog"
 	"net/http"
@@ -30,6 +31,17 @@ type Engine struct {
 	FlowsPerApp int
 	// HTTPClient talks to providers. Default: a client with a 30 s timeout.
 	HTTPClient *http.Client
+	// ProviderTimeout bounds every call to a provider, whatever
+	// HTTPClient's own timeout (none, for a client built elsewhere).
+	// Default 30 s.
+	ProviderTimeout time.Duration
+	// RelayURL is the HTTPS relay page that apps in relay mode without one
+	// of their own use as their redirect URI; "" means none.
+	RelayURL string
+	// PollInterval is the device-login poll interval when the provider
+	// names none, and SlowDown what each slow_down adds to it (RFC 8628
+	// §3.5). Defaults 5 s and 5 s.
+	PollInterval, SlowDown time.Duration
 	// RefreshMargin: a token expiring within it is refreshed before it is
 	// handed out. Default 60 s.
 	RefreshMargin time.Duration
@@ -67,20 +79,23 @@ type Engine struct {
 // redirect URIs and short login links start with it.
 func NewEngine(store Store, baseURL string, logger *slog.Logger) *Engine {
 	return &Engine{
-		FlowTTL:       10 * time.Minute,
-		FlowsPerApp:   4,
-		HTTPClient:    &http.Client{Timeout: 30 * time.Second},
-		RefreshMargin: 60 * time.Second,
-		Now:           time.Now,
-		Events:        nopEvents{},
-		MaxRefreshes:  4,
-		RetryMin:      30 * time.Second,
-		RetryMax:      30 * time.Minute,
-		TokenWait:     2 * time.Second,
-		sched:         newSchedule(),
-		store:         store,
-		baseURL:       baseURL,
-		logger:        logger,
+		FlowTTL:         10 * time.Minute,
+		FlowsPerApp:     4,
+		HTTPClient:      &http.Client{Timeout: 30 * time.Second},
+		ProviderTimeout: 30 * time.Second,
+		PollInterval:    5 * time.Second,
+		SlowDown:        5 * time.Second,
+		RefreshMargin:   60 * time.Second,
+		Now:             time.Now,
+		Events:          nopEvents{},
+		MaxRefreshes:    4,
+		RetryMin:        30 * time.Second,
+		RetryMax:        30 * time.Minute,
+		TokenWait:       2 * time.Second,
+		sched:           newSchedule(),
+		store:           store,
+		baseURL:         baseURL,
+		logger:          logger,
 	}
 }
 
@@ -122,6 +137,13 @@ func (e *Engine) mirror(what, id string, write func(Mirror) error) {
 	if err := write(e.Mirror); err != nil {
 		e.logger.Warn("ovos_utils mirror not updated", "what", what, "app", id, "err", err)
 	}
+}
+
+// providerCall returns a context for one call to a provider: never
+// cancelled by the caller going away (a single-use code or a rotated refresh
+// token must not be lost half-way), always with a deadline.
+func (e *Engine) providerCall(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.WithoutCancel(ctx), e.ProviderTimeout)
 }
 
 func internalErr(what string, err error) *Error {

@@ -322,42 +322,48 @@ func TestCompleteRejections(t *testing.T) {
 		query func(f *fixture, state string) url.Values
 		app   string
 		code  string
+		// kept: the answer carries no live state of the app, so the
+		// pending login is left as it was and nobody is told.
+		kept bool
 	}{
 		{"expired state", func(f *fixture, state string) url.Values {
 			f.clk.Add(10*time.Minute + time.Second)
 			return url.Values{"state": {state}, "code": {"C"}}
-		}, "app", oauth.CodeExpiredState},
+		}, "app", oauth.CodeExpiredState, false},
 		{"forged state", func(f *fixture, state string) url.Values {
 			return url.Values{"state": {"forged"}, "code": {"C"}}
-		}, "app", oauth.CodeInvalidState},
+		}, "app", oauth.CodeInvalidState, true},
 		{"no state", func(f *fixture, state string) url.Values {
 			return url.Values{"code": {"C"}}
-		}, "app", oauth.CodeInvalidRequest},
+		}, "app", oauth.CodeInvalidRequest, true},
+		{"error without state", func(f *fixture, state string) url.Values {
+			return url.Values{"error": {"access_denied"}}
+		}, "app", oauth.CodeInvalidRequest, true},
 		{"no code", func(f *fixture, state string) url.Values {
 			return url.Values{"state": {state}}
-		}, "app", oauth.CodeInvalidRequest},
+		}, "app", oauth.CodeInvalidRequest, false},
 		{"cross-app state", func(f *fixture, state string) url.Values {
 			return url.Values{"state": {state}, "code": {"C"}}
-		}, "other", oauth.CodeInvalidState},
+		}, "other", oauth.CodeInvalidState, true},
 		{"denied", func(f *fixture, state string) url.Values {
 			return url.Values{"state": {state}, "error": {"access_denied"}}
-		}, "app", oauth.CodeAccessDenied},
+		}, "app", oauth.CodeAccessDenied, false},
 		{"provider refuses the code", func(f *fixture, state string) url.Values {
 			f.te.set(jsonAnswer(400, `{"error":"invalid_grant","error_description":"code THE-CODE is bad"}`))
 			return url.Values{"state": {state}, "code": {"C"}}
-		}, "app", oauth.CodeExchangeFailed},
+		}, "app", oauth.CodeExchangeFailed, false},
 		{"token endpoint 500", func(f *fixture, state string) url.Values {
 			f.te.set(jsonAnswer(500, `oops`))
 			return url.Values{"state": {state}, "code": {"C"}}
-		}, "app", oauth.CodeProviderUnavailable},
+		}, "app", oauth.CodeProviderUnavailable, false},
 		{"token endpoint garbage", func(f *fixture, state string) url.Values {
 			f.te.set(jsonAnswer(200, `{not json`))
 			return url.Values{"state": {state}, "code": {"C"}}
-		}, "app", oauth.CodeProviderUnavailable},
+		}, "app", oauth.CodeProviderUnavailable, false},
 		{"token endpoint without access_token", func(f *fixture, state string) url.Values {
 			f.te.set(jsonAnswer(200, `{"token_type":"Bearer"}`))
 			return url.Values{"state": {state}, "code": {"C"}}
-		}, "app", oauth.CodeProviderUnavailable},
+		}, "app", oauth.CodeProviderUnavailable, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -371,6 +377,19 @@ func TestCompleteRejections(t *testing.T) {
 			}
 			if _, err := f.db.Token("skill.test_" + tt.app); !oauth.IsNotFound(err) {
 				t.Errorf("a token was stored: %v", err)
+			}
+			if desc := oauth.ErrorDescription(err); strings.Contains(desc, "THE-CODE") || strings.Contains(err.Error(), "THE-CODE") {
+				t.Errorf("the provider's text reached the error: %q", err)
+			}
+			if tt.kept {
+				if got := f.ev.snapshot(); len(got.issued) != 0 || len(got.failed) != 0 {
+					t.Errorf("events = %+v, want none for an answer that ends no login", got)
+				}
+				f.te.set(jsonAnswer(200, `{"access_token":"AT-1","token_type":"Bearer"}`))
+				if _, err := f.complete("app", url.Values{"state": {q.Get("state")}, "code": {"C"}}); err != nil {
+					t.Errorf("the real answer after it: Complete() = %v, want the login to complete", err)
+				}
+				return
 			}
 			if got := f.ev.snapshot(); len(got.issued) != 0 || len(got.failed) != 1 || got.failed[0] != tt.code {
 				t.Errorf("events = %+v, want one LoginFailed %s", got, tt.code)
@@ -402,28 +421,35 @@ func TestCompleteLandedElsewhere(t *testing.T) {
 	f := newFixture(t)
 	f.register(t, "app", nil)
 	_, q := f.start(t, "app")
-	_, _, err := f.e.Complete(context.Background(), "skill.test_app", url.Values{"state": {q.Get("state")}, "code": {"C"}}, "http://evil.example/auth/callback/skill.test_app")
-	if oauth.ErrorCode(err) != oauth.CodeInvalidRequest {
-		t.Fatalf("Complete() landed elsewhere = %v, want invalid_request", err)
+	answer := url.Values{"state": {q.Get("state")}, "code": {"C"}}
+	_, _, err := f.e.Complete(context.Background(), "skill.test_app", answer, "http://evil.example/auth/callback/skill.test_app")
+	if oauth.ErrorCode(err) != oauth.CodeNotAnAnswer {
+		t.Fatalf("Complete() landed elsewhere = %v, want not_an_answer", err)
+	}
+	if got := f.ev.snapshot(); len(got.failed) != 0 {
+		t.Errorf("LoginFailed %v for an answer that is none", got.failed)
+	}
+	if _, _, err := f.e.Complete(context.Background(), "skill.test_app", answer, "http://192.0.2.10:36536/auth/callback/skill.test_app"); err != nil {
+		t.Errorf("Complete() at the redirect URI afterwards = %v: the state was spent by the stray one", err)
 	}
 }
 
-func TestFlowURL(t *testing.T) {
+func TestPendingFlow(t *testing.T) {
 	f := newFixture(t)
 	f.register(t, "app", nil)
 	fl, _ := f.start(t, "app")
-	got, err := f.e.FlowURL(context.Background(), fl.ID)
-	if err != nil || got != fl.AuthURL {
-		t.Fatalf("FlowURL() = %q, %v", got, err)
+	got, err := f.e.PendingFlow(context.Background(), fl.ID)
+	if err != nil || got.AuthURL != fl.AuthURL || got.Kind != oauth.FlowCode {
+		t.Fatalf("PendingFlow() = %+v, %v", got, err)
 	}
 	for _, bad := range []string{"", "short", "../../etc/passwd", strings.Repeat("A", 26)} {
-		if _, err := f.e.FlowURL(context.Background(), bad); oauth.ErrorCode(err) != oauth.CodeInvalidState {
-			t.Errorf("FlowURL(%q) = %v, want invalid_state", bad, err)
+		if _, err := f.e.PendingFlow(context.Background(), bad); oauth.ErrorCode(err) != oauth.CodeInvalidState {
+			t.Errorf("PendingFlow(%q) = %v, want invalid_state", bad, err)
 		}
 	}
 	f.clk.Add(11 * time.Minute)
-	if _, err := f.e.FlowURL(context.Background(), fl.ID); oauth.ErrorCode(err) != oauth.CodeExpiredState {
-		t.Errorf("FlowURL() after expiry = %v, want expired_state", err)
+	if _, err := f.e.PendingFlow(context.Background(), fl.ID); oauth.ErrorCode(err) != oauth.CodeExpiredState {
+		t.Errorf("PendingFlow() after expiry = %v, want expired_state", err)
 	}
 }
 

@@ -21,6 +21,7 @@ const (
 	CodeNotAuthorized       = "not_authorized"       // no token yet: the user never logged in
 	CodeReauthRequired      = "reauth_required"      // the provider refused the refresh token for good
 	CodeBusy                = "busy"                 // too many requests queued
+	CodeNotAnAnswer         = "not_an_answer"        // a forwarded or pasted URL that is not the login's redirect URI
 	CodeInternal            = "internal_error"
 )
 

@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"errors"
+	"net"
 	"net/url"
 	"regexp"
 	"strings"
@@ -22,22 +23,51 @@ const CallbackPath = "/auth/callback/"
 // StartPath is the short login link QR codes carry, followed by a flow id.
 const StartPath = "/auth/start/"
 
-// RedirectURI returns the redirect URI the app's logins use: the one it
-// registered, else this device's callback URL for it.
+// RedirectURI returns the exact redirect URI the app's logins use, the
+// one to register at the provider: in lan mode the one the app registered,
+// else this device's callback URL for it; in relay mode the relay page; in
+// loopback mode the callback URL at 127.0.0.1. A device login has none.
 func (e *Engine) RedirectURI(app *App) string {
+	switch app.LoginMode() {
+	case LoginDevice:
+		return ""
+	case LoginRelay:
+		if app.RelayURL != "" {
+			return app.RelayURL
+		}
+		return e.RelayURL
+	case LoginLoopback:
+		return "http://" + net.JoinHostPort("127.0.0.1", e.port()) + CallbackPath + app.MungedID()
+	}
 	if app.RedirectURI != "" {
 		return app.RedirectURI
 	}
-	return e.baseURL + CallbackPath + app.MungedID()
+	return e.callbackURL(app)
+}
+
+// callbackURL is where phones on the LAN reach the app's callback.
+func (e *Engine) callbackURL(app *App) string { return e.baseURL + CallbackPath + app.MungedID() }
+
+// port is the callback server's port, from the base URL.
+func (e *Engine) port() string {
+	u, err := url.Parse(e.baseURL)
+	if err != nil || u.Port() == "" {
+		return "80"
+	}
+	return u.Port()
 }
 
 // StartLink returns the short link that sends a phone on to the flow's
-// authorization URL.
+// authorization URL, or for a loopback login to a page that explains how
+// to finish it.
 func (e *Engine) StartLink(f *Flow) string { return e.baseURL + StartPath + f.ID }
 
-// StartFlow opens a pending authorization-code login for an app: a random
+// StartFlow opens a pending login for an app in its login mode. For an
+// authorization-code login (lan, relay, loopback) that is a random
 // single-use state bound to the app, a PKCE verifier, and the authorization
-// URL that carries them.
+// URL that carries them; for a device login, a device code from the
+// provider, polled on the engine's timer until the user has entered it. A
+// device login replaces the app's pending one.
 func (e *Engine) StartFlow(ctx context.Context, skillID, appID string) (*Flow, *App, error) {
 	app, err := e.App(skillID, appID)
 	if err != nil {
@@ -46,10 +76,14 @@ func (e *Engine) StartFlow(ctx context.Context, skillID, appID string) (*Flow, *
 	if app.NeedsCreds() {
 		return nil, app, errorf(CodeNeedsCredentials, "app %q has no client_id yet; enter it in ovos-shell or register one", app.MungedID())
 	}
+	if app.LoginMode() == LoginDevice {
+		f, err := e.startDevice(ctx, app)
+		return f, app, err
+	}
 	now := e.Now()
 	f := &Flow{
 		ID:          rand.Text(),
-		Kind:        FlowCode,
+		Kind:        flowKind(app.LoginMode()),
 		MungedID:    app.MungedID(),
 		ClientID:    app.ClientID,
 		TokenEnd:    app.TokenEndpoint,
@@ -58,7 +92,15 @@ func (e *Engine) StartFlow(ctx context.Context, skillID, appID string) (*Flow, *
 		Created:     now,
 		Expires:     now.Add(e.FlowTTL),
 	}
-	opts := make([]oauth2.AuthCodeOption, 0, len(app.AuthParams)+1)
+	if f.RedirectURI == "" {
+		return nil, app, errorf(CodeInvalidRequest, "app %q is in relay mode but no relay page is set", app.MungedID())
+	}
+	if f.Kind == FlowRelay {
+		// The relay page finds the device in the state: the random part,
+		// a dot, and the device's callback URL for the app.
+		f.State += Secret("." + base64.RawURLEncoding.EncodeToString([]byte(e.callbackURL(app))))
+	}
+	opts := make([]oauth2.AuthCodeOption, 0, len(app.AuthParams)+2)
 	if app.PKCE {
 		f.Verifier = Secret(oauth2.GenerateVerifier())
 		opts = append(opts, oauth2.S256ChallengeOption(f.Verifier.Reveal()))
@@ -66,42 +108,63 @@ func (e *Engine) StartFlow(ctx context.Context, skillID, appID string) (*Flow, *
 	for k, v := range app.AuthParams {
 		opts = append(opts, oauth2.SetAuthURLParam(k, v))
 	}
+	if scope := app.scope(); scope != "" {
+		opts = append(opts, oauth2.SetAuthURLParam("scope", scope))
+	}
 	f.AuthURL = e.config(app, f.RedirectURI).AuthCodeURL(f.State.Reveal(), opts...)
 
 	if err := e.store.PutFlow(f, e.FlowsPerApp); err != nil {
 		return nil, nil, internalErr("save the login", err)
 	}
-	e.logger.Info("login started", "app", f.MungedID, "flow", f.ID, "pkce", app.PKCE, "expires", f.Expires)
+	e.logger.Info("login started", "app", f.MungedID, "flow", f.ID, "kind", f.Kind, "pkce", app.PKCE, "expires", f.Expires)
 	return f, app, nil
+}
+
+// flowKind is the kind of an authorization-code login in a mode.
+func flowKind(login string) FlowKind {
+	switch login {
+	case LoginRelay:
+		return FlowRelay
+	case LoginLoopback:
+		return FlowLoopback
+	}
+	return FlowCode
 }
 
 // flowIDPattern is what rand.Text produces.
 var flowIDPattern = regexp.MustCompile(`^[A-Z2-7]{26}$`)
 
-// FlowURL returns the authorization URL of a pending flow, for the short
-// link. It does not consume the flow: a phone may open the link twice.
-func (e *Engine) FlowURL(ctx context.Context, flowID string) (string, error) {
+// PendingFlow returns a pending login that has not expired, for the short
+// link of its QR code. It does not consume the flow: a phone may open the
+// link twice.
+func (e *Engine) PendingFlow(ctx context.Context, flowID string) (*Flow, error) {
 	if !flowIDPattern.MatchString(flowID) {
-		return "", errorf(CodeInvalidState, "this login link is not valid")
+		return nil, errorf(CodeInvalidState, "this login link is not valid")
 	}
 	f, err := e.store.Flow(flowID)
 	if IsNotFound(err) {
-		return "", errorf(CodeInvalidState, "this login link is unknown or was already used")
+		return nil, errorf(CodeInvalidState, "this login link is unknown or was already used")
 	}
 	if err != nil {
-		return "", internalErr("read the login", err)
+		return nil, internalErr("read the login", err)
 	}
 	if !e.Now().Before(f.Expires) {
-		return "", errorf(CodeExpiredState, "this login link has expired; ask for a new one")
+		return nil, errorf(CodeExpiredState, "this login link has expired; ask for a new one")
 	}
-	return f.AuthURL, nil
+	return f, nil
 }
 
-// Complete finishes a login from the query of the provider's redirect to
-// the app's callback: it checks and consumes the state, exchanges the code
-// with the flow's verifier and redirect URI, stores the token and tells
-// Events. landed, when not empty, is the URL (without query) the browser was
-// sent to; it must be the flow's redirect URI.
+// Complete finishes an authorization-code login from the provider's answer,
+// whichever way it arrived: the phone's request to the callback (landed
+// empty), the URL ovos-shell's browser forwarded or the address a user
+// pasted (landed is that URL without its query). Every way ends here.
+//
+// It checks before it spends: an answer that does not carry the state of a
+// live login of this app, at that login's redirect URI, leaves every
+// pending login as it was and tells no one (a forward of any other URL is
+// CodeNotAnAnswer). Only then is the state consumed, the code exchanged with
+// the flow's verifier and redirect URI, and the token stored and announced;
+// a failure from then on is reported to the skill as oauth.token.error.
 //
 // The app is returned whenever it is known, with or without an error, so the
 // caller can report a failure against it.
@@ -113,37 +176,38 @@ func (e *Engine) Complete(ctx context.Context, mungedID string, query url.Values
 	if err != nil {
 		return nil, nil, err
 	}
-	tok, repeat, err := e.complete(ctx, app, query, landed)
+	tok, spent, err := e.complete(ctx, app, query, landed)
 	if err != nil {
 		var oe *Error
 		if !errors.As(err, &oe) {
 			oe = internalErr("finish the login", err)
 		}
-		if repeat {
-			return app, nil, oe // reported the first time
+		if spent {
+			e.logger.Warn("login failed", "app", mungedID, "code", oe.Code, "err", oe.Err)
+			e.Events.LoginFailed(app, oe)
 		}
-		e.logger.Warn("login failed", "app", mungedID, "code", oe.Code, "err", oe.Err)
-		e.Events.LoginFailed(app, oe)
 		return app, nil, oe
 	}
-	e.logger.Info("login completed", "app", mungedID, "expires", tok.Expiry, "refreshable", tok.RefreshToken != "")
-	e.Events.TokenIssued(app, tok)
 	return app, tok, nil
 }
 
-// complete runs Complete. repeat is set when the state was spent on this
-// app a moment ago (ovos-shell's browser loaded the callback and forwarded
-// it too): the repeat is refused like any used state, but not reported to
-// the skill again, which already heard how the login ended.
-func (e *Engine) complete(ctx context.Context, app *App, query url.Values, landed string) (tok *Token, repeat bool, err error) {
+// complete runs Complete. spent is set when the answer consumed a live
+// login of the app, so that its failure is the skill's to hear.
+func (e *Engine) complete(ctx context.Context, app *App, query url.Values, landed string) (tok *Token, spent bool, err error) {
+	// The addresses an answer may land on, before any state is looked at:
+	// ovos-shell forwards every URL its browser shows that contains "code"
+	// and "state", the authorization URL first.
+	if landed != "" && !e.answersAt(app, landed, nil) {
+		return nil, false, errorf(CodeNotAnAnswer, "this address is not the app's redirect URI; the login goes on")
+	}
 	state := query.Get("state")
 	if state == "" {
 		if query.Has("error") {
-			return nil, false, providerDenied(query.Get("error"))
+			return nil, false, errorf(CodeInvalidRequest, "the provider's answer has an error but no state")
 		}
 		return nil, false, errorf(CodeInvalidRequest, "the provider's answer has no state")
 	}
-	if len(state) > 512 {
+	if len(state) > maxStateLen {
 		return nil, false, errorf(CodeInvalidState, "this login is unknown or was already used")
 	}
 	// Counted before the state is spent, so that a daemon stopping neither
@@ -152,14 +216,28 @@ func (e *Engine) complete(ctx context.Context, app *App, query url.Values, lande
 		return nil, false, errorf(CodeProviderUnavailable, "ovos-oauth is stopping; start the login again")
 	}
 	defer e.flights.end()
-	f, err := e.store.TakeFlow(state)
-	if IsNotFound(err) {
+	unknown := func() error {
 		if outcome, seen := e.recent.outcome(state, app.MungedID(), e.Now()); seen {
-			return nil, true, &Error{Code: CodeAlreadyAnswered, Description: outcome.describe()}
+			return &Error{Code: CodeAlreadyAnswered, Description: outcome.describe()}
 		}
-		return nil, false, errorf(CodeInvalidState, "this login is unknown or was already used")
+		return errorf(CodeInvalidState, "this login is unknown or was already used")
+	}
+	f, err := e.store.FlowByState(state)
+	if IsNotFound(err) {
+		return nil, false, unknown()
 	}
 	if err != nil {
+		return nil, false, internalErr("read the login", err)
+	}
+	if f.MungedID != app.MungedID() || f.Kind == FlowDevice {
+		return nil, false, errorf(CodeInvalidState, "this login is unknown or was already used")
+	}
+	if landed != "" && !e.answersAt(app, landed, f) {
+		return nil, false, errorf(CodeNotAnAnswer, "this address is not the login's redirect URI; the login goes on")
+	}
+	if f, err = e.store.TakeFlow(state); IsNotFound(err) {
+		return nil, false, unknown() // answered a moment ago, by the other way
+	} else if err != nil {
 		return nil, false, internalErr("read the login", err)
 	}
 	// The state is spent: a repeat from now on, even during the exchange,
@@ -172,21 +250,15 @@ func (e *Engine) complete(ctx context.Context, app *App, query url.Values, lande
 		}
 		e.recent.add(state, app.MungedID(), outcome, e.Now())
 	}()
-	if f.MungedID != app.MungedID() {
-		return nil, false, errorf(CodeInvalidState, "this login belongs to another app")
-	}
 	if !e.Now().Before(f.Expires) {
-		return nil, false, errorf(CodeExpiredState, "this login took too long; start it again")
-	}
-	if landed != "" && !sameEndpoint(landed, f.RedirectURI) {
-		return nil, false, errorf(CodeInvalidRequest, "the browser landed on another address than this login's redirect URI")
+		return nil, true, errorf(CodeExpiredState, "this login took too long; start it again")
 	}
 	if query.Has("error") {
-		return nil, false, providerDenied(query.Get("error"))
+		return nil, true, providerDenied(query.Get("error"))
 	}
 	code := query.Get("code")
 	if code == "" {
-		return nil, false, errorf(CodeInvalidRequest, "the provider's answer has no code")
+		return nil, true, errorf(CodeInvalidRequest, "the provider's answer has no code")
 	}
 
 	unlock := e.locks.Lock(app.MungedID())
@@ -194,10 +266,10 @@ func (e *Engine) complete(ctx context.Context, app *App, query url.Values, lande
 	// The app may have changed while the user was logging in.
 	cur, err := e.app(app.MungedID())
 	if err != nil {
-		return nil, false, err
+		return nil, true, err
 	}
 	if cur.ClientID != f.ClientID || cur.TokenEndpoint != f.TokenEnd {
-		return nil, false, errorf(CodeInvalidState, "the app was registered again with another client during the login; start it again")
+		return nil, true, errorf(CodeInvalidState, "the app was registered again with another client during the login; start it again")
 	}
 
 	var opts []oauth2.AuthCodeOption
@@ -206,29 +278,44 @@ func (e *Engine) complete(ctx context.Context, app *App, query url.Values, lande
 	}
 	// The phone may give up on the page; the exchange must still finish, or
 	// the single-use code is wasted.
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), e.HTTPClient.Timeout+time.Second)
+	ctx, cancel := e.providerCall(ctx)
 	defer cancel()
 	cfg := e.config(cur, f.RedirectURI)
 	tok, err = e.retrieve(ctx, func(ctx context.Context) (*oauth2.Token, error) {
 		return cfg.Exchange(ctx, code, opts...)
 	})
 	if err != nil {
-		return nil, false, exchangeError(err)
+		return nil, true, exchangeError(err)
 	}
-	if cur.NeedsReauth {
-		cur.NeedsReauth, cur.ReauthReason, cur.Updated = false, "", e.Now()
-		if err := e.store.PutApp(cur, false); err != nil {
-			return nil, false, internalErr("save the app", err)
+	if err := e.keep(cur, tok, "login", f.Kind); err != nil {
+		return nil, true, err
+	}
+	*app = *cur
+	return tok, true, nil
+}
+
+// maxStateLen bounds a state read from outside: a relay state carries the
+// device's callback URL.
+const maxStateLen = 1024
+
+// answersAt reports whether landed (a URL without query) is where an answer
+// for the app may arrive: its redirect URI, or for a relay login the LAN
+// callback the relay sends the phone on to. With a flow, the flow's own
+// redirect URI counts, also when the app was registered again since.
+func (e *Engine) answersAt(app *App, landed string, f *Flow) bool {
+	uris := []string{e.RedirectURI(app)}
+	if f != nil {
+		uris = []string{f.RedirectURI}
+	}
+	if app.LoginMode() == LoginRelay || (f != nil && f.Kind == FlowRelay) {
+		uris = append(uris, e.callbackURL(app))
+	}
+	for _, u := range uris {
+		if u != "" && sameEndpoint(landed, u) {
+			return true
 		}
 	}
-	if err := e.store.PutToken(cur.MungedID(), tok); err != nil {
-		return nil, false, internalErr("save the token", err)
-	}
-	e.unsaved.set(cur.MungedID(), nil)
-	e.planRefresh(cur.MungedID(), tok)
-	e.mirror("token", cur.MungedID(), func(m Mirror) error { return m.PutToken(cur, tok) })
-	*app = *cur
-	return tok, false, nil
+	return false
 }
 
 // providerDenied maps an authorization error response (RFC 6749 §4.1.2.1).

@@ -3,13 +3,9 @@ package oauth
 import (
 	"context"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
-	"strings"
 	"time"
-
-	"golang.org/x/oauth2"
 )
 
 // Revoke forgets the app's tokens, after revoking them at the provider
@@ -35,7 +31,7 @@ func (e *Engine) Revoke(ctx context.Context, skillID, appID string) (revoked boo
 	}
 	var revokeErr error
 	if app.RevocationEndpoint != "" {
-		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), e.HTTPClient.Timeout+time.Second)
+		ctx, cancel := e.providerCall(ctx)
 		defer cancel()
 		if tok.RefreshToken != "" {
 			revokeErr = e.revoke(ctx, app, tok.RefreshToken, "refresh_token")
@@ -47,7 +43,7 @@ func (e *Engine) Revoke(ctx context.Context, skillID, appID string) (revoked boo
 	if err := e.store.DeleteToken(id); err != nil {
 		return false, internalErr("delete the token", err)
 	}
-	e.sched.remove(id)
+	e.sched.remove(job{jobRefresh, id})
 	e.unsaved.set(id, nil)
 	e.mirror("token", id, func(m Mirror) error { return m.DeleteToken(id) })
 	if revokeErr != nil {
@@ -61,29 +57,10 @@ func (e *Engine) Revoke(ctx context.Context, skillID, appID string) (revoked boo
 // revoke sends one RFC 7009 revocation request, authenticating the client
 // as at the token endpoint.
 func (e *Engine) revoke(ctx context.Context, app *App, token Secret, hint string) error {
-	form := url.Values{"token": {token.Reveal()}, "token_type_hint": {hint}}
-	cfg := e.config(app, "")
-	basic := cfg.Endpoint.AuthStyle == oauth2.AuthStyleInHeader
-	if !basic {
-		form.Set("client_id", cfg.ClientID)
-		if cfg.ClientSecret != "" {
-			form.Set("client_secret", cfg.ClientSecret)
-		}
-	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, app.RevocationEndpoint, strings.NewReader(form.Encode()))
+	resp, _, err := e.postForm(ctx, app, app.RevocationEndpoint, url.Values{"token": {token.Reveal()}, "token_type_hint": {hint}})
 	if err != nil {
 		return fmt.Errorf("revocation request: %w", err)
 	}
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	if basic {
-		req.SetBasicAuth(url.QueryEscape(cfg.ClientID), url.QueryEscape(cfg.ClientSecret))
-	}
-	resp, err := e.HTTPClient.Do(req)
-	if err != nil {
-		return fmt.Errorf("revocation request: %w", err)
-	}
-	defer resp.Body.Close()
-	io.Copy(io.Discard, io.LimitReader(resp.Body, maxTokenResponse))
 	// RFC 7009 §2.2: 200 whether or not the token was valid.
 	if resp.StatusCode != http.StatusOK {
 		return fmt.Errorf("revocation endpoint answered status %d", resp.StatusCode)
@@ -108,7 +85,7 @@ func (e *Engine) Unregister(ctx context.Context, skillID, appID string) (removed
 	} else if err != nil {
 		return false, internalErr("delete the app", err)
 	}
-	e.sched.remove(id)
+	e.sched.remove(job{jobRefresh, id})
 	e.unsaved.set(id, nil)
 	e.mirror("app", id, func(m Mirror) error { return m.DeleteApp(id) })
 	e.logger.Info("app unregistered", "app", id)
@@ -126,6 +103,10 @@ type AppStatus struct {
 	NeedsReauth bool      `json:"needs_reauth"`
 	// Flow is the kind of the app's pending login, "" when none.
 	Flow FlowKind `json:"flow"`
+	// Login is the app's login mode, RedirectURI the exact address to
+	// register at the provider ("" for a device login).
+	Login       string `json:"login"`
+	RedirectURI string `json:"redirect_uri"`
 }
 
 // Status lists the apps, only those of skillID when it is not empty.
@@ -164,6 +145,8 @@ func (e *Engine) Status(ctx context.Context, skillID string) ([]AppStatus, error
 			NeedsCreds:  a.NeedsCreds(),
 			NeedsReauth: a.NeedsReauth,
 			Flow:        pending[a.MungedID()],
+			Login:       a.LoginMode(),
+			RedirectURI: e.RedirectURI(a),
 		}
 		if tok, ok := tokens[a.MungedID()]; ok {
 			st.Authorized = !a.NeedsReauth

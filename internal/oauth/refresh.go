@@ -151,11 +151,9 @@ func (e *Engine) refreshNow(ctx context.Context, id string, seen *Token) (*Token
 	// A token refreshed earlier but not saved: save it now, and ask the
 	// provider for nothing until it is.
 	if tok := e.unsaved.get(id); tok != nil {
-		if err := e.store.PutToken(id, tok); err != nil {
-			return nil, internalErr("save the refreshed token", err)
+		if err := e.keep(app, tok, "refresh", "saved_late", true); err != nil {
+			return nil, err
 		}
-		e.unsaved.set(id, nil)
-		e.refreshed(app, tok, "saved_late", true)
 		return tok, nil
 	}
 	old, err := e.storedToken(id)
@@ -171,7 +169,7 @@ func (e *Engine) refreshNow(ctx context.Context, id string, seen *Token) (*Token
 		return nil, errorf(CodeReauthRequired, "the provider gave no refresh token; log in again")
 	}
 
-	ctx, cancel := context.WithTimeout(ctx, e.HTTPClient.Timeout+time.Second)
+	ctx, cancel := e.providerCall(ctx)
 	defer cancel()
 	cfg := e.config(app, e.RedirectURI(app))
 	refresh := func(rt Secret) (*Token, error) {
@@ -199,24 +197,11 @@ func (e *Engine) refreshNow(ctx context.Context, id string, seen *Token) (*Token
 		tok.Scope = old.Scope
 	}
 	// Saved (fsync'd) before anyone sees the new access token: a rotated
-	// refresh token is never lost. If it cannot be saved, it is kept in
-	// memory, not handed out, and the next attempt saves it.
-	if err := e.store.PutToken(id, tok); err != nil {
-		e.unsaved.set(id, tok)
-		return nil, internalErr("save the refreshed token", err)
+	// refresh token is never lost.
+	if err := e.keep(app, tok, "refresh", "rotated", tok.RefreshToken != old.RefreshToken); err != nil {
+		return nil, err
 	}
-	e.refreshed(app, tok, "rotated", tok.RefreshToken != old.RefreshToken)
 	return tok, nil
-}
-
-// refreshed follows a refreshed token, now stored, into the plan, the
-// mirror and the events.
-func (e *Engine) refreshed(app *App, tok *Token, logArgs ...any) {
-	id := app.MungedID()
-	e.logger.Info("token refreshed", append([]any{"app", id, "expires", tok.Expiry}, logArgs...)...)
-	e.planRefresh(id, tok)
-	e.mirror("token", id, func(m Mirror) error { return m.PutToken(app, tok) })
-	e.Events.TokenRefreshed(app, tok)
 }
 
 // isRefusal reports whether a token endpoint error is a definitive refusal.
@@ -255,7 +240,7 @@ func (e *Engine) refreshFailed(app *App, err error) error {
 	if perr := e.store.PutApp(app, false); perr != nil {
 		return internalErr("save the app", perr)
 	}
-	e.sched.remove(app.MungedID())
+	e.sched.remove(job{jobRefresh, app.MungedID()})
 	e.logger.Warn("refresh token refused, login needed", "app", app.MungedID(), "reason", reason)
 	e.Events.ReauthRequired(app, reason)
 	return &Error{Code: CodeReauthRequired, Description: "the provider no longer accepts this login; log in again", Err: redactedRetrieveError(re)}

@@ -3,6 +3,7 @@ package oauth
 import (
 	"context"
 	"errors"
+	"net/url"
 	"reflect"
 )
 
@@ -22,10 +23,23 @@ type Registration struct {
 	PKCE               bool
 	AuthParams         map[string]string
 	RedirectURI        string
+	// Login is the login mode; "" picks the default (see Register).
+	Login string
+	// RelayURL is the app's own relay page, overriding the daemon's.
+	RelayURL       string
+	ScopeSeparator string
+	// Provider names a known provider (Providers) whose endpoints, login
+	// mode and quirks fill what the registration leaves empty; InstanceURL
+	// is the server of a self-hosted one (Home Assistant).
+	Provider    string
+	InstanceURL string
 }
 
 func (r *Registration) validate() error {
 	if err := checkIDs(r.SkillID, r.AppID); err != nil {
+		return err
+	}
+	if err := r.applyProvider(); err != nil {
 		return err
 	}
 	for _, ep := range []struct {
@@ -50,6 +64,26 @@ func (r *Registration) validate() error {
 	}
 	if err := checkText("scope", r.Scope); err != nil {
 		return err
+	}
+	if len(r.ScopeSeparator) > 4 {
+		return errorf(CodeInvalidRequest, "scope_separator is too long")
+	}
+	if err := checkText("scope_separator", r.ScopeSeparator); err != nil {
+		return err
+	}
+	if r.RelayURL != "" {
+		if err := CheckRelayURL(r.RelayURL); err != nil {
+			return err
+		}
+	}
+	switch r.Login {
+	case "", LoginLAN, LoginRelay, LoginLoopback:
+	case LoginDevice:
+		if r.DeviceEndpoint == "" {
+			return errorf(CodeInvalidRequest, `login "device" needs device_endpoint`)
+		}
+	default:
+		return errorf(CodeInvalidRequest, `login must be "lan", "relay", "loopback" or "device"`)
 	}
 	switch r.TokenAuth {
 	case TokenAuthAuto, TokenAuthBasic, TokenAuthPost, TokenAuthNone:
@@ -80,6 +114,10 @@ func (r *Registration) validate() error {
 // or the token endpoint changed.
 func (e *Engine) Register(ctx context.Context, r Registration) (*App, error) {
 	if err := r.validate(); err != nil {
+		return nil, err
+	}
+	login, err := e.loginMode(&r)
+	if err != nil {
 		return nil, err
 	}
 	id := MungedID(r.SkillID, r.AppID)
@@ -113,6 +151,10 @@ func (e *Engine) Register(ctx context.Context, r Registration) (*App, error) {
 		PKCE:               r.PKCE,
 		AuthParams:         r.AuthParams,
 		RedirectURI:        r.RedirectURI,
+		Login:              login,
+		RelayURL:           r.RelayURL,
+		ScopeSeparator:     r.ScopeSeparator,
+		Provider:           r.Provider,
 		Created:            e.Now(),
 	}
 	dropToken := false
@@ -138,8 +180,45 @@ func (e *Engine) Register(ctx context.Context, r Registration) (*App, error) {
 		return nil, internalErr("save the app", err)
 	}
 	e.appChanged(app, dropToken)
-	e.logger.Info("app registered", "app", id, "new", old == nil, "needs_creds", app.NeedsCreds(), "token_dropped", dropToken)
+	// Logged at info once per change, so the user can copy the exact
+	// redirect URI to register at the provider.
+	e.logger.Info("app registered", "app", id, "new", old == nil, "login", app.LoginMode(), "redirect_uri", e.RedirectURI(app),
+		"needs_creds", app.NeedsCreds(), "token_dropped", dropToken)
 	return app, nil
+}
+
+// loginMode resolves a registration's login mode: the one it names (or its
+// provider's), else device when it has a device endpoint, else relay when a
+// relay page is known, else lan.
+func (e *Engine) loginMode(r *Registration) (string, error) {
+	login := r.Login
+	switch {
+	case login != "":
+	case r.DeviceEndpoint != "":
+		login = LoginDevice
+	case r.RelayURL != "" || e.RelayURL != "":
+		login = LoginRelay
+	default:
+		login = LoginLAN
+	}
+	if login == LoginRelay && r.RelayURL == "" && e.RelayURL == "" {
+		return "", errorf(CodeInvalidRequest, `login "relay" needs a relay page: relay_url in the registration or the daemon's relay_url setting`)
+	}
+	return login, nil
+}
+
+// CheckRelayURL accepts an absolute https URL without user info, query or
+// fragment: providers compare redirect URIs exactly, and the relay page
+// reads its own query.
+func CheckRelayURL(raw string) error {
+	if err := checkEndpoint("relay_url", raw, true); err != nil {
+		return err
+	}
+	u, _ := url.Parse(raw)
+	if u.Scheme != "https" || u.RawQuery != "" || u.ForceQuery {
+		return errorf(CodeInvalidRequest, "relay_url must be an https URL without a query")
+	}
+	return nil
 }
 
 // SetCredentials stores a client id and secret the user typed in ovos-shell.
@@ -181,7 +260,7 @@ func (e *Engine) SetCredentials(ctx context.Context, skillID, appID, clientID st
 func (e *Engine) appChanged(app *App, droppedToken bool) {
 	id := app.MungedID()
 	if droppedToken {
-		e.sched.remove(id)
+		e.sched.remove(job{jobRefresh, id})
 		e.unsaved.set(id, nil)
 		e.mirror("token", id, func(m Mirror) error { return m.DeleteToken(id) })
 	}

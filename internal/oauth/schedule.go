@@ -10,14 +10,16 @@ import (
 	"time"
 )
 
-// Run refreshes every stored token that has a refresh token before it
-// expires, until ctx ends. The plan is rebuilt from the store when Run
+// Run runs the engine's timed jobs until ctx ends: the refresh of every
+// stored token that has a refresh token, before it expires, and the polls of
+// pending device logins. The plan is rebuilt from the store when Run
 // starts, so a token that expired while the daemon was down is refreshed at
-// once. One timer serves the whole plan, whatever the number of tokens: an
-// idle daemon sleeps until the next token is due.
+// once and a device login that has not expired goes on polling. One timer
+// serves the whole plan, whatever its size: an idle daemon sleeps until the
+// next job is due. At most MaxRefreshes jobs run at once.
 //
-// When ctx ends, Run waits for the refreshes in flight, its own and those
-// bus requests started, so that a rotated refresh token reaches the store
+// When ctx ends, Run waits for the jobs in flight, its own and those bus
+// requests started, so that a rotated refresh token reaches the store
 // before the caller closes it.
 func (e *Engine) Run(ctx context.Context) error {
 	defer e.flights.drain()
@@ -43,7 +45,7 @@ func (e *Engine) Run(ctx context.Context) error {
 			nextSweep = now.Add(max(e.FlowTTL, time.Minute))
 		}
 		for len(slots) < cap(slots) {
-			id, ok := e.sched.popDue(now)
+			j, ok := e.sched.popDue(now)
 			if !ok {
 				break
 			}
@@ -53,7 +55,9 @@ func (e *Engine) Run(ctx context.Context) error {
 					<-slots
 					e.sched.poke()
 				}()
-				e.scheduledRefresh(ctx, id)
+				if next, again := e.runJob(ctx, j); again {
+					e.sched.planIfAbsent(j, next)
+				}
 			})
 		}
 		wake := nextSweep
@@ -71,6 +75,19 @@ func (e *Engine) Run(ctx context.Context) error {
 	}
 }
 
+// runJob runs one due job and returns when it wants to run again. A plan
+// made for the job while it ran (a login or refresh that stored a token)
+// wins over what it returns.
+func (e *Engine) runJob(ctx context.Context, j job) (next time.Time, again bool) {
+	switch j.kind {
+	case jobRefresh:
+		return e.scheduledRefresh(ctx, j.id)
+	case jobPoll:
+		return e.pollDevice(ctx, j.id)
+	}
+	return time.Time{}, false
+}
+
 // sweepFlows deletes the pending logins that expired.
 func (e *Engine) sweepFlows(now time.Time) {
 	n, err := e.store.DeleteExpiredFlows(now)
@@ -84,7 +101,7 @@ func (e *Engine) sweepFlows(now time.Time) {
 }
 
 // loadSchedule plans a refresh for every stored token that can be
-// refreshed.
+// refreshed, and a poll for every pending device login.
 func (e *Engine) loadSchedule() error {
 	apps, err := e.store.Apps()
 	if err != nil {
@@ -94,17 +111,29 @@ func (e *Engine) loadSchedule() error {
 	if err != nil {
 		return err
 	}
-	plan := make(map[string]time.Time, len(tokens))
+	plan := make(map[job]time.Time, len(tokens))
 	for _, app := range apps {
 		if app.NeedsReauth {
 			continue
 		}
 		if due, ok := e.refreshDue(tokens[app.MungedID()]); ok {
-			plan[app.MungedID()] = due
+			plan[job{jobRefresh, app.MungedID()}] = due
+		}
+	}
+	refreshes := len(plan)
+	flows, err := e.store.Flows()
+	if err != nil {
+		return err
+	}
+	now := e.Now()
+	for _, f := range flows {
+		if f.Kind == FlowDevice {
+			// An expired one is reported by its first poll.
+			plan[job{jobPoll, f.ID}] = now.Add(f.Interval)
 		}
 	}
 	e.sched.merge(plan)
-	e.logger.Info("refresh schedule built", "apps", len(apps), "tokens", len(tokens), "scheduled", len(plan))
+	e.logger.Info("schedule built", "apps", len(apps), "tokens", len(tokens), "refreshes", refreshes, "device_polls", len(plan)-refreshes)
 	return nil
 }
 
@@ -126,52 +155,69 @@ func (e *Engine) refreshDue(tok *Token) (due time.Time, ok bool) {
 // planRefresh puts a freshly stored token in the schedule.
 func (e *Engine) planRefresh(id string, tok *Token) {
 	if due, ok := e.refreshDue(tok); ok {
-		e.sched.set(id, due)
+		e.sched.set(job{jobRefresh, id}, due)
 		return
 	}
-	e.sched.remove(id)
+	e.sched.remove(job{jobRefresh, id})
 }
 
 // scheduledRefresh runs one due refresh. A passing fault is retried with
 // capped, jittered backoff; a refusal takes the app out of the schedule
-// (refreshFailed has marked it and told the user).
-func (e *Engine) scheduledRefresh(ctx context.Context, id string) {
+// (refreshFailed has marked it and told the user). A success has planned
+// the next refresh where the token was stored.
+func (e *Engine) scheduledRefresh(ctx context.Context, id string) (next time.Time, again bool) {
 	// The token as the plan saw it; refreshNow skips the provider if a bus
 	// request refreshed it meanwhile. An unsaved token is saved by refreshNow.
 	seen, _ := e.storedToken(id)
 	// Not cancelled with ctx: a refresh in flight finishes, so a rotated
 	// refresh token is saved.
-	_, err := e.refreshShared(context.WithoutCancel(ctx), id, seen)
+	tok, err := e.refreshShared(context.WithoutCancel(ctx), id, seen)
 	switch code := ErrorCode(err); {
 	case err == nil:
-		// refreshNow planned the next one.
+		return e.refreshDue(tok)
 	case code == CodeProviderUnavailable || code == CodeInternal:
-		delay := e.sched.retry(id, e.Now(), e.RetryMin, e.RetryMax)
+		delay := e.sched.backoff(job{jobRefresh, id}, e.RetryMin, e.RetryMax)
 		e.logger.Info("refresh will be retried", "app", id, "in", delay)
+		return e.Now().Add(delay), true
 	default:
 		e.logger.Info("refresh stopped", "app", id, "code", code)
+		return time.Time{}, false
 	}
 }
 
-// schedule is the refresh plan: a min-heap of due times, one entry per app,
-// and the count of consecutive passing faults per app for the backoff. It
-// is safe for concurrent use.
+// jobKind is what a timed job does.
+type jobKind uint8
+
+const (
+	jobRefresh jobKind = iota + 1 // refresh the token of the app named by id
+	jobPoll                       // poll the device login named by id (a flow id)
+)
+
+// job is one entry of the schedule.
+type job struct {
+	kind jobKind
+	id   string
+}
+
+// schedule is the plan of timed jobs: a min-heap of due times, one entry
+// per job, and the count of consecutive passing faults per job for the
+// backoff. It is safe for concurrent use.
 type schedule struct {
 	mu    sync.Mutex
 	queue dueHeap
-	byID  map[string]*dueEntry
-	fails map[string]int
+	byJob map[job]*dueEntry
+	fails map[job]int
 	wake  chan struct{} // tells Run the plan changed
 }
 
 type dueEntry struct {
-	id    string
+	job   job
 	due   time.Time
 	index int
 }
 
 func newSchedule() *schedule {
-	return &schedule{byID: make(map[string]*dueEntry), fails: make(map[string]int), wake: make(chan struct{}, 1)}
+	return &schedule{byJob: make(map[job]*dueEntry), fails: make(map[job]int), wake: make(chan struct{}, 1)}
 }
 
 func (s *schedule) poke() {
@@ -181,71 +227,74 @@ func (s *schedule) poke() {
 	}
 }
 
-// merge adds a plan read from the store. An app planned meanwhile (a login
+// merge adds a plan read from the store. A job planned meanwhile (a login
 // or refresh that finished while the store was being read) keeps its newer
 // plan.
-func (s *schedule) merge(plan map[string]time.Time) {
+func (s *schedule) merge(plan map[job]time.Time) {
 	s.mu.Lock()
 	s.queue = slices.Grow(s.queue, len(plan))
-	for id, due := range plan {
-		if _, ok := s.byID[id]; ok {
+	for j, due := range plan {
+		if _, ok := s.byJob[j]; ok {
 			continue
 		}
-		en := &dueEntry{id: id, due: due, index: len(s.queue)}
+		en := &dueEntry{job: j, due: due, index: len(s.queue)}
 		s.queue = append(s.queue, en)
-		s.byID[id] = en
+		s.byJob[j] = en
 	}
 	heap.Init(&s.queue)
 	s.mu.Unlock()
 	s.poke()
 }
 
-// set plans id at due, forgetting past faults.
-func (s *schedule) set(id string, due time.Time) {
+// set plans j at due, forgetting past faults.
+func (s *schedule) set(j job, due time.Time) {
 	s.mu.Lock()
-	delete(s.fails, id)
-	s.plan(id, due)
+	delete(s.fails, j)
+	s.plan(j, due)
 	s.mu.Unlock()
 	s.poke()
 }
 
-// plan puts id at due; s.mu is held.
-func (s *schedule) plan(id string, due time.Time) {
-	if en, ok := s.byID[id]; ok {
+// planIfAbsent plans j at due unless it was planned meanwhile.
+func (s *schedule) planIfAbsent(j job, due time.Time) {
+	s.mu.Lock()
+	if _, ok := s.byJob[j]; !ok {
+		s.plan(j, due)
+	}
+	s.mu.Unlock()
+	s.poke()
+}
+
+// plan puts j at due; s.mu is held.
+func (s *schedule) plan(j job, due time.Time) {
+	if en, ok := s.byJob[j]; ok {
 		en.due = due
 		heap.Fix(&s.queue, en.index)
 		return
 	}
-	en := &dueEntry{id: id, due: due}
+	en := &dueEntry{job: j, due: due}
 	heap.Push(&s.queue, en)
-	s.byID[id] = en
+	s.byJob[j] = en
 }
 
-func (s *schedule) remove(id string) {
+func (s *schedule) remove(j job) {
 	s.mu.Lock()
-	if en, ok := s.byID[id]; ok {
+	if en, ok := s.byJob[j]; ok {
 		heap.Remove(&s.queue, en.index)
-		delete(s.byID, id)
+		delete(s.byJob, j)
 	}
-	delete(s.fails, id)
+	delete(s.fails, j)
 	s.mu.Unlock()
 }
 
-// retry plans id again after a passing fault and returns the delay:
-// minDelay·2^(faults-1), capped at maxDelay, with ±20% jitter so that many
-// apps of one provider spread out. A plan made since the refresh began (one
-// that succeeded through a bus request) is kept.
-func (s *schedule) retry(id string, now time.Time, minDelay, maxDelay time.Duration) time.Duration {
+// backoff counts a passing fault of j and returns the delay before it runs
+// again: minDelay·2^(faults-1), capped at maxDelay, with ±20% jitter so that
+// many apps of one provider spread out.
+func (s *schedule) backoff(j job, minDelay, maxDelay time.Duration) time.Duration {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if en, ok := s.byID[id]; ok {
-		return en.due.Sub(now)
-	}
-	s.fails[id]++
-	d := backoff(s.fails[id], minDelay, maxDelay)
-	s.plan(id, now.Add(d))
-	s.poke()
-	return d
+	s.fails[j]++
+	return backoff(s.fails[j], minDelay, maxDelay)
 }
 
 // backoff is minDelay·2^(faults-1) capped at maxDelay, jittered by ±20%.
@@ -260,15 +309,15 @@ func backoff(faults int, minDelay, maxDelay time.Duration) time.Duration {
 }
 
 // popDue takes the earliest entry if it is due by now.
-func (s *schedule) popDue(now time.Time) (string, bool) {
+func (s *schedule) popDue(now time.Time) (job, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if len(s.queue) == 0 || s.queue[0].due.After(now) {
-		return "", false
+		return job{}, false
 	}
 	en := heap.Pop(&s.queue).(*dueEntry)
-	delete(s.byID, en.id)
-	return en.id, true
+	delete(s.byJob, en.job)
+	return en.job, true
 }
 
 // next is when the earliest entry is due.
@@ -281,7 +330,7 @@ func (s *schedule) next() (time.Time, bool) {
 	return s.queue[0].due, true
 }
 
-// len is the number of planned refreshes.
+// len is the number of planned jobs.
 func (s *schedule) len() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()

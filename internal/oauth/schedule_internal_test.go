@@ -10,12 +10,12 @@ import (
 func TestScheduleMergeKeepsNewerPlans(t *testing.T) {
 	s := newSchedule()
 	t0 := time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC)
-	s.set("fresh", t0.Add(time.Hour))
-	s.merge(map[string]time.Time{"fresh": t0, "old": t0.Add(time.Minute)})
+	s.set(job{jobRefresh, "fresh"}, t0.Add(time.Hour))
+	s.merge(map[job]time.Time{{jobRefresh, "fresh"}: t0, {jobRefresh, "old"}: t0.Add(time.Minute)})
 	if next, _ := s.next(); !next.Equal(t0.Add(time.Minute)) {
 		t.Errorf("next = %v, want the loaded app's %v", next, t0.Add(time.Minute))
 	}
-	if id, ok := s.popDue(t0.Add(30 * time.Minute)); !ok || id != "old" {
+	if id, ok := s.popDue(t0.Add(30 * time.Minute)); !ok || id != (job{jobRefresh, "old"}) {
 		t.Fatalf("popDue = %q, %v; want old", id, ok)
 	}
 	if _, ok := s.popDue(t0.Add(30 * time.Minute)); ok {

@@ -33,7 +33,8 @@ type Store interface {
 	// DeleteToken deletes the app's token; deleting none is not an error.
 	DeleteToken(mungedID string) error
 
-	// PutFlow stores a pending flow. It keeps at most keepPerApp pending
+	// PutFlow stores a pending flow, indexed by its state when it has one
+	// (a device login has none). It keeps at most keepPerApp pending
 	// flows for the flow's app, deleting the oldest beyond that. It returns
 	// ErrNotFound when the app is gone: a flow never outlives its app.
 	PutFlow(flow *Flow, keepPerApp int) error
@@ -41,6 +42,12 @@ type Store interface {
 	Flow(id string) (*Flow, error)
 	// Flows returns every pending flow, expired or not.
 	Flows() ([]*Flow, error)
+	// FlowByState returns the flow with the state without consuming it, or
+	// ErrNotFound.
+	FlowByState(state string) (*Flow, error)
+	// DeleteFlow deletes the flow with the id; ErrNotFound when there is
+	// none, so that of two callers exactly one ends a flow.
+	DeleteFlow(id string) error
 	// TakeFlow finds the flow with the state, deletes it and returns it:
 	// a state is good for one use. ErrNotFound when there is none. An
 	// expired flow is returned too; the caller checks Expires.

@@ -37,10 +37,8 @@ func (e *Engine) config(app *App, redirectURI string) *oauth2.Config {
 	if app.TokenAuth == TokenAuthNone {
 		secret = ""
 	}
-	var scopes []string
-	if app.Scope != "" {
-		scopes = strings.Fields(app.Scope)
-	}
+	// No Scopes: x/oauth2 would join them with spaces; StartFlow sends
+	// app.scope() itself.
 	return &oauth2.Config{
 		ClientID:     app.ClientID,
 		ClientSecret: secret,
@@ -50,8 +48,120 @@ func (e *Engine) config(app *App, redirectURI string) *oauth2.Config {
 			AuthStyle: style,
 		},
 		RedirectURL: redirectURI,
-		Scopes:      scopes,
 	}
+}
+
+// scope is the app's scopes as its provider wants them joined: by spaces
+// (RFC 6749 §3.3), or by the app's separator (Strava's commas).
+func (a *App) scope() string {
+	fields := strings.Fields(a.Scope)
+	sep := a.ScopeSeparator
+	if sep == "" {
+		sep = " "
+	}
+	return strings.Join(fields, sep)
+}
+
+// keep stores a token an app was just issued and announces it: the one
+// path every new token takes, whatever finished the login (the callback,
+// ovos-shell's forward, a pasted address, the relay, a device poll) or
+// refreshed it. how is "login" or "refresh". The token is on disk before
+// anyone hears of it. A refreshed token that cannot be saved is kept in
+// memory, not handed out, and saved by the next refresh: the provider may
+// have rotated the refresh token, and the old one is dead. The caller holds
+// the app's lock.
+func (e *Engine) keep(app *App, tok *Token, how string, logArgs ...any) error {
+	id := app.MungedID()
+	if how == "login" && app.NeedsReauth {
+		app.NeedsReauth, app.ReauthReason, app.Updated = false, "", e.Now()
+		if err := e.store.PutApp(app, false); err != nil {
+			return internalErr("save the app", err)
+		}
+	}
+	if err := e.store.PutToken(id, tok); err != nil {
+		if how == "refresh" {
+			e.unsaved.set(id, tok)
+			return internalErr("save the refreshed token", err)
+		}
+		return internalErr("save the token", err)
+	}
+	e.unsaved.set(id, nil)
+	e.planRefresh(id, tok)
+	e.mirror("token", id, func(m Mirror) error { return m.PutToken(app, tok) })
+	args := append([]any{"app", id, "expires", tok.Expiry, "refreshable", tok.RefreshToken != ""}, logArgs...)
+	if how == "login" {
+		e.logger.Info("login completed", args...)
+		e.Events.TokenIssued(app, tok)
+		return nil
+	}
+	e.logger.Info("token refreshed", args...)
+	e.Events.TokenRefreshed(app, tok)
+	return nil
+}
+
+// postForm sends a form to one of the app's endpoints at the provider,
+// authenticating the client as at the token endpoint, and returns the
+// answer's body (at most maxTokenResponse bytes). ctx carries the deadline.
+func (e *Engine) postForm(ctx context.Context, app *App, endpoint string, form url.Values) (*http.Response, []byte, error) {
+	cfg := e.config(app, "")
+	basic := cfg.Endpoint.AuthStyle == oauth2.AuthStyleInHeader
+	if !basic {
+		form.Set("client_id", cfg.ClientID)
+		if cfg.ClientSecret != "" {
+			form.Set("client_secret", cfg.ClientSecret)
+		}
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, endpoint, strings.NewReader(form.Encode()))
+	if err != nil {
+		return nil, nil, err
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Accept", "application/json")
+	if basic {
+		req.SetBasicAuth(url.QueryEscape(cfg.ClientID), url.QueryEscape(cfg.ClientSecret))
+	}
+	resp, err := e.HTTPClient.Do(req)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, maxTokenResponse))
+	if err != nil {
+		return nil, nil, err
+	}
+	return resp, body, nil
+}
+
+// retrieveError reads an OAuth error answer (RFC 6749 §5.2) into the type
+// x/oauth2 gives for its own requests, so that one mapping serves all.
+func retrieveError(resp *http.Response, body []byte) *oauth2.RetrieveError {
+	re := &oauth2.RetrieveError{Response: resp, Body: body}
+	raw := parseRaw(body, resp.Header.Get("Content-Type"))
+	re.ErrorCode, _ = raw["error"].(string)
+	re.ErrorDescription, _ = raw["error_description"].(string)
+	return re
+}
+
+// newToken builds a Token from a token endpoint's answer: the secrets in
+// their own fields only, never twice; the expiry from expires_in against
+// the engine's clock.
+func (e *Engine) newToken(access, tokenType, refresh string, raw map[string]any, obtained time.Time) *Token {
+	delete(raw, "access_token")
+	delete(raw, "refresh_token")
+	tok := &Token{
+		AccessToken:  Secret(access),
+		TokenType:    tokenType,
+		RefreshToken: Secret(refresh),
+		Raw:          raw,
+		Obtained:     obtained,
+	}
+	if s, ok := raw["scope"].(string); ok {
+		tok.Scope = s
+	}
+	if secs, ok := expiresIn(raw); ok && secs > 0 {
+		tok.Expiry = obtained.Add(time.Duration(secs) * time.Second)
+	}
+	return tok
 }
 
 // retrieve runs one token request and converts its answer, keeping the
@@ -67,26 +177,9 @@ func (e *Engine) retrieve(ctx context.Context, do func(context.Context) (*oauth2
 	if err != nil {
 		return nil, err
 	}
-	raw := parseRaw(capture.body, capture.contentType)
-	// The secrets live in their own fields only, never twice.
-	delete(raw, "access_token")
-	delete(raw, "refresh_token")
-	tok := &Token{
-		AccessToken:  Secret(ot.AccessToken),
-		TokenType:    ot.TokenType,
-		RefreshToken: Secret(ot.RefreshToken),
-		Raw:          raw,
-		Obtained:     obtained,
-	}
-	if s, ok := raw["scope"].(string); ok {
-		tok.Scope = s
-	}
 	// Expiry from this response's expires_in against our clock, not
 	// x/oauth2's time.Now, so an injected clock holds.
-	if secs, ok := expiresIn(raw); ok && secs > 0 {
-		tok.Expiry = obtained.Add(time.Duration(secs) * time.Second)
-	}
-	return tok, nil
+	return e.newToken(ot.AccessToken, ot.TokenType, ot.RefreshToken, parseRaw(capture.body, capture.contentType), obtained), nil
 }
 
 // expiresIn reads expires_in as a number or a numeric string (PayPal).

@@ -65,6 +65,10 @@ func fullApp(skillID, appID string) *oauth.App {
 		PKCE:               true,
 		AuthParams:         map[string]string{"access_type": "offline", "prompt": "consent"},
 		RedirectURI:        "https://relay.example/cb",
+		Login:              oauth.LoginRelay,
+		RelayURL:           "https://relay.example/app",
+		ScopeSeparator:     ",",
+		Provider:           "strava",
 		CredsFromUser:      true,
 		NeedsReauth:        true,
 		ReauthReason:       "invalid_grant",
@@ -103,6 +107,12 @@ func fullFlow(id, mungedID string, created time.Time) *oauth.Flow {
 		AuthURL:     "https://provider.example/authorize?state=state-" + id,
 		Created:     created,
 		Expires:     created.Add(10 * time.Minute),
+		// A code flow has none of these; set so the round trip covers them.
+		DeviceCode:              oauth.Secret("device-code-" + id),
+		UserCode:                "WDJB-MJHT",
+		VerificationURI:         "https://provider.example/device",
+		VerificationURIComplete: "https://provider.example/device?user_code=WDJB-MJHT",
+		Interval:                5 * time.Second,
 	}
 }
 

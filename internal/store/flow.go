@@ -13,7 +13,8 @@ import (
 )
 
 // PutFlow stores a pending flow under its id and indexes it by its state, in
-// one transaction. Replacing a flow with the same id drops its old state.
+// one transaction; a flow without a state (a device login) is not indexed.
+// Replacing a flow with the same id drops its old state.
 //
 // With keepPerApp > 0, PutFlow then keeps at most keepPerApp pending flows
 // for the flow's app: the one just put and the newest of the others by
@@ -27,7 +28,7 @@ func (db *DB) PutFlow(flow *oauth.Flow, keepPerApp int) error {
 	if flow.ID == "" {
 		return errors.New("put flow: empty id")
 	}
-	if flow.State == "" {
+	if flow.State == "" && flow.Kind != oauth.FlowDevice {
 		return fmt.Errorf("put flow %s: empty state", flow.ID)
 	}
 	data, err := json.Marshal(flow)
@@ -39,7 +40,7 @@ func (db *DB) PutFlow(flow *oauth.Flow, keepPerApp int) error {
 			return fmt.Errorf("app %s: %w", flow.MungedID, oauth.ErrNotFound)
 		}
 		id, state := []byte(flow.ID), []byte(flow.State.Reveal())
-		if owner := b.flowStates.Get(state); owner != nil && !bytes.Equal(owner, id) {
+		if owner := b.flowStates.Get(state); len(state) > 0 && owner != nil && !bytes.Equal(owner, id) {
 			// The state is a secret: name the other flow, not the state.
 			return fmt.Errorf("state already belongs to flow %s", owner)
 		}
@@ -57,8 +58,10 @@ func (db *DB) PutFlow(flow *oauth.Flow, keepPerApp int) error {
 		if err := b.flows.Put(id, data); err != nil {
 			return err
 		}
-		if err := b.flowStates.Put(state, id); err != nil {
-			return err
+		if len(state) > 0 {
+			if err := b.flowStates.Put(state, id); err != nil {
+				return err
+			}
 		}
 		if keepPerApp > 0 {
 			return b.evictFlows(flow, keepPerApp)
@@ -135,6 +138,45 @@ func (db *DB) Flows() ([]*oauth.Flow, error) {
 	return flows, nil
 }
 
+// FlowByState returns the flow with the state without consuming it, or an
+// error wrapping oauth.ErrNotFound. Safe for concurrent use.
+func (db *DB) FlowByState(state string) (*oauth.Flow, error) {
+	var flow *oauth.Flow
+	err := db.view(func(b *buckets) error {
+		if state == "" {
+			return oauth.ErrNotFound
+		}
+		id := b.flowStates.Get([]byte(state))
+		if id == nil {
+			return oauth.ErrNotFound
+		}
+		var err error
+		flow, err = get[oauth.Flow](b.flows, string(id))
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("flow by state: %w", err) // never the state: it is a secret
+	}
+	return flow, nil
+}
+
+// DeleteFlow deletes the flow with the id and its state in one
+// transaction, or returns an error wrapping oauth.ErrNotFound when there is
+// none. Safe for concurrent use.
+func (db *DB) DeleteFlow(id string) error {
+	err := db.update(func(b *buckets) error {
+		f, err := get[oauth.Flow](b.flows, id)
+		if err != nil {
+			return err
+		}
+		return b.deleteFlow(f)
+	})
+	if err != nil {
+		return fmt.Errorf("delete flow %s: %w", id, err)
+	}
+	return nil
+}
+
 // TakeFlow finds the flow with the state, deletes it and its state in one
 // transaction and returns it, whether or not it has expired. A state is good
 // for one use: of concurrent or repeated calls with the same state exactly
@@ -144,7 +186,7 @@ func (db *DB) TakeFlow(state string) (*oauth.Flow, error) {
 	var flow *oauth.Flow
 	err := db.update(func(b *buckets) error {
 		id := b.flowStates.Get([]byte(state))
-		if id == nil {
+		if id == nil || state == "" {
 			return oauth.ErrNotFound
 		}
 		data := b.flows.Get(id)
@@ -235,7 +277,7 @@ func (b *buckets) deleteFlow(f *oauth.Flow) error {
 // deleteState deletes f's state from the index if it still names f.
 func (b *buckets) deleteState(f *oauth.Flow) error {
 	state := []byte(f.State.Reveal())
-	if !bytes.Equal(b.flowStates.Get(state), []byte(f.ID)) {
+	if len(state) == 0 || !bytes.Equal(b.flowStates.Get(state), []byte(f.ID)) {
 		return nil
 	}
 	return b.flowStates.Delete(state)

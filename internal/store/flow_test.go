@@ -327,3 +327,65 @@ func TestFlows(t *testing.T) {
 		}
 	}
 }
+
+// TestDeviceFlows: a device login has no state; it is stored, found by id,
+// deleted once, and never found by an empty state.
+func TestDeviceFlows(t *testing.T) {
+	db := openWithApps(t, "app")
+	f := fullFlow("dev", "skill_app", at(0))
+	f.Kind, f.State, f.Verifier = oauth.FlowDevice, "", ""
+	if err := db.PutFlow(f, 1); err != nil {
+		t.Fatalf("PutFlow(device) = %v", err)
+	}
+	// A second device login without state beside it: no clash on "".
+	g := fullFlow("dev2", "skill_app", at(1))
+	g.Kind, g.State = oauth.FlowDevice, ""
+	if err := db.PutFlow(g, 0); err != nil {
+		t.Fatalf("PutFlow(second device) = %v", err)
+	}
+	if _, err := db.FlowByState(""); !errors.Is(err, oauth.ErrNotFound) {
+		t.Errorf("FlowByState(\"\") = %v, want ErrNotFound", err)
+	}
+	if _, err := db.TakeFlow(""); !errors.Is(err, oauth.ErrNotFound) {
+		t.Errorf("TakeFlow(\"\") = %v, want ErrNotFound", err)
+	}
+	if err := db.DeleteFlow("dev"); err != nil {
+		t.Fatalf("DeleteFlow() = %v", err)
+	}
+	if err := db.DeleteFlow("dev"); !errors.Is(err, oauth.ErrNotFound) {
+		t.Errorf("DeleteFlow() twice = %v, want ErrNotFound", err)
+	}
+	if got, err := db.Flow("dev2"); err != nil || got.Kind != oauth.FlowDevice {
+		t.Errorf("Flow(dev2) = %v, %v", got, err)
+	}
+	// A code flow without state is still refused.
+	c := fullFlow("code", "skill_app", at(2))
+	c.State = ""
+	if err := db.PutFlow(c, 0); err == nil {
+		t.Errorf("PutFlow(code flow without state) = nil, want an error")
+	}
+}
+
+// TestFlowByState peeks without consuming; DeleteFlow drops the state too.
+func TestFlowByState(t *testing.T) {
+	db := openWithApps(t, "app")
+	f := fullFlow("f1", "skill_app", at(0))
+	if err := db.PutFlow(f, 0); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		got, err := db.FlowByState(f.State.Reveal())
+		if err != nil || got.ID != "f1" {
+			t.Fatalf("FlowByState() = %v, %v", got, err)
+		}
+	}
+	if _, err := db.FlowByState("other"); !errors.Is(err, oauth.ErrNotFound) {
+		t.Errorf("FlowByState(other) = %v, want ErrNotFound", err)
+	}
+	if err := db.DeleteFlow("f1"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.FlowByState(f.State.Reveal()); !errors.Is(err, oauth.ErrNotFound) {
+		t.Errorf("FlowByState() after DeleteFlow = %v, want ErrNotFound", err)
+	}
+}

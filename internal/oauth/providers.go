@@ -1,0 +1,166 @@
+package oauth
+
+import (
+	"slices"
+	"strings"
+)
+
+// Provider is what ovos-oauth knows of a provider a registration may name
+// instead of giving endpoints: where its endpoints are, the login mode that
+// works there, and its quirks. Fields the registration gives win.
+type Provider struct {
+	Name               string
+	AuthEndpoint       string
+	TokenEndpoint      string
+	DeviceEndpoint     string
+	RevocationEndpoint string
+	// Login is the mode that works with the provider's rules for redirect
+	// URIs, used when the registration names none.
+	Login string
+	// TokenAuth is how the provider wants the client authenticated.
+	TokenAuth string
+	// ScopeSeparator is "" for a space.
+	ScopeSeparator string
+	// AuthParams are added to the authorization request (the registration's
+	// own win key by key).
+	AuthParams map[string]string
+	// Instance is set for self-hosted providers: the endpoints are paths
+	// under the registration's instance_url.
+	Instance bool
+	// Note says, for the README, why this mode and what to register.
+	Note string
+}
+
+// Providers is the table of known providers, the one the README shows.
+var Providers = []Provider{
+	{
+		Name:          "spotify",
+		AuthEndpoint:  "https://accounts.spotify.com/authorize",
+		TokenEndpoint: "https://accounts.spotify.com/api/token",
+		Login:         LoginLoopback,
+		TokenAuth:     TokenAuthBasic,
+		Note:          "plain http only for the loopback literals 127.0.0.1 and [::1]",
+	},
+	{
+		Name:               "google",
+		AuthEndpoint:       "https://accounts.google.com/o/oauth2/v2/auth",
+		TokenEndpoint:      "https://oauth2.googleapis.com/token",
+		DeviceEndpoint:     "https://oauth2.googleapis.com/device/code",
+		RevocationEndpoint: "https://oauth2.googleapis.com/revoke",
+		Login:              LoginDevice,
+		TokenAuth:          TokenAuthPost,
+		// A refresh token only with offline access, and again on every
+		// consent only with prompt=consent (code logins; relay mode).
+		AuthParams: map[string]string{"access_type": "offline", "prompt": "consent"},
+		Note:       "https only, no raw IPs, no embedded browsers; the device grant needs a \"TVs and Limited Input devices\" client and covers a limited set of scopes, relay mode the rest",
+	},
+	{
+		Name:           "microsoft",
+		AuthEndpoint:   "https://login.microsoftonline.com/common/oauth2/v2.0/authorize",
+		TokenEndpoint:  "https://login.microsoftonline.com/common/oauth2/v2.0/token",
+		DeviceEndpoint: "https://login.microsoftonline.com/common/oauth2/v2.0/devicecode",
+		Login:          LoginDevice,
+		TokenAuth:      TokenAuthPost,
+		Note:           "https except localhost; the device grant needs \"Allow public client flows\" on the app registration",
+	},
+	{
+		Name:           "github",
+		AuthEndpoint:   "https://github.com/login/oauth/authorize",
+		TokenEndpoint:  "https://github.com/login/oauth/access_token",
+		DeviceEndpoint: "https://github.com/login/device/code",
+		Login:          LoginLAN,
+		TokenAuth:      TokenAuthPost,
+		Note:           "accepts a plain-http LAN callback URL; the device grant works too once \"Enable Device Flow\" is ticked",
+	},
+	{
+		Name:          "dropbox",
+		AuthEndpoint:  "https://www.dropbox.com/oauth2/authorize",
+		TokenEndpoint: "https://api.dropboxapi.com/oauth2/token",
+		Login:         LoginLoopback,
+		TokenAuth:     TokenAuthBasic,
+		// Without it Dropbox issues no refresh token.
+		AuthParams: map[string]string{"token_access_type": "offline"},
+		Note:       "https except http://localhost and http://127.0.0.1",
+	},
+	{
+		Name:           "strava",
+		AuthEndpoint:   "https://www.strava.com/oauth/authorize",
+		TokenEndpoint:  "https://www.strava.com/oauth/token",
+		Login:          LoginLAN,
+		TokenAuth:      TokenAuthPost,
+		ScopeSeparator: ",",
+		Note:           "checks only the callback's domain, so a LAN address works; scopes are comma-separated",
+	},
+	{
+		Name:               "homeassistant",
+		AuthEndpoint:       "/auth/authorize",
+		TokenEndpoint:      "/auth/token",
+		RevocationEndpoint: "/auth/revoke",
+		Login:              LoginLAN,
+		TokenAuth:          TokenAuthNone,
+		Instance:           true,
+		Note:               "on the LAN itself; the client id is a URL (IndieAuth) whose host must be the redirect URI's",
+	},
+}
+
+// KnownProvider returns the provider with the name.
+func KnownProvider(name string) (Provider, bool) {
+	i := slices.IndexFunc(Providers, func(p Provider) bool { return p.Name == name })
+	if i < 0 {
+		return Provider{}, false
+	}
+	return Providers[i], true
+}
+
+// providerNames lists the known providers, for error messages.
+func providerNames() string {
+	names := make([]string, len(Providers))
+	for i, p := range Providers {
+		names[i] = p.Name
+	}
+	return strings.Join(names, ", ")
+}
+
+// applyProvider fills what the registration left empty from the provider it
+// names. It reports an error for an unknown provider or a self-hosted one
+// without its instance URL.
+func (r *Registration) applyProvider() error {
+	if r.Provider == "" {
+		return nil
+	}
+	p, ok := KnownProvider(r.Provider)
+	if !ok {
+		return errorf(CodeInvalidRequest, "provider %q is not known; known: %s (or give the endpoints)", r.Provider, providerNames())
+	}
+	base := ""
+	if p.Instance {
+		if err := checkEndpoint("instance_url", r.InstanceURL, true); err != nil {
+			return errorf(CodeInvalidRequest, "provider %q needs instance_url, the address of its server", p.Name)
+		}
+		base = strings.TrimRight(r.InstanceURL, "/")
+	}
+	fill := func(field *string, v string) {
+		if *field == "" && v != "" {
+			*field = base + v
+		}
+	}
+	fill(&r.AuthEndpoint, p.AuthEndpoint)
+	fill(&r.TokenEndpoint, p.TokenEndpoint)
+	fill(&r.DeviceEndpoint, p.DeviceEndpoint)
+	fill(&r.RevocationEndpoint, p.RevocationEndpoint)
+	base = ""
+	fill(&r.TokenAuth, p.TokenAuth)
+	fill(&r.ScopeSeparator, p.ScopeSeparator)
+	fill(&r.Login, p.Login)
+	if len(p.AuthParams) > 0 {
+		params := make(map[string]string, len(p.AuthParams)+len(r.AuthParams))
+		for k, v := range p.AuthParams {
+			params[k] = v
+		}
+		for k, v := range r.AuthParams {
+			params[k] = v
+		}
+		r.AuthParams = params
+	}
+	return nil
+}
