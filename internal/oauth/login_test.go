@@ -1,0 +1,183 @@
+package oauth_test
+
+import (
+	"context"
+	"encoding/base64"
+	"net/url"
+	"strings"
+	"testing"
+
+	"github.com/OpenVoiceOS/ovos-oauth/internal/oauth"
+)
+
+func TestLoginModes(t *testing.T) {
+	const relay = "https://relay.example/ovos/"
+	tests := []struct {
+		name     string
+		daemon   string // the daemon's relay_url
+		mod      func(r *oauth.Registration)
+		login    string
+		redirect string
+	}{
+		{"default", "", nil, oauth.LoginLAN, "http://192.0.2.10:36536/auth/callback/skill.test_app"},
+		{"lan with its own redirect", "", func(r *oauth.Registration) { r.RedirectURI = "https://proxy.example/cb" }, oauth.LoginLAN, "https://proxy.example/cb"},
+		{"device endpoint", relay, func(r *oauth.Registration) { r.DeviceEndpoint = "https://p.example/device" }, oauth.LoginDevice, ""},
+		{"daemon relay", relay, nil, oauth.LoginRelay, relay},
+		{"app's relay", "", func(r *oauth.Registration) { r.RelayURL = "https://mine.example/r" }, oauth.LoginRelay, "https://mine.example/r"},
+		{"app's relay over the daemon's", relay, func(r *oauth.Registration) { r.RelayURL = "https://mine.example/r" }, oauth.LoginRelay, "https://mine.example/r"},
+		{"lan named over a daemon relay", relay, func(r *oauth.Registration) { r.Login = oauth.LoginLAN }, oauth.LoginLAN, "http://192.0.2.10:36536/auth/callback/skill.test_app"},
+		{"loopback", relay, func(r *oauth.Registration) { r.Login = oauth.LoginLoopback }, oauth.LoginLoopback, "http://127.0.0.1:36536/auth/callback/skill.test_app"},
+		{"device named with an endpoint", "", func(r *oauth.Registration) {
+			r.Login, r.DeviceEndpoint = oauth.LoginDevice, "https://p.example/device"
+		}, oauth.LoginDevice, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFixture(t)
+			f.e.RelayURL = tt.daemon
+			app := f.register(t, "app", tt.mod)
+			if app.LoginMode() != tt.login || f.e.RedirectURI(app) != tt.redirect {
+				t.Errorf("login %q, redirect %q; want %q, %q", app.LoginMode(), f.e.RedirectURI(app), tt.login, tt.redirect)
+			}
+			st, err := f.e.Status(context.Background(), "")
+			if err != nil || len(st) != 1 || st[0].Login != tt.login || st[0].RedirectURI != tt.redirect {
+				t.Errorf("Status() = %+v, %v", st, err)
+			}
+			if tt.login == oauth.LoginDevice {
+				return
+			}
+			_, q := f.start(t, "app")
+			if q.Get("redirect_uri") != tt.redirect {
+				t.Errorf("authorization URL redirect_uri = %q, want %q", q.Get("redirect_uri"), tt.redirect)
+			}
+		})
+	}
+}
+
+func TestLoginModeRejections(t *testing.T) {
+	tests := []struct {
+		name string
+		mod  func(r *oauth.Registration)
+		want string // in the description
+	}{
+		{"unknown mode", func(r *oauth.Registration) { r.Login = "carrier-pigeon" }, "login must be"},
+		{"relay without a relay page", func(r *oauth.Registration) { r.Login = oauth.LoginRelay }, "relay page"},
+		{"device without an endpoint", func(r *oauth.Registration) { r.Login = oauth.LoginDevice }, "device_endpoint"},
+		{"plain http relay", func(r *oauth.Registration) { r.RelayURL = "http://relay.example/" }, "https"},
+		{"relay with a query", func(r *oauth.Registration) { r.RelayURL = "https://relay.example/?x=1" }, "query"},
+		{"unknown provider", func(r *oauth.Registration) { r.Provider = "myspace" }, "not known"},
+		{"home assistant without its address", func(r *oauth.Registration) {
+			r.Provider, r.AuthEndpoint, r.TokenEndpoint = "homeassistant", "", ""
+		}, "instance_url"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFixture(t)
+			r := oauth.Registration{SkillID: "skill.test", AppID: "app", ClientID: "cid",
+				AuthEndpoint: "https://p.example/auth", TokenEndpoint: "https://p.example/token"}
+			tt.mod(&r)
+			_, err := f.e.Register(context.Background(), r)
+			if oauth.ErrorCode(err) != oauth.CodeInvalidRequest || !strings.Contains(oauth.ErrorDescription(err), tt.want) {
+				t.Errorf("Register() = %v, want invalid_request about %q", err, tt.want)
+			}
+		})
+	}
+}
+
+// TestRelayLogin: the state carries the device's callback for the relay
+// page, the provider is sent the relay URL in both requests, and the answer
+// may land on either address.
+func TestRelayLogin(t *testing.T) {
+	const relay = "https://relay.example/ovos/"
+	for _, landed := range []string{"", relay, "http://192.0.2.10:36536/auth/callback/skill.test_app"} {
+		t.Run("landed="+landed, func(t *testing.T) {
+			f := newFixture(t)
+			f.e.RelayURL = relay
+			f.register(t, "app", nil)
+			fl, q := f.start(t, "app")
+			if fl.Kind != oauth.FlowRelay || q.Get("redirect_uri") != relay {
+				t.Fatalf("flow kind %q, redirect_uri %q", fl.Kind, q.Get("redirect_uri"))
+			}
+			random, target, ok := strings.Cut(q.Get("state"), ".")
+			if !ok || len(random) != 43 {
+				t.Fatalf("state %q: want 43 random characters, a dot and the target", q.Get("state"))
+			}
+			dec, err := base64.RawURLEncoding.DecodeString(target)
+			if err != nil || string(dec) != "http://192.0.2.10:36536/auth/callback/skill.test_app" {
+				t.Fatalf("state's target = %q, %v", dec, err)
+			}
+			_, _, err = f.e.Complete(context.Background(), "skill.test_app", url.Values{"state": {q.Get("state")}, "code": {"C"}}, landed)
+			if err != nil {
+				t.Fatalf("Complete() = %v", err)
+			}
+			if got := f.te.last(t).form.Get("redirect_uri"); got != relay {
+				t.Errorf("token request redirect_uri = %q, want the relay's", got)
+			}
+		})
+	}
+}
+
+func TestKnownProviders(t *testing.T) {
+	tests := []struct {
+		name   string
+		mod    func(r *oauth.Registration)
+		check  func(t *testing.T, app *oauth.App)
+		scopeQ string // scope in the authorization URL, "" to skip
+	}{
+		{"spotify", func(r *oauth.Registration) { r.Provider, r.TokenEndpoint = "spotify", "" }, func(t *testing.T, app *oauth.App) {
+			if app.AuthEndpoint != "https://accounts.spotify.com/authorize" || app.TokenEndpoint != "https://accounts.spotify.com/api/token" ||
+				app.LoginMode() != oauth.LoginLoopback || app.TokenAuth != oauth.TokenAuthBasic {
+				t.Errorf("spotify app = %+v", app)
+			}
+		}, "read write"},
+		{"strava commas", func(r *oauth.Registration) { r.Provider, r.Scope = "strava", "read activity:read_all" }, func(t *testing.T, app *oauth.App) {
+			if app.LoginMode() != oauth.LoginLAN || app.TokenAuth != oauth.TokenAuthPost {
+				t.Errorf("strava app = %+v", app)
+			}
+		}, "read,activity:read_all"},
+		{"google", func(r *oauth.Registration) { r.Provider = "google" }, func(t *testing.T, app *oauth.App) {
+			if app.LoginMode() != oauth.LoginDevice || app.DeviceEndpoint != "https://oauth2.googleapis.com/device/code" || app.AuthParams["access_type"] != "offline" {
+				t.Errorf("google app = %+v", app)
+			}
+		}, ""},
+		{"google in relay mode keeps its own auth params", func(r *oauth.Registration) {
+			r.Provider, r.Login, r.RelayURL, r.AuthParams = "google", oauth.LoginRelay, "https://relay.example/", map[string]string{"prompt": "select_account"}
+		}, func(t *testing.T, app *oauth.App) {
+			if app.LoginMode() != oauth.LoginRelay || app.AuthParams["prompt"] != "select_account" || app.AuthParams["access_type"] != "offline" {
+				t.Errorf("google relay app = %+v", app)
+			}
+		}, "read write"},
+		{"home assistant", func(r *oauth.Registration) {
+			r.Provider, r.InstanceURL, r.AuthEndpoint, r.TokenEndpoint = "homeassistant", "http://ha.local:8123/", "", ""
+		}, func(t *testing.T, app *oauth.App) {
+			if app.AuthEndpoint != "http://ha.local:8123/auth/authorize" || app.TokenEndpoint != "http://ha.local:8123/auth/token" || app.RevocationEndpoint != "http://ha.local:8123/auth/revoke" || app.TokenAuth != oauth.TokenAuthNone {
+				t.Errorf("home assistant app = %+v", app)
+			}
+		}, ""},
+		{"registration's fields win", func(r *oauth.Registration) { r.Provider, r.Login = "spotify", oauth.LoginLAN }, func(t *testing.T, app *oauth.App) {
+			if app.LoginMode() != oauth.LoginLAN || app.TokenEndpoint == "https://accounts.spotify.com/api/token" {
+				t.Errorf("app = %+v, want the registration's login and token endpoint", app)
+			}
+		}, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFixture(t)
+			app := f.register(t, "app", func(r *oauth.Registration) {
+				r.AuthEndpoint = ""
+				tt.mod(r)
+			})
+			tt.check(t, app)
+			if tt.scopeQ != "" {
+				if _, q := f.start(t, "app"); q.Get("scope") != tt.scopeQ {
+					t.Errorf("authorization URL scope = %q, want %q", q.Get("scope"), tt.scopeQ)
+				}
+			}
+		})
+	}
+	for _, p := range oauth.Providers {
+		if p.Login == "" || p.TokenEndpoint == "" || p.Note == "" {
+			t.Errorf("provider %s lacks a login mode, a token endpoint or a note", p.Name)
+		}
+	}
+}
