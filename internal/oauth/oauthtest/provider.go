@@ -42,6 +42,7 @@ type Provider struct {
 	Username, Password string
 
 	storage *recordingStorage
+	device  *deviceStorage
 }
 
 // recordingStorage is the example storage with shorter announced lifetimes
@@ -105,6 +106,23 @@ type Options struct {
 	// AccessTokenLifetime shortens the expires_in the provider announces
 	// (its own limit stays 5 minutes), to drive refreshes in tests.
 	AccessTokenLifetime time.Duration
+
+	// DeviceCodeLifetime replaces the 5 minutes a device code is valid
+	// for; the device authorization response announces it as expires_in,
+	// rounded up to whole seconds. A poll after it is answered
+	// expired_token. Zero keeps 5 minutes.
+	DeviceCodeLifetime time.Duration
+
+	// DevicePollInterval replaces the 5 s poll interval the device
+	// authorization response announces, rounded up to whole seconds. It is
+	// only announced; DeviceMinPollInterval is what the provider enforces.
+	// Zero keeps 5 s.
+	DevicePollInterval time.Duration
+
+	// DeviceMinPollInterval makes the provider answer slow_down to a poll
+	// of a device code sooner than this after the previous poll of that
+	// code, whatever that one was answered. Zero enforces nothing.
+	DeviceMinPollInterval time.Duration
 }
 
 // Start runs a provider on 127.0.0.1 that knows clients, stopped when the
@@ -115,6 +133,11 @@ func Start(t testing.TB, clients ...Client) *Provider {
 }
 
 // StartWith is Start with options.
+//
+// Every client may use the device authorization grant (RFC 8628), which
+// the provider serves correctly where the bare example storage does not
+// (see deviceStorage in device.go): a device code is redeemed once, and its refresh
+// token works.
 func StartWith(t testing.TB, opts Options, clients ...Client) *Provider {
 	t.Helper()
 	quietOnce.Do(func() { slog.SetDefault(slog.New(slog.DiscardHandler)) })
@@ -128,13 +151,15 @@ func StartWith(t testing.TB, opts Options, clients ...Client) *Provider {
 			known[c.ID] = storage.WebClient(c.ID, c.Secret, c.RedirectURIs...)
 		}
 	}
-	st := &recordingStorage{Storage: storage.NewStorageWithClients(storage.NewUserStore(issuer), known), lifetime: opts.AccessTokenLifetime, presented: map[string]int{}}
-	srv.Config.Handler = exampleop.SetupServer(issuer, st, nil, false)
+	users := storage.NewUserStore(issuer)
+	st := &recordingStorage{Storage: storage.NewStorageWithClients(users, known), lifetime: opts.AccessTokenLifetime, presented: map[string]int{}}
+	dev := newDeviceStorage(st, users, opts)
+	srv.Config.Handler = dev.handler(exampleop.SetupServer(issuer, dev, nil, false))
 	srv.Start()
 	t.Cleanup(srv.Close)
 
 	// The example user store names its user after the issuer's host.
-	p := &Provider{Issuer: issuer, Username: "test-user@127.0.0.1", Password: "verysecure", storage: st}
+	p := &Provider{Issuer: issuer, Username: "test-user@127.0.0.1", Password: "verysecure", storage: st, device: dev}
 	resp, err := http.Get(issuer + ".well-known/openid-configuration")
 	if err != nil {
 		t.Fatalf("provider discovery: %v", err)
@@ -153,6 +178,9 @@ func StartWith(t testing.TB, opts Options, clients ...Client) *Provider {
 	}
 	p.AuthEndpoint, p.TokenEndpoint, p.UserinfoEndpoint = disc.Authorization, disc.Token, disc.Userinfo
 	p.RevocationEndpoint, p.IntrospectEndpoint, p.DeviceEndpoint = disc.Revocation, disc.Introspection, disc.Device
+	if err := dev.checkEndpoints(p); err != nil {
+		t.Fatalf("provider discovery: %v", err)
+	}
 	return p
 }
 
