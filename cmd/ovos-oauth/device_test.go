@@ -1,0 +1,167 @@
+package main
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/OpenVoiceOS/ovos-oauth/internal/bus/bustest"
+	"github.com/OpenVoiceOS/ovos-oauth/internal/oauth/oauthtest"
+)
+
+// deviceSetup is a daemon and a real provider with the device grant
+// (zitadel's, RFC 8628), polls announced every second.
+func deviceSetup(t *testing.T, opts oauthtest.Options) (*setup, string) {
+	t.Helper()
+	busURL, _ := bustest.StartHub(t)
+	d := startDaemon(t, busURL, t.TempDir())
+	if opts.DevicePollInterval == 0 {
+		opts.DevicePollInterval = time.Second
+	}
+	s := &setup{d: d, p: oauthtest.StartWith(t, opts, oauthtest.Client{ID: "tv", Secret: secret}), skill: newSkill(t, busURL, skillID)}
+	reg := s.register(t, "tv", "tv", secret, map[string]any{"device_endpoint": s.p.DeviceEndpoint})
+	if reg["login"] != "device" || reg["redirect_uri"] != "" {
+		t.Fatalf("register with a device_endpoint = %v, want login device and no redirect URI", reg)
+	}
+	return s, busURL
+}
+
+// TestDeviceLogin: the QR code is the verification URI; while the user has
+// not entered the code the daemon polls on, slows down when told, and once
+// the user approved it announces a token the provider accepts.
+func TestDeviceLogin(t *testing.T) {
+	t.Parallel()
+	// Polls closer than 1.5 s apart are answered slow_down: the announced
+	// 1 s interval earns one, after which the daemon waits 5 s more.
+	s, _ := deviceSetup(t, oauthtest.Options{DeviceMinPollInterval: 1500 * time.Millisecond})
+	qr := noErr(t, s.skill.request(t, "oauth.generate.qr.request", app("tv"), "oauth.generate.qr.response"))
+	userCode, _ := qr["user_code"].(string)
+	verification, _ := qr["verification_uri"].(string)
+	complete, _ := qr["verification_uri_complete"].(string)
+	if userCode == "" || !strings.HasPrefix(verification, s.p.Issuer) || qr["interval"] != float64(1) || qr["expires_in"] == nil {
+		t.Fatalf("qr reply = %v, want user_code, verification_uri, interval and expires_in", qr)
+	}
+	want := verification
+	if complete != "" {
+		want = complete
+	}
+	if got := decodeQR(t, qr["qr"].(string)); got != want {
+		t.Errorf("QR code holds %q, want the verification URI %q", got, want)
+	}
+	shown := dataOf(t, s.skill.expectFor(t, "ovos.shell.oauth.display.qr.code", app("tv")))
+	if shown["user_code"] != userCode || shown["verification_uri"] != verification || shown["qr"] != qr["qr"] {
+		t.Errorf("display.qr.code = %v, want the reply's code and URI", shown)
+	}
+
+	// The user takes a while: polls go on, one of them too fast.
+	waitFor(t, "a slow_down answer", func() bool { return countPolls(s.p, "slow_down") > 0 })
+	if countPolls(s.p, "authorization_pending") == 0 {
+		t.Errorf("polls = %v, want authorization_pending before the user acted", s.p.DevicePolls())
+	}
+	s.p.ApproveDevice(t, userCode)
+	s.checkToken(t, dataOf(t, s.skill.Expect(t, "oauth.token.response."+skillID+"_tv")))
+
+	polls := s.p.DevicePolls()
+	for i, p := range polls {
+		if p.Error == "slow_down" && i+1 < len(polls) {
+			if gap := polls[i+1].At.Sub(p.At); gap < 5*time.Second {
+				t.Errorf("after slow_down the next poll came %v later, want the interval stretched by 5 s", gap)
+			}
+		}
+	}
+	if last := polls[len(polls)-1]; last.Error != "" {
+		t.Errorf("last poll answered %q, want the token", last.Error)
+	}
+	n := len(polls)
+	got := noErr(t, s.skill.request(t, "oauth.token.get", app("tv"), "oauth.token.get.response"))
+	s.checkToken(t, got)
+	if len(s.p.DevicePolls()) != n {
+		t.Errorf("the daemon polled again after the login completed")
+	}
+	if n := s.count("oauth.token.error." + skillID + "_tv"); n != 0 {
+		t.Errorf("%d token.error events", n)
+	}
+
+	// oauth.get answers with the verification URI and the code too.
+	url := noErr(t, s.skill.request(t, "oauth.get", app("tv"), "oauth.url"))
+	if url["url"] != url["verification_uri_complete"] && url["url"] != url["verification_uri"] || url["user_code"] == "" || url["user_code"] == userCode {
+		t.Errorf("oauth.url for a device login = %v, want a new code and its verification URI", url)
+	}
+}
+
+func TestDeviceLoginFails(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name string
+		opts oauthtest.Options
+		act  func(t *testing.T, s *setup, userCode string)
+		code string
+	}{
+		{"denied", oauthtest.Options{}, func(t *testing.T, s *setup, userCode string) { s.p.DenyDevice(t, userCode) }, "access_denied"},
+		{"expired", oauthtest.Options{DeviceCodeLifetime: 2 * time.Second}, func(*testing.T, *setup, string) {}, "expired_state"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			s, _ := deviceSetup(t, tt.opts)
+			got := noErr(t, s.skill.request(t, "oauth.get", app("tv"), "oauth.url"))
+			tt.act(t, s, got["user_code"].(string))
+			ev := wantErr(t, s.skill.Expect(t, "oauth.token.error."+skillID+"_tv"), tt.code)
+			if ev["app_id"] != "tv" {
+				t.Errorf("token.error = %v", ev)
+			}
+			n := len(s.p.DevicePolls())
+			s.noTokenEvent(t, "tv")
+			st := noErr(t, s.skill.request(t, "oauth.status", map[string]any{}, "oauth.status.response"))
+			apps := st["apps"].([]any)
+			if a := apps[0].(map[string]any); a["flow"] != nil || a["login"] != "device" {
+				t.Errorf("status after the failed login = %v, want no pending login", a)
+			}
+			if len(s.p.DevicePolls()) != n {
+				t.Errorf("polls went on after the login ended")
+			}
+		})
+	}
+}
+
+// TestDeviceLoginSurvivesRestart: the daemon restarts while the user is
+// entering the code; the new one polls on and finishes the login.
+func TestDeviceLoginSurvivesRestart(t *testing.T) {
+	t.Parallel()
+	s, busURL := deviceSetup(t, oauthtest.Options{})
+	got := noErr(t, s.skill.request(t, "oauth.get", app("tv"), "oauth.url"))
+	waitFor(t, "a first poll", func() bool { return countPolls(s.p, "authorization_pending") > 0 })
+	if err := s.d.stop(); err != nil {
+		t.Fatal(err)
+	}
+	before := len(s.p.DevicePolls())
+	startDaemon(t, busURL, s.d.dataDir)
+	s.skill.Expect(t, "oauth.ping")
+	s.p.ApproveDevice(t, got["user_code"].(string))
+	s.checkToken(t, dataOf(t, s.skill.Expect(t, "oauth.token.response."+skillID+"_tv")))
+	if len(s.p.DevicePolls()) <= before {
+		t.Errorf("the token came without a poll from the new daemon")
+	}
+}
+
+func countPolls(p *oauthtest.Provider, code string) int {
+	n := 0
+	for _, poll := range p.DevicePolls() {
+		if poll.Error == code {
+			n++
+		}
+	}
+	return n
+}
+
+// waitFor polls cond until it holds, for at most 20 s.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("waited 20 s for %s", what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
