@@ -16,7 +16,10 @@ import (
 	"github.com/OpenVoiceOS/ovos-oauth/internal/oauth"
 )
 
-const expiredFlow = "EXPIREDEXPIREDEXPIREDEXPIR"
+const (
+	expiredFlow  = "EXPIREDEXPIREDEXPIREDEXPIR"
+	loopbackFlow = "LOOPLOOPLOOPLOOPLOOPLOOPLO"
+)
 
 // fakeEngine answers as the engine would for each case, so every error code
 // can be put in front of the server. The real engine is behind the
@@ -46,6 +49,9 @@ func (fakeEngine) PendingFlow(ctx context.Context, id string) (*oauth.Flow, erro
 	if id == "GOODGOODGOODGOODGOODGOODGO" {
 		return &oauth.Flow{ID: id, Kind: oauth.FlowCode, AuthURL: "https://provider.example/authorize?state=abc"}, nil
 	}
+	if id == loopbackFlow {
+		return &oauth.Flow{ID: id, Kind: oauth.FlowLoopback, MungedID: "skill_app", RedirectURI: "http://127.0.0.1:36536/auth/callback/skill_app", AuthURL: "https://provider.example/authorize?state=abc"}, nil
+	}
 	return nil, &oauth.Error{Code: oauth.CodeInvalidState, Description: "unknown"}
 }
 
@@ -69,6 +75,9 @@ func TestStatusesAndPages(t *testing.T) {
 		{"GET", "/auth/callback/skill_app?state=boom&code=c", 500, ""},
 		{"GET", "/auth/start/GOODGOODGOODGOODGOODGOODGO", 303, "https://provider.example/authorize?state=abc"},
 		{"GET", "/auth/start/" + expiredFlow, 410, ""},
+		// A loopback login's link shows the page; its Log in button goes on.
+		{"GET", "/auth/start/" + loopbackFlow, 200, ""},
+		{"GET", "/auth/start/" + loopbackFlow + "?login", 303, "https://provider.example/authorize?state=abc"},
 		{"GET", "/auth/start/unknown", 400, ""},
 		{"GET", "/healthz", 200, ""},
 		{"GET", "/", 404, ""},
@@ -156,6 +165,89 @@ func FuzzRequest(f *testing.F) {
 					t.Fatalf("the page echoes %q", v)
 				}
 			}
+		}
+	})
+}
+
+// FuzzPaste posts whatever a user might paste into a loopback login's
+// form: every answer is a page with a proper status, and none echoes a
+// value of the pasted address's query.
+func FuzzPaste(f *testing.F) {
+	f.Add("http://127.0.0.1:36536/auth/callback/skill_app?state=ok&code=c")
+	f.Add("http://127.0.0.1:36536/auth/callback/?state=" + strings.Repeat("s", 20))
+	f.Add("javascript:alert(1)")
+	f.Add("  ")
+	f.Add("%zz://\x00")
+	h := newServer(f, fakeEngine{}).Handler()
+	f.Fuzz(func(t *testing.T, pasted string) {
+		for _, flow := range []string{"GOODGOODGOODGOODGOODGOODGO", expiredFlow} {
+			body := url.Values{"url": {pasted}}.Encode()
+			req := httptest.NewRequest(http.MethodPost, "http://device.test/auth/start/"+flow, strings.NewReader(body))
+			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			rec := httptest.NewRecorder()
+			h.ServeHTTP(rec, req)
+			if rec.Code < 200 || rec.Code > 599 || !strings.HasPrefix(rec.Header().Get("Content-Type"), "text/html") {
+				t.Fatalf("paste %q: status %d, Content-Type %q", pasted, rec.Code, rec.Header().Get("Content-Type"))
+			}
+			if u, err := url.Parse(strings.TrimSpace(pasted)); err == nil {
+				for _, vs := range u.Query() {
+					for _, v := range vs {
+						if len(v) >= 16 && strings.Contains(rec.Body.String(), v) {
+							t.Fatalf("the page echoes %q", v)
+						}
+					}
+				}
+			}
+		}
+	})
+}
+
+// TestPaste: a loopback login's page takes the pasted address and hands
+// its query to the engine with the address it names; what is not such an
+// address is refused on the page, without asking the engine.
+func TestPaste(t *testing.T) {
+	h := newServer(t, fakeEngine{}).Handler()
+	tests := []struct {
+		name, pasted string
+		status       int
+		words        string
+	}{
+		{"the login's address", "http://127.0.0.1:36536/auth/callback/skill_app?state=ok&code=c", 200, "logged in"},
+		{"with spaces around", "  http://127.0.0.1:36536/auth/callback/skill_app?state=ok&code=c\n", 200, "logged in"},
+		{"a bad state", "http://127.0.0.1:36536/auth/callback/skill_app?state=bad&code=c", 400, "not valid"},
+		{"another app's address", "http://127.0.0.1:36536/auth/callback/other_app?state=ok&code=c", 400, "another app"},
+		{"not a callback", "https://example.com/?state=ok&code=c", 400, "not the address"},
+		{"empty", "", 400, "not the address"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			body := url.Values{"url": {tt.pasted}}.Encode()
+			req := httptest.NewRequest(http.MethodPost, "/auth/start/"+loopbackFlow, strings.NewReader(body))
+			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			rec := httptest.NewRecorder()
+			h.ServeHTTP(rec, req)
+			if rec.Code != tt.status || !strings.Contains(rec.Body.String(), tt.words) {
+				t.Errorf("status %d, want %d with %q:\n%s", rec.Code, tt.status, tt.words, rec.Body)
+			}
+		})
+	}
+	t.Run("the page's form may post only to itself", func(t *testing.T) {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/auth/start/"+loopbackFlow, nil))
+		if csp := rec.Header().Get("Content-Security-Policy"); !strings.Contains(csp, "form-action 'self'") || !strings.Contains(csp, "default-src 'none'") {
+			t.Errorf("CSP = %q", csp)
+		}
+		if b := rec.Body.String(); !strings.Contains(b, `action="/auth/start/`+loopbackFlow+`"`) || strings.Contains(b, "state=abc") {
+			t.Errorf("page: want a form posting to itself and no state:\n%s", b)
+		}
+	})
+	t.Run("too large", func(t *testing.T) {
+		req := httptest.NewRequest(http.MethodPost, "/auth/start/"+loopbackFlow, strings.NewReader("url="+strings.Repeat("x", 20<<10)))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		if rec.Code != http.StatusRequestEntityTooLarge {
+			t.Errorf("status %d, want 413", rec.Code)
 		}
 	})
 }

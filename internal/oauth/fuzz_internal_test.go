@@ -1,7 +1,10 @@
 package oauth
 
 import (
+	"log/slog"
+	"strings"
 	"testing"
+	"time"
 )
 
 // FuzzParseRaw feeds token endpoint answers: whatever a provider sends, the
@@ -45,6 +48,44 @@ func FuzzValidID(f *testing.F) {
 			if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-') {
 				t.Fatalf("ValidID(%q) = true with %q", s, c)
 			}
+		}
+	})
+}
+
+// FuzzDeviceFlow feeds device authorization answers: whatever a provider
+// sends, a login is opened only with a device code, a printable user code
+// and http(s) verification URIs (they go into QR codes and a browser), and
+// with a positive, bounded interval and lifetime.
+func FuzzDeviceFlow(f *testing.F) {
+	f.Add([]byte(`{"device_code":"D","user_code":"WDJB-MJHT","verification_uri":"https://p.test/device","verification_uri_complete":"https://p.test/device?c=1","expires_in":900,"interval":5}`))
+	f.Add([]byte(`{"device_code":"D","user_code":"U","verification_url":"https://www.google.com/device","expires_in":"1800","interval":"5"}`))
+	f.Add([]byte(`{"device_code":"D","user_code":"U","verification_uri":"javascript:alert(1)"}`))
+	f.Add([]byte(`{"device_code":"D","user_code":"U\n","verification_uri":"https://p.test/d","interval":-1,"expires_in":1e300}`))
+	f.Add([]byte(`[]`))
+	e := NewEngine(nil, "http://192.0.2.1:36536", slog.New(slog.DiscardHandler))
+	app := &App{SkillID: "s", AppID: "a", ClientID: "c", TokenEndpoint: "https://p.test/token"}
+	now := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
+	f.Fuzz(func(t *testing.T, body []byte) {
+		fl, err := e.deviceFlow(app, body, now)
+		if err != nil {
+			if ErrorCode(err) != CodeProviderUnavailable {
+				t.Fatalf("deviceFlow error code %q, want provider_unavailable", ErrorCode(err))
+			}
+			return
+		}
+		if fl.DeviceCode == "" || fl.UserCode == "" || fl.Kind != FlowDevice {
+			t.Fatalf("flow %+v without a device or user code", fl)
+		}
+		if checkText("user_code", fl.UserCode) != nil {
+			t.Fatalf("user code %q is not printable", fl.UserCode)
+		}
+		for _, u := range []string{fl.VerificationURI, fl.VerificationURIComplete, fl.UserURL()} {
+			if u != "" && !strings.HasPrefix(u, "http://") && !strings.HasPrefix(u, "https://") {
+				t.Fatalf("verification URI %q is not http(s)", u)
+			}
+		}
+		if fl.Interval <= 0 || fl.Interval > time.Hour || !fl.Expires.After(now) || fl.Expires.After(now.Add(25*time.Hour)) {
+			t.Fatalf("interval %v, expires %v", fl.Interval, fl.Expires)
 		}
 	})
 }
