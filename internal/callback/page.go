@@ -64,9 +64,9 @@ textarea{box-sizing:border-box;width:100%;margin:.4rem 0 .8rem;font:inherit;font
 {{with .Hint}}<p class="hint">{{.}}</p>{{end}}
 {{with .Paste}}
 <ol>
-<li><a class="button" href="{{.LoginLink}}">Log in</a></li>
+<li><a class="button" href="{{.LoginLink}}" target="_blank" rel="noopener noreferrer">Log in</a> (in a new tab; keep this one)</li>
 <li>After you log in, your phone shows a page that cannot be opened, at an address that starts with <code>{{.Example}}</code>. That is expected: the address is meant for your device.</li>
-<li>Copy that whole address from the address bar, paste it here and tap <em>Finish</em>.</li>
+<li>Copy that whole address from the address bar, come back to this tab, paste it here and tap <em>Finish</em>.</li>
 </ol>
 {{with .Problem}}<p class="problem" role="alert">{{.}}</p>{{end}}
 <form method="post" action="{{.Action}}">
