@@ -52,8 +52,8 @@ type Store interface {
 	// a state is good for one use. ErrNotFound when there is none. An
 	// expired flow is returned too; the caller checks Expires.
 	TakeFlow(state string) (*Flow, error)
-	// DeleteExpiredFlows deletes every flow that expired before now and
-	// returns how many it deleted.
+	// DeleteExpiredFlows deletes every flow that expired before now, except
+	// device logins (their poll ends them), and returns how many it deleted.
 	DeleteExpiredFlows(now time.Time) (int, error)
 }
 

@@ -211,7 +211,8 @@ func (db *DB) TakeFlow(state string) (*oauth.Flow, error) {
 }
 
 // DeleteExpiredFlows deletes every flow whose Expires is before now, with its
-// state, in one transaction, and returns how many it deleted. The cost is
+// state, in one transaction (but not device logins: the engine's poll of one
+// ends it and tells the skill it expired), and returns how many it deleted. The cost is
 // linear in the number of stored flows. Safe for concurrent use.
 func (db *DB) DeleteExpiredFlows(now time.Time) (int, error) {
 	// Looked for in a read transaction first: a write transaction fsyncs
@@ -219,7 +220,7 @@ func (db *DB) DeleteExpiredFlows(now time.Time) (int, error) {
 	found := false
 	err := db.view(func(b *buckets) error {
 		return b.flows.ForEach(func(_, v []byte) error {
-			if f, err := decode[oauth.Flow](v); err == nil && f.Expires.Before(now) {
+			if f, err := decode[oauth.Flow](v); err == nil && sweepable(f, now) {
 				found = true
 			}
 			return nil
@@ -231,13 +232,19 @@ func (db *DB) DeleteExpiredFlows(now time.Time) (int, error) {
 	var n int
 	err = db.update(func(b *buckets) error {
 		var err error
-		n, err = b.deleteFlows(func(f *oauth.Flow) bool { return f.Expires.Before(now) })
+		n, err = b.deleteFlows(func(f *oauth.Flow) bool { return sweepable(f, now) })
 		return err
 	})
 	if err != nil {
 		return 0, fmt.Errorf("delete expired flows: %w", err)
 	}
 	return n, nil
+}
+
+// sweepable reports whether DeleteExpiredFlows deletes f: an expired flow,
+// except a device login, which its own poll ends and reports.
+func sweepable(f *oauth.Flow, now time.Time) bool {
+	return f.Expires.Before(now) && f.Kind != oauth.FlowDevice
 }
 
 // deleteFlows deletes every flow that match reports true for, with its state,

@@ -358,6 +358,10 @@ func TestDeviceFlows(t *testing.T) {
 	if got, err := db.Flow("dev2"); err != nil || got.Kind != oauth.FlowDevice {
 		t.Errorf("Flow(dev2) = %v, %v", got, err)
 	}
+	// An expired device login is left to its poll, which reports it.
+	if n, err := db.DeleteExpiredFlows(at(60)); err != nil || n != 0 {
+		t.Errorf("DeleteExpiredFlows() = %d, %v; want the device login kept", n, err)
+	}
 	// A code flow without state is still refused.
 	c := fullFlow("code", "skill_app", at(2))
 	c.State = ""
