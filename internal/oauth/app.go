@@ -170,3 +170,38 @@ func (f *Flow) UserURL() string {
 	}
 	return f.AuthURL
 }
+
+// LogValue implements slog.LogValuer: an App logs as its ids and settings,
+// never its client secret, in every handler (JSON included).
+func (a App) LogValue() slog.Value {
+	return slog.GroupValue(
+		slog.String("munged_id", a.MungedID()),
+		slog.String("login", a.LoginMode()),
+		slog.String("client_id", a.ClientID),
+		slog.Bool("has_secret", a.ClientSecret != ""),
+		slog.String("token_endpoint", a.TokenEndpoint),
+		slog.Bool("needs_reauth", a.NeedsReauth),
+	)
+}
+
+// LogValue implements slog.LogValuer: a Token logs as its shape, never its
+// access or refresh token.
+func (t Token) LogValue() slog.Value {
+	return slog.GroupValue(
+		slog.String("token_type", t.TokenType),
+		slog.Bool("refreshable", t.RefreshToken != ""),
+		slog.Time("expiry", t.Expiry),
+		slog.String("scope", t.Scope),
+	)
+}
+
+// LogValue implements slog.LogValuer: a Flow logs as its id, kind and
+// times, never its state, verifier or device code.
+func (f Flow) LogValue() slog.Value {
+	return slog.GroupValue(
+		slog.String("id", f.ID),
+		slog.String("kind", string(f.Kind)),
+		slog.String("munged_id", f.MungedID),
+		slog.Time("expires", f.Expires),
+	)
+}
