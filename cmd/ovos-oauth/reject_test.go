@@ -162,8 +162,12 @@ func TestCallbackRejections(t *testing.T) {
 	})
 
 	t.Run("unknown app", func(t *testing.T) {
-		if status, _ := get(t, s.d.baseURL+"/auth/callback/nobody_nothing?code=x&state=y"); status != http.StatusNotFound {
-			t.Fatalf("unknown app: status %d, want 404", status)
+		// The same answer as a registered app's without a live state: the
+		// callback does not tell the LAN which apps exist.
+		unknownStatus, unknownBody := get(t, s.d.baseURL+"/auth/callback/nobody_nothing?code=x&state=y")
+		knownStatus, knownBody := get(t, s.d.baseURL+"/auth/callback/"+skillID+"_a?code=x&state=y")
+		if unknownStatus != http.StatusBadRequest || unknownStatus != knownStatus || unknownBody != knownBody {
+			t.Fatalf("unknown app: %d %q; registered app, random state: %d %q; want the same 400 page", unknownStatus, unknownBody, knownStatus, knownBody)
 		}
 	})
 

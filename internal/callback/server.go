@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/OpenVoiceOS/ovos-oauth/internal/oauth"
@@ -47,8 +48,9 @@ type Server struct {
 	// 40 s; requests that are not running end at once.
 	ShutdownTimeout time.Duration
 
-	engine Engine
-	logger *slog.Logger
+	engine   Engine
+	logger   *slog.Logger
+	refusals rateGate
 }
 
 // New returns a server completing logins through engine.
@@ -216,7 +218,34 @@ func (s *Server) logRefusal(r *http.Request, err error) {
 		s.logger.Error("callback failed", "path", r.URL.Path, "err", err)
 		return
 	}
-	s.logger.Info("callback refused", "path", r.URL.Path, "code", oauth.ErrorCode(err))
+	// Anyone on the LAN can send refused requests by the thousand: they
+	// are logged at most once per refusalEvery, with how many were not.
+	if suppressed, ok := s.refusals.allow(time.Now()); ok {
+		s.logger.Info("callback refused", "path", r.URL.Path, "code", oauth.ErrorCode(err), "not_logged_since", suppressed)
+	}
+}
+
+// refusalEvery is how often a refused request is logged at most.
+const refusalEvery = 10 * time.Second
+
+// rateGate lets one event through per refusalEvery and counts the others.
+type rateGate struct {
+	mu         sync.Mutex
+	last       time.Time
+	suppressed int
+}
+
+// allow reports whether an event at now may be logged, and how many were
+// held back since the last one that was.
+func (g *rateGate) allow(now time.Time) (suppressed int, ok bool) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if !g.last.IsZero() && now.Sub(g.last) < refusalEvery {
+		g.suppressed++
+		return 0, false
+	}
+	suppressed, g.suppressed, g.last = g.suppressed, 0, now
+	return suppressed, true
 }
 
 // errorPage maps an engine error to a status and a page.

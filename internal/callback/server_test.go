@@ -251,3 +251,21 @@ func TestPaste(t *testing.T) {
 		}
 	})
 }
+
+// TestRefusalsLoggedRarely: a flood of refused callbacks from the LAN
+// leaves one log line, not one per request.
+func TestRefusalsLoggedRarely(t *testing.T) {
+	var logs strings.Builder
+	srv := callback.New(fakeEngine{}, slog.New(slog.NewTextHandler(&logs, nil)))
+	h := srv.Handler()
+	for range 1000 {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/auth/callback/skill_app?error=access_denied", nil))
+		if rec.Code != http.StatusForbidden {
+			t.Fatalf("status %d", rec.Code)
+		}
+	}
+	if n := strings.Count(logs.String(), "callback refused"); n != 1 {
+		t.Errorf("%d log lines for 1000 refused callbacks, want 1", n)
+	}
+}

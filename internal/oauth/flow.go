@@ -169,10 +169,15 @@ func (e *Engine) PendingFlow(ctx context.Context, flowID string) (*Flow, error) 
 // The app is returned whenever it is known, with or without an error, so the
 // caller can report a failure against it.
 func (e *Engine) Complete(ctx context.Context, mungedID string, query url.Values, landed string) (*App, *Token, error) {
+	// An unknown app is answered as a known one without a live state, so
+	// that the callback does not list the registered apps to the LAN.
 	if !ValidMungedID(mungedID) {
-		return nil, nil, errorf(CodeUnknownApp, "no such app")
+		return nil, nil, errUnknownLogin()
 	}
 	app, err := e.app(mungedID)
+	if ErrorCode(err) == CodeUnknownApp {
+		return nil, nil, errUnknownLogin()
+	}
 	if err != nil {
 		return nil, nil, err
 	}
@@ -208,7 +213,7 @@ func (e *Engine) complete(ctx context.Context, app *App, query url.Values, lande
 		return nil, false, errorf(CodeInvalidRequest, "the provider's answer has no state")
 	}
 	if len(state) > maxStateLen {
-		return nil, false, errorf(CodeInvalidState, "this login is unknown or was already used")
+		return nil, false, errUnknownLogin()
 	}
 	// Counted before the state is spent, so that a daemon stopping neither
 	// burns the user's code nor closes the store under the exchange.
@@ -220,7 +225,7 @@ func (e *Engine) complete(ctx context.Context, app *App, query url.Values, lande
 		if outcome, seen := e.recent.outcome(state, app.MungedID(), e.Now()); seen {
 			return &Error{Code: CodeAlreadyAnswered, Description: outcome.describe()}
 		}
-		return errorf(CodeInvalidState, "this login is unknown or was already used")
+		return errUnknownLogin()
 	}
 	f, err := e.store.FlowByState(state)
 	if IsNotFound(err) {
@@ -230,7 +235,7 @@ func (e *Engine) complete(ctx context.Context, app *App, query url.Values, lande
 		return nil, false, internalErr("read the login", err)
 	}
 	if f.MungedID != app.MungedID() || f.Kind == FlowDevice {
-		return nil, false, errorf(CodeInvalidState, "this login is unknown or was already used")
+		return nil, false, errUnknownLogin()
 	}
 	if landed != "" && !e.answersAt(app, landed, f) {
 		return nil, false, errorf(CodeNotAnAnswer, "this address is not the login's redirect URI; the login goes on")
@@ -292,6 +297,12 @@ func (e *Engine) complete(ctx context.Context, app *App, query url.Values, lande
 	}
 	*app = *cur
 	return tok, true, nil
+}
+
+// errUnknownLogin is the one answer to an answer that ends no login: an
+// unknown app, an unknown, spent or another app's state.
+func errUnknownLogin() *Error {
+	return errorf(CodeInvalidState, "this login is unknown or was already used")
 }
 
 // maxStateLen bounds a state read from outside: a relay state carries the
