@@ -111,7 +111,17 @@ func withErr(data map[string]any, err error) map[string]any {
 	return data
 }
 
-func responseFail(m bus.Message, err error) bus.Message { return m.Response(errFields(err)) }
+// responseFail is the failed .response of a request, naming the app it was
+// about where the request did, so that a skill with several apps can tell
+// which one was refused.
+func responseFail(m bus.Message, err error) bus.Message {
+	data := errFields(err)
+	var req appRef
+	if m.DecodeData(&req) == nil && oauth.ValidID(req.SkillID) && oauth.ValidID(req.AppID) {
+		data["skill_id"], data["app_id"] = req.SkillID, req.AppID
+	}
+	return m.Response(data)
+}
 
 func replyFail(typ string) func(bus.Message, error) bus.Message {
 	return func(m bus.Message, err error) bus.Message { return m.Reply(typ, errFields(err)) }

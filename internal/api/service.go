@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"log/slog"
 	"sync"
+	"time"
 
 	"github.com/OpenVoiceOS/ovos-oauth/internal/bus"
 	"github.com/OpenVoiceOS/ovos-oauth/internal/oauth"
@@ -27,13 +28,24 @@ type QRWriter interface {
 
 // Service answers the oauth.* requests and emits the oauth.* events. It
 // implements bus.Handler and oauth.Events. Requests about one app run in
-// the order they arrived; requests about different apps run concurrently.
+// the order they arrived; requests about different apps run concurrently,
+// so a slow provider or a flood of requests for one app delays only that
+// app. Every request gets its one reply within ReplyWithin: the answer, or
+// "busy" when it could not be run in time.
 type Service struct {
 	// Sender carries replies and events; it must be set before Run.
 	Sender Sender
-	// MaxQueued bounds the requests waiting to run; past it a request is
-	// answered at once with error "busy". Default 1024.
-	MaxQueued int
+	// MaxQueued bounds the requests waiting to run, MaxQueuedPerApp those
+	// of one app, and MaxQueuedBytes the bytes they hold; past any of them
+	// a request is answered at once with error "busy". Defaults 1024, 64
+	// and 16 MiB.
+	MaxQueued, MaxQueuedPerApp, MaxQueuedBytes int
+	// ReplyWithin bounds the time from a request's arrival to its reply; a
+	// skill waits about 3 s. A request still queued then is answered
+	// "busy"; one still running is answered "busy" too while its work goes
+	// on (a refresh, a token exchange), and its late result is dropped.
+	// Default 2.5 s.
+	ReplyWithin time.Duration
 
 	engine *oauth.Engine
 	qr     QRWriter
@@ -42,19 +54,36 @@ type Service struct {
 	logger *slog.Logger
 
 	initOnce sync.Once
-	in       chan bus.Message
+	in       chan *request
 	mu       sync.Mutex
-	queued   int
+	queued   int            // requests dispatched and not yet answered or started
+	bytes    int            // their sizes
+	perApp   map[string]int // their count per app
+}
+
+// request is a dispatched request on its way to a worker.
+type request struct {
+	m        bus.Message
+	h        handler
+	key      string // the app it is about
+	size     int
+	deadline time.Time
 }
 
 // New returns a service over engine. host and port are what
 // oauth.get.app.host.info answers: the callback server as phones reach it.
 func New(engine *oauth.Engine, qr QRWriter, host string, port int, logger *slog.Logger) *Service {
-	return &Service{MaxQueued: 1024, engine: engine, qr: qr, host: host, port: port, logger: logger}
+	return &Service{
+		MaxQueued: 1024, MaxQueuedPerApp: 64, MaxQueuedBytes: 16 << 20, ReplyWithin: 2500 * time.Millisecond,
+		engine: engine, qr: qr, host: host, port: port, logger: logger,
+	}
 }
 
 func (s *Service) init() {
-	s.initOnce.Do(func() { s.in = make(chan bus.Message, s.MaxQueued) })
+	s.initOnce.Do(func() {
+		s.in = make(chan *request, s.MaxQueued)
+		s.perApp = make(map[string]int)
+	})
 }
 
 // Handles reports whether msgType is a request this service answers. It is
@@ -66,25 +95,52 @@ func (s *Service) Handles(msgType string) bool {
 	return ok
 }
 
-// Dispatch queues a request for Run and returns at once.
+// errBusy is the answer to a request that cannot be run in time.
+var errBusy = &oauth.Error{Code: oauth.CodeBusy, Description: "ovos-oauth is busy with this app; try again"}
+
+// Dispatch queues a request for Run and returns at once; a request that
+// does not fit is answered "busy" at once.
 func (s *Service) Dispatch(m bus.Message) {
 	h, ok := handlers[m.Type]
 	if !ok {
 		return
 	}
 	s.init()
+	r := &request{m: m, h: h, key: orderKey(m), size: messageSize(m), deadline: time.Now().Add(s.ReplyWithin)}
 	s.mu.Lock()
-	full := s.queued >= s.MaxQueued
-	if !full {
+	fits := s.queued < s.MaxQueued && s.perApp[r.key] < s.MaxQueuedPerApp && s.bytes+r.size <= s.MaxQueuedBytes
+	if fits {
 		s.queued++
+		s.bytes += r.size
+		s.perApp[r.key]++
 	}
 	s.mu.Unlock()
-	if full {
+	if !fits {
 		s.logger.Warn("request refused, queue full", "type", m.Type)
-		s.reply(m, h.fail(m, &oauth.Error{Code: oauth.CodeBusy, Description: "ovos-oauth is busy; try again"}))
+		s.reply(m, h.fail(m, errBusy))
 		return
 	}
-	s.in <- m // cannot block: the channel holds MaxQueued and queued counts what is in it or waiting behind it
+	s.in <- r // cannot block: the channel holds MaxQueued and queued counts what is in it or waiting behind it
+}
+
+// dequeued takes r off the queue's counts: it started, or was answered.
+func (s *Service) dequeued(r *request) {
+	s.mu.Lock()
+	s.queued--
+	s.bytes -= r.size
+	if s.perApp[r.key]--; s.perApp[r.key] == 0 {
+		delete(s.perApp, r.key)
+	}
+	s.mu.Unlock()
+}
+
+// messageSize is what a queued request holds in memory, near enough.
+func messageSize(m bus.Message) int {
+	n := len(m.Type) + len(m.Data)
+	for k, v := range m.Context {
+		n += len(k) + len(v)
+	}
+	return n
 }
 
 // Invalid answers a request whose frame did not decode, with
@@ -101,47 +157,72 @@ func (s *Service) Invalid(msgType string, err error) {
 }
 
 // Run executes queued requests until ctx ends, then waits for the running
-// ones to finish.
+// ones to finish. One worker runs per app at a time; requests that wait
+// behind it past their deadline are answered "busy" on Run's timer.
 func (s *Service) Run(ctx context.Context) error {
 	s.init()
-	waiting := make(map[string][]bus.Message) // per app; present while a worker runs for it
+	waiting := make(map[string][]*request) // per app; present while a worker runs for it
 	done := make(chan string)
-	start := func(key string, m bus.Message) {
+	start := func(r *request) {
+		s.dequeued(r)
 		go func() {
-			s.handle(ctx, m)
-			done <- key
+			s.handle(ctx, r)
+			done <- r.key
 		}()
 	}
 	finish := func(key string) {
-		s.mu.Lock()
-		s.queued--
-		s.mu.Unlock()
 		if q := waiting[key]; len(q) > 0 {
 			waiting[key] = q[1:]
-			start(key, q[0])
+			start(q[0])
 			return
 		}
 		delete(waiting, key)
 	}
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
 	for {
+		// The queues are in arrival order, so their heads are due first.
+		var next time.Time
+		for _, q := range waiting {
+			if len(q) > 0 && (next.IsZero() || q[0].deadline.Before(next)) {
+				next = q[0].deadline
+			}
+		}
+		timer.Stop()
+		var expire <-chan time.Time
+		if !next.IsZero() {
+			timer.Reset(time.Until(next))
+			expire = timer.C
+		}
 		select {
-		case m := <-s.in:
-			key := orderKey(m)
-			if q, busy := waiting[key]; busy {
-				waiting[key] = append(q, m)
+		case r := <-s.in:
+			if q, busy := waiting[r.key]; busy {
+				waiting[r.key] = append(q, r)
 				continue
 			}
-			waiting[key] = nil
-			start(key, m)
+			waiting[r.key] = nil
+			start(r)
 		case key := <-done:
 			finish(key)
+		case now := <-expire:
+			for key, q := range waiting {
+				for len(q) > 0 && !q[0].deadline.After(now) {
+					s.dequeued(q[0])
+					s.logger.Warn("request refused, waited too long behind this app's others", "type", q[0].m.Type)
+					s.reply(q[0].m, q[0].h.fail(q[0].m, errBusy))
+					q = q[1:]
+				}
+				waiting[key] = q
+			}
 		case <-ctx.Done():
 			for len(waiting) > 0 {
 				key := <-done
 				// Requests not yet started are dropped at shutdown; their
 				// askers time out as they would with the daemon stopped.
-				waiting[key] = nil
-				finish(key)
+				for _, r := range waiting[key] {
+					s.dequeued(r)
+				}
+				delete(waiting, key)
 			}
 			return nil
 		}
@@ -160,29 +241,44 @@ func orderKey(m bus.Message) string {
 	return string(k)
 }
 
-func (s *Service) handle(ctx context.Context, m bus.Message) {
-	h, ok := handlers[m.Type]
-	if !ok {
+// handle runs one request and sends its one reply by the request's
+// deadline. A handler still running then is answered "busy"; it is waited
+// for (its work, a refresh or an exchange, finishes and is stored) before
+// the app's next request starts, and its result is dropped.
+func (s *Service) handle(ctx context.Context, r *request) {
+	m, h := r.m, r.h
+	if !time.Now().Before(r.deadline) {
+		s.reply(m, h.fail(m, errBusy))
 		return
 	}
-	replied := false
-	defer func() {
-		// A bug in one handler must not take the daemon down, and the asker
-		// still gets its one reply, and only one.
-		if r := recover(); r != nil {
-			s.logger.Error("request handler panicked", "type", m.Type, "panic", r)
-			if !replied {
-				s.reply(m, h.fail(m, &oauth.Error{Code: oauth.CodeInternal, Description: "internal error"}))
+	hctx, cancel := context.WithDeadline(ctx, r.deadline)
+	defer cancel()
+	out := make(chan bus.Message, 1)
+	go func() {
+		defer func() {
+			// A bug in one handler must not take the daemon down, and the
+			// asker still gets its one reply, and only one.
+			if p := recover(); p != nil {
+				s.logger.Error("request handler panicked", "type", m.Type, "panic", p)
+				out <- h.fail(m, &oauth.Error{Code: oauth.CodeInternal, Description: "internal error"})
+			}
+		}()
+		out <- h.run(s, hctx, m)
+	}()
+	timer := time.NewTimer(time.Until(r.deadline))
+	defer timer.Stop()
+	select {
+	case reply := <-out:
+		s.reply(m, reply)
+		if h.then != nil {
+			for _, ev := range h.then(s, m, reply) {
+				s.emit(ev)
 			}
 		}
-	}()
-	out := h.run(s, ctx, m)
-	s.reply(m, out)
-	replied = true
-	if h.then != nil {
-		for _, ev := range h.then(s, m, out) {
-			s.emit(ev)
-		}
+	case <-timer.C:
+		s.logger.Warn("request answered busy, it took too long", "type", m.Type)
+		s.reply(m, h.fail(m, errBusy))
+		<-out
 	}
 }
 

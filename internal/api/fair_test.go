@@ -1,0 +1,201 @@
+package api_test
+
+import (
+	"context"
+	"encoding/json"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/OpenVoiceOS/ovos-oauth/internal/api"
+	"github.com/OpenVoiceOS/ovos-oauth/internal/bus"
+	"github.com/OpenVoiceOS/ovos-oauth/internal/oauth"
+	"github.com/OpenVoiceOS/ovos-oauth/internal/store"
+)
+
+// inProcess serves provider requests with a handler in the caller's
+// goroutine: no sockets, so a synctest bubble's clock runs while a request
+// hangs.
+type inProcess struct{ h http.HandlerFunc }
+
+func (t inProcess) RoundTrip(r *http.Request) (*http.Response, error) {
+	rec := httptest.NewRecorder()
+	t.h(rec, r)
+	if err := r.Context().Err(); err != nil {
+		return nil, err
+	}
+	return rec.Result(), nil
+}
+
+// timedOutbox records when each message was sent, on the bubble's clock.
+type timedOutbox struct {
+	mu   sync.Mutex
+	msgs []bus.Message
+	at   []time.Time
+}
+
+func (o *timedOutbox) Send(m bus.Message) error {
+	o.mu.Lock()
+	o.msgs = append(o.msgs, m)
+	o.at = append(o.at, time.Now())
+	o.mu.Unlock()
+	return nil
+}
+
+// fairFixture: a service over an engine whose provider hangs on the token
+// endpoint of app "slow" and answers every other at once. "slow" has an
+// expired token, so oauth.token.get must refresh it; "fast" has a valid
+// one.
+func fairFixture(t *testing.T) (*api.Service, *timedOutbox, *store.DB) {
+	t.Helper()
+	db := store.New(filepath.Join(t.TempDir(), "test.db"))
+	if err := db.Open(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	e := oauth.NewEngine(db, "http://192.0.2.10:36536", slog.New(slog.DiscardHandler))
+	e.HTTPClient = &http.Client{Transport: inProcess{func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasSuffix(r.URL.Path, "/slow") {
+			<-r.Context().Done() // hangs until the engine gives up
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.Write([]byte(`{"access_token":"AT-new","token_type":"Bearer","expires_in":3600}`))
+	}}}
+	out := &timedOutbox{}
+	svc := api.New(e, nil, "192.0.2.10", 36536, slog.New(slog.DiscardHandler))
+	svc.Sender = out
+	e.Events = svc
+	now := time.Now()
+	for _, id := range []string{"slow", "fast"} {
+		if _, err := e.Register(context.Background(), oauth.Registration{SkillID: "skill", AppID: id, ClientID: "c",
+			AuthEndpoint: "http://provider.test/auth", TokenEndpoint: "http://provider.test/token/" + id}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := db.PutToken("skill_slow", &oauth.Token{AccessToken: "AT-old", RefreshToken: "RT", Expiry: now.Add(-time.Minute), Obtained: now.Add(-time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.PutToken("skill_fast", &oauth.Token{AccessToken: "AT-fast", Expiry: now.Add(time.Hour), Obtained: now}); err != nil {
+		t.Fatal(err)
+	}
+	return svc, out, db
+}
+
+// TestSlowProviderDelaysOnlyItsApp: a provider that hangs on refresh, and
+// a flood of oauth.token.get for its app, while other skills register and
+// ask for their tokens. Theirs are answered at once; the hanging app's all
+// get an error reply within ReplyWithin; every request gets exactly one.
+func TestSlowProviderDelaysOnlyItsApp(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		svc, out, _ := fairFixture(t)
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- svc.Run(ctx) }()
+		t0 := time.Now()
+		const slow, fast, others = 200, 20, 20
+		for i := range slow + fast + others {
+			switch {
+			case i%12 == 0 && i/12 < others:
+				svc.Dispatch(request("oauth.register", map[string]any{"skill_id": "other", "app_id": "app" + itoa(i), "auth_endpoint": "https://p.test/a", "token_endpoint": "https://p.test/t"}))
+			case i%12 == 1 && i/12 < fast:
+				svc.Dispatch(request("oauth.token.get", map[string]any{"skill_id": "skill", "app_id": "fast"}))
+			default:
+				svc.Dispatch(request("oauth.token.get", map[string]any{"skill_id": "skill", "app_id": "slow"}))
+			}
+		}
+		synctest.Wait()
+		time.Sleep(svc.ReplyWithin + time.Millisecond)
+		synctest.Wait()
+
+		out.mu.Lock()
+		msgs, at := append([]bus.Message(nil), out.msgs...), append([]time.Time(nil), out.at...)
+		out.mu.Unlock()
+		counts := map[string]int{}
+		for i, m := range msgs {
+			var d map[string]any
+			if err := m.DecodeData(&d); err != nil {
+				t.Fatal(err)
+			}
+			switch {
+			case m.Type == "oauth.register.response":
+				counts["register"]++
+				if d["error"] != nil || at[i] != t0 {
+					t.Errorf("a registration of another skill: %v at +%v, want it answered at once", d, at[i].Sub(t0))
+				}
+			case m.Type == "oauth.token.get.response" && d["app_id"] == "fast":
+				counts["fast"]++
+				if d["access_token"] != "AT-fast" || at[i] != t0 {
+					t.Errorf("the fast app's token: %v at +%v, want it at once", d, at[i].Sub(t0))
+				}
+			case m.Type == "oauth.token.get.response" && d["app_id"] == "slow":
+				counts["slow"]++
+				if code := d["error"]; code != "busy" && code != "provider_unavailable" {
+					t.Errorf("the hanging app's reply = %v, want busy or provider_unavailable", d)
+				}
+				if late := at[i].Sub(t0); late > svc.ReplyWithin {
+					t.Errorf("the hanging app's reply came after %v, want within %v", late, svc.ReplyWithin)
+				}
+			}
+		}
+		want := map[string]int{"register": others, "fast": fast, "slow": slow}
+		for k, n := range want {
+			if counts[k] != n {
+				t.Errorf("%d replies for %s, want %d (one per request)", counts[k], k, n)
+			}
+		}
+		cancel()
+		// The hanging refresh ends at the engine's provider deadline.
+		time.Sleep(time.Minute)
+		if err := <-done; err != nil {
+			t.Errorf("Run() = %v", err)
+		}
+	})
+}
+
+// TestQueueBoundsBytes: large requests are refused with a reply once the
+// bytes queued reach MaxQueuedBytes, whatever their number.
+func TestQueueBoundsBytes(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		svc, out, _ := fairFixture(t)
+		svc.MaxQueuedBytes = 4 << 20
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- svc.Run(ctx) }()
+		big := strings.Repeat("x", 1<<20)
+		for range 20 {
+			svc.Dispatch(request("oauth.token.get", map[string]any{"skill_id": "skill", "app_id": "slow", "padding": big}))
+		}
+		// The refused ones are answered at once, before any time passes.
+		synctest.Wait()
+		out.mu.Lock()
+		refused := len(out.msgs)
+		out.mu.Unlock()
+		// One runs, at most four wait: the others are refused.
+		if refused < 20-1-4 {
+			t.Errorf("%d of 20 1 MB requests refused at once with a 4 MiB bound, want at least 15", refused)
+		}
+		time.Sleep(svc.ReplyWithin + time.Millisecond)
+		synctest.Wait()
+		out.mu.Lock()
+		total := len(out.msgs)
+		out.mu.Unlock()
+		if total != 20 {
+			t.Errorf("%d replies, want 20: one per request", total)
+		}
+		cancel()
+		time.Sleep(time.Minute)
+		<-done
+	})
+}
+
+func itoa(n int) string {
+	b, _ := json.Marshal(n)
+	return string(b)
+}
