@@ -1,0 +1,126 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/OpenVoiceOS/ovos-oauth/internal/bus"
+	"github.com/OpenVoiceOS/ovos-oauth/internal/bus/bustest"
+	"github.com/OpenVoiceOS/ovos-oauth/internal/oauth/oauthtest"
+)
+
+// buildDaemon builds the real binary once per test.
+func buildDaemon(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "ovos-oauth")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// TestSIGKILLLosesNothingAcknowledged kills the real binary with SIGKILL at
+// a random moment while skills register, log in and refresh, 20 times:
+// after each restart every registration that was answered, and every token
+// that was announced, is there.
+func TestSIGKILLLosesNothingAcknowledged(t *testing.T) {
+	t.Parallel()
+	bin := buildDaemon(t)
+	busURL, _ := bustest.StartHub(t)
+	dataDir, home := t.TempDir(), t.TempDir()
+	logFile, err := os.Create(filepath.Join(t.TempDir(), "daemon.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer logFile.Close()
+	const port = "0"
+	skill := newSkill(t, busURL, skillID)
+	start := func() *exec.Cmd {
+		cmd := exec.Command(bin, "serve", "--bus-url", busURL, "--listen", "127.0.0.1:"+port, "--public-host", "127.0.0.1",
+			"--data-dir", dataDir, "--log-format", "json", "--mirror-ovos-utils=false")
+		cmd.Env = []string{"HOME=" + home, "OVOS_OAUTH_SYSTEM_CONFIG_DIR=" + t.TempDir(), "MYCROFT_SYSTEM_CONFIG=/nonexistent", "XDG_CONFIG_DIRS=" + t.TempDir()}
+		cmd.Stderr = logFile
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		skill.Expect(t, "oauth.ping") // on the bus
+		return cmd
+	}
+	kill := func(cmd *exec.Cmd) {
+		cmd.Process.Signal(syscall.SIGKILL)
+		cmd.Wait()
+	}
+
+	// Logins need a provider that knows the (random) callback port; the
+	// token endpoint alone is enough for refreshes, so tokens come from a
+	// login on the first daemon and are refreshed by the later ones.
+	cmd := start()
+	info := noErr(t, skill.request(t, "oauth.get.app.host.info", map[string]any{}, "oauth.app.host.info.response"))
+	base := fmt.Sprintf("http://127.0.0.1:%v", info["port"])
+	p := oauthtest.Start(t, oauthtest.Client{ID: "web", Secret: secret, RedirectURIs: []string{base + "/auth/callback/" + skillID + "_login"}})
+	s := &setup{p: p, skill: skill}
+	s.register(t, "login", "web", secret, nil)
+	authURL := noErr(t, skill.request(t, "oauth.get", app("login"), "oauth.url"))["url"].(string)
+	p.Login(t, authURL)
+	skill.Expect(t, "oauth.token.response."+skillID+"_login")
+	acked := []string{"login"}
+	lastToken := ""
+
+	for round := range 20 {
+		// A refresh whose answer came (the rotated token is acknowledged),
+		// then work in flight when the kill comes: registrations sent
+		// without waiting, and one whose answer we await.
+		ref := noErr(t, skill.request(t, "oauth.refresh", app("login"), "oauth.refresh.response"))
+		lastToken = ref["token"].(map[string]any)["access_token"].(string)
+		for i := range 5 {
+			data := app(fmt.Sprintf("r%02d-%d", round, i))
+			data["auth_endpoint"], data["token_endpoint"] = p.AuthEndpoint, p.TokenEndpoint
+			skill.Send(t, withSource(bus.NewMessage("oauth.register", data)))
+		}
+		id := fmt.Sprintf("acked-%02d", round)
+		data := app(id)
+		data["auth_endpoint"], data["token_endpoint"] = p.AuthEndpoint, p.TokenEndpoint
+		skill.Send(t, withSource(bus.NewMessage("oauth.register", data)))
+		// Its own answer: register replies name the app by munged_id.
+		skill.ExpectFunc(t, func(r bus.Message) bool {
+			var d map[string]any
+			return r.Type == "oauth.register.response" && r.DecodeData(&d) == nil && d["munged_id"] == skillID+"_"+id && d["error"] == nil
+		})
+		acked = append(acked, id)
+		time.Sleep(time.Duration(rand.IntN(20)) * time.Millisecond)
+		kill(cmd)
+		cmd = start()
+
+		st := noErr(t, skill.request(t, "oauth.status", map[string]any{}, "oauth.status.response"))
+		have := map[string]bool{}
+		for _, a := range st["apps"].([]any) {
+			have[a.(map[string]any)["app_id"].(string)] = true
+		}
+		for _, a := range acked {
+			if !have[a] {
+				t.Fatalf("round %d: acknowledged app %q lost after SIGKILL", round, a)
+			}
+		}
+		tok := noErr(t, skill.request(t, "oauth.token.get", app("login"), "oauth.token.get.response"))
+		if tok["access_token"] != lastToken || s.p.Userinfo(t, lastToken) != 200 {
+			t.Fatalf("round %d: after SIGKILL the daemon hands out another token than the last one acknowledged, or one the provider refuses", round)
+		}
+	}
+	kill(cmd)
+	if total, reused := p.Refreshes(); reused != 0 {
+		t.Errorf("%d of %d refreshes presented a refresh token twice: a rotated one was lost", reused, total)
+	}
+}
+
+// withSource gives a request the context a skill's has.
+func withSource(m bus.Message) bus.Message {
+	m.Context = map[string]json.RawMessage{"source": json.RawMessage(`"` + skillID + `"`), "destination": json.RawMessage(`"PHAL"`)}
+	return m
+}
