@@ -27,8 +27,10 @@ const hubQueueSize = 4096
 // in the order received. It has no authentication, like ovos-messagebus. It
 // serves `ovos-oauth serve --embedded-bus` and every test of the project.
 //
-// Each client has a bounded queue and its own writer goroutine, so a slow
-// client is disconnected instead of blocking the others. Unlike
+// Each client has a bounded queue and its own writer goroutine. A client
+// whose queue is full slows the senders down for a moment (backpressure);
+// one that does not read within that moment is disconnected instead of
+// blocking the others. Unlike
 // ovos-messagebus, the Hub does not parse frames: it relays malformed ones
 // too, which lets tests feed them to clients.
 //
@@ -175,20 +177,47 @@ func (h *Hub) drop(cl *hubClient) {
 }
 
 // broadcast queues f for every client. Holding the lock while queueing gives
-// every client the same order.
+// every client the same order. A client whose queue is full gets
+// backpressure rather than being dropped at once: the sender's reader
+// waits, up to slowClientGrace, for the queue to drain (a reader that is
+// merely busy, like the daemon answering a flood, catches up); a client
+// that stays full that long does not read, and it is the one dropped. The
+// flooding sender is slowed through TCP meanwhile.
 func (h *Hub) broadcast(f hubFrame) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	var full []*hubClient
 	for cl := range h.clients {
 		select {
 		case cl.send <- f:
 		default:
-			delete(h.clients, cl)
-			cl.close()
-			h.logger.Warn("dropping bus client that cannot keep up", "remote", cl.conn.RemoteAddr().String())
+			full = append(full, cl)
 		}
 	}
+	if len(full) == 0 {
+		return
+	}
+	timer := time.NewTimer(slowClientGrace)
+	defer timer.Stop()
+	for _, cl := range full {
+		select {
+		case cl.send <- f:
+			continue
+		case <-cl.done:
+		case <-timer.C:
+			// The grace is shared: after it, every client still full
+			// goes at once.
+			timer.Reset(0)
+		}
+		delete(h.clients, cl)
+		cl.close()
+		h.logger.Warn("dropping bus client that does not read", "remote", cl.conn.RemoteAddr().String())
+	}
 }
+
+// slowClientGrace is how long a full client may take to make room for a
+// frame before it is dropped.
+const slowClientGrace = 2 * time.Second
 
 // writeLoop is a client's only writer.
 func (h *Hub) writeLoop(cl *hubClient) {
@@ -199,6 +228,7 @@ func (h *Hub) writeLoop(cl *hubClient) {
 		case f := <-cl.send:
 			_ = cl.conn.SetWriteDeadline(time.Now().Add(writeTimeout))
 			if err := cl.conn.WriteMessage(f.kind, f.data); err != nil {
+				cl.close() // first: a broadcast waiting for this queue stops waiting
 				h.drop(cl)
 				return
 			}

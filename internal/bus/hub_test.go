@@ -283,3 +283,71 @@ func TestHubServeStops(t *testing.T) {
 		t.Errorf("Clients() = %d, want 0", got)
 	}
 }
+
+// TestHubBusyReaderGetsBackpressure: a client floods the hub and never
+// reads; another reads everything but stops for a second (a daemon busy
+// answering the flood) while its queue fills. The busy reader is not
+// dropped: it stays connected and receives every frame, in order; the
+// flood waits for it.
+func TestHubBusyReaderGetsBackpressure(t *testing.T) {
+	url, hub := bustest.StartHub(t)
+	flooder := dialRaw(t, url) // never reads
+	reader := dialRaw(t, url)
+	readRaw(t, reader) // greeting
+	for deadline := time.Now().Add(waitLimit); hub.Clients() != 2; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("Clients() = %d, want 2", hub.Clients())
+		}
+	}
+	const flood = 20000
+	var got []int
+	var readErr error
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		for len(got) < flood {
+			// Idle for 3 s: the flood is over (or its sender was dropped).
+			_ = reader.SetReadDeadline(time.Now().Add(3 * time.Second))
+			_, frame, err := reader.ReadMessage()
+			if errors.Is(err, os.ErrDeadlineExceeded) {
+				return
+			}
+			if err != nil {
+				readErr = err
+				return
+			}
+			if !bytes.Contains(frame, []byte("test.flood")) {
+				continue
+			}
+			n, _ := strconv.Atoi(string(frame[bytes.LastIndexByte(frame, ':')+1 : len(frame)-2]))
+			got = append(got, n)
+			if len(got) == 2000 {
+				time.Sleep(time.Second) // busy answering, while the flood fills its queue
+			}
+		}
+	})
+	pad := strings.Repeat("x", 200)
+	sent := 0
+	for i := range flood {
+		frame := []byte(`{"type":"test.flood","data":{"pad":"` + pad + `","n":` + strconv.Itoa(i) + `}}`)
+		if err := flooder.WriteMessage(websocket.TextMessage, frame); err != nil {
+			break // dropped: the hub closed its connection, as it may
+		}
+		sent++
+	}
+	wg.Wait()
+	if readErr != nil {
+		t.Fatalf("the busy reader lost its connection: %v (after %d frames)", readErr, len(got))
+	}
+	if len(got) == 0 {
+		t.Fatal("the reader got no flood frame")
+	}
+	for i, n := range got {
+		if n != i {
+			t.Fatalf("frame %d is flood frame %d: frames were lost for the reader", i, n)
+		}
+	}
+	if sent == flood && len(got) != flood {
+		t.Errorf("the reader got %d of the %d frames the hub took", len(got), flood)
+	}
+	t.Logf("the flooder sent %d frames; the reader got %d", sent, len(got))
+}
