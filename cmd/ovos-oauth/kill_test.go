@@ -4,9 +4,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"syscall"
 	"testing"
 	"time"
@@ -40,7 +42,13 @@ func TestSIGKILLLosesNothingAcknowledged(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer logFile.Close()
-	const port = "0"
+	// One port for every run, so the provider knows the callback.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
+	ln.Close()
 	skill := newSkill(t, busURL, skillID)
 	start := func() *exec.Cmd {
 		cmd := exec.Command(bin, "serve", "--bus-url", busURL, "--listen", "127.0.0.1:"+port, "--public-host", "127.0.0.1",
@@ -58,22 +66,31 @@ func TestSIGKILLLosesNothingAcknowledged(t *testing.T) {
 		cmd.Wait()
 	}
 
-	// Logins need a provider that knows the (random) callback port; the
-	// token endpoint alone is enough for refreshes, so tokens come from a
-	// login on the first daemon and are refreshed by the later ones.
 	cmd := start()
-	info := noErr(t, skill.request(t, "oauth.get.app.host.info", map[string]any{}, "oauth.app.host.info.response"))
-	base := fmt.Sprintf("http://127.0.0.1:%v", info["port"])
-	p := oauthtest.Start(t, oauthtest.Client{ID: "web", Secret: secret, RedirectURIs: []string{base + "/auth/callback/" + skillID + "_login"}})
+	base := "http://127.0.0.1:" + port
+	p := oauthtest.Start(t, oauthtest.Client{ID: "web", Secret: secret, RedirectURIs: []string{base + "/auth/callback/" + skillID + "_login", base + "/auth/callback/" + skillID + "_fresh"}})
 	s := &setup{p: p, skill: skill}
 	s.register(t, "login", "web", secret, nil)
+	s.register(t, "fresh", "web", secret, nil)
 	authURL := noErr(t, skill.request(t, "oauth.get", app("login"), "oauth.url"))["url"].(string)
 	p.Login(t, authURL)
 	skill.Expect(t, "oauth.token.response."+skillID+"_login")
-	acked := []string{"login"}
+	acked := []string{"login", "fresh"}
 	lastToken := ""
 
 	for round := range 20 {
+		// A login whose token was announced (acknowledged), and another
+		// in flight at the kill on odd rounds.
+		authURL := noErr(t, skill.request(t, "oauth.get", app("fresh"), "oauth.url"))["url"].(string)
+		p.Login(t, authURL)
+		fresh := dataOf(t, skill.Expect(t, "oauth.token.response."+skillID+"_fresh"))["access_token"].(string)
+		if round%2 == 1 {
+			// Opened on the phone, not finished: pending at the kill.
+			inflight := noErr(t, skill.request(t, "oauth.get", app("fresh"), "oauth.url"))["url"].(string)
+			if resp, err := p.Phone(t).Get(inflight); err == nil {
+				resp.Body.Close()
+			}
+		}
 		// A refresh whose answer came (the rotated token is acknowledged),
 		// then work in flight when the kill comes: registrations sent
 		// without waiting, and one whose answer we await.
@@ -111,6 +128,9 @@ func TestSIGKILLLosesNothingAcknowledged(t *testing.T) {
 		tok := noErr(t, skill.request(t, "oauth.token.get", app("login"), "oauth.token.get.response"))
 		if tok["access_token"] != lastToken || s.p.Userinfo(t, lastToken) != 200 {
 			t.Fatalf("round %d: after SIGKILL the daemon hands out another token than the last one acknowledged, or one the provider refuses", round)
+		}
+		if tok := noErr(t, skill.request(t, "oauth.token.get", app("fresh"), "oauth.token.get.response")); tok["access_token"] != fresh {
+			t.Fatalf("round %d: the token of the login announced before the SIGKILL is gone", round)
 		}
 	}
 	kill(cmd)
