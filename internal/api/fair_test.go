@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -93,6 +94,7 @@ func fairFixture(t *testing.T) (*api.Service, *timedOutbox, *store.DB) {
 // ask for their tokens. Theirs are answered at once; the hanging app's all
 // get an error reply within ReplyWithin; every request gets exactly one.
 func TestSlowProviderDelaysOnlyItsApp(t *testing.T) {
+	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
 		svc, out, _ := fairFixture(t)
 		ctx, cancel := context.WithCancel(context.Background())
@@ -162,6 +164,7 @@ func TestSlowProviderDelaysOnlyItsApp(t *testing.T) {
 // TestQueueBoundsBytes: large requests are refused with a reply once the
 // bytes queued reach MaxQueuedBytes, whatever their number.
 func TestQueueBoundsBytes(t *testing.T) {
+	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
 		svc, out, _ := fairFixture(t)
 		svc.MaxQueuedBytes = 4 << 20
@@ -198,4 +201,48 @@ func TestQueueBoundsBytes(t *testing.T) {
 func itoa(n int) string {
 	b, _ := json.Marshal(n)
 	return string(b)
+}
+
+// TestFloodMemoryBounded replays, scaled down, the flood that took the
+// daemon to 3 GB: 150 requests of 1 MB (150 MB offered) and 1,100 small
+// oauth.token.get, all for an app whose provider hangs. What the service holds stays within its
+// bounds; every request gets its reply. The heap is measured and logged.
+func TestFloodMemoryBounded(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		svc, out, _ := fairFixture(t)
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- svc.Run(ctx) }()
+		var before runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&before)
+		big := strings.Repeat("x", 1<<20)
+		for range 150 {
+			svc.Dispatch(bus.Message{Type: "oauth.token.get", Data: []byte(`{"skill_id":"skill","app_id":"slow","padding":"` + big + `"}`)})
+		}
+		for range 1100 {
+			svc.Dispatch(request("oauth.token.get", map[string]any{"skill_id": "skill", "app_id": "slow"}))
+		}
+		synctest.Wait()
+		var during runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&during)
+		held := int64(during.HeapInuse) - int64(before.HeapInuse)
+		t.Logf("heap in use while the flood is queued: %.1f MiB more than before (bound on queued bytes: %d MiB)", float64(held)/(1<<20), svc.MaxQueuedBytes>>20)
+		if held > int64(svc.MaxQueuedBytes)*2 {
+			t.Errorf("the service holds %d MiB for the flood, more than twice its bound of %d MiB", held>>20, svc.MaxQueuedBytes>>20)
+		}
+		time.Sleep(svc.ReplyWithin + time.Millisecond)
+		synctest.Wait()
+		out.mu.Lock()
+		n := len(out.msgs)
+		out.mu.Unlock()
+		if n != 1250 {
+			t.Errorf("%d replies for 1,250 requests, want one each", n)
+		}
+		cancel()
+		time.Sleep(time.Minute)
+		<-done
+	})
 }
