@@ -1,65 +1,20 @@
 package callback_test
 
 import (
-	"bytes"
-	"context"
 	"image"
 	"image/color"
-	"image/png"
 	"net/http/httptest"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
-	"time"
-)
 
-// chromium returns the path of Debian's chromium. CI installs it (.ci/run);
-// elsewhere the browser tests are skipped when it is missing.
-func chromium(t *testing.T) string {
-	t.Helper()
-	p, err := exec.LookPath("chromium")
-	if err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatal("chromium is not installed; .ci/run installs it")
-		}
-		t.Skip("chromium not installed (apt-get install chromium)")
-	}
-	return p
-}
+	"github.com/OpenVoiceOS/ovos-oauth/internal/browsertest"
+)
 
 // browse loads url in headless Chromium at a phone's size and returns the
 // rendered DOM and a screenshot.
 func browse(t *testing.T, url string) (string, image.Image) {
 	t.Helper()
-	bin := chromium(t)
-	dir := t.TempDir()
-	shot := filepath.Join(dir, "shot.png")
-	base := []string{"--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
-		"--disable-background-networking", "--disable-component-update", "--disable-sync",
-		"--user-data-dir=" + filepath.Join(dir, "profile"), "--window-size=390,844", "--hide-scrollbars"}
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	dom, err := exec.CommandContext(ctx, bin, append(base, "--dump-dom", url)...).Output()
-	if err != nil {
-		t.Fatalf("chromium --dump-dom: %v", err)
-	}
-	if out, err := exec.CommandContext(ctx, bin, append(base, "--screenshot="+shot, url)...).CombinedOutput(); err != nil {
-		t.Fatalf("chromium --screenshot: %v\n%s", err, out)
-	}
-	b, err := os.ReadFile(shot)
-	if err != nil {
-		t.Fatal(err)
-	}
-	img, err := png.Decode(bytes.NewReader(b))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if dir := os.Getenv("OVOS_OAUTH_SCREENSHOTS"); dir != "" {
-		os.WriteFile(filepath.Join(dir, strings.ReplaceAll(t.Name(), "/", "_")+".png"), b, 0o644)
-	}
-	return string(dom), img
+	return browsertest.DumpDOM(t, url), browsertest.Screenshot(t, url)
 }
 
 // pixels counts the screenshot's pixels close to c.

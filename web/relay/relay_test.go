@@ -1,0 +1,636 @@
+package relay_test
+
+import (
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"html"
+	"image/color"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/OpenVoiceOS/ovos-oauth/internal/browsertest"
+	"github.com/OpenVoiceOS/ovos-oauth/web/relay"
+)
+
+// refused is part of the message the page shows when it sends nothing.
+const refused = "only sends a login back to an OpenVoiceOS device on your home network"
+
+const (
+	deviceMarker = "DEVICE-CALLBACK-PAGE"
+	proxyMarker  = "PROXIED-PAGE"
+)
+
+// TestCSP checks the page's Content-Security-Policy against its inline
+// script and style, so an edit to either without a new hash fails here
+// rather than silently in the browser, and that the page loads nothing.
+func TestCSP(t *testing.T) {
+	page := string(relay.Page())
+	meta := regexp.MustCompile(`<meta http-equiv="Content-Security-Policy" content="([^"]*)">`).FindStringSubmatchIndex(page)
+	if meta == nil {
+		t.Fatal("no Content-Security-Policy meta tag")
+	}
+	csp := map[string]string{}
+	for _, d := range strings.Split(page[meta[2]:meta[3]], ";") {
+		name, value, _ := strings.Cut(strings.TrimSpace(d), " ")
+		csp[name] = value
+	}
+	script := only(t, page, "script")
+	style := only(t, page, "style")
+	want := map[string]string{
+		"default-src": "'none'",
+		"script-src":  "'" + hash(script) + "'",
+		"style-src":   "'" + hash(style) + "'",
+		"base-uri":    "'none'",
+		"form-action": "'none'",
+	}
+	if d := cmp.Diff(csp, want); d != "" {
+		t.Errorf("Content-Security-Policy (-got +want):\n%s", d)
+	}
+	if i, j := strings.Index(page, "<style>"), strings.Index(page, "<script>"); meta[0] > i || meta[0] > j {
+		t.Error("the Content-Security-Policy meta tag comes after the style or script it governs")
+	}
+	if !strings.Contains(page, `<meta name="referrer" content="no-referrer">`) {
+		t.Error("no referrer policy no-referrer")
+	}
+	markup := strings.Replace(page, script, "", 1)
+	if m := regexp.MustCompile(`(?i)\b(src|href|srcset|action|poster|data|ping)\s*=`).FindString(markup); m != "" {
+		t.Errorf("markup has %q: the page must load nothing", m)
+	}
+	for _, s := range []string{"http://", "https://"} {
+		if strings.Contains(page, s) {
+			t.Errorf("page contains %q: the page must load nothing", s)
+		}
+	}
+	for _, s := range []string{"url(", "@import"} {
+		if strings.Contains(style, s) {
+			t.Errorf("style contains %q: the page must load nothing", s)
+		}
+	}
+	// The only way out is the top-level navigation to the checked target.
+	for _, s := range []string{"fetch(", "XMLHttpRequest", "sendBeacon", "WebSocket", "EventSource", "iframe", "import(", "innerHTML", "document.write", "window.open"} {
+		if strings.Contains(script, s) {
+			t.Errorf("script uses %q", s)
+		}
+	}
+}
+
+// only returns the content of the one element tag in page.
+func only(t *testing.T, page, tag string) string {
+	t.Helper()
+	open, end := "<"+tag+">", "</"+tag+">"
+	if n := strings.Count(page, "<"+tag); n != 1 {
+		t.Fatalf("%d <%s> elements, want 1", n, tag)
+	}
+	_, rest, ok := strings.Cut(page, open)
+	content, _, ok2 := strings.Cut(rest, end)
+	if !ok || !ok2 {
+		t.Fatalf("no %s...%s", open, end)
+	}
+	return content
+}
+
+func hash(s string) string {
+	sum := sha256.Sum256([]byte(s))
+	return "sha256-" + base64.StdEncoding.EncodeToString(sum[:])
+}
+
+// request is what a recorder saw.
+type request struct {
+	Method, Host, Path, RawQuery string
+}
+
+// recorder is a plain-http server on 127.0.0.1 that records the requests it
+// gets and answers each with a page carrying its marker. As the device it
+// gets the relay's navigation; as Chromium's proxy it gets everything
+// Chromium tried to reach beyond 127.0.0.1.
+type recorder struct {
+	srv *httptest.Server
+	mu  sync.Mutex
+	got []request
+}
+
+func newRecorder(t *testing.T, marker string) *recorder {
+	r := &recorder{}
+	r.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		r.mu.Lock()
+		r.got = append(r.got, request{req.Method, req.Host, req.URL.Path, req.URL.RawQuery})
+		r.mu.Unlock()
+		if req.Method == http.MethodConnect {
+			http.Error(w, "no tunnels", http.StatusForbidden)
+			return
+		}
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		fmt.Fprintf(w, "<!doctype html><title>device</title><p>%s</p>", marker)
+	}))
+	t.Cleanup(r.srv.Close)
+	return r
+}
+
+// addr returns the recorder's host:port.
+func (r *recorder) addr() string { return r.srv.Listener.Addr().String() }
+
+// requests returns what the recorder got, leaving out favicon loads and
+// Chromium's own calls home (which LoopbackOnly sends to the proxy).
+func (r *recorder) requests() []request {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []request
+	for _, q := range r.got {
+		if q.Path == "/favicon.ico" || chromiumHome(q.Host) {
+			continue
+		}
+		out = append(out, q)
+	}
+	return out
+}
+
+// chromiumHome reports whether host:port is one of the Google services
+// Chromium calls on its own (time, updates, accounts) even with background
+// networking off. No test target is under these domains.
+func chromiumHome(hostport string) bool {
+	host, _, _ := strings.Cut(hostport, ":")
+	for _, d := range []string{".google.com", ".googleapis.com", ".gstatic.com", ".gvt1.com", ".gvt2.com"} {
+		if strings.HasSuffix(host, d) {
+			return true
+		}
+	}
+	return false
+}
+
+// load is one load of the relay page, at URL (a path and query on the
+// relay), in a batch.
+type load struct {
+	Name string `json:"name"`
+	URL  string `json:"url"`
+}
+
+// outcome is what the batch page saw of one load: the relay page's title and
+// text, or, in Left, that the window left the relay (it navigated) or never
+// settled.
+type outcome struct {
+	Title string `json:"title"`
+	Text  string `json:"text"`
+	Left  string `json:"left"`
+}
+
+// batchPage opens each load in a popup, a top-level window like the phone's
+// tab, one after the other. While the popup shows the relay page it is
+// same-origin and readable; once it has navigated away it is not. The
+// results land in #results as JSON.
+const batchPage = `<!doctype html>
+<pre id="results"></pre>
+<script type="application/json" id="loads">%s</script>
+<script>
+"use strict";
+const loads = JSON.parse(document.getElementById("loads").textContent);
+const results = {};
+let i = 0, w = null, cur = null, tries = 0;
+function look() {
+  try {
+    if (w.location.href === "about:blank" || w.document.readyState !== "complete") return null;
+    const title = w.document.getElementById("title"), text = w.document.getElementById("text");
+    if (!title || !text) return {left: "not the relay page: " + w.location.href};
+    if (title.textContent.startsWith("Sending")) return null; // navigating
+    return {title: title.textContent, text: text.textContent};
+  } catch (e) {
+    return {left: "navigated away"};
+  }
+}
+function step() {
+  if (cur) {
+    const r = look();
+    if (r === null && tries++ < 300) { setTimeout(step, 10); return; }
+    results[cur.name] = r || {left: "never settled"};
+    w.close();
+    document.getElementById("results").textContent = JSON.stringify(results);
+  }
+  if (i === loads.length) return;
+  cur = loads[i++];
+  tries = 0;
+  w = window.open(cur.url);
+  setTimeout(step, 10);
+}
+step();
+</script>
+`
+
+// newRelay serves the page over HTTPS on 127.0.0.1: at / as a static host
+// would, at /frame inside an iframe, and at /batch the batch page for loads.
+func newRelay(t *testing.T, loads []load) *httptest.Server {
+	js, err := json.Marshal(loads) // escapes <, > and &: safe inside <script>
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		w.Write(relay.Page())
+	})
+	mux.HandleFunc("GET /frame", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		fmt.Fprintf(w, `<!doctype html><p>FRAMING-PAGE</p><iframe src="/?%s"></iframe>`, html.EscapeString(r.URL.RawQuery))
+	})
+	mux.HandleFunc("GET /batch", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		fmt.Fprintf(w, batchPage, js)
+	})
+	srv := httptest.NewTLSServer(mux)
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+// flags returns the Chromium flags for relay tests: nothing but 127.0.0.1 is
+// reached (everything else goes to proxy), the test certificate is
+// accepted, and the page's script and navigations get budget of virtual
+// time to run (Chromium fast-forwards it when idle).
+func flags(proxy *recorder, budget time.Duration) []string {
+	return append(browsertest.LoopbackOnly(proxy.addr()),
+		browsertest.IgnoreCertificateErrors, browsertest.VirtualTimeBudget(budget))
+}
+
+// visit loads the relay page at path (with its query) and returns the DOM
+// Chromium ended on.
+func visit(t *testing.T, rel *httptest.Server, proxy *recorder, path string) string {
+	t.Helper()
+	return browsertest.DumpDOM(t, rel.URL+path, flags(proxy, 5*time.Second)...)
+}
+
+var resultsRE = regexp.MustCompile(`(?s)<pre id="results">(.*?)</pre>`)
+
+// batch runs the relay's batch page in one Chromium and returns the outcome
+// of each load by name.
+func batch(t *testing.T, rel *httptest.Server, proxy *recorder, n int) map[string]outcome {
+	t.Helper()
+	// Each load takes about a second of virtual time.
+	budget := time.Duration(n+5) * 3 * time.Second
+	dom := browsertest.DumpDOM(t, rel.URL+"/batch", append(flags(proxy, budget), "--disable-popup-blocking")...)
+	m := resultsRE.FindStringSubmatch(dom)
+	if m == nil || m[1] == "" {
+		t.Fatalf("batch page did not finish:\n%s", dom)
+	}
+	var got map[string]outcome
+	if err := json.Unmarshal([]byte(html.UnescapeString(m[1])), &got); err != nil {
+		t.Fatalf("batch results: %v", err)
+	}
+	if len(got) != n {
+		t.Fatalf("batch has %d results, want %d: %v", len(got), n, got)
+	}
+	return got
+}
+
+// state returns a state as the daemon builds it for the callback URL target.
+func state(target string) string {
+	return random() + "." + base64.RawURLEncoding.EncodeToString([]byte(target))
+}
+
+// random returns R: 32 random bytes in unpadded base64url, 43 characters.
+func random() string {
+	b := make([]byte, 32)
+	rand.Read(b)
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+// TestForward follows the page in Chromium to a device on 127.0.0.1: the
+// device gets exactly code, state, error, error_description and iss, those
+// present, in that order, and the phone ends on the device's page.
+func TestForward(t *testing.T) {
+	t.Parallel()
+	rel := newRelay(t, nil)
+	tests := []struct {
+		name  string
+		query func(st string) url.Values
+		want  func(st string) string // the device's raw query
+	}{
+		{
+			"code",
+			func(st string) url.Values {
+				return url.Values{"iss": {"I"}, "extra": {"drop"}, "state": {st}, "code": {"C"}}
+			},
+			func(st string) string { return "code=C&state=" + st + "&iss=I" },
+		},
+		{
+			"error",
+			func(st string) url.Values {
+				return url.Values{"state": {st}, "error": {"access_denied"}, "error_description": {"The user said no & left ✓"}}
+			},
+			func(st string) string {
+				return "state=" + st + "&error=access_denied&error_description=The%20user%20said%20no%20%26%20left%20%E2%9C%93"
+			},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			dev, proxy := newRecorder(t, deviceMarker), newRecorder(t, proxyMarker)
+			st := state(dev.srv.URL + "/auth/callback/skill_app")
+			dom := visit(t, rel, proxy, "/?"+tt.query(st).Encode())
+			want := []request{{http.MethodGet, dev.addr(), "/auth/callback/skill_app", tt.want(st)}}
+			if d := cmp.Diff(dev.requests(), want); d != "" {
+				t.Errorf("device got (-got +want):\n%s", d)
+			}
+			if got := proxy.requests(); len(got) != 0 {
+				t.Errorf("proxy got %v, want nothing", got)
+			}
+			if !strings.Contains(dom, deviceMarker) {
+				t.Errorf("the phone did not end on the device's page:\n%s", dom)
+			}
+		})
+	}
+}
+
+// TestForwardHomeNetwork checks every kind of home-network target the page
+// accepts. Chromium sends these to the recording proxy on 127.0.0.1, which
+// shows where the phone would have gone; nothing leaves the machine.
+func TestForwardHomeNetwork(t *testing.T) {
+	t.Parallel()
+	long := strings.Repeat("a", 128) + "_" + strings.Repeat("b", 128)
+	tests := []struct {
+		target string
+		want   request // what the proxy gets; RawQuery is filled in
+	}{
+		{"http://192.168.1.23:36536/auth/callback/skill-demo.test_spotify", request{"GET", "192.168.1.23:36536", "/auth/callback/skill-demo.test_spotify", ""}},
+		{"http://192.168.0.1:36536/auth/callback/a_b", request{"GET", "192.168.0.1:36536", "/auth/callback/a_b", ""}},
+		{"http://10.0.0.5:36536/auth/callback/a_b", request{"GET", "10.0.0.5:36536", "/auth/callback/a_b", ""}},
+		{"http://10.255.255.254:36536/auth/callback/a_b", request{"GET", "10.255.255.254:36536", "/auth/callback/a_b", ""}},
+		{"http://172.16.0.1:36536/auth/callback/a_b", request{"GET", "172.16.0.1:36536", "/auth/callback/a_b", ""}},
+		{"http://172.31.255.254:36536/auth/callback/a_b", request{"GET", "172.31.255.254:36536", "/auth/callback/a_b", ""}},
+		{"http://100.64.0.1:36536/auth/callback/a_b", request{"GET", "100.64.0.1:36536", "/auth/callback/a_b", ""}},
+		{"http://100.127.255.254:36536/auth/callback/a_b", request{"GET", "100.127.255.254:36536", "/auth/callback/a_b", ""}},
+		{"http://169.254.10.20:36536/auth/callback/a_b", request{"GET", "169.254.10.20:36536", "/auth/callback/a_b", ""}},
+		{"http://127.0.0.2:36536/auth/callback/a_b", request{"GET", "127.0.0.2:36536", "/auth/callback/a_b", ""}},
+		{"http://[::1]:36536/auth/callback/a_b", request{"GET", "[::1]:36536", "/auth/callback/a_b", ""}},
+		{"http://[fe80::1]:36536/auth/callback/a_b", request{"GET", "[fe80::1]:36536", "/auth/callback/a_b", ""}},
+		{"http://[febf::1]:36536/auth/callback/a_b", request{"GET", "[febf::1]:36536", "/auth/callback/a_b", ""}},
+		{"http://[fd12:3456:789a::1]:36536/auth/callback/a_b", request{"GET", "[fd12:3456:789a::1]:36536", "/auth/callback/a_b", ""}},
+		{"http://[fc00::]:36536/auth/callback/a_b", request{"GET", "[fc00::]:36536", "/auth/callback/a_b", ""}},
+		{"http://mycroft.local:36536/auth/callback/a_b", request{"GET", "mycroft.local:36536", "/auth/callback/a_b", ""}},
+		{"http://ovos-1.kitchen.local/auth/callback/a_b", request{"GET", "ovos-1.kitchen.local", "/auth/callback/a_b", ""}},
+		{"http://localhost:36536/auth/callback/a_b", request{"GET", "localhost:36536", "/auth/callback/a_b", ""}},
+		{"http://ovos.localhost:36536/auth/callback/a_b", request{"GET", "ovos.localhost:36536", "/auth/callback/a_b", ""}},
+		{"http://ovos.local:80/auth/callback/a_b", request{"GET", "ovos.local", "/auth/callback/a_b", ""}},
+		{"http://ovos.local:65535/auth/callback/" + long, request{"GET", "ovos.local:65535", "/auth/callback/" + long, ""}},
+		{"https://ovos.local:8443/auth/callback/a_b", request{"CONNECT", "ovos.local:8443", "", ""}},
+	}
+	proxy := newRecorder(t, proxyMarker)
+	var loads []load
+	states := map[string]string{} // by target
+	for _, tt := range tests {
+		st := state(tt.target)
+		states[tt.target] = st
+		loads = append(loads, load{tt.target, "/?" + url.Values{"state": {st}, "code": {"C"}}.Encode()})
+	}
+	rel := newRelay(t, loads)
+	results := batch(t, rel, proxy, len(loads))
+	got := proxy.requests()
+	for _, tt := range tests {
+		t.Run(tt.target, func(t *testing.T) {
+			if r := results[tt.target]; r.Left == "" {
+				t.Errorf("page stayed: %+v", r)
+			}
+			want := tt.want
+			if want.Method == http.MethodGet {
+				want.RawQuery = "code=C&state=" + states[tt.target]
+			}
+			n := 0
+			for _, q := range got {
+				if q == want {
+					n++
+				}
+			}
+			// Chromium retries a failed CONNECT; a GET it sends once.
+			if n == 0 || n > 1 && want.Method == http.MethodGet {
+				t.Errorf("proxy got %d of %v, want 1; it got %v", n, want, got)
+			}
+		})
+	}
+	// The proxy got nothing else.
+	for _, q := range got {
+		found := false
+		for _, tt := range tests {
+			want := tt.want
+			if want.Method == http.MethodGet {
+				want.RawQuery = "code=C&state=" + states[tt.target]
+			}
+			found = found || q == want
+		}
+		if !found {
+			t.Errorf("proxy got %v, which no load asked for", q)
+		}
+	}
+}
+
+// TestRefuse checks that the page refuses every link that is not a state
+// for a device callback on the home network: it says so, and Chromium sends
+// nothing to the device (whose address most targets carry) or anywhere else.
+func TestRefuse(t *testing.T) {
+	t.Parallel()
+	// Targets are templates: DEV is the device's host:port.
+	targets := []struct{ name, target string }{
+		{"public IPv4", "http://8.8.8.8/auth/callback/a_b"},
+		{"public IPv4 with port", "http://93.184.216.34:36536/auth/callback/a_b"},
+		{"public name", "http://example.com/auth/callback/a_b"},
+		{"private IP as a subdomain", "http://192.168.1.2.evil.com/auth/callback/a_b"},
+		{"local as a subdomain", "http://ovos.local.evil.com/auth/callback/a_b"},
+		{"localhost as a subdomain", "http://localhost.evil.com/auth/callback/a_b"},
+		{"decimal IPv4", "http://3232235777/auth/callback/a_b"},
+		{"hex IPv4", "http://0xC0A80101/auth/callback/a_b"},
+		{"lowercase hex IPv4", "http://0xc0a80101/auth/callback/a_b"},
+		{"octal IPv4", "http://0300.0250.01.01/auth/callback/a_b"},
+		{"leading zero", "http://192.168.1.01/auth/callback/a_b"},
+		{"short IPv4", "http://127.1/auth/callback/a_b"},
+		{"octet over 255", "http://192.168.1.256/auth/callback/a_b"},
+		{"0.0.0.0", "http://0.0.0.0:36536/auth/callback/a_b"},
+		{"172.32/16", "http://172.32.0.1/auth/callback/a_b"},
+		{"172.15/16", "http://172.15.0.1/auth/callback/a_b"},
+		{"100.128/16", "http://100.128.0.1/auth/callback/a_b"},
+		{"192.169/16", "http://192.169.1.1/auth/callback/a_b"},
+		{"public IPv6", "http://[2001:db8::1]/auth/callback/a_b"},
+		{"IPv4-mapped IPv6", "http://[::ffff:192.168.1.1]/auth/callback/a_b"},
+		{"unspecified IPv6", "http://[::]/auth/callback/a_b"},
+		{"fec0::/10", "http://[fec0::1]/auth/callback/a_b"},
+		{"IPv6 zone", "http://[fe80::1%25eth0]/auth/callback/a_b"},
+		{"uppercase IPv6", "http://[FE80::1]/auth/callback/a_b"},
+		{"uncompressed IPv6", "http://[fe80:0:0:0:0:0:0:1]/auth/callback/a_b"},
+		{"trailing dot .local", "http://printer.local./auth/callback/a_b"},
+		{"trailing dot localhost", "http://localhost./auth/callback/a_b"},
+		{"bare local", "http://local/auth/callback/a_b"},
+		{"uppercase host", "http://OVOS.local/auth/callback/a_b"},
+		{"uppercase scheme", "HTTP://DEV/auth/callback/a_b"},
+		{"start path", "http://DEV/auth/start/x"},
+		{"empty id", "http://DEV/auth/callback/"},
+		{"no id", "http://DEV/auth/callback"},
+		{"extra segment", "http://DEV/auth/callback/a_b/extra"},
+		{"percent-encoded slash", "http://DEV/auth/callback/..%2fx_y"},
+		{"percent-encoded id", "http://DEV/auth/callback/a%5Fb"},
+		{"dot segment", "http://DEV/auth/callback/../callback/a_b"},
+		{"id without underscore", "http://DEV/auth/callback/skillapp"},
+		{"id starting with a dot", "http://DEV/auth/callback/._b"},
+		{"id too long", "http://DEV/auth/callback/" + strings.Repeat("a", 129) + "_" + strings.Repeat("b", 128)},
+		{"id with other characters", "http://DEV/auth/callback/a_b~"},
+		{"query", "http://DEV/auth/callback/a_b?next=x"},
+		{"empty query", "http://DEV/auth/callback/a_b?"},
+		{"fragment", "http://DEV/auth/callback/a_b#x"},
+		{"user info", "http://user:pass@DEV/auth/callback/a_b"},
+		{"user info to a public host", "http://127.0.0.1@example.com/auth/callback/a_b"},
+		{"backslash user info", `http://evil.com\@DEV/auth/callback/a_b`},
+		{"backslash path", `http://DEV\auth\callback\a_b`},
+		{"leading space", " http://DEV/auth/callback/a_b"},
+		{"trailing newline", "http://DEV/auth/callback/a_b\n"},
+		{"tab in path", "http://DEV/auth/call\tback/a_b"},
+		{"port zero", "http://127.0.0.1:0/auth/callback/a_b"},
+		{"port too big", "http://127.0.0.1:65536/auth/callback/a_b"},
+		{"port with leading zero", "http://127.0.0.1:036536/auth/callback/a_b"},
+		{"empty port", "http://127.0.0.1:/auth/callback/a_b"},
+		{"no slashes", "http:DEV/auth/callback/a_b"},
+		{"javascript", "javascript:alert(1)//auth/callback/a_b"},
+		{"javascript with a path", "javascript://DEV/auth/callback/a_b%0aalert(1)"},
+		{"file", "file:///auth/callback/a_b"},
+		{"data", "data:text/html,<p>x</p>/auth/callback/a_b"},
+		{"ftp", "ftp://DEV/auth/callback/a_b"},
+		{"ws", "ws://DEV/auth/callback/a_b"},
+		{"protocol-relative", "//DEV/auth/callback/a_b"},
+		{"not a URL", "hello"},
+		{"non-ASCII host", "http://ovös.local/auth/callback/a_b"},
+	}
+	b64 := base64.RawURLEncoding.EncodeToString
+	// Each query is built from a fresh R, the B of a valid callback URL on
+	// the device, and the device's host:port.
+	queries := []struct {
+		name  string
+		query func(r, b, dev string) string
+	}{
+		{"no query", func(r, b, dev string) string { return "" }},
+		{"empty query", func(r, b, dev string) string { return "?" }},
+		{"no state", func(r, b, dev string) string { return "?code=C" }},
+		{"empty state", func(r, b, dev string) string { return "?code=C&state=" }},
+		{"only R", func(r, b, dev string) string { return "?code=C&state=" + r }},
+		{"R and B without a dot", func(r, b, dev string) string { return "?code=C&state=" + r + b }},
+		{"only B", func(r, b, dev string) string { return "?code=C&state=." + b }},
+		{"R too short", func(r, b, dev string) string { return "?code=C&state=" + r[:42] + "." + b }},
+		{"R too long", func(r, b, dev string) string { return "?code=C&state=" + r + "A." + b }},
+		{"R with a plus", func(r, b, dev string) string { return "?code=C&state=" + r[:42] + "%2B." + b }},
+		{"R with a slash", func(r, b, dev string) string { return "?code=C&state=" + r[:42] + "%2F." + b }},
+		{"R with padding", func(r, b, dev string) string { return "?code=C&state=" + r[:42] + "%3D." + b }},
+		{"empty B", func(r, b, dev string) string { return "?code=C&state=" + r + "." }},
+		{"two dots", func(r, b, dev string) string { return "?code=C&state=" + r + "." + b + "." + b }},
+		{"B with padding", func(r, b, dev string) string { return "?code=C&state=" + r + "." + b + "%3D" }},
+		{"B with plus and slash", func(r, b, dev string) string { return "?code=C&state=" + r + ".aHR0cDovL%2B%2Fv" }},
+		{"B not base64url", func(r, b, dev string) string { return "?code=C&state=" + r + ".!!!!" }},
+		{"B of impossible length", func(r, b, dev string) string {
+			for len(b)%4 != 1 {
+				b += "A"
+			}
+			return "?code=C&state=" + r + "." + b
+		}},
+		{"B with stray bits", func(r, b, dev string) string {
+			// An id whose URL leaves 4 unused bits in B's last character;
+			// setting one decodes to the same bytes but is not canonical.
+			u := "http://" + dev + "/auth/callback/a_b"
+			for len(u)%3 != 1 {
+				u += "c"
+			}
+			e := []byte(b64([]byte(u)))
+			const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+			e[len(e)-1] = alphabet[strings.IndexByte(alphabet, e[len(e)-1])|1]
+			return "?code=C&state=" + r + "." + string(e)
+		}},
+		{"B not a URL", func(r, b, dev string) string { return "?code=C&state=" + r + "." + b64([]byte("hello, world")) }},
+		{"B not UTF-8", func(r, b, dev string) string {
+			return "?code=C&state=" + r + "." + b64([]byte("http://"+dev+"/auth/callback/a_b\xff"))
+		}},
+		{"state percent-encoded", func(r, b, dev string) string { return "?code=C&state=" + r + "%2E" + b + "%00" }},
+		{"two states", func(r, b, dev string) string { return "?code=C&state=" + r + "." + b + "&state=" + r + "." + b }},
+		{"two codes", func(r, b, dev string) string { return "?code=C&code=D&state=" + r + "." + b }},
+		{"two errors", func(r, b, dev string) string { return "?error=a&error=b&state=" + r + "." + b }},
+		{"two iss", func(r, b, dev string) string { return "?code=C&iss=a&iss=b&state=" + r + "." + b }},
+	}
+	type refusal struct {
+		name string
+		dev  *recorder
+	}
+	var cases []refusal
+	var loads []load
+	for _, tt := range targets {
+		dev := newRecorder(t, deviceMarker)
+		st := state(strings.ReplaceAll(tt.target, "DEV", dev.addr()))
+		cases = append(cases, refusal{"target/" + tt.name, dev})
+		loads = append(loads, load{"target/" + tt.name, "/?" + url.Values{"code": {"C"}, "state": {st}}.Encode()})
+	}
+	for _, tt := range queries {
+		dev := newRecorder(t, deviceMarker)
+		b := b64([]byte("http://" + dev.addr() + "/auth/callback/a_b"))
+		cases = append(cases, refusal{"query/" + tt.name, dev})
+		loads = append(loads, load{"query/" + tt.name, "/" + tt.query(random(), b, dev.addr())})
+	}
+	proxy := newRecorder(t, proxyMarker)
+	rel := newRelay(t, loads)
+	results := batch(t, rel, proxy, len(loads))
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			r := results[c.name]
+			if r.Left != "" || r.Title != "This link cannot be used" || !strings.Contains(r.Text, refused) {
+				t.Errorf("page shows %+v, want the refusal", r)
+			}
+			if got := c.dev.requests(); len(got) != 0 {
+				t.Errorf("device got %v, want nothing", got)
+			}
+		})
+	}
+	if got := proxy.requests(); len(got) != 0 {
+		t.Errorf("proxy got %v, want nothing", got)
+	}
+}
+
+// TestRefuseFramed checks that the page sends nothing when another page
+// frames it: a navigation from a frame is not a top-level one.
+func TestRefuseFramed(t *testing.T) {
+	t.Parallel()
+	rel := newRelay(t, nil)
+	dev, proxy := newRecorder(t, deviceMarker), newRecorder(t, proxyMarker)
+	st := state(dev.srv.URL + "/auth/callback/skill_app")
+	dom := visit(t, rel, proxy, "/frame?"+url.Values{"code": {"C"}, "state": {st}}.Encode())
+	if !strings.Contains(dom, "FRAMING-PAGE") {
+		t.Fatalf("framing page not loaded:\n%s", dom)
+	}
+	if got := dev.requests(); len(got) != 0 {
+		t.Errorf("device got %v, want nothing", got)
+	}
+	if got := proxy.requests(); len(got) != 0 {
+		t.Errorf("proxy got %v, want nothing", got)
+	}
+}
+
+// TestLooks renders the refusal at a phone's size: the style applied under
+// the page's own CSP (the title's red is painted).
+func TestLooks(t *testing.T) {
+	t.Parallel()
+	rel := newRelay(t, nil)
+	img := browsertest.Screenshot(t, rel.URL+"/?state=nothing", flags(newRecorder(t, proxyMarker), 5*time.Second)...)
+	red := color.RGBA{0xb4, 0x23, 0x18, 0xff}
+	n := 0
+	b := img.Bounds()
+	for y := b.Min.Y; y < b.Max.Y; y++ {
+		for x := b.Min.X; x < b.Max.X; x++ {
+			r, g, bl, _ := img.At(x, y).RGBA()
+			if near(r>>8, red.R) && near(g>>8, red.G) && near(bl>>8, red.B) {
+				n++
+			}
+		}
+	}
+	if n < 50 {
+		t.Errorf("%d pixels of the title's red: the page's style or script did not apply", n)
+	}
+}
+
+func near(a uint32, b uint8) bool { d := int(a) - int(b); return d > -12 && d < 12 }
