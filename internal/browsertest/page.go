@@ -1,0 +1,205 @@
+package browsertest
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os/exec"
+	"regexp"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+)
+
+// Page is a page open in its own headless Chromium, driven over the
+// DevTools protocol, for pages a person uses rather than reads: type into a
+// form, press its button, read where it led. Evaluate runs as the DevTools
+// console does, outside the page's Content-Security-Policy, which still
+// governs everything the page itself does. A Page is closed, with its
+// browser, when the test ends; its methods are not for concurrent use.
+type Page struct {
+	t       testing.TB
+	conn    *websocket.Conn
+	session string
+	next    int
+}
+
+var devtoolsLine = regexp.MustCompile(`DevTools listening on (ws://\S+)`)
+
+// Open starts Chromium with the base flags and extra, and opens url in it.
+func Open(t testing.TB, url string, extra ...string) *Page {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	args := append(append(flags(t), extra...), "--remote-debugging-port=0", "about:blank")
+	cmd := exec.CommandContext(ctx, Path(t), args...)
+	// Chromium's helper processes go with it: a process group, killed whole.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		cancel()
+		t.Fatalf("start chromium: %v", err)
+	}
+	var wg sync.WaitGroup
+	t.Cleanup(func() {
+		cancel()
+		_ = cmd.Wait()
+		wg.Wait()
+	})
+	found := make(chan string, 1)
+	wg.Go(func() {
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			if m := devtoolsLine.FindStringSubmatch(sc.Text()); m != nil {
+				select {
+				case found <- m[1]:
+				default:
+				}
+			}
+		}
+	})
+	var wsURL string
+	select {
+	case wsURL = <-found:
+	case <-time.After(timeout):
+		t.Fatal("chromium did not open its DevTools endpoint")
+	}
+	conn, _, err := websocket.DefaultDialer.Dial(wsURL, nil)
+	if err != nil {
+		t.Fatalf("connect to chromium: %v", err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	p := &Page{t: t, conn: conn}
+	var target struct {
+		TargetID string `json:"targetId"`
+	}
+	p.call("", "Target.createTarget", map[string]any{"url": url}, &target)
+	var attached struct {
+		SessionID string `json:"sessionId"`
+	}
+	p.call("", "Target.attachToTarget", map[string]any{"targetId": target.TargetID, "flatten": true}, &attached)
+	p.session = attached.SessionID
+	return p
+}
+
+// call sends one DevTools command and reads its result into out, skipping
+// the events that come in between. A failure fails the test.
+func (p *Page) call(session, method string, params map[string]any, out any) {
+	p.t.Helper()
+	if err := p.try(session, method, params, out); err != nil {
+		p.t.Fatal(err)
+	}
+}
+
+// errNavigated is how Chromium answers a command to a page that went away
+// under it, to the next document.
+const errNavigated = "Inspected target navigated or closed"
+
+// try is call that returns the browser's own refusal of the command as an
+// error; a broken connection still fails the test.
+func (p *Page) try(session, method string, params map[string]any, out any) error {
+	p.t.Helper()
+	p.next++
+	id := p.next
+	msg := map[string]any{"id": id, "method": method, "params": params}
+	if session != "" {
+		msg["sessionId"] = session
+	}
+	p.conn.SetWriteDeadline(time.Now().Add(timeout))
+	if err := p.conn.WriteJSON(msg); err != nil {
+		p.t.Fatalf("%s: %v", method, err)
+	}
+	p.conn.SetReadDeadline(time.Now().Add(timeout))
+	for {
+		var resp struct {
+			ID     int             `json:"id"`
+			Result json.RawMessage `json:"result"`
+			Error  *struct {
+				Message string `json:"message"`
+			} `json:"error"`
+		}
+		if err := p.conn.ReadJSON(&resp); err != nil {
+			p.t.Fatalf("%s: %v", method, err)
+		}
+		if resp.ID != id {
+			continue
+		}
+		if resp.Error != nil {
+			return fmt.Errorf("%s: %s", method, resp.Error.Message)
+		}
+		if out != nil {
+			if err := json.Unmarshal(resp.Result, out); err != nil {
+				p.t.Fatalf("%s: %v", method, err)
+			}
+		}
+		return nil
+	}
+}
+
+// Evaluate runs a JavaScript expression in the page and returns its value
+// as a string ("" for null or undefined). A thrown exception fails the
+// test; so does a page that navigates away during it, unless the
+// expression started that navigation (a click on a form's button), which
+// Evaluate then ignores.
+func (p *Page) Evaluate(expr string) string {
+	p.t.Helper()
+	v, err := p.evaluate(expr)
+	if err != nil && !strings.Contains(err.Error(), errNavigated) {
+		p.t.Fatal(err)
+	}
+	return v
+}
+
+func (p *Page) evaluate(expr string) (string, error) {
+	p.t.Helper()
+	var res struct {
+		Result struct {
+			Value any `json:"value"`
+		} `json:"result"`
+		Exception *struct {
+			Text string `json:"text"`
+		} `json:"exceptionDetails"`
+	}
+	if err := p.try(p.session, "Runtime.evaluate", map[string]any{"expression": expr, "returnByValue": true}, &res); err != nil {
+		return "", err
+	}
+	if res.Exception != nil {
+		p.t.Fatalf("evaluate %q: %s", expr, res.Exception.Text)
+	}
+	if res.Result.Value == nil {
+		return "", nil
+	}
+	if s, ok := res.Result.Value.(string); ok {
+		return s, nil
+	}
+	return fmt.Sprint(res.Result.Value), nil
+}
+
+// WaitFor evaluates expr until it gives a non-empty string, and returns
+// it. The page may be navigating meanwhile. It fails the test after a
+// minute.
+func (p *Page) WaitFor(expr string) string {
+	p.t.Helper()
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) {
+		// Wrapped so that a page between two documents answers "".
+		v, err := p.evaluate("(() => { try { return " + expr + " } catch (e) { return '' } })()")
+		if err != nil && !strings.Contains(err.Error(), errNavigated) {
+			p.t.Fatal(err)
+		}
+		if v != "" {
+			return v
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	p.t.Fatalf("waited a minute for %s; the page is at %s:\n%s", strings.TrimSpace(expr), p.Evaluate("location.href"), p.Evaluate("document.body ? document.body.innerText : ''"))
+	return ""
+}
