@@ -98,7 +98,9 @@ func (e *Engine) StartFlow(ctx context.Context, skillID, appID string) (*Flow, *
 	if f.Kind == FlowRelay {
 		// The relay page finds the device in the state: the random part,
 		// a dot, and the device's callback URL for the app.
-		f.State += Secret("." + base64.RawURLEncoding.EncodeToString([]byte(e.callbackURL(app))))
+		// The page accepts only lowercase hosts: one spelling for each.
+		target := strings.ToLower(e.baseURL) + CallbackPath + app.MungedID()
+		f.State += Secret("." + base64.RawURLEncoding.EncodeToString([]byte(target)))
 	}
 	opts := make([]oauth2.AuthCodeOption, 0, len(app.AuthParams)+2)
 	if app.PKCE {

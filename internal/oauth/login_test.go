@@ -3,6 +3,7 @@ package oauth_test
 import (
 	"context"
 	"encoding/base64"
+	"log/slog"
 	"net/url"
 	"strings"
 	"testing"
@@ -179,5 +180,26 @@ func TestKnownProviders(t *testing.T) {
 		if p.Login == "" || p.TokenEndpoint == "" || p.Note == "" {
 			t.Errorf("provider %s lacks a login mode, a token endpoint or a note", p.Name)
 		}
+	}
+}
+
+// TestRelayTargetLowercase: the relay page accepts one spelling of a host,
+// lowercase; a public_host typed in capitals still reaches the device.
+func TestRelayTargetLowercase(t *testing.T) {
+	f := newFixture(t)
+	e := oauth.NewEngine(f.db, "http://OVOS-Kitchen.Local:36536", slog.New(slog.DiscardHandler))
+	e.RelayURL = "https://relay.example/"
+	if _, err := e.Register(context.Background(), oauth.Registration{SkillID: "skill.test", AppID: "Spotify", ClientID: "c",
+		AuthEndpoint: "https://p.example/a", TokenEndpoint: "https://p.example/t"}); err != nil {
+		t.Fatal(err)
+	}
+	fl, _, err := e.StartFlow(context.Background(), "skill.test", "Spotify")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, target, _ := strings.Cut(fl.State.Reveal(), ".")
+	dec, _ := base64.RawURLEncoding.DecodeString(target)
+	if string(dec) != "http://ovos-kitchen.local:36536/auth/callback/skill.test_Spotify" {
+		t.Errorf("relay target = %q, want the host lowercase and the app id as it is", dec)
 	}
 }
