@@ -104,6 +104,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 	}
 
 	db := store.New(cfg.DBPath())
+	db.KeyFile = cfg.SecretsKeyFile
 	if err := db.Open(); err != nil {
 		return err
 	}

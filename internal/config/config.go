@@ -45,6 +45,10 @@ type Config struct {
 	// phone on to this device; empty means none. Apps registered without a
 	// login mode or a device endpoint log in through it.
 	RelayURL string `mapstructure:"relay_url"`
+	// SecretsKeyFile holds the key that seals the secrets in the token
+	// database. It is made when missing for a database without sealed data;
+	// a sealed database opens with its own key only.
+	SecretsKeyFile string `mapstructure:"secrets_key_file"`
 }
 
 // minFlowTTL catches a bare number in a config file ("flow_ttl: 600"), which
@@ -81,6 +85,7 @@ func (c Config) Validate() error {
 	if _, ok := parseLevel(c.LogLevel); !ok {
 		check("log_level", fmt.Errorf("%q is not debug, info, warn or error", c.LogLevel))
 	}
+	check("secrets_key_file", checkFile(c.SecretsKeyFile))
 	return errors.Join(errs...)
 }
 
@@ -174,6 +179,16 @@ func checkDir(s string) error {
 	switch {
 	case s == "":
 		return errors.New("is empty (set it, or set STATE_DIRECTORY, XDG_DATA_HOME or HOME)")
+	case !filepath.IsAbs(s):
+		return fmt.Errorf("%q is not an absolute path", s)
+	}
+	return nil
+}
+
+func checkFile(s string) error {
+	switch {
+	case s == "":
+		return errors.New("is empty (set it, or set data_dir)")
 	case !filepath.IsAbs(s):
 		return fmt.Errorf("%q is not an absolute path", s)
 	}

@@ -18,6 +18,7 @@ func validConfig() Config {
 		LogFormat:       "text",
 		LogLevel:        "info",
 		MirrorOVOSUtils: true,
+		SecretsKeyFile:  "/var/lib/ovos-oauth/secrets.key",
 	}
 }
 
@@ -66,6 +67,8 @@ func TestValidateRejects(t *testing.T) {
 		{"embedded bus with named port", func(c *Config) { c.EmbeddedBus = "127.0.0.1:http" }, "embedded_bus"},
 		{"empty data dir", func(c *Config) { c.DataDir = "" }, "data_dir"},
 		{"relative data dir", func(c *Config) { c.DataDir = "data" }, "data_dir"},
+		{"empty key file", func(c *Config) { c.SecretsKeyFile = "" }, "secrets_key_file"},
+		{"relative key file", func(c *Config) { c.SecretsKeyFile = "secrets.key" }, "secrets_key_file"},
 		{"empty listen", func(c *Config) { c.Listen = "" }, "listen"},
 		{"listen port only", func(c *Config) { c.Listen = "36536" }, "listen"},
 		{"listen port too big", func(c *Config) { c.Listen = "0.0.0.0:65536" }, "listen"},

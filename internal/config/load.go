@@ -49,6 +49,7 @@ var keys = []string{
 	"log_level",
 	"mirror_ovos_utils",
 	"relay_url",
+	"secrets_key_file",
 }
 
 func flagName(key string) string { return strings.ReplaceAll(key, "_", "-") }
@@ -146,6 +147,10 @@ func (l loader) load(args []string, getenv func(string) string, stderr io.Writer
 		c.QRDir = filepath.Join(c.DataDir, "qr")
 	}
 	c.QRDir = absPath(c.QRDir)
+	if c.SecretsKeyFile == "" {
+		c.SecretsKeyFile = defaultKeyFile(getenv, c.DataDir)
+	}
+	c.SecretsKeyFile = absPath(c.SecretsKeyFile)
 	if c.PublicHost == "" {
 		c.PublicHost = l.publicHost()
 	}
@@ -194,6 +199,7 @@ func newFlagSet(stderr io.Writer) *pflag.FlagSet {
 	fs.String("log-level", "info", "log `level`: debug, info, warn or error")
 	fs.Bool("mirror-ovos-utils", true, "mirror tokens into ovos_utils' JSON files")
 	fs.String("relay-url", "", "HTTPS `URL` of a hosted relay page (web/relay/index.html): apps without a login mode of their own log in through it (default: none)")
+	fs.String("secrets-key-file", "", "`file` of the key that seals the database's secrets, made (0600) when missing for a new or unsealed database; back it up with the database (default: $CREDENTIALS_DIRECTORY/ovos-oauth.key if it exists, else <data-dir>/secrets.key)")
 	return fs
 }
 
@@ -364,6 +370,22 @@ func defaultDataDir(getenv func(string) string) string {
 		return filepath.Join(h, ".local", "share", "ovos-oauth")
 	}
 	return ""
+}
+
+// defaultKeyFile is the key file systemd's LoadCredential= (or
+// SetCredential=) hands over as ovos-oauth.key, if it does, else
+// secrets.key in the data directory; empty without either.
+func defaultKeyFile(getenv func(string) string, dataDir string) string {
+	if d := getenv("CREDENTIALS_DIRECTORY"); d != "" {
+		p := filepath.Join(d, "ovos-oauth.key")
+		if _, err := os.Stat(p); err == nil {
+			return p
+		}
+	}
+	if dataDir == "" {
+		return ""
+	}
+	return filepath.Join(dataDir, "secrets.key")
 }
 
 // absPath makes p absolute against the working directory; "" stays "".

@@ -103,6 +103,7 @@ func (e *testEnv) defaults() Config {
 		LogFormat:       "text",
 		LogLevel:        "info",
 		MirrorOVOSUtils: true,
+		SecretsKeyFile:  filepath.Join(data, "secrets.key"),
 	}
 }
 
@@ -134,7 +135,7 @@ func TestLoadEmptyEnvironment(t *testing.T) {
 		t.Fatalf("load(--data-dir) error = %v", err)
 	}
 	want := e.defaults()
-	want.DataDir, want.QRDir = e.path("data"), e.path("data/qr")
+	want.DataDir, want.QRDir, want.SecretsKeyFile = e.path("data"), e.path("data/qr"), e.path("data/secrets.key")
 	if diff := cmp.Diff(got, want); diff != "" {
 		t.Errorf("load(--data-dir) (-got +want):\n%s", diff)
 	}
@@ -149,7 +150,9 @@ func TestLoadEachKey(t *testing.T) {
 	}{
 		{"bus_url", "wss://bus.example:8443/core", func(c *Config, v string) { c.BusURL = v }},
 		{"embedded_bus", "127.0.0.1:9191", func(c *Config, v string) { c.EmbeddedBus, c.BusURL = v, "ws://127.0.0.1:9191/core" }},
-		{"data_dir", "/srv/oauth", func(c *Config, v string) { c.DataDir, c.QRDir = v, "/srv/oauth/qr" }},
+		{"data_dir", "/srv/oauth", func(c *Config, v string) {
+			c.DataDir, c.QRDir, c.SecretsKeyFile = v, "/srv/oauth/qr", "/srv/oauth/secrets.key"
+		}},
 		{"listen", "127.0.0.1:8080", func(c *Config, v string) { c.Listen = v }},
 		{"public_host", "mycroft.local", func(c *Config, v string) { c.PublicHost = v }},
 		{"qr_dir", "/run/ovos-oauth/qr", func(c *Config, v string) { c.QRDir = v }},
@@ -158,6 +161,7 @@ func TestLoadEachKey(t *testing.T) {
 		{"log_level", "debug", func(c *Config, v string) { c.LogLevel = v }},
 		{"mirror_ovos_utils", "false", func(c *Config, _ string) { c.MirrorOVOSUtils = false }},
 		{"relay_url", "https://relay.example/ovos/", func(c *Config, v string) { c.RelayURL = v }},
+		{"secrets_key_file", "/etc/ovos-oauth/secrets.key", func(c *Config, v string) { c.SecretsKeyFile = v }},
 	}
 	sources := []struct {
 		name string
@@ -348,6 +352,7 @@ func TestLoadConfigFiles(t *testing.T) {
 			apply: func(_ *testEnv, c *Config) {
 				wd, _ := os.Getwd()
 				c.DataDir, c.QRDir = filepath.Join(wd, "state"), filepath.Join(wd, "state", "qr")
+				c.SecretsKeyFile = filepath.Join(wd, "state", "secrets.key")
 			},
 		},
 	}
@@ -563,6 +568,59 @@ func TestLoadDataDir(t *testing.T) {
 			}
 			if got.QRDir != filepath.Join(want, "qr") {
 				t.Errorf("QRDir = %q, want %q", got.QRDir, filepath.Join(want, "qr"))
+			}
+			if got.SecretsKeyFile != filepath.Join(want, "secrets.key") {
+				t.Errorf("SecretsKeyFile = %q, want %q", got.SecretsKeyFile, filepath.Join(want, "secrets.key"))
+			}
+		})
+	}
+}
+
+// TestLoadSecretsKeyFile: a systemd credential named ovos-oauth.key is the
+// key file when it exists; otherwise the data directory's, whatever
+// CREDENTIALS_DIRECTORY says.
+func TestLoadSecretsKeyFile(t *testing.T) {
+	tests := []struct {
+		name  string
+		creds string // CREDENTIALS_DIRECTORY, inside the test machine
+		files []string
+		args  []string
+		want  string // inside the test machine unless absolute
+	}{
+		{name: "no credentials", want: "home/.local/share/ovos-oauth/secrets.key"},
+		{name: "credential present", creds: "run/credentials/ovos-oauth.service", files: []string{"run/credentials/ovos-oauth.service/ovos-oauth.key"},
+			want: "run/credentials/ovos-oauth.service/ovos-oauth.key"},
+		{name: "credential absent", creds: "run/credentials/ovos-oauth.service", files: []string{"run/credentials/ovos-oauth.service/other.key"},
+			want: "home/.local/share/ovos-oauth/secrets.key"},
+		{name: "credentials directory missing", creds: "run/credentials/none",
+			want: "home/.local/share/ovos-oauth/secrets.key"},
+		{name: "data dir given", args: []string{"--data-dir", "/srv/oauth"}, want: "/srv/oauth/secrets.key"},
+		{name: "flag beats the credential", creds: "run/credentials/ovos-oauth.service", files: []string{"run/credentials/ovos-oauth.service/ovos-oauth.key"},
+			args: []string{"--secrets-key-file", "/etc/ovos-oauth/secrets.key"}, want: "/etc/ovos-oauth/secrets.key"},
+		{name: "relative made absolute", args: []string{"--secrets-key-file", "keys/secrets.key"}, want: "cwd:keys/secrets.key"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := newTestEnv(t)
+			if tt.creds != "" {
+				e.vars["CREDENTIALS_DIRECTORY"] = e.path(tt.creds)
+			}
+			for _, f := range tt.files {
+				e.write(f, "not read by Load")
+			}
+			want := tt.want
+			if rel, ok := strings.CutPrefix(want, "cwd:"); ok {
+				wd, _ := os.Getwd()
+				want = filepath.Join(wd, rel)
+			} else if !filepath.IsAbs(want) {
+				want = e.path(want)
+			}
+			got, err := e.load(tt.args...)
+			if err != nil {
+				t.Fatalf("load() error = %v", err)
+			}
+			if got.SecretsKeyFile != want {
+				t.Errorf("SecretsKeyFile = %q, want %q", got.SecretsKeyFile, want)
 			}
 		})
 	}

@@ -27,8 +27,8 @@ func (db *DB) App(mungedID string) (*oauth.App, error) {
 func (db *DB) Apps() ([]*oauth.App, error) {
 	var apps []*oauth.App
 	err := db.view(func(b *buckets) error {
-		return b.apps.ForEach(func(k, v []byte) error {
-			app, err := decode[oauth.App](v)
+		return b.apps.forEach(func(k, v []byte) error {
+			app, err := decode[oauth.App](b.apps, k, v)
 			if err != nil {
 				return fmt.Errorf("app %s: %w", k, err)
 			}
@@ -57,8 +57,8 @@ func (db *DB) PutApp(app *oauth.App, dropToken bool) error {
 		return fmt.Errorf("put app %s: %w", id, err)
 	}
 	err = db.update(func(b *buckets) error {
-		if old := b.apps.Get([]byte(id)); old != nil {
-			prev, err := decode[oauth.App](old)
+		if b.apps.has([]byte(id)) {
+			prev, err := get[oauth.App](b.apps, id)
 			if err != nil {
 				return err
 			}
@@ -66,11 +66,11 @@ func (db *DB) PutApp(app *oauth.App, dropToken bool) error {
 				return fmt.Errorf("munged id already taken by skill %q app %q", prev.SkillID, prev.AppID)
 			}
 		}
-		if err := b.apps.Put([]byte(id), data); err != nil {
+		if err := b.apps.put([]byte(id), data); err != nil {
 			return err
 		}
 		if dropToken {
-			return b.tokens.Delete([]byte(id))
+			return b.tokens.delete([]byte(id))
 		}
 		return nil
 	})
@@ -86,13 +86,13 @@ func (db *DB) PutApp(app *oauth.App, dropToken bool) error {
 func (db *DB) DeleteApp(mungedID string) error {
 	err := db.update(func(b *buckets) error {
 		key := []byte(mungedID)
-		if b.apps.Get(key) == nil {
+		if !b.apps.has(key) {
 			return oauth.ErrNotFound
 		}
-		if err := b.apps.Delete(key); err != nil {
+		if err := b.apps.delete(key); err != nil {
 			return err
 		}
-		if err := b.tokens.Delete(key); err != nil {
+		if err := b.tokens.delete(key); err != nil {
 			return err
 		}
 		_, err := b.deleteFlows(func(f *oauth.Flow) bool { return f.MungedID == mungedID })

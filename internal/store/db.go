@@ -3,36 +3,67 @@
 //
 // Every write is a single bbolt read-write transaction that is fsync'd before
 // the method returns, so a write that returned nil survives kill -9 and a
-// power cut. Values are the JSON encoding of the oauth types. The file holds
-// client secrets and refresh tokens in the clear, so it is kept at mode 0600
-// and a new parent directory is created 0700.
+// power cut. The file is kept at mode 0600 and a new parent directory is
+// created 0700.
+//
+// Secrets are sealed at rest: every value of the apps, tokens and flows
+// buckets is the JSON encoding of its oauth type sealed whole with
+// AES-256-GCM (package seal) under the key in DB.KeyFile, with the bucket's
+// name and the record's key as additional data, so a value copied to another
+// record or bucket does not open. The pending-login index holds SHA-256
+// hashes of the states, never the states. A stolen file alone gives up no
+// client secret, token, verifier, state or device code; the file and the key
+// file together give up everything. Neither is of use without the other:
+// back up both, the key's copy apart from the file's.
 //
 // Buckets:
 //
-//	apps         munged id → oauth.App
-//	tokens       munged id → oauth.Token
-//	flows        flow id   → oauth.Flow
-//	flow_states  state     → flow id
-//	meta         "schema_version" → "1", "created" → RFC 3339 time
+//	apps         munged id         → sealed oauth.App
+//	tokens       munged id         → sealed oauth.Token
+//	flows        flow id           → sealed oauth.Flow
+//	flow_states  SHA-256(state)    → flow id
+//	meta         "schema_version"  → "2"
+//	             "created"         → RFC 3339 time
+//	             "key_check"       → a sealed constant, to tell a wrong key
+//	             "compact_pending" → present while freed pages may still hold
+//	                                 plain values (see Open)
+//
+// Schema version 1 was the same without sealing: plain JSON values and plain
+// states as flow_states keys. Open seals a version 1 file in place.
 package store
 
 import (
+	"bytes"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strconv"
 	"time"
 
 	"github.com/OpenVoiceOS/ovos-oauth/internal/oauth"
+	"github.com/OpenVoiceOS/ovos-oauth/internal/seal"
 	bolt "go.etcd.io/bbolt"
 	bolterrors "go.etcd.io/bbolt/errors"
 )
 
 // schemaVersion is the layout this package reads and writes. Bump it, and
-// migrate in initSchema, whenever a bucket or a value's meaning changes.
-const schemaVersion = 1
+// migrate in Open, whenever a bucket or a value's meaning changes.
+const schemaVersion = 2
+
+// plainVersion is the last layout that kept secrets in the clear; Open
+// seals it.
+const plainVersion = 1
+
+// KeyFileName is the name of the key file New expects next to the store.
+const KeyFileName = "secrets.key"
+
+// compactTxSize bounds the memory of the compaction after sealing; a store
+// is normally far smaller.
+const compactTxSize = 4 << 20
 
 const defaultTimeout = 2 * time.Second
 
@@ -43,9 +74,15 @@ const (
 	bucketFlowStates = "flow_states"
 	bucketMeta       = "meta"
 
-	keySchemaVersion = "schema_version"
-	keyCreated       = "created"
+	keySchemaVersion  = "schema_version"
+	keyCreated        = "created"
+	keyKeyCheck       = "key_check"
+	keyCompactPending = "compact_pending"
 )
+
+// keyCheck is sealed in meta under keyKeyCheck: Open tells a wrong key by it
+// failing to open, even in a store without a single secret yet.
+var keyCheck = []byte("ovos-oauth key check")
 
 var errNotOpen = errors.New("store not open")
 
@@ -65,25 +102,42 @@ type DB struct {
 	Timeout time.Duration
 	// Now stamps the creation time of a new file. Defaults to time.Now.
 	Now func() time.Time
+	// KeyFile holds the key that seals the store's secrets (see package
+	// seal for its format). New sets it to KeyFileName next to Path. Open
+	// creates it (0600) when it is missing and the store holds no sealed
+	// data; it never creates one for a sealed store, which only the key it
+	// was sealed with opens.
+	KeyFile string
 
 	bolt *bolt.DB
+	box  *seal.Box // the key, set by Open
 }
 
 var _ oauth.Store = (*DB)(nil)
 
-// New returns a DB for the file at path with default settings. It does not
-// touch the file system; call Open.
+// New returns a DB for the file at path with default settings, its key file
+// KeyFileName in the same directory. It does not touch the file system; call
+// Open.
 func New(path string) *DB {
-	return &DB{Path: path, Timeout: defaultTimeout, Now: time.Now}
+	return &DB{Path: path, Timeout: defaultTimeout, Now: time.Now, KeyFile: filepath.Join(filepath.Dir(path), KeyFileName)}
 }
 
 // Open creates the parent directory (0700) if missing, opens or creates the
-// file at mode 0600 (tightening an existing file's mode), takes the file lock
-// and checks or writes the schema version.
+// file at mode 0600 (tightening an existing file's mode), takes the file
+// lock, reads the key file and checks or writes the schema version.
 //
-// Open fails if another process holds the lock for longer than Timeout, if
-// the file was written by a newer schema (a downgrade), or if it holds data
-// but no schema version (not an ovos-oauth store).
+// A store without sealed data (a new file, or a version 1 file) gets the key
+// in KeyFile, which Open creates if it is missing. A version 1 file, secrets
+// in the clear, is sealed in place in one transaction, so a crash leaves it
+// either plain or sealed whole. bbolt's freed pages would still hold the
+// plain values, so Open then copies the live data into a new file that
+// replaces the old one, and overwrites the old one's bytes.
+//
+// Open fails without writing anything if another process holds the lock for
+// longer than Timeout, if the file was written by a newer schema (a
+// downgrade), if it holds data but no schema version (not an ovos-oauth
+// store), if it is sealed and KeyFile is missing or unreadable, or if KeyFile
+// holds another key than the one the store was sealed with.
 func (db *DB) Open() error {
 	if db.bolt != nil {
 		return fmt.Errorf("open store %s: already open", db.Path)
@@ -91,26 +145,83 @@ func (db *DB) Open() error {
 	if db.Path == "" {
 		return errors.New("open store: no path")
 	}
+	if db.KeyFile == "" {
+		return fmt.Errorf("open store %s: no key file", db.Path)
+	}
 	if err := os.MkdirAll(filepath.Dir(db.Path), 0o700); err != nil {
 		return fmt.Errorf("open store %s: %w", db.Path, err)
 	}
-	timeout := db.Timeout
-	if timeout <= 0 {
-		timeout = defaultTimeout
+	// Another round follows when the file was replaced after it was opened:
+	// by the compaction after sealing, this process's or, while this one
+	// waited for the lock, another's.
+	for range 3 {
+		bdb, file, err := db.openBolt()
+		if err != nil {
+			return err
+		}
+		replaced, err := replacedSince(file, db.Path)
+		if err == nil && !replaced {
+			var compact bool
+			compact, err = db.setUp(bdb)
+			if err == nil && !compact {
+				db.bolt = bdb
+				return nil
+			}
+			if err == nil {
+				err = db.compact(bdb, file)
+			}
+		}
+		if cerr := bdb.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			db.box = nil
+			return fmt.Errorf("open store %s: %w", db.Path, err)
+		}
 	}
-	bdb, err := bolt.Open(db.Path, 0o600, &bolt.Options{Timeout: timeout, OpenFile: openFile})
+	return fmt.Errorf("open store %s: the file keeps being replaced; is another ovos-oauth using the same data directory?", db.Path)
+}
+
+func (db *DB) timeout() time.Duration {
+	if db.Timeout <= 0 {
+		return defaultTimeout
+	}
+	return db.Timeout
+}
+
+// openBolt opens and locks the file, and returns the descriptor bbolt reads
+// it through.
+func (db *DB) openBolt() (*bolt.DB, *os.File, error) {
+	var file *os.File
+	open := func(name string, flag int, perm os.FileMode) (*os.File, error) {
+		f, err := openFile(name, flag, perm)
+		file = f
+		return f, err
+	}
+	bdb, err := bolt.Open(db.Path, 0o600, &bolt.Options{Timeout: db.timeout(), OpenFile: open})
 	if errors.Is(err, bolterrors.ErrTimeout) {
-		return fmt.Errorf("open store %s: file is locked, another ovos-oauth may be running with the same data directory: %w", db.Path, err)
+		return nil, nil, fmt.Errorf("open store %s: file is locked, another ovos-oauth may be running with the same data directory: %w", db.Path, err)
 	}
 	if err != nil {
-		return fmt.Errorf("open store %s: %w", db.Path, err)
+		return nil, nil, fmt.Errorf("open store %s: %w", db.Path, err)
 	}
-	if err := bdb.Update(db.initSchema); err != nil {
-		_ = bdb.Close() // the schema error is the one that matters
-		return fmt.Errorf("open store %s: %w", db.Path, err)
+	return bdb, file, nil
+}
+
+// replacedSince reports whether path no longer names the open file f.
+func replacedSince(f *os.File, path string) (bool, error) {
+	held, err := f.Stat()
+	if err != nil {
+		return false, err
 	}
-	db.bolt = bdb
-	return nil
+	now, err := os.Stat(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return true, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	return !os.SameFile(held, now), nil
 }
 
 // openFile opens the bbolt file and sets its mode to 0600 through the open
@@ -128,33 +239,111 @@ func openFile(name string, flag int, perm os.FileMode) (*os.File, error) {
 	return f, nil
 }
 
-// initSchema runs in Open's transaction: it accepts a file at schemaVersion,
-// initialises an empty one, and refuses anything else without writing.
-func (db *DB) initSchema(tx *bolt.Tx) error {
+// setUp runs once the file is locked: it reads or creates the key, then in
+// one transaction initialises a new store, seals a plain one or checks the
+// key of a sealed one. It reports whether freed pages may still hold plain
+// values, which only compact clears.
+func (db *DB) setUp(bdb *bolt.DB) (compact bool, err error) {
+	var version int
+	err = bdb.View(func(tx *bolt.Tx) error {
+		var err error
+		version, err = schemaOf(tx)
+		return err
+	})
+	if err != nil {
+		return false, err
+	}
+	key, err := db.key(version)
+	if err != nil {
+		return false, err
+	}
+	box, err := seal.NewBox(key)
+	clear(key)
+	if err != nil {
+		return false, fmt.Errorf("key file %s: %w", db.KeyFile, err)
+	}
+	err = bdb.Update(func(tx *bolt.Tx) error {
+		var err error
+		switch version {
+		case 0:
+			err = db.initSchema(tx, box)
+		case plainVersion:
+			err = sealPlain(tx, box)
+		default:
+			err = db.checkKey(tx, box)
+		}
+		if err != nil {
+			return err
+		}
+		compact = tx.Bucket([]byte(bucketMeta)).Get([]byte(keyCompactPending)) != nil
+		return nil
+	})
+	if err != nil {
+		return false, err
+	}
+	db.box = box
+	return compact, nil
+}
+
+// schemaOf returns the file's schema version, 0 for a new file, or an error
+// for a file this release must not touch: one of a newer schema, one with
+// an unreadable version, or one with data but no version.
+func schemaOf(tx *bolt.Tx) (int, error) {
 	if meta := tx.Bucket([]byte(bucketMeta)); meta != nil {
 		if v := meta.Get([]byte(keySchemaVersion)); v != nil {
-			if err := checkVersion(v); err != nil {
-				return err
-			}
-			return createBuckets(tx)
+			return checkVersion(v)
 		}
 	}
-
-	// No version: a new file, or a bbolt file that is not ours.
 	err := tx.ForEach(func(name []byte, b *bolt.Bucket) error {
 		if k, _ := b.Cursor().First(); k != nil {
 			return fmt.Errorf("bucket %q holds data but the file has no schema version: not an ovos-oauth store", name)
 		}
 		return nil
 	})
-	if err != nil {
-		return err
+	return 0, err
+}
+
+func checkVersion(v []byte) (int, error) {
+	n, err := strconv.Atoi(string(v))
+	switch {
+	case err != nil || n < 1:
+		return 0, fmt.Errorf("unreadable schema version %q", v)
+	case n > schemaVersion:
+		return 0, fmt.Errorf("schema version %d is newer than this ovos-oauth understands (%d): the store was written by a newer release, refusing to downgrade", n, schemaVersion)
 	}
+	return n, nil
+}
+
+// key returns the key in KeyFile, creating the file for a store of version
+// (0 for a new one) that holds nothing sealed yet. A sealed store is never
+// given a new key: it would not open the store.
+func (db *DB) key(version int) ([]byte, error) {
+	sealed := version > plainVersion
+	key, err := seal.ReadKeyFile(db.KeyFile)
+	switch {
+	case err == nil:
+		return key, nil
+	case sealed && errors.Is(err, fs.ErrNotExist):
+		return nil, fmt.Errorf("the store is sealed but its key file %s does not exist: restore the key file from your backup, or set secrets_key_file to where it is; a new key could not open this store, so none was made and the store is unchanged", db.KeyFile)
+	case sealed:
+		return nil, fmt.Errorf("%w: the store is sealed with the key this file must hold; make it readable or restore it from your backup", err)
+	case errors.Is(err, fs.ErrNotExist):
+		return seal.CreateKeyFile(db.KeyFile)
+	}
+	return nil, err
+}
+
+// initSchema initialises a new file: buckets, version, creation time and key
+// check.
+func (db *DB) initSchema(tx *bolt.Tx, box *seal.Box) error {
 	if err := createBuckets(tx); err != nil {
 		return err
 	}
 	meta := tx.Bucket([]byte(bucketMeta))
 	if err := meta.Put([]byte(keySchemaVersion), []byte(strconv.Itoa(schemaVersion))); err != nil {
+		return err
+	}
+	if err := putKeyCheck(meta, box); err != nil {
 		return err
 	}
 	now := time.Now
@@ -164,15 +353,152 @@ func (db *DB) initSchema(tx *bolt.Tx) error {
 	return meta.Put([]byte(keyCreated), []byte(now().UTC().Format(time.RFC3339Nano)))
 }
 
-func checkVersion(v []byte) error {
-	n, err := strconv.Atoi(string(v))
-	switch {
-	case err != nil || n < 1:
-		return fmt.Errorf("unreadable schema version %q", v)
-	case n > schemaVersion:
-		return fmt.Errorf("schema version %d is newer than this ovos-oauth understands (%d): the store was written by a newer release, refusing to downgrade", n, schemaVersion)
+func putKeyCheck(meta *bolt.Bucket, box *seal.Box) error {
+	return meta.Put([]byte(keyKeyCheck), box.Seal(keyCheck, additionalData(bucketMeta, []byte(keyKeyCheck))))
+}
+
+// checkKey fails unless box holds the key the store was sealed with.
+func (db *DB) checkKey(tx *bolt.Tx, box *seal.Box) error {
+	sealed := tx.Bucket([]byte(bucketMeta)).Get([]byte(keyKeyCheck))
+	if sealed == nil {
+		return errors.New("the store is sealed but has no key check: the file is damaged; restore it from your backup")
 	}
+	plain, err := box.Open(sealed, additionalData(bucketMeta, []byte(keyKeyCheck)))
+	if err != nil || !bytes.Equal(plain, keyCheck) {
+		return fmt.Errorf("key file %s holds another key than the one this store was sealed with: restore the key file that was backed up with this database, or set secrets_key_file to it; the store is unchanged", db.KeyFile)
+	}
+	return createBuckets(tx)
+}
+
+// sealPlain seals a version 1 store in place, in Open's one transaction:
+// every app, token and flow is sealed and the state index rekeyed by hash.
+// It marks the store for compaction: the plain values stay in freed pages.
+func sealPlain(tx *bolt.Tx, box *seal.Box) error {
+	if err := createBuckets(tx); err != nil {
+		return err
+	}
+	for _, name := range []string{bucketApps, bucketTokens, bucketFlows} {
+		b := tx.Bucket([]byte(name))
+		recs, err := records(b)
+		if err != nil {
+			return err
+		}
+		for _, r := range recs {
+			if err := b.Put(r.k, box.Seal(r.v, additionalData(name, r.k))); err != nil {
+				return fmt.Errorf("seal %s %s: %w", name, r.k, err)
+			}
+		}
+	}
+	recs, err := records(tx.Bucket([]byte(bucketFlowStates)))
+	if err != nil {
+		return err
+	}
+	if err := tx.DeleteBucket([]byte(bucketFlowStates)); err != nil {
+		return err
+	}
+	states, err := tx.CreateBucket([]byte(bucketFlowStates))
+	if err != nil {
+		return err
+	}
+	for _, r := range recs {
+		if err := states.Put(stateKey(string(r.k)), r.v); err != nil {
+			return fmt.Errorf("index flow %s: %w", r.v, err)
+		}
+	}
+	meta := tx.Bucket([]byte(bucketMeta))
+	if err := meta.Put([]byte(keySchemaVersion), []byte(strconv.Itoa(schemaVersion))); err != nil {
+		return err
+	}
+	if err := putKeyCheck(meta, box); err != nil {
+		return err
+	}
+	return meta.Put([]byte(keyCompactPending), []byte("1"))
+}
+
+type record struct{ k, v []byte }
+
+// records copies out a bucket's key/value pairs, which cannot be rewritten
+// while a cursor walks them.
+func records(b *bolt.Bucket) ([]record, error) {
+	var recs []record
+	err := b.ForEach(func(k, v []byte) error {
+		if v == nil {
+			return fmt.Errorf("unexpected nested bucket %q", k)
+		}
+		recs = append(recs, record{bytes.Clone(k), bytes.Clone(v)})
+		return nil
+	})
+	return recs, err
+}
+
+// compact replaces the file with a copy of its live data and overwrites the
+// old file's bytes. After sealing, bbolt's freed pages still hold the plain
+// values; a copy holds only what is live. The copy is fsync'd before it is
+// renamed over the file and the directory after, so a crash leaves either
+// the old file, still marked for compaction, or the copy.
+func (db *DB) compact(src *bolt.DB, old *os.File) error {
+	tmp := db.Path + ".compact"
+	if err := os.Remove(tmp); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("compact: %w", err)
+	}
+	dst, err := bolt.Open(tmp, 0o600, &bolt.Options{Timeout: db.timeout(), OpenFile: openFile})
+	if err != nil {
+		return fmt.Errorf("compact: %w", err)
+	}
+	err = bolt.Compact(dst, src, compactTxSize)
+	if err == nil {
+		err = dst.Update(func(tx *bolt.Tx) error {
+			return tx.Bucket([]byte(bucketMeta)).Delete([]byte(keyCompactPending))
+		})
+	}
+	if cerr := dst.Close(); err == nil {
+		err = cerr // every commit above was fsync'd
+	}
+	if err == nil {
+		err = os.Rename(tmp, db.Path)
+	}
+	if err != nil {
+		_ = os.Remove(tmp)
+		return fmt.Errorf("compact: %w", err)
+	}
+	if err := syncDir(filepath.Dir(db.Path)); err != nil {
+		return fmt.Errorf("compact: %w", err)
+	}
+	// Best effort, and nothing to retry if it fails: the old file is already
+	// unlinked. It keeps plain values off the disk's free blocks where the
+	// file system overwrites in place (not copy-on-write ones, snapshots or
+	// backups).
+	_ = scrub(old)
 	return nil
+}
+
+// scrub overwrites f with zeros and fsyncs it.
+func scrub(f *os.File) error {
+	fi, err := f.Stat()
+	if err != nil {
+		return err
+	}
+	zeros := make([]byte, 64<<10)
+	for off := int64(0); off < fi.Size(); off += int64(len(zeros)) {
+		n := min(int64(len(zeros)), fi.Size()-off)
+		if _, err := f.WriteAt(zeros[:n], off); err != nil {
+			return err
+		}
+	}
+	return f.Sync()
+}
+
+// syncDir fsyncs a directory, so that a rename in it survives a power cut.
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	err = d.Sync()
+	if cerr := d.Close(); err == nil {
+		err = cerr
+	}
+	return err
 }
 
 func createBuckets(tx *bolt.Tx) error {
@@ -191,7 +517,7 @@ func (db *DB) Close() error {
 		return nil
 	}
 	err := db.bolt.Close()
-	db.bolt = nil
+	db.bolt, db.box = nil, nil
 	if err != nil {
 		return fmt.Errorf("close store %s: %w", db.Path, err)
 	}
@@ -203,7 +529,7 @@ func (db *DB) view(fn func(*buckets) error) error {
 	if db.bolt == nil {
 		return errNotOpen
 	}
-	return db.bolt.View(func(btx *bolt.Tx) error { return fn(bucketsOf(btx)) })
+	return db.bolt.View(func(btx *bolt.Tx) error { return fn(db.bucketsOf(btx)) })
 }
 
 // update runs fn in a read-write transaction, committed and fsync'd when fn
@@ -212,33 +538,81 @@ func (db *DB) update(fn func(*buckets) error) error {
 	if db.bolt == nil {
 		return errNotOpen
 	}
-	return db.bolt.Update(func(btx *bolt.Tx) error { return fn(bucketsOf(btx)) })
+	return db.bolt.Update(func(btx *bolt.Tx) error { return fn(db.bucketsOf(btx)) })
 }
 
 // buckets are one transaction's buckets, which Open guarantees exist.
 type buckets struct {
-	apps, tokens, flows, flowStates *bolt.Bucket
+	apps, tokens, flows *sealedBucket
+	// flowStates maps stateKey(state) to a flow id: neither is a secret.
+	flowStates *bolt.Bucket
 }
 
-func bucketsOf(btx *bolt.Tx) *buckets {
+func (db *DB) bucketsOf(btx *bolt.Tx) *buckets {
+	sealed := func(name string) *sealedBucket {
+		return &sealedBucket{name: name, b: btx.Bucket([]byte(name)), box: db.box}
+	}
 	return &buckets{
-		apps:       btx.Bucket([]byte(bucketApps)),
-		tokens:     btx.Bucket([]byte(bucketTokens)),
-		flows:      btx.Bucket([]byte(bucketFlows)),
+		apps:       sealed(bucketApps),
+		tokens:     sealed(bucketTokens),
+		flows:      sealed(bucketFlows),
 		flowStates: btx.Bucket([]byte(bucketFlowStates)),
 	}
 }
 
-// get decodes the value at key, or returns oauth.ErrNotFound.
-func get[T any](b *bolt.Bucket, key string) (*T, error) {
-	data := b.Get([]byte(key))
+// sealedBucket is a bucket whose values are sealed, each bound to the
+// bucket's name and its own key.
+type sealedBucket struct {
+	name string
+	b    *bolt.Bucket
+	box  *seal.Box
+}
+
+// has reports whether there is a value at key, without opening it.
+func (s *sealedBucket) has(key []byte) bool { return s.b.Get(key) != nil }
+
+// put seals plain and stores it at key.
+func (s *sealedBucket) put(key, plain []byte) error {
+	return s.b.Put(key, s.box.Seal(plain, additionalData(s.name, key)))
+}
+
+func (s *sealedBucket) delete(key []byte) error { return s.b.Delete(key) }
+
+// forEach calls fn with every key and its sealed value, for decode.
+func (s *sealedBucket) forEach(fn func(k, v []byte) error) error { return s.b.ForEach(fn) }
+
+// additionalData binds a sealed value to its bucket and key: bucket names
+// hold no NUL, so no two (bucket, key) pairs give the same bytes.
+func additionalData(bucket string, key []byte) []byte {
+	ad := make([]byte, 0, len(bucket)+1+len(key))
+	ad = append(ad, bucket...)
+	ad = append(ad, 0)
+	return append(ad, key...)
+}
+
+// stateKey is a flow's key in the flow_states bucket: the SHA-256 of its
+// state, so that the file holds no state, only what cannot be turned back
+// into one. States are random and long; an unsalted hash suffices.
+func stateKey(state string) []byte {
+	sum := sha256.Sum256([]byte(state))
+	return sum[:]
+}
+
+// get opens and decodes the value at key, or returns oauth.ErrNotFound.
+func get[T any](s *sealedBucket, key string) (*T, error) {
+	data := s.b.Get([]byte(key))
 	if data == nil {
 		return nil, oauth.ErrNotFound
 	}
-	return decode[T](data)
+	return decode[T](s, []byte(key), data)
 }
 
-func decode[T any](data []byte) (*T, error) {
+// decode opens the sealed value stored at key in s and decodes it.
+func decode[T any](s *sealedBucket, key, sealed []byte) (*T, error) {
+	data, err := s.box.Open(sealed, additionalData(s.name, key))
+	if err != nil {
+		return nil, err // "seal: …"
+	}
 	v := new(T)
 	if err := json.Unmarshal(data, v); err != nil {
 		return nil, fmt.Errorf("decode: %w", err)

@@ -128,8 +128,8 @@ func checkAllSet(t *testing.T, v any) {
 	}
 }
 
-// writeRaw creates a bbolt file at path with whatever fill writes, bypassing
-// the store.
+// writeRaw creates a bbolt file at path, or changes the closed one there,
+// with whatever fill writes, bypassing the store.
 func writeRaw(t *testing.T, path string, fill func(*bolt.Tx) error) {
 	t.Helper()
 	bdb, err := bolt.Open(path, 0o600, nil)
@@ -250,13 +250,13 @@ func TestOpenSchema(t *testing.T) {
 			fill: func(*bolt.Tx) error { return nil },
 		},
 		{
-			name: "current version",
+			name: "plain version 1, sealed in place",
 			fill: putMeta("schema_version", "1"),
 		},
 		{
 			name:    "newer version",
-			fill:    putMeta("schema_version", "2"),
-			wantErr: "schema version 2 is newer",
+			fill:    putMeta("schema_version", "3"),
+			wantErr: "schema version 3 is newer",
 		},
 		{
 			name:    "unreadable version",
@@ -290,13 +290,16 @@ func TestOpenSchema(t *testing.T) {
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 					t.Fatalf("Open() = %v, want an error containing %q", err, tt.wantErr)
 				}
+				if _, err := os.Stat(db.KeyFile); !errors.Is(err, os.ErrNotExist) {
+					t.Errorf("refused Open() made a key file (Stat = %v)", err)
+				}
 				return
 			}
 			if err != nil {
 				t.Fatalf("Open() = %v", err)
 			}
-			if got := readMeta(t, path, "schema_version"); got != "1" {
-				t.Errorf("schema_version = %q, want %q", got, "1")
+			if got := readMeta(t, path, "schema_version"); got != "2" {
+				t.Errorf("schema_version = %q, want %q", got, "2")
 			}
 		})
 	}
@@ -314,12 +317,12 @@ func putMeta(key, value string) func(*bolt.Tx) error {
 
 func TestOpenRefusesNewerSchemaWithoutWriting(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "oauth.db")
-	writeRaw(t, path, putMeta("schema_version", "2"))
+	writeRaw(t, path, putMeta("schema_version", "3"))
 	if err := store.New(path).Open(); err == nil {
 		t.Fatal("Open() = nil, want a downgrade error")
 	}
-	if got := readMeta(t, path, "schema_version"); got != "2" {
-		t.Errorf("schema_version after refused Open = %q, want %q", got, "2")
+	if got := readMeta(t, path, "schema_version"); got != "3" {
+		t.Errorf("schema_version after refused Open = %q, want %q", got, "3")
 	}
 	if got := readMeta(t, path, "created"); got != "" {
 		t.Errorf("created after refused Open = %q, want none", got)

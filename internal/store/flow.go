@@ -12,8 +12,9 @@ import (
 	"github.com/OpenVoiceOS/ovos-oauth/internal/oauth"
 )
 
-// PutFlow stores a pending flow under its id and indexes it by its state, in
-// one transaction; a flow without a state (a device login) is not indexed.
+// PutFlow stores a pending flow under its id and indexes it by the hash of
+// its state, in one transaction; a flow without a state (a device login) is
+// not indexed.
 // Replacing a flow with the same id drops its old state.
 //
 // With keepPerApp > 0, PutFlow then keeps at most keepPerApp pending flows
@@ -36,16 +37,20 @@ func (db *DB) PutFlow(flow *oauth.Flow, keepPerApp int) error {
 		return fmt.Errorf("put flow %s: %w", flow.ID, err)
 	}
 	err = db.update(func(b *buckets) error {
-		if b.apps.Get([]byte(flow.MungedID)) == nil {
+		if !b.apps.has([]byte(flow.MungedID)) {
 			return fmt.Errorf("app %s: %w", flow.MungedID, oauth.ErrNotFound)
 		}
-		id, state := []byte(flow.ID), []byte(flow.State.Reveal())
+		id := []byte(flow.ID)
+		var state []byte // the flow's key in flowStates, if it has a state
+		if flow.State != "" {
+			state = stateKey(flow.State.Reveal())
+		}
 		if owner := b.flowStates.Get(state); len(state) > 0 && owner != nil && !bytes.Equal(owner, id) {
 			// The state is a secret: name the other flow, not the state.
 			return fmt.Errorf("state already belongs to flow %s", owner)
 		}
-		if old := b.flows.Get(id); old != nil {
-			prev, err := decode[oauth.Flow](old)
+		if b.flows.has(id) {
+			prev, err := get[oauth.Flow](b.flows, flow.ID)
 			if err != nil {
 				return err
 			}
@@ -55,7 +60,7 @@ func (db *DB) PutFlow(flow *oauth.Flow, keepPerApp int) error {
 				}
 			}
 		}
-		if err := b.flows.Put(id, data); err != nil {
+		if err := b.flows.put(id, data); err != nil {
 			return err
 		}
 		if len(state) > 0 {
@@ -78,8 +83,8 @@ func (db *DB) PutFlow(flow *oauth.Flow, keepPerApp int) error {
 // remain, never kept itself.
 func (b *buckets) evictFlows(kept *oauth.Flow, keep int) error {
 	var others []*oauth.Flow
-	err := b.flows.ForEach(func(k, v []byte) error {
-		f, err := decode[oauth.Flow](v)
+	err := b.flows.forEach(func(k, v []byte) error {
+		f, err := decode[oauth.Flow](b.flows, k, v)
 		if err != nil {
 			return fmt.Errorf("flow %s: %w", k, err)
 		}
@@ -123,8 +128,8 @@ func (db *DB) Flow(id string) (*oauth.Flow, error) {
 func (db *DB) Flows() ([]*oauth.Flow, error) {
 	var flows []*oauth.Flow
 	err := db.view(func(b *buckets) error {
-		return b.flows.ForEach(func(k, v []byte) error {
-			f, err := decode[oauth.Flow](v)
+		return b.flows.forEach(func(k, v []byte) error {
+			f, err := decode[oauth.Flow](b.flows, k, v)
 			if err != nil {
 				return fmt.Errorf("flow %s: %w", k, err)
 			}
@@ -146,7 +151,7 @@ func (db *DB) FlowByState(state string) (*oauth.Flow, error) {
 		if state == "" {
 			return oauth.ErrNotFound
 		}
-		id := b.flowStates.Get([]byte(state))
+		id := b.flowStates.Get(stateKey(state))
 		if id == nil {
 			return oauth.ErrNotFound
 		}
@@ -185,15 +190,17 @@ func (db *DB) DeleteFlow(id string) error {
 func (db *DB) TakeFlow(state string) (*oauth.Flow, error) {
 	var flow *oauth.Flow
 	err := db.update(func(b *buckets) error {
-		id := b.flowStates.Get([]byte(state))
-		if id == nil || state == "" {
+		if state == "" {
 			return oauth.ErrNotFound
 		}
-		data := b.flows.Get(id)
-		if data == nil {
+		id := b.flowStates.Get(stateKey(state))
+		if id == nil {
+			return oauth.ErrNotFound
+		}
+		if !b.flows.has(id) {
 			return fmt.Errorf("state index names missing flow %s", id)
 		}
-		f, err := decode[oauth.Flow](data)
+		f, err := get[oauth.Flow](b.flows, string(id))
 		if err != nil {
 			return fmt.Errorf("flow %s: %w", id, err)
 		}
@@ -219,8 +226,8 @@ func (db *DB) DeleteExpiredFlows(now time.Time) (int, error) {
 	// even when it changes nothing, and an idle daemon sweeps regularly.
 	found := false
 	err := db.view(func(b *buckets) error {
-		return b.flows.ForEach(func(_, v []byte) error {
-			if f, err := decode[oauth.Flow](v); err == nil && sweepable(f, now) {
+		return b.flows.forEach(func(k, v []byte) error {
+			if f, err := decode[oauth.Flow](b.flows, k, v); err == nil && sweepable(f, now) {
 				found = true
 			}
 			return nil
@@ -252,8 +259,8 @@ func sweepable(f *oauth.Flow, now time.Time) bool {
 func (b *buckets) deleteFlows(match func(*oauth.Flow) bool) (int, error) {
 	// Collect first: deleting under a bbolt cursor can skip keys.
 	var doomed []*oauth.Flow
-	err := b.flows.ForEach(func(k, v []byte) error {
-		f, err := decode[oauth.Flow](v)
+	err := b.flows.forEach(func(k, v []byte) error {
+		f, err := decode[oauth.Flow](b.flows, k, v)
 		if err != nil {
 			return fmt.Errorf("flow %s: %w", k, err)
 		}
@@ -275,7 +282,7 @@ func (b *buckets) deleteFlows(match func(*oauth.Flow) bool) (int, error) {
 
 // deleteFlow deletes the flow and its state.
 func (b *buckets) deleteFlow(f *oauth.Flow) error {
-	if err := b.flows.Delete([]byte(f.ID)); err != nil {
+	if err := b.flows.delete([]byte(f.ID)); err != nil {
 		return err
 	}
 	return b.deleteState(f)
@@ -283,9 +290,12 @@ func (b *buckets) deleteFlow(f *oauth.Flow) error {
 
 // deleteState deletes f's state from the index if it still names f.
 func (b *buckets) deleteState(f *oauth.Flow) error {
-	state := []byte(f.State.Reveal())
-	if len(state) == 0 || !bytes.Equal(b.flowStates.Get(state), []byte(f.ID)) {
+	if f.State == "" {
 		return nil
 	}
-	return b.flowStates.Delete(state)
+	key := stateKey(f.State.Reveal())
+	if !bytes.Equal(b.flowStates.Get(key), []byte(f.ID)) {
+		return nil
+	}
+	return b.flowStates.Delete(key)
 }

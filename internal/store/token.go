@@ -28,8 +28,8 @@ func (db *DB) Token(mungedID string) (*oauth.Token, error) {
 func (db *DB) Tokens() (map[string]*oauth.Token, error) {
 	toks := make(map[string]*oauth.Token)
 	err := db.view(func(b *buckets) error {
-		return b.tokens.ForEach(func(k, v []byte) error {
-			tok, err := decode[oauth.Token](v)
+		return b.tokens.forEach(func(k, v []byte) error {
+			tok, err := decode[oauth.Token](b.tokens, k, v)
 			if err != nil {
 				return fmt.Errorf("token %s: %w", k, err)
 			}
@@ -54,10 +54,10 @@ func (db *DB) PutToken(mungedID string, tok *oauth.Token) error {
 	}
 	err = db.update(func(b *buckets) error {
 		key := []byte(mungedID)
-		if b.apps.Get(key) == nil {
+		if !b.apps.has(key) {
 			return oauth.ErrNotFound
 		}
-		return b.tokens.Put(key, data)
+		return b.tokens.put(key, data)
 	})
 	if err != nil {
 		return fmt.Errorf("put token %s: %w", mungedID, err)
@@ -69,7 +69,7 @@ func (db *DB) PutToken(mungedID string, tok *oauth.Token) error {
 // token that does not exist is not an error. Safe for concurrent use.
 func (db *DB) DeleteToken(mungedID string) error {
 	err := db.update(func(b *buckets) error {
-		return b.tokens.Delete([]byte(mungedID))
+		return b.tokens.delete([]byte(mungedID))
 	})
 	if err != nil {
 		return fmt.Errorf("delete token %s: %w", mungedID, err)

@@ -1,0 +1,109 @@
+package seal
+
+import (
+	"bytes"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+)
+
+// ReadKeyFile returns the key in the file at path: KeySize raw bytes, or
+// 2*KeySize hex digits with optional surrounding white space (the form
+// CreateKeyFile writes). A missing file gives an error wrapping
+// fs.ErrNotExist. Errors name the file but never hold any of its content.
+func ReadKeyFile(path string) ([]byte, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read key file: %w", err) // *PathError names the file
+	}
+	if len(data) == KeySize {
+		return data, nil
+	}
+	bad := fmt.Errorf("key file %s: want %d bytes or %d hex digits, the file holds %d bytes that are neither", path, KeySize, 2*KeySize, len(data))
+	text := bytes.TrimSpace(data)
+	if len(text) != 2*KeySize {
+		return nil, bad
+	}
+	key := make([]byte, KeySize)
+	if _, err := hex.Decode(key, text); err != nil {
+		return nil, bad // hex's error quotes the offending byte, a piece of the key
+	}
+	return key, nil
+}
+
+// CreateKeyFile makes a new random key and writes it to path as hex digits
+// and a newline, at mode 0600, creating the parent directory (0700) if
+// missing. It writes a temporary file in the same directory, fsyncs it,
+// renames it to path and fsyncs the directory, so after a crash path holds
+// either no key or the whole key. It refuses to replace an existing file.
+func CreateKeyFile(path string) ([]byte, error) {
+	if _, err := os.Lstat(path); err == nil {
+		return nil, fmt.Errorf("create key file %s: %w", path, fs.ErrExist)
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("create key file: %w", err)
+	}
+	key := make([]byte, KeySize)
+	if _, err := rand.Read(key); err != nil {
+		return nil, fmt.Errorf("create key file %s: %w", path, err)
+	}
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("create key file: %w", err)
+	}
+	if err := writeAtomic(path, []byte(hex.EncodeToString(key)+"\n")); err != nil {
+		return nil, fmt.Errorf("create key file %s: %w", path, err)
+	}
+	return key, nil
+}
+
+// writeAtomic writes data to a temporary file next to path (0600), fsyncs
+// it, renames it over path and fsyncs the directory.
+func writeAtomic(path string, data []byte) (err error) {
+	dir := filepath.Dir(path)
+	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
+	if err != nil {
+		return err
+	}
+	tmp := f.Name()
+	defer func() {
+		if err != nil {
+			_ = f.Close()
+			_ = os.Remove(tmp)
+		}
+	}()
+	// CreateTemp makes the file 0600 whatever the umask; say so anyway, in
+	// case that ever changes.
+	if err = f.Chmod(0o600); err != nil {
+		return err
+	}
+	if _, err = f.Write(data); err != nil {
+		return err
+	}
+	if err = f.Sync(); err != nil {
+		return err
+	}
+	if err = f.Close(); err != nil {
+		return err
+	}
+	if err = os.Rename(tmp, path); err != nil {
+		return err
+	}
+	return syncDir(dir)
+}
+
+// syncDir fsyncs a directory so that a rename in it survives a power cut.
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	err = d.Sync()
+	if cerr := d.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
