@@ -126,6 +126,12 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 	svc := api.New(engine, images, cfg.PublicHost, port, logger.With("component", "api"))
 	engine.Events = svc
 	client := bus.NewClient(busURL, svc, logger.With("component", "bus"))
+	if key := cfg.BusSecretKey.Reveal(); key != "" {
+		if client.Cipher, err = bus.NewCipher(key); err != nil {
+			return fmt.Errorf("bus_secret_key: %w", err) // Load has checked it: unreachable
+		}
+		client.AllowUnencrypted = cfg.BusAllowUnencrypted
+	}
 	client.OnConnect = svc.Ping
 	svc.Sender = client
 	web := callback.New(engine, logger.With("component", "http"))

@@ -82,6 +82,20 @@ type Client struct {
 	OnConnect func()
 	// Dialer dials the bus. Default: a 10s handshake timeout and no proxy.
 	Dialer *websocket.Dialer
+	// Cipher, if set, speaks the encrypted bus that OVOS runs when
+	// mycroft.conf sets websocket.secret_key: Send seals every frame, and
+	// every encrypted frame read is opened before it is routed (the
+	// Client's own frames, which the bus echoes, too). A frame that does
+	// not decrypt is dropped with a warning, at most one every 10s, that
+	// the bus's key is not this one; so is a malformed encrypted frame,
+	// with another. Set it before the first Send.
+	Cipher *Cipher
+	// AllowUnencrypted, with a Cipher, routes plain frames as well, like
+	// OVOS's websocket.allow_unencrypted. Otherwise they are dropped, with
+	// a line at info at most once a minute; only the bus's plain
+	// "connected" greeting still counts, as the greeting. Without a Cipher
+	// every frame is plain and this is ignored.
+	AllowUnencrypted bool
 
 	url     string
 	handler Handler
@@ -92,6 +106,10 @@ type Client struct {
 
 	running   atomic.Bool
 	connected atomic.Bool
+
+	// Rate limits of the read loop's complaints about frames it cannot
+	// use; only the read loop (one at a time) touches them.
+	wrongKey, malformed, refused, noKey logEvery
 
 	mu     sync.Mutex
 	outbox [][]byte // encoded frames, oldest first; the head is popped only once written
@@ -129,12 +147,15 @@ func (c *Client) Connected() bool { return c.connected.Load() }
 // write failed is written again on the next connection, so nothing accepted
 // here is lost across a bus restart (a frame the kernel accepted just before
 // the connection died can be, as with any websocket client). It also fails
-// if m cannot be encoded or is larger than MaxMessageSize. Safe for
-// concurrent use.
+// if m cannot be encoded or is larger than MaxMessageSize (sealed, with a
+// Cipher: about twice as large). Safe for concurrent use.
 func (c *Client) Send(m Message) error {
 	frame, err := m.MarshalJSON()
 	if err != nil {
 		return fmt.Errorf("send: %w", err)
+	}
+	if c.Cipher != nil {
+		frame = c.Cipher.Seal(frame)
 	}
 	if c.MaxMessageSize > 0 && int64(len(frame)) > c.MaxMessageSize {
 		return fmt.Errorf("send %s: frame of %d bytes is larger than %d", m.Type, len(frame), c.MaxMessageSize)
@@ -305,10 +326,24 @@ func (c *Client) readLoop(conn *websocket.Conn, greeted chan<- struct{}) error {
 	}
 }
 
-// handle routes one frame. Frames the handler does not want cost a peek.
+// handle routes one frame. Frames the handler does not want cost a peek
+// (and, on an encrypted bus, opening).
 func (c *Client) handle(frame []byte, greeted chan<- struct{}, isGreeted *bool) {
+	if c.Cipher != nil {
+		var ok bool
+		if frame, ok = c.open(frame, greeted, isGreeted); !ok {
+			return
+		}
+	}
 	typ, ok := PeekType(frame)
 	if !ok {
+		if c.Cipher == nil && bytes.Contains(frame, []byte(`"ciphertext"`)) {
+			if n, ok := c.noKey.allow(time.Now(), wrongKeyEvery); ok {
+				c.logger.Warn("cannot decrypt bus frames: the bus is encrypted but ovos-oauth has no secret key",
+					"frames", n, "hint", "set bus_secret_key, or websocket.secret_key in the mycroft.conf ovos-oauth reads, to the skills' websocket.secret_key")
+			}
+			return
+		}
 		c.logger.Debug("dropping frame that is not an OVOS message", "bytes", len(frame))
 		return
 	}
@@ -326,6 +361,53 @@ func (c *Client) handle(frame []byte, greeted chan<- struct{}, isGreeted *bool) 
 		return
 	}
 	c.handler.Dispatch(msg)
+}
+
+// How often the read loop may repeat a complaint about frames it drops; each
+// line's "frames" counts the frames since the previous one, itself included.
+const (
+	wrongKeyEvery = 10 * time.Second
+	refusedEvery  = time.Minute
+)
+
+// open returns the plaintext of an encrypted frame, or a plain frame as it
+// is if those are allowed. It reports false for a frame to drop, having
+// logged why. The key never reaches the log, and nor does a frame.
+func (c *Client) open(frame []byte, greeted chan<- struct{}, isGreeted *bool) ([]byte, bool) {
+	plain, err := c.Cipher.Open(frame)
+	switch {
+	case err == nil:
+		return plain, true
+	case errors.Is(err, ErrNotEncrypted):
+		if c.AllowUnencrypted {
+			return frame, true
+		}
+		typ, _ := PeekType(frame)
+		if typ == "connected" {
+			// ovos-messagebus may greet in plain whatever its
+			// clients do; waiting for another greeting would only
+			// delay every connection.
+			if !*isGreeted {
+				*isGreeted = true
+				close(greeted)
+			}
+			return nil, false
+		}
+		if n, ok := c.refused.allow(time.Now(), refusedEvery); ok {
+			c.logger.Info("dropping unencrypted bus frames: the bus is encrypted and allow_unencrypted is off",
+				"type", typ, "frames", n)
+		}
+	case errors.Is(err, ErrDecrypt):
+		if n, ok := c.wrongKey.allow(time.Now(), wrongKeyEvery); ok {
+			c.logger.Warn("cannot decrypt bus frames: the bus's secret_key differs from ovos-oauth's",
+				"frames", n, "hint", "ovos-oauth uses bus_secret_key, else websocket.secret_key of the mycroft.conf it reads; it must equal the skills' websocket.secret_key")
+		}
+	default:
+		if n, ok := c.malformed.allow(time.Now(), wrongKeyEvery); ok {
+			c.logger.Warn("dropping malformed encrypted bus frames", "frames", n, "err", err)
+		}
+	}
+	return nil, false
 }
 
 // writeLoop is the connection's only writer (gorilla allows one): it waits
@@ -346,7 +428,7 @@ func (c *Client) writeLoop(ctx context.Context, conn *websocket.Conn, greeted <-
 	}
 	up.Store(true)
 	c.connected.Store(true)
-	c.logger.Info("connected to bus", "url", c.url)
+	c.logger.Info("connected to bus", "url", c.url, "encrypted", c.Cipher != nil)
 	if c.OnConnect != nil {
 		c.OnConnect()
 	}

@@ -32,7 +32,8 @@ const hubQueueSize = 4096
 // one that does not read within that moment is disconnected instead of
 // blocking the others. Unlike
 // ovos-messagebus, the Hub does not parse frames: it relays malformed ones
-// too, which lets tests feed them to clients.
+// too, which lets tests feed them to clients, and the encrypted frames of a
+// bus with websocket.secret_key, which it needs no key for.
 //
 // The exported fields are set by NewHub and may be changed before serving
 // starts, not after. ServeHTTP, Clients and Close are safe for concurrent

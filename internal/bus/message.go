@@ -1,7 +1,7 @@
 // Package bus speaks the OVOS messagebus: the Message frame and its reply
-// rules as ovos-bus-client applies them, a reconnecting Client for the
-// daemon, and Hub, an OVOS-compatible messagebus server for the embedded bus
-// and for tests.
+// rules as ovos-bus-client applies them, Cipher for the encrypted bus
+// (websocket.secret_key), a reconnecting Client for the daemon, and Hub, an
+// OVOS-compatible messagebus server for the embedded bus and for tests.
 package bus
 
 import (

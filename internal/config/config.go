@@ -49,7 +49,36 @@ type Config struct {
 	// database. It is made when missing for a database without sealed data;
 	// a sealed database opens with its own key only.
 	SecretsKeyFile string `mapstructure:"secrets_key_file"`
+	// BusSecretKey is the key of an encrypted bus, OVOS's
+	// websocket.secret_key: 16, 24 or 32 bytes, for AES-128, -192 or -256.
+	// Empty means a plain bus.
+	BusSecretKey Secret `mapstructure:"bus_secret_key"`
+	// BusAllowUnencrypted says whether plain frames are accepted on an
+	// encrypted bus, like OVOS's websocket.allow_unencrypted. Without a
+	// BusSecretKey every frame is plain and it has no effect.
+	BusAllowUnencrypted bool `mapstructure:"bus_allow_unencrypted"`
 }
+
+// Secret is a setting that must never reach a log line, a formatted error or
+// --help: every formatting and marshalling path (fmt, slog, JSON, text)
+// prints REDACTED; Reveal gives the value.
+type Secret string
+
+// MarshalText implements encoding.TextMarshaler, so that a Config encoded as
+// JSON (a JSON log line of it, say) does not carry the value.
+func (Secret) MarshalText() ([]byte, error) { return []byte("REDACTED"), nil }
+
+// LogValue implements slog.LogValuer.
+func (Secret) LogValue() slog.Value { return slog.StringValue("REDACTED") }
+
+// String implements fmt.Stringer so %v and %s never print the value.
+func (Secret) String() string { return "REDACTED" }
+
+// GoString implements fmt.GoStringer so %#v never prints the value.
+func (Secret) GoString() string { return "REDACTED" }
+
+// Reveal returns the secret's value, for the one place that uses it.
+func (s Secret) Reveal() string { return string(s) }
 
 // minFlowTTL catches a bare number in a config file ("flow_ttl: 600"), which
 // decodes as nanoseconds.
@@ -86,7 +115,18 @@ func (c Config) Validate() error {
 		check("log_level", fmt.Errorf("%q is not debug, info, warn or error", c.LogLevel))
 	}
 	check("secrets_key_file", checkFile(c.SecretsKeyFile))
+	check("bus_secret_key", checkSecretKey(c.BusSecretKey))
 	return errors.Join(errs...)
+}
+
+// checkSecretKey accepts no key or one whose UTF-8 bytes are an AES key, as
+// ovos-bus-client uses them. Its errors give the length, never the key.
+func checkSecretKey(k Secret) error {
+	switch len(k) {
+	case 0, 16, 24, 32:
+		return nil
+	}
+	return fmt.Errorf("is %d bytes long; want 16, 24 or 32 (ASCII characters: AES-128, AES-192 or AES-256), as the bus's websocket.secret_key", len(k))
 }
 
 // DBPath is the path of the bbolt token database inside DataDir.

@@ -12,13 +12,16 @@
 //     merged over /etc/ovos-oauth/config.{yaml,yml,json} (the first name
 //     that exists in each directory; $OVOS_OAUTH_SYSTEM_CONFIG_DIR replaces
 //     /etc/ovos-oauth);
-//  4. the OVOS mycroft.conf stack, for bus_url (its websocket block) and the
-//     port of listen (PHAL.ovos-PHAL-plugin-oauth.port), with bus_url taken
-//     from embedded_bus first when that is set;
+//  4. the OVOS mycroft.conf stack, for bus_url (its websocket block), the
+//     port of listen (PHAL.ovos-PHAL-plugin-oauth.port), bus_secret_key and
+//     bus_allow_unencrypted (websocket.secret_key and
+//     websocket.allow_unencrypted), with bus_url taken from embedded_bus
+//     first when that is set;
 //  5. built-in defaults, some derived from the machine (data_dir from
 //     $STATE_DIRECTORY or the XDG data directory, public_host from the
 //     default route's interface).
 //
 // A key in a config file that is not a setting is an error naming it, as is
-// a value that cannot be decoded or does not pass Config.Validate.
+// a value that cannot be decoded or does not pass Config.Validate. The value
+// of bus_secret_key appears in no error, log line or usage text.
 package config

@@ -50,7 +50,13 @@ var keys = []string{
 	"mirror_ovos_utils",
 	"relay_url",
 	"secrets_key_file",
+	"bus_secret_key",
+	"bus_allow_unencrypted",
 }
+
+// secretKeys are the keys whose values must never be printed, not even in
+// an error about them.
+var secretKeys = []string{"bus_secret_key"}
 
 func flagName(key string) string { return strings.ReplaceAll(key, "_", "-") }
 func envName(key string) string  { return envPrefix + strings.ToUpper(key) }
@@ -104,6 +110,7 @@ func (l loader) load(args []string, getenv func(string) string, stderr io.Writer
 	if err != nil {
 		return Config{}, err
 	}
+	set := make(map[string]bool) // keys a file or the environment sets
 	for _, f := range files {
 		m, err := readConfigFile(f)
 		if err != nil {
@@ -112,10 +119,16 @@ func (l loader) load(args []string, getenv func(string) string, stderr io.Writer
 		if err := v.MergeConfigMap(m); err != nil {
 			return Config{}, fmt.Errorf("config file %s: %w", f, err)
 		}
+		for k := range m {
+			set[k] = true
+		}
 	}
 	env, err := envSettings(getenv)
 	if err != nil {
 		return Config{}, err
+	}
+	for k := range env {
+		set[k] = true
 	}
 	if err := v.MergeConfigMap(env); err != nil {
 		return Config{}, fmt.Errorf("environment: %w", err)
@@ -153,6 +166,18 @@ func (l loader) load(args []string, getenv func(string) string, stderr io.Writer
 	c.SecretsKeyFile = absPath(c.SecretsKeyFile)
 	if c.PublicHost == "" {
 		c.PublicHost = l.publicHost()
+	}
+	if c.BusSecretKey == "" && ovos.secretKey != nil {
+		// Checked here, where the file that set it is known.
+		if err := checkSecretKey(*ovos.secretKey); err != nil {
+			return Config{}, fmt.Errorf("websocket.secret_key in %s: %w", ovos.secretKeyFile, err)
+		}
+		c.BusSecretKey = *ovos.secretKey
+	}
+	// OVOS's default is true without a key, where it has no effect, and
+	// false with one: false does for both.
+	if !set["bus_allow_unencrypted"] && !flags.Changed(flagName("bus_allow_unencrypted")) && ovos.allowUnencrypted != nil {
+		c.BusAllowUnencrypted = *ovos.allowUnencrypted
 	}
 	c.LogFormat = strings.ToLower(c.LogFormat)
 	c.LogLevel = strings.ToLower(c.LogLevel)
@@ -200,6 +225,8 @@ func newFlagSet(stderr io.Writer) *pflag.FlagSet {
 	fs.Bool("mirror-ovos-utils", true, "mirror tokens into ovos_utils' JSON files")
 	fs.String("relay-url", "", "HTTPS `URL` of a hosted relay page (web/relay/index.html): apps without a login mode of their own log in through it (default: none)")
 	fs.String("secrets-key-file", "", "`file` of the key that seals the database's secrets, made (0600) when missing for a new or unsealed database; back it up with the database (default: $CREDENTIALS_DIRECTORY/ovos-oauth.key if it exists, else <data-dir>/secrets.key)")
+	fs.String("bus-secret-key", "", "`key` of an encrypted bus, 16, 24 or 32 characters, as the bus's websocket.secret_key; prefer the environment or a config file, which other users cannot list (default: mycroft.conf's websocket.secret_key, else none: a plain bus)")
+	fs.Bool("bus-allow-unencrypted", false, "on an encrypted bus, also accept plain frames (default: mycroft.conf's websocket.allow_unencrypted, else false)")
 	return fs
 }
 
@@ -282,6 +309,14 @@ func readConfigFile(path string) (map[string]any, error) {
 	if len(unknown) > 0 {
 		slices.Sort(unknown)
 		return nil, fmt.Errorf("config file %s: unknown key %s", path, strings.Join(unknown, ", "))
+	}
+	for _, k := range secretKeys {
+		// The decoder's error for a list or a number would quote it.
+		if val, ok := m[k]; ok {
+			if _, ok := val.(string); !ok {
+				return nil, fmt.Errorf("config file %s: %s: not a string (quote it)", path, k)
+			}
+		}
 	}
 	if err := decodeCheck(m); err != nil {
 		return nil, fmt.Errorf("config file %s: %w", path, err)

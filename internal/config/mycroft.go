@@ -31,6 +31,10 @@ type mycroftConf struct {
 	route     *string
 	ssl       *bool
 	oauthPort *int // PHAL.ovos-PHAL-plugin-oauth.port
+
+	secretKey        *Secret // websocket.secret_key; "" is no key, as in OVOS
+	secretKeyFile    string  // the file that set secretKey, for errors
+	allowUnencrypted *bool   // websocket.allow_unencrypted
 }
 
 // overlay returns c with every field that top sets replaced.
@@ -49,6 +53,12 @@ func (c mycroftConf) overlay(top mycroftConf) mycroftConf {
 	}
 	if top.oauthPort != nil {
 		c.oauthPort = top.oauthPort
+	}
+	if top.secretKey != nil {
+		c.secretKey, c.secretKeyFile = top.secretKey, top.secretKeyFile
+	}
+	if top.allowUnencrypted != nil {
+		c.allowUnencrypted = top.allowUnencrypted
 	}
 	return c
 }
@@ -132,16 +142,19 @@ func readMycroftStack(paths []string) (mycroftConf, error) {
 		if err != nil {
 			return mycroftConf{}, fmt.Errorf("OVOS config %s: %w", p, err)
 		}
+		if c.secretKey != nil {
+			c.secretKeyFile = p
+		}
 		merged = merged.overlay(c)
 	}
 	return merged, nil
 }
 
-// parseMycroftConf reads the websocket block and the plugin's port from one
-// mycroft.conf: JSON in which a line whose first non-blank characters are //
-// or # is a comment (trailing comments are not supported, as in OVOS). An
-// empty file sets nothing. Keys are matched exactly, as Python does; null
-// means unset.
+// parseMycroftConf reads the websocket block (the bus's address and its
+// encryption) and the plugin's port from one mycroft.conf: JSON in which a
+// line whose first non-blank characters are // or # is a comment (trailing
+// comments are not supported, as in OVOS). An empty file sets nothing. Keys
+// are matched exactly, as Python does; null means unset.
 func parseMycroftConf(data []byte) (mycroftConf, error) {
 	data = uncomment(bytes.TrimPrefix(data, []byte("\xef\xbb\xbf")))
 	var c mycroftConf
@@ -172,6 +185,17 @@ func parseMycroftConf(data []byte) (mycroftConf, error) {
 		return c, fmt.Errorf("websocket.route: %q is not a URL path", *c.route)
 	}
 	if c.ssl, err = field[bool](ws, "ssl", "websocket.ssl"); err != nil {
+		return c, err
+	}
+	if raw, ok := ws["secret_key"]; ok {
+		// Not field: its error would quote the value.
+		var k *string
+		if err := json.Unmarshal(raw, &k); err != nil {
+			return c, errors.New("websocket.secret_key: not a string")
+		}
+		c.secretKey = (*Secret)(k)
+	}
+	if c.allowUnencrypted, err = field[bool](ws, "allow_unencrypted", "websocket.allow_unencrypted"); err != nil {
 		return c, err
 	}
 	phal, err := object(top, "PHAL", "PHAL")

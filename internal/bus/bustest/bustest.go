@@ -51,14 +51,16 @@ func StartHub(t testing.TB, configure ...func(*bus.Hub)) (url string, hub *bus.H
 // goroutine reads and buffers every frame; Expect and ExpectFunc take frames
 // from that buffer, each frame at most once, in arrival order. Its methods
 // that take a testing.TB may fail the test, so call them from the test's
-// goroutine; Seen and Close are safe from any goroutine.
+// goroutine; Seen, Frames and Close are safe from any goroutine.
 type Peer struct {
 	conn      *websocket.Conn
+	cipher    *bus.Cipher // nil on a plain bus
 	writeMu   sync.Mutex
 	readDone  chan struct{}
 	closeOnce sync.Once
 
 	mu      sync.Mutex
+	frames  [][]byte // every frame read, as it was on the wire
 	seen    []bus.Message
 	taken   []bool
 	head    int           // every frame before head is taken
@@ -70,12 +72,26 @@ type Peer struct {
 // "connected" greeting, which it consumes. The test's cleanup closes it.
 func Dial(t testing.TB, url string) *Peer {
 	t.Helper()
+	return dial(t, url, nil)
+}
+
+// DialCipher is Dial for a skill on an encrypted bus (websocket.secret_key
+// set): Send seals each message with c, and frames that open with c are
+// received as their plaintext. Plain frames are received as they are (the
+// bus greets in plain); Frames tells the two apart. SendRaw sends as it is.
+func DialCipher(t testing.TB, url string, c *bus.Cipher) *Peer {
+	t.Helper()
+	return dial(t, url, c)
+}
+
+func dial(t testing.TB, url string, c *bus.Cipher) *Peer {
+	t.Helper()
 	d := websocket.Dialer{HandshakeTimeout: Timeout}
 	conn, _, err := d.Dial(url, nil)
 	if err != nil {
 		t.Fatalf("bustest: dial %s: %v", url, err)
 	}
-	p := &Peer{conn: conn, readDone: make(chan struct{}), changed: make(chan struct{})}
+	p := &Peer{conn: conn, cipher: c, readDone: make(chan struct{}), changed: make(chan struct{})}
 	go p.read()
 	t.Cleanup(p.Close)
 	p.Expect(t, "connected")
@@ -89,11 +105,21 @@ func (p *Peer) read() {
 		p.mu.Lock()
 		if err != nil {
 			p.err = err
-		} else if m, derr := bus.Decode(frame); derr == nil {
-			// Frames that do not decode are not messages; tests that
-			// send them look for what follows.
-			p.seen = append(p.seen, m)
-			p.taken = append(p.taken, false)
+		} else {
+			p.frames = append(p.frames, frame)
+			msg := frame
+			if p.cipher != nil {
+				if plain, oerr := p.cipher.Open(frame); oerr == nil {
+					msg = plain
+				}
+			}
+			if m, derr := bus.Decode(msg); derr == nil {
+				// Frames that do not decode (or open) are not
+				// messages; tests that send them look for what
+				// follows.
+				p.seen = append(p.seen, m)
+				p.taken = append(p.taken, false)
+			}
 		}
 		close(p.changed)
 		p.changed = make(chan struct{})
@@ -115,12 +141,15 @@ func (p *Peer) SendRaw(t testing.TB, frame []byte) {
 	}
 }
 
-// Send writes m to the bus.
+// Send writes m to the bus, sealed if the Peer is from DialCipher.
 func (p *Peer) Send(t testing.TB, m bus.Message) {
 	t.Helper()
 	frame, err := m.MarshalJSON()
 	if err != nil {
 		t.Fatalf("bustest: encode %s: %v", m.Type, err)
+	}
+	if p.cipher != nil {
+		frame = p.cipher.Seal(frame)
 	}
 	p.SendRaw(t, frame)
 }
@@ -188,6 +217,15 @@ func (p *Peer) Seen() []bus.Message {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return slices.Clone(p.seen)
+}
+
+// Frames returns every frame received so far exactly as it came off the
+// wire, in arrival order, including those that did not decode or open (and
+// the greeting). The caller must not modify their bytes.
+func (p *Peer) Frames() [][]byte {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return slices.Clone(p.frames)
 }
 
 // Close disconnects the Peer and waits for its reader to exit. Idempotent.
