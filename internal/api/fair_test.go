@@ -91,7 +91,7 @@ func fairFixture(t *testing.T) (*api.Service, *timedOutbox, *store.DB) {
 
 // TestSlowProviderDelaysOnlyItsApp: a provider that hangs on refresh, and
 // a flood of oauth.token.get for its app, while other skills register and
-// ask for their tokens. Theirs are answered at once; the hanging app's all
+// ask for their tokens or start logins. Theirs are answered at once; the hanging app's all
 // get an error reply within ReplyWithin; every request gets exactly one.
 func TestSlowProviderDelaysOnlyItsApp(t *testing.T) {
 	t.Parallel()
@@ -108,6 +108,9 @@ func TestSlowProviderDelaysOnlyItsApp(t *testing.T) {
 				svc.Dispatch(request("oauth.register", map[string]any{"skill_id": "other", "app_id": "app" + itoa(i), "auth_endpoint": "https://p.test/a", "token_endpoint": "https://p.test/t"}))
 			case i%12 == 1 && i/12 < fast:
 				svc.Dispatch(request("oauth.token.get", map[string]any{"skill_id": "skill", "app_id": "fast"}))
+			case i%12 == 2 && i/12 < fast:
+				// A login of another app starts while the flood waits.
+				svc.Dispatch(request("oauth.get", map[string]any{"skill_id": "skill", "app_id": "fast"}))
 			default:
 				svc.Dispatch(request("oauth.token.get", map[string]any{"skill_id": "skill", "app_id": "slow"}))
 			}
@@ -136,6 +139,11 @@ func TestSlowProviderDelaysOnlyItsApp(t *testing.T) {
 				if d["access_token"] != "AT-fast" || at[i] != t0 {
 					t.Errorf("the fast app's token: %v at +%v, want it at once", d, at[i].Sub(t0))
 				}
+			case m.Type == "oauth.url":
+				counts["login"]++
+				if u, _ := d["url"].(string); !strings.HasPrefix(u, "http://provider.test/auth?") || at[i] != t0 {
+					t.Errorf("another app's login: %v at +%v, want its URL at once", d, at[i].Sub(t0))
+				}
 			case m.Type == "oauth.token.get.response" && d["app_id"] == "slow":
 				counts["slow"]++
 				if code := d["error"]; code != "busy" && code != "provider_unavailable" {
@@ -146,7 +154,7 @@ func TestSlowProviderDelaysOnlyItsApp(t *testing.T) {
 				}
 			}
 		}
-		want := map[string]int{"register": others, "fast": fast, "slow": slow}
+		want := map[string]int{"register": others, "fast": fast, "login": fast, "slow": slow - fast}
 		for k, n := range want {
 			if counts[k] != n {
 				t.Errorf("%d replies for %s, want %d (one per request)", counts[k], k, n)
