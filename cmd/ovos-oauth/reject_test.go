@@ -292,3 +292,55 @@ func TestBusRejections(t *testing.T) {
 		}
 	})
 }
+
+// TestBogusForwards: answers forwarded over the bus that end no login (no
+// state, a random state, an error without state, another app's state) get
+// their error reply, emit no oauth.token.error and leave the real login
+// pending: its answer completes it afterwards.
+func TestBogusForwards(t *testing.T) {
+	t.Parallel()
+	s := newSetup(t, map[string]string{"web": secret}, "a", "b")
+	s.register(t, "a", "web", secret, nil)
+	s.register(t, "b", "web", secret, nil)
+	real := s.redirectFor(t, "a")
+	other := s.redirectFor(t, "b")
+	otherState := mustQuery(t, other).Get("state")
+	callback := s.d.baseURL + "/auth/callback/" + skillID + "_a"
+	for _, bogus := range []string{
+		callback + "?code=x",
+		callback + "?code=x&state=" + strings.Repeat("r", 43),
+		callback + "?error=access_denied",
+		callback + "?code=x&state=" + url.QueryEscape(otherState),
+	} {
+		fwd := app("a")
+		fwd["redirectURL"] = bogus
+		got := dataOf(t, s.skill.request(t, "ovos.shell.oauth.authentication.forward", fwd, "ovos.shell.oauth.authentication.forward.response"))
+		if got["authorized"] != false || got["error"] == nil {
+			t.Errorf("forward of %s = %v, want an error reply", bogus[len(callback):], got)
+		}
+	}
+	fwd := app("a")
+	fwd["redirectURL"] = real
+	if got := noErr(t, s.skill.request(t, "ovos.shell.oauth.authentication.forward", fwd, "ovos.shell.oauth.authentication.forward.response")); got["authorized"] != true {
+		t.Fatalf("the real answer after the bogus ones = %v", got)
+	}
+	s.checkToken(t, dataOf(t, s.skill.Expect(t, "oauth.token.response."+skillID+"_a")))
+	// b's state, forwarded for a, was not spent either.
+	if status, _ := get(t, other); status != http.StatusOK {
+		t.Errorf("b's own answer after its state was forwarded for a: status %d, want 200", status)
+	}
+	for _, a := range []string{"a", "b"} {
+		if n := s.count("oauth.token.error." + skillID + "_" + a); n != 0 {
+			t.Errorf("%d oauth.token.error events for %s", n, a)
+		}
+	}
+}
+
+func mustQuery(t *testing.T, raw string) url.Values {
+	t.Helper()
+	u, err := url.Parse(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u.Query()
+}
