@@ -13,6 +13,8 @@ import (
 	"os"
 	"os/signal"
 	"strconv"
+	"sync"
+	"sync/atomic"
 	"syscall"
 
 	"golang.org/x/sync/errgroup"
@@ -24,6 +26,7 @@ import (
 	"github.com/OpenVoiceOS/ovos-oauth/internal/mirror"
 	"github.com/OpenVoiceOS/ovos-oauth/internal/oauth"
 	"github.com/OpenVoiceOS/ovos-oauth/internal/qr"
+	"github.com/OpenVoiceOS/ovos-oauth/internal/sdnotify"
 	"github.com/OpenVoiceOS/ovos-oauth/internal/store"
 )
 
@@ -108,7 +111,12 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 	if err := db.Open(); err != nil {
 		return err
 	}
-	defer db.Close()
+	var storeOpen atomic.Bool
+	storeOpen.Store(true)
+	defer func() {
+		storeOpen.Store(false)
+		db.Close()
+	}()
 
 	engine := oauth.NewEngine(db, baseURL, logger.With("component", "oauth"))
 	engine.FlowTTL = cfg.FlowTTL
@@ -132,9 +140,30 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 		}
 		client.AllowUnencrypted = cfg.BusAllowUnencrypted
 	}
-	client.OnConnect = svc.Ping
+	// systemd (Type=notify) hears READY=1 once the store is open, the
+	// callback port bound and the bus attached: the first connection.
+	notifier := sdnotify.New(getenv, os.Getpid())
+	var ready sync.Once
+	client.OnConnect = func() {
+		svc.Ping()
+		ready.Do(func() {
+			if err := notifier.Notify(sdnotify.Ready); err != nil {
+				logger.Warn("systemd not told the daemon is ready", "err", err)
+			}
+		})
+	}
 	svc.Sender = client
 	web := callback.New(engine, logger.With("component", "http"))
+	health := func() string {
+		switch {
+		case !storeOpen.Load():
+			return "the store is closed"
+		case !client.Connected():
+			return "not attached to the bus at " + busURL
+		}
+		return ""
+	}
+	web.Health = health
 
 	g, gctx := errgroup.WithContext(ctx)
 	if hub != nil {
@@ -144,6 +173,14 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 	g.Go(func() error { return svc.Run(gctx) })
 	g.Go(func() error { return client.Run(gctx) })
 	g.Go(func() error { return web.Serve(gctx, ln) })
+	g.Go(func() error { return notifier.RunWatchdog(gctx, func() bool { return health() == "" }) })
+	g.Go(func() error {
+		<-gctx.Done()
+		if err := notifier.Notify(sdnotify.Stopping); err != nil {
+			logger.Warn("systemd not told the daemon is stopping", "err", err)
+		}
+		return nil
+	})
 	logger.Info("ovos-oauth started", "version", version, "bus", busURL, "embedded_bus", embeddedAddr(busLn),
 		"callback", baseURL, "listen", ln.Addr().String(), "data_dir", cfg.DataDir, "qr_dir", cfg.QRDir, "ovos_utils_mirror", mirrorDir)
 	err = g.Wait()

@@ -42,6 +42,10 @@ type Server struct {
 	WriteTimeout   time.Duration
 	IdleTimeout    time.Duration // default 60 s
 	MaxHeaderBytes int           // default 16 KiB
+	// Health, if set, tells /healthz whether the daemon can do its work:
+	// problem is empty when it can, else a sentence saying what is wrong
+	// (the bus not attached, the store closed), answered with 503.
+	Health func() (problem string)
 	// ShutdownTimeout bounds the wait for requests in flight when Serve's
 	// context ends: long enough for a token exchange in flight to finish
 	// and be stored, as its single-use code cannot be sent again. Default
@@ -200,6 +204,13 @@ func (s *Server) handlePaste(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	if s.Health != nil {
+		if problem := s.Health(); problem != "" {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			w.Write([]byte(problem + "\n"))
+			return
+		}
+	}
 	w.Write([]byte("ok\n"))
 }
 
