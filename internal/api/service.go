@@ -288,7 +288,17 @@ func (s *Service) reply(req bus.Message, out bus.Message) {
 	}
 }
 
+// defaultSession is the context ovos-bus-client's own emits carry; without
+// a session every Python MessageBusClient on the bus logs a warning for the
+// frame.
+var defaultSession = map[string]json.RawMessage{"session": json.RawMessage(`{"session_id":"default"}`)}
+
+// emit sends an event. Events the daemon sends on its own (not answers to
+// a request, which keep the request's context) get the default session.
 func (s *Service) emit(m bus.Message) {
+	if len(m.Context) == 0 {
+		m.Context = defaultSession
+	}
 	if err := s.Sender.Send(m); err != nil {
 		s.logger.Error("event not sent", "type", m.Type, "err", err)
 	}
