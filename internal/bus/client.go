@@ -256,9 +256,16 @@ func (c *Client) connect(ctx context.Context) (established bool, err error) {
 	if dialer == nil {
 		dialer = &websocket.Dialer{HandshakeTimeout: handshakeTimeout}
 	}
-	conn, _, err := dialer.DialContext(ctx, c.url, nil)
+	conn, resp, err := dialer.DialContext(ctx, c.url, nil)
 	if err != nil {
-		return false, fmt.Errorf("dial: %w", err)
+		if resp != nil {
+			// Something answered HTTP at that address but did not take the
+			// websocket: usually a wrong route (ovos-messagebus serves
+			// /core) or another server on the port.
+			resp.Body.Close()
+			return false, fmt.Errorf("dial %s: the server answered %s instead of a websocket (is the route right? OVOS serves /core): %w", c.url, resp.Status, err)
+		}
+		return false, fmt.Errorf("dial %s: %w", c.url, err)
 	}
 	c.logger.Debug("dialled bus", "url", c.url)
 	if c.MaxMessageSize > 0 {

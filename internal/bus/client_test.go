@@ -680,3 +680,38 @@ func benchRoundTrip(b *testing.B, noDelay bool, burst int) {
 		}
 	}
 }
+
+// TestDialWrongRoute: a bus URL whose route the server does not serve is
+// reported with the HTTP status and the URL, not a bare "bad handshake".
+func TestDialWrongRoute(t *testing.T) {
+	url, _ := bustest.StartHub(t)
+	wrong := strings.TrimSuffix(url, "/core") + "/nope"
+	logs := &lockedBuffer{}
+	c := bus.NewClient(wrong, newRecorder(), slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
+	c.MinBackoff, c.MaxBackoff = 5*time.Millisecond, 50*time.Millisecond
+	r := &running{Client: c}
+	r.start(t)
+	poll(t, "a log line with the status", func() bool { return strings.Contains(logs.String(), "404 Not Found") })
+	r.stop()
+	if out := logs.String(); !strings.Contains(out, "/nope") || !strings.Contains(out, "/core") {
+		t.Errorf("log = %s, want the URL and a hint at the route", out)
+	}
+}
+
+// lockedBuffer is a log destination safe for concurrent writers.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
