@@ -57,6 +57,10 @@ type Config struct {
 	// encrypted bus, like OVOS's websocket.allow_unencrypted. Without a
 	// BusSecretKey every frame is plain and it has no effect.
 	BusAllowUnencrypted bool `mapstructure:"bus_allow_unencrypted"`
+	// ImportFrom is the directory of ovos-PHAL-plugin-oauth's json_database
+	// files, imported at start while the store has no apps; empty means
+	// ovos_utils' own, $XDG_CACHE_HOME/mycroft/json_database.
+	ImportFrom string `mapstructure:"import_from"`
 }
 
 // Secret is a setting that must never reach a log line, a formatted error or

@@ -52,6 +52,7 @@ var keys = []string{
 	"secrets_key_file",
 	"bus_secret_key",
 	"bus_allow_unencrypted",
+	"import_from",
 }
 
 // secretKeys are the keys whose values must never be printed, not even in
@@ -164,6 +165,7 @@ func (l loader) load(args []string, getenv func(string) string, stderr io.Writer
 		c.SecretsKeyFile = defaultKeyFile(getenv, c.DataDir)
 	}
 	c.SecretsKeyFile = absPath(c.SecretsKeyFile)
+	c.ImportFrom = absPath(c.ImportFrom)
 	if c.PublicHost == "" {
 		c.PublicHost = l.publicHost()
 	}
@@ -227,6 +229,7 @@ func newFlagSet(stderr io.Writer) *pflag.FlagSet {
 	fs.String("secrets-key-file", "", "`file` of the key that seals the database's secrets, made (0600) when missing for a new or unsealed database; back it up with the database (default: $CREDENTIALS_DIRECTORY/ovos-oauth.key if it exists, else <data-dir>/secrets.key)")
 	fs.String("bus-secret-key", "", "`key` of an encrypted bus, 16, 24 or 32 characters, as the bus's websocket.secret_key; prefer the environment or a config file, which other users cannot list (default: mycroft.conf's websocket.secret_key, else none: a plain bus)")
 	fs.Bool("bus-allow-unencrypted", false, "on an encrypted bus, also accept plain frames (default: mycroft.conf's websocket.allow_unencrypted, else false)")
+	fs.String("import-from", "", "`directory` of ovos-PHAL-plugin-oauth's ovos_oauth_apps.json and ovos_oauth.json, imported at start while the database has no apps (default: $XDG_CACHE_HOME/mycroft/json_database, else ~/.cache/mycroft/json_database)")
 	return fs
 }
 

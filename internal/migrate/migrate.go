@@ -1,0 +1,308 @@
+// Package migrate imports the apps and tokens of ovos-PHAL-plugin-oauth, the
+// Python plugin ovos-oauth replaces, into ovos-oauth's store, so that skills
+// keep their logins across the switch.
+//
+// The plugin keeps them in ovos_utils.oauth's two json_database files,
+// ovos_oauth_apps.json and ovos_oauth.json, the very files package mirror
+// writes for ovos_utils; they are read with mirror's reader, under
+// json_database's lock, and never written. An app record gives the client
+// credentials, the endpoints, the scope and shell_integration (its
+// callback_endpoint and refresh_endpoint are the plugin's and are dropped);
+// a token record is the provider's token response with a float expires_at,
+// which becomes the Token's Expiry, so the engine refreshes a due token on
+// its timer instead of asking for a new login.
+package migrate
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"maps"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/OpenVoiceOS/ovos-oauth/internal/mirror"
+	"github.com/OpenVoiceOS/ovos-oauth/internal/oauth"
+)
+
+// The plugin's file names, as Report names them.
+const (
+	AppsFile   = "ovos_oauth_apps.json"
+	TokensFile = "ovos_oauth.json"
+)
+
+// Report is what an import did.
+type Report struct {
+	// Imported lists the apps put into the store, by munged id.
+	Imported []Imported
+	// Kept lists the munged ids of apps the store had already: they and
+	// their tokens are left as they are, the plugin's copies ignored.
+	Kept []string
+	// Skipped lists the entries (or whole files) that could not be read.
+	Skipped []Skipped
+}
+
+// Imported is one app put into the store.
+type Imported struct {
+	MungedID string
+	SkillID  string
+	AppID    string
+	// Token says whether its token came with it.
+	Token bool
+	// Expiry is the token's expiry, zero without a token or without one
+	// given.
+	Expiry time.Time
+	// Guessed says the munged id holds more than one "_", so that the split
+	// into skill id and app id is a guess (at the first "_"); the plugin
+	// kept only the joined form.
+	Guessed bool
+}
+
+// Skipped is an entry that was not imported, and why. Name is the entry's
+// key (a munged id), or "" when the whole file could not be read.
+type Skipped struct {
+	File   string
+	Name   string
+	Reason string
+}
+
+// Import reads the plugin's files in dir and puts every app it can read
+// that st does not have yet into st, then its token. It never replaces an
+// app or a token st has, and never writes to the files. Entries it cannot
+// read are reported in the Report and skipped; a file that is missing is
+// empty. It returns an error, with what it imported so far, when a file
+// cannot be read at all (other than not being a JSON object) or st fails.
+// now stamps the new apps and stands in for when a token was issued, where
+// its record does not tell.
+func Import(st oauth.Store, dir string, now time.Time) (Report, error) {
+	var rep Report
+	files := mirror.New(dir)
+	apps, err := files.Apps()
+	if err != nil {
+		if !errors.Is(err, mirror.ErrNotObject) {
+			return rep, fmt.Errorf("read %s: %w", AppsFile, err)
+		}
+		rep.Skipped = append(rep.Skipped, Skipped{File: AppsFile, Reason: err.Error()})
+	}
+	tokens, err := files.Tokens()
+	if err != nil {
+		if !errors.Is(err, mirror.ErrNotObject) {
+			return rep, fmt.Errorf("read %s: %w", TokensFile, err)
+		}
+		rep.Skipped = append(rep.Skipped, Skipped{File: TokensFile, Reason: err.Error()})
+	}
+
+	unread := make(map[string]bool) // apps skipped
+	for _, id := range slices.Sorted(maps.Keys(apps)) {
+		app, guessed, err := parseApp(id, apps[id], now)
+		if err != nil {
+			rep.Skipped = append(rep.Skipped, Skipped{File: AppsFile, Name: id, Reason: err.Error()})
+			unread[id] = true
+			continue
+		}
+		switch _, err := st.App(id); {
+		case err == nil:
+			rep.Kept = append(rep.Kept, id)
+			continue
+		case !errors.Is(err, oauth.ErrNotFound):
+			return rep, fmt.Errorf("read app %s from the store: %w", id, err)
+		}
+		var tok *oauth.Token
+		if raw, ok := tokens[id]; ok {
+			if tok, err = parseToken(raw, now); err != nil {
+				rep.Skipped = append(rep.Skipped, Skipped{File: TokensFile, Name: id, Reason: err.Error()})
+			}
+		}
+		if err := st.PutApp(app, false); err != nil {
+			return rep, fmt.Errorf("store app %s: %w", id, err)
+		}
+		imp := Imported{MungedID: id, SkillID: app.SkillID, AppID: app.AppID, Guessed: guessed}
+		if tok != nil {
+			if err := st.PutToken(id, tok); err != nil {
+				return rep, fmt.Errorf("store the token of %s: %w", id, err)
+			}
+			imp.Token, imp.Expiry = true, tok.Expiry
+		}
+		rep.Imported = append(rep.Imported, imp)
+	}
+	for _, id := range slices.Sorted(maps.Keys(tokens)) {
+		switch _, ok := apps[id]; {
+		case !ok:
+			rep.Skipped = append(rep.Skipped, Skipped{File: TokensFile, Name: id, Reason: "no app of that name in " + AppsFile})
+		case unread[id]:
+			rep.Skipped = append(rep.Skipped, Skipped{File: TokensFile, Name: id, Reason: "its app in " + AppsFile + " was skipped"})
+		}
+	}
+	return rep, nil
+}
+
+// parseApp reads one entry of the apps file. guessed reports a munged id
+// with more than one "_".
+func parseApp(id string, raw json.RawMessage, now time.Time) (app *oauth.App, guessed bool, err error) {
+	skillID, appID, guessed, ok := splitMungedID(id)
+	if !ok {
+		return nil, false, errors.New("not a valid munged id (<skill_id>_<app_id>, letters, digits, '.', '_' and '-')")
+	}
+	var rec map[string]any
+	if err := json.Unmarshal(raw, &rec); err != nil || rec == nil {
+		return nil, false, errors.New("not a JSON object")
+	}
+	f := fields{rec: rec}
+	app = &oauth.App{
+		SkillID:          skillID,
+		AppID:            appID,
+		ClientID:         f.str("client_id"),
+		ClientSecret:     oauth.Secret(f.str("client_secret")),
+		AuthEndpoint:     f.str("auth_endpoint"),
+		TokenEndpoint:    f.str("token_endpoint"),
+		Scope:            f.str("scope"),
+		ShellIntegration: f.boolean("shell_integration", true),
+		// As a registration without "pkce": the default.
+		PKCE: true,
+		// The plugin cannot tell credentials a skill sent from those the
+		// user typed into ovos-shell. Marking them the user's keeps them
+		// when the skill registers again without any, which would drop the
+		// token otherwise; a registration with credentials still wins.
+		CredsFromUser: f.str("client_id") != "",
+		Created:       now,
+		Updated:       now,
+	}
+	if err := f.err(); err != nil {
+		return nil, false, err
+	}
+	if err := checkEndpoint("auth_endpoint", app.AuthEndpoint); err != nil {
+		return nil, false, err
+	}
+	if err := checkEndpoint("token_endpoint", app.TokenEndpoint); err != nil {
+		return nil, false, err
+	}
+	return app, guessed, nil
+}
+
+// splitMungedID splits a munged id at its first "_" (then the next, until
+// both halves are valid ids). ovos skill ids are "<repo>.<github user>",
+// and GitHub user names have no "_", so the first is the likeliest.
+func splitMungedID(id string) (skillID, appID string, guessed, ok bool) {
+	if !oauth.ValidMungedID(id) {
+		return "", "", false, false
+	}
+	guessed = strings.Count(id, "_") > 1
+	for i := 0; i < len(id); i++ {
+		if id[i] == '_' && oauth.ValidID(id[:i]) && oauth.ValidID(id[i+1:]) {
+			return id[:i], id[i+1:], guessed, true
+		}
+	}
+	return "", "", false, false
+}
+
+// checkEndpoint wants an absolute http or https URL, as a registration does.
+func checkEndpoint(name, raw string) error {
+	if raw == "" {
+		return fmt.Errorf("%s is missing", name)
+	}
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return fmt.Errorf("%s is not an http or https URL", name)
+	}
+	return nil
+}
+
+// parseToken reads one entry of the token file: the provider's token
+// response, with the plugin's expires_at.
+func parseToken(raw json.RawMessage, now time.Time) (*oauth.Token, error) {
+	var rec map[string]any
+	if err := json.Unmarshal(raw, &rec); err != nil || rec == nil {
+		return nil, errors.New("not a JSON object")
+	}
+	f := fields{rec: rec}
+	tok := &oauth.Token{
+		AccessToken:  oauth.Secret(f.str("access_token")),
+		RefreshToken: oauth.Secret(f.str("refresh_token")),
+		TokenType:    f.str("token_type"),
+		Scope:        f.str("scope"),
+	}
+	expiresAt, hasExpiry := f.number("expires_at")
+	expiresIn, hasLifetime := f.number("expires_in")
+	if err := f.err(); err != nil {
+		return nil, err
+	}
+	if tok.AccessToken == "" {
+		return nil, errors.New("access_token is missing")
+	}
+	if hasExpiry && expiresAt > 0 {
+		tok.Expiry = time.UnixMicro(int64(expiresAt * 1e6))
+	}
+	// When the token was issued: its expiry less its lifetime where both are
+	// known, else the import (never after the expiry). The engine refreshes
+	// no earlier than half way between the two.
+	switch {
+	case tok.Expiry.IsZero():
+		tok.Obtained = now
+	case hasLifetime && expiresIn > 0:
+		tok.Obtained = tok.Expiry.Add(-time.Duration(expiresIn * float64(time.Second)))
+	case now.Before(tok.Expiry):
+		tok.Obtained = now
+	default:
+		tok.Obtained = tok.Expiry
+	}
+	delete(rec, "access_token")
+	delete(rec, "refresh_token")
+	tok.Raw = rec
+	return tok, nil
+}
+
+// fields reads typed values out of a decoded JSON object, remembering the
+// first one of the wrong type. A null is an absent value, as Python's None.
+type fields struct {
+	rec map[string]any
+	bad []string
+}
+
+func (f *fields) str(key string) string {
+	switch v := f.rec[key].(type) {
+	case nil:
+		return ""
+	case string:
+		return v
+	}
+	f.wrong(key, "a string")
+	return ""
+}
+
+func (f *fields) boolean(key string, def bool) bool {
+	switch v := f.rec[key].(type) {
+	case nil:
+		return def
+	case bool:
+		return v
+	}
+	f.wrong(key, "true or false")
+	return def
+}
+
+func (f *fields) number(key string) (float64, bool) {
+	switch v := f.rec[key].(type) {
+	case nil:
+		return 0, false
+	case float64:
+		return v, true
+	}
+	f.wrong(key, "a number")
+	return 0, false
+}
+
+func (f *fields) wrong(key, want string) {
+	msg := key + " is not " + want
+	if !slices.Contains(f.bad, msg) {
+		f.bad = append(f.bad, msg)
+	}
+}
+
+func (f *fields) err() error {
+	if len(f.bad) == 0 {
+		return nil
+	}
+	return errors.New(strings.Join(f.bad, "; "))
+}
