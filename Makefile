@@ -1,7 +1,11 @@
 # ovos-oauth developer targets. `make` alone lists them.
 
 GO        ?= go
-VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+# Evaluated once (:=), so that a commit made during a build cannot give one
+# binary or package another version than the next.
+ifeq ($(origin VERSION),undefined)
+VERSION   := $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+endif
 LDFLAGS   := -X main.version=$(VERSION)
 BUILD     := $(GO) build -trimpath -ldflags "$(LDFLAGS)"
 PKG       := ./cmd/ovos-oauth
@@ -9,7 +13,7 @@ FUZZTIME  ?= 10s
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
 .DEFAULT_GOAL := help
-.PHONY: help build run test lint bench fuzz cross clean
+.PHONY: help build run test lint bench fuzz cross deb clean FORCE
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z][a-z-]*:.*## / {printf "  %-8s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -47,10 +51,38 @@ fuzz: ## run every fuzz target for FUZZTIME (default 10s) each
 # on a device's SD card; panics still print file:line.
 RELEASE := $(GO) build -trimpath -ldflags "-s -w $(LDFLAGS)"
 
-cross: ## static, stripped Linux binaries for amd64, arm64 and armv7 (Raspberry Pi) in bin/
-	CGO_ENABLED=0 GOOS=linux GOARCH=amd64 $(RELEASE) -o bin/ovos-oauth-linux-amd64 $(PKG)
-	CGO_ENABLED=0 GOOS=linux GOARCH=arm64 $(RELEASE) -o bin/ovos-oauth-linux-arm64 $(PKG)
-	CGO_ENABLED=0 GOOS=linux GOARCH=arm GOARM=7 $(RELEASE) -o bin/ovos-oauth-linux-armv7 $(PKG)
+cross: bin/ovos-oauth-linux-amd64 bin/ovos-oauth-linux-arm64 bin/ovos-oauth-linux-armv7 ## static, stripped Linux binaries for amd64, arm64 and armv7 (Raspberry Pi) in bin/
 
-clean: ## remove bin/ (never .data/: it holds tokens)
-	rm -rf bin
+# FORCE: go build decides what is stale, not make.
+bin/ovos-oauth-linux-amd64: FORCE
+	CGO_ENABLED=0 GOOS=linux GOARCH=amd64 $(RELEASE) -o $@ $(PKG)
+bin/ovos-oauth-linux-arm64: FORCE
+	CGO_ENABLED=0 GOOS=linux GOARCH=arm64 $(RELEASE) -o $@ $(PKG)
+bin/ovos-oauth-linux-armv7: FORCE
+	CGO_ENABLED=0 GOOS=linux GOARCH=arm GOARM=7 $(RELEASE) -o $@ $(PKG)
+
+# Debian packages, built by nfpm (pinned in go.mod as a tool) from the
+# binaries of make cross. Debian's armhf is ARMv7: 32-bit Raspberry Pi OS
+# on a Pi 2 or later.
+# A Debian version must start with a digit: v1.2.3-4-gabcdef-dirty becomes
+# 1.2.3+4.gabcdef.dirty, and an untagged abcdef becomes 0~gitabcdef.
+DEB_ARCHES     ?= amd64 arm64 armhf
+ifeq ($(origin DEB_VERSION),undefined)
+DEB_VERSION    := $(shell echo '$(VERSION)' | sed -E '/^v[0-9]/!s/^/0~git/; s/^v//; s/-/+/; s/-/./g')
+endif
+DEB_MAINTAINER ?= OpenVoiceOS
+DEB_BIN_amd64  := bin/ovos-oauth-linux-amd64
+DEB_BIN_arm64  := bin/ovos-oauth-linux-arm64
+DEB_BIN_armhf  := bin/ovos-oauth-linux-armv7
+
+deb: $(foreach a,$(DEB_ARCHES),dist/ovos-oauth_$(DEB_VERSION)_$(a).deb) ## .deb packages for DEB_ARCHES (amd64 arm64 armhf) in dist/
+
+.SECONDEXPANSION:
+dist/ovos-oauth_$(DEB_VERSION)_%.deb: $$(DEB_BIN_$$*) FORCE
+	@test -n "$(DEB_BIN_$*)" || { echo "no binary for Debian architecture $*; DEB_ARCHES takes amd64 arm64 armhf"; exit 1; }
+	@mkdir -p dist
+	ARCH=$* BINARY=$(DEB_BIN_$*) VERSION='$(DEB_VERSION)' MAINTAINER='$(DEB_MAINTAINER)' \
+		$(GO) tool nfpm package --config packaging/nfpm.yaml --packager deb --target $@
+
+clean: ## remove bin/ and dist/ (never .data/: it holds tokens)
+	rm -rf bin dist
