@@ -4,6 +4,9 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -20,7 +23,7 @@ const importedApp = "imported"
 // the plugin leaves them: an app with a token, an app without one, a token
 // without an app and an app it cannot read. It returns a check that they
 // are still as written.
-func writePluginFiles(t *testing.T, dir string, expiresAt time.Time) (unchanged func(t *testing.T)) {
+func writePluginFiles(t *testing.T, dir string, expiresAt time.Time, tokenEndpoint string) (unchanged func(t *testing.T)) {
 	t.Helper()
 	id := oauth.MungedID(skillID, importedApp)
 	apps := fmt.Sprintf(`{
@@ -29,7 +32,7 @@ func writePluginFiles(t *testing.T, dir string, expiresAt time.Time) (unchanged 
         "client_id": "plugin-client",
         "client_secret": "plugin-secret",
         "auth_endpoint": "https://provider.invalid/authorize",
-        "token_endpoint": "https://provider.invalid/token",
+        "token_endpoint": %[2]q,
         "callback_endpoint": "http://0.0.0.0:36536/auth/callback/%[1]s",
         "scope": "read",
         "shell_integration": true
@@ -45,7 +48,7 @@ func writePluginFiles(t *testing.T, dir string, expiresAt time.Time) (unchanged 
         "shell_integration": false
     },
     "skill-broken.test_app": {"client_id": 7}
-}`, id)
+}`, id, tokenEndpoint)
 	tokens := fmt.Sprintf(`{
     %q: {
         "access_token": "plugin-access",
@@ -96,7 +99,7 @@ func TestDaemonImportsPluginOnStart(t *testing.T) {
 	busURL, _ := startBus(t, "127.0.0.1:0", nil)
 	pluginDir := filepath.Join(t.TempDir(), "json_database")
 	expiresAt := time.Now().Add(2 * time.Hour)
-	unchanged := writePluginFiles(t, pluginDir, expiresAt)
+	unchanged := writePluginFiles(t, pluginDir, expiresAt, "https://provider.invalid/token")
 
 	d := startDaemon(t, busURL, t.TempDir(), "--import-from", pluginDir)
 	sk := newSkill(t, busURL, skillID)
@@ -139,6 +142,46 @@ func TestDaemonImportsPluginOnStart(t *testing.T) {
 	unchanged(t)
 }
 
+// TestDaemonRefreshesImportedToken: an imported token that has expired is
+// refreshed with the plugin's refresh token and client credentials, at the
+// plugin's token endpoint: the skill gets a fresh token, no login needed.
+func TestDaemonRefreshesImportedToken(t *testing.T) {
+	refreshed := make(chan struct{}, 1)
+	provider := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		user, pass, _ := r.BasicAuth()
+		if r.ParseForm() != nil || r.PostForm.Get("grant_type") != "refresh_token" || r.PostForm.Get("refresh_token") != "plugin-refresh" ||
+			user != "plugin-client" || pass != "plugin-secret" {
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusBadRequest)
+			io.WriteString(w, `{"error":"invalid_grant"}`)
+			return
+		}
+		select {
+		case refreshed <- struct{}{}:
+		default:
+		}
+		w.Header().Set("Content-Type", "application/json")
+		io.WriteString(w, `{"access_token":"fresh-access","token_type":"Bearer","expires_in":3600,"refresh_token":"rotated"}`)
+	}))
+	t.Cleanup(provider.Close)
+	busURL, _ := startBus(t, "127.0.0.1:0", nil)
+	pluginDir := t.TempDir()
+	unchanged := writePluginFiles(t, pluginDir, time.Now().Add(-time.Hour), provider.URL+"/token")
+
+	d := startDaemon(t, busURL, t.TempDir(), "--import-from", pluginDir)
+	sk := newSkill(t, busURL, skillID)
+	tok := noErr(t, sk.request(t, "oauth.token.get", app(importedApp), "oauth.token.get.response"))
+	if tok["access_token"] != "fresh-access" {
+		t.Errorf("oauth.token.get access_token = %v, want the refreshed one; logs:\n%s", tok["access_token"], d.logs)
+	}
+	select {
+	case <-refreshed:
+	default:
+		t.Error("the provider saw no refresh with the plugin's refresh token and credentials")
+	}
+	unchanged(t)
+}
+
 // TestDaemonImportsOnlyIntoEmptyStore: a store with an app is not touched
 // at start, so the daemon never reads its own mirror back.
 func TestDaemonImportsOnlyIntoEmptyStore(t *testing.T) {
@@ -154,7 +197,7 @@ func TestDaemonImportsOnlyIntoEmptyStore(t *testing.T) {
 	}
 	db.Close()
 	pluginDir := t.TempDir()
-	unchanged := writePluginFiles(t, pluginDir, time.Now().Add(2*time.Hour))
+	unchanged := writePluginFiles(t, pluginDir, time.Now().Add(2*time.Hour), "https://provider.invalid/token")
 
 	startDaemon(t, busURL, dataDir, "--import-from", pluginDir)
 	sk := newSkill(t, busURL, skillID)
@@ -183,7 +226,7 @@ func TestImportCommand(t *testing.T) {
 	env := importEnv(t)
 	// The default directory: ovos_utils' under $HOME/.cache.
 	pluginDir := filepath.Join(env["HOME"], ".cache", "mycroft", "json_database")
-	unchanged := writePluginFiles(t, pluginDir, time.Now().Add(2*time.Hour))
+	unchanged := writePluginFiles(t, pluginDir, time.Now().Add(2*time.Hour), "https://provider.invalid/token")
 	dataDir := t.TempDir()
 
 	out, err := runImport(t, env, "--data-dir", dataDir)
