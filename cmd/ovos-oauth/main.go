@@ -86,12 +86,15 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 		return err
 	}
 	logger := newLogger(cfg, stderr)
+	if loopbackHost(cfg.PublicHost) {
+		logger.Warn("public_host is this device's loopback address: no phone can reach it, so lan and relay logins and QR links work only on this device; set --public-host to its LAN address", "public_host", cfg.PublicHost)
+	}
 
 	// Listen before anything serves, so a taken port fails start-up with a
 	// clear message instead of a half-running daemon.
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
-		return fmt.Errorf("listen for callbacks on %s (is the Python OAuth plugin or another ovos-oauth running?): %w", cfg.Listen, err)
+		return listenError(cfg.Listen, err)
 	}
 	defer ln.Close()
 	port := ln.Addr().(*net.TCPAddr).Port
@@ -198,6 +201,27 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 		return nil
 	}
 	return err
+}
+
+// loopbackHost reports whether host names this device's loopback.
+func loopbackHost(host string) bool {
+	if host == "localhost" || strings.HasSuffix(host, ".localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// listenError says why the callback port could not be had, in words that
+// point at the fix.
+func listenError(addr string, err error) error {
+	switch {
+	case errors.Is(err, syscall.EADDRINUSE):
+		return fmt.Errorf("listen for callbacks on %s: the port is taken (is the Python OAuth plugin or another ovos-oauth running?): %w", addr, err)
+	case errors.Is(err, syscall.EACCES):
+		return fmt.Errorf("listen for callbacks on %s: a port below 1024 needs privileges (CAP_NET_BIND_SERVICE); choose another with --listen: %w", addr, err)
+	}
+	return fmt.Errorf("listen for callbacks on %s: %w", addr, err)
 }
 
 func embeddedAddr(ln net.Listener) string {
