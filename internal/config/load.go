@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"maps"
 	"net"
+	"net/url"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -88,6 +89,19 @@ func (l loader) load(args []string, getenv func(string) string, stderr io.Writer
 		}
 		return Config{}, err
 	}
+	// "--embedded-bus host:port", with a space, as before the flag could
+	// stand alone: the word after it is its value when it is an address.
+	if eb := flags.Lookup("embedded-bus"); eb.Changed && eb.Value.String() == EmbeddedAuto && flags.NArg() > 0 {
+		if err := checkHostPort(flags.Arg(0)); err != nil {
+			return Config{}, fmt.Errorf("embedded_bus: %w", err)
+		}
+		if err := eb.Value.Set(flags.Arg(0)); err != nil {
+			return Config{}, err
+		}
+		if err := flags.Parse(flags.Args()[1:]); err != nil {
+			return Config{}, err
+		}
+	}
 	if flags.NArg() > 0 {
 		return Config{}, fmt.Errorf("unexpected argument %q", flags.Arg(0))
 	}
@@ -142,6 +156,18 @@ func (l loader) load(args []string, getenv func(string) string, stderr io.Writer
 	ovos, err := readMycroftStack(mycroftPaths(getenv))
 	if err != nil {
 		return Config{}, err
+	}
+	if c.EmbeddedBus == EmbeddedAuto {
+		// Host the bus where the daemon would otherwise look for it.
+		u := c.BusURL
+		if u == "" {
+			u = ovos.busURL()
+		}
+		addr, err := listenAddrOf(u)
+		if err != nil {
+			return Config{}, fmt.Errorf("embedded_bus: %w", err)
+		}
+		c.EmbeddedBus = addr
 	}
 	if c.BusURL == "" {
 		if u, ok := embeddedBusURL(c.EmbeddedBus); ok {
@@ -216,7 +242,8 @@ func newFlagSet(stderr io.Writer) *pflag.FlagSet {
 	// The other defaults live here alone: viper falls back to them.
 	fs.String("config", "", "read settings from this YAML or JSON `file`")
 	fs.String("bus-url", "", "OVOS messagebus `URL`, ws:// or wss:// (default: mycroft.conf's websocket block, else ws://127.0.0.1:8181/core; with --embedded-bus, that bus)")
-	fs.String("embedded-bus", "", "host an OVOS-compatible messagebus in-process at `host:port` (default: none)")
+	fs.String("embedded-bus", "", "host an OVOS-compatible messagebus in-process at `host:port`; alone (or \"auto\"), at --bus-url's address, else mycroft.conf's, else 127.0.0.1:8181 (default: none)")
+	fs.Lookup("embedded-bus").NoOptDefVal = EmbeddedAuto
 	fs.String("data-dir", "", "`directory` of the token database and QR codes (default: $STATE_DIRECTORY, else $XDG_DATA_HOME/ovos-oauth, else ~/.local/share/ovos-oauth)")
 	fs.String("listen", "", "`host:port` of the OAuth callback server (default: 0.0.0.0:36536, the port from mycroft.conf's PHAL.ovos-PHAL-plugin-oauth.port)")
 	fs.String("public-host", "", "`address` phones reach this device at, in redirect URIs and QR codes (default: the IPv4 address of the default route's interface)")
@@ -380,6 +407,24 @@ func decodeError(err error) error {
 		return inner
 	}
 	return err
+}
+
+// EmbeddedAuto, as embedded_bus (and what --embedded-bus alone means),
+// hosts the bus at the address of bus_url, else of mycroft.conf's websocket
+// block, else 127.0.0.1:8181.
+const EmbeddedAuto = "auto"
+
+// listenAddrOf is the host:port to listen at for a bus URL.
+func listenAddrOf(busURL string) (string, error) {
+	u, err := url.Parse(busURL)
+	if err != nil || u.Hostname() == "" {
+		return "", fmt.Errorf("cannot host the bus at %q", busURL)
+	}
+	port := u.Port()
+	if port == "" {
+		port = "8181"
+	}
+	return net.JoinHostPort(u.Hostname(), port), nil
 }
 
 // embeddedBusURL is the URL at which this process reaches a bus it hosts at

@@ -715,3 +715,29 @@ func TestExampleConfig(t *testing.T) {
 		t.Error("config must not be a key")
 	}
 }
+
+// TestEmbeddedBusAlone: --embedded-bus without a value hosts the bus where
+// the daemon would look for it, and swallows no other flag.
+func TestEmbeddedBusAlone(t *testing.T) {
+	tests := []struct {
+		args          []string
+		embedded, bus string
+	}{
+		{[]string{"--embedded-bus"}, "127.0.0.1:8181", "ws://127.0.0.1:8181/core"},
+		{[]string{"--embedded-bus", "--listen", "127.0.0.1:4000"}, "127.0.0.1:8181", "ws://127.0.0.1:8181/core"},
+		{[]string{"--embedded-bus", "--bus-url", "ws://127.0.0.1:9000/core"}, "127.0.0.1:9000", "ws://127.0.0.1:9000/core"},
+		{[]string{"--embedded-bus=127.0.0.1:9191"}, "127.0.0.1:9191", "ws://127.0.0.1:9191/core"},
+	}
+	for _, tt := range tests {
+		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
+			e := newTestEnv(t)
+			got, err := e.load(tt.args...)
+			if err != nil {
+				t.Fatalf("load() error = %v", err)
+			}
+			if got.EmbeddedBus != tt.embedded || got.BusURL != tt.bus {
+				t.Errorf("EmbeddedBus %q, BusURL %q; want %q, %q", got.EmbeddedBus, got.BusURL, tt.embedded, tt.bus)
+			}
+		})
+	}
+}
