@@ -97,9 +97,7 @@ func TestSlowProviderDelaysOnlyItsApp(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
 		svc, out, _ := fairFixture(t)
-		ctx, cancel := context.WithCancel(context.Background())
-		done := make(chan error, 1)
-		go func() { done <- svc.Run(ctx) }()
+		stop := runInBubble(t, svc)
 		t0 := time.Now()
 		const slow, fast, others = 200, 20, 20
 		for i := range slow + fast + others {
@@ -160,12 +158,7 @@ func TestSlowProviderDelaysOnlyItsApp(t *testing.T) {
 				t.Errorf("%d replies for %s, want %d (one per request)", counts[k], k, n)
 			}
 		}
-		cancel()
-		// The hanging refresh ends at the engine's provider deadline.
-		time.Sleep(time.Minute)
-		if err := <-done; err != nil {
-			t.Errorf("Run() = %v", err)
-		}
+		stop()
 	})
 }
 
@@ -176,9 +169,7 @@ func TestQueueBoundsBytes(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		svc, out, _ := fairFixture(t)
 		svc.MaxQueuedBytes = 4 << 20
-		ctx, cancel := context.WithCancel(context.Background())
-		done := make(chan error, 1)
-		go func() { done <- svc.Run(ctx) }()
+		stop := runInBubble(t, svc)
 		big := strings.Repeat("x", 1<<20)
 		for range 20 {
 			svc.Dispatch(request("oauth.token.get", map[string]any{"skill_id": "skill", "app_id": "slow", "padding": big}))
@@ -200,10 +191,23 @@ func TestQueueBoundsBytes(t *testing.T) {
 		if total != 20 {
 			t.Errorf("%d replies, want 20: one per request", total)
 		}
+		stop()
+	})
+}
+
+// runInBubble runs svc in the test's synctest bubble; stop ends it once
+// the hanging refresh has ended at the engine's provider deadline.
+func runInBubble(t *testing.T, svc *api.Service) (stop func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- svc.Run(ctx) }()
+	return func() {
 		cancel()
 		time.Sleep(time.Minute)
-		<-done
-	})
+		if err := <-done; err != nil {
+			t.Errorf("Run() = %v", err)
+		}
+	}
 }
 
 func itoa(n int) string {
@@ -219,9 +223,7 @@ func TestFloodMemoryBounded(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
 		svc, out, _ := fairFixture(t)
-		ctx, cancel := context.WithCancel(context.Background())
-		done := make(chan error, 1)
-		go func() { done <- svc.Run(ctx) }()
+		stop := runInBubble(t, svc)
 		var before runtime.MemStats
 		runtime.GC()
 		runtime.ReadMemStats(&before)
@@ -249,8 +251,6 @@ func TestFloodMemoryBounded(t *testing.T) {
 		if n != 1250 {
 			t.Errorf("%d replies for 1,250 requests, want one each", n)
 		}
-		cancel()
-		time.Sleep(time.Minute)
-		<-done
+		stop()
 	})
 }
