@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"path/filepath"
 	"runtime"
 	"strings"
@@ -17,22 +16,9 @@ import (
 	"github.com/OpenVoiceOS/ovos-oauth/internal/api"
 	"github.com/OpenVoiceOS/ovos-oauth/internal/bus"
 	"github.com/OpenVoiceOS/ovos-oauth/internal/oauth"
+	"github.com/OpenVoiceOS/ovos-oauth/internal/oauth/oauthtest"
 	"github.com/OpenVoiceOS/ovos-oauth/internal/store"
 )
-
-// inProcess serves provider requests with a handler in the caller's
-// goroutine: no sockets, so a synctest bubble's clock runs while a request
-// hangs.
-type inProcess struct{ h http.HandlerFunc }
-
-func (t inProcess) RoundTrip(r *http.Request) (*http.Response, error) {
-	rec := httptest.NewRecorder()
-	t.h(rec, r)
-	if err := r.Context().Err(); err != nil {
-		return nil, err
-	}
-	return rec.Result(), nil
-}
 
 // timedOutbox records when each message was sent, on the bubble's clock.
 type timedOutbox struct {
@@ -61,14 +47,14 @@ func fairFixture(t *testing.T) (*api.Service, *timedOutbox, *store.DB) {
 	}
 	t.Cleanup(func() { db.Close() })
 	e := oauth.NewEngine(db, "http://192.0.2.10:36536", slog.New(slog.DiscardHandler))
-	e.HTTPClient = &http.Client{Transport: inProcess{func(w http.ResponseWriter, r *http.Request) {
+	e.HTTPClient = &http.Client{Transport: oauthtest.InProcess{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if strings.HasSuffix(r.URL.Path, "/slow") {
 			<-r.Context().Done() // hangs until the engine gives up
 			return
 		}
 		w.Header().Set("Content-Type", "application/json")
 		w.Write([]byte(`{"access_token":"AT-new","token_type":"Bearer","expires_in":3600}`))
-	}}}
+	})}}
 	out := &timedOutbox{}
 	svc := api.New(e, nil, "192.0.2.10", 36536, slog.New(slog.DiscardHandler))
 	svc.Sender = out

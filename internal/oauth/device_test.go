@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/OpenVoiceOS/ovos-oauth/internal/oauth"
+	"github.com/OpenVoiceOS/ovos-oauth/internal/oauth/oauthtest"
 )
 
 // deviceScript answers a device endpoint with one device code and the token
@@ -361,7 +362,7 @@ func TestProviderCallsHaveDeadlines(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		f.e.HTTPClient = &http.Client{Transport: handlerTransport{f.te}} // no Timeout
+		f.e.HTTPClient = &http.Client{Transport: oauthtest.InProcess{Handler: f.te}} // no Timeout
 		f.te.set(func(w http.ResponseWriter, r *http.Request) { <-r.Context().Done() })
 		began := time.Now()
 		_, _, err = f.e.Complete(context.Background(), "skill.test_app", map[string][]string{"state": {fl.State.Reveal()}, "code": {"C"}}, "")

@@ -94,7 +94,7 @@ func newTokenEndpoint(t *testing.T) *tokenEndpoint {
 }
 
 // newTokenHandler is a token endpoint without a server, for tests in a
-// synctest bubble (which cannot wait on real sockets): see handlerTransport.
+// synctest bubble (which cannot wait on real sockets): see oauthtest.InProcess.
 func newTokenHandler() *tokenEndpoint {
 	te := &tokenEndpoint{}
 	te.answer = func(w http.ResponseWriter, r *http.Request) {

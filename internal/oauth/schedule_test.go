@@ -13,18 +13,9 @@ import (
 	"time"
 
 	"github.com/OpenVoiceOS/ovos-oauth/internal/oauth"
+	"github.com/OpenVoiceOS/ovos-oauth/internal/oauth/oauthtest"
 	"github.com/OpenVoiceOS/ovos-oauth/internal/store"
 )
-
-// handlerTransport serves requests with a handler in the same goroutine: no
-// sockets, so the synctest clock moves while a refresh is "in flight".
-type handlerTransport struct{ h http.Handler }
-
-func (t handlerTransport) RoundTrip(r *http.Request) (*http.Response, error) {
-	rec := httptest.NewRecorder()
-	t.h.ServeHTTP(rec, r)
-	return rec.Result(), nil
-}
 
 // syncFixture is an engine inside a synctest bubble: its clock is the
 // bubble's, its provider a handler.
@@ -46,7 +37,7 @@ func newSyncFixture(t *testing.T) *syncFixture {
 	f := &fixture{db: db, ev: &events{}, te: te}
 	f.e = oauth.NewEngine(db, "http://192.0.2.10:36536", slog.New(slog.DiscardHandler))
 	f.e.Events = f.ev
-	f.e.HTTPClient = &http.Client{Transport: handlerTransport{te}, Timeout: 30 * time.Second}
+	f.e.HTTPClient = &http.Client{Transport: oauthtest.InProcess{Handler: te}, Timeout: 30 * time.Second}
 	return &syncFixture{fixture: f}
 }
 
