@@ -27,6 +27,13 @@ type timedOutbox struct {
 	at   []time.Time
 }
 
+// count is how many messages were sent.
+func (o *timedOutbox) count() int {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return len(o.msgs)
+}
+
 func (o *timedOutbox) Send(m bus.Message) error {
 	o.mu.Lock()
 	o.msgs = append(o.msgs, m)
@@ -162,18 +169,14 @@ func TestQueueBoundsBytes(t *testing.T) {
 		}
 		// The refused ones are answered at once, before any time passes.
 		synctest.Wait()
-		out.mu.Lock()
-		refused := len(out.msgs)
-		out.mu.Unlock()
+		refused := out.count()
 		// One runs, at most four wait: the others are refused.
 		if refused < 20-1-4 {
 			t.Errorf("%d of 20 1 MB requests refused at once with a 4 MiB bound, want at least 15", refused)
 		}
 		time.Sleep(svc.ReplyWithin + time.Millisecond)
 		synctest.Wait()
-		out.mu.Lock()
-		total := len(out.msgs)
-		out.mu.Unlock()
+		total := out.count()
 		if total != 20 {
 			t.Errorf("%d replies, want 20: one per request", total)
 		}
@@ -231,9 +234,7 @@ func TestFloodMemoryBounded(t *testing.T) {
 		}
 		time.Sleep(svc.ReplyWithin + time.Millisecond)
 		synctest.Wait()
-		out.mu.Lock()
-		n := len(out.msgs)
-		out.mu.Unlock()
+		n := out.count()
 		if n != 1250 {
 			t.Errorf("%d replies for 1,250 requests, want one each", n)
 		}
