@@ -61,6 +61,9 @@ type Config struct {
 	// files, imported at start while the store has no apps; empty means
 	// ovos_utils' own, $XDG_CACHE_HOME/mycroft/json_database.
 	ImportFrom string `mapstructure:"import_from"`
+	// MetricsListen is the host:port of the HTTP server of the Prometheus
+	// metrics (/metrics); empty means none.
+	MetricsListen string `mapstructure:"metrics_listen"`
 }
 
 // Secret is a setting that must never reach a log line, a formatted error or
@@ -120,6 +123,9 @@ func (c Config) Validate() error {
 	}
 	check("secrets_key_file", checkFile(c.SecretsKeyFile))
 	check("bus_secret_key", checkSecretKey(c.BusSecretKey))
+	if c.MetricsListen != "" {
+		check("metrics_listen", checkHostPort(c.MetricsListen))
+	}
 	return errors.Join(errs...)
 }
 

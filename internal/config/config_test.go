@@ -39,6 +39,8 @@ func TestValidateAccepts(t *testing.T) {
 		{"every log level", func(c *Config) { c.LogLevel = "error" }},
 		{"json logs", func(c *Config) { c.LogFormat = "json" }},
 		{"short TTL", func(c *Config) { c.FlowTTL = time.Second }},
+		{"metrics", func(c *Config) { c.MetricsListen = "127.0.0.1:9464" }},
+		{"metrics on any port", func(c *Config) { c.MetricsListen = "[::1]:0" }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -87,6 +89,9 @@ func TestValidateRejects(t *testing.T) {
 		{"empty log format", func(c *Config) { c.LogFormat = "" }, "log_format"},
 		{"bad log level", func(c *Config) { c.LogLevel = "verbose" }, "log_level"},
 		{"upper-case log level", func(c *Config) { c.LogLevel = "INFO" }, "log_level"},
+		{"metrics port only", func(c *Config) { c.MetricsListen = "9464" }, "metrics_listen"},
+		{"metrics URL", func(c *Config) { c.MetricsListen = "http://127.0.0.1:9464/metrics" }, "metrics_listen"},
+		{"metrics port too big", func(c *Config) { c.MetricsListen = "127.0.0.1:65536" }, "metrics_listen"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

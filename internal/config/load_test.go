@@ -162,6 +162,7 @@ func TestLoadEachKey(t *testing.T) {
 		{"mirror_ovos_utils", "false", func(c *Config, _ string) { c.MirrorOVOSUtils = false }},
 		{"relay_url", "https://relay.example/ovos/", func(c *Config, v string) { c.RelayURL = v }},
 		{"secrets_key_file", "/etc/ovos-oauth/secrets.key", func(c *Config, v string) { c.SecretsKeyFile = v }},
+		{"metrics_listen", "127.0.0.1:9464", func(c *Config, v string) { c.MetricsListen = v }},
 	}
 	sources := []struct {
 		name string
