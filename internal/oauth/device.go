@@ -59,6 +59,7 @@ func (e *Engine) startDevice(ctx context.Context, app *App) (*Flow, error) {
 	}
 	e.sched.set(job{jobPoll, f.ID}, now.Add(f.Interval))
 	e.logger.Info("device login started", "app", f.MungedID, "flow", f.ID, "verification_uri", f.VerificationURI, "interval", f.Interval, "expires", f.Expires)
+	e.observer().LoginStarted(LoginDevice)
 	return f, nil
 }
 
@@ -234,5 +235,6 @@ func (e *Engine) reportDevice(app *App, err error) {
 		oe = internalErr("finish the login", err)
 	}
 	e.logger.Warn("device login failed", "app", app.MungedID(), "code", oe.Code, "err", oe.Err)
+	e.observer().LoginFailed(LoginDevice, oe.Code)
 	e.Events.LoginFailed(app, oe)
 }

@@ -21,6 +21,25 @@ type Events interface {
 	ReauthRequired(app *App, reason string)
 }
 
+// Observer is told how logins and refreshes go, for metrics. It hears login
+// modes (the Login constants) and error codes (the Code constants) only,
+// never an app or a secret. Methods are called from any goroutine and must
+// not block.
+type Observer interface {
+	// LoginStarted: a pending login was opened.
+	LoginStarted(mode string)
+	// LoginCompleted: a login ended with a stored token.
+	LoginCompleted(mode string)
+	// LoginFailed: a pending login ended without a token, and the skill
+	// was told (oauth.token.error).
+	LoginFailed(mode, code string)
+	// Refreshed: a refreshed token was stored and announced.
+	Refreshed()
+	// RefreshFailed: a refresh at the provider failed, or its token could
+	// not be saved.
+	RefreshFailed(code string)
+}
+
 // Engine registers apps, runs logins and refreshes tokens. It is safe for
 // concurrent use; operations on one app are serialised.
 type Engine struct {
@@ -51,6 +70,8 @@ type Engine struct {
 	Events Events
 	// Mirror, if set, gets a copy of every app and token change.
 	Mirror Mirror
+	// Observer, if set, is told of logins and refreshes (metrics).
+	Observer Observer
 	// MaxRefreshes bounds the background refreshes run at once, so that a
 	// start-up after a long outage does not storm the providers. Default 4.
 	MaxRefreshes int
@@ -185,6 +206,39 @@ func (k *keyedMutex) Lock(key string) (unlock func()) {
 		k.mu.Unlock()
 	}
 }
+
+// observer is the Observer, or one that does nothing.
+func (e *Engine) observer() Observer {
+	if e.Observer == nil {
+		return nopObserver{}
+	}
+	return e.Observer
+}
+
+// AppsNeedingReauth counts the apps whose refresh token the provider
+// refused for good: they need a new login. It reads the store, so it is
+// right after a restart too.
+func (e *Engine) AppsNeedingReauth() (int, error) {
+	apps, err := e.store.Apps()
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, a := range apps {
+		if a.NeedsReauth {
+			n++
+		}
+	}
+	return n, nil
+}
+
+type nopObserver struct{}
+
+func (nopObserver) LoginStarted(string)        {}
+func (nopObserver) LoginCompleted(string)      {}
+func (nopObserver) LoginFailed(string, string) {}
+func (nopObserver) Refreshed()                 {}
+func (nopObserver) RefreshFailed(string)       {}
 
 type nopEvents struct{}
 

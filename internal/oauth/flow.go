@@ -119,6 +119,7 @@ func (e *Engine) StartFlow(ctx context.Context, skillID, appID string) (*Flow, *
 		return nil, nil, internalErr("save the login", err)
 	}
 	e.logger.Info("login started", "app", f.MungedID, "flow", f.ID, "kind", f.Kind, "pkce", app.PKCE, "expires", f.Expires)
+	e.observer().LoginStarted(app.LoginMode())
 	return f, app, nil
 }
 
@@ -191,6 +192,7 @@ func (e *Engine) Complete(ctx context.Context, mungedID string, query url.Values
 		}
 		if spent {
 			e.logger.Warn("login failed", "app", mungedID, "code", oe.Code, "err", oe.Err)
+			e.observer().LoginFailed(app.LoginMode(), oe.Code)
 			e.Events.LoginFailed(app, oe)
 		}
 		return app, nil, oe

@@ -230,6 +230,7 @@ func (e *Engine) refreshFailed(app *App, err error) error {
 	var re *oauth2.RetrieveError
 	if !isRefusal(err) || !errors.As(err, &re) {
 		e.logger.Warn("token refresh failed, will retry", "app", app.MungedID(), "err", safeErr(err))
+		e.observer().RefreshFailed(CodeProviderUnavailable)
 		return &Error{Code: CodeProviderUnavailable, Description: "the provider could not refresh the token right now", Err: safeErr(err)}
 	}
 	reason := re.ErrorCode
@@ -238,8 +239,10 @@ func (e *Engine) refreshFailed(app *App, err error) error {
 	}
 	app.NeedsReauth, app.ReauthReason, app.Updated = true, reason, e.Now()
 	if perr := e.store.PutApp(app, false); perr != nil {
+		e.observer().RefreshFailed(CodeInternal)
 		return internalErr("save the app", perr)
 	}
+	e.observer().RefreshFailed(CodeReauthRequired)
 	e.sched.remove(job{jobRefresh, app.MungedID()})
 	e.logger.Warn("refresh token refused, login needed", "app", app.MungedID(), "reason", reason)
 	e.Events.ReauthRequired(app, reason)

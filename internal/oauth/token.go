@@ -81,6 +81,7 @@ func (e *Engine) keep(app *App, tok *Token, how string, logArgs ...any) error {
 	if err := e.store.PutToken(id, tok); err != nil {
 		if how == "refresh" {
 			e.unsaved.set(id, tok)
+			e.observer().RefreshFailed(CodeInternal)
 			return internalErr("save the refreshed token", err)
 		}
 		return internalErr("save the token", err)
@@ -91,10 +92,12 @@ func (e *Engine) keep(app *App, tok *Token, how string, logArgs ...any) error {
 	args := append([]any{"app", id, "expires", tok.Expiry, "refreshable", tok.RefreshToken != ""}, logArgs...)
 	if how == "login" {
 		e.logger.Info("login completed", args...)
+		e.observer().LoginCompleted(app.LoginMode())
 		e.Events.TokenIssued(app, tok)
 		return nil
 	}
 	e.logger.Info("token refreshed", args...)
+	e.observer().Refreshed()
 	e.Events.TokenRefreshed(app, tok)
 	return nil
 }
