@@ -8,6 +8,7 @@ import (
 	"context"
 	"encoding/json"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
@@ -24,6 +25,24 @@ type Sender interface {
 // qr.Dir is one.
 type QRWriter interface {
 	Write(text string) (path string, err error)
+}
+
+// Observer is told of every reply to a request, for metrics: the request's
+// type (one of RequestTypes), its outcome ("ok", or the error code the reply
+// carries) and the time from its arrival to its reply. It is called from
+// any goroutine, before the reply is sent, and must not block.
+type Observer interface {
+	Request(msgType, outcome string, took time.Duration)
+}
+
+// RequestTypes lists the request types the service answers, sorted.
+func RequestTypes() []string {
+	types := make([]string, 0, len(handlers))
+	for t := range handlers {
+		types = append(types, t)
+	}
+	slices.Sort(types)
+	return types
 }
 
 // Service answers the oauth.* requests and emits the oauth.* events. It
@@ -46,6 +65,8 @@ type Service struct {
 	// on (a refresh, a token exchange), and its late result is dropped.
 	// Default 2.5 s.
 	ReplyWithin time.Duration
+	// Observer, if set, is told of every reply (metrics).
+	Observer Observer
 
 	engine *oauth.Engine
 	qr     QRWriter
@@ -67,6 +88,7 @@ type request struct {
 	h        handler
 	key      string // the app it is about
 	size     int
+	arrived  time.Time
 	deadline time.Time
 }
 
@@ -106,7 +128,8 @@ func (s *Service) Dispatch(m bus.Message) {
 		return
 	}
 	s.init()
-	r := &request{m: m, h: h, key: orderKey(m), size: messageSize(m), deadline: time.Now().Add(s.ReplyWithin)}
+	now := time.Now()
+	r := &request{m: m, h: h, key: orderKey(m), size: messageSize(m), arrived: now, deadline: now.Add(s.ReplyWithin)}
 	s.mu.Lock()
 	fits := s.queued < s.MaxQueued && s.perApp[r.key] < s.MaxQueuedPerApp && s.bytes+r.size <= s.MaxQueuedBytes
 	if fits {
@@ -117,7 +140,7 @@ func (s *Service) Dispatch(m bus.Message) {
 	s.mu.Unlock()
 	if !fits {
 		s.logger.Warn("request refused, queue full", "type", m.Type)
-		s.reply(m, h.fail(m, errBusy))
+		s.answer(r, h.fail(m, errBusy))
 		return
 	}
 	s.in <- r // cannot block: the channel holds MaxQueued and queued counts what is in it or waiting behind it
@@ -153,7 +176,7 @@ func (s *Service) Invalid(msgType string, err error) {
 	}
 	m := bus.Message{Type: msgType}
 	s.logger.Info("request refused", "type", msgType, "code", oauth.CodeInvalidRequest)
-	s.reply(m, h.fail(m, &oauth.Error{Code: oauth.CodeInvalidRequest, Description: "the message is not valid JSON, or its data is not an object", Err: err}))
+	s.answer(&request{m: m, arrived: time.Now()}, h.fail(m, &oauth.Error{Code: oauth.CodeInvalidRequest, Description: "the message is not valid JSON, or its data is not an object", Err: err}))
 }
 
 // Run executes queued requests until ctx ends, then waits for the running
@@ -209,7 +232,7 @@ func (s *Service) Run(ctx context.Context) error {
 				for len(q) > 0 && !q[0].deadline.After(now) {
 					s.dequeued(q[0])
 					s.logger.Warn("request refused, waited too long behind this app's others", "type", q[0].m.Type)
-					s.reply(q[0].m, q[0].h.fail(q[0].m, errBusy))
+					s.answer(q[0], q[0].h.fail(q[0].m, errBusy))
 					q = q[1:]
 				}
 				waiting[key] = q
@@ -248,7 +271,7 @@ func orderKey(m bus.Message) string {
 func (s *Service) handle(ctx context.Context, r *request) {
 	m, h := r.m, r.h
 	if !time.Now().Before(r.deadline) {
-		s.reply(m, h.fail(m, errBusy))
+		s.answer(r, h.fail(m, errBusy))
 		return
 	}
 	hctx, cancel := context.WithDeadline(ctx, r.deadline)
@@ -269,7 +292,7 @@ func (s *Service) handle(ctx context.Context, r *request) {
 	defer timer.Stop()
 	select {
 	case reply := <-out:
-		s.reply(m, reply)
+		s.answer(r, reply)
 		if h.then != nil {
 			for _, ev := range h.then(s, m, reply) {
 				s.emit(ev)
@@ -277,9 +300,30 @@ func (s *Service) handle(ctx context.Context, r *request) {
 		}
 	case <-timer.C:
 		s.logger.Warn("request answered busy, it took too long", "type", m.Type)
-		s.reply(m, h.fail(m, errBusy))
+		s.answer(r, h.fail(m, errBusy))
 		<-out
 	}
+}
+
+// answer sends the one reply to r, telling the Observer first.
+func (s *Service) answer(r *request, out bus.Message) {
+	if s.Observer != nil {
+		s.Observer.Request(r.m.Type, outcome(out), time.Since(r.arrived))
+	}
+	s.reply(r.m, out)
+}
+
+// outcome is "ok", or the error code a reply carries.
+func outcome(reply bus.Message) string {
+	var data struct {
+		Error any `json:"error"`
+	}
+	if reply.DecodeData(&data) == nil {
+		if code, ok := data.Error.(string); ok && code != "" {
+			return code
+		}
+	}
+	return "ok"
 }
 
 func (s *Service) reply(req bus.Message, out bus.Message) {
