@@ -21,6 +21,7 @@ type daemon struct {
 	baseURL string // its callback server, as phones reach it
 	dataDir string
 	home    string // its $HOME
+	metrics string // host:port of its metrics server, "" for none
 	logs    *logSink
 	stop    func() error
 }
@@ -87,6 +88,7 @@ func startDaemon(t *testing.T, busURL, dataDir string, extra ...string) *daemon 
 		}
 	})
 	d := &daemon{busURL: started["bus"].(string), baseURL: started["callback"].(string), dataDir: dataDir, home: home, logs: logs, stop: stop}
+	d.metrics, _ = started["metrics"].(string)
 	return d
 }
 

@@ -25,6 +25,7 @@ import (
 	"github.com/OpenVoiceOS/ovos-oauth/internal/bus"
 	"github.com/OpenVoiceOS/ovos-oauth/internal/callback"
 	"github.com/OpenVoiceOS/ovos-oauth/internal/config"
+	"github.com/OpenVoiceOS/ovos-oauth/internal/metrics"
 	"github.com/OpenVoiceOS/ovos-oauth/internal/migrate"
 	"github.com/OpenVoiceOS/ovos-oauth/internal/mirror"
 	"github.com/OpenVoiceOS/ovos-oauth/internal/oauth"
@@ -100,6 +101,17 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 	port := ln.Addr().(*net.TCPAddr).Port
 	baseURL := "http://" + net.JoinHostPort(cfg.PublicHost, strconv.Itoa(port))
 
+	var metricsLn net.Listener
+	if cfg.MetricsListen != "" {
+		if metricsLn, err = net.Listen("tcp", cfg.MetricsListen); err != nil {
+			if errors.Is(err, syscall.EADDRINUSE) {
+				return fmt.Errorf("listen for metrics on %s: the port is taken; choose another with --metrics-listen: %w", cfg.MetricsListen, err)
+			}
+			return fmt.Errorf("listen for metrics on %s (--metrics-listen): %w", cfg.MetricsListen, err)
+		}
+		defer metricsLn.Close()
+	}
+
 	busURL := cfg.BusURL
 	var hub *bus.Hub
 	var busLn net.Listener
@@ -145,6 +157,12 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 	images.TTL = cfg.FlowTTL
 	svc := api.New(engine, images, cfg.PublicHost, port, logger.With("component", "api"))
 	engine.Events = svc
+	var stats *metrics.Metrics
+	if metricsLn != nil {
+		stats = metrics.New(api.RequestTypes(), engine.AppsNeedingReauth, logger.With("component", "metrics"))
+		engine.Observer = stats
+		svc.Observer = stats
+	}
 	client := bus.NewClient(busURL, svc, logger.With("component", "bus"))
 	if key := cfg.BusSecretKey.Reveal(); key != "" {
 		if client.Cipher, err = bus.NewCipher(key); err != nil {
@@ -157,6 +175,9 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 	notifier := sdnotify.New(getenv, os.Getpid())
 	var ready sync.Once
 	client.OnConnect = func() {
+		if stats != nil {
+			stats.BusConnected()
+		}
 		svc.Ping()
 		ready.Do(func() {
 			if err := notifier.Notify(sdnotify.Ready); err != nil {
@@ -185,6 +206,9 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 	g.Go(func() error { return svc.Run(gctx) })
 	g.Go(func() error { return client.Run(gctx) })
 	g.Go(func() error { return web.Serve(gctx, ln) })
+	if stats != nil {
+		g.Go(func() error { return stats.Serve(gctx, metricsLn) })
+	}
 	g.Go(func() error { return notifier.RunWatchdog(gctx, func() bool { return health() == "" }) })
 	g.Go(func() error {
 		<-gctx.Done()
@@ -194,7 +218,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 		return nil
 	})
 	logger.Info("ovos-oauth started", "version", version, "bus", busURL, "embedded_bus", embeddedAddr(busLn),
-		"callback", baseURL, "listen", ln.Addr().String(), "data_dir", cfg.DataDir, "qr_dir", cfg.QRDir, "ovos_utils_mirror", mirrorDir)
+		"callback", baseURL, "listen", ln.Addr().String(), "data_dir", cfg.DataDir, "qr_dir", cfg.QRDir, "ovos_utils_mirror", mirrorDir, "metrics", listenAddr(metricsLn))
 	err = g.Wait()
 	if ctx.Err() != nil && (err == nil || errors.Is(err, context.Canceled)) {
 		logger.Info("ovos-oauth stopped")
@@ -224,7 +248,10 @@ func listenError(addr string, err error) error {
 	return fmt.Errorf("listen for callbacks on %s: %w", addr, err)
 }
 
-func embeddedAddr(ln net.Listener) string {
+func embeddedAddr(ln net.Listener) string { return listenAddr(ln) }
+
+// listenAddr is where ln listens, "" for none.
+func listenAddr(ln net.Listener) string {
 	if ln == nil {
 		return ""
 	}
