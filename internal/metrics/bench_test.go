@@ -60,4 +60,3 @@ func BenchmarkScrape(b *testing.B) {
 		})
 	}
 }
-
