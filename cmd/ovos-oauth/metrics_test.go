@@ -106,9 +106,11 @@ func TestMetrics(t *testing.T) {
 	authURL := noErr(t, s.skill.request(t, "oauth.get", app(appID), "oauth.url"))["url"].(string)
 	leaks = append(leaks, stateOf(authURL))
 	resp, _ := p.Login(t, authURL)
-	if code := resp.Request.URL.Query().Get("code"); code != "" {
-		leaks = append(leaks, code)
+	code := resp.Request.URL.Query().Get("code")
+	if code == "" {
+		t.Fatalf("the phone landed on %s, without a code", resp.Request.URL.Redacted())
 	}
+	leaks = append(leaks, code)
 	leaks = append(leaks, s.checkToken(t, dataOf(t, s.skill.Expect(t, "oauth.token.response."+munged))))
 
 	// A login the user refuses: the provider sends the phone back with
