@@ -11,11 +11,14 @@ package wire
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"maps"
 	"reflect"
 	"strings"
+
+	"github.com/OpenVoiceOS/ovos-oauth/internal/bus"
 )
 
 // Message types. The first group is the upstream plugin's contract, kept
@@ -449,4 +452,31 @@ type LoginError struct {
 type ReauthRequired struct {
 	AppRef
 	Reason string `json:"reason"`
+}
+
+// Requester sends a request and waits for its reply; *bus.Client is one.
+type Requester interface {
+	Request(ctx context.Context, m bus.Message, replyTypes ...string) (bus.Message, error)
+}
+
+// Call sends a request of type typ with data req (nil for none) and
+// decodes its reply. The error is the bus's (wrapping bus.ErrNoReply when
+// none came in time) or the reply's own, a *ReplyError, in which case the
+// reply is returned too.
+func Call[R any, PR interface {
+	*R
+	Failer
+}](ctx context.Context, c Requester, typ string, req any) (*R, error) {
+	m, err := c.Request(ctx, bus.NewMessage(typ, req), ReplyTypes(typ)...)
+	if err != nil {
+		return nil, err
+	}
+	rep := PR(new(R))
+	if err := m.DecodeData(rep); err != nil {
+		return nil, fmt.Errorf("%s: reply %s: %w", typ, m.Type, err)
+	}
+	if err := rep.Err(); err != nil {
+		return (*R)(rep), err
+	}
+	return (*R)(rep), nil
 }
