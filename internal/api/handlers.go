@@ -224,9 +224,20 @@ func (s *Service) get(ctx context.Context, req *wire.AppRef, rep *wire.URLReply)
 	if err != nil {
 		return err
 	}
-	url := f.UserURL()
-	rep.URL, rep.DeviceLogin = &url, deviceLogin(f)
+	url, link := f.UserURL(), s.link(f)
+	rep.URL, rep.Link, rep.DeviceLogin = &url, &link, deviceLogin(f)
 	return nil
+}
+
+// link is what a QR code of the login carries: a device login's
+// verification URI itself; for any other the short link, which leads to
+// the provider (or, for a loopback login, to the page that explains how to
+// finish it).
+func (s *Service) link(f *oauth.Flow) string {
+	if f.Kind == oauth.FlowDevice {
+		return f.UserURL()
+	}
+	return s.engine.StartLink(f)
 }
 
 // start answers oauth.start for ovos-shell: the authorization URL for its
@@ -279,14 +290,7 @@ func (s *Service) generateQR(ctx context.Context, req *wire.AppRef, rep *wire.QR
 	if err != nil {
 		return err
 	}
-	// A device login's code is the verification URI itself; any other
-	// carries the short link, which leads to the provider (or, for a
-	// loopback login, to the page that explains how to finish it).
-	link := s.engine.StartLink(f)
-	if f.Kind == oauth.FlowDevice {
-		link = f.UserURL()
-	}
-	path, err := s.qr.Write(link)
+	path, err := s.qr.Write(s.link(f))
 	if err != nil {
 		return &oauth.Error{Code: oauth.CodeInternal, Description: "the QR code could not be written", Err: err}
 	}

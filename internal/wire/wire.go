@@ -218,6 +218,10 @@ type URLReply struct {
 	// URL is the address the user opens: the authorization URL, or the
 	// verification URI of a device login. null when it failed.
 	URL *string `json:"url"`
+	// Link is the short address QR codes carry: it leads to the provider,
+	// or for a loopback login to the page that tells how to finish it (the
+	// verification URI for a device login). null when it failed.
+	Link *string `json:"link"`
 	DeviceLogin
 	Error
 }
