@@ -471,7 +471,10 @@ func Call[R any, PR interface {
 	*R
 	Failer
 }](ctx context.Context, c Requester, typ string, req any) (*R, error) {
-	m, err := c.Request(ctx, bus.NewMessage(typ, req), ReplyTypes(typ)...)
+	m := bus.NewMessage(typ, req)
+	// As ovos-bus-client's emits: Python clients warn of a frame without.
+	m.Context["session"] = json.RawMessage(`{"session_id":"default"}`)
+	m, err := c.Request(ctx, m, ReplyTypes(typ)...)
 	if err != nil {
 		return nil, err
 	}
