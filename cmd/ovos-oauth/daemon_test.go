@@ -7,6 +7,7 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
+	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -35,6 +36,9 @@ func startDaemon(t *testing.T, busURL, dataDir string, extra ...string) *daemon 
 		"--listen", "127.0.0.1:0",
 		"--public-host", "127.0.0.1",
 		"--data-dir", dataDir,
+		// Each daemon its own: the default under /tmp is one per user,
+		// and a daemon's sweep removes the images of another's.
+		"--qr-dir", filepath.Join(dataDir, "qr"),
 		"--log-format", "json",
 		"--log-level", "debug",
 	}

@@ -41,21 +41,29 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr)
 	stop()
-	if errors.Is(err, config.ErrHelp) {
-		return
-	}
-	if err != nil {
+	if err != nil && !errors.Is(err, config.ErrHelp) {
 		fmt.Fprintln(os.Stderr, "ovos-oauth:", err)
-		os.Exit(1)
 	}
+	os.Exit(exitCode(err))
 }
 
 const usage = `Usage: ovos-oauth <command> [flags]
 
-Commands:
+The daemon:
   serve     run the daemon (ovos-oauth serve --help lists its flags)
-  import    bring over ovos-PHAL-plugin-oauth's apps and tokens (ovos-oauth import --help)
+  import    bring over ovos-PHAL-plugin-oauth's apps and tokens
+
+Talking to a running daemon over the bus:
+  status    list the apps: login mode, token, expiry, next refresh, what each needs
+  login     log in an app: prints the link and its QR code, waits until done
+  token     print a valid access token of an app, for scripts
+  revoke    revoke and forget an app's tokens (--unregister: the app too)
+  bus       bus listen [PATTERN] prints frames; bus emit TYPE [JSON] sends one
+
   version   print the version
+
+Every command takes --help. Exit status: 0 done, 1 failed, 2 wrong usage,
+3 the bus or the daemon did not answer.
 `
 
 // run is main without the process: tests call it with their own arguments,
@@ -63,13 +71,23 @@ Commands:
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
 		fmt.Fprint(stderr, usage)
-		return errors.New("no command given")
+		return usageErr("no command given")
 	}
 	switch args[0] {
 	case "serve":
 		return serve(ctx, args[1:], getenv, stderr)
 	case "import":
 		return importCmd(args[1:], getenv, stdout, stderr)
+	case "status":
+		return statusCmd(ctx, args[1:], getenv, stdout, stderr)
+	case "login":
+		return loginCmd(ctx, args[1:], getenv, stdout, stderr)
+	case "token":
+		return tokenCmd(ctx, args[1:], getenv, stdout, stderr)
+	case "revoke":
+		return revokeCmd(ctx, args[1:], getenv, stdout, stderr)
+	case "bus":
+		return busCmd(ctx, args[1:], getenv, stdout, stderr)
 	case "version", "--version":
 		fmt.Fprintln(stdout, "ovos-oauth", version)
 		return nil
@@ -78,7 +96,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return nil
 	}
 	fmt.Fprint(stderr, usage)
-	return fmt.Errorf("unknown command %q", args[0])
+	return usageErr("unknown command %q", args[0])
 }
 
 func serve(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) error {
@@ -163,12 +181,10 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 		engine.Observer = stats
 		svc.Observer = stats
 	}
-	client := bus.NewClient(busURL, svc, logger.With("component", "bus"))
-	if key := cfg.BusSecretKey.Reveal(); key != "" {
-		if client.Cipher, err = bus.NewCipher(key); err != nil {
-			return fmt.Errorf("bus_secret_key: %w", err) // Load has checked it: unreachable
-		}
-		client.AllowUnencrypted = cfg.BusAllowUnencrypted
+	cfg.BusURL = busURL
+	client, err := newBusClient(cfg, svc, logger.With("component", "bus"))
+	if err != nil {
+		return err
 	}
 	// systemd (Type=notify) hears READY=1 once the store is open, the
 	// callback port bound and the bus attached: the first connection.

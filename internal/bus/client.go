@@ -114,6 +114,12 @@ type Client struct {
 	mu     sync.Mutex
 	outbox [][]byte // encoded frames, oldest first; the head is popped only once written
 	wake   chan struct{}
+
+	// Watchers of Watch and Request; nwatch lets the read loop skip them
+	// without a lock when there are none, as in the daemon.
+	wmu      sync.Mutex
+	watchers map[*watcher]struct{}
+	nwatch   atomic.Int32
 }
 
 // NewClient returns a Client for the bus at url (ws://host:port/route) that
@@ -357,6 +363,9 @@ func (c *Client) handle(frame []byte, greeted chan<- struct{}, isGreeted *bool) 
 	if !*isGreeted && typ == "connected" {
 		*isGreeted = true
 		close(greeted)
+	}
+	if c.nwatch.Load() > 0 {
+		c.deliver(typ, frame)
 	}
 	if !c.handler.Handles(typ) {
 		return

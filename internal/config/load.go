@@ -184,8 +184,8 @@ func (l loader) load(args []string, getenv func(string) string, stderr io.Writer
 		c.DataDir = defaultDataDir(getenv)
 	}
 	c.DataDir = absPath(c.DataDir)
-	if c.QRDir == "" && c.DataDir != "" {
-		c.QRDir = filepath.Join(c.DataDir, "qr")
+	if c.QRDir == "" {
+		c.QRDir = defaultQRDir(getenv)
 	}
 	c.QRDir = absPath(c.QRDir)
 	if c.SecretsKeyFile == "" {
@@ -248,7 +248,7 @@ func newFlagSet(stderr io.Writer) *pflag.FlagSet {
 	fs.String("data-dir", "", "`directory` of the token database and QR codes (default: $STATE_DIRECTORY, else $XDG_DATA_HOME/ovos-oauth, else ~/.local/share/ovos-oauth)")
 	fs.String("listen", "", "`host:port` of the OAuth callback server (default: 0.0.0.0:36536, the port from mycroft.conf's PHAL.ovos-PHAL-plugin-oauth.port)")
 	fs.String("public-host", "", "`address` phones reach this device at, in redirect URIs and QR codes (default: the IPv4 address of the default route's interface)")
-	fs.String("qr-dir", "", "`directory` for QR code PNGs, readable by the GUI (default: <data-dir>/qr)")
+	fs.String("qr-dir", "", "`directory` for QR code PNGs, readable by the GUI, also as another user (default: $TMPDIR/ovos-oauth-<uid>/qr, $TMPDIR being /tmp when unset)")
 	fs.Duration("flow-ttl", 10*time.Minute, "how long a pending login stays valid")
 	fs.String("log-format", "text", "log `format`: text or json")
 	fs.String("log-level", "info", "log `level`: debug, info, warn or error")
@@ -460,6 +460,17 @@ func defaultDataDir(getenv func(string) string) string {
 // defaultKeyFile is the key file systemd's LoadCredential= (or
 // SetCredential=) hands over as ovos-oauth.key, if it does, else
 // secrets.key in the data directory; empty without either.
+// defaultQRDir is a folder of this user's under the temporary directory:
+// the data directory is private (0700), and the GUI that shows the images
+// may run as another user. qr.Dir refuses it if another user made it first.
+func defaultQRDir(getenv func(string) string) string {
+	tmp := getenv("TMPDIR")
+	if !filepath.IsAbs(tmp) {
+		tmp = "/tmp"
+	}
+	return filepath.Join(tmp, "ovos-oauth-"+strconv.Itoa(os.Getuid()), "qr")
+}
+
 func defaultKeyFile(getenv func(string) string, dataDir string) string {
 	if d := getenv("CREDENTIALS_DIRECTORY"); d != "" {
 		p := filepath.Join(d, "ovos-oauth.key")

@@ -12,6 +12,7 @@ import (
 	"reflect"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -98,7 +99,7 @@ func (e *testEnv) defaults() Config {
 		DataDir:         data,
 		Listen:          "0.0.0.0:36536",
 		PublicHost:      fakeHost,
-		QRDir:           filepath.Join(data, "qr"),
+		QRDir:           filepath.Join("/tmp", "ovos-oauth-"+strconv.Itoa(os.Getuid()), "qr"),
 		FlowTTL:         10 * time.Minute,
 		LogFormat:       "text",
 		LogLevel:        "info",
@@ -135,7 +136,7 @@ func TestLoadEmptyEnvironment(t *testing.T) {
 		t.Fatalf("load(--data-dir) error = %v", err)
 	}
 	want := e.defaults()
-	want.DataDir, want.QRDir, want.SecretsKeyFile = e.path("data"), e.path("data/qr"), e.path("data/secrets.key")
+	want.DataDir, want.SecretsKeyFile = e.path("data"), e.path("data/secrets.key")
 	if diff := cmp.Diff(got, want); diff != "" {
 		t.Errorf("load(--data-dir) (-got +want):\n%s", diff)
 	}
@@ -151,7 +152,7 @@ func TestLoadEachKey(t *testing.T) {
 		{"bus_url", "wss://bus.example:8443/core", func(c *Config, v string) { c.BusURL = v }},
 		{"embedded_bus", "127.0.0.1:9191", func(c *Config, v string) { c.EmbeddedBus, c.BusURL = v, "ws://127.0.0.1:9191/core" }},
 		{"data_dir", "/srv/oauth", func(c *Config, v string) {
-			c.DataDir, c.QRDir, c.SecretsKeyFile = v, "/srv/oauth/qr", "/srv/oauth/secrets.key"
+			c.DataDir, c.SecretsKeyFile = v, "/srv/oauth/secrets.key"
 		}},
 		{"listen", "127.0.0.1:8080", func(c *Config, v string) { c.Listen = v }},
 		{"public_host", "mycroft.local", func(c *Config, v string) { c.PublicHost = v }},
@@ -352,7 +353,7 @@ func TestLoadConfigFiles(t *testing.T) {
 			files: map[string]string{"etc/ovos-oauth/config.yaml": "data_dir: state\n"},
 			apply: func(_ *testEnv, c *Config) {
 				wd, _ := os.Getwd()
-				c.DataDir, c.QRDir = filepath.Join(wd, "state"), filepath.Join(wd, "state", "qr")
+				c.DataDir = filepath.Join(wd, "state")
 				c.SecretsKeyFile = filepath.Join(wd, "state", "secrets.key")
 			},
 		},
@@ -567,9 +568,6 @@ func TestLoadDataDir(t *testing.T) {
 			if got.DataDir != want {
 				t.Errorf("DataDir = %q, want %q", got.DataDir, want)
 			}
-			if got.QRDir != filepath.Join(want, "qr") {
-				t.Errorf("QRDir = %q, want %q", got.QRDir, filepath.Join(want, "qr"))
-			}
 			if got.SecretsKeyFile != filepath.Join(want, "secrets.key") {
 				t.Errorf("SecretsKeyFile = %q, want %q", got.SecretsKeyFile, filepath.Join(want, "secrets.key"))
 			}
@@ -740,5 +738,27 @@ func TestEmbeddedBusAlone(t *testing.T) {
 				t.Errorf("EmbeddedBus %q, BusURL %q; want %q, %q", got.EmbeddedBus, got.BusURL, tt.embedded, tt.bus)
 			}
 		})
+	}
+}
+
+// TestLoadQRDirDefault: the images go to a folder of this user's under the
+// temporary directory, outside the private data directory, so that a GUI
+// running as another user can show them.
+func TestLoadQRDirDefault(t *testing.T) {
+	t.Parallel()
+	uid := strconv.Itoa(os.Getuid())
+	for tmp, want := range map[string]string{"": "/tmp/ovos-oauth-" + uid + "/qr", "/var/tmp": "/var/tmp/ovos-oauth-" + uid + "/qr", "relative": "/tmp/ovos-oauth-" + uid + "/qr"} {
+		e := newTestEnv(t)
+		e.vars["TMPDIR"] = tmp
+		got, err := e.load()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.QRDir != want {
+			t.Errorf("TMPDIR=%q: QRDir = %q, want %q", tmp, got.QRDir, want)
+		}
+		if strings.HasPrefix(got.QRDir, got.DataDir) {
+			t.Errorf("QRDir %q is under the private data dir %q", got.QRDir, got.DataDir)
+		}
 	}
 }

@@ -107,6 +107,9 @@ type AppStatus struct {
 	// register at the provider ("" for a device login).
 	Login       string `json:"login"`
 	RedirectURI string `json:"redirect_uri"`
+	// NextRefresh is when the timer next refreshes the token; zero when
+	// none is planned.
+	NextRefresh time.Time `json:"-"`
 }
 
 // Status lists the apps, only those of skillID when it is not empty.
@@ -151,6 +154,7 @@ func (e *Engine) Status(ctx context.Context, skillID string) ([]AppStatus, error
 		if tok, ok := tokens[a.MungedID()]; ok {
 			st.Authorized = !a.NeedsReauth
 			st.Expiry = tok.Expiry
+			st.NextRefresh, _ = e.sched.due(job{jobRefresh, a.MungedID()})
 		}
 		out = append(out, st)
 	}

@@ -277,6 +277,16 @@ func (s *schedule) plan(j job, due time.Time) {
 	s.byJob[j] = en
 }
 
+// due reports when j is planned.
+func (s *schedule) due(j job) (time.Time, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if en, ok := s.byJob[j]; ok {
+		return en.due, true
+	}
+	return time.Time{}, false
+}
+
 func (s *schedule) remove(j job) {
 	s.mu.Lock()
 	if en, ok := s.byJob[j]; ok {

@@ -78,6 +78,9 @@ func (d *Dir) Write(text string) (string, error) {
 	if err := ensureDir(dir); err != nil {
 		return "", err
 	}
+	if err := checkOwned(dir); err != nil {
+		return "", err
+	}
 	// A failed sweep must not stop a login from showing its code; a caller
 	// that wants to hear about it runs Sweep on its own schedule.
 	_ = d.sweep(dir, d.max()-1)

@@ -1,0 +1,263 @@
+package main
+
+// The CLI for people: commands that talk to a running ovos-oauth over the
+// bus, as skills do, with the typed messages of package wire.
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/spf13/pflag"
+
+	"github.com/OpenVoiceOS/ovos-oauth/internal/bus"
+	"github.com/OpenVoiceOS/ovos-oauth/internal/config"
+	"github.com/OpenVoiceOS/ovos-oauth/internal/wire"
+)
+
+// Exit codes of every command.
+const (
+	exitOK       = 0
+	exitFailed   = 1 // the daemon answered with an error, or the login failed
+	exitUsage    = 2 // wrong flags or arguments
+	exitNoDaemon = 3 // no bus, or no answer from ovos-oauth in time
+)
+
+const exitCodes = `
+Exit status: 0 done; 1 failed (the daemon's error is printed); 2 wrong usage;
+3 the bus or ovos-oauth did not answer in time.
+`
+
+// exitError is an error with the exit status it ends the process with.
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e *exitError) Error() string { return e.err.Error() }
+func (e *exitError) Unwrap() error { return e.err }
+
+func usageErr(format string, args ...any) error {
+	return &exitError{exitUsage, fmt.Errorf(format, args...)}
+}
+
+// exitCode is the status err ends the process with.
+func exitCode(err error) int {
+	if err == nil || errors.Is(err, config.ErrHelp) {
+		return exitOK
+	}
+	if e, ok := errors.AsType[*exitError](err); ok {
+		return e.code
+	}
+	return exitFailed
+}
+
+// cli is what every bus command shares: its flags, the settings read from
+// the same config stack as the daemon's, and the bus connection.
+type cli struct {
+	name    string
+	flags   *pflag.FlagSet
+	busURL  string
+	config  string
+	timeout time.Duration
+	json    bool
+	getenv  func(string) string
+	stdout  io.Writer
+	stderr  io.Writer
+
+	cfg    config.Config
+	client *bus.Client
+}
+
+// newCLI makes the flag set of command name; usage is the text above the
+// flags, withJSON adds --json.
+func newCLI(name, usage string, withJSON bool, getenv func(string) string, stdout, stderr io.Writer) *cli {
+	c := &cli{name: name, getenv: getenv, stdout: stdout, stderr: stderr}
+	fs := pflag.NewFlagSet("ovos-oauth "+name, pflag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.SortFlags = false
+	fs.Usage = func() { fmt.Fprint(stderr, usage+"\nFlags:\n"+fs.FlagUsages()+exitCodes) }
+	fs.StringVar(&c.busURL, "bus-url", "", "OVOS messagebus `URL` (default: as the daemon: config files, $OVOS_OAUTH_BUS_URL, mycroft.conf, ws://127.0.0.1:8181/core)")
+	fs.StringVar(&c.config, "config", "", "read settings from this YAML or JSON `file`, as ovos-oauth serve --config")
+	fs.DurationVar(&c.timeout, "timeout", 5*time.Second, "how long to wait for the bus and for each answer of ovos-oauth")
+	if withJSON {
+		fs.BoolVar(&c.json, "json", false, "print the answer as JSON")
+	}
+	c.flags = fs
+	return c
+}
+
+// parse reads the arguments; nargs is the range of positional arguments
+// the command takes.
+func (c *cli) parse(args []string, minArgs, maxArgs int) ([]string, error) {
+	if err := c.flags.Parse(args); err != nil {
+		if errors.Is(err, pflag.ErrHelp) {
+			return nil, config.ErrHelp
+		}
+		return nil, &exitError{exitUsage, err}
+	}
+	rest := c.flags.Args()
+	if len(rest) < minArgs || len(rest) > maxArgs {
+		c.flags.Usage()
+		return nil, usageErr("%s: wrong number of arguments", c.name)
+	}
+	if c.timeout <= 0 {
+		return nil, usageErr("%s: --timeout must be positive", c.name)
+	}
+	return rest, nil
+}
+
+// connect reads the bus settings as the daemon does and attaches to the
+// bus; h gets the frames it handles (nil: none). The connection lasts
+// until ctx ends; the caller waits on the returned channel for it to close.
+func (c *cli) connect(ctx context.Context, h bus.Handler) (done <-chan struct{}, err error) {
+	var conf []string
+	if c.busURL != "" {
+		conf = append(conf, "--bus-url", c.busURL)
+	}
+	if c.config != "" {
+		conf = append(conf, "--config", c.config)
+	}
+	cfg, err := config.Load(conf, c.getenv, c.stderr)
+	if err != nil {
+		return nil, &exitError{exitUsage, err}
+	}
+	c.cfg = cfg
+	if h == nil {
+		h = noFrames{}
+	}
+	client, err := newBusClient(cfg, h, slog.New(slog.DiscardHandler))
+	if err != nil {
+		return nil, &exitError{exitUsage, err}
+	}
+	client.MinBackoff, client.MaxBackoff = 100*time.Millisecond, time.Second
+	c.client = client
+	ch := make(chan struct{})
+	go func() {
+		defer close(ch)
+		_ = client.Run(ctx)
+	}()
+	return ch, nil
+}
+
+// noFrames is the Handler of a command that only sends requests.
+type noFrames struct{}
+
+func (noFrames) Handles(string) bool   { return false }
+func (noFrames) Dispatch(bus.Message)  {}
+func (noFrames) Invalid(string, error) {}
+
+// waitConnected waits up to the timeout for the bus.
+func (c *cli) waitConnected(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for !c.client.Connected() {
+		select {
+		case <-ctx.Done():
+			return c.noBus()
+		case <-tick.C:
+		}
+	}
+	return nil
+}
+
+func (c *cli) noBus() error {
+	return &exitError{exitNoDaemon, fmt.Errorf("cannot reach the bus at %s within %s (is ovos-messagebus running? is --bus-url right?)", c.cfg.BusURL, c.timeout)}
+}
+
+// failure turns the error of a call into the command's: no answer is exit
+// 3, the daemon's error exit 1.
+func (c *cli) failure(what string, err error) error {
+	if errors.Is(err, bus.ErrNoReply) {
+		if !c.client.Connected() {
+			return c.noBus()
+		}
+		return &exitError{exitNoDaemon, fmt.Errorf("%s: ovos-oauth did not answer within %s (is it running? systemctl status ovos-oauth, or systemctl --user status ovos-oauth)", what, c.timeout)}
+	}
+	return &exitError{exitFailed, fmt.Errorf("%s: %w", what, err)}
+}
+
+// printJSON writes v as indented JSON.
+func (c *cli) printJSON(v any) error {
+	enc := json.NewEncoder(c.stdout)
+	enc.SetEscapeHTML(false)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+// call sends a request and decodes its reply, as wire.Call, asking again
+// while the daemon answers "busy" (it is working through other requests of
+// the app) until the timeout.
+func call[R any, PR interface {
+	*R
+	wire.Failer
+}](ctx context.Context, c *cli, typ string, req any) (*R, error) {
+	ctx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
+	for {
+		rep, err := wire.Call[R, PR](ctx, c.client, typ, req)
+		if re, ok := errors.AsType[*wire.ReplyError](err); !ok || re.Code != "busy" {
+			return rep, err
+		}
+		select {
+		case <-ctx.Done():
+			return rep, err
+		case <-time.After(250 * time.Millisecond):
+		}
+	}
+}
+
+// callCtx is ctx bounded by the timeout, for one request.
+func (c *cli) callCtx(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(ctx, c.timeout)
+}
+
+// run runs a command's body with the bus attached, then detaches.
+func (c *cli) run(ctx context.Context, h bus.Handler, body func(ctx context.Context) error) error {
+	ctx, cancel := context.WithCancel(ctx)
+	done, err := c.connect(ctx, h)
+	if err != nil {
+		cancel()
+		return err
+	}
+	defer func() {
+		cancel()
+		<-done
+	}()
+	if err := c.waitConnected(ctx); err != nil {
+		return err
+	}
+	return body(ctx)
+}
+
+// appArgs checks a command's <skill_id> <app_id>.
+func appArgs(args []string) (skillID, appID string, err error) {
+	skillID, appID = args[0], args[1]
+	for _, id := range []string{skillID, appID} {
+		if id == "" || strings.ContainsAny(id, "/ \t\n") {
+			return "", "", usageErr("%q is not a skill_id or app_id", id)
+		}
+	}
+	return skillID, appID, nil
+}
+
+// newBusClient is a client of the bus cfg names, encrypted when cfg has the
+// bus's key: the daemon's and the CLI's.
+func newBusClient(cfg config.Config, h bus.Handler, logger *slog.Logger) (*bus.Client, error) {
+	client := bus.NewClient(cfg.BusURL, h, logger)
+	if key := cfg.BusSecretKey.Reveal(); key != "" {
+		var err error
+		if client.Cipher, err = bus.NewCipher(key); err != nil {
+			return nil, fmt.Errorf("bus_secret_key: %w", err) // Load has checked it
+		}
+		client.AllowUnencrypted = cfg.BusAllowUnencrypted
+	}
+	return client, nil
+}

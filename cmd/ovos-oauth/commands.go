@@ -1,0 +1,456 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"path"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/OpenVoiceOS/ovos-oauth/internal/bus"
+	"github.com/OpenVoiceOS/ovos-oauth/internal/qr"
+	"github.com/OpenVoiceOS/ovos-oauth/internal/wire"
+)
+
+const statusUsage = `Usage: ovos-oauth status [--skill SKILL_ID] [flags]
+
+Lists the apps ovos-oauth keeps: how each logs in, whether it has a token,
+when that expires and is next refreshed, and what it needs from you. Never a
+secret.
+`
+
+func statusCmd(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	c := newCLI("status", statusUsage, true, getenv, stdout, stderr)
+	skill := c.flags.String("skill", "", "only the apps of this `skill_id`")
+	if _, err := c.parse(args, 0, 0); err != nil {
+		return err
+	}
+	return c.run(ctx, nil, func(ctx context.Context) error {
+		rep, err := call[wire.StatusReply](ctx, c, wire.TypeStatus, wire.StatusRequest{SkillID: *skill})
+		if err != nil {
+			return c.failure("status", err)
+		}
+		if c.json {
+			return c.printJSON(rep)
+		}
+		if len(rep.Apps) == 0 {
+			fmt.Fprintln(stdout, "no apps: a skill registers its app when it starts (or use ovos-oauth login with --provider)")
+			return nil
+		}
+		now := time.Now()
+		w := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
+		fmt.Fprintln(w, "APP\tLOGIN\tAUTHORIZED\tEXPIRES\tNEXT REFRESH\tNEEDS")
+		for _, a := range rep.Apps {
+			fmt.Fprintf(w, "%s %s\t%s\t%s\t%s\t%s\t%s\n", a.SkillID, a.AppID, a.Login, yesNo(a.Authorized),
+				when(a.ExpiresAt, now), when(a.NextRefreshAt, now), needs(a))
+		}
+		return w.Flush()
+	})
+}
+
+func yesNo(b bool) string {
+	if b {
+		return "yes"
+	}
+	return "no"
+}
+
+// when is a Unix time as people read it: relative, and the local clock.
+func when(unix *float64, now time.Time) string {
+	if unix == nil {
+		return "-"
+	}
+	t := time.UnixMicro(int64(*unix * 1e6))
+	d := t.Sub(now).Round(time.Second)
+	if d < 0 {
+		return fmt.Sprintf("%s ago (%s)", (-d).String(), t.Local().Format("Jan 2 15:04"))
+	}
+	return fmt.Sprintf("in %s (%s)", d.String(), t.Local().Format("Jan 2 15:04"))
+}
+
+// needs is what the user must do for an app.
+func needs(a wire.AppStatus) string {
+	var out []string
+	switch {
+	case a.NeedsCreds:
+		out = append(out, "client credentials (ovos-oauth login --client-id …)")
+	case a.NeedsReauth:
+		out = append(out, "a new login (ovos-oauth login "+a.SkillID+" "+a.AppID+")")
+	case !a.Authorized:
+		out = append(out, "a login (ovos-oauth login "+a.SkillID+" "+a.AppID+")")
+	}
+	if a.Flow != nil {
+		out = append(out, "login pending ("+*a.Flow+")")
+	}
+	if len(out) == 0 {
+		return "-"
+	}
+	return strings.Join(out, "; ")
+}
+
+const tokenUsage = `Usage: ovos-oauth token SKILL_ID APP_ID [flags]
+
+Prints a valid access token of the app (refreshed first if it expires
+soon), for scripts: curl -H "Authorization: Bearer $(ovos-oauth token …)".
+`
+
+func tokenCmd(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	c := newCLI("token", tokenUsage, true, getenv, stdout, stderr)
+	rest, err := c.parse(args, 2, 2)
+	if err != nil {
+		return err
+	}
+	skillID, appID, err := appArgs(rest)
+	if err != nil {
+		return err
+	}
+	return c.run(ctx, nil, func(ctx context.Context) error {
+		rep, err := call[wire.TokenGetReply](ctx, c, wire.TypeTokenGet, wire.AppRef{SkillID: skillID, AppID: appID})
+		if err != nil {
+			return c.failure("token", hint(err, skillID, appID))
+		}
+		if c.json {
+			return c.printJSON(rep)
+		}
+		_, err = fmt.Fprintln(stdout, rep.AccessToken)
+		return err
+	})
+}
+
+// hint adds what to do to the errors a person can fix.
+func hint(err error, skillID, appID string) error {
+	re, ok := errors.AsType[*wire.ReplyError](err)
+	if !ok {
+		return err
+	}
+	switch re.Code {
+	case "not_authorized", "reauth_required":
+		return fmt.Errorf("%w (log in with: ovos-oauth login %s %s)", err, skillID, appID)
+	case "unknown_app":
+		return fmt.Errorf("%w (the skill registers it when it starts; or give --provider and --client-id to ovos-oauth login)", err)
+	case "needs_credentials":
+		return fmt.Errorf("%w (give --client-id, and --client-secret if the provider issued one)", err)
+	}
+	return err
+}
+
+const revokeUsage = `Usage: ovos-oauth revoke SKILL_ID APP_ID [--unregister] [flags]
+
+Revokes the app's tokens at the provider where it has a revocation endpoint,
+and forgets them: the app needs a new login. With --unregister ovos-oauth
+also forgets the app itself (a skill registers it again when it starts).
+`
+
+func revokeCmd(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	c := newCLI("revoke", revokeUsage, true, getenv, stdout, stderr)
+	unregister := c.flags.Bool("unregister", false, "also forget the app")
+	rest, err := c.parse(args, 2, 2)
+	if err != nil {
+		return err
+	}
+	skillID, appID, err := appArgs(rest)
+	if err != nil {
+		return err
+	}
+	ref := wire.AppRef{SkillID: skillID, AppID: appID}
+	return c.run(ctx, nil, func(ctx context.Context) error {
+		rep, err := call[wire.RevokeReply](ctx, c, wire.TypeRevoke, ref)
+		if err != nil {
+			return c.failure("revoke", err)
+		}
+		out := map[string]any{"skill_id": skillID, "app_id": appID, "revoked": rep.Revoked}
+		if *unregister {
+			un, err := call[wire.UnregisterReply](ctx, c, wire.TypeUnregister, ref)
+			if err != nil {
+				return c.failure("unregister", err)
+			}
+			out["removed"] = un.Removed
+		}
+		if c.json {
+			return c.printJSON(out)
+		}
+		fmt.Fprintf(stdout, "%s %s: tokens revoked and forgotten\n", skillID, appID)
+		if removed, ok := out["removed"].(bool); ok && removed {
+			fmt.Fprintf(stdout, "%s %s: app forgotten\n", skillID, appID)
+		}
+		return nil
+	})
+}
+
+const loginUsage = `Usage: ovos-oauth login SKILL_ID APP_ID [flags]
+
+Starts a login for the app, prints the address to open on a phone or
+computer and draws it as a QR code, then waits until the login is done.
+
+The app is one a skill registered, or one you register here with --provider
+(or --auth-endpoint and --token-endpoint) and --client-id: for programs
+that read ovos_utils' token files and never register, e.g.
+  ovos-oauth login ocp spotify --provider spotify --client-id ID --client-secret SECRET
+makes the "ocp_spotify" token that ovos-media-plugin-spotify reads.
+`
+
+func loginCmd(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	c := newCLI("login", loginUsage, true, getenv, stdout, stderr)
+	var reg wire.RegisterRequest
+	fs := c.flags
+	fs.StringVar(&reg.Provider, "provider", "", "register the app for this known `provider` (spotify, google, microsoft, github, dropbox, strava, homeassistant)")
+	fs.StringVar(&reg.ClientID, "client-id", "", "register the app with this client `id`")
+	fs.StringVar(&reg.ClientSecret, "client-secret", "", "and this client `secret` (prefer $OVOS_OAUTH_CLIENT_SECRET: other users can list arguments)")
+	scope := fs.String("scope", "", "space-separated `scopes` to ask for")
+	fs.StringVar(&reg.AuthEndpoint, "auth-endpoint", "", "authorization endpoint `URL` (default: the provider's)")
+	fs.StringVar(&reg.TokenEndpoint, "token-endpoint", "", "token endpoint `URL` (default: the provider's)")
+	fs.StringVar(&reg.DeviceEndpoint, "device-endpoint", "", "device authorization endpoint `URL` (RFC 8628)")
+	fs.StringVar(&reg.InstanceURL, "instance-url", "", "base `URL` of a self-hosted provider (Home Assistant)")
+	fs.StringVar(&reg.Login, "login-mode", "", "how to log in: lan, relay, loopback or device (default: the provider's)")
+	wait := fs.Duration("wait", 10*time.Minute, "how long to wait for the login to be done")
+	noQR := fs.Bool("no-qr", false, "do not draw the QR code")
+	rest, err := c.parse(args, 2, 2)
+	if err != nil {
+		return err
+	}
+	skillID, appID, err := appArgs(rest)
+	if err != nil {
+		return err
+	}
+	if reg.ClientSecret == "" {
+		reg.ClientSecret = getenv("OVOS_OAUTH_CLIENT_SECRET")
+	}
+	reg.Scope = wire.Scope(*scope)
+	register := reg.Provider != "" || reg.ClientID != "" || reg.AuthEndpoint != "" || reg.TokenEndpoint != "" ||
+		reg.DeviceEndpoint != "" || reg.InstanceURL != "" || reg.Login != "" || *scope != ""
+	if reg.ClientSecret != "" && !register {
+		return usageErr("login: a client secret alone registers nothing: give --client-id too")
+	}
+	ref := wire.AppRef{SkillID: skillID, AppID: appID}
+	reg.AppRef = ref
+	return c.run(ctx, nil, func(ctx context.Context) error {
+		if register {
+			r, err := call[wire.RegisterReply](ctx, c, wire.TypeRegister, reg)
+			if err != nil {
+				return c.failure("register", hint(err, skillID, appID))
+			}
+			if !c.json {
+				fmt.Fprintf(stdout, "registered %s %s (%s login", skillID, appID, r.Login)
+				if r.RedirectURI != "" {
+					fmt.Fprintf(stdout, "; the provider must allow the redirect URI %s", r.RedirectURI)
+				}
+				fmt.Fprintln(stdout, ")")
+			}
+		}
+		// Listen for the outcome before the login can end.
+		id := ref.MungedID()
+		outcome, stop := c.client.Watch(func(t string) bool {
+			return t == wire.PrefixTokenResponse+id || t == wire.PrefixTokenError+id
+		}, 4)
+		defer stop()
+		u, err := call[wire.URLReply](ctx, c, wire.TypeGet, ref)
+		if err != nil {
+			return c.failure("login", hint(err, skillID, appID))
+		}
+		if c.json {
+			if err := c.printJSON(u); err != nil {
+				return err
+			}
+		} else {
+			printLogin(stdout, skillID, appID, u, !*noQR)
+		}
+		timer := time.NewTimer(*wait)
+		defer timer.Stop()
+		select {
+		case m := <-outcome:
+			return loginOutcome(c, m)
+		case <-timer.C:
+			return &exitError{exitFailed, fmt.Errorf("login: not done within %s; run ovos-oauth login again for a new link", *wait)}
+		case <-ctx.Done():
+			return &exitError{exitFailed, errors.New("login: interrupted; the link stays valid until it expires")}
+		}
+	})
+}
+
+// printLogin tells the user where to log in.
+func printLogin(w io.Writer, skillID, appID string, u *wire.URLReply, drawQR bool) {
+	link := *u.Link
+	fmt.Fprintf(w, "To log in %s %s, open on a phone or computer:\n\n  %s\n\n", skillID, appID, link)
+	if u.UserCode != "" {
+		fmt.Fprintf(w, "and enter the code  %s\n\n", u.UserCode)
+	}
+	if drawQR {
+		if art, err := qr.Terminal(link); err == nil {
+			fmt.Fprintln(w, art)
+		}
+	}
+	if u.UserCode == "" && *u.URL != link {
+		fmt.Fprintf(w, "(on this device's own browser the provider's page is also fine: %s)\n\n", *u.URL)
+	}
+	fmt.Fprintln(w, "Waiting for the login… (Ctrl-C to stop waiting)")
+}
+
+// loginOutcome reports a token or an error event.
+func loginOutcome(c *cli, m bus.Message) error {
+	if strings.HasPrefix(m.Type, wire.PrefixTokenError) {
+		var e wire.LoginError
+		_ = m.DecodeData(&e)
+		return &exitError{exitFailed, fmt.Errorf("login failed: %w", e.Err())}
+	}
+	var tok wire.Token
+	if err := m.DecodeData(&tok); err != nil {
+		return &exitError{exitFailed, fmt.Errorf("login: the token event does not decode: %w", err)}
+	}
+	var expires *float64
+	if tok.ExpiresAt != 0 {
+		expires = &tok.ExpiresAt
+	}
+	if c.json {
+		// Never the token itself: it is for the app, not the terminal.
+		return c.printJSON(map[string]any{"authorized": true, "expires_at": expires, "scope": tok.Scope})
+	}
+	fmt.Fprintf(c.stdout, "Logged in. The token expires %s; ovos-oauth refreshes it before then.\n", when(expires, time.Now()))
+	return nil
+}
+
+const busListenUsage = `Usage: ovos-oauth bus listen [PATTERN] [flags]
+
+Prints every frame on the bus whose type matches PATTERN (a glob: * matches
+any characters, e.g. 'oauth.*'; default: all), one JSON object a line, until
+interrupted or --count frames were printed. The bus carries access tokens:
+what this prints, any bus client sees.
+`
+
+func busCmd(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, "Usage: ovos-oauth bus listen [PATTERN] | ovos-oauth bus emit TYPE [JSON]\n")
+		return usageErr("bus: listen or emit?")
+	}
+	switch args[0] {
+	case "listen":
+		return busListen(ctx, args[1:], getenv, stdout, stderr)
+	case "emit":
+		return busEmit(ctx, args[1:], getenv, stdout, stderr)
+	case "-h", "--help", "help":
+		fmt.Fprint(stdout, "Usage: ovos-oauth bus listen [PATTERN] | ovos-oauth bus emit TYPE [JSON]\n")
+		return nil
+	}
+	return usageErr("bus: unknown command %q: listen or emit", args[0])
+}
+
+// globMatch reports whether typ matches pattern, where * matches any run
+// of characters (dots too).
+func globMatch(pattern, typ string) bool {
+	// path.Match's * stops at '/', which a type has none of.
+	ok, err := path.Match(pattern, typ)
+	return err == nil && ok
+}
+
+// printer is the Handler of bus listen: the read loop hands it frames,
+// which it passes to the command's goroutine through a buffer.
+type printer struct {
+	pattern string
+	frames  chan bus.Message
+	dropped chan struct{}
+}
+
+func (p *printer) Handles(typ string) bool { return globMatch(p.pattern, typ) }
+func (p *printer) Invalid(string, error)   {}
+func (p *printer) Dispatch(m bus.Message) {
+	select {
+	case p.frames <- m:
+	default:
+		select {
+		case p.dropped <- struct{}{}:
+		default:
+		}
+	}
+}
+
+func busListen(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	c := newCLI("bus listen", busListenUsage, false, getenv, stdout, stderr)
+	count := c.flags.Int("count", 0, "stop after `n` frames (default: never)")
+	rest, err := c.parse(args, 0, 1)
+	if err != nil {
+		return err
+	}
+	pattern := "*"
+	if len(rest) == 1 {
+		pattern = rest[0]
+	}
+	if _, err := path.Match(pattern, ""); err != nil {
+		return usageErr("bus listen: bad pattern %q: %v", pattern, err)
+	}
+	p := &printer{pattern: pattern, frames: make(chan bus.Message, 4096), dropped: make(chan struct{}, 1)}
+	return c.run(ctx, p, func(ctx context.Context) error {
+		fmt.Fprintf(stderr, "listening on %s for %s\n", c.cfg.BusURL, pattern)
+		enc := json.NewEncoder(stdout)
+		enc.SetEscapeHTML(false)
+		for n := 0; *count == 0 || n < *count; n++ {
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-p.dropped:
+				fmt.Fprintln(stderr, "some frames were dropped: the output is slower than the bus")
+				n--
+			case m := <-p.frames:
+				if err := enc.Encode(m); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	})
+}
+
+const busEmitUsage = `Usage: ovos-oauth bus emit TYPE [JSON] [flags]
+
+Sends one frame of type TYPE with data JSON (an object; default {}) and
+waits until the bus has relayed it. With --reply it waits for the reply of
+that type instead, the frame that answers this one, and prints it.
+`
+
+func busEmit(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	c := newCLI("bus emit", busEmitUsage, false, getenv, stdout, stderr)
+	replyType := c.flags.String("reply", "", "wait for the reply of this `type` and print it (e.g. oauth.url)")
+	rest, err := c.parse(args, 1, 2)
+	if err != nil {
+		return err
+	}
+	typ := rest[0]
+	data := json.RawMessage("{}")
+	if len(rest) == 2 {
+		if !json.Valid([]byte(rest[1])) || !strings.HasPrefix(strings.TrimSpace(rest[1]), "{") {
+			return usageErr("bus emit: data %q is not a JSON object", rest[1])
+		}
+		data = json.RawMessage(rest[1])
+	}
+	m := bus.Message{Type: typ, Data: data, Context: map[string]json.RawMessage{
+		"session": json.RawMessage(`{"session_id":"default"}`),
+		"source":  json.RawMessage(`"ovos-oauth-cli"`),
+	}}
+	if _, err := m.MarshalJSON(); err != nil {
+		return usageErr("bus emit: %v", err)
+	}
+	return c.run(ctx, nil, func(ctx context.Context) error {
+		cctx, cancel := c.callCtx(ctx)
+		defer cancel()
+		want := typ // the bus relays every frame to its sender too
+		if *replyType != "" {
+			want = *replyType
+		}
+		r, err := c.client.Request(cctx, m, want)
+		if err != nil {
+			if *replyType == "" {
+				return c.failure("bus emit", err)
+			}
+			return &exitError{exitNoDaemon, fmt.Errorf("bus emit: no %s within %s", want, c.timeout)}
+		}
+		if *replyType == "" {
+			fmt.Fprintf(stderr, "sent %s\n", typ)
+			return nil
+		}
+		enc := json.NewEncoder(stdout)
+		enc.SetEscapeHTML(false)
+		return enc.Encode(r)
+	})
+}
