@@ -296,7 +296,7 @@ func (e *Engine) complete(ctx context.Context, app *App, query url.Values, lande
 	if err != nil {
 		return nil, true, exchangeError(err)
 	}
-	if err := e.keep(cur, tok, "login", f.Kind); err != nil {
+	if err := e.keep(cur, tok, "login", "kind", f.Kind); err != nil {
 		return nil, true, err
 	}
 	*app = *cur
