@@ -11,6 +11,7 @@ import (
 
 	"github.com/OpenVoiceOS/ovos-oauth/internal/api"
 	"github.com/OpenVoiceOS/ovos-oauth/internal/bus"
+	"github.com/OpenVoiceOS/ovos-oauth/internal/bus/bustest"
 	"github.com/OpenVoiceOS/ovos-oauth/internal/oauth"
 	"github.com/OpenVoiceOS/ovos-oauth/internal/qr"
 	"github.com/OpenVoiceOS/ovos-oauth/internal/store"
@@ -116,3 +117,104 @@ func BenchmarkFrame(b *testing.B) {
 		})
 	}
 }
+
+// typeChan is a bus.Handler that hands on the frames of one type.
+type typeChan struct {
+	typ string
+	c   chan bus.Message
+}
+
+func (h typeChan) Handles(typ string) bool { return typ == h.typ }
+func (h typeChan) Dispatch(m bus.Message)  { h.c <- m }
+func (typeChan) Invalid(string, error)     {}
+
+// runClient runs c until the benchmark ends and waits for its connection.
+func runClient(b *testing.B, c *bus.Client) {
+	b.Helper()
+	up := make(chan struct{}, 1)
+	c.OnConnect = func() {
+		select {
+		case up <- struct{}{}:
+		default:
+		}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- c.Run(ctx) }()
+	b.Cleanup(func() { cancel(); <-done })
+	<-up
+}
+
+// BenchmarkBusRequest is one request at concurrency 1 from a skill to the
+// daemon and back, over the real websocket path through a Hub with Nagle's
+// algorithm on, as tornado's ovos-messagebus has it: the skill and the
+// daemon are bus.Clients; the bus relays each frame to both, as it does.
+// The QR request includes opening a pending login in bbolt and writing the
+// PNG.
+func BenchmarkBusRequest(b *testing.B) {
+	for _, tt := range []struct{ typ, reply string }{
+		{"oauth.get.app.host.info", "oauth.app.host.info.response"},
+		{"oauth.generate.qr.request", "oauth.generate.qr.response"},
+	} {
+		b.Run(tt.typ, func(b *testing.B) {
+			url, _ := bustest.StartHub(b, func(h *bus.Hub) { h.NoDelay = false })
+			db := store.New(filepath.Join(b.TempDir(), "db"))
+			if err := db.Open(); err != nil {
+				b.Fatal(err)
+			}
+			b.Cleanup(func() { db.Close() })
+			logger := slog.New(slog.DiscardHandler)
+			e := oauth.NewEngine(db, "http://192.0.2.1:36536", logger)
+			svc := api.New(e, qr.NewDir(b.TempDir()), "192.0.2.1", 36536, logger)
+			e.Events = svc
+			daemon := bus.NewClient(url, svc, logger)
+			svc.Sender = daemon
+			ctx, cancel := context.WithCancel(context.Background())
+			done := make(chan error, 1)
+			go func() { done <- svc.Run(ctx) }()
+			b.Cleanup(func() { cancel(); <-done })
+			runClient(b, daemon)
+
+			replies := typeChan{tt.reply, make(chan bus.Message, 1)}
+			registered := typeChan{"oauth.register.response", make(chan bus.Message, 1)}
+			skill := bus.NewClient(url, multiHandler{replies, registered}, logger)
+			runClient(b, skill)
+			if err := skill.Send(request("oauth.register", map[string]any{"skill_id": "s", "app_id": "a", "client_id": "c",
+				"auth_endpoint": "https://p.example/a", "token_endpoint": "https://p.example/t", "shell_integration": false})); err != nil {
+				b.Fatal(err)
+			}
+			<-registered.c
+			req := request(tt.typ, map[string]any{"skill_id": "s", "app_id": "a"})
+			b.ReportAllocs()
+			for b.Loop() {
+				if err := skill.Send(req); err != nil {
+					b.Fatal(err)
+				}
+				<-replies.c
+			}
+		})
+	}
+}
+
+// multiHandler routes each frame to the first handler that handles it.
+type multiHandler []typeChan
+
+func (m multiHandler) Handles(typ string) bool {
+	for _, h := range m {
+		if h.Handles(typ) {
+			return true
+		}
+	}
+	return false
+}
+
+func (m multiHandler) Dispatch(msg bus.Message) {
+	for _, h := range m {
+		if h.Handles(msg.Type) {
+			h.Dispatch(msg)
+			return
+		}
+	}
+}
+
+func (multiHandler) Invalid(string, error) {}
