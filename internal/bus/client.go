@@ -316,6 +316,9 @@ func (c *Client) readLoop(conn *websocket.Conn, greeted chan<- struct{}) error {
 	extend(time.Now())
 	conn.SetPongHandler(func(string) error { extend(time.Now()); return nil })
 
+	// See quickAcker: without it, a bus with Nagle on (tornado) holds
+	// back the next frame for up to 40ms after each of this client's own.
+	ack := newQuickAcker(conn.NetConn())
 	var buf bytes.Buffer
 	isGreeted := false
 	for {
@@ -332,6 +335,7 @@ func (c *Client) readLoop(conn *websocket.Conn, greeted chan<- struct{}) error {
 		if _, err := buf.ReadFrom(r); err != nil {
 			return fmt.Errorf("read: %w", err)
 		}
+		ack.rearm()
 		c.handle(buf.Bytes(), greeted, &isGreeted)
 		if buf.Cap() > maxIdleBuffer {
 			buf = bytes.Buffer{}

@@ -191,3 +191,25 @@ func BenchmarkDecode(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkMarshal encodes what the daemon sends most: a reply that keeps
+// the request's context (here an ovos.session.sync's, the largest there
+// is), as Client.Send does for every frame.
+func BenchmarkMarshal(b *testing.B) {
+	req, err := Decode(upstreamFrame(b, "ovos.session.sync"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	reply := req.Reply("oauth.app.host.info.response", map[string]any{"host": "192.168.1.23", "port": 36536})
+	frame, err := reply.MarshalJSON()
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.SetBytes(int64(len(frame)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := reply.MarshalJSON(); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

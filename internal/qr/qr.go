@@ -49,7 +49,7 @@ func Encode(text string, size int) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("encode %d bytes: %w", len(text), ErrTooLong)
 	}
-	png, err := code.PNG(size)
+	png, err := encodePNG(code.Bitmap(), size)
 	if err != nil {
 		return nil, fmt.Errorf("qr: encode png: %w", err)
 	}

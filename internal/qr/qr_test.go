@@ -2,14 +2,17 @@ package qr
 
 import (
 	"bytes"
+	"cmp"
 	"errors"
 	"image"
+	"image/color"
 	"image/png"
 	"strings"
 	"testing"
 
 	"github.com/makiuchi-d/gozxing"
 	zxqr "github.com/makiuchi-d/gozxing/qrcode"
+	"github.com/skip2/go-qrcode"
 )
 
 const loginURL = "http://192.168.1.23:36536/auth/start/AbC123xyz"
@@ -99,8 +102,79 @@ func TestEncodeLongestText(t *testing.T) {
 }
 
 func BenchmarkEncode(b *testing.B) {
+	b.ReportAllocs()
 	for b.Loop() {
 		if _, err := Encode(loginURL, DefaultDirSize); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// TestEncodeSameImageAsGoQRCode: the PNG Encode writes itself holds, pixel
+// for pixel, the image go-qrcode's own PNG held, in black and white only.
+func TestEncodeSameImageAsGoQRCode(t *testing.T) {
+	t.Parallel()
+	for _, size := range []int{0, 20, 41, 256, 300, 384, 1000} {
+		for _, text := range []string{loginURL, "http://10.0.0.5:36536/auth/start/" + strings.Repeat("Zz9", 200)} {
+			code, err := qrcode.New(text, qrcode.Medium)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := code.Image(cmp.Or(size, DefaultSize))
+			data, err := Encode(text, size)
+			if err != nil {
+				t.Fatalf("Encode(%d bytes, %d) error = %v", len(text), size, err)
+			}
+			got, err := png.Decode(bytes.NewReader(data))
+			if err != nil {
+				t.Fatalf("png.Decode: %v", err)
+			}
+			if got.Bounds() != want.Bounds() {
+				t.Fatalf("size %d: bounds %v, want %v", size, got.Bounds(), want.Bounds())
+			}
+			diff := 0
+			for y := range want.Bounds().Dy() {
+				for x := range want.Bounds().Dx() {
+					g := color.GrayModel.Convert(got.At(x, y)).(color.Gray).Y
+					w := color.GrayModel.Convert(want.At(x, y)).(color.Gray).Y
+					if g != w || g != 0 && g != 0xff {
+						diff++
+					}
+				}
+			}
+			if diff > 0 {
+				t.Errorf("size %d, %d bytes: %d pixels differ from go-qrcode's image", size, len(text), diff)
+			}
+		}
+	}
+}
+
+// BenchmarkEncodePNG is the PNG part of Encode alone, for a login link at
+// the size Dir writes.
+func BenchmarkEncodePNG(b *testing.B) {
+	code, err := qrcode.New(loginURL, qrcode.Medium)
+	if err != nil {
+		b.Fatal(err)
+	}
+	bitmap := code.Bitmap()
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := encodePNG(bitmap, DefaultDirSize); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkGoQRCodePNG is what encodePNG replaced, for comparison.
+func BenchmarkGoQRCodePNG(b *testing.B) {
+	code, err := qrcode.New(loginURL, qrcode.Medium)
+	if err != nil {
+		b.Fatal(err)
+	}
+	code.Bitmap() // encode once: PNG re-encodes every time, measured in BenchmarkEncode
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := code.PNG(DefaultDirSize); err != nil {
 			b.Fatal(err)
 		}
 	}
