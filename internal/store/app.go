@@ -95,8 +95,16 @@ func (db *DB) DeleteApp(mungedID string) error {
 		if err := b.tokens.delete(key); err != nil {
 			return err
 		}
-		_, err := b.deleteFlows(func(f *oauth.Flow) bool { return f.MungedID == mungedID })
-		return err
+		flows, err := b.flowsOf(mungedID)
+		if err != nil {
+			return err
+		}
+		for _, f := range flows {
+			if err := b.deleteFlow(f); err != nil {
+				return err
+			}
+		}
+		return nil
 	})
 	if err != nil {
 		return fmt.Errorf("delete app %s: %w", mungedID, err)
