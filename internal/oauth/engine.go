@@ -49,7 +49,9 @@ type Engine struct {
 	Now func() time.Time
 	// Events is told of logins, refreshes and failures. Default: nothing.
 	Events Events
-	// Mirror, if set, gets a copy of every app and token change.
+	// Mirror, if set, gets a copy of every app and token change. It is
+	// called inside requests, with the app's lock held: it should queue,
+	// not write (mirror.Writer).
 	Mirror Mirror
 	// MaxRefreshes bounds the background refreshes run at once, so that a
 	// start-up after a long outage does not storm the providers. Default 4.

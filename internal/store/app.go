@@ -42,6 +42,21 @@ func (db *DB) Apps() ([]*oauth.App, error) {
 	return apps, nil
 }
 
+// HasApps reports whether the store holds an app, without reading any.
+// Safe for concurrent use.
+func (db *DB) HasApps() (bool, error) {
+	var has bool
+	err := db.view(func(b *buckets) error {
+		k, _ := b.apps.b.Cursor().First()
+		has = k != nil
+		return nil
+	})
+	if err != nil {
+		return false, fmt.Errorf("list apps: %w", err)
+	}
+	return has, nil
+}
+
 // PutApp creates or replaces the app under its munged id; with dropToken set
 // it deletes the app's token in the same transaction. The app's pending flows
 // are kept.
