@@ -2,10 +2,8 @@ package oauth_test
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"log/slog"
-	"os"
 	"path/filepath"
 	"sync/atomic"
 	"testing"
@@ -18,7 +16,8 @@ import (
 )
 
 // benchEngine returns an engine on a real store holding 10,000 apps with
-// tokens, mirrored into ovos_utils' files, which hold the same 10,000 apps.
+// tokens, mirrored into ovos_utils' files (which hold the same 10,000 apps)
+// by a running mirror.Writer, as the daemon does.
 func benchEngine(b *testing.B) (*oauth.Engine, *mirror.Files) {
 	b.Helper()
 	dir := b.TempDir()
@@ -27,27 +26,31 @@ func benchEngine(b *testing.B) (*oauth.Engine, *mirror.Files) {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { db.Close() })
-	ids := oauthtest.Seed(b, db, 10000, time.Now())
+	oauthtest.Seed(b, db, 10000, time.Now())
 	files := mirror.New(filepath.Join(dir, "json_database"))
 	files.LockDir = b.TempDir()
-	entries := make(map[string]any, len(ids))
-	for _, id := range ids {
-		entries[id] = map[string]any{"oauth_service": id, "client_id": "client", "client_secret": "secret",
-			"auth_endpoint": "https://provider.example/authorize", "token_endpoint": "https://provider.example/token",
-			"callback_endpoint": "http://192.0.2.1:36536/auth/callback/" + id, "scope": "read write", "shell_integration": true}
-	}
-	data, err := json.MarshalIndent(entries, "", "    ")
+	e := oauth.NewEngine(db, "http://192.0.2.1:36536", slog.New(slog.DiscardHandler))
+	w := mirror.NewWriter(files, slog.New(slog.DiscardHandler))
+	apps, err := db.Apps()
 	if err != nil {
 		b.Fatal(err)
 	}
-	if err := os.MkdirAll(files.Dir, 0o700); err != nil {
+	for _, app := range apps {
+		if err := w.PutApp(app, e.RedirectURI(app)); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if err := w.Flush(); err != nil {
 		b.Fatal(err)
 	}
-	if err := os.WriteFile(files.AppsFile(), data, 0o600); err != nil {
-		b.Fatal(err)
-	}
-	e := oauth.NewEngine(db, "http://192.0.2.1:36536", slog.New(slog.DiscardHandler))
-	e.Mirror = files
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- w.Run(ctx) }()
+	b.Cleanup(func() {
+		cancel()
+		<-done
+	})
+	e.Mirror = w
 	return e, files
 }
 
@@ -81,6 +84,11 @@ func BenchmarkRegisterNew10k(b *testing.B) {
 // registered, as every skill does on every oauth.ping, from 8 skills at once.
 func BenchmarkRegisterUnchanged10k(b *testing.B) {
 	e, _ := benchEngine(b)
+	for i := range 10000 { // as they register: the seed's apps lack a login mode
+		if _, err := e.Register(context.Background(), benchRegistration(fmt.Sprintf("skill-%05d.bench", i))); err != nil {
+			b.Fatal(err)
+		}
+	}
 	var n atomic.Int64
 	b.SetParallelism(4)
 	b.ResetTimer()
