@@ -119,4 +119,3 @@ func TestConcurrentRegistrationsDurable(t *testing.T) {
 		t.Errorf("%d apps after reopening, want %d", len(got), skills*apps)
 	}
 }
-
