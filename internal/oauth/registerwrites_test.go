@@ -8,10 +8,12 @@ import (
 	"path/filepath"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/OpenVoiceOS/ovos-oauth/internal/mirror"
 	"github.com/OpenVoiceOS/ovos-oauth/internal/oauth"
 	"github.com/OpenVoiceOS/ovos-oauth/internal/store"
+	"github.com/google/go-cmp/cmp"
 )
 
 // An unchanged registration, as every skill sends on every oauth.ping,
@@ -117,5 +119,53 @@ func TestConcurrentRegistrationsDurable(t *testing.T) {
 	}
 	if len(got) != skills*apps {
 		t.Errorf("%d apps after reopening, want %d", len(got), skills*apps)
+	}
+}
+
+// Status of one skill, read through its own apps, says what the status of
+// all says of that skill's apps.
+func TestStatusOfSkill(t *testing.T) {
+	t.Parallel()
+	db := store.New(filepath.Join(t.TempDir(), "oauth.db"))
+	if err := db.Open(); err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	e := oauth.NewEngine(db, "http://192.0.2.1:36536", slog.New(slog.DiscardHandler))
+	ctx := context.Background()
+	for _, s := range []string{"one", "one_x", "two"} {
+		for _, a := range []string{"a", "b"} {
+			r := benchRegistration(s)
+			r.AppID = a
+			if _, err := e.Register(ctx, r); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if err := db.PutToken("one_a", &oauth.Token{AccessToken: "x", Expiry: time.Now().Add(time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := e.StartFlow(ctx, "one", "b"); err != nil {
+		t.Fatal(err)
+	}
+	all, err := e.Status(ctx, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want []oauth.AppStatus
+	for _, st := range all {
+		if st.SkillID == "one" {
+			want = append(want, st)
+		}
+	}
+	got, err := e.Status(ctx, "one")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(got, want); diff != "" {
+		t.Errorf("Status(one) mismatch (-got +want):\n%s", diff)
+	}
+	if len(got) != 2 || !got[0].Authorized || got[1].Flow == "" {
+		t.Errorf("Status(one) = %+v, want one_a authorized and one_b with a pending login", got)
 	}
 }

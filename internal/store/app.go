@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 
@@ -38,6 +39,31 @@ func (db *DB) Apps() ([]*oauth.App, error) {
 	})
 	if err != nil {
 		return nil, fmt.Errorf("list apps: %w", err)
+	}
+	return apps, nil
+}
+
+// AppsOfSkill returns the apps of the skill, ordered by munged id. It reads
+// only the apps whose munged id starts with the skill id and "_", not all.
+// Safe for concurrent use.
+func (db *DB) AppsOfSkill(skillID string) ([]*oauth.App, error) {
+	var apps []*oauth.App
+	err := db.view(func(b *buckets) error {
+		prefix := []byte(skillID + "_")
+		c := b.apps.b.Cursor()
+		for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
+			app, err := decode[oauth.App](b.apps, k, v)
+			if err != nil {
+				return fmt.Errorf("app %s: %w", k, err)
+			}
+			if app.SkillID == skillID { // "a_b"+"c" shares the prefix of skill "a"
+				apps = append(apps, app)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list apps of %s: %w", skillID, err)
 	}
 	return apps, nil
 }

@@ -144,6 +144,22 @@ func (db *DB) Flows() ([]*oauth.Flow, error) {
 	return flows, nil
 }
 
+// FlowsOf returns the pending flows of the app with the munged id, expired
+// or not, ordered by id. It reads only that app's flows. Safe for concurrent
+// use.
+func (db *DB) FlowsOf(mungedID string) ([]*oauth.Flow, error) {
+	var flows []*oauth.Flow
+	err := db.view(func(b *buckets) error {
+		var err error
+		flows, err = b.flowsOf(mungedID)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list flows of %s: %w", mungedID, err)
+	}
+	return flows, nil
+}
+
 // FlowByState returns the flow with the state without consuming it, or an
 // error wrapping oauth.ErrNotFound. Safe for concurrent use.
 func (db *DB) FlowByState(state string) (*oauth.Flow, error) {

@@ -144,3 +144,60 @@ func TestConcurrentWritesDurable(t *testing.T) {
 		}
 	}
 }
+
+// AppsOfSkill and FlowsOf read one skill's apps and one app's flows, not
+// the others', and tell apart skills whose munged ids share a prefix.
+func TestPerSkillReads(t *testing.T) {
+	t.Parallel()
+	db := openDB(t)
+	for _, a := range [][2]string{{"a", "x"}, {"a", "y"}, {"a_b", "z"}, {"ab", "x"}} {
+		if err := db.PutApp(fullApp(a[0], a[1]), false); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := range 200 {
+		if err := db.PutApp(fullApp(fmt.Sprintf("other%03d", i), "app"), false); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := range 3 {
+		if err := db.PutFlow(fullFlow(fmt.Sprintf("f%d", i), "a_x", at(i)), 0); err != nil {
+			t.Fatal(err)
+		}
+		if err := db.PutFlow(fullFlow(fmt.Sprintf("g%d", i), "a_b_z", at(i)), 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	before := db.Decoded()
+	apps, err := db.AppsOfSkill("a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, a := range apps {
+		got = append(got, a.MungedID())
+	}
+	if fmt.Sprint(got) != "[a_x a_y]" {
+		t.Errorf("AppsOfSkill(a) = %v, want [a_x a_y]", got)
+	}
+	if n := db.Decoded() - before; n > 3 { // a_b_z shares the prefix
+		t.Errorf("AppsOfSkill opened %d apps beside 200 others, want at most 3", n)
+	}
+
+	before = db.Decoded()
+	flows, err := db.FlowsOf("a_x")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got = nil
+	for _, f := range flows {
+		got = append(got, f.ID)
+	}
+	if fmt.Sprint(got) != "[f0 f1 f2]" {
+		t.Errorf("FlowsOf(a_x) = %v, want [f0 f1 f2]", got)
+	}
+	if n := db.Decoded() - before; n != 3 {
+		t.Errorf("FlowsOf opened %d flows, want 3: its own", n)
+	}
+}
