@@ -108,16 +108,3 @@ func TestOVOSUtilsMirrorOff(t *testing.T) {
 		t.Errorf("mirror written with mirror_ovos_utils false: %v", err)
 	}
 }
-
-func readJSON(t *testing.T, path string) map[string]any {
-	t.Helper()
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var m map[string]any
-	if err := json.Unmarshal(b, &m); err != nil {
-		t.Fatalf("%s: %v", path, err)
-	}
-	return m
-}
