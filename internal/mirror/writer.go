@@ -20,6 +20,9 @@ const (
 	DefaultRetry = time.Second
 )
 
+// maxRetry bounds the wait after consecutive failed writes.
+const maxRetry = time.Minute
+
 var _ oauth.Mirror = (*Writer)(nil)
 
 // Writer is an oauth.Mirror that writes Files behind its callers: a change
@@ -39,9 +42,10 @@ var _ oauth.Mirror = (*Writer)(nil)
 // the write in progress and its own (a few tens of milliseconds for 10,000
 // apps). While another process holds the file's lock, the write waits for
 // it and is done as soon as it is released, or at most Retry after that when
-// the lock was held longer than Files.Timeout; meanwhile calls still return
-// at once and their changes join the queue. Nothing is lost while the
-// process runs: a failed write is retried with the changes queued since.
+// the lock was held longer than Files.Timeout (Retry doubles, up to a
+// minute, while writes keep failing); meanwhile calls still return at once
+// and their changes join the queue. Nothing is lost while the process runs:
+// a failed write is retried with the changes queued since.
 // Flush writes what is queued on shutdown.
 //
 // RefreshToken answers from the queue first: the token the engine last
@@ -54,8 +58,9 @@ type Writer struct {
 	// Delay is how long a change waits for others to join it. Default
 	// DefaultDelay.
 	Delay time.Duration
-	// Retry is how long a failed write waits before it is tried again.
-	// Default DefaultRetry.
+	// Retry is how long a failed write waits before it is tried again,
+	// doubling with each further failure in a row up to a minute. Default
+	// DefaultRetry.
 	Retry time.Duration
 
 	files  *Files
@@ -182,6 +187,7 @@ func (w *Writer) Run(ctx context.Context) error {
 			return true
 		}
 	}
+	failures := 0
 	for {
 		select {
 		case <-ctx.Done():
@@ -194,14 +200,24 @@ func (w *Writer) Run(ctx context.Context) error {
 			w.flushLogged()
 			return nil
 		}
-		if err := w.Flush(); err != nil {
-			w.logger.Warn("ovos_utils mirror not written, will retry", "err", err)
-			if !sleep(w.retry()) {
-				w.flushLogged()
-				return nil
+		err := w.Flush()
+		if err == nil {
+			if failures > 0 {
+				w.logger.Info("ovos_utils mirror written again")
 			}
-			w.poke()
+			failures = 0
+			continue
 		}
+		// A file that stays unwritable (not JSON, a lock never released)
+		// is retried ever less often, and logged as often.
+		failures++
+		wait := min(w.retry()<<min(failures-1, 16), maxRetry)
+		w.logger.Warn("ovos_utils mirror not written, will retry", "in", wait, "err", err)
+		if !sleep(wait) {
+			w.flushLogged()
+			return nil
+		}
+		w.poke()
 	}
 }
 

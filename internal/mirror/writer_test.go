@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -237,4 +238,66 @@ func TestWriterRefreshTokenReadsQueue(t *testing.T) {
 	if rt, _, err := w.RefreshToken("skill_a"); err != nil || rt != "" {
 		t.Errorf("RefreshToken() with its removal queued = %q, %v; want none", rt, err)
 	}
+}
+
+// countHandler counts the records logged at Warn or above.
+type countHandler struct {
+	slog.Handler
+	mu    sync.Mutex
+	warns int
+}
+
+func (h *countHandler) Enabled(context.Context, slog.Level) bool { return true }
+
+func (h *countHandler) Handle(_ context.Context, r slog.Record) error {
+	if r.Level >= slog.LevelWarn {
+		h.mu.Lock()
+		h.warns++
+		h.mu.Unlock()
+	}
+	return nil
+}
+
+func (h *countHandler) count() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.warns
+}
+
+// A file that stays unwritable (another program's data, not JSON) is
+// retried ever less often, so the log is not flooded; once it is fixed the
+// queued change gets in.
+func TestWriterBacksOff(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := newFiles(t)
+		if err := os.MkdirAll(f.Dir, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(f.AppsFile(), []byte("not json"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		h := &countHandler{Handler: slog.DiscardHandler}
+		w := mirror.NewWriter(f, slog.New(h))
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- w.Run(ctx) }()
+		if err := w.PutApp(testApp("skill", "a"), redirectURI); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(5 * time.Minute)
+		synctest.Wait()
+		if n := h.count(); n < 2 || n > 12 {
+			t.Errorf("%d warnings in 5 minutes of failed writes, want a few (backing off to one a minute)", n)
+		}
+		if err := os.WriteFile(f.AppsFile(), []byte("{}"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(time.Minute + mirror.DefaultDelay)
+		synctest.Wait()
+		if _, ok := readJSON(t, f.AppsFile())["skill_a"]; !ok {
+			t.Error("the queued change was lost while the file was unwritable")
+		}
+		cancel()
+		<-done
+	})
 }
