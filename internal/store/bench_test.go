@@ -6,7 +6,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/OpenVoiceOS/ovos-oauth/internal/oauth"
 	"github.com/OpenVoiceOS/ovos-oauth/internal/store"
 )
 
@@ -110,5 +109,3 @@ func BenchmarkPutFlow7k(b *testing.B) {
 		}
 	}
 }
-
-var _ = oauth.ErrNotFound
