@@ -19,6 +19,7 @@ package mirror
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"maps"
 	"os"
 	"path/filepath"
@@ -141,18 +142,36 @@ func (f *Files) DeleteApp(mungedID string) error {
 // replaced it, rotating the daemon's away. It takes the same locks as a
 // write and writes nothing. It is safe for concurrent use.
 func (f *Files) RefreshToken(mungedID string) (oauth.Secret, time.Time, error) {
+	f.tokensMu.Lock()
+	defer f.tokensMu.Unlock()
+	return f.readRefreshToken(mungedID, f.timeout())
+}
+
+// readRefreshToken is RefreshToken without the process's mutex, waiting at
+// most timeout for the file's lock.
+func (f *Files) readRefreshToken(mungedID string, timeout time.Duration) (oauth.Secret, time.Time, error) {
+	if f.Dir == "" {
+		return "", time.Time{}, errors.New("mirror: no directory set")
+	}
+	path := f.TokenFile()
+	release, err := lockFile(filepath.Join(f.lockDir(), tokensName+".lock"), timeout)
+	if errors.Is(err, os.ErrNotExist) {
+		return "", time.Time{}, nil // no lock directory: nothing was written
+	}
+	if err != nil {
+		return "", time.Time{}, fmt.Errorf("mirror %s: %w", path, err)
+	}
+	defer release()
+	entries, err := readEntries(path)
+	if err != nil {
+		return "", time.Time{}, fmt.Errorf("mirror %s: %w", path, err)
+	}
 	var rt oauth.Secret
 	var exp time.Time
-	err := f.update(tokensName, &f.tokensMu, func(entries map[string]json.RawMessage) bool {
-		if raw, ok := entries[mungedID]; ok {
-			rt, exp = refreshTokenOf(raw)
-		}
-		return false
-	})
-	if errors.Is(err, os.ErrNotExist) {
-		return "", time.Time{}, nil
+	if raw, ok := entries[mungedID]; ok {
+		rt, exp = refreshTokenOf(raw)
 	}
-	return rt, exp, err
+	return rt, exp, nil
 }
 
 // putKey sets id's entry to value; the file is written only when that

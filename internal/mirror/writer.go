@@ -20,6 +20,11 @@ const (
 	DefaultRetry = time.Second
 )
 
+// ReadTimeout bounds how long RefreshToken waits for another process's
+// lock on the token file: a refresh does not wait longer for a token that
+// another program may have rotated.
+const ReadTimeout = time.Second
+
 // maxRetry bounds the wait after consecutive failed writes.
 const maxRetry = time.Minute
 
@@ -150,13 +155,16 @@ func (w *Writer) DeleteApp(mungedID string) error {
 
 // RefreshToken returns the refresh token of the app's queued token when
 // there is one ("" when its removal is queued), else the one in the token
-// file (see Files.RefreshToken).
+// file (see Files.RefreshToken). It reads the file under json_database's
+// lock but waits at most ReadTimeout for it, and not for this Writer's own
+// write in progress (which replaces the file whole, so it is never seen
+// half-done).
 func (w *Writer) RefreshToken(mungedID string) (oauth.Secret, time.Time, error) {
 	w.tokens.mu.Lock()
 	c, queued := w.tokens.pending[mungedID]
 	w.tokens.mu.Unlock()
 	if !queued || c.check { // a check holds what the file held: read the file, which may be newer
-		return w.files.RefreshToken(mungedID)
+		return w.files.readRefreshToken(mungedID, min(w.files.timeout(), ReadTimeout))
 	}
 	if c.value == nil {
 		return "", time.Time{}, nil

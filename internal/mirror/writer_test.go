@@ -301,3 +301,30 @@ func TestWriterBacksOff(t *testing.T) {
 		<-done
 	})
 }
+
+// While another process holds the token file's lock, and this Writer waits
+// for it too, RefreshToken gives up after ReadTimeout: a refresh is not
+// held up for the lock's whole Timeout, nor behind the Writer's wait.
+func TestWriterRefreshTokenBoundedWait(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := newFiles(t)
+		w, stop := startWriter(t, f)
+		defer stop()
+		release := holdLock(t, tokenLock(f))
+		if err := w.PutToken(testApp("skill", "a"), testToken("a")); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(mirror.DefaultDelay + time.Millisecond) // the Writer now waits for the lock
+		start := time.Now()
+		_, _, err := w.RefreshToken("skill_b")
+		if waited := time.Since(start); err == nil || waited > mirror.ReadTimeout+100*time.Millisecond {
+			t.Errorf("RefreshToken() = %v after %v with the lock held, want an error after at most %v", err, waited, mirror.ReadTimeout)
+		}
+		release()
+		time.Sleep(mirror.DefaultDelay)
+		synctest.Wait()
+		if rt, _, err := w.RefreshToken("skill_a"); err != nil || rt != "refresh-a" {
+			t.Errorf("RefreshToken() once written = %q, %v", rt, err)
+		}
+	})
+}
