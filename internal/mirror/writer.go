@@ -1,6 +1,7 @@
 package mirror
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/json"
@@ -90,6 +91,7 @@ type queue struct {
 	pending map[string]change
 	known   map[string][sha256.Size]byte // hash of each entry as last written or read
 	seen    stamp                        // the file as last written or read
+	primed  bool                         // known holds every entry of the first read
 }
 
 // change is one entry's queued change.
@@ -261,6 +263,7 @@ func (w *Writer) flush(q *queue) error {
 		// Taken again under the lock: what was queued while the writer
 		// waited for another process joins this write.
 		batch, _ = q.snapshot()
+		q.prime(entries)
 		changed := false
 		for id, c := range batch {
 			old, ok := entries[id]
@@ -286,6 +289,28 @@ func (w *Writer) flush(q *queue) error {
 	w.mu.Unlock()
 	q.done(batch, now)
 	return nil
+}
+
+// prime records, the first time the file is read, each entry it holds as
+// known: after a restart, the apps registering again unchanged are then
+// checks that cost no read, not changes that each cost one.
+func (q *queue) prime(entries map[string]json.RawMessage) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.primed {
+		return
+	}
+	q.primed = true
+	if q.known == nil {
+		q.known = make(map[string][sha256.Size]byte, len(entries))
+	}
+	var buf bytes.Buffer
+	for id, raw := range entries {
+		buf.Reset()
+		if json.Compact(&buf, raw) == nil {
+			q.known[id] = sha256.Sum256(buf.Bytes())
+		}
+	}
 }
 
 // snapshot copies the queue and the stamp of the file as last seen.

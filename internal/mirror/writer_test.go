@@ -328,3 +328,39 @@ func TestWriterRefreshTokenBoundedWait(t *testing.T) {
 		}
 	})
 }
+
+// After a restart, the apps all registering again unchanged cost one read
+// of the file, the first, and no write: what it holds is known from then on.
+func TestWriterRestartReadsOnce(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := newFiles(t)
+		first := mirror.NewWriter(f, slog.New(slog.DiscardHandler))
+		for i := range 50 {
+			if err := first.PutApp(testApp("skill", fmt.Sprintf("a%02d", i)), redirectURI); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := first.Flush(); err != nil {
+			t.Fatal(err)
+		}
+
+		w, stop := startWriter(t, f) // the daemon started again
+		defer stop()
+		if err := w.PutApp(testApp("skill", "a00"), redirectURI); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(mirror.DefaultDelay)
+		synctest.Wait()
+		for i := range 50 {
+			if err := w.PutApp(testApp("skill", fmt.Sprintf("a%02d", i)), redirectURI); err != nil {
+				t.Fatal(err)
+			}
+			time.Sleep(10 * time.Millisecond) // spread over several of the Writer's rounds
+		}
+		time.Sleep(mirror.DefaultDelay)
+		synctest.Wait()
+		if w.FileReads() != 1 || w.FileWrites() != 0 {
+			t.Errorf("50 unchanged apps after a restart: %d reads and %d writes, want 1 and 0", w.FileReads(), w.FileWrites())
+		}
+	})
+}
