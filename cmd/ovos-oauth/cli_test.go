@@ -210,16 +210,9 @@ func TestCLILoginRegistersForOVOSUtilsReaders(t *testing.T) {
 	}
 
 	dir := filepath.Join(d.home, ".cache", "mycroft", "json_database")
-	var tok, appEntry map[string]any
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		tok, _ = readJSON(t, filepath.Join(dir, "ovos_oauth.json"))["ocp_spotify"].(map[string]any)
-		appEntry, _ = readJSON(t, filepath.Join(dir, "ovos_oauth_apps.json"))["ocp_spotify"].(map[string]any)
-		if tok != nil && appEntry != nil || time.Now().After(deadline) {
-			break
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	has := func(m map[string]any) bool { return m["ocp_spotify"] != nil }
+	tok, _ := waitJSON(t, filepath.Join(dir, "ovos_oauth.json"), has)["ocp_spotify"].(map[string]any)
+	appEntry, _ := waitJSON(t, filepath.Join(dir, "ovos_oauth_apps.json"), has)["ocp_spotify"].(map[string]any)
 	if rt, _ := tok["refresh_token"].(string); rt == "" {
 		t.Errorf("ovos_oauth.json ocp_spotify = %v, want a refresh token", keys(tok))
 	}

@@ -48,9 +48,9 @@ func BenchmarkDaemonIdle10kTokens(b *testing.B) {
 		var startup time.Duration
 		sc := bufio.NewScanner(stderr)
 		for sc.Scan() {
-			if strings.Contains(sc.Text(), `"refresh schedule built"`) {
+			if strings.Contains(sc.Text(), `"msg":"schedule built"`) {
 				startup = time.Since(start)
-				if !strings.Contains(sc.Text(), `"scheduled":10000`) {
+				if !strings.Contains(sc.Text(), `"refreshes":10000`) {
 					b.Fatalf("schedule: %s", sc.Text())
 				}
 				break

@@ -164,12 +164,16 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 	engine.FlowTTL = cfg.FlowTTL
 	engine.RelayURL = cfg.RelayURL
 	mirrorDir := ""
+	var mirrorWriter *mirror.Writer
 	if cfg.MirrorOVOSUtils {
 		mirrorDir = mirror.DefaultDir(getenv)
 		if mirrorDir == "" {
 			return errors.New("mirror_ovos_utils is on, but neither XDG_CACHE_HOME nor HOME is set; set one or turn the mirror off")
 		}
-		engine.Mirror = mirror.New(mirrorDir)
+		// Written behind the replies: a request never waits for the files
+		// or for another process's lock on them.
+		mirrorWriter = mirror.NewWriter(mirror.New(mirrorDir), logger.With("component", "mirror"))
+		engine.Mirror = mirrorWriter
 	}
 	images := qr.NewDir(cfg.QRDir)
 	images.TTL = cfg.FlowTTL
@@ -219,6 +223,9 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 		g.Go(func() error { return hub.Serve(gctx, busLn) })
 	}
 	g.Go(func() error { return engine.Run(gctx) })
+	if mirrorWriter != nil {
+		g.Go(func() error { return mirrorWriter.Run(gctx) })
+	}
 	g.Go(func() error { return svc.Run(gctx) })
 	g.Go(func() error { return client.Run(gctx) })
 	g.Go(func() error { return web.Serve(gctx, ln) })
@@ -236,6 +243,13 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 	logger.Info("ovos-oauth started", "version", version, "bus", busURL, "embedded_bus", embeddedAddr(busLn),
 		"callback", baseURL, "listen", ln.Addr().String(), "data_dir", cfg.DataDir, "qr_dir", cfg.QRDir, "ovos_utils_mirror", mirrorDir, "metrics", listenAddr(metricsLn))
 	err = g.Wait()
+	if mirrorWriter != nil {
+		// After the engine's last change: refreshes in flight end before
+		// engine.Run returns.
+		if ferr := mirrorWriter.Flush(); ferr != nil {
+			logger.Warn("ovos_utils mirror not written at shutdown", "err", ferr)
+		}
+	}
 	if ctx.Err() != nil && (err == nil || errors.Is(err, context.Canceled)) {
 		logger.Info("ovos-oauth stopped")
 		return nil
@@ -297,12 +311,12 @@ func importDir(cfg config.Config, getenv func(string) string) string {
 // files, is not read back. A failed import is logged and the daemon starts
 // all the same; the next start tries again while the store is empty.
 func importOnStart(db *store.DB, cfg config.Config, getenv func(string) string, logger *slog.Logger) {
-	apps, err := db.Apps()
+	has, err := db.HasApps()
 	if err != nil {
 		logger.Error("import of ovos-PHAL-plugin-oauth's apps skipped: cannot list the store's apps", "err", err)
 		return
 	}
-	if len(apps) > 0 {
+	if has {
 		return
 	}
 	dir := importDir(cfg, getenv)

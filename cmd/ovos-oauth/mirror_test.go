@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/OpenVoiceOS/ovos-oauth/internal/bus/bustest"
 )
@@ -27,7 +28,8 @@ func TestOVOSUtilsMirror(t *testing.T) {
 	}
 	bus := dataOf(t, s.skill.Expect(t, "oauth.token.response."+skillID+"_demoapp"))
 
-	tokens := readJSON(t, filepath.Join(dir, "ovos_oauth.json"))
+	// The mirror follows the reply, within its bound.
+	tokens := waitJSON(t, filepath.Join(dir, "ovos_oauth.json"), func(m map[string]any) bool { return m[skillID+"_demoapp"] != nil })
 	tok, _ := tokens[skillID+"_demoapp"].(map[string]any)
 	if tok["access_token"] != bus["access_token"] || tok["refresh_token"] == nil || tok["token_type"] == nil {
 		t.Errorf("mirrored token = %v", keys(tok))
@@ -38,7 +40,7 @@ func TestOVOSUtilsMirror(t *testing.T) {
 	if sp, _ := tokens["ocp_spotify"].(map[string]any); sp["access_token"] != "spotify-token" {
 		t.Errorf("another program's entry was lost: %v", tokens["ocp_spotify"])
 	}
-	apps := readJSON(t, filepath.Join(dir, "ovos_oauth_apps.json"))
+	apps := waitJSON(t, filepath.Join(dir, "ovos_oauth_apps.json"), func(m map[string]any) bool { return m[skillID+"_demoapp"] != nil })
 	want := map[string]any{
 		"oauth_service": skillID + "_demoapp", "client_id": "web", "client_secret": secret,
 		"auth_endpoint": s.p.AuthEndpoint, "token_endpoint": s.p.TokenEndpoint,
@@ -63,21 +65,36 @@ func TestOVOSUtilsMirror(t *testing.T) {
 		t.Fatal(err)
 	}
 	s.register(t, "demoapp", "web", secret, nil)
-	if _, ok := readJSON(t, filepath.Join(dir, "ovos_oauth_apps.json"))[skillID+"_demoapp"]; !ok {
-		t.Errorf("re-registration did not restore the mirrored app")
-	}
+	waitJSON(t, filepath.Join(dir, "ovos_oauth_apps.json"), func(m map[string]any) bool { return m[skillID+"_demoapp"] != nil })
 
 	// A refresh reaches the mirror; an unregister takes the app out.
 	ref := noErr(t, s.skill.request(t, "oauth.refresh", app("demoapp"), "oauth.refresh.response"))
-	if got := readJSON(t, filepath.Join(dir, "ovos_oauth.json"))[skillID+"_demoapp"].(map[string]any); got["access_token"] != ref["token"].(map[string]any)["access_token"] {
-		t.Errorf("mirror not updated by the refresh")
-	}
+	waitJSON(t, filepath.Join(dir, "ovos_oauth.json"), func(m map[string]any) bool {
+		got, _ := m[skillID+"_demoapp"].(map[string]any)
+		return got["access_token"] == ref["token"].(map[string]any)["access_token"]
+	})
 	noErr(t, s.skill.request(t, "oauth.unregister", app("demoapp"), "oauth.unregister.response"))
-	if _, ok := readJSON(t, filepath.Join(dir, "ovos_oauth.json"))[skillID+"_demoapp"]; ok {
-		t.Errorf("token still mirrored after unregister")
-	}
-	if _, ok := readJSON(t, filepath.Join(dir, "ovos_oauth_apps.json"))[skillID+"_demoapp"]; ok {
-		t.Errorf("app still mirrored after unregister")
+	waitJSON(t, filepath.Join(dir, "ovos_oauth.json"), func(m map[string]any) bool { return m[skillID+"_demoapp"] == nil })
+	waitJSON(t, filepath.Join(dir, "ovos_oauth_apps.json"), func(m map[string]any) bool { return m[skillID+"_demoapp"] == nil })
+}
+
+// waitJSON polls the file until ok accepts its content, and returns it;
+// it fails the test after 10 s (the mirror's bound is far less).
+func waitJSON(t *testing.T, path string, ok func(map[string]any) bool) map[string]any {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if b, err := os.ReadFile(path); err == nil {
+			var m map[string]any
+			if json.Unmarshal(b, &m) == nil && ok(m) {
+				return m
+			}
+		}
+		if time.Now().After(deadline) {
+			b, _ := os.ReadFile(path)
+			t.Fatalf("%s did not reach the state wanted; it holds:\n%s", path, b)
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 }
 
@@ -90,17 +107,4 @@ func TestOVOSUtilsMirrorOff(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(d.home, ".cache", "mycroft")); !os.IsNotExist(err) {
 		t.Errorf("mirror written with mirror_ovos_utils false: %v", err)
 	}
-}
-
-func readJSON(t *testing.T, path string) map[string]any {
-	t.Helper()
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var m map[string]any
-	if err := json.Unmarshal(b, &m); err != nil {
-		t.Fatalf("%s: %v", path, err)
-	}
-	return m
 }

@@ -31,10 +31,12 @@ func TestSecretsSealedAtRest(t *testing.T) {
 		t.Fatalf("callback page: status %d, body %q", resp.StatusCode, body)
 	}
 	access := s.checkToken(t, dataOf(t, s.skill.Expect(t, "oauth.token.response."+skillID+"_demoapp")))
-	refresh := mirroredRefreshToken(t, d.home)
 	if err := d.stop(); err != nil {
 		t.Fatalf("stop: %v", err)
 	}
+	// Read after the stop: the mirror is written behind the reply, and
+	// flushed on shutdown.
+	refresh := mirroredRefreshToken(t, d.home)
 
 	dbPath := filepath.Join(dataDir, "ovos-oauth.db")
 	keyFile := filepath.Join(dataDir, "secrets.key")

@@ -22,8 +22,15 @@ var errNotObject = errors.New("not a JSON object; left untouched")
 // if change reports that it changed something. Values change leaves alone
 // are written back as they were read.
 func (f *Files) update(name string, mu *sync.Mutex, change func(entries map[string]json.RawMessage) bool) error {
+	_, _, err := f.updateStamp(name, mu, change)
+	return err
+}
+
+// updateStamp is update that also returns the file's stamp once it is done,
+// taken under the lock, and whether it wrote the file.
+func (f *Files) updateStamp(name string, mu *sync.Mutex, change func(entries map[string]json.RawMessage) bool) (stamp, bool, error) {
 	if f.Dir == "" {
-		return errors.New("mirror: no directory set")
+		return stamp{}, false, errors.New("mirror: no directory set")
 	}
 	path := filepath.Join(f.Dir, name)
 
@@ -31,25 +38,68 @@ func (f *Files) update(name string, mu *sync.Mutex, change func(entries map[stri
 	defer mu.Unlock()
 	release, err := lockFile(filepath.Join(f.lockDir(), name+".lock"), f.timeout())
 	if err != nil {
-		return fmt.Errorf("mirror %s: %w", path, err)
+		return stamp{}, false, fmt.Errorf("mirror %s: %w", path, err)
 	}
 	defer release()
 
 	entries, err := readEntries(path)
 	if err != nil {
-		return fmt.Errorf("mirror %s: %w", path, err)
+		return stamp{}, false, fmt.Errorf("mirror %s: %w", path, err)
 	}
 	if !change(entries) {
-		return nil
+		return stampOf(path), false, nil
 	}
 	data, err := encodeEntries(entries)
 	if err != nil {
-		return fmt.Errorf("mirror %s: %w", path, err)
+		return stamp{}, false, fmt.Errorf("mirror %s: %w", path, err)
 	}
 	if err := writeFileAtomic(path, data); err != nil {
-		return fmt.Errorf("mirror %s: %w", path, err)
+		return stamp{}, false, fmt.Errorf("mirror %s: %w", path, err)
 	}
-	return nil
+	return stampOf(path), true, nil
+}
+
+// stamp tells whether a file changed since it was last seen: the file
+// itself (a rename puts another one in place), its size and its
+// modification time, in nanoseconds on the file systems that matter. Two
+// stamps of a missing file are equal.
+type stamp struct {
+	fi    os.FileInfo // nil when the file is missing
+	known bool        // a zero stamp matches nothing
+}
+
+func stampOf(path string) stamp {
+	fi, err := os.Stat(path)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return stamp{known: true}
+		}
+		return stamp{} // unknown: never equal
+	}
+	return stamp{fi: fi, known: true}
+}
+
+func (s stamp) equal(o stamp) bool {
+	switch {
+	case !s.known || !o.known:
+		return false
+	case s.fi == nil || o.fi == nil:
+		return s.fi == nil && o.fi == nil
+	}
+	return os.SameFile(s.fi, o.fi) && s.fi.Size() == o.fi.Size() && s.fi.ModTime().Equal(o.fi.ModTime())
+}
+
+// sameValue reports whether the raw value read from a file, however it is
+// indented, is the compact value v.
+func sameValue(raw, v json.RawMessage) bool {
+	if bytes.Equal(raw, v) {
+		return true
+	}
+	var buf bytes.Buffer
+	if json.Compact(&buf, raw) != nil {
+		return false
+	}
+	return bytes.Equal(buf.Bytes(), v)
 }
 
 func (f *Files) lockDir() string {

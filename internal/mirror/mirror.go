@@ -19,6 +19,7 @@ package mirror
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"maps"
 	"os"
 	"path/filepath"
@@ -93,7 +94,8 @@ func (f *Files) TokenFile() string { return filepath.Join(f.Dir, tokensName) }
 func (f *Files) AppsFile() string { return filepath.Join(f.Dir, appsName) }
 
 // PutApp writes app's record into the apps file under its munged id, with
-// redirectURI as its callback endpoint. It does not keep app. It is safe for
+// redirectURI as its callback endpoint; when the file holds that record
+// already, it is read and not written. It does not keep app. It is safe for
 // concurrent use.
 func (f *Files) PutApp(app *oauth.App, redirectURI string) error {
 	value, err := marshalValue(appRecordOf(app, redirectURI))
@@ -101,10 +103,7 @@ func (f *Files) PutApp(app *oauth.App, redirectURI string) error {
 		return err
 	}
 	id := app.MungedID()
-	return f.update(appsName, &f.appsMu, func(entries map[string]json.RawMessage) bool {
-		entries[id] = value
-		return true
-	})
+	return f.update(appsName, &f.appsMu, putKey(id, value))
 }
 
 // PutToken writes tok, refresh token included, into the token file under
@@ -116,10 +115,7 @@ func (f *Files) PutToken(app *oauth.App, tok *oauth.Token) error {
 		return err
 	}
 	id := app.MungedID()
-	return f.update(tokensName, &f.tokensMu, func(entries map[string]json.RawMessage) bool {
-		entries[id] = value
-		return true
-	})
+	return f.update(tokensName, &f.tokensMu, putKey(id, value))
 }
 
 // DeleteToken removes the token stored under mungedID from the token file.
@@ -146,27 +142,48 @@ func (f *Files) DeleteApp(mungedID string) error {
 // replaced it, rotating the daemon's away. It takes the same locks as a
 // write and writes nothing. It is safe for concurrent use.
 func (f *Files) RefreshToken(mungedID string) (oauth.Secret, time.Time, error) {
+	f.tokensMu.Lock()
+	defer f.tokensMu.Unlock()
+	return f.readRefreshToken(mungedID, f.timeout())
+}
+
+// readRefreshToken is RefreshToken without the process's mutex, waiting at
+// most timeout for the file's lock.
+func (f *Files) readRefreshToken(mungedID string, timeout time.Duration) (oauth.Secret, time.Time, error) {
+	if f.Dir == "" {
+		return "", time.Time{}, errors.New("mirror: no directory set")
+	}
+	path := f.TokenFile()
+	release, err := lockFile(filepath.Join(f.lockDir(), tokensName+".lock"), timeout)
+	if errors.Is(err, os.ErrNotExist) {
+		return "", time.Time{}, nil // no lock directory: nothing was written
+	}
+	if err != nil {
+		return "", time.Time{}, fmt.Errorf("mirror %s: %w", path, err)
+	}
+	defer release()
+	entries, err := readEntries(path)
+	if err != nil {
+		return "", time.Time{}, fmt.Errorf("mirror %s: %w", path, err)
+	}
 	var rt oauth.Secret
 	var exp time.Time
-	err := f.update(tokensName, &f.tokensMu, func(entries map[string]json.RawMessage) bool {
-		var entry struct {
-			RefreshToken any `json:"refresh_token"`
-			ExpiresAt    any `json:"expires_at"`
-		}
-		if raw, ok := entries[mungedID]; ok && json.Unmarshal(raw, &entry) == nil {
-			if s, ok := entry.RefreshToken.(string); ok {
-				rt = oauth.Secret(s)
-			}
-			if secs, ok := entry.ExpiresAt.(float64); ok && secs > 0 {
-				exp = time.UnixMicro(int64(secs * 1e6))
-			}
-		}
-		return false
-	})
-	if errors.Is(err, os.ErrNotExist) {
-		return "", time.Time{}, nil
+	if raw, ok := entries[mungedID]; ok {
+		rt, exp = refreshTokenOf(raw)
 	}
-	return rt, exp, err
+	return rt, exp, nil
+}
+
+// putKey sets id's entry to value; the file is written only when that
+// changes it.
+func putKey(id string, value json.RawMessage) func(map[string]json.RawMessage) bool {
+	return func(entries map[string]json.RawMessage) bool {
+		if old, ok := entries[id]; ok && sameValue(old, value) {
+			return false
+		}
+		entries[id] = value
+		return true
+	}
 }
 
 func deleteKey(id string) func(map[string]json.RawMessage) bool {

@@ -68,7 +68,9 @@ type Engine struct {
 	Now func() time.Time
 	// Events is told of logins, refreshes and failures. Default: nothing.
 	Events Events
-	// Mirror, if set, gets a copy of every app and token change.
+	// Mirror, if set, gets a copy of every app and token change. It is
+	// called inside requests, with the app's lock held: it should queue,
+	// not write (mirror.Writer).
 	Mirror Mirror
 	// Observer, if set, is told of logins and refreshes (metrics).
 	Observer Observer

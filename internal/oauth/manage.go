@@ -112,22 +112,56 @@ type AppStatus struct {
 	NextRefresh time.Time `json:"-"`
 }
 
+// statusOf reads the apps of skillID, all of them when it is "", with their
+// tokens and pending logins. One skill's cost is that of its own apps.
+func (e *Engine) statusOf(skillID string) ([]*App, map[string]*Token, []*Flow, error) {
+	if skillID == "" {
+		apps, err := e.store.Apps()
+		if err != nil {
+			return nil, nil, nil, internalErr("list the apps", err)
+		}
+		tokens, err := e.store.Tokens()
+		if err != nil {
+			return nil, nil, nil, internalErr("list the tokens", err)
+		}
+		flows, err := e.store.Flows()
+		if err != nil {
+			return nil, nil, nil, internalErr("list the logins", err)
+		}
+		return apps, tokens, flows, nil
+	}
+	apps, err := e.store.AppsOfSkill(skillID)
+	if err != nil {
+		return nil, nil, nil, internalErr("list the apps", err)
+	}
+	tokens := make(map[string]*Token, len(apps))
+	var flows []*Flow
+	for _, a := range apps {
+		id := a.MungedID()
+		tok, err := e.store.Token(id)
+		switch {
+		case err == nil:
+			tokens[id] = tok
+		case !IsNotFound(err):
+			return nil, nil, nil, internalErr("read the token", err)
+		}
+		fs, err := e.store.FlowsOf(id)
+		if err != nil {
+			return nil, nil, nil, internalErr("list the logins", err)
+		}
+		flows = append(flows, fs...)
+	}
+	return apps, tokens, flows, nil
+}
+
 // Status lists the apps, only those of skillID when it is not empty.
 func (e *Engine) Status(ctx context.Context, skillID string) ([]AppStatus, error) {
 	if skillID != "" && !ValidID(skillID) {
 		return nil, errorf(CodeInvalidRequest, "skill_id must be 1 to %d characters of letters, digits, '.', '_' or '-'", MaxIDLen)
 	}
-	apps, err := e.store.Apps()
+	apps, tokens, flows, err := e.statusOf(skillID)
 	if err != nil {
-		return nil, internalErr("list the apps", err)
-	}
-	tokens, err := e.store.Tokens()
-	if err != nil {
-		return nil, internalErr("list the tokens", err)
-	}
-	flows, err := e.store.Flows()
-	if err != nil {
-		return nil, internalErr("list the logins", err)
+		return nil, err
 	}
 	now := e.Now()
 	pending := make(map[string]FlowKind)

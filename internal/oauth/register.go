@@ -169,8 +169,10 @@ func (e *Engine) Register(ctx context.Context, r Registration) (*App, error) {
 		}
 		app.Updated = old.Updated
 		if sameApp(old, app) {
-			// Nothing to store; the mirror is rewritten, as another program
-			// may have dropped the entry.
+			// Nothing to store. The mirror is told all the same, as another
+			// program may have dropped the entry: mirror.Writer compares it
+			// with what it last wrote and touches the file only if the file
+			// changed on disk since.
 			e.mirror("app", id, func(m Mirror) error { return m.PutApp(old, e.RedirectURI(old)) })
 			return old, nil
 		}

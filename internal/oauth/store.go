@@ -17,6 +17,9 @@ type Store interface {
 	App(mungedID string) (*App, error)
 	// Apps returns every app, ordered by munged id.
 	Apps() ([]*App, error)
+	// AppsOfSkill returns the apps of the skill, ordered by munged id, at
+	// the cost of those apps (not of all).
+	AppsOfSkill(skillID string) ([]*App, error)
 	// PutApp creates or replaces an app. With dropToken set, the app's token
 	// is deleted in the same transaction.
 	PutApp(app *App, dropToken bool) error
@@ -42,6 +45,9 @@ type Store interface {
 	Flow(id string) (*Flow, error)
 	// Flows returns every pending flow, expired or not.
 	Flows() ([]*Flow, error)
+	// FlowsOf returns the pending flows of the app with the munged id,
+	// ordered by id, at the cost of those flows (not of all).
+	FlowsOf(mungedID string) ([]*Flow, error)
 	// FlowByState returns the flow with the state without consuming it, or
 	// ErrNotFound.
 	FlowByState(state string) (*Flow, error)

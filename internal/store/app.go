@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 
@@ -40,6 +41,46 @@ func (db *DB) Apps() ([]*oauth.App, error) {
 		return nil, fmt.Errorf("list apps: %w", err)
 	}
 	return apps, nil
+}
+
+// AppsOfSkill returns the apps of the skill, ordered by munged id. It reads
+// only the apps whose munged id starts with the skill id and "_", not all.
+// Safe for concurrent use.
+func (db *DB) AppsOfSkill(skillID string) ([]*oauth.App, error) {
+	var apps []*oauth.App
+	err := db.view(func(b *buckets) error {
+		prefix := []byte(skillID + "_")
+		c := b.apps.b.Cursor()
+		for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
+			app, err := decode[oauth.App](b.apps, k, v)
+			if err != nil {
+				return fmt.Errorf("app %s: %w", k, err)
+			}
+			if app.SkillID == skillID { // "a_b"+"c" shares the prefix of skill "a"
+				apps = append(apps, app)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list apps of %s: %w", skillID, err)
+	}
+	return apps, nil
+}
+
+// HasApps reports whether the store holds an app, without reading any.
+// Safe for concurrent use.
+func (db *DB) HasApps() (bool, error) {
+	var has bool
+	err := db.view(func(b *buckets) error {
+		k, _ := b.apps.b.Cursor().First()
+		has = k != nil
+		return nil
+	})
+	if err != nil {
+		return false, fmt.Errorf("list apps: %w", err)
+	}
+	return has, nil
 }
 
 // PutApp creates or replaces the app under its munged id; with dropToken set
@@ -95,8 +136,16 @@ func (db *DB) DeleteApp(mungedID string) error {
 		if err := b.tokens.delete(key); err != nil {
 			return err
 		}
-		_, err := b.deleteFlows(func(f *oauth.Flow) bool { return f.MungedID == mungedID })
-		return err
+		flows, err := b.flowsOf(mungedID)
+		if err != nil {
+			return err
+		}
+		for _, f := range flows {
+			if err := b.deleteFlow(f); err != nil {
+				return err
+			}
+		}
+		return nil
 	})
 	if err != nil {
 		return fmt.Errorf("delete app %s: %w", mungedID, err)

@@ -3,7 +3,8 @@
 //
 // Every write is a single bbolt read-write transaction that is fsync'd before
 // the method returns, so a write that returned nil survives kill -9 and a
-// power cut. The file is kept at mode 0600 and a new parent directory is
+// power cut. Writes that run at the same time share a transaction and its
+// fsyncs (group commit), so many writers cost little more than one. The file is kept at mode 0600 and a new parent directory is
 // created 0700.
 //
 // Secrets are sealed at rest: every value of the apps, tokens and flows
@@ -22,14 +23,18 @@
 //	tokens       munged id         → sealed oauth.Token
 //	flows        flow id           → sealed oauth.Flow
 //	flow_states  SHA-256(state)    → flow id
-//	meta         "schema_version"  → "2"
+//	app_flows    munged id, NUL, flow id → empty: each app's flows, so
+//	             that one app's are found without reading the others'
+//	meta         "schema_version"  → "3"
 //	             "created"         → RFC 3339 time
 //	             "key_check"       → a sealed constant, to tell a wrong key
 //	             "compact_pending" → present while freed pages may still hold
 //	                                 plain values (see Open)
 //
-// Schema version 1 was the same without sealing: plain JSON values and plain
-// states as flow_states keys. Open seals a version 1 file in place.
+// Schema version 2 was the same without app_flows; Open builds that index
+// for a version 2 file. Schema version 1 was version 2 without sealing:
+// plain JSON values and plain states as flow_states keys. Open seals a
+// version 1 file in place, and indexes it.
 package store
 
 import (
@@ -42,6 +47,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/OpenVoiceOS/ovos-oauth/internal/oauth"
@@ -52,7 +58,11 @@ import (
 
 // schemaVersion is the layout this package reads and writes. Bump it, and
 // migrate in Open, whenever a bucket or a value's meaning changes.
-const schemaVersion = 2
+const schemaVersion = 3
+
+// unindexedVersion is the last layout without the app_flows index; Open
+// builds it.
+const unindexedVersion = 2
 
 // plainVersion is the last layout that kept secrets in the clear; Open
 // seals it.
@@ -72,6 +82,7 @@ const (
 	bucketTokens     = "tokens"
 	bucketFlows      = "flows"
 	bucketFlowStates = "flow_states"
+	bucketAppFlows   = "app_flows"
 	bucketMeta       = "meta"
 
 	keySchemaVersion  = "schema_version"
@@ -109,8 +120,10 @@ type DB struct {
 	// was sealed with opens.
 	KeyFile string
 
-	bolt *bolt.DB
-	box  *seal.Box // the key, set by Open
+	bolt    *bolt.DB
+	box     *seal.Box // the key, set by Open
+	writes  committer
+	decoded atomic.Uint64 // sealed values opened, see buckets.decoded
 }
 
 var _ oauth.Store = (*DB)(nil)
@@ -269,6 +282,11 @@ func (db *DB) setUp(bdb *bolt.DB) (compact bool, err error) {
 			err = db.initSchema(tx, box)
 		case plainVersion:
 			err = sealPlain(tx, box)
+		case unindexedVersion:
+			err = db.checkKey(tx, box)
+			if err == nil {
+				err = indexFlows(tx, box)
+			}
 		default:
 			err = db.checkKey(tx, box)
 		}
@@ -406,13 +424,38 @@ func sealPlain(tx *bolt.Tx, box *seal.Box) error {
 		}
 	}
 	meta := tx.Bucket([]byte(bucketMeta))
-	if err := meta.Put([]byte(keySchemaVersion), []byte(strconv.Itoa(schemaVersion))); err != nil {
-		return err
-	}
 	if err := putKeyCheck(meta, box); err != nil {
 		return err
 	}
-	return meta.Put([]byte(keyCompactPending), []byte("1"))
+	if err := meta.Put([]byte(keyCompactPending), []byte("1")); err != nil {
+		return err
+	}
+	return indexFlows(tx, box) // and the version
+}
+
+// indexFlows fills app_flows from the flows of a store of an older schema,
+// in Open's one transaction, and marks the store as of the current one.
+func indexFlows(tx *bolt.Tx, box *seal.Box) error {
+	flows := &sealedBucket{name: bucketFlows, b: tx.Bucket([]byte(bucketFlows)), box: box}
+	index := tx.Bucket([]byte(bucketAppFlows))
+	var keys [][]byte
+	err := flows.forEach(func(k, v []byte) error {
+		f, err := decode[oauth.Flow](flows, k, v)
+		if err != nil {
+			return fmt.Errorf("index flow %s: %w", k, err)
+		}
+		keys = append(keys, appFlowKey(f.MungedID, f.ID))
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for _, k := range keys {
+		if err := index.Put(k, nil); err != nil {
+			return err
+		}
+	}
+	return tx.Bucket([]byte(bucketMeta)).Put([]byte(keySchemaVersion), []byte(strconv.Itoa(schemaVersion)))
 }
 
 type record struct{ k, v []byte }
@@ -502,7 +545,7 @@ func syncDir(dir string) error {
 }
 
 func createBuckets(tx *bolt.Tx) error {
-	for _, name := range []string{bucketApps, bucketTokens, bucketFlows, bucketFlowStates, bucketMeta} {
+	for _, name := range []string{bucketApps, bucketTokens, bucketFlows, bucketFlowStates, bucketAppFlows, bucketMeta} {
 		if _, err := tx.CreateBucketIfNotExists([]byte(name)); err != nil {
 			return fmt.Errorf("create bucket %s: %w", name, err)
 		}
@@ -533,12 +576,23 @@ func (db *DB) view(fn func(*buckets) error) error {
 }
 
 // update runs fn in a read-write transaction, committed and fsync'd when fn
-// returns nil and rolled back otherwise.
+// returns nil and rolled back otherwise. Concurrent updates share one
+// transaction and its fsyncs (see committer), so fn may run more than once
+// and must only set its results outside the transaction.
 func (db *DB) update(fn func(*buckets) error) error {
 	if db.bolt == nil {
 		return errNotOpen
 	}
-	return db.bolt.Update(func(btx *bolt.Tx) error { return fn(db.bucketsOf(btx)) })
+	return db.writes.do(db.bolt, func(btx *bolt.Tx) error { return fn(db.bucketsOf(btx)) })
+}
+
+// Writes returns how many write transactions the DB has committed since it
+// was created, each holding one or more writes that ran together. A method
+// that changes nothing commits none. Safe for concurrent use.
+func (db *DB) Writes() uint64 {
+	db.writes.mu.Lock()
+	defer db.writes.mu.Unlock()
+	return db.writes.commits
 }
 
 // buckets are one transaction's buckets, which Open guarantees exist.
@@ -546,26 +600,30 @@ type buckets struct {
 	apps, tokens, flows *sealedBucket
 	// flowStates maps stateKey(state) to a flow id: neither is a secret.
 	flowStates *bolt.Bucket
+	// appFlows holds appFlowKey(munged id, flow id) of every flow.
+	appFlows *bolt.Bucket
 }
 
 func (db *DB) bucketsOf(btx *bolt.Tx) *buckets {
 	sealed := func(name string) *sealedBucket {
-		return &sealedBucket{name: name, b: btx.Bucket([]byte(name)), box: db.box}
+		return &sealedBucket{name: name, b: btx.Bucket([]byte(name)), box: db.box, decoded: &db.decoded}
 	}
 	return &buckets{
 		apps:       sealed(bucketApps),
 		tokens:     sealed(bucketTokens),
 		flows:      sealed(bucketFlows),
 		flowStates: btx.Bucket([]byte(bucketFlowStates)),
+		appFlows:   btx.Bucket([]byte(bucketAppFlows)),
 	}
 }
 
 // sealedBucket is a bucket whose values are sealed, each bound to the
 // bucket's name and its own key.
 type sealedBucket struct {
-	name string
-	b    *bolt.Bucket
-	box  *seal.Box
+	name    string
+	b       *bolt.Bucket
+	box     *seal.Box
+	decoded *atomic.Uint64 // nil, or counts the values opened
 }
 
 // has reports whether there is a value at key, without opening it.
@@ -590,6 +648,19 @@ func additionalData(bucket string, key []byte) []byte {
 	return append(ad, key...)
 }
 
+// appFlowKey is a flow's key in the app_flows bucket: its app's munged id,
+// NUL, its id. Munged ids hold no NUL, so one app's keys are a range that a
+// cursor seeks to with appFlowPrefix.
+func appFlowKey(mungedID, flowID string) []byte {
+	return append(appFlowPrefix(mungedID), flowID...)
+}
+
+func appFlowPrefix(mungedID string) []byte {
+	k := make([]byte, 0, len(mungedID)+1+32)
+	k = append(k, mungedID...)
+	return append(k, 0)
+}
+
 // stateKey is a flow's key in the flow_states bucket: the SHA-256 of its
 // state, so that the file holds no state, only what cannot be turned back
 // into one. States are random and long; an unsalted hash suffices.
@@ -609,6 +680,9 @@ func get[T any](s *sealedBucket, key string) (*T, error) {
 
 // decode opens the sealed value stored at key in s and decodes it.
 func decode[T any](s *sealedBucket, key, sealed []byte) (*T, error) {
+	if s.decoded != nil {
+		s.decoded.Add(1)
+	}
 	data, err := s.box.Open(sealed, additionalData(s.name, key))
 	if err != nil {
 		return nil, err // "seal: …"

@@ -255,8 +255,8 @@ func TestOpenSchema(t *testing.T) {
 		},
 		{
 			name:    "newer version",
-			fill:    putMeta("schema_version", "3"),
-			wantErr: "schema version 3 is newer",
+			fill:    putMeta("schema_version", "4"),
+			wantErr: "schema version 4 is newer",
 		},
 		{
 			name:    "unreadable version",
@@ -298,8 +298,8 @@ func TestOpenSchema(t *testing.T) {
 			if err != nil {
 				t.Fatalf("Open() = %v", err)
 			}
-			if got := readMeta(t, path, "schema_version"); got != "2" {
-				t.Errorf("schema_version = %q, want %q", got, "2")
+			if got := readMeta(t, path, "schema_version"); got != "3" {
+				t.Errorf("schema_version = %q, want %q", got, "3")
 			}
 		})
 	}
@@ -317,12 +317,12 @@ func putMeta(key, value string) func(*bolt.Tx) error {
 
 func TestOpenRefusesNewerSchemaWithoutWriting(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "oauth.db")
-	writeRaw(t, path, putMeta("schema_version", "3"))
+	writeRaw(t, path, putMeta("schema_version", "4"))
 	if err := store.New(path).Open(); err == nil {
 		t.Fatal("Open() = nil, want a downgrade error")
 	}
-	if got := readMeta(t, path, "schema_version"); got != "3" {
-		t.Errorf("schema_version after refused Open = %q, want %q", got, "3")
+	if got := readMeta(t, path, "schema_version"); got != "4" {
+		t.Errorf("schema_version after refused Open = %q, want %q", got, "4")
 	}
 	if got := readMeta(t, path, "created"); got != "" {
 		t.Errorf("created after refused Open = %q, want none", got)

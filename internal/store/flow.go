@@ -23,8 +23,9 @@ import (
 //
 // It returns an error wrapping oauth.ErrNotFound when the flow's app does not
 // exist, so a flow never outlives its app, and an error when another flow
-// already has the same state: states are random, so a clash is a bug. The
-// cost is linear in the number of stored flows. Safe for concurrent use.
+// already has the same state: states are random, so a clash is a bug. It
+// reads only the flows of the flow's app, whatever the number of other
+// apps' flows. Safe for concurrent use.
 func (db *DB) PutFlow(flow *oauth.Flow, keepPerApp int) error {
 	if flow.ID == "" {
 		return errors.New("put flow: empty id")
@@ -59,8 +60,14 @@ func (db *DB) PutFlow(flow *oauth.Flow, keepPerApp int) error {
 					return err
 				}
 			}
+			if err := b.appFlows.Delete(appFlowKey(prev.MungedID, prev.ID)); err != nil {
+				return err
+			}
 		}
 		if err := b.flows.put(id, data); err != nil {
+			return err
+		}
+		if err := b.appFlows.Put(appFlowKey(flow.MungedID, flow.ID), nil); err != nil {
 			return err
 		}
 		if len(state) > 0 {
@@ -82,19 +89,13 @@ func (db *DB) PutFlow(flow *oauth.Flow, keepPerApp int) error {
 // evictFlows deletes the oldest flows of kept's app so that at most keep
 // remain, never kept itself.
 func (b *buckets) evictFlows(kept *oauth.Flow, keep int) error {
-	var others []*oauth.Flow
-	err := b.flows.forEach(func(k, v []byte) error {
-		f, err := decode[oauth.Flow](b.flows, k, v)
-		if err != nil {
-			return fmt.Errorf("flow %s: %w", k, err)
-		}
-		if f.MungedID == kept.MungedID && f.ID != kept.ID {
-			others = append(others, f)
-		}
-		return nil
-	})
-	if err != nil || len(others) < keep {
+	flows, err := b.flowsOf(kept.MungedID)
+	if err != nil {
 		return err
+	}
+	others := slices.DeleteFunc(flows, func(f *oauth.Flow) bool { return f.ID == kept.ID })
+	if len(others) < keep {
+		return nil
 	}
 	// Newest first; everything from index keep-1 on goes.
 	slices.SortFunc(others, func(x, y *oauth.Flow) int {
@@ -139,6 +140,22 @@ func (db *DB) Flows() ([]*oauth.Flow, error) {
 	})
 	if err != nil {
 		return nil, fmt.Errorf("list flows: %w", err)
+	}
+	return flows, nil
+}
+
+// FlowsOf returns the pending flows of the app with the munged id, expired
+// or not, ordered by id. It reads only that app's flows. Safe for concurrent
+// use.
+func (db *DB) FlowsOf(mungedID string) ([]*oauth.Flow, error) {
+	var flows []*oauth.Flow
+	err := db.view(func(b *buckets) error {
+		var err error
+		flows, err = b.flowsOf(mungedID)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list flows of %s: %w", mungedID, err)
 	}
 	return flows, nil
 }
@@ -254,6 +271,23 @@ func sweepable(f *oauth.Flow, now time.Time) bool {
 	return f.Expires.Before(now) && f.Kind != oauth.FlowDevice
 }
 
+// flowsOf returns the flows of the app with the munged id, through the
+// app_flows index: the cost is that of the app's flows alone.
+func (b *buckets) flowsOf(mungedID string) ([]*oauth.Flow, error) {
+	prefix := appFlowPrefix(mungedID)
+	var flows []*oauth.Flow
+	c := b.appFlows.Cursor()
+	for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
+		id := string(k[len(prefix):])
+		f, err := get[oauth.Flow](b.flows, id)
+		if err != nil {
+			return nil, fmt.Errorf("flow %s: %w", id, err) // the index names a missing flow
+		}
+		flows = append(flows, f)
+	}
+	return flows, nil
+}
+
 // deleteFlows deletes every flow that match reports true for, with its state,
 // and returns how many it deleted.
 func (b *buckets) deleteFlows(match func(*oauth.Flow) bool) (int, error) {
@@ -283,6 +317,9 @@ func (b *buckets) deleteFlows(match func(*oauth.Flow) bool) (int, error) {
 // deleteFlow deletes the flow and its state.
 func (b *buckets) deleteFlow(f *oauth.Flow) error {
 	if err := b.flows.delete([]byte(f.ID)); err != nil {
+		return err
+	}
+	if err := b.appFlows.Delete(appFlowKey(f.MungedID, f.ID)); err != nil {
 		return err
 	}
 	return b.deleteState(f)

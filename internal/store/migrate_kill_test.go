@@ -51,8 +51,8 @@ func TestMigrationSurvivesKill9(t *testing.T) {
 				t.Fatal(err)
 			}
 			checkNoSecrets(t, path, fx.secrets())
-			if got := readMeta(t, path, "schema_version"); got != "2" {
-				t.Errorf("schema_version = %q, want %q", got, "2")
+			if got := readMeta(t, path, "schema_version"); got != "3" {
+				t.Errorf("schema_version = %q, want %q", got, "3")
 			}
 		})
 	}

@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -18,6 +19,7 @@ import (
 	"github.com/OpenVoiceOS/ovos-oauth/internal/seal"
 	"github.com/OpenVoiceOS/ovos-oauth/internal/store"
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 	bolt "go.etcd.io/bbolt"
 )
 
@@ -126,6 +128,22 @@ func (fx fixture) check(t *testing.T, db *store.DB) {
 		got, err = db.FlowByState(want.State.Reveal())
 		if err != nil || got.ID != want.ID {
 			t.Errorf("FlowByState(state of %s) = %v, %v; want the flow", want.ID, got, err)
+		}
+	}
+	// Each app's flows are in the app_flows index, and nothing else is.
+	byApp := map[string][]string{}
+	for _, f := range fx.flows {
+		byApp[f.MungedID] = append(byApp[f.MungedID], f.ID)
+	}
+	for _, a := range fx.apps {
+		got, err := db.IndexedFlows(a.MungedID())
+		if err != nil {
+			t.Fatalf("IndexedFlows(%s) = %v", a.MungedID(), err)
+		}
+		want := byApp[a.MungedID()]
+		slices.Sort(want)
+		if diff := cmp.Diff(got, want, cmpopts.EquateEmpty()); diff != "" {
+			t.Errorf("indexed flows of %s mismatch (-got +want):\n%s", a.MungedID(), diff)
 		}
 	}
 }
@@ -297,8 +315,8 @@ func TestMigratePlainV1(t *testing.T) {
 	}
 
 	checkNoSecrets(t, path, fx.secrets())
-	if got := readMeta(t, path, "schema_version"); got != "2" {
-		t.Errorf("schema_version = %q, want %q", got, "2")
+	if got := readMeta(t, path, "schema_version"); got != "3" {
+		t.Errorf("schema_version = %q, want %q", got, "3")
 	}
 	if got := readMeta(t, path, "compact_pending"); got != "" {
 		t.Errorf("compact_pending = %q after Open, want none", got)

@@ -1,0 +1,390 @@
+package mirror
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"maps"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/OpenVoiceOS/ovos-oauth/internal/oauth"
+)
+
+// Default timings of a Writer.
+const (
+	DefaultDelay = 100 * time.Millisecond
+	DefaultRetry = time.Second
+)
+
+// ReadTimeout bounds how long RefreshToken waits for another process's
+// lock on the token file: a refresh does not wait longer for a token that
+// another program may have rotated.
+const ReadTimeout = time.Second
+
+// maxRetry bounds the wait after consecutive failed writes.
+const maxRetry = time.Minute
+
+var _ oauth.Mirror = (*Writer)(nil)
+
+// Writer is an oauth.Mirror that writes Files behind its callers: a change
+// is queued and the call returns at once, and Run writes the queue to the
+// files, never holding up the request that made the change.
+//
+// Changes are coalesced: all the changes to a file queued by the time Run
+// writes it make one read-modify-write of it, under json_database's lock,
+// and the file is written only when its content changes. A change that
+// leaves an entry as this Writer last wrote or read it (an app registered
+// again, unchanged, as skills do on every oauth.ping) costs no read of the
+// file unless the file changed on disk since (its identity, size or
+// modification time): then it is read and the entry put back if another
+// program dropped or changed it.
+//
+// Bound: a change is in the file Delay after it was queued, plus the time of
+// the write in progress and its own (a few tens of milliseconds for 10,000
+// apps). While another process holds the file's lock, the write waits for
+// it and is done as soon as it is released, or at most Retry after that when
+// the lock was held longer than Files.Timeout (Retry doubles, up to a
+// minute, while writes keep failing); meanwhile calls still return at once
+// and their changes join the queue. Nothing is lost while the process runs:
+// a failed write is retried with the changes queued since.
+// Flush writes what is queued on shutdown.
+//
+// RefreshToken answers from the queue first: the token the engine last
+// stored is the answer until it is in the file, never an older one still
+// there.
+//
+// The exported fields are options, set by NewWriter and changeable before
+// Run. A Writer is safe for concurrent use.
+type Writer struct {
+	// Delay is how long a change waits for others to join it. Default
+	// DefaultDelay.
+	Delay time.Duration
+	// Retry is how long a failed write waits before it is tried again,
+	// doubling with each further failure in a row up to a minute. Default
+	// DefaultRetry.
+	Retry time.Duration
+
+	files  *Files
+	logger *slog.Logger
+	wake   chan struct{} // cap 1: changes are queued
+	tokens queue
+	apps   queue
+
+	writing sync.Mutex // one write of the queues at a time
+	mu      sync.Mutex
+	read    int // file reads, for tests
+	written int // file writes, for tests
+}
+
+// queue is the changes not yet in one file, with what is known of it.
+type queue struct {
+	name   string
+	fileMu *sync.Mutex // the Files mutex of the file
+
+	mu      sync.Mutex
+	seq     uint64
+	pending map[string]change
+	known   map[string][sha256.Size]byte // hash of each entry as last written or read
+	seen    stamp                        // the file as last written or read
+	primed  bool                         // known holds every entry of the first read
+}
+
+// change is one entry's queued change.
+type change struct {
+	value json.RawMessage // nil: delete the entry
+	// check: the value is the one last written or read; the file is read
+	// only if it changed on disk since.
+	check bool
+	seq   uint64
+}
+
+// NewWriter returns a Writer of files, logging failed writes to logger.
+func NewWriter(files *Files, logger *slog.Logger) *Writer {
+	return &Writer{
+		Delay:  DefaultDelay,
+		Retry:  DefaultRetry,
+		files:  files,
+		logger: logger,
+		wake:   make(chan struct{}, 1),
+		tokens: queue{name: tokensName, fileMu: &files.tokensMu},
+		apps:   queue{name: appsName, fileMu: &files.appsMu},
+	}
+}
+
+// PutApp queues app's record for the apps file. It does not keep app.
+func (w *Writer) PutApp(app *oauth.App, redirectURI string) error {
+	value, err := marshalValue(appRecordOf(app, redirectURI))
+	if err != nil {
+		return err
+	}
+	w.apps.put(app.MungedID(), value)
+	w.poke()
+	return nil
+}
+
+// PutToken queues tok, refresh token included, for the token file. It
+// does not keep app or tok.
+func (w *Writer) PutToken(app *oauth.App, tok *oauth.Token) error {
+	value, err := marshalValue(tokenRecordOf(tok))
+	if err != nil {
+		return err
+	}
+	w.tokens.put(app.MungedID(), value)
+	w.poke()
+	return nil
+}
+
+// DeleteToken queues the removal of the token of the app with the munged
+// id.
+func (w *Writer) DeleteToken(mungedID string) error {
+	w.tokens.put(mungedID, nil)
+	w.poke()
+	return nil
+}
+
+// DeleteApp queues the removal of the app's record and its token.
+func (w *Writer) DeleteApp(mungedID string) error {
+	w.tokens.put(mungedID, nil)
+	w.apps.put(mungedID, nil)
+	w.poke()
+	return nil
+}
+
+// RefreshToken returns the refresh token of the app's queued token when
+// there is one ("" when its removal is queued), else the one in the token
+// file (see Files.RefreshToken). It reads the file under json_database's
+// lock but waits at most ReadTimeout for it, and not for this Writer's own
+// write in progress (which replaces the file whole, so it is never seen
+// half-done).
+func (w *Writer) RefreshToken(mungedID string) (oauth.Secret, time.Time, error) {
+	w.tokens.mu.Lock()
+	c, queued := w.tokens.pending[mungedID]
+	w.tokens.mu.Unlock()
+	if !queued || c.check { // a check holds what the file held: read the file, which may be newer
+		return w.files.readRefreshToken(mungedID, min(w.files.timeout(), ReadTimeout))
+	}
+	if c.value == nil {
+		return "", time.Time{}, nil
+	}
+	rt, exp := refreshTokenOf(c.value)
+	return rt, exp, nil
+}
+
+func (w *Writer) poke() {
+	select {
+	case w.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Run writes queued changes until ctx ends, then writes what is queued and
+// returns nil. Failed writes are logged and retried.
+func (w *Writer) Run(ctx context.Context) error {
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
+	defer timer.Stop()
+	sleep := func(d time.Duration) bool {
+		timer.Reset(d)
+		select {
+		case <-ctx.Done():
+			return false
+		case <-timer.C:
+			return true
+		}
+	}
+	failures := 0
+	for {
+		select {
+		case <-ctx.Done():
+			w.flushLogged()
+			return nil
+		case <-w.wake:
+		}
+		// Let the changes that come with this one join it.
+		if !sleep(w.delay()) {
+			w.flushLogged()
+			return nil
+		}
+		err := w.Flush()
+		if err == nil {
+			if failures > 0 {
+				w.logger.Info("ovos_utils mirror written again")
+			}
+			failures = 0
+			continue
+		}
+		// A file that stays unwritable (not JSON, a lock never released)
+		// is retried ever less often, and logged as often.
+		failures++
+		wait := min(w.retry()<<min(failures-1, 16), maxRetry)
+		w.logger.Warn("ovos_utils mirror not written, will retry", "in", wait, "err", err)
+		if !sleep(wait) {
+			w.flushLogged()
+			return nil
+		}
+		w.poke()
+	}
+}
+
+func (w *Writer) flushLogged() {
+	if err := w.Flush(); err != nil {
+		w.logger.Warn("ovos_utils mirror not written", "err", err)
+	}
+}
+
+// Flush writes the queued changes now, each file once, and returns when
+// they are in the files or a write failed (the changes stay queued). The
+// daemon calls it on shutdown, after the last change.
+func (w *Writer) Flush() error {
+	w.writing.Lock()
+	defer w.writing.Unlock()
+	return errors.Join(w.flush(&w.tokens), w.flush(&w.apps))
+}
+
+func (w *Writer) flush(q *queue) error {
+	batch, seen := q.snapshot()
+	if len(batch) == 0 {
+		return nil
+	}
+	checkOnly := true
+	for _, c := range batch {
+		checkOnly = checkOnly && c.check
+	}
+	if checkOnly && seen.equal(stampOf(filepath.Join(w.files.Dir, q.name))) {
+		q.done(batch, seen)
+		return nil
+	}
+	now, wrote, err := w.files.updateStamp(q.name, q.fileMu, func(entries map[string]json.RawMessage) bool {
+		// Taken again under the lock: what was queued while the writer
+		// waited for another process joins this write.
+		batch, _ = q.snapshot()
+		q.prime(entries)
+		changed := false
+		for id, c := range batch {
+			old, ok := entries[id]
+			switch {
+			case c.value == nil && ok:
+				delete(entries, id)
+				changed = true
+			case c.value != nil && (!ok || !sameValue(old, c.value)):
+				entries[id] = c.value
+				changed = true
+			}
+		}
+		return changed
+	})
+	if err != nil {
+		return err
+	}
+	w.mu.Lock()
+	w.read++
+	if wrote {
+		w.written++
+	}
+	w.mu.Unlock()
+	q.done(batch, now)
+	return nil
+}
+
+// prime records, the first time the file is read, each entry it holds as
+// known: after a restart, the apps registering again unchanged are then
+// checks that cost no read, not changes that each cost one.
+func (q *queue) prime(entries map[string]json.RawMessage) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.primed {
+		return
+	}
+	q.primed = true
+	if q.known == nil {
+		q.known = make(map[string][sha256.Size]byte, len(entries))
+	}
+	var buf bytes.Buffer
+	for id, raw := range entries {
+		buf.Reset()
+		if json.Compact(&buf, raw) == nil {
+			q.known[id] = sha256.Sum256(buf.Bytes())
+		}
+	}
+}
+
+// snapshot copies the queue and the stamp of the file as last seen.
+func (q *queue) snapshot() (map[string]change, stamp) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return maps.Clone(q.pending), q.seen
+}
+
+// put queues value (nil: a removal) for id.
+func (q *queue) put(id string, value json.RawMessage) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.pending == nil {
+		q.pending = make(map[string]change)
+		q.known = make(map[string][sha256.Size]byte)
+	}
+	q.seq++
+	c := change{value: value, seq: q.seq}
+	if prev, queued := q.pending[id]; !queued || prev.check {
+		if h, ok := q.known[id]; ok && value != nil && h == sha256.Sum256(value) {
+			c.check = true
+		}
+	}
+	q.pending[id] = c
+}
+
+// done takes batch, now in the file, off the queue, except the entries
+// queued again since, and records the file's stamp.
+func (q *queue) done(batch map[string]change, now stamp) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	for id, c := range batch {
+		if q.pending[id].seq == c.seq {
+			delete(q.pending, id)
+		}
+		if c.value == nil {
+			delete(q.known, id)
+		} else {
+			q.known[id] = sha256.Sum256(c.value)
+		}
+	}
+	q.seen = now
+}
+
+// refreshTokenOf reads refresh_token and expires_at from a token entry.
+func refreshTokenOf(raw json.RawMessage) (oauth.Secret, time.Time) {
+	var entry struct {
+		RefreshToken any `json:"refresh_token"`
+		ExpiresAt    any `json:"expires_at"`
+	}
+	var rt oauth.Secret
+	var exp time.Time
+	if json.Unmarshal(raw, &entry) == nil {
+		if s, ok := entry.RefreshToken.(string); ok {
+			rt = oauth.Secret(s)
+		}
+		if secs, ok := entry.ExpiresAt.(float64); ok && secs > 0 {
+			exp = time.UnixMicro(int64(secs * 1e6))
+		}
+	}
+	return rt, exp
+}
+
+func (w *Writer) delay() time.Duration {
+	if w.Delay <= 0 {
+		return DefaultDelay
+	}
+	return w.Delay
+}
+
+func (w *Writer) retry() time.Duration {
+	if w.Retry <= 0 {
+		return DefaultRetry
+	}
+	return w.Retry
+}
