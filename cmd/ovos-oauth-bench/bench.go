@@ -419,6 +419,7 @@ func (b *bench) runRow(ctx context.Context, kind string, c, n int, d time.Durati
 		lat      = make([]time.Duration, 0, max(n, 1024))
 		lost     int
 		errs     int
+		errMsg   string // the first error reply's
 		firstErr error
 		wg       sync.WaitGroup
 	)
@@ -450,7 +451,10 @@ func (b *bench) runRow(ctx context.Context, kind string, c, n int, d time.Durati
 					return
 				default:
 					lat = append(lat, took)
-					if replyError(frame) != "" {
+					if msg := replyError(frame); msg != "" {
+						if errs == 0 {
+							errMsg = msg
+						}
 						errs++
 					}
 				}
@@ -465,6 +469,9 @@ func (b *bench) runRow(ctx context.Context, kind string, c, n int, d time.Durati
 	}
 	if err := ctx.Err(); err != nil {
 		return r, err
+	}
+	if errs > 0 {
+		fmt.Fprintf(b.stderr, "ovos-oauth-bench: %s at c=%d: %d of %d replies had an error, the first %q\n", kind, c, errs, len(lat), errMsg)
 	}
 	r.N = len(lat) + lost
 	r.Lost, r.Errors = lost, errs

@@ -26,6 +26,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 )
@@ -175,7 +176,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	b := &bench{opt: opt, stderr: stderr}
+	// The child's output and the bench's own messages share stderr.
+	b := &bench{opt: opt, stderr: &lockedWriter{w: stderr}}
 	rep, runErr := b.run(ctx)
 	if len(rep.Rows) > 0 || rep.Startup != nil {
 		if opt.json {
@@ -203,6 +205,19 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("%d requests got no reply within %v, %d replies had an error", lost, opt.timeout, failed)
 	}
 	return nil
+}
+
+// lockedWriter serialises writes: os/exec copies a child's output from a
+// goroutine of its own when the writer is not a file.
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }
 
 func joinFloats(fs []float64) string {
