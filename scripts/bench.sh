@@ -50,5 +50,5 @@ run requests -c "$c" -n "$n" -starts "$starts"
 if [ "$preload" -gt 0 ]; then
 	echo
 	echo "== registrations of new apps at c=8, $n of them, after $preload registered first; exec -> oauth.ping with them ($starts starts)"
-	run preload -c 8 -n "$n" -kinds register -preload "$preload" -starts "$starts"
+	run preload -c 8 -n "$n" -kinds echo,register -preload "$preload" -starts "$starts"
 fi
