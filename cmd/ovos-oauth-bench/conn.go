@@ -181,16 +181,6 @@ func (c *conn) newID() string {
 	return c.prefix + strconv.FormatUint(c.seq.Add(1), 10)
 }
 
-// send writes a message of type typ with data (a JSON object) and the
-// context a skill's message has, plus bench_id when id is not "".
-func (c *conn) send(typ string, data json.RawMessage, id string) error {
-	frame, err := encodeFrame(typ, data, id)
-	if err != nil {
-		return err
-	}
-	return c.sendRaw(frame)
-}
-
 // encodeFrame builds a request frame. The session is the default one, as
 // ovos-bus-client adds it to every message.
 func encodeFrame(typ string, data json.RawMessage, id string) ([]byte, error) {
