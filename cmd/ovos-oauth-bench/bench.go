@@ -484,13 +484,18 @@ func (b *bench) runRow(ctx context.Context, kind string, c, n int, d time.Durati
 	return r, nil
 }
 
-// unhandledFrame is a frame of a type no OAuth daemon handles, of the size
+// unhandledData is the data of a frame no OAuth daemon handles, of the size
 // and shape of the utterances and GUI events that fill an OVOS bus.
-var unhandledFrame = []byte(`{"type":"bench.unhandled","data":{"utterances":["what is the weather like tomorrow in lisbon"],"lang":"en-US"},"context":{"session":{"session_id":"default"},"source":"audio","destination":"skills"}}`)
+var unhandledData = json.RawMessage(`{"utterances":["what is the weather like tomorrow in lisbon"],"lang":"en-US"}`)
 
-// runUnhandled sends -unhandled frames nobody answers, then a host.info:
+const typeUnhandled = "bench.unhandled"
+
+// runUnhandled sends -unhandled frames nobody answers, one at a time: each
+// is sent once the bus has relayed the one before back to the bench, so
+// that the daemon gets them one by one, as the frames of a live bus arrive,
+// rather than packed by the dozen into TCP segments. A host.info follows:
 // the bus keeps each client's frames in order and the daemon reads its
-// frames in order, so its reply comes after it has read them all.
+// frames in order, so its reply comes once it has read them all.
 func (b *bench) runUnhandled(ctx context.Context) (row, error) {
 	c := b.conns[0]
 	r := row{Kind: kindUnhandled, C: 1, N: b.opt.unhandled}
@@ -500,15 +505,20 @@ func (b *bench) runUnhandled(ctx context.Context) (row, error) {
 		if err := ctx.Err(); err != nil {
 			return r, err
 		}
-		if err := c.sendRaw(unhandledFrame); err != nil {
-			return r, err
+		// The bench's own copy, relayed back, is the "reply".
+		_, _, err := c.request(typeUnhandled, unhandledData, typeUnhandled, b.opt.timeout)
+		switch {
+		case errors.Is(err, errLost):
+			r.Lost++ // the bus lost it
+		case err != nil:
+			return r, fmt.Errorf("unhandled: %w", err)
 		}
 	}
 	timeout := max(b.opt.timeout, 60*time.Second)
 	_, _, err := c.request("oauth.get.app.host.info", nil, "oauth.app.host.info.response", timeout)
 	switch {
 	case errors.Is(err, errLost):
-		r.Lost = 1
+		r.Lost++
 	case err != nil:
 		return r, fmt.Errorf("unhandled: %w", err)
 	}

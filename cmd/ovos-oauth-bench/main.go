@@ -92,8 +92,9 @@ Kinds (-kinds, in this order):
              (the daemon's public host must be reachable: 127.0.0.1)
   register   oauth.register of a new app each time -> oauth.register.response
   qr         oauth.generate.qr.request -> oauth.generate.qr.response
-  unhandled  -unhandled frames of a type nobody handles, then one
-             host.info; CPU is per 1,000 of those frames (run once, at c=1)
+  unhandled  -unhandled frames of a type nobody handles, each sent once the
+             bus has relayed the one before, then one host.info; CPU is
+             per 1,000 of those frames (run once, at c=1)
 
 With a daemon command after --, the bench starts it (replacing {bus} in its
 arguments with the bus URL), waits for its oauth.ping, measures it, and
@@ -123,7 +124,7 @@ func parseArgs(args []string, stderr io.Writer) (options, error) {
 	fs.IntVar(&o.preload, "preload", 0, "register this many apps before measuring (a row of its own, at the highest -c)")
 	fs.IntVar(&o.starts, "starts", 0, "with a daemon command: restart it this many times after -preload and report the median exec -> oauth.ping")
 	fs.DurationVar(&o.wait, "wait", 30*time.Second, "how long to wait for the daemon to be up")
-	fs.IntVar(&o.unhandled, "unhandled", 10000, "frames for the unhandled kind (CPU is read in 10 ms ticks: 10,000 frames resolve 1 ms per 1,000)")
+	fs.IntVar(&o.unhandled, "unhandled", 50000, "frames for the unhandled kind (CPU is read in 10 ms ticks: 50,000 frames resolve 0.2 ms per 1,000)")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
