@@ -29,6 +29,7 @@ while read -r v; do unset "$v"; done < <(compgen -e | grep '^OVOS_OAUTH_' || tru
 
 scratch="$(mktemp -d)"
 trap 'rm -rf "$scratch"' EXIT
+trap 'exit 130' INT TERM # and so through the EXIT trap
 
 run() { # name, bench flags...
 	local dir="$scratch/$1"
@@ -44,11 +45,15 @@ run() { # name, bench flags...
 		--public-host 127.0.0.1 --mirror-ovos-utils=true --log-level error
 }
 
+# Both runs, whatever the first one found; a run that lost replies (or got
+# error replies) fails make bench at the end, after its table.
+status=0
 echo "== every request kind at c=$c, $n requests each; exec -> oauth.ping with an empty store ($starts starts)"
-run requests -c "$c" -n "$n" -starts "$starts"
+run requests -c "$c" -n "$n" -starts "$starts" || status=$?
 
 if [ "$preload" -gt 0 ]; then
 	echo
 	echo "== registrations of new apps at c=8, $n of them, after $preload registered first; exec -> oauth.ping with them ($starts starts)"
-	run preload -c 8 -n "$n" -kinds echo,register -preload "$preload" -starts "$starts"
+	run preload -c 8 -n "$n" -kinds echo,register -preload "$preload" -starts "$starts" || status=$?
 fi
+exit "$status"
