@@ -13,16 +13,20 @@ FUZZTIME  ?= 10s
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
 .DEFAULT_GOAL := help
-.PHONY: help build run test lint bench fuzz cross deb clean FORCE
+.PHONY: help build run test lint bench benchmarks fuzz cross deb clean FORCE
 
 help: ## list the targets
-	@awk 'BEGIN {FS = ":.*## "} /^[a-z][a-z-]*:.*## / {printf "  %-8s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@awk 'BEGIN {FS = ":.*## "} /^[a-z][a-z-]*:.*## / {printf "  %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 # Static like the release binaries (CGO_ENABLED=0): nothing needs cgo, and
 # without libc and its loader the daemon idles 1.6 MB smaller (VmRSS 11.9
 # MB instead of 13.5 on amd64; the pages of libc.so and ld.so it touches).
 build: ## build bin/ovos-oauth for this machine
 	CGO_ENABLED=0 $(BUILD) -o bin/ovos-oauth $(PKG)
+
+# Not a build target of its own: bench builds it beside the daemon.
+bin/ovos-oauth-bench: FORCE
+	$(BUILD) -o $@ ./cmd/ovos-oauth-bench
 
 run: build ## run the daemon with its own bus on 127.0.0.1:8181 and data in .data/
 	./bin/ovos-oauth serve --embedded-bus 127.0.0.1:8181 --data-dir $(CURDIR)/.data --public-host 127.0.0.1
@@ -36,7 +40,10 @@ lint: ## gofmt, go vet and staticcheck
 	$(GO) vet ./...
 	$(GO) run $(STATICCHECK) ./...
 
-bench: ## run the benchmarks, no tests
+bench: build bin/ovos-oauth-bench ## the daemon under load on a bus like ovos-messagebus, beside its echo floor (scripts/bench.sh)
+	scripts/bench.sh
+
+benchmarks: ## run the go test benchmarks, no tests
 	$(GO) test -run='^$$' -bench=. -benchmem ./...
 
 # go test -fuzz takes one package and one target at a time, hence the loops.

@@ -6,6 +6,7 @@ package oauthtest
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -43,6 +44,7 @@ type Provider struct {
 
 	storage *recordingStorage
 	device  *deviceStorage
+	srv     *httptest.Server
 }
 
 // recordingStorage is the example storage with shorter announced lifetimes
@@ -140,6 +142,17 @@ func Start(t testing.TB, clients ...Client) *Provider {
 // token works.
 func StartWith(t testing.TB, opts Options, clients ...Client) *Provider {
 	t.Helper()
+	p, err := New(opts, clients...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(p.Close)
+	return p
+}
+
+// New runs a provider as StartWith does, for use outside a test (the load
+// command cmd/ovos-oauth-bench); Close stops it.
+func New(opts Options, clients ...Client) (*Provider, error) {
 	quietOnce.Do(func() { slog.SetDefault(slog.New(slog.DiscardHandler)) })
 	srv := httptest.NewUnstartedServer(nil)
 	issuer := "http://" + srv.Listener.Addr().String() + "/"
@@ -156,13 +169,21 @@ func StartWith(t testing.TB, opts Options, clients ...Client) *Provider {
 	dev := newDeviceStorage(st, users, opts)
 	srv.Config.Handler = dev.handler(exampleop.SetupServer(issuer, dev, nil, false))
 	srv.Start()
-	t.Cleanup(srv.Close)
 
 	// The example user store names its user after the issuer's host.
-	p := &Provider{Issuer: issuer, Username: "test-user@127.0.0.1", Password: "verysecure", storage: st, device: dev}
-	resp, err := http.Get(issuer + ".well-known/openid-configuration")
+	p := &Provider{Issuer: issuer, Username: "test-user@127.0.0.1", Password: "verysecure", storage: st, device: dev, srv: srv}
+	if err := p.discover(); err != nil {
+		srv.Close()
+		return nil, fmt.Errorf("provider discovery: %w", err)
+	}
+	return p, nil
+}
+
+// discover fills the endpoints from the provider's discovery document.
+func (p *Provider) discover() error {
+	resp, err := http.Get(p.Issuer + ".well-known/openid-configuration")
 	if err != nil {
-		t.Fatalf("provider discovery: %v", err)
+		return err
 	}
 	defer resp.Body.Close()
 	var disc struct {
@@ -174,15 +195,16 @@ func StartWith(t testing.TB, opts Options, clients ...Client) *Provider {
 		Device        string `json:"device_authorization_endpoint"`
 	}
 	if err := json.NewDecoder(resp.Body).Decode(&disc); err != nil {
-		t.Fatalf("provider discovery: %v", err)
+		return err
 	}
 	p.AuthEndpoint, p.TokenEndpoint, p.UserinfoEndpoint = disc.Authorization, disc.Token, disc.Userinfo
 	p.RevocationEndpoint, p.IntrospectEndpoint, p.DeviceEndpoint = disc.Revocation, disc.Introspection, disc.Device
-	if err := dev.checkEndpoints(p); err != nil {
-		t.Fatalf("provider discovery: %v", err)
-	}
-	return p
+	return p.device.checkEndpoints(p)
 }
+
+// Close stops the provider and closes its connections. Start and StartWith
+// call it when the test ends.
+func (p *Provider) Close() { p.srv.Close() }
 
 // Phone is a browser on the user's phone: it keeps cookies and follows
 // redirects, from the provider's login page back to the device.
@@ -207,26 +229,36 @@ func (p *Provider) Login(t testing.TB, startURL string) (*http.Response, string)
 // LoginWith is Login on a given phone, for tests that stop its redirects.
 func (p *Provider) LoginWith(t testing.TB, phone *http.Client, startURL string) (*http.Response, string) {
 	t.Helper()
+	resp, body, err := p.Authorize(phone, startURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp, body
+}
+
+// Authorize is LoginWith for use outside a test: it returns an error where
+// LoginWith fails the test. phone is any http.Client with a cookie jar.
+func (p *Provider) Authorize(phone *http.Client, startURL string) (*http.Response, string, error) {
 	resp, err := phone.Get(startURL)
 	if err != nil {
-		t.Fatalf("open login page: %v", err)
+		return nil, "", fmt.Errorf("open login page: %w", err)
 	}
 	io.Copy(io.Discard, resp.Body)
 	resp.Body.Close()
 	id := resp.Request.URL.Query().Get("authRequestID")
 	if resp.StatusCode != http.StatusOK || id == "" {
-		t.Fatalf("open login page: status %d at %s, want the provider's login form", resp.StatusCode, resp.Request.URL.Redacted())
+		return nil, "", fmt.Errorf("open login page: status %d at %s, want the provider's login form", resp.StatusCode, resp.Request.URL.Redacted())
 	}
 	resp, err = phone.PostForm(p.Issuer+"login/username", url.Values{"id": {id}, "username": {p.Username}, "password": {p.Password}})
 	if err != nil {
-		t.Fatalf("log in: %v", err)
+		return nil, "", fmt.Errorf("log in: %w", err)
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(resp.Body)
 	if err != nil {
-		t.Fatalf("log in: read: %v", err)
+		return nil, "", fmt.Errorf("log in: read: %w", err)
 	}
-	return resp, string(body)
+	return resp, string(body), nil
 }
 
 // Userinfo calls the userinfo endpoint with an access token and returns the
