@@ -99,10 +99,21 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	return usageErr("unknown command %q", args[0])
 }
 
-func serve(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) error {
+func serve(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) (err error) {
+	profile, args, err := cpuProfileFlag(args)
+	if err != nil {
+		return err
+	}
 	cfg, err := config.Load(args, getenv, stderr)
 	if err != nil {
 		return err
+	}
+	if profile != "" {
+		stop, perr := startCPUProfile(profile)
+		if perr != nil {
+			return perr
+		}
+		defer func() { err = errors.Join(err, stop()) }()
 	}
 	logger := newLogger(cfg, stderr)
 	if loopbackHost(cfg.PublicHost) {

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/OpenVoiceOS/ovos-oauth/internal/api"
 	"github.com/OpenVoiceOS/ovos-oauth/internal/bus"
@@ -44,6 +45,13 @@ func benchService(b *testing.B) (*api.Service, replies) {
 	svc.Dispatch(request("oauth.register", map[string]any{"skill_id": "s", "app_id": "a", "client_id": "c",
 		"auth_endpoint": "https://p.example/a", "token_endpoint": "https://p.example/t", "shell_integration": false}))
 	<-out
+	// Logged in, as the bench's token.get: a valid token as a provider
+	// answers it.
+	now := time.Now()
+	if err := db.PutToken("s_a", &oauth.Token{AccessToken: "AT", TokenType: "Bearer", RefreshToken: "RT", Scope: "openid profile",
+		Expiry: now.Add(time.Hour), Obtained: now, Raw: map[string]any{"expires_in": float64(3600), "id_token": "eyJhbGciOi.eyJzdWIiOi.c2lnbmF0dXJl"}}); err != nil {
+		b.Fatal(err)
+	}
 	return svc, out
 }
 

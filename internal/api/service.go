@@ -7,9 +7,11 @@ package api
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"log/slog"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/OpenVoiceOS/ovos-oauth/internal/bus"
@@ -75,11 +77,31 @@ type Service struct {
 	logger *slog.Logger
 
 	initOnce sync.Once
-	in       chan *request
-	mu       sync.Mutex
-	queued   int            // requests dispatched and not yet answered or started
-	bytes    int            // their sizes
-	perApp   map[string]int // their count per app
+	// life is the handlers' context: cancelled when Run's ends.
+	life    context.Context
+	stop    context.CancelFunc
+	workers sync.WaitGroup // running requests' goroutines, and idle ones
+	// idle hands an app's first request to a worker goroutine parked
+	// after its last one, if there is one: a goroutine whose stack has
+	// grown for the handlers already, rather than a new one per request
+	// (runtime.newstack and copystack were a tenth of oauth.token.get's
+	// CPU).
+	idle chan *request
+
+	mu      sync.Mutex
+	running bool                 // Run has started: workers may start
+	nidle   int                  // workers parked on idle, or about to be
+	stopped bool                 // Run's context has ended: requests are dropped
+	apps    map[string]*appQueue // per app with a request running or waiting
+	queued  int                  // requests dispatched and not yet answered or started
+	bytes   int                  // their sizes
+}
+
+// appQueue is one app's requests: the one running (if active) and those
+// waiting behind it, in arrival order.
+type appQueue struct {
+	active  bool
+	waiting []*request
 }
 
 // request is a dispatched request on its way to a worker.
@@ -90,6 +112,7 @@ type request struct {
 	size     int
 	arrived  time.Time
 	deadline time.Time
+	expire   *time.Timer // answers it busy while it waits, at its deadline
 }
 
 // New returns a service over engine. host and port are what
@@ -103,8 +126,9 @@ func New(engine *oauth.Engine, qr QRWriter, host string, port int, logger *slog.
 
 func (s *Service) init() {
 	s.initOnce.Do(func() {
-		s.in = make(chan *request, s.MaxQueued)
-		s.perApp = make(map[string]int)
+		s.life, s.stop = context.WithCancel(context.Background())
+		s.idle = make(chan *request)
+		s.apps = make(map[string]*appQueue)
 	})
 }
 
@@ -120,8 +144,15 @@ func (s *Service) Handles(msgType string) bool {
 // errBusy is the answer to a request that cannot be run in time.
 var errBusy = &oauth.Error{Code: oauth.CodeBusy, Description: "ovos-oauth is busy with this app; try again"}
 
-// Dispatch queues a request for Run and returns at once; a request that
-// does not fit is answered "busy" at once.
+// Dispatch starts a request and returns at once: on a goroutine of its
+// own when no other request of its app is running (and Run has started),
+// else queued behind them. A request that does not fit is answered "busy"
+// at once; one dispatched after Run's context ended is dropped.
+//
+// The request starts from here, on the bus's read goroutine, rather than
+// through a dispatcher goroutine: each hand-over between goroutines costs
+// a wake-up of another thread, and at concurrency 1 those were most of the
+// daemon's time on a request (BenchmarkFrame).
 func (s *Service) Dispatch(m bus.Message) {
 	h, ok := handlers[m.Type]
 	if !ok {
@@ -131,30 +162,132 @@ func (s *Service) Dispatch(m bus.Message) {
 	now := time.Now()
 	r := &request{m: m, h: h, key: orderKey(m), size: messageSize(m), arrived: now, deadline: now.Add(s.ReplyWithin)}
 	s.mu.Lock()
-	fits := s.queued < s.MaxQueued && s.perApp[r.key] < s.MaxQueuedPerApp && s.bytes+r.size <= s.MaxQueuedBytes
-	if fits {
-		s.queued++
-		s.bytes += r.size
-		s.perApp[r.key]++
-	}
-	s.mu.Unlock()
-	if !fits {
-		s.logger.Warn("request refused, queue full", "type", m.Type)
-		s.answer(r, h.fail(m, errBusy))
+	if s.stopped {
+		// Dropped at shutdown; the asker times out as it would with the
+		// daemon stopped.
+		s.mu.Unlock()
 		return
 	}
-	s.in <- r // cannot block: the channel holds MaxQueued and queued counts what is in it or waiting behind it
+	q := s.apps[r.key]
+	// Counted as queued whether it starts at once or not, so that the
+	// bounds mean what they say also for a lone request.
+	fits := s.queued < s.MaxQueued && (q == nil || len(q.waiting) < s.MaxQueuedPerApp) && s.bytes+r.size <= s.MaxQueuedBytes
+	start := false
+	switch {
+	case !fits:
+	case q == nil && s.running:
+		s.apps[r.key] = &appQueue{active: true}
+		s.workers.Add(1)
+		start = true
+	default:
+		if q == nil {
+			q = &appQueue{}
+			s.apps[r.key] = q
+		}
+		q.waiting = append(q.waiting, r)
+		s.queued++
+		s.bytes += r.size
+		r.expire = time.AfterFunc(time.Until(r.deadline), func() { s.expired(r) })
+	}
+	s.mu.Unlock()
+	switch {
+	case !fits:
+		s.logger.Warn("request refused, queue full", "type", m.Type)
+		s.answer(r, h.fail(m, errBusy))
+	case start:
+		select {
+		case s.idle <- r:
+			s.workers.Done() // the parked worker is counted already
+		default:
+			go s.work(r)
+		}
+	}
+}
+
+// maxIdle bounds the workers parked for the next request: as many as the
+// requests that usually run at once on a device.
+const maxIdle = 4
+
+// work runs r, then the requests of its app that queued meanwhile, one at
+// a time. When the app's queue is empty it parks for another app's first
+// request, unless maxIdle workers are parked already or Run is ending.
+func (s *Service) work(r *request) {
+	defer s.workers.Done()
+	for {
+		for r != nil {
+			s.handle(s.life, r)
+			s.mu.Lock()
+			r = s.next(r.key)
+			s.mu.Unlock()
+		}
+		s.mu.Lock()
+		park := !s.stopped && s.nidle < maxIdle
+		if park {
+			s.nidle++
+		}
+		s.mu.Unlock()
+		if !park {
+			return
+		}
+		select {
+		case r = <-s.idle:
+		case <-s.life.Done():
+		}
+		s.mu.Lock()
+		s.nidle--
+		s.mu.Unlock()
+		if r == nil {
+			return
+		}
+	}
+}
+
+// next takes the next waiting request of the app off its queue, or, when
+// none waits, ends the app's turn and returns nil. s.mu is held.
+func (s *Service) next(key string) *request {
+	q := s.apps[key]
+	if len(q.waiting) == 0 || s.stopped {
+		delete(s.apps, key)
+		return nil
+	}
+	r := q.waiting[0]
+	q.waiting[0] = nil
+	q.waiting = q.waiting[1:]
+	s.dequeued(r)
+	return r
 }
 
 // dequeued takes r off the queue's counts: it started, or was answered.
+// s.mu is held.
 func (s *Service) dequeued(r *request) {
-	s.mu.Lock()
 	s.queued--
 	s.bytes -= r.size
-	if s.perApp[r.key]--; s.perApp[r.key] == 0 {
-		delete(s.perApp, r.key)
+	if r.expire != nil {
+		// Stopped under s.mu: a timer that fired already finds r gone.
+		r.expire.Stop()
+	}
+}
+
+// expired answers r "busy" if it is still waiting at its deadline.
+func (s *Service) expired(r *request) {
+	s.mu.Lock()
+	q := s.apps[r.key]
+	i := -1
+	if q != nil {
+		i = slices.Index(q.waiting, r)
+	}
+	if i >= 0 {
+		q.waiting = slices.Delete(q.waiting, i, i+1)
+		s.dequeued(r)
+		if !q.active && len(q.waiting) == 0 {
+			delete(s.apps, r.key)
+		}
 	}
 	s.mu.Unlock()
+	if i >= 0 {
+		s.logger.Warn("request refused, waited too long behind this app's others", "type", r.m.Type)
+		s.answer(r, r.h.fail(r.m, errBusy))
+	}
 }
 
 // messageSize is what a queued request holds in memory, near enough.
@@ -179,82 +312,53 @@ func (s *Service) Invalid(msgType string, err error) {
 	s.answer(&request{m: m, arrived: time.Now()}, h.fail(m, &oauth.Error{Code: oauth.CodeInvalidRequest, Description: "the message is not valid JSON, or its data is not an object", Err: err}))
 }
 
-// Run executes queued requests until ctx ends, then waits for the running
-// ones to finish. One worker runs per app at a time; requests that wait
-// behind it past their deadline are answered "busy" on Run's timer.
+// Run lets requests run until ctx ends (those dispatched before it wait
+// for it), then drops the ones still waiting, cancels the running ones'
+// context and waits for them to finish. One request runs per app at a
+// time; requests that wait behind it past their deadline are answered
+// "busy" by their own timer.
 func (s *Service) Run(ctx context.Context) error {
 	s.init()
-	waiting := make(map[string][]*request) // per app; present while a worker runs for it
-	done := make(chan string)
-	start := func(r *request) {
-		s.dequeued(r)
-		go func() {
-			s.handle(ctx, r)
-			done <- r.key
-		}()
-	}
-	finish := func(key string) {
-		if q := waiting[key]; len(q) > 0 {
-			waiting[key] = q[1:]
-			start(q[0])
-			return
-		}
-		delete(waiting, key)
-	}
-	timer := time.NewTimer(time.Hour)
-	defer timer.Stop()
-	for {
-		// The queues are in arrival order, so their heads are due first.
-		var next time.Time
-		for _, q := range waiting {
-			if len(q) > 0 && (next.IsZero() || q[0].deadline.Before(next)) {
-				next = q[0].deadline
-			}
-		}
-		timer.Stop()
-		var expire <-chan time.Time
-		if !next.IsZero() {
-			timer.Reset(time.Until(next))
-			expire = timer.C
-		}
-		select {
-		case r := <-s.in:
-			if q, busy := waiting[r.key]; busy {
-				waiting[r.key] = append(q, r)
-				continue
-			}
-			waiting[r.key] = nil
-			start(r)
-		case key := <-done:
-			finish(key)
-		case now := <-expire:
-			for key, q := range waiting {
-				for len(q) > 0 && !q[0].deadline.After(now) {
-					s.dequeued(q[0])
-					s.logger.Warn("request refused, waited too long behind this app's others", "type", q[0].m.Type)
-					s.answer(q[0], q[0].h.fail(q[0].m, errBusy))
-					q = q[1:]
-				}
-				waiting[key] = q
-			}
-		case <-ctx.Done():
-			for len(waiting) > 0 {
-				key := <-done
-				// Requests not yet started are dropped at shutdown; their
-				// askers time out as they would with the daemon stopped.
-				for _, r := range waiting[key] {
-					s.dequeued(r)
-				}
-				delete(waiting, key)
-			}
-			return nil
+	s.mu.Lock()
+	s.running = true
+	for key, q := range s.apps {
+		if !q.active && !s.stopped {
+			q.active = true
+			s.workers.Add(1)
+			go s.work(s.next(key))
 		}
 	}
+	s.mu.Unlock()
+
+	<-ctx.Done()
+	s.mu.Lock()
+	s.stopped = true
+	for _, q := range s.apps {
+		// Requests not yet started are dropped at shutdown; their
+		// askers time out as they would with the daemon stopped.
+		for _, r := range q.waiting {
+			s.dequeued(r)
+		}
+		q.waiting = nil
+	}
+	s.mu.Unlock()
+	s.stop()
+	s.workers.Wait()
+	return nil
 }
 
 // orderKey is the app a request is about, so requests about one app run in
-// order (a skill's oauth.register before its oauth.get).
+// order (a skill's oauth.register before its oauth.get). Ids that are plain
+// JSON strings (all valid ones) key as they are; anything else is keyed by
+// its value re-encoded, so that two spellings of one value are one app.
 func orderKey(m bus.Message) string {
+	var raw struct {
+		SkillID json.RawMessage `json:"skill_id"`
+		AppID   json.RawMessage `json:"app_id"`
+	}
+	if m.DecodeData(&raw) == nil && plainString(raw.SkillID) && plainString(raw.AppID) {
+		return string(raw.SkillID) + "," + string(raw.AppID)
+	}
 	var ref struct {
 		SkillID any `json:"skill_id"`
 		AppID   any `json:"app_id"`
@@ -264,10 +368,28 @@ func orderKey(m bus.Message) string {
 	return string(k)
 }
 
+// plainString reports whether raw is a JSON string without escapes, whose
+// bytes are its only spelling.
+func plainString(raw json.RawMessage) bool {
+	if len(raw) < 2 || raw[0] != '"' || raw[len(raw)-1] != '"' {
+		return false
+	}
+	for _, c := range raw[1 : len(raw)-1] {
+		if c == '\\' || c == '"' || c < 0x20 {
+			return false
+		}
+	}
+	return true
+}
+
 // handle runs one request and sends its one reply by the request's
 // deadline. A handler still running then is answered "busy"; it is waited
 // for (its work, a refresh or an exchange, finishes and is stored) before
 // the app's next request starts, and its result is dropped.
+//
+// The handler runs on the caller's goroutine; the deadline's busy reply
+// comes from the context's own timer, so a request costs no goroutine and
+// no timer beyond those.
 func (s *Service) handle(ctx context.Context, r *request) {
 	m, h := r.m, r.h
 	if !time.Now().Before(r.deadline) {
@@ -276,33 +398,50 @@ func (s *Service) handle(ctx context.Context, r *request) {
 	}
 	hctx, cancel := context.WithDeadline(ctx, r.deadline)
 	defer cancel()
-	out := make(chan bus.Message, 1)
-	go func() {
-		defer func() {
-			// A bug in one handler must not take the daemon down, and the
-			// asker still gets its one reply, and only one.
-			if p := recover(); p != nil {
-				s.logger.Error("request handler panicked", "type", m.Type, "panic", p)
-				out <- h.fail(m, &oauth.Error{Code: oauth.CodeInternal, Description: "internal error"})
-			}
-		}()
-		out <- h.run(s, hctx, m)
-	}()
-	timer := time.NewTimer(time.Until(r.deadline))
-	defer timer.Stop()
-	select {
-	case reply := <-out:
-		s.answer(r, reply)
-		if h.then != nil {
-			for _, ev := range h.then(s, m, reply) {
-				s.emit(ev)
-			}
+	var answered atomic.Bool
+	busy := func() {
+		if answered.CompareAndSwap(false, true) {
+			s.logger.Warn("request answered busy, it took too long", "type", m.Type)
+			s.answer(r, h.fail(m, errBusy))
 		}
-	case <-timer.C:
-		s.logger.Warn("request answered busy, it took too long", "type", m.Type)
-		s.answer(r, h.fail(m, errBusy))
-		<-out
 	}
+	late := context.AfterFunc(hctx, func() {
+		// At the deadline, not at shutdown: a handler whose context is
+		// cancelled returns soon, with its own reply.
+		if errors.Is(hctx.Err(), context.DeadlineExceeded) {
+			busy()
+		}
+	})
+	reply := s.run(hctx, r)
+	late()
+	if errors.Is(hctx.Err(), context.DeadlineExceeded) {
+		// Past the deadline the answer is "busy", whoever sends it: a
+		// handler that gave up at its deadline does not race the timer
+		// with its own error.
+		busy()
+		return
+	}
+	if !answered.CompareAndSwap(false, true) {
+		return
+	}
+	s.answer(r, reply)
+	if h.then != nil {
+		for _, ev := range h.then(s, m, reply) {
+			s.emit(ev)
+		}
+	}
+}
+
+// run runs r's handler and returns its reply. A bug in one handler must
+// not take the daemon down, and the asker still gets its one reply.
+func (s *Service) run(ctx context.Context, r *request) (reply bus.Message) {
+	defer func() {
+		if p := recover(); p != nil {
+			s.logger.Error("request handler panicked", "type", r.m.Type, "panic", p)
+			reply = r.h.fail(r.m, &oauth.Error{Code: oauth.CodeInternal, Description: "internal error"})
+		}
+	}()
+	return r.h.run(s, ctx, r.m)
 }
 
 // answer sends the one reply to r, telling the Observer first.

@@ -460,3 +460,21 @@ func TestLogValueHidesContents(t *testing.T) {
 		t.Errorf("log line = %q, want the type and no token", out)
 	}
 }
+
+// spaced is a json.Marshaler whose output has spaces in it.
+type spaced struct{}
+
+func (*spaced) MarshalJSON() ([]byte, error) { return []byte(`{"a": 1}`), nil }
+
+// TestDataOfMarshalerTakenAsItIs: the data of a json.Marshaler (the wire
+// types) is its own output, not encoded a second time (which would
+// compact it); a nil one is {}.
+func TestDataOfMarshalerTakenAsItIs(t *testing.T) {
+	t.Parallel()
+	if got := string(NewMessage("x", &spaced{}).Data); got != `{"a": 1}` {
+		t.Errorf("data = %s, want the Marshaler's own output", got)
+	}
+	if got := string(NewMessage("x", (*spaced)(nil)).Data); got != `{}` {
+		t.Errorf("data of a nil Marshaler = %s, want {}", got)
+	}
+}

@@ -12,6 +12,10 @@ import (
 // oauth.ErrNotFound. The result is the caller's to modify. Safe for
 // concurrent use.
 func (db *DB) App(mungedID string) (*oauth.App, error) {
+	if app, ok := db.cache.app(mungedID); ok {
+		return app, nil
+	}
+	gen := db.cache.generation()
 	var app *oauth.App
 	err := db.view(func(b *buckets) error {
 		var err error
@@ -21,6 +25,7 @@ func (db *DB) App(mungedID string) (*oauth.App, error) {
 	if err != nil {
 		return nil, fmt.Errorf("get app %s: %w", mungedID, err)
 	}
+	db.cache.putApp(gen, mungedID, app)
 	return app, nil
 }
 
@@ -115,6 +120,7 @@ func (db *DB) PutApp(app *oauth.App, dropToken bool) error {
 		}
 		return nil
 	})
+	db.cache.forget(id, true, dropToken)
 	if err != nil {
 		return fmt.Errorf("put app %s: %w", id, err)
 	}
@@ -147,6 +153,7 @@ func (db *DB) DeleteApp(mungedID string) error {
 		}
 		return nil
 	})
+	db.cache.forget(mungedID, true, true)
 	if err != nil {
 		return fmt.Errorf("delete app %s: %w", mungedID, err)
 	}

@@ -124,6 +124,7 @@ type DB struct {
 	box     *seal.Box // the key, set by Open
 	writes  committer
 	decoded atomic.Uint64 // sealed values opened, see buckets.decoded
+	cache   cache         // apps and tokens decoded, see cache
 }
 
 var _ oauth.Store = (*DB)(nil)
@@ -561,6 +562,7 @@ func (db *DB) Close() error {
 	}
 	err := db.bolt.Close()
 	db.bolt, db.box = nil, nil
+	db.cache.reset()
 	if err != nil {
 		return fmt.Errorf("close store %s: %w", db.Path, err)
 	}

@@ -24,3 +24,21 @@ func (db *DB) IndexedFlows(mungedID string) ([]string, error) {
 	})
 	return ids, err
 }
+
+// ForgetIndexValues empties every app_flows value, as an index built by a
+// release before they held creation times and state keys.
+func (db *DB) ForgetIndexValues() error {
+	return db.bolt.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket([]byte(bucketAppFlows))
+		var keys [][]byte
+		if err := b.ForEach(func(k, _ []byte) error { keys = append(keys, bytes.Clone(k)); return nil }); err != nil {
+			return err
+		}
+		for _, k := range keys {
+			if err := b.Put(k, nil); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}

@@ -3,6 +3,8 @@ package store
 import (
 	"bytes"
 	"cmp"
+	"crypto/sha256"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -67,7 +69,7 @@ func (db *DB) PutFlow(flow *oauth.Flow, keepPerApp int) error {
 		if err := b.flows.put(id, data); err != nil {
 			return err
 		}
-		if err := b.appFlows.Put(appFlowKey(flow.MungedID, flow.ID), nil); err != nil {
+		if err := b.appFlows.Put(appFlowKey(flow.MungedID, flow.ID), indexValue(flow.Created, state)); err != nil {
 			return err
 		}
 		if len(state) > 0 {
@@ -87,26 +89,81 @@ func (db *DB) PutFlow(flow *oauth.Flow, keepPerApp int) error {
 }
 
 // evictFlows deletes the oldest flows of kept's app so that at most keep
-// remain, never kept itself.
+// remain, never kept itself. It reads the app's index entries, which hold
+// each flow's creation time and state hash: a flow is opened only when its
+// entry was written before they did (an index built by an older release).
 func (b *buckets) evictFlows(kept *oauth.Flow, keep int) error {
-	flows, err := b.flowsOf(kept.MungedID)
-	if err != nil {
-		return err
+	prefix := appFlowPrefix(kept.MungedID)
+	var others []indexed
+	c := b.appFlows.Cursor()
+	for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
+		id := string(k[len(prefix):])
+		if id == kept.ID {
+			continue
+		}
+		e, ok := parseIndexValue(id, v)
+		if !ok {
+			f, err := get[oauth.Flow](b.flows, id)
+			if err != nil {
+				return fmt.Errorf("flow %s: %w", id, err) // the index names a missing flow
+			}
+			e = indexed{id: id, created: f.Created}
+			if f.State != "" {
+				e.state = stateKey(f.State.Reveal())
+			}
+		}
+		others = append(others, e)
 	}
-	others := slices.DeleteFunc(flows, func(f *oauth.Flow) bool { return f.ID == kept.ID })
 	if len(others) < keep {
 		return nil
 	}
 	// Newest first; everything from index keep-1 on goes.
-	slices.SortFunc(others, func(x, y *oauth.Flow) int {
-		return cmp.Or(y.Created.Compare(x.Created), cmp.Compare(y.ID, x.ID))
+	slices.SortFunc(others, func(x, y indexed) int {
+		return cmp.Or(y.created.Compare(x.created), cmp.Compare(y.id, x.id))
 	})
-	for _, f := range others[keep-1:] {
-		if err := b.deleteFlow(f); err != nil {
+	for _, e := range others[keep-1:] {
+		if err := b.flows.delete([]byte(e.id)); err != nil {
 			return err
+		}
+		if err := b.appFlows.Delete(appFlowKey(kept.MungedID, e.id)); err != nil {
+			return err
+		}
+		if len(e.state) > 0 && bytes.Equal(b.flowStates.Get(e.state), []byte(e.id)) {
+			if err := b.flowStates.Delete(e.state); err != nil {
+				return err
+			}
 		}
 	}
 	return nil
+}
+
+// indexed is what an app_flows entry tells of a flow.
+type indexed struct {
+	id      string
+	created time.Time
+	state   []byte // its key in flow_states; nil for a flow without state
+}
+
+// indexValue is a flow's app_flows value: its creation time (Unix
+// nanoseconds, big-endian) and its state key, if it has a state. Neither is
+// a secret. Entries of an older release are empty, as is that of a flow
+// without a creation time.
+func indexValue(created time.Time, state []byte) []byte {
+	if created.IsZero() {
+		return nil // no Unix time: read from the flow
+	}
+	return append(binary.BigEndian.AppendUint64(make([]byte, 0, 8+len(state)), uint64(created.UnixNano())), state...)
+}
+
+func parseIndexValue(id string, v []byte) (indexed, bool) {
+	if len(v) != 8 && len(v) != 8+sha256.Size {
+		return indexed{}, false
+	}
+	e := indexed{id: id, created: time.Unix(0, int64(binary.BigEndian.Uint64(v)))}
+	if len(v) > 8 {
+		e.state = v[8:]
+	}
+	return e, true
 }
 
 // Flow returns the flow with the id, or an error wrapping oauth.ErrNotFound.

@@ -130,49 +130,62 @@ func TestPutFlowKeepPerApp(t *testing.T) {
 		{name: "equal times", keep: 2, created: []int{0, 0, 0, 0}, want: []string{"p2", "p3"}},
 	}
 	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			db := openWithApps(t, "app", "other")
-			other := fullFlow("other", "skill_other", at(-10))
-			if err := db.PutFlow(other, 1); err != nil {
-				t.Fatal(err)
+		for _, legacy := range []bool{false, true} {
+			name := tt.name
+			if legacy {
+				// Index entries written by a release whose entries were
+				// empty: the flows are read for their times and states.
+				name += "/legacy index"
 			}
-			var put []*oauth.Flow
-			for i, m := range tt.created {
-				f := fullFlow(fmt.Sprintf("p%d", i), "skill_app", at(m))
-				if err := db.PutFlow(f, tt.keep); err != nil {
-					t.Fatalf("PutFlow(%s, %d) = %v", f.ID, tt.keep, err)
+			t.Run(name, func(t *testing.T) {
+				db := openWithApps(t, "app", "other")
+				other := fullFlow("other", "skill_other", at(-10))
+				if err := db.PutFlow(other, 1); err != nil {
+					t.Fatal(err)
 				}
-				if _, err := db.Flow(f.ID); err != nil {
-					t.Fatalf("Flow(%s) just after PutFlow = %v", f.ID, err)
+				var put []*oauth.Flow
+				for i, m := range tt.created {
+					f := fullFlow(fmt.Sprintf("p%d", i), "skill_app", at(m))
+					if err := db.PutFlow(f, tt.keep); err != nil {
+						t.Fatalf("PutFlow(%s, %d) = %v", f.ID, tt.keep, err)
+					}
+					if legacy && i%2 == 0 { // a mix of old and new entries
+						if err := db.ForgetIndexValues(); err != nil {
+							t.Fatal(err)
+						}
+					}
+					if _, err := db.Flow(f.ID); err != nil {
+						t.Fatalf("Flow(%s) just after PutFlow = %v", f.ID, err)
+					}
+					put = append(put, f)
 				}
-				put = append(put, f)
-			}
 
-			var got []string
-			for _, f := range put {
-				_, err := db.Flow(f.ID)
-				switch {
-				case err == nil:
-					got = append(got, f.ID)
-				case !errors.Is(err, oauth.ErrNotFound):
-					t.Fatalf("Flow(%s) = %v", f.ID, err)
+				var got []string
+				for _, f := range put {
+					_, err := db.Flow(f.ID)
+					switch {
+					case err == nil:
+						got = append(got, f.ID)
+					case !errors.Is(err, oauth.ErrNotFound):
+						t.Fatalf("Flow(%s) = %v", f.ID, err)
+					}
 				}
-			}
-			if diff := cmp.Diff(got, tt.want); diff != "" {
-				t.Errorf("flows kept mismatch (-got +want):\n%s", diff)
-			}
+				if diff := cmp.Diff(got, tt.want); diff != "" {
+					t.Errorf("flows kept mismatch (-got +want):\n%s", diff)
+				}
 
-			// Evicted flows lose their state too; kept ones keep it.
-			for _, f := range put {
-				_, err := db.TakeFlow(f.State.Reveal())
-				if kept := slices.Contains(tt.want, f.ID); kept != (err == nil) {
-					t.Errorf("TakeFlow(state of %s) = %v, want kept = %v", f.ID, err, kept)
+				// Evicted flows lose their state too; kept ones keep it.
+				for _, f := range put {
+					_, err := db.TakeFlow(f.State.Reveal())
+					if kept := slices.Contains(tt.want, f.ID); kept != (err == nil) {
+						t.Errorf("TakeFlow(state of %s) = %v, want kept = %v", f.ID, err, kept)
+					}
 				}
-			}
-			if _, err := db.Flow(other.ID); err != nil {
-				t.Errorf("Flow() of another app's flow = %v, want it kept", err)
-			}
-		})
+				if _, err := db.Flow(other.ID); err != nil {
+					t.Errorf("Flow() of another app's flow = %v, want it kept", err)
+				}
+			})
+		}
 	}
 }
 
@@ -391,5 +404,28 @@ func TestFlowByState(t *testing.T) {
 	}
 	if _, err := db.FlowByState(f.State.Reveal()); !errors.Is(err, oauth.ErrNotFound) {
 		t.Errorf("FlowByState() after DeleteFlow = %v, want ErrNotFound", err)
+	}
+}
+
+// TestPutFlowEvictsUnread: storing a login beside the app's others, and
+// evicting the oldest, opens none of them: the index holds their times and
+// state keys.
+func TestPutFlowEvictsUnread(t *testing.T) {
+	t.Parallel()
+	db := openWithApps(t, "app")
+	for i := range 4 {
+		if err := db.PutFlow(fullFlow(fmt.Sprintf("p%d", i), "skill_app", at(i)), 4); err != nil {
+			t.Fatal(err)
+		}
+	}
+	before := db.Decoded()
+	if err := db.PutFlow(fullFlow("p4", "skill_app", at(4)), 4); err != nil {
+		t.Fatal(err)
+	}
+	if n := db.Decoded() - before; n != 0 {
+		t.Errorf("PutFlow() beside 4 flows opened %d sealed values, want 0", n)
+	}
+	if _, err := db.Flow("p0"); !errors.Is(err, oauth.ErrNotFound) {
+		t.Errorf("Flow(oldest) = %v, want it evicted", err)
 	}
 }

@@ -22,10 +22,11 @@ import (
 // killChildEnv carries the store path to TestKillChild in a child process.
 const killChildEnv = "OVOS_OAUTH_STORE_KILL_CHILD"
 
-// TestSurvivesKill9 is the acceptance test "an acknowledged registration or
-// token survives kill -9": a child process writes an app and a token, says
-// "ok" once both calls returned, and is SIGKILLed while it still holds the
-// store open; the parent then finds both.
+// TestSurvivesKill9 is the acceptance test "an acknowledged registration,
+// token or pending login survives kill -9": a child process writes an app,
+// a token and a pending login, says "ok" once the calls returned, and is
+// SIGKILLed while it still holds the store open; the parent then finds
+// them all, and the login can still be finished (its state taken).
 func TestSurvivesKill9(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "oauth.db")
 	cmd := exec.CommandContext(t.Context(), os.Args[0], "-test.run=^TestKillChild$", "-test.count=1")
@@ -86,6 +87,14 @@ func TestSurvivesKill9(t *testing.T) {
 	if diff := cmp.Diff(tok, fullToken("access"), equateTimes); diff != "" {
 		t.Errorf("Token() after kill -9 mismatch (-got +want):\n%s", diff)
 	}
+	want := fullFlow("login", "skill_app", at(0))
+	f, err := db.TakeFlow(want.State.Reveal())
+	if err != nil {
+		t.Fatalf("TakeFlow() of the pending login after kill -9 = %v", err)
+	}
+	if diff := cmp.Diff(f, want, equateTimes); diff != "" {
+		t.Errorf("pending login after kill -9 mismatch (-got +want):\n%s", diff)
+	}
 }
 
 // TestKillChild is TestSurvivesKill9's child process; run on its own it skips.
@@ -102,6 +111,9 @@ func TestKillChild(t *testing.T) {
 		t.Fatal(err)
 	}
 	if err := db.PutToken("skill_app", fullToken("access")); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.PutFlow(fullFlow("login", "skill_app", at(0)), 4); err != nil {
 		t.Fatal(err)
 	}
 	fmt.Println("ok")

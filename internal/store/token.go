@@ -2,6 +2,7 @@ package store
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 
 	"github.com/OpenVoiceOS/ovos-oauth/internal/oauth"
@@ -11,15 +12,32 @@ import (
 // wrapping oauth.ErrNotFound. The result is the caller's to modify. Safe for
 // concurrent use.
 func (db *DB) Token(mungedID string) (*oauth.Token, error) {
+	if tok, ok := db.cache.token(mungedID); ok {
+		if tok == nil {
+			return nil, fmt.Errorf("get token %s: %w", mungedID, oauth.ErrNotFound)
+		}
+		return tok, nil
+	}
+	gen := db.cache.generation()
 	var tok *oauth.Token
+	appHasNone := false
 	err := db.view(func(b *buckets) error {
 		var err error
 		tok, err = get[oauth.Token](b.tokens, mungedID)
+		if errors.Is(err, oauth.ErrNotFound) {
+			// Remembered only for an app that exists: ids asked for
+			// come from the bus.
+			appHasNone = b.apps.has([]byte(mungedID))
+		}
 		return err
 	})
+	if appHasNone {
+		db.cache.putToken(gen, mungedID, nil)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("get token %s: %w", mungedID, err)
 	}
+	db.cache.putToken(gen, mungedID, tok)
 	return tok, nil
 }
 
@@ -59,6 +77,7 @@ func (db *DB) PutToken(mungedID string, tok *oauth.Token) error {
 		}
 		return b.tokens.put(key, data)
 	})
+	db.cache.forget(mungedID, false, true)
 	if err != nil {
 		return fmt.Errorf("put token %s: %w", mungedID, err)
 	}
@@ -71,6 +90,7 @@ func (db *DB) DeleteToken(mungedID string) error {
 	err := db.update(func(b *buckets) error {
 		return b.tokens.delete([]byte(mungedID))
 	})
+	db.cache.forget(mungedID, false, true)
 	if err != nil {
 		return fmt.Errorf("delete token %s: %w", mungedID, err)
 	}
