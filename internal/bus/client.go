@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
-	"net"
 	"net/url"
 	"sync"
 	"sync/atomic"
@@ -107,7 +106,6 @@ type Client struct {
 
 	running   atomic.Bool
 	connected atomic.Bool
-	rearms    atomic.Uint64 // quick-ACK re-arms, for tests
 
 	// Rate limits of the read loop's complaints about frames it cannot
 	// use; only the read loop (one at a time) touches them.
@@ -287,10 +285,9 @@ func (c *Client) connect(ctx context.Context) (established bool, err error) {
 		greeted = make(chan struct{})
 		up      atomic.Bool
 		errc    = make(chan error, 2)
-		writes  writeCount
 	)
-	wg.Go(func() { errc <- c.readLoop(conn, greeted, &writes) })
-	wg.Go(func() { errc <- c.writeLoop(connCtx, conn, greeted, &up, &writes) })
+	wg.Go(func() { errc <- c.readLoop(conn, greeted) })
+	wg.Go(func() { errc <- c.writeLoop(connCtx, conn, greeted, &up) })
 	select {
 	case err = <-errc:
 	case <-ctx.Done():
@@ -305,26 +302,9 @@ func (c *Client) connect(ctx context.Context) (established bool, err error) {
 	return up.Load(), err
 }
 
-// writeCount counts the writes to one connection, twice each: it is odd
-// while a write is in progress.
-type writeCount struct{ n atomic.Uint64 }
-
-// begin and end bracket one write.
-func (w *writeCount) begin() { w.n.Add(1) }
-func (w *writeCount) end()   { w.n.Add(1) }
-
-// changedSince reports whether a write started or ended since the count
-// was seen, or is in progress, and updates seen.
-func (w *writeCount) changedSince(seen *uint64) bool {
-	n := w.n.Load()
-	changed := n != *seen || n&1 == 1
-	*seen = n
-	return changed
-}
-
 // readLoop reads frames until the connection fails, closing greeted at the
 // bus's "connected" frame.
-func (c *Client) readLoop(conn *websocket.Conn, greeted chan<- struct{}, writes *writeCount) error {
+func (c *Client) readLoop(conn *websocket.Conn, greeted chan<- struct{}) error {
 	// The tornado bus answers pings; a connection that answers nothing for
 	// three ping intervals is dead even if TCP has not noticed.
 	timeout := 3 * c.pingInterval
@@ -335,25 +315,10 @@ func (c *Client) readLoop(conn *websocket.Conn, greeted chan<- struct{}, writes 
 	}
 	extend(time.Now())
 	conn.SetPongHandler(func(string) error { extend(time.Now()); return nil })
-	// gorilla's own ping handler, with the pong counted as a write.
-	conn.SetPingHandler(func(data string) error {
-		writes.begin()
-		err := conn.WriteControl(websocket.PongMessage, []byte(data), time.Now().Add(time.Second))
-		writes.end()
-		var netErr net.Error
-		if errors.Is(err, websocket.ErrCloseSent) || errors.As(err, &netErr) {
-			return nil
-		}
-		return err
-	})
 
 	// See quickAcker: without it, a bus with Nagle on (tornado) holds
 	// back the next frame for up to 40ms after each of this client's own.
-	// Only a write puts the socket in delayed-ACK mode; while the Client
-	// has written nothing since the last re-arm, the read itself ACKs
-	// what it took, and the frame costs no setsockopt.
 	ack := newQuickAcker(conn.NetConn())
-	ackSeen := ^uint64(0) // the first frame re-arms
 	var buf bytes.Buffer
 	isGreeted := false
 	for {
@@ -370,10 +335,7 @@ func (c *Client) readLoop(conn *websocket.Conn, greeted chan<- struct{}, writes 
 		if _, err := buf.ReadFrom(r); err != nil {
 			return fmt.Errorf("read: %w", err)
 		}
-		if writes.changedSince(&ackSeen) {
-			ack.rearm()
-			c.rearms.Add(1)
-		}
+		ack.rearm()
 		c.handle(buf.Bytes(), greeted, &isGreeted)
 		if buf.Cap() > maxIdleBuffer {
 			buf = bytes.Buffer{}
@@ -471,7 +433,7 @@ func (c *Client) open(frame []byte, greeted chan<- struct{}, isGreeted *bool) ([
 // writeLoop is the connection's only writer (gorilla allows one): it waits
 // for the greeting, then writes queued frames and pings until ctx ends or a
 // write fails.
-func (c *Client) writeLoop(ctx context.Context, conn *websocket.Conn, greeted <-chan struct{}, up *atomic.Bool, writes *writeCount) error {
+func (c *Client) writeLoop(ctx context.Context, conn *websocket.Conn, greeted <-chan struct{}, up *atomic.Bool) error {
 	if c.GreetingTimeout > 0 {
 		t := time.NewTimer(c.GreetingTimeout)
 		select {
@@ -496,10 +458,7 @@ func (c *Client) writeLoop(ctx context.Context, conn *websocket.Conn, greeted <-
 	for {
 		for frame := c.head(); frame != nil; frame = c.head() {
 			_ = conn.SetWriteDeadline(time.Now().Add(writeTimeout))
-			writes.begin()
-			err := conn.WriteMessage(websocket.TextMessage, frame)
-			writes.end()
-			if err != nil {
+			if err := conn.WriteMessage(websocket.TextMessage, frame); err != nil {
 				return fmt.Errorf("write: %w", err) // the frame stays queued for the next connection
 			}
 			c.pop()
@@ -509,10 +468,7 @@ func (c *Client) writeLoop(ctx context.Context, conn *websocket.Conn, greeted <-
 			return nil
 		case <-c.wake:
 		case <-ping.C:
-			writes.begin()
-			err := conn.WriteControl(websocket.PingMessage, nil, time.Now().Add(writeTimeout))
-			writes.end()
-			if err != nil {
+			if err := conn.WriteControl(websocket.PingMessage, nil, time.Now().Add(writeTimeout)); err != nil {
 				return fmt.Errorf("ping: %w", err)
 			}
 		}

@@ -10,7 +10,3 @@ func QuickAckFinds(c net.Conn) bool { return newQuickAcker(c) != nil }
 
 // QuickAckRearm returns the re-arm function of a quickAcker for c.
 func QuickAckRearm(c net.Conn) func() { return newQuickAcker(c).rearm }
-
-// QuickAckRearms returns how many times c's read loops have re-armed
-// TCP_QUICKACK.
-func (c *Client) QuickAckRearms() uint64 { return c.rearms.Load() }

@@ -126,44 +126,6 @@ func TestClientRearmsQuickAck(t *testing.T) {
 	}
 }
 
-// TestClientRearmsQuickAckOnlyAfterWriting: a frame read when the Client
-// has written nothing since its last re-arm costs no setsockopt (the
-// kernel enters delayed-ACK mode only after this end sends data, and
-// otherwise the read itself ACKs a small segment), and the first frame
-// after a write of its own re-arms again.
-func TestClientRearmsQuickAckOnlyAfterWriting(t *testing.T) {
-	t.Parallel()
-	url, _ := bustest.StartHub(t, func(h *bus.Hub) { h.NoDelay = false })
-	rec := newRecorder("test.frame")
-	c := newClient(t, url, rec)
-	c.start(t)
-	c.waitConnect(t)
-	other := bustest.Dial(t, url)
-
-	// The Client's own frame, echoed: re-armed.
-	mustSend(t, c.Client, bus.NewMessage("test.frame", map[string]int{"i": 0}))
-	rec.next(t)
-	before := c.QuickAckRearms()
-	if before == 0 {
-		t.Fatal("the echo of the Client's own frame was not re-armed")
-	}
-	// Another client's frames, with no write of the Client's in between:
-	// left alone.
-	for i := range 5 {
-		other.Send(t, bus.NewMessage("test.frame", map[string]int{"i": 1 + i}))
-		rec.next(t)
-	}
-	if got := c.QuickAckRearms(); got != before {
-		t.Errorf("5 frames of another client, nothing written since: %d re-arms, want none", got-before)
-	}
-	// A write again: the next frame re-arms.
-	mustSend(t, c.Client, bus.NewMessage("test.frame", map[string]int{"i": 9}))
-	rec.next(t)
-	if got := c.QuickAckRearms(); got == before {
-		t.Error("the frame after the Client wrote again was not re-armed")
-	}
-}
-
 // wrapped is a net.Conn that exposes the conn it wraps, as *tls.Conn does.
 type wrapped struct{ net.Conn }
 
