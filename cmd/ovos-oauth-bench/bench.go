@@ -90,6 +90,7 @@ func (b *bench) run(ctx context.Context) (report, error) {
 	} else if err := b.waitUp(ctx); err != nil {
 		return rep, err
 	}
+	b.memory(ctx, &rep, "up, before any request", 0)
 
 	if b.opt.preload > 0 {
 		c := slices.Max(b.opt.cs)
@@ -98,6 +99,10 @@ func (b *bench) run(ctx context.Context) (report, error) {
 			return rep, err
 		}
 		rep.Rows = append(rep.Rows, r)
+		b.memory(ctx, &rep, "after the preload", 0)
+		if b.opt.idle > 0 {
+			b.memory(ctx, &rep, fmt.Sprintf("%v after the preload", b.opt.idle), b.opt.idle)
+		}
 	}
 	if b.opt.starts > 0 {
 		var samples []time.Duration
@@ -146,7 +151,33 @@ func (b *bench) run(ctx context.Context) (report, error) {
 		}
 	}
 	setRatios(rep.Rows)
-	return rep, nil
+	if len(rep.Rows) > 0 && rep.Rows[len(rep.Rows)-1].Kind != kindPreload {
+		b.memory(ctx, &rep, "after the last row", 0)
+		if b.opt.idle > 0 {
+			b.memory(ctx, &rep, fmt.Sprintf("%v after the last row", b.opt.idle), b.opt.idle)
+		}
+	}
+	return rep, ctx.Err()
+}
+
+// memory adds a sample of the daemon's memory to rep, after waiting wait
+// (less if ctx ends: then no sample).
+func (b *bench) memory(ctx context.Context, rep *report, when string, wait time.Duration) {
+	if b.pid == 0 {
+		return
+	}
+	if wait > 0 {
+		t := time.NewTimer(wait)
+		defer t.Stop()
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+	if s, ok := b.sample(); ok {
+		rep.Memory = append(rep.Memory, newMemory(when, s))
+	}
 }
 
 // hostBus serves a bus.Hub with Nagle's algorithm on, as tornado leaves it

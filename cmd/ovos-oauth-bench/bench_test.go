@@ -108,21 +108,25 @@ func TestParseStat(t *testing.T) {
 		}
 	}
 
-	status := "Name:\tovos-oauth\nVmPeak:\t  999 kB\nVmRSS:\t   13824 kB\nThreads:\t9\n"
-	rss, err := parseStatusRSS([]byte(status))
-	if err != nil || rss != 13824*1024 {
-		t.Errorf("parseStatusRSS = %d, %v, want %d", rss, err, 13824*1024)
+	status := "Name:\tovos-oauth\nVmPeak:\t  999 kB\nVmRSS:\t   13824 kB\nRssAnon:\t    9000 kB\nRssFile:\t    4824 kB\nRssShmem:\t       0 kB\nThreads:\t9\n"
+	m, err := parseStatus([]byte(status))
+	if want := (statusMemory{rss: 13824 * 1024, anon: 9000 * 1024, file: 4824 * 1024}); err != nil || m != want {
+		t.Errorf("parseStatus = %+v, %v, want %+v", m, err, want)
 	}
-	for _, bad := range []string{"Name:\tkthreadd\n", "VmRSS:\t12 MB\n", "VmRSS:\n"} {
-		if _, err := parseStatusRSS([]byte(bad)); err == nil {
-			t.Errorf("parseStatusRSS(%q) = nil error, want one", bad)
+	// A kernel before 4.5 has no RssAnon or RssFile.
+	if m, err := parseStatus([]byte("VmRSS:\t 12 kB\n")); err != nil || m != (statusMemory{rss: 12 * 1024}) {
+		t.Errorf("parseStatus(VmRSS only) = %+v, %v, want rss 12 kB", m, err)
+	}
+	for _, bad := range []string{"Name:\tkthreadd\n", "VmRSS:\t12 MB\n", "VmRSS:\n", "VmRSS:\t12 kB\nRssAnon:\tx kB\n"} {
+		if _, err := parseStatus([]byte(bad)); err == nil {
+			t.Errorf("parseStatus(%q) = nil error, want one", bad)
 		}
 	}
 
 	// And this very process, as the kernel writes it.
 	s, err := readProc(os.Getpid())
-	if err != nil || s.RSS <= 0 {
-		t.Errorf("readProc(self) = %+v, %v, want an RSS", s, err)
+	if err != nil || s.RSS <= 0 || s.Anon <= 0 || s.File <= 0 || s.Anon+s.File > s.RSS {
+		t.Errorf("readProc(self) = %+v, %v, want an RSS of anonymous and file pages", s, err)
 	}
 }
 
@@ -247,7 +251,7 @@ func TestArgs(t *testing.T) {
 	}
 	for _, bad := range [][]string{
 		{"-c", "0"}, {"-c", "1,x"}, {"-kinds", "echo,nope"}, {"-n", "0"}, {"-starts", "1"},
-		{"-pid", "1", "--", "d"}, {"-timeout", "0s"}, {"-unhandled", "0"},
+		{"-pid", "1", "--", "d"}, {"-timeout", "0s"}, {"-unhandled", "0"}, {"-idle", "-1s"},
 	} {
 		if _, err := parseArgs(bad, &bytes.Buffer{}); err == nil {
 			t.Errorf("parseArgs(%q) = nil error, want one", bad)
@@ -283,7 +287,7 @@ func TestAgainstTheDaemon(t *testing.T) {
 	const n = 20
 	var stdout, stderr bytes.Buffer
 	args := append([]string{"-host-bus", "127.0.0.1:0", "-c", "1,2", "-n", fmt.Sprint(n), "-unhandled", "200",
-		"-preload", "10", "-starts", "1", "-timeout", "10s", "-json", "--"}, daemon...)
+		"-preload", "10", "-starts", "1", "-timeout", "10s", "-idle", "10ms", "-json", "--"}, daemon...)
 	if err := run(context.Background(), args, &stdout, &stderr); err != nil {
 		t.Fatalf("run = %v\nstderr:\n%s\nstdout:\n%s", err, stderr.String(), stdout.String())
 	}
@@ -318,6 +322,16 @@ func TestAgainstTheDaemon(t *testing.T) {
 	}
 	if diff := cmp.Diff(got, want); diff != "" {
 		t.Errorf("rows (-got +want):\n%s", diff)
+	}
+	var when []string
+	for _, m := range rep.Memory {
+		when = append(when, m.When)
+		if m.RSS <= 0 || m.Anon <= 0 || m.Anon+m.File > m.RSS+0.01 {
+			t.Errorf("memory %q = %+v: want VmRSS of RssAnon and RssFile", m.When, m)
+		}
+	}
+	if diff := cmp.Diff(when, []string{"up, before any request", "after the preload", "10ms after the preload", "after the last row", "10ms after the last row"}); diff != "" {
+		t.Errorf("memory samples (-got +want):\n%s", diff)
 	}
 	if rep.Startup == nil || len(rep.Startup.Samples) != 1 || rep.Startup.Apps != 10 {
 		t.Errorf("startup = %+v, want one sample with the 10 preloaded apps", rep.Startup)

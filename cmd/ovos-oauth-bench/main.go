@@ -73,6 +73,7 @@ type options struct {
 	starts    int
 	wait      time.Duration
 	unhandled int
+	idle      time.Duration
 	daemon    []string // the daemon's command line, {bus} replaced by the bus URL
 }
 
@@ -125,6 +126,7 @@ func parseArgs(args []string, stderr io.Writer) (options, error) {
 	fs.IntVar(&o.starts, "starts", 0, "with a daemon command: restart it this many times after -preload and report the median exec -> oauth.ping")
 	fs.DurationVar(&o.wait, "wait", 30*time.Second, "how long to wait for the daemon to be up")
 	fs.IntVar(&o.unhandled, "unhandled", 50000, "frames for the unhandled kind (CPU is read in 10 ms ticks: 50,000 frames resolve 0.2 ms per 1,000)")
+	fs.DurationVar(&o.idle, "idle", 0, "with the daemon's pid: also sample its memory this long after the preload and after the last row, once it has settled")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -151,8 +153,8 @@ func parseArgs(args []string, stderr io.Writer) (options, error) {
 	// The table's order, whatever the order given.
 	slices.SortFunc(o.kinds, func(a, b string) int { return slices.Index(allKinds, a) - slices.Index(allKinds, b) })
 	switch {
-	case o.n < 0 || o.preload < 0 || o.starts < 0:
-		return o, errors.New("-n, -preload and -starts cannot be negative")
+	case o.n < 0 || o.preload < 0 || o.starts < 0 || o.idle < 0:
+		return o, errors.New("-n, -preload, -starts and -idle cannot be negative")
 	case o.unhandled < 1:
 		return o, errors.New("-unhandled must be positive")
 	case o.n == 0 && o.duration <= 0:
@@ -180,7 +182,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	// The child's output and the bench's own messages share stderr.
 	b := &bench{opt: opt, stderr: &lockedWriter{w: stderr}}
 	rep, runErr := b.run(ctx)
-	if len(rep.Rows) > 0 || rep.Startup != nil {
+	if len(rep.Rows) > 0 || rep.Startup != nil || len(rep.Memory) > 0 {
 		if opt.json {
 			err = writeJSON(stdout, rep)
 		} else {
@@ -188,6 +190,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			if s := rep.Startup; s != nil && err == nil {
 				_, err = fmt.Fprintf(stdout, "\nexec -> oauth.ping: median %.1f ms of %d starts with %d apps registered by the bench (%s ms)\n",
 					s.Median, len(s.Samples), s.Apps, joinFloats(s.Samples))
+			}
+			if len(rep.Memory) > 0 && err == nil {
+				_, _ = fmt.Fprintln(stdout)
+				err = writeMemory(stdout, rep.Memory)
 			}
 		}
 	}

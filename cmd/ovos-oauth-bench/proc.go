@@ -19,6 +19,12 @@ const clockTick = 10 * time.Millisecond
 type procSample struct {
 	CPU time.Duration // utime+stime since it started
 	RSS int64         // VmRSS, bytes
+	// RSS in two parts: anonymous memory (the Go heap, stacks, the
+	// runtime's own), and file-backed pages (the binary's text, bbolt's
+	// read-only mmap of the database), which the kernel can drop and read
+	// again whenever it needs the memory. RSS also counts shared memory,
+	// which the daemon has none of.
+	Anon, File int64
 }
 
 // readProc samples the process pid. It fails if the process is gone.
@@ -35,11 +41,11 @@ func readProc(pid int) (procSample, error) {
 	if err != nil {
 		return procSample{}, err
 	}
-	rss, err := parseStatusRSS(status)
+	m, err := parseStatus(status)
 	if err != nil {
 		return procSample{}, fmt.Errorf("/proc/%d/status: %w", pid, err)
 	}
-	return procSample{CPU: cpu, RSS: rss}, nil
+	return procSample{CPU: cpu, RSS: m.rss, Anon: m.anon, File: m.file}, nil
 }
 
 // parseStatCPU returns utime+stime of a /proc/<pid>/stat line. The command
@@ -66,23 +72,45 @@ func parseStatCPU(stat []byte) (time.Duration, error) {
 	return time.Duration(ticks) * clockTick, nil
 }
 
-// parseStatusRSS returns VmRSS of /proc/<pid>/status in bytes.
-func parseStatusRSS(status []byte) (int64, error) {
+// statusMemory is what parseStatus reads of /proc/<pid>/status, in bytes.
+type statusMemory struct {
+	rss, anon, file int64
+}
+
+// parseStatus returns VmRSS, RssAnon and RssFile of /proc/<pid>/status.
+// VmRSS is required; the other two (Linux 4.5+) are 0 when missing.
+func parseStatus(status []byte) (statusMemory, error) {
+	var m statusMemory
+	haveRSS := false
 	sc := bufio.NewScanner(bytes.NewReader(status))
 	for sc.Scan() {
-		rest, ok := strings.CutPrefix(sc.Text(), "VmRSS:")
+		name, rest, ok := strings.Cut(sc.Text(), ":")
 		if !ok {
+			continue
+		}
+		var dst *int64
+		switch name {
+		case "VmRSS":
+			dst, haveRSS = &m.rss, true
+		case "RssAnon":
+			dst = &m.anon
+		case "RssFile":
+			dst = &m.file
+		default:
 			continue
 		}
 		fields := strings.Fields(rest)
 		if len(fields) != 2 || fields[1] != "kB" {
-			return 0, fmt.Errorf("VmRSS:%s, want a number of kB", rest)
+			return m, fmt.Errorf("%s:%s, want a number of kB", name, rest)
 		}
 		kb, err := strconv.ParseInt(fields[0], 10, 64)
 		if err != nil || kb < 0 {
-			return 0, fmt.Errorf("VmRSS:%s, want a number of kB", rest)
+			return m, fmt.Errorf("%s:%s, want a number of kB", name, rest)
 		}
-		return kb * 1024, nil
+		*dst = kb * 1024
 	}
-	return 0, errors.New("no VmRSS line (a kernel thread or a zombie?)")
+	if !haveRSS {
+		return m, errors.New("no VmRSS line (a kernel thread or a zombie?)")
+	}
+	return m, nil
 }

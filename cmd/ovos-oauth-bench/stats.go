@@ -134,10 +134,34 @@ func newStartup(apps int, samples []time.Duration) *startup {
 	return s
 }
 
+// memory is one sample of the daemon's memory, in MB.
+type memory struct {
+	When string  `json:"when"`
+	RSS  float64 `json:"rss_mb"`  // VmRSS
+	Anon float64 `json:"anon_mb"` // RssAnon: heap, stacks, runtime
+	File float64 `json:"file_mb"` // RssFile: the binary, bbolt's mmap; reclaimable
+}
+
+func newMemory(when string, s procSample) memory {
+	mb := func(b int64) float64 { return float64(b) / (1 << 20) }
+	return memory{When: when, RSS: mb(s.RSS), Anon: mb(s.Anon), File: mb(s.File)}
+}
+
+// writeMemory prints the memory samples as a table.
+func writeMemory(w io.Writer, samples []memory) error {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "daemon memory\tVmRSS MB\tRssAnon MB\tRssFile MB")
+	for _, m := range samples {
+		fmt.Fprintf(tw, "%s\t%.1f\t%.1f\t%.1f\n", m.When, m.RSS, m.Anon, m.File)
+	}
+	return tw.Flush()
+}
+
 // report is the -json output.
 type report struct {
 	Rows    []row    `json:"rows"`
 	Startup *startup `json:"startup,omitempty"`
+	Memory  []memory `json:"memory,omitempty"`
 }
 
 func writeJSON(w io.Writer, rep report) error {

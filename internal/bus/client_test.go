@@ -715,3 +715,31 @@ func (l *lockedBuffer) String() string {
 	defer l.mu.Unlock()
 	return l.b.String()
 }
+
+// BenchmarkOthersFrames measures frames of another client reaching the
+// Client through a hub with Nagle's algorithm on, as tornado has it: per
+// op, two frames the Client does not handle and one it does, written back
+// to back, the Client having written nothing. The hub writes the second
+// and third only once the Client has ACKed the one before (Nagle), so an
+// ACK the Client's kernel delayed would show here as ~40 ms per op.
+func BenchmarkOthersFrames(b *testing.B) {
+	url, _ := bustest.StartHub(b, func(h *bus.Hub) { h.NoDelay = false })
+	echo := make(echoHandler, 1)
+	c := bus.NewClient(url, echo, nil)
+	connected := make(chan struct{}, 1)
+	c.OnConnect = func() { connected <- struct{}{} }
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- c.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	<-connected
+	other := bustest.Dial(b, url)
+	noise := bus.NewMessage("bench.other", map[string]any{"utterances": []string{"what is the weather like tomorrow"}, "lang": "en-US"})
+	msg := bus.NewMessage("bench.echo", map[string]string{"skill_id": "skill-demo.test", "app_id": "demoapp"})
+	for b.Loop() {
+		other.Send(b, noise)
+		other.Send(b, noise)
+		other.Send(b, msg)
+		<-echo
+	}
+}

@@ -13,3 +13,9 @@ func (w *Writer) FileReads() int {
 	defer w.mu.Unlock()
 	return w.read
 }
+
+// SetTrim makes w call trim instead of returning memory to the OS, after
+// writing a file of above bytes or more. Call it before Run.
+func (w *Writer) SetTrim(above int64, trim func()) {
+	w.trimAbove, w.trim = above, trim
+}

@@ -1,15 +1,21 @@
 package mirror
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 )
 
 // errNotObject reports a file that does not hold a JSON object. It is left as
@@ -49,11 +55,7 @@ func (f *Files) updateStamp(name string, mu *sync.Mutex, change func(entries map
 	if !change(entries) {
 		return stampOf(path), false, nil
 	}
-	data, err := encodeEntries(entries)
-	if err != nil {
-		return stamp{}, false, fmt.Errorf("mirror %s: %w", path, err)
-	}
-	if err := writeFileAtomic(path, data); err != nil {
+	if err := writeFileAtomic(path, func(w io.Writer) error { return writeEntries(w, entries) }); err != nil {
 		return stamp{}, false, fmt.Errorf("mirror %s: %w", path, err)
 	}
 	return stampOf(path), true, nil
@@ -134,9 +136,11 @@ func readEntries(path string) (map[string]json.RawMessage, error) {
 	return parseEntries(data)
 }
 
-// parseEntries is readEntries for the file's content.
+// parseEntries is readEntries for the file's content. The values are
+// slices of data, not copies: a 10,000-app file is parsed without a second
+// copy of its text.
 func parseEntries(data []byte) (map[string]json.RawMessage, error) {
-	data = bytes.Trim(data, " \t\r\n") // JSON's whitespace, no more
+	data = bytes.Trim(data, jsonSpace) // JSON's whitespace, no more
 	if len(data) == 0 {
 		return map[string]json.RawMessage{}, nil
 	}
@@ -144,26 +148,131 @@ func parseEntries(data []byte) (map[string]json.RawMessage, error) {
 	if data[0] != '{' {
 		return nil, errNotObject
 	}
-	var entries map[string]json.RawMessage
-	if err := json.Unmarshal(data, &entries); err != nil {
-		// The syntax error names a character and an offset, never a value.
+	if !json.Valid(data) {
+		// Unmarshal again for the syntax error, which names a character and
+		// an offset, never a value.
+		var entries map[string]json.RawMessage
+		err := json.Unmarshal(data, &entries)
+		if err == nil {
+			err = errors.New("invalid JSON")
+		}
 		return nil, fmt.Errorf("%w: %w", errNotObject, err)
+	}
+	// A valid object from here on: each step can trust what follows.
+	entries := make(map[string]json.RawMessage)
+	i := skipSpace(data, 1)
+	for data[i] != '}' {
+		end := skipString(data, i)
+		key := keyOf(data[i:end])
+		i = skipSpace(data, skipSpace(data, end)+1) // past the ':'
+		end = skipValue(data, i)
+		entries[key] = data[i:end:end] // a later duplicate wins, as with Unmarshal
+		i = skipSpace(data, end)
+		if data[i] == ',' {
+			i = skipSpace(data, i+1)
+		}
 	}
 	return entries, nil
 }
 
-// encodeEntries formats entries as json_database does (json.dump with
-// indent=4 and ensure_ascii=False): four-space indents, non-ASCII and <>&
-// as they are. Keys come out sorted; values keep their own key order.
-func encodeEntries(entries map[string]json.RawMessage) ([]byte, error) {
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	enc.SetIndent("", "    ")
-	if err := enc.Encode(entries); err != nil {
-		return nil, err
+// jsonSpace is JSON's whitespace.
+const jsonSpace = " \t\r\n"
+
+func skipSpace(b []byte, i int) int {
+	for i < len(b) && strings.IndexByte(jsonSpace, b[i]) >= 0 {
+		i++
 	}
-	return buf.Bytes(), nil
+	return i
+}
+
+// skipString returns the index just past the valid JSON string at b[i].
+func skipString(b []byte, i int) int {
+	for j := i + 1; j < len(b); j++ {
+		switch b[j] {
+		case '\\':
+			j++
+		case '"':
+			return j + 1
+		}
+	}
+	return len(b)
+}
+
+// skipValue returns the index just past the valid JSON value at b[i].
+func skipValue(b []byte, i int) int {
+	switch b[i] {
+	case '"':
+		return skipString(b, i)
+	case '{', '[':
+		depth := 0
+		for j := i; j < len(b); j++ {
+			switch b[j] {
+			case '"':
+				j = skipString(b, j) - 1
+			case '{', '[':
+				depth++
+			case '}', ']':
+				if depth--; depth == 0 {
+					return j + 1
+				}
+			}
+		}
+		return len(b)
+	}
+	// A number, true, false or null.
+	for i < len(b) && strings.IndexByte(",}] \t\r\n", b[i]) < 0 {
+		i++
+	}
+	return i
+}
+
+// keyOf decodes a valid JSON string as Unmarshal does: plain UTF-8 as it is,
+// escapes and invalid UTF-8 the slow way.
+func keyOf(quoted []byte) string {
+	inner := quoted[1 : len(quoted)-1]
+	if bytes.IndexByte(inner, '\\') < 0 && utf8.Valid(inner) {
+		return string(inner)
+	}
+	var s string
+	_ = json.Unmarshal(quoted, &s) // valid: checked with the whole file
+	return s
+}
+
+// writeEntries writes entries as json_database does (json.dump with
+// indent=4 and ensure_ascii=False): four-space indents, non-ASCII and <>&
+// as they are. Keys come out sorted; values keep their own key order. It
+// is what a json.Encoder with SetIndent writes for the map, entry by entry:
+// no copy of the whole file is built in memory.
+func writeEntries(w io.Writer, entries map[string]json.RawMessage) error {
+	if len(entries) == 0 {
+		_, err := io.WriteString(w, "{}\n")
+		return err
+	}
+	bw := bufio.NewWriterSize(w, 64<<10)
+	var scratch bytes.Buffer
+	keys := json.NewEncoder(&scratch)
+	keys.SetEscapeHTML(false)
+	bw.WriteString("{\n")
+	for n, k := range slices.Sorted(maps.Keys(entries)) {
+		if n > 0 {
+			bw.WriteString(",\n")
+		}
+		bw.WriteString("    ")
+		scratch.Reset()
+		if err := keys.Encode(k); err != nil {
+			return err
+		}
+		bw.Write(bytes.TrimSuffix(scratch.Bytes(), []byte("\n")))
+		bw.WriteString(": ")
+		scratch.Reset()
+		// Indent keeps trailing whitespace; the Encoder would drop it.
+		if err := json.Indent(&scratch, bytes.TrimRight(entries[k], jsonSpace), "    ", "    "); err != nil {
+			return fmt.Errorf("entry %q: %w", k, err)
+		}
+		bw.Write(scratch.Bytes())
+	}
+	bw.WriteString("\n}\n")
+	return bw.Flush() // the first error of any write above
 }
 
 // marshalValue encodes one entry's value, escaping as encodeEntries does.
@@ -177,11 +286,12 @@ func marshalValue(v any) (json.RawMessage, error) {
 	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
 }
 
-// writeFileAtomic replaces path with data through a temporary file in the
-// same directory, so a reader sees the old file or the new one, never a part.
+// writeFileAtomic replaces path with what write writes, through a temporary
+// file in the same directory, so a reader sees the old file or the new one,
+// never a part.
 // The file gets mode 0600, whatever the one it replaces had: it holds
 // secrets. A missing directory is created 0700, with its missing parents.
-func writeFileAtomic(path string, data []byte) (err error) {
+func writeFileAtomic(path string, write func(io.Writer) error) (err error) {
 	dir := filepath.Dir(path)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return err
@@ -196,7 +306,7 @@ func writeFileAtomic(path string, data []byte) (err error) {
 			os.Remove(tmp.Name())
 		}
 	}()
-	if _, err := tmp.Write(data); err != nil {
+	if err := write(tmp); err != nil {
 		return err
 	}
 	if err := tmp.Sync(); err != nil {

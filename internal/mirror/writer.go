@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"maps"
 	"path/filepath"
+	"runtime/debug"
 	"sync"
 	"time"
 
@@ -17,9 +18,15 @@ import (
 
 // Default timings of a Writer.
 const (
-	DefaultDelay = 100 * time.Millisecond
-	DefaultRetry = time.Second
+	DefaultDelay  = 100 * time.Millisecond
+	DefaultRetry  = time.Second
+	DefaultSettle = 2 * time.Second
 )
+
+// trimAbove is the size of a written file from which the Writer hands the
+// memory of its writes back to the OS once they have settled: about 2,000
+// apps' records.
+const trimAbove = 1 << 20
 
 // ReadTimeout bounds how long RefreshToken waits for another process's
 // lock on the token file: a refresh does not wait longer for a token that
@@ -54,6 +61,11 @@ var _ oauth.Mirror = (*Writer)(nil)
 // a failed write is retried with the changes queued since.
 // Flush writes what is queued on shutdown.
 //
+// Memory: a write reads the file whole and writes it back entry by entry.
+// After a write of a large file, once Settle has passed with no further
+// write, the Writer hands the memory back to the OS (debug.FreeOSMemory, a
+// garbage collection of the small heap that is left), once per burst.
+//
 // RefreshToken answers from the queue first: the token the engine last
 // stored is the answer until it is in the file, never an older one still
 // there.
@@ -68,6 +80,18 @@ type Writer struct {
 	// doubling with each further failure in a row up to a minute. Default
 	// DefaultRetry.
 	Retry time.Duration
+	// Settle is how long the Writer waits after writing a large file
+	// (1 MiB and more) for no further write before it returns the memory
+	// those writes used to the OS: a burst of registrations leaves garbage
+	// several times the file's size, which the Go runtime would otherwise
+	// keep for minutes at the size of the burst's heap. Default
+	// DefaultSettle.
+	Settle time.Duration
+
+	// trim returns memory to the OS; trimAbove is the file size that calls
+	// for it. Tests change them.
+	trim      func()
+	trimAbove int64
 
 	files  *Files
 	logger *slog.Logger
@@ -77,8 +101,9 @@ type Writer struct {
 
 	writing sync.Mutex // one write of the queues at a time
 	mu      sync.Mutex
-	read    int // file reads, for tests
-	written int // file writes, for tests
+	read    int  // file reads, for tests
+	written int  // file writes, for tests
+	large   bool // a file of trimAbove or more was written since Run last looked
 }
 
 // queue is the changes not yet in one file, with what is known of it.
@@ -106,13 +131,16 @@ type change struct {
 // NewWriter returns a Writer of files, logging failed writes to logger.
 func NewWriter(files *Files, logger *slog.Logger) *Writer {
 	return &Writer{
-		Delay:  DefaultDelay,
-		Retry:  DefaultRetry,
-		files:  files,
-		logger: logger,
-		wake:   make(chan struct{}, 1),
-		tokens: queue{name: tokensName, fileMu: &files.tokensMu},
-		apps:   queue{name: appsName, fileMu: &files.appsMu},
+		Delay:     DefaultDelay,
+		Retry:     DefaultRetry,
+		Settle:    DefaultSettle,
+		trim:      debug.FreeOSMemory,
+		trimAbove: trimAbove,
+		files:     files,
+		logger:    logger,
+		wake:      make(chan struct{}, 1),
+		tokens:    queue{name: tokensName, fileMu: &files.tokensMu},
+		apps:      queue{name: appsName, fileMu: &files.appsMu},
 	}
 }
 
@@ -197,12 +225,24 @@ func (w *Writer) Run(ctx context.Context) error {
 			return true
 		}
 	}
+	// settle fires Settle after the last write that followed a large
+	// one: the burst is over, its garbage can go back.
+	settle := time.NewTimer(time.Hour)
+	settle.Stop()
+	defer settle.Stop()
+	trimDue := false
 	failures := 0
 	for {
 		select {
 		case <-ctx.Done():
 			w.flushLogged()
 			return nil
+		case <-settle.C:
+			if trimDue {
+				trimDue = false
+				w.trim()
+			}
+			continue
 		case <-w.wake:
 		}
 		// Let the changes that come with this one join it.
@@ -211,6 +251,12 @@ func (w *Writer) Run(ctx context.Context) error {
 			return nil
 		}
 		err := w.Flush()
+		if w.tookLarge() {
+			trimDue = true
+		}
+		if trimDue {
+			settle.Reset(w.settle())
+		}
 		if err == nil {
 			if failures > 0 {
 				w.logger.Info("ovos_utils mirror written again")
@@ -285,6 +331,7 @@ func (w *Writer) flush(q *queue) error {
 	w.read++
 	if wrote {
 		w.written++
+		w.large = w.large || (now.fi != nil && now.fi.Size() >= w.trimAbove)
 	}
 	w.mu.Unlock()
 	q.done(batch, now)
@@ -373,6 +420,22 @@ func refreshTokenOf(raw json.RawMessage) (oauth.Secret, time.Time) {
 		}
 	}
 	return rt, exp
+}
+
+// tookLarge reports whether a large file was written since the last call.
+func (w *Writer) tookLarge() bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	large := w.large
+	w.large = false
+	return large
+}
+
+func (w *Writer) settle() time.Duration {
+	if w.Settle <= 0 {
+		return DefaultSettle
+	}
+	return w.Settle
 }
 
 func (w *Writer) delay() time.Duration {

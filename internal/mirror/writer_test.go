@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -363,4 +364,62 @@ func TestWriterRestartReadsOnce(t *testing.T) {
 			t.Errorf("50 unchanged apps after a restart: %d reads and %d writes, want 1 and 0", w.FileReads(), w.FileWrites())
 		}
 	})
+}
+
+// After writing a large file, the Writer returns the memory of its writes
+// to the OS once Settle has passed with no further write, and only then:
+// once per burst, not once per write. A burst of small files never does.
+func TestWriterTrimsAfterLargeWrites(t *testing.T) {
+	for _, tt := range []struct {
+		name  string
+		above int64
+		want  int32
+	}{
+		{"large", 1, 1},
+		{"small", 1 << 40, 0},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				f := newFiles(t)
+				w := mirror.NewWriter(f, slog.New(slog.DiscardHandler))
+				var trims atomic.Int32
+				w.SetTrim(tt.above, func() { trims.Add(1) })
+				ctx, cancel := context.WithCancel(context.Background())
+				done := make(chan error, 1)
+				go func() { done <- w.Run(ctx) }()
+				defer func() {
+					cancel()
+					if err := <-done; err != nil {
+						t.Errorf("Run() = %v", err)
+					}
+				}()
+				// Three writes, each less than Settle after the one before.
+				for i := range 3 {
+					if err := w.PutApp(testApp("skill", fmt.Sprintf("a%d", i)), redirectURI); err != nil {
+						t.Fatal(err)
+					}
+					time.Sleep(mirror.DefaultDelay)
+					synctest.Wait()
+					if got := w.FileWrites(); got != i+1 {
+						t.Fatalf("%d file writes, want %d", got, i+1)
+					}
+					time.Sleep(mirror.DefaultSettle / 2)
+					synctest.Wait()
+					if got := trims.Load(); got != 0 {
+						t.Fatalf("memory returned %d times while writes kept coming, want none until they settle", got)
+					}
+				}
+				time.Sleep(mirror.DefaultSettle / 2)
+				synctest.Wait()
+				if got := trims.Load(); got != tt.want {
+					t.Errorf("memory returned %d times once the writes settled, want %d", got, tt.want)
+				}
+				time.Sleep(10 * mirror.DefaultSettle)
+				synctest.Wait()
+				if got := trims.Load(); got != tt.want {
+					t.Errorf("memory returned %d times after a long idle, want %d: once per burst", got, tt.want)
+				}
+			})
+		})
+	}
 }
