@@ -237,15 +237,19 @@ func (c *cli) run(ctx context.Context, h bus.Handler, body func(ctx context.Cont
 	return body(ctx)
 }
 
-// appArgs checks a command's <skill_id> <app_id>.
-func appArgs(args []string) (skillID, appID string, err error) {
-	skillID, appID = args[0], args[1]
-	for _, id := range []string{skillID, appID} {
+// parseApp reads the arguments of a command about one app:
+// SKILL_ID APP_ID.
+func (c *cli) parseApp(args []string) (wire.AppRef, error) {
+	rest, err := c.parse(args, 2, 2)
+	if err != nil {
+		return wire.AppRef{}, err
+	}
+	for _, id := range rest {
 		if id == "" || strings.ContainsAny(id, "/ \t\n") {
-			return "", "", usageErr("%q is not a skill_id or app_id", id)
+			return wire.AppRef{}, usageErr("%q is not a skill_id or app_id", id)
 		}
 	}
-	return skillID, appID, nil
+	return wire.AppRef{SkillID: rest[0], AppID: rest[1]}, nil
 }
 
 // newBusClient is a client of the bus cfg names, encrypted when cfg has the

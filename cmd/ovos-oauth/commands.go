@@ -100,16 +100,13 @@ soon), for scripts: curl -H "Authorization: Bearer $(ovos-oauth token …)".
 
 func tokenCmd(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	c := newCLI("token", tokenUsage, true, getenv, stdout, stderr)
-	rest, err := c.parse(args, 2, 2)
+	ref, err := c.parseApp(args)
 	if err != nil {
 		return err
 	}
-	skillID, appID, err := appArgs(rest)
-	if err != nil {
-		return err
-	}
+	skillID, appID := ref.SkillID, ref.AppID
 	return c.run(ctx, nil, func(ctx context.Context) error {
-		rep, err := call[wire.TokenGetReply](ctx, c, wire.TypeTokenGet, wire.AppRef{SkillID: skillID, AppID: appID})
+		rep, err := call[wire.TokenGetReply](ctx, c, wire.TypeTokenGet, ref)
 		if err != nil {
 			return c.failure("token", hint(err, skillID, appID))
 		}
@@ -148,15 +145,11 @@ also forgets the app itself (a skill registers it again when it starts).
 func revokeCmd(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	c := newCLI("revoke", revokeUsage, true, getenv, stdout, stderr)
 	unregister := c.flags.Bool("unregister", false, "also forget the app")
-	rest, err := c.parse(args, 2, 2)
+	ref, err := c.parseApp(args)
 	if err != nil {
 		return err
 	}
-	skillID, appID, err := appArgs(rest)
-	if err != nil {
-		return err
-	}
-	ref := wire.AppRef{SkillID: skillID, AppID: appID}
+	skillID, appID := ref.SkillID, ref.AppID
 	return c.run(ctx, nil, func(ctx context.Context) error {
 		rep, err := call[wire.RevokeReply](ctx, c, wire.TypeRevoke, ref)
 		if err != nil {
@@ -208,14 +201,11 @@ func loginCmd(ctx context.Context, args []string, getenv func(string) string, st
 	fs.StringVar(&reg.Login, "login-mode", "", "how to log in: lan, relay, loopback or device (default: the provider's)")
 	wait := fs.Duration("wait", 10*time.Minute, "how long to wait for the login to be done")
 	noQR := fs.Bool("no-qr", false, "do not draw the QR code")
-	rest, err := c.parse(args, 2, 2)
+	ref, err := c.parseApp(args)
 	if err != nil {
 		return err
 	}
-	skillID, appID, err := appArgs(rest)
-	if err != nil {
-		return err
-	}
+	skillID, appID := ref.SkillID, ref.AppID
 	if reg.ClientSecret == "" {
 		reg.ClientSecret = getenv("OVOS_OAUTH_CLIENT_SECRET")
 	}
@@ -225,7 +215,6 @@ func loginCmd(ctx context.Context, args []string, getenv func(string) string, st
 	if reg.ClientSecret != "" && !register {
 		return usageErr("login: a client secret alone registers nothing: give --client-id too")
 	}
-	ref := wire.AppRef{SkillID: skillID, AppID: appID}
 	reg.AppRef = ref
 	return c.run(ctx, nil, func(ctx context.Context) error {
 		if register {
