@@ -23,20 +23,12 @@ import (
 //   - rss-MiB: its resident memory then, and of that anon-MiB, the part that
 //     is not the store's file mapped in.
 func BenchmarkDaemonIdle10kTokens(b *testing.B) {
-	dataDir := b.TempDir()
-	db := store.New(filepath.Join(dataDir, "ovos-oauth.db"))
-	if err := db.Open(); err != nil {
-		b.Fatal(err)
-	}
-	oauthtest.Seed(b, db, 10000, time.Now())
-	db.Close()
+	dataDir := seeded10k(b)
 
 	for b.Loop() {
 		args, _ := json.Marshal([]string{"serve", "--embedded-bus", "127.0.0.1:0", "--listen", "127.0.0.1:0",
 			"--public-host", "127.0.0.1", "--data-dir", dataDir, "--log-format", "json", "--mirror-ovos-utils=false"})
-		cmd := exec.Command(os.Args[0], "-test.run=^$")
-		cmd.Env = append(os.Environ(), "OVOS_OAUTH_TEST_DAEMON="+string(args), "HOME="+b.TempDir(),
-			"OVOS_OAUTH_SYSTEM_CONFIG_DIR="+b.TempDir(), "MYCROFT_SYSTEM_CONFIG=/nonexistent", "XDG_CONFIG_DIRS="+b.TempDir())
+		cmd := daemonCommand(b, args, b.TempDir())
 		stderr, err := cmd.StderrPipe()
 		if err != nil {
 			b.Fatal(err)
@@ -126,4 +118,27 @@ func rssAnon(b *testing.B, pid int) int64 {
 		}
 	}
 	return 0
+}
+
+// seeded10k returns a data dir whose store holds 10,000 apps with sealed,
+// refreshable tokens.
+func seeded10k(b *testing.B) string {
+	b.Helper()
+	dataDir := b.TempDir()
+	db := store.New(filepath.Join(dataDir, "ovos-oauth.db"))
+	if err := db.Open(); err != nil {
+		b.Fatal(err)
+	}
+	oauthtest.Seed(b, db, 10000, time.Now())
+	db.Close()
+	return dataDir
+}
+
+// daemonCommand is this test binary run as the daemon with the serve
+// arguments args (JSON), HOME home and no config file of this machine.
+func daemonCommand(b *testing.B, args []byte, home string) *exec.Cmd {
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), "OVOS_OAUTH_TEST_DAEMON="+string(args), "HOME="+home,
+		"OVOS_OAUTH_SYSTEM_CONFIG_DIR="+b.TempDir(), "MYCROFT_SYSTEM_CONFIG=/nonexistent", "XDG_CONFIG_DIRS="+b.TempDir())
+	return cmd
 }

@@ -23,9 +23,9 @@ type replies chan bus.Message
 
 func (r replies) Send(m bus.Message) error { r <- m; return nil }
 
-// benchService returns a running service on a real bbolt file, with app
-// "s"/"a" registered, and the channel its messages go to.
-func benchService(b *testing.B) (*api.Service, replies) {
+// runBenchService runs a service over a real bbolt file until the benchmark
+// ends; sender makes its Sender (a bus client of the service, say).
+func runBenchService(b *testing.B, sender func(*api.Service) api.Sender) (*api.Service, *store.DB) {
 	b.Helper()
 	db := store.New(filepath.Join(b.TempDir(), "db"))
 	if err := db.Open(); err != nil {
@@ -35,13 +35,21 @@ func benchService(b *testing.B) (*api.Service, replies) {
 	logger := slog.New(slog.DiscardHandler)
 	e := oauth.NewEngine(db, "http://192.0.2.1:36536", logger)
 	svc := api.New(e, qr.NewDir(b.TempDir()), "192.0.2.1", 36536, logger)
-	out := make(replies, 16)
-	svc.Sender = out
+	svc.Sender = sender(svc)
 	e.Events = svc
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- svc.Run(ctx) }()
 	b.Cleanup(func() { cancel(); <-done })
+	return svc, db
+}
+
+// benchService returns a running service on a real bbolt file, with app
+// "s"/"a" registered, and the channel its messages go to.
+func benchService(b *testing.B) (*api.Service, replies) {
+	b.Helper()
+	out := make(replies, 16)
+	svc, db := runBenchService(b, func(*api.Service) api.Sender { return out })
 	svc.Dispatch(request("oauth.register", map[string]any{"skill_id": "s", "app_id": "a", "client_id": "c",
 		"auth_endpoint": "https://p.example/a", "token_endpoint": "https://p.example/t", "shell_integration": false}))
 	<-out
@@ -166,21 +174,12 @@ func BenchmarkBusRequest(b *testing.B) {
 	} {
 		b.Run(tt.typ, func(b *testing.B) {
 			url, _ := bustest.StartHub(b, func(h *bus.Hub) { h.NoDelay = false })
-			db := store.New(filepath.Join(b.TempDir(), "db"))
-			if err := db.Open(); err != nil {
-				b.Fatal(err)
-			}
-			b.Cleanup(func() { db.Close() })
 			logger := slog.New(slog.DiscardHandler)
-			e := oauth.NewEngine(db, "http://192.0.2.1:36536", logger)
-			svc := api.New(e, qr.NewDir(b.TempDir()), "192.0.2.1", 36536, logger)
-			e.Events = svc
-			daemon := bus.NewClient(url, svc, logger)
-			svc.Sender = daemon
-			ctx, cancel := context.WithCancel(context.Background())
-			done := make(chan error, 1)
-			go func() { done <- svc.Run(ctx) }()
-			b.Cleanup(func() { cancel(); <-done })
+			var daemon *bus.Client
+			runBenchService(b, func(svc *api.Service) api.Sender {
+				daemon = bus.NewClient(url, svc, logger)
+				return daemon
+			})
 			runClient(b, daemon)
 
 			replies := typeChan{tt.reply, make(chan bus.Message, 1)}
