@@ -136,9 +136,9 @@ func seeded10k(b *testing.B) string {
 
 // daemonCommand is this test binary run as the daemon with the serve
 // arguments args (JSON), HOME home and no config file of this machine.
-func daemonCommand(b *testing.B, args []byte, home string) *exec.Cmd {
+func daemonCommand(tb testing.TB, args []byte, home string) *exec.Cmd {
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), "OVOS_OAUTH_TEST_DAEMON="+string(args), "HOME="+home,
-		"OVOS_OAUTH_SYSTEM_CONFIG_DIR="+b.TempDir(), "MYCROFT_SYSTEM_CONFIG=/nonexistent", "XDG_CONFIG_DIRS="+b.TempDir())
+		"OVOS_OAUTH_SYSTEM_CONFIG_DIR="+tb.TempDir(), "MYCROFT_SYSTEM_CONFIG=/nonexistent", "XDG_CONFIG_DIRS="+tb.TempDir())
 	return cmd
 }

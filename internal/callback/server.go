@@ -268,7 +268,7 @@ func (s *Server) errorPage(w http.ResponseWriter, err error) {
 		status = http.StatusNotFound
 	case oauth.CodeAccessDenied:
 		status = http.StatusForbidden
-	case oauth.CodeExpiredState:
+	case oauth.CodeExpiredState, oauth.CodeInterrupted:
 		status = http.StatusGone
 	case oauth.CodeAlreadyAnswered:
 		status = http.StatusConflict
@@ -280,7 +280,7 @@ func (s *Server) errorPage(w http.ResponseWriter, err error) {
 		status = http.StatusInternalServerError
 	}
 	hint := "Go back to your device and start the login again."
-	if code == oauth.CodeAlreadyAnswered {
+	if code == oauth.CodeAlreadyAnswered || code == oauth.CodeInterrupted {
 		hint = "" // the message says what to do
 	}
 	s.page(w, status, page{
@@ -300,6 +300,8 @@ func title(code string) string {
 		return "This login has expired"
 	case oauth.CodeAlreadyAnswered:
 		return "This login was already answered"
+	case oauth.CodeInterrupted:
+		return "This login was interrupted"
 	case oauth.CodeAccessDenied:
 		return "Login refused"
 	case oauth.CodeExchangeFailed:

@@ -34,6 +34,8 @@ func (fakeEngine) Complete(ctx context.Context, id string, q url.Values, landed 
 		return nil, nil, &oauth.Error{Code: oauth.CodeAccessDenied, Description: "the login was refused or cancelled"}
 	case q.Get("state") == "boom":
 		return nil, nil, errors.New("disk on fire: secret-detail")
+	case q.Get("state") == "interrupted":
+		return nil, nil, &oauth.Error{Code: oauth.CodeInterrupted, Description: "the login was cut short"}
 	case q.Get("state") == "provider":
 		return nil, nil, &oauth.Error{Code: oauth.CodeExchangeFailed, Description: "refused"}
 	case q.Get("state") != "ok":
@@ -73,6 +75,7 @@ func TestStatusesAndPages(t *testing.T) {
 		{"GET", "/auth/callback/nobody_here?state=ok&code=c", 404, ""},
 		{"GET", "/auth/callback/skill_app?state=provider&code=c", 502, ""},
 		{"GET", "/auth/callback/skill_app?state=boom&code=c", 500, ""},
+		{"GET", "/auth/callback/skill_app?state=interrupted&code=c", 410, ""},
 		{"GET", "/auth/start/GOODGOODGOODGOODGOODGOODGO", 303, "https://provider.example/authorize?state=abc"},
 		{"GET", "/auth/start/" + expiredFlow, 410, ""},
 		// A loopback login's link shows the page; its Log in button goes on.

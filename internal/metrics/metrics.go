@@ -47,7 +47,7 @@ var Codes = []string{
 	oauth.CodeInvalidRequest, oauth.CodeUnknownApp, oauth.CodeConflict, oauth.CodeNeedsCredentials,
 	oauth.CodeInvalidState, oauth.CodeExpiredState, oauth.CodeAlreadyAnswered, oauth.CodeAccessDenied,
 	oauth.CodeExchangeFailed, oauth.CodeProviderUnavailable, oauth.CodeNotAuthorized, oauth.CodeReauthRequired,
-	oauth.CodeBusy, oauth.CodeNotAnAnswer, oauth.CodeInternal,
+	oauth.CodeBusy, oauth.CodeNotAnAnswer, oauth.CodeInterrupted, oauth.CodeInternal,
 }
 
 // OK is the outcome of a request answered without an error.

@@ -131,8 +131,12 @@ const (
 	FlowDevice   FlowKind = "device"
 )
 
-// Flow is a pending login. It is single-use: completing it, in success or
-// failure, deletes it.
+// Flow is a pending login. It is single-use: the answer that spends its
+// state marks it spent, and the token's write or the login's failure
+// deletes it. A login still stored spent by a run of the daemon that has
+// ended was interrupted (kill -9, a crash, a power cut during the code
+// exchange): the next run reports it and keeps it a while, marked, to
+// answer the phone's retry.
 type Flow struct {
 	ID       string   `json:"id"`
 	Kind     FlowKind `json:"kind"`
@@ -156,6 +160,15 @@ type Flow struct {
 	VerificationURI         string        `json:"verification_uri,omitempty"`
 	VerificationURIComplete string        `json:"verification_uri_complete,omitempty"`
 	Interval                time.Duration `json:"interval,omitempty"`
+
+	// Spent is when an answer spent the login's state and its code went to
+	// be exchanged, by the run of the daemon named by SpentBy (a random id
+	// per run); zero while the login waits for its answer.
+	Spent   time.Time `json:"spent,omitzero"`
+	SpentBy string    `json:"spent_by,omitempty"`
+	// Interrupted is when a later run found the login spent and reported
+	// it; Expires is then when the record of it goes.
+	Interrupted time.Time `json:"interrupted,omitzero"`
 }
 
 // UserURL is the address the user opens for the flow: the verification URI

@@ -149,14 +149,16 @@ func (e *Engine) pollDevice(ctx context.Context, flowID string) (next time.Time,
 	case err == nil:
 		unlock := e.locks.Lock(app.MungedID())
 		defer unlock()
-		if derr := e.store.DeleteFlow(f.ID); derr != nil && !IsNotFound(derr) {
-			e.logger.Warn("device login not deleted", "flow", f.ID, "err", derr)
-		}
+		// The login ends in the token's own write: a kill before it leaves
+		// the login pending, polled again by the next run.
 		cur, err := e.app(app.MungedID())
 		if err == nil {
-			err = e.keep(cur, tok, "login", "kind", FlowDevice)
+			err = e.keep(cur, tok, "login", f.ID, "kind", FlowDevice)
 		}
 		if err != nil {
+			if derr := e.store.DeleteFlow(f.ID); derr != nil && !IsNotFound(derr) {
+				e.logger.Warn("device login not deleted", "flow", f.ID, "err", derr)
+			}
 			e.reportDevice(app, err)
 		}
 		return time.Time{}, false

@@ -2,6 +2,7 @@ package oauth
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"log/slog"
 	"net/http"
@@ -88,6 +89,9 @@ type Engine struct {
 	store   Store
 	baseURL string
 	logger  *slog.Logger
+	// run tells this run's spent logins from those a run that died left:
+	// random, so that neither a restart nor the clock can confuse the two.
+	run string
 
 	locks   keyedMutex
 	refresh singleflight.Group
@@ -119,6 +123,7 @@ func NewEngine(store Store, baseURL string, logger *slog.Logger) *Engine {
 		store:           store,
 		baseURL:         baseURL,
 		logger:          logger,
+		run:             rand.Text(),
 	}
 }
 

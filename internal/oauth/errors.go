@@ -22,6 +22,7 @@ const (
 	CodeReauthRequired      = "reauth_required"      // the provider refused the refresh token for good
 	CodeBusy                = "busy"                 // too many requests queued
 	CodeNotAnAnswer         = "not_an_answer"        // a forwarded or pasted URL that is not the login's redirect URI
+	CodeInterrupted         = "interrupted"          // the daemon stopped dead while it finished the login
 	CodeInternal            = "internal_error"
 )
 

@@ -139,7 +139,8 @@ var flowIDPattern = regexp.MustCompile(`^[A-Z2-7]{26}$`)
 
 // PendingFlow returns a pending login that has not expired, for the short
 // link of its QR code. It does not consume the flow: a phone may open the
-// link twice.
+// link twice. A login whose state was spent is not pending: the link says
+// it is being finished, or that it was interrupted.
 func (e *Engine) PendingFlow(ctx context.Context, flowID string) (*Flow, error) {
 	if !flowIDPattern.MatchString(flowID) {
 		return nil, errorf(CodeInvalidState, "this login link is not valid")
@@ -150,6 +151,9 @@ func (e *Engine) PendingFlow(ctx context.Context, flowID string) (*Flow, error) 
 	}
 	if err != nil {
 		return nil, internalErr("read the login", err)
+	}
+	if !f.Spent.IsZero() {
+		return nil, e.spentError(f)
 	}
 	if !e.Now().Before(f.Expires) {
 		return nil, errorf(CodeExpiredState, "this login link has expired; ask for a new one")
@@ -244,7 +248,12 @@ func (e *Engine) complete(ctx context.Context, app *App, query url.Values, lande
 	if landed != "" && !e.answersAt(app, landed, f) {
 		return nil, false, errorf(CodeNotAnAnswer, "this address is not the login's redirect URI; the login goes on")
 	}
-	if f, err = e.store.TakeFlow(state); IsNotFound(err) {
+	if !f.Spent.IsZero() {
+		return nil, false, e.spentError(f)
+	}
+	// Spent durably before the code leaves: a run that dies during the
+	// exchange leaves the login marked, for the next run to report.
+	if f, err = e.store.SpendFlow(state, e.run, e.Now()); IsNotFound(err) {
 		return nil, false, unknown() // answered a moment ago, by the other way
 	} else if err != nil {
 		return nil, false, internalErr("read the login", err)
@@ -255,9 +264,15 @@ func (e *Engine) complete(ctx context.Context, app *App, query url.Values, lande
 	defer func() {
 		outcome := failed
 		if err == nil {
-			outcome = completed
+			outcome = completed // the token's write ended the flow
 		}
 		e.recent.add(state, app.MungedID(), outcome, e.Now())
+		if err != nil {
+			// Reported now, so not to be reported as interrupted.
+			if derr := e.store.DeleteFlow(f.ID); derr != nil && !IsNotFound(derr) {
+				e.logger.Warn("failed login not deleted; the next start reports it as interrupted", "app", f.MungedID, "err", derr)
+			}
+		}
 	}()
 	if !e.Now().Before(f.Expires) {
 		return nil, true, errorf(CodeExpiredState, "this login took too long; start it again")
@@ -296,7 +311,7 @@ func (e *Engine) complete(ctx context.Context, app *App, query url.Values, lande
 	if err != nil {
 		return nil, true, exchangeError(err)
 	}
-	if err := e.keep(cur, tok, "login", "kind", f.Kind); err != nil {
+	if err := e.keep(cur, tok, "login", f.ID, "kind", f.Kind); err != nil {
 		return nil, true, err
 	}
 	*app = *cur
@@ -307,6 +322,58 @@ func (e *Engine) complete(ctx context.Context, app *App, query url.Values, lande
 // unknown app, an unknown, spent or another app's state.
 func errUnknownLogin() *Error {
 	return errorf(CodeInvalidState, "this login is unknown or was already used")
+}
+
+// errInterrupted is the answer about a login that a run of the daemon
+// spent and died before it stored a token: to the skill at the next start,
+// and to the phone's retries of its answer or link.
+func errInterrupted() *Error {
+	return errorf(CodeInterrupted, "the login was cut short: ovos-oauth stopped while it was finishing it; start the login again on your device")
+}
+
+// spentError answers a repeat of a spent login's answer or link: as one
+// this run is finishing, or finished a moment ago, or as interrupted when
+// a run that has ended spent it.
+func (e *Engine) spentError(f *Flow) *Error {
+	if f.SpentBy != e.run {
+		return errInterrupted()
+	}
+	// Spent by this run: its outcome is recorded, or about to be.
+	outcome, seen := e.recent.outcome(f.State.Reveal(), f.MungedID, e.Now())
+	if !seen {
+		outcome = pending
+	}
+	return &Error{Code: CodeAlreadyAnswered, Description: outcome.describe()}
+}
+
+// reportInterrupted reports the logins among flows that a run that has
+// ended spent and did not finish: it died between sending the code and
+// storing the token, and nobody heard. Each is reported once, as
+// oauth.token.error with code interrupted (the bus client holds the message
+// until it is connected), then marked so that no later start reports it
+// again and kept for FlowTTL, so that the phone's retry gets a page that
+// says to start again. A mark that cannot be saved is logged; the next
+// start reports the login again rather than never.
+func (e *Engine) reportInterrupted(flows []*Flow) {
+	now := e.Now()
+	for _, f := range flows {
+		if f.Spent.IsZero() || f.SpentBy == e.run || !f.Interrupted.IsZero() {
+			continue
+		}
+		app, err := e.app(f.MungedID)
+		if err != nil {
+			e.logger.Warn("interrupted login not reported", "app", f.MungedID, "err", err)
+			continue
+		}
+		oe := errInterrupted()
+		e.logger.Warn("login interrupted: the last run stopped during its code exchange; the skill is told to start it again", "app", f.MungedID, "kind", f.Kind, "spent", f.Spent)
+		e.observer().LoginFailed(app.LoginMode(), oe.Code)
+		e.Events.LoginFailed(app, oe)
+		f.Interrupted, f.Expires = now, now.Add(e.FlowTTL)
+		if err := e.store.PutFlow(f, 0); err != nil {
+			e.logger.Warn("interrupted login not marked as reported; the next start reports it again", "app", f.MungedID, "err", err)
+		}
+	}
 }
 
 // maxStateLen bounds a state read from outside: a relay state carries the

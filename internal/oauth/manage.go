@@ -166,7 +166,7 @@ func (e *Engine) Status(ctx context.Context, skillID string) ([]AppStatus, error
 	now := e.Now()
 	pending := make(map[string]FlowKind)
 	for _, f := range flows {
-		if now.Before(f.Expires) {
+		if now.Before(f.Expires) && f.Spent.IsZero() {
 			pending[f.MungedID] = f.Kind
 		}
 	}

@@ -151,7 +151,7 @@ func (e *Engine) refreshNow(ctx context.Context, id string, seen *Token) (*Token
 	// A token refreshed earlier but not saved: save it now, and ask the
 	// provider for nothing until it is.
 	if tok := e.unsaved.get(id); tok != nil {
-		if err := e.keep(app, tok, "refresh", "saved_late", true); err != nil {
+		if err := e.keep(app, tok, "refresh", "", "saved_late", true); err != nil {
 			return nil, err
 		}
 		return tok, nil
@@ -198,7 +198,7 @@ func (e *Engine) refreshNow(ctx context.Context, id string, seen *Token) (*Token
 	}
 	// Saved (fsync'd) before anyone sees the new access token: a rotated
 	// refresh token is never lost.
-	if err := e.keep(app, tok, "refresh", "rotated", tok.RefreshToken != old.RefreshToken); err != nil {
+	if err := e.keep(app, tok, "refresh", "", "rotated", tok.RefreshToken != old.RefreshToken); err != nil {
 		return nil, err
 	}
 	return tok, nil

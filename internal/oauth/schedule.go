@@ -101,7 +101,8 @@ func (e *Engine) sweepFlows(now time.Time) {
 }
 
 // loadSchedule plans a refresh for every stored token that can be
-// refreshed, and a poll for every pending device login.
+// refreshed, and a poll for every pending device login, and reports the
+// logins the last run left half-way.
 func (e *Engine) loadSchedule() error {
 	apps, err := e.store.Apps()
 	if err != nil {
@@ -133,6 +134,7 @@ func (e *Engine) loadSchedule() error {
 		}
 	}
 	e.sched.merge(plan)
+	e.reportInterrupted(flows)
 	e.logger.Info("schedule built", "apps", len(apps), "tokens", len(tokens), "refreshes", refreshes, "device_polls", len(plan)-refreshes)
 	return nil
 }

@@ -33,6 +33,11 @@ type Store interface {
 	Tokens() (map[string]*Token, error)
 	// PutToken stores the app's token; ErrNotFound when the app is gone.
 	PutToken(mungedID string, tok *Token) error
+	// PutLoginToken stores the token a login was issued and deletes that
+	// login's flow in the same transaction, so that a login is either
+	// still pending (or spent) or has its token; a flow already gone is not
+	// an error. ErrNotFound when the app is gone.
+	PutLoginToken(mungedID string, tok *Token, flowID string) error
 	// DeleteToken deletes the app's token; deleting none is not an error.
 	DeleteToken(mungedID string) error
 
@@ -48,18 +53,22 @@ type Store interface {
 	// FlowsOf returns the pending flows of the app with the munged id,
 	// ordered by id, at the cost of those flows (not of all).
 	FlowsOf(mungedID string) ([]*Flow, error)
-	// FlowByState returns the flow with the state without consuming it, or
-	// ErrNotFound.
+	// FlowByState returns the flow with the state, spent or not, without
+	// consuming it, or ErrNotFound.
 	FlowByState(state string) (*Flow, error)
 	// DeleteFlow deletes the flow with the id; ErrNotFound when there is
 	// none, so that of two callers exactly one ends a flow.
 	DeleteFlow(id string) error
-	// TakeFlow finds the flow with the state, deletes it and returns it:
-	// a state is good for one use. ErrNotFound when there is none. An
-	// expired flow is returned too; the caller checks Expires.
-	TakeFlow(state string) (*Flow, error)
+	// SpendFlow finds the flow with the state and marks it spent by run at
+	// now, durably, and returns it as it was: a state is good for one use,
+	// across restarts too. ErrNotFound when there is none or it is spent
+	// already. An expired flow is returned too; the caller checks Expires.
+	// The stored flow keeps no verifier: its code was sent.
+	SpendFlow(state, run string, now time.Time) (*Flow, error)
 	// DeleteExpiredFlows deletes every flow that expired before now, except
-	// device logins (their poll ends them), and returns how many it deleted.
+	// device logins (their poll ends them) and spent ones not yet reported
+	// as interrupted (their exchange ends them), and returns how many it
+	// deleted.
 	DeleteExpiredFlows(now time.Time) (int, error)
 }
 

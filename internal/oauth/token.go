@@ -65,12 +65,13 @@ func (a *App) scope() string {
 // keep stores a token an app was just issued and announces it: the one
 // path every new token takes, whatever finished the login (the callback,
 // ovos-shell's forward, a pasted address, the relay, a device poll) or
-// refreshed it. how is "login" or "refresh". The token is on disk before
-// anyone hears of it. A refreshed token that cannot be saved is kept in
-// memory, not handed out, and saved by the next refresh: the provider may
-// have rotated the refresh token, and the old one is dead. The caller holds
-// the app's lock.
-func (e *Engine) keep(app *App, tok *Token, how string, logArgs ...any) error {
+// refreshed it. how is "login" or "refresh"; a login's flowID names the
+// pending login the token ends, deleted in the token's own write. The token
+// is on disk before anyone hears of it. A refreshed token that cannot be
+// saved is kept in memory, not handed out, and saved by the next refresh:
+// the provider may have rotated the refresh token, and the old one is
+// dead. The caller holds the app's lock.
+func (e *Engine) keep(app *App, tok *Token, how, flowID string, logArgs ...any) error {
 	id := app.MungedID()
 	if how == "login" && app.NeedsReauth {
 		app.NeedsReauth, app.ReauthReason, app.Updated = false, "", e.Now()
@@ -78,7 +79,11 @@ func (e *Engine) keep(app *App, tok *Token, how string, logArgs ...any) error {
 			return internalErr("save the app", err)
 		}
 	}
-	if err := e.store.PutToken(id, tok); err != nil {
+	put := e.store.PutToken
+	if flowID != "" {
+		put = func(id string, tok *Token) error { return e.store.PutLoginToken(id, tok, flowID) }
+	}
+	if err := put(id, tok); err != nil {
 		if how == "refresh" {
 			e.unsaved.set(id, tok)
 			e.observer().RefreshFailed(CodeInternal)

@@ -181,8 +181,8 @@ func (db *DB) Flow(id string) (*oauth.Flow, error) {
 	return flow, nil
 }
 
-// Flows returns every pending flow, expired or not, ordered by id. Safe for
-// concurrent use.
+// Flows returns every pending flow, expired or spent or not, ordered by
+// id. Safe for concurrent use.
 func (db *DB) Flows() ([]*oauth.Flow, error) {
 	var flows []*oauth.Flow
 	err := db.view(func(b *buckets) error {
@@ -217,8 +217,9 @@ func (db *DB) FlowsOf(mungedID string) ([]*oauth.Flow, error) {
 	return flows, nil
 }
 
-// FlowByState returns the flow with the state without consuming it, or an
-// error wrapping oauth.ErrNotFound. Safe for concurrent use.
+// FlowByState returns the flow with the state, spent or not, without
+// consuming it, or an error wrapping oauth.ErrNotFound. Safe for concurrent
+// use.
 func (db *DB) FlowByState(state string) (*oauth.Flow, error) {
 	var flow *oauth.Flow
 	err := db.view(func(b *buckets) error {
@@ -259,24 +260,14 @@ func (db *DB) DeleteFlow(id string) error {
 // TakeFlow finds the flow with the state, deletes it and its state in one
 // transaction and returns it, whether or not it has expired. A state is good
 // for one use: of concurrent or repeated calls with the same state exactly
-// one gets the flow, the others an error wrapping oauth.ErrNotFound. Safe for
-// concurrent use.
+// one gets the flow, the others an error wrapping oauth.ErrNotFound, as
+// does a flow that SpendFlow spent. Safe for concurrent use.
 func (db *DB) TakeFlow(state string) (*oauth.Flow, error) {
 	var flow *oauth.Flow
 	err := db.update(func(b *buckets) error {
-		if state == "" {
-			return oauth.ErrNotFound
-		}
-		id := b.flowStates.Get(stateKey(state))
-		if id == nil {
-			return oauth.ErrNotFound
-		}
-		if !b.flows.has(id) {
-			return fmt.Errorf("state index names missing flow %s", id)
-		}
-		f, err := get[oauth.Flow](b.flows, string(id))
+		f, err := b.unspentFlow(state)
 		if err != nil {
-			return fmt.Errorf("flow %s: %w", id, err)
+			return err
 		}
 		if err := b.deleteFlow(f); err != nil {
 			return err
@@ -291,9 +282,73 @@ func (db *DB) TakeFlow(state string) (*oauth.Flow, error) {
 	return flow, nil
 }
 
+// SpendFlow finds the flow with the state, marks it spent by run at now in
+// one fsync'd transaction and returns it as it was, whether or not it has
+// expired. A state is good for one use: of concurrent or repeated calls
+// with the same state exactly one gets the flow, the others an error
+// wrapping oauth.ErrNotFound, also after the process died and the store was
+// opened again. The spent flow stays, with its state indexed, so that a
+// repeat of the answer finds it, until PutLoginToken or DeleteFlow ends it;
+// its stored copy has no verifier, whose one use is the exchange the caller
+// makes with the copy returned.
+//
+// A release that predates SpendFlow reads a spent flow as a pending one;
+// without its verifier, the provider refuses the code again.
+// Safe for concurrent use.
+func (db *DB) SpendFlow(state, run string, now time.Time) (*oauth.Flow, error) {
+	var flow *oauth.Flow
+	err := db.update(func(b *buckets) error {
+		f, err := b.unspentFlow(state)
+		if err != nil {
+			return err
+		}
+		spent := *f
+		spent.Spent, spent.SpentBy, spent.Verifier = now, run, ""
+		data, err := json.Marshal(&spent)
+		if err != nil {
+			return fmt.Errorf("flow %s: %w", f.ID, err)
+		}
+		if err := b.flows.put([]byte(f.ID), data); err != nil {
+			return err
+		}
+		flow = f
+		return nil
+	})
+	if err != nil {
+		// Never the state in the message: it is a secret.
+		return nil, fmt.Errorf("spend flow: %w", err)
+	}
+	return flow, nil
+}
+
+// unspentFlow returns the flow with the state, or an error wrapping
+// oauth.ErrNotFound when there is none or it is spent.
+func (b *buckets) unspentFlow(state string) (*oauth.Flow, error) {
+	if state == "" {
+		return nil, oauth.ErrNotFound
+	}
+	id := b.flowStates.Get(stateKey(state))
+	if id == nil {
+		return nil, oauth.ErrNotFound
+	}
+	if !b.flows.has(id) {
+		return nil, fmt.Errorf("state index names missing flow %s", id)
+	}
+	f, err := get[oauth.Flow](b.flows, string(id))
+	if err != nil {
+		return nil, fmt.Errorf("flow %s: %w", id, err)
+	}
+	if !f.Spent.IsZero() {
+		return nil, oauth.ErrNotFound
+	}
+	return f, nil
+}
+
 // DeleteExpiredFlows deletes every flow whose Expires is before now, with its
 // state, in one transaction (but not device logins: the engine's poll of one
-// ends it and tells the skill it expired), and returns how many it deleted. The cost is
+// ends it and tells the skill it expired; nor spent ones not marked
+// Interrupted: their exchange ends them, or the next run reports them), and
+// returns how many it deleted. The cost is
 // linear in the number of stored flows. Safe for concurrent use.
 func (db *DB) DeleteExpiredFlows(now time.Time) (int, error) {
 	// Looked for in a read transaction first: a write transaction fsyncs
@@ -323,9 +378,10 @@ func (db *DB) DeleteExpiredFlows(now time.Time) (int, error) {
 }
 
 // sweepable reports whether DeleteExpiredFlows deletes f: an expired flow,
-// except a device login, which its own poll ends and reports.
+// except a device login, which its own poll ends and reports, and a spent
+// one whose exchange may still run.
 func sweepable(f *oauth.Flow, now time.Time) bool {
-	return f.Expires.Before(now) && f.Kind != oauth.FlowDevice
+	return f.Expires.Before(now) && f.Kind != oauth.FlowDevice && (f.Spent.IsZero() || !f.Interrupted.IsZero())
 }
 
 // flowsOf returns the flows of the app with the munged id, through the

@@ -30,6 +30,8 @@ func openWithApps(t *testing.T, appIDs ...string) *store.DB {
 func TestFlowRoundTrip(t *testing.T) {
 	db := openWithApps(t, "app")
 	want := fullFlow("f1", "skill_app", at(0))
+	// As a run spent it and the next reported it: every field is kept.
+	want.Spent, want.SpentBy, want.Interrupted = at(1), "run-1", at(2)
 	checkAllSet(t, want)
 	if err := db.PutFlow(want, 3); err != nil {
 		t.Fatalf("PutFlow() = %v", err)

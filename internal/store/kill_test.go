@@ -15,6 +15,7 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/OpenVoiceOS/ovos-oauth/internal/oauth"
 	"github.com/OpenVoiceOS/ovos-oauth/internal/store"
 	"github.com/google/go-cmp/cmp"
 )
@@ -24,9 +25,10 @@ const killChildEnv = "OVOS_OAUTH_STORE_KILL_CHILD"
 
 // TestSurvivesKill9 is the acceptance test "an acknowledged registration,
 // token or pending login survives kill -9": a child process writes an app,
-// a token and a pending login, says "ok" once the calls returned, and is
-// SIGKILLed while it still holds the store open; the parent then finds
-// them all, and the login can still be finished (its state taken).
+// a token and a pending login, and spends another login's state, says "ok"
+// once the calls returned, and is SIGKILLed while it still holds the store
+// open; the parent then finds them all, the login can still be finished
+// (its state taken), and the spent one is marked and cannot be spent again.
 func TestSurvivesKill9(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "oauth.db")
 	cmd := exec.CommandContext(t.Context(), os.Args[0], "-test.run=^TestKillChild$", "-test.count=1")
@@ -95,6 +97,13 @@ func TestSurvivesKill9(t *testing.T) {
 	if diff := cmp.Diff(f, want, equateTimes); diff != "" {
 		t.Errorf("pending login after kill -9 mismatch (-got +want):\n%s", diff)
 	}
+	spent := fullFlow("spent", "skill_app", at(1))
+	if f, err := db.FlowByState(spent.State.Reveal()); err != nil || f.SpentBy != "dead-run" || !f.Spent.Equal(at(2)) {
+		t.Errorf("FlowByState() of the login spent before kill -9 = %+v, %v; want it marked spent by the dead run", f, err)
+	}
+	if _, err := db.SpendFlow(spent.State.Reveal(), "next-run", at(3)); !errors.Is(err, oauth.ErrNotFound) {
+		t.Errorf("SpendFlow() of a state spent before kill -9 = %v, want ErrNotFound", err)
+	}
 }
 
 // TestKillChild is TestSurvivesKill9's child process; run on its own it skips.
@@ -114,6 +123,13 @@ func TestKillChild(t *testing.T) {
 		t.Fatal(err)
 	}
 	if err := db.PutFlow(fullFlow("login", "skill_app", at(0)), 4); err != nil {
+		t.Fatal(err)
+	}
+	spent := fullFlow("spent", "skill_app", at(1))
+	if err := db.PutFlow(spent, 4); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.SpendFlow(spent.State.Reveal(), "dead-run", at(2)); err != nil {
 		t.Fatal(err)
 	}
 	fmt.Println("ok")

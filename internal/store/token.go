@@ -84,6 +84,38 @@ func (db *DB) PutToken(mungedID string, tok *oauth.Token) error {
 	return nil
 }
 
+// PutLoginToken stores the token a login was issued, as PutToken does, and
+// deletes the login's flow with its state in the same transaction: a kill
+// at any moment leaves the login either spent and unfinished, which the
+// next run reports, or finished, never both nor neither. A flow already
+// gone (replaced by a newer login, or swept) is not an error, nor is one
+// that does not open: the token matters more. Safe for concurrent use.
+func (db *DB) PutLoginToken(mungedID string, tok *oauth.Token, flowID string) error {
+	data, err := json.Marshal(tok)
+	if err != nil {
+		return fmt.Errorf("put token %s: %w", mungedID, err)
+	}
+	err = db.update(func(b *buckets) error {
+		key := []byte(mungedID)
+		if !b.apps.has(key) {
+			return oauth.ErrNotFound
+		}
+		if err := b.tokens.put(key, data); err != nil {
+			return err
+		}
+		f, err := get[oauth.Flow](b.flows, flowID)
+		if err != nil || f.MungedID != mungedID {
+			return nil
+		}
+		return b.deleteFlow(f)
+	})
+	db.cache.forget(mungedID, false, true)
+	if err != nil {
+		return fmt.Errorf("put token %s: %w", mungedID, err)
+	}
+	return nil
+}
+
 // DeleteToken deletes the token of the app with the munged id; deleting a
 // token that does not exist is not an error. Safe for concurrent use.
 func (db *DB) DeleteToken(mungedID string) error {
