@@ -11,9 +11,11 @@ import (
 )
 
 // TestTokensKeepWorkingAcrossRotationsAndRestart: with two-second access
-// tokens and a new refresh token on every refresh, the daemon refreshes in
-// the background, survives a restart in between, and never presents a
-// refresh token twice.
+// tokens and a new refresh token on every refresh, the refreshes a skill
+// asks for rotate the refresh token, a skill asking for a token that
+// expired gets a fresh one at once (the 30 s between scheduled refreshes
+// does not hold it back), a restart in between loses nothing, and no
+// refresh token is presented twice.
 func TestTokensKeepWorkingAcrossRotationsAndRestart(t *testing.T) {
 	busURL, _ := bustest.StartHub(t)
 	dataDir := t.TempDir()
@@ -25,32 +27,55 @@ func TestTokensKeepWorkingAcrossRotationsAndRestart(t *testing.T) {
 	authURL := noErr(t, s.skill.request(t, "oauth.get", app("demoapp"), "oauth.url"))["url"].(string)
 	p.Login(t, authURL)
 	seen := map[string]bool{s.checkToken(t, dataOf(t, s.skill.Expect(t, "oauth.token.response."+skillID+"_demoapp"))): true}
-
+	fresh := func(at string) {
+		t.Helper()
+		if seen[at] {
+			t.Fatalf("a refresh handed out an access token seen before")
+		}
+		seen[at] = true
+	}
 	refreshed := func(n int) {
 		t.Helper()
 		for range n {
-			at := s.checkToken(t, dataOf(t, s.skill.Expect(t, "oauth.token.refreshed."+skillID+"_demoapp")))
-			if seen[at] {
-				t.Fatalf("a refresh handed out an access token seen before")
+			rep := noErr(t, s.skill.request(t, "oauth.refresh", app("demoapp"), "oauth.refresh.response"))
+			at := s.checkToken(t, rep["token"].(map[string]any))
+			if ev := s.checkToken(t, dataOf(t, s.skill.Expect(t, "oauth.token.refreshed."+skillID+"_demoapp"))); ev != at {
+				t.Errorf("oauth.token.refreshed carries another token than the reply")
 			}
-			seen[at] = true
+			fresh(at)
+		}
+	}
+	// A token past half its life is refreshed when a skill asks for it.
+	expiredGet := func() {
+		t.Helper()
+		var at string
+		waitFor(t, "oauth.token.get to hand out a refreshed token", func() bool {
+			got := noErr(t, s.skill.request(t, "oauth.token.get", app("demoapp"), "oauth.token.get.response"))
+			at, _ = got["access_token"].(string)
+			return !seen[at]
+		})
+		fresh(at)
+		if ev := s.checkToken(t, dataOf(t, s.skill.Expect(t, "oauth.token.refreshed."+skillID+"_demoapp"))); ev != at {
+			t.Errorf("oauth.token.refreshed carries another token than oauth.token.get")
 		}
 	}
 	refreshed(3)
+	expiredGet()
 
 	if err := d.stop(); err != nil {
 		t.Fatal(err)
 	}
 	startDaemon(t, busURL, dataDir)
 	refreshed(2)
+	expiredGet()
 
 	got := noErr(t, s.skill.request(t, "oauth.token.get", app("demoapp"), "oauth.token.get.response"))
 	if at, _ := got["access_token"].(string); p.Userinfo(t, at) != http.StatusOK {
 		t.Errorf("oauth.token.get gave a token the provider refuses")
 	}
 	total, reused := p.Refreshes()
-	if total < 5 || reused != 0 {
-		t.Errorf("provider saw %d refreshes, %d refresh tokens presented twice; want ≥5 and none reused", total, reused)
+	if total < 7 || reused != 0 {
+		t.Errorf("provider saw %d refreshes, %d refresh tokens presented twice; want ≥7 and none reused", total, reused)
 	}
 }
 

@@ -115,6 +115,9 @@ type Token struct {
 	Raw          map[string]any `json:"raw,omitempty"`
 	// Obtained is when the provider issued this access token.
 	Obtained time.Time `json:"obtained"`
+	// RefreshExpiry is when the provider said the refresh token stops
+	// working (refresh_token_expires_in); zero when it did not say.
+	RefreshExpiry time.Time `json:"refresh_expiry,omitzero"`
 }
 
 // FlowKind tells how a pending login is finished.

@@ -5,9 +5,14 @@ import (
 	"crypto/rand"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
+	"net/netip"
 	"net/url"
+	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"golang.org/x/oauth2"
 )
@@ -19,13 +24,13 @@ const deviceGrant = "urn:ietf:params:oauth:grant-type:device_code"
 // deviceAuthResponse is a device authorization answer (RFC 8628 §3.2).
 // Google names the verification URI verification_url.
 type deviceAuthResponse struct {
-	DeviceCode              string      `json:"device_code"`
-	UserCode                string      `json:"user_code"`
-	VerificationURI         string      `json:"verification_uri"`
-	VerificationURL         string      `json:"verification_url"`
-	VerificationURIComplete string      `json:"verification_uri_complete"`
-	ExpiresIn               json.Number `json:"expires_in"`
-	Interval                json.Number `json:"interval"`
+	DeviceCode              string `json:"device_code"`
+	UserCode                string `json:"user_code"`
+	VerificationURI         string `json:"verification_uri"`
+	VerificationURL         string `json:"verification_url"`
+	VerificationURIComplete string `json:"verification_uri_complete"`
+	ExpiresIn               any    `json:"expires_in"`
+	Interval                any    `json:"interval"`
 }
 
 // startDevice asks the provider for a device code and stores the pending
@@ -52,6 +57,7 @@ func (e *Engine) startDevice(ctx context.Context, app *App) (*Flow, error) {
 	}
 	f, err := e.deviceFlow(app, body, now)
 	if err != nil {
+		e.logger.Warn("device login not started: the provider's answer was refused", "app", app.MungedID(), "field", badField(err), "err", errors.Unwrap(err))
 		return nil, err
 	}
 	if err := e.store.PutFlow(f, 1); err != nil {
@@ -67,33 +73,36 @@ func (e *Engine) startDevice(ctx context.Context, app *App) (*Flow, error) {
 func (e *Engine) deviceFlow(app *App, body []byte, now time.Time) (*Flow, error) {
 	var da deviceAuthResponse
 	if err := json.Unmarshal(body, &da); err != nil {
-		return nil, &Error{Code: CodeProviderUnavailable, Description: "the provider's device endpoint answered something that is not a device code", Err: errors.New("device authorization answer is not JSON of RFC 8628 §3.2")}
+		return nil, &Error{Code: CodeProviderUnavailable, Description: "the provider's device endpoint answered something that is not a device code", Err: &answerError{"body", errors.New("not JSON of RFC 8628 §3.2")}}
 	}
 	if da.VerificationURI == "" {
 		da.VerificationURI = da.VerificationURL
 	}
-	if da.DeviceCode == "" || da.UserCode == "" || da.VerificationURI == "" {
-		return nil, &Error{Code: CodeProviderUnavailable, Description: "the provider's device endpoint answered without a device code, user code or verification URI", Err: errors.New("incomplete device authorization answer")}
+	for _, f := range []struct{ name, value string }{{"device_code", da.DeviceCode}, {"user_code", da.UserCode}, {"verification_uri", da.VerificationURI}} {
+		if f.value == "" {
+			return nil, &Error{Code: CodeProviderUnavailable, Description: "the provider's device endpoint answered without a device code, user code or verification URI", Err: &answerError{f.name, errors.New("missing")}}
+		}
 	}
-	// The verification URIs go into QR codes and ovos-shell's browser.
-	for _, u := range []string{da.VerificationURI, da.VerificationURIComplete} {
-		if u == "" {
+	// The verification URIs and the user code go into QR codes, ovos-shell
+	// (whose QML Text may render markup) and bus messages.
+	for _, u := range []struct{ name, uri string }{{"verification_uri", da.VerificationURI}, {"verification_uri_complete", da.VerificationURIComplete}} {
+		if u.uri == "" {
 			continue
 		}
-		if err := checkEndpoint("verification_uri", u, false); err != nil {
-			return nil, &Error{Code: CodeProviderUnavailable, Description: "the provider's verification URI is not an http(s) URL", Err: err}
+		if err := checkVerificationURI(u.uri); err != nil {
+			return nil, &Error{Code: CodeProviderUnavailable, Description: "the provider answered with a login address that is not safe to show; tell the skill's author", Err: &answerError{u.name, err}}
 		}
 	}
-	if err := checkText("user_code", da.UserCode); err != nil || len(da.UserCode) > 64 {
-		return nil, &Error{Code: CodeProviderUnavailable, Description: "the provider's user code is not printable", Err: errors.New("bad user_code")}
+	if err := checkUserCode(da.UserCode); err != nil {
+		return nil, &Error{Code: CodeProviderUnavailable, Description: "the provider answered with a login code that is not safe to show; tell the skill's author", Err: &answerError{"user_code", err}}
 	}
-	interval := e.PollInterval
-	if n, err := da.Interval.Int64(); err == nil && n > 0 {
-		interval = time.Duration(min(n, 3600)) * time.Second
+	interval, ok := seconds(da.Interval, minPollInterval, maxPollInterval)
+	if !ok {
+		interval = e.PollInterval
 	}
-	lifetime := e.FlowTTL
-	if n, err := da.ExpiresIn.Int64(); err == nil && n > 0 {
-		lifetime = time.Duration(min(n, 24*3600)) * time.Second
+	ttl, ok := seconds(da.ExpiresIn, minDeviceLifetime, maxDeviceLifetime)
+	if !ok {
+		ttl = e.FlowTTL
 	}
 	return &Flow{
 		ID:                      rand.Text(),
@@ -107,7 +116,7 @@ func (e *Engine) deviceFlow(app *App, body []byte, now time.Time) (*Flow, error)
 		VerificationURIComplete: da.VerificationURIComplete,
 		Interval:                interval,
 		Created:                 now,
-		Expires:                 now.Add(lifetime),
+		Expires:                 now.Add(ttl),
 	}, nil
 }
 
@@ -183,8 +192,12 @@ func (e *Engine) pollDevice(ctx context.Context, flowID string) (next time.Time,
 		// code, so the login goes on until it expires.
 		e.logger.Info("device login poll failed, will poll again", "app", f.MungedID, "err", safeErr(err))
 	}
-	return e.Now().Add(f.Interval), true
+	return e.Now().Add(pollInterval(f)), true
 }
+
+// pollInterval is the wait before a device login's next poll: a stored
+// interval, however it was written, is never a busy loop.
+func pollInterval(f *Flow) time.Duration { return max(f.Interval, minPollInterval) }
 
 // deviceToken sends one device-code token request.
 func (e *Engine) deviceToken(ctx context.Context, app *App, f *Flow) (*Token, error) {
@@ -239,4 +252,107 @@ func (e *Engine) reportDevice(app *App, err error) {
 	e.logger.Warn("device login failed", "app", app.MungedID(), "code", oe.Code, "err", oe.Err)
 	e.observer().LoginFailed(LoginDevice, oe.Code)
 	e.Events.LoginFailed(app, oe)
+}
+
+// answerError names the field of a device authorization answer that was
+// refused, and why, never its value: a hostile provider's text stays out
+// of the log.
+type answerError struct {
+	field string
+	err   error
+}
+
+func (e *answerError) Error() string {
+	return "device authorization answer: " + e.field + ": " + e.err.Error()
+}
+
+func (e *answerError) Unwrap() error { return e.err }
+
+// badField is the field an answerError in err names, or "".
+func badField(err error) string {
+	if ae, ok := errors.AsType[*answerError](err); ok {
+		return ae.field
+	}
+	return ""
+}
+
+// maxUserCode bounds a user code, in characters: providers issue 8 or 9
+// (RFC 8628 §6.1), and a person reads it from a screen and types it.
+const maxUserCode = 32
+
+// checkVerificationURI accepts the address a device login sends the user
+// to: an absolute https URL, or http to this device itself (a provider on
+// loopback; tests), of URI characters only (RFC 3986 §2), so that nothing
+// in it can be read as markup where it is shown, without user info (which
+// would show a trusted name before another host) or a fragment.
+func checkVerificationURI(raw string) error {
+	if len(raw) > maxFieldLen {
+		return errors.New("too long")
+	}
+	for i := 0; i < len(raw); i++ {
+		if !isURIChar(raw[i]) {
+			return errors.New("has a character that is not allowed in a URI")
+		}
+	}
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" || u.User != nil || u.Fragment != "" {
+		return errors.New("not an absolute URL without user info or fragment")
+	}
+	switch {
+	case u.Scheme == "https":
+		return nil
+	case u.Scheme == "http" && isLoopbackHost(u.Hostname()):
+		return nil
+	}
+	return errors.New("not https (http is accepted only on this device itself)")
+}
+
+// isURIChar reports whether c may appear in a URI: unreserved, reserved or
+// '%' (RFC 3986 §2). '<', '>', '"', '`', spaces and control characters may
+// not.
+func isURIChar(c byte) bool {
+	switch {
+	case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
+		return true
+	}
+	return strings.IndexByte("-._~:/?#[]@!$&'()*+,;=%", c) >= 0
+}
+
+// isLoopbackHost reports whether host names this device: localhost,
+// 127.0.0.0/8 or ::1.
+func isLoopbackHost(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip, err := netip.ParseAddr(host)
+	return err == nil && ip.Unmap().IsLoopback()
+}
+
+// checkUserCode accepts the code a device login asks the user to type: 1 to
+// maxUserCode characters of letters and digits of any script, combining
+// marks, spaces, '-', '.' and '_', with at least one letter or digit. It is
+// shown by ovos-shell, whose QML Text may render markup, and spoken by
+// skills: no '<', '&', quotes, control or invisible formatting characters
+// (bidi overrides, zero-width spaces).
+func checkUserCode(s string) error {
+	if !utf8.ValidString(s) {
+		return errors.New("not UTF-8")
+	}
+	if n := utf8.RuneCountInString(s); n == 0 || n > maxUserCode {
+		return fmt.Errorf("not 1 to %d characters", maxUserCode)
+	}
+	typable := false
+	for _, r := range s {
+		switch {
+		case unicode.IsLetter(r), unicode.IsDigit(r):
+			typable = true
+		case unicode.IsMark(r), r == ' ', r == '-', r == '.', r == '_':
+		default:
+			return errors.New("has a character that is not a letter, digit, space, '-', '.' or '_'")
+		}
+	}
+	if !typable {
+		return errors.New("has no letter or digit")
+	}
+	return nil
 }

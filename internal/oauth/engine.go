@@ -78,6 +78,15 @@ type Engine struct {
 	// MaxRefreshes bounds the background refreshes run at once, so that a
 	// start-up after a long outage does not storm the providers. Default 4.
 	MaxRefreshes int
+	// MaxPolls bounds the device-login polls run at once, apart from
+	// MaxRefreshes: polls whose provider never answers do not hold back
+	// refreshes. Default 4.
+	MaxPolls int
+	// MinRefreshGap is the least time from an app's token being issued to
+	// its next scheduled refresh, whatever lifetime the provider announces:
+	// a one-second token is not refreshed twice a second. A refresh a
+	// skill asks for is not held back by it. Default 30 s.
+	MinRefreshGap time.Duration
 	// RetryMin and RetryMax bound the backoff of a background refresh that
 	// met a passing fault. Defaults 30 s and 30 min.
 	RetryMin, RetryMax time.Duration
@@ -116,6 +125,8 @@ func NewEngine(store Store, baseURL string, logger *slog.Logger) *Engine {
 		Now:             time.Now,
 		Events:          nopEvents{},
 		MaxRefreshes:    4,
+		MaxPolls:        4,
+		MinRefreshGap:   30 * time.Second,
 		RetryMin:        30 * time.Second,
 		RetryMax:        30 * time.Minute,
 		TokenWait:       2 * time.Second,

@@ -193,6 +193,10 @@ func (e *Engine) refreshNow(ctx context.Context, id string, seen *Token) (*Token
 	if tok.RefreshToken == "" {
 		tok.RefreshToken = old.RefreshToken
 	}
+	// A refresh token kept keeps the lifetime it was issued with.
+	if tok.RefreshToken == old.RefreshToken && tok.RefreshExpiry.IsZero() {
+		tok.RefreshExpiry = old.RefreshExpiry
+	}
 	if tok.Scope == "" {
 		tok.Scope = old.Scope
 	}

@@ -16,7 +16,9 @@ import (
 // starts, so a token that expired while the daemon was down is refreshed at
 // once and a device login that has not expired goes on polling. One timer
 // serves the whole plan, whatever its size: an idle daemon sleeps until the
-// next job is due. At most MaxRefreshes jobs run at once.
+// next job is due. At most MaxRefreshes refreshes and MaxPolls device
+// polls run at once, each bound apart, so that polls of a provider that
+// never answers do not hold back the refreshes of other apps.
 //
 // When ctx ends, Run waits for the jobs in flight, its own and those bus
 // requests started, so that a rotated refresh token reaches the store
@@ -30,7 +32,10 @@ func (e *Engine) Run(ctx context.Context) error {
 	// hand it back to the OS now rather than over the next minutes, so an
 	// idle daemon on a small board is small and quiet.
 	debug.FreeOSMemory()
-	slots := make(chan struct{}, max(e.MaxRefreshes, 1))
+	lanes := []lane{
+		{jobRefresh, make(chan struct{}, max(e.MaxRefreshes, 1))},
+		{jobPoll, make(chan struct{}, max(e.MaxPolls, 1))},
+	}
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	timer := time.NewTimer(time.Hour)
@@ -44,25 +49,27 @@ func (e *Engine) Run(ctx context.Context) error {
 			e.sweepFlows(now)
 			nextSweep = now.Add(max(e.FlowTTL, time.Minute))
 		}
-		for len(slots) < cap(slots) {
-			j, ok := e.sched.popDue(now)
-			if !ok {
-				break
-			}
-			slots <- struct{}{}
-			wg.Go(func() {
-				defer func() {
-					<-slots
-					e.sched.poke()
-				}()
-				if next, again := e.runJob(ctx, j); again {
-					e.sched.planIfAbsent(j, next)
-				}
-			})
-		}
 		wake := nextSweep
-		if next, ok := e.sched.next(); ok && len(slots) < cap(slots) && next.Before(wake) {
-			wake = next
+		for _, l := range lanes {
+			for len(l.slots) < cap(l.slots) {
+				j, ok := e.sched.popDue(l.kind, now)
+				if !ok {
+					break
+				}
+				l.slots <- struct{}{}
+				wg.Go(func() {
+					defer func() {
+						<-l.slots
+						e.sched.poke()
+					}()
+					if next, again := e.runJob(ctx, j); again {
+						e.sched.planIfAbsent(j, next)
+					}
+				})
+			}
+			if next, ok := e.sched.next(l.kind); ok && len(l.slots) < cap(l.slots) && next.Before(wake) {
+				wake = next
+			}
 		}
 		timer.Reset(max(wake.Sub(now), 0))
 		select {
@@ -73,6 +80,12 @@ func (e *Engine) Run(ctx context.Context) error {
 		}
 		timer.Stop()
 	}
+}
+
+// lane is one kind of job and the slots its jobs run in.
+type lane struct {
+	kind  jobKind
+	slots chan struct{}
 }
 
 // runJob runs one due job and returns when it wants to run again. A plan
@@ -117,7 +130,7 @@ func (e *Engine) loadSchedule() error {
 		if app.NeedsReauth {
 			continue
 		}
-		if due, ok := e.refreshDue(tokens[app.MungedID()]); ok {
+		if due, ok := e.scheduleDue(tokens[app.MungedID()]); ok {
 			plan[job{jobRefresh, app.MungedID()}] = due
 		}
 	}
@@ -130,7 +143,7 @@ func (e *Engine) loadSchedule() error {
 	for _, f := range flows {
 		if f.Kind == FlowDevice {
 			// An expired one is reported by its first poll.
-			plan[job{jobPoll, f.ID}] = now.Add(f.Interval)
+			plan[job{jobPoll, f.ID}] = now.Add(pollInterval(f))
 		}
 	}
 	e.sched.merge(plan)
@@ -154,9 +167,25 @@ func (e *Engine) refreshDue(tok *Token) (due time.Time, ok bool) {
 	return due, true
 }
 
+// scheduleDue is when the schedule refreshes a token: when it is due, but
+// never sooner than MinRefreshGap after it was issued, whatever lifetime the
+// provider gave it (a second; or, from an older version, one that
+// overflowed into the past). Scheduled refreshes of an app are so at least
+// MinRefreshGap apart; a skill's request (Token, Refresh) does not wait.
+func (e *Engine) scheduleDue(tok *Token) (due time.Time, ok bool) {
+	due, ok = e.refreshDue(tok)
+	if !ok {
+		return due, false
+	}
+	if floor := tok.Obtained.Add(e.MinRefreshGap); floor.After(due) {
+		due = floor
+	}
+	return due, true
+}
+
 // planRefresh puts a freshly stored token in the schedule.
 func (e *Engine) planRefresh(id string, tok *Token) {
-	if due, ok := e.refreshDue(tok); ok {
+	if due, ok := e.scheduleDue(tok); ok {
 		e.sched.set(job{jobRefresh, id}, due)
 		return
 	}
@@ -176,9 +205,9 @@ func (e *Engine) scheduledRefresh(ctx context.Context, id string) (next time.Tim
 	tok, err := e.refreshShared(context.WithoutCancel(ctx), id, seen)
 	switch code := ErrorCode(err); {
 	case err == nil:
-		return e.refreshDue(tok)
+		return e.scheduleDue(tok)
 	case code == CodeProviderUnavailable || code == CodeInternal:
-		delay := e.sched.backoff(job{jobRefresh, id}, e.RetryMin, e.RetryMax)
+		delay := max(e.sched.backoff(job{jobRefresh, id}, e.RetryMin, e.RetryMax), e.MinRefreshGap)
 		e.logger.Info("refresh will be retried", "app", id, "in", delay)
 		return e.Now().Add(delay), true
 	default:
@@ -201,15 +230,15 @@ type job struct {
 	id   string
 }
 
-// schedule is the plan of timed jobs: a min-heap of due times, one entry
-// per job, and the count of consecutive passing faults per job for the
-// backoff. It is safe for concurrent use.
+// schedule is the plan of timed jobs: a min-heap of due times per kind of
+// job, one entry per job, and the count of consecutive passing faults per
+// job for the backoff. It is safe for concurrent use.
 type schedule struct {
-	mu    sync.Mutex
-	queue dueHeap
-	byJob map[job]*dueEntry
-	fails map[job]int
-	wake  chan struct{} // tells Run the plan changed
+	mu     sync.Mutex
+	queues [jobPoll]dueHeap // by kind, jobRefresh first
+	byJob  map[job]*dueEntry
+	fails  map[job]int
+	wake   chan struct{} // tells Run the plan changed
 }
 
 type dueEntry struct {
@@ -221,6 +250,9 @@ type dueEntry struct {
 func newSchedule() *schedule {
 	return &schedule{byJob: make(map[job]*dueEntry), fails: make(map[job]int), wake: make(chan struct{}, 1)}
 }
+
+// queue is the heap of one kind of job; s.mu is held.
+func (s *schedule) queue(k jobKind) *dueHeap { return &s.queues[k-1] }
 
 func (s *schedule) poke() {
 	select {
@@ -234,16 +266,25 @@ func (s *schedule) poke() {
 // plan.
 func (s *schedule) merge(plan map[job]time.Time) {
 	s.mu.Lock()
-	s.queue = slices.Grow(s.queue, len(plan))
+	var kinds [len(s.queues)]int
+	for j := range plan {
+		kinds[j.kind-1]++
+	}
+	for i, n := range kinds {
+		s.queues[i] = slices.Grow(s.queues[i], n)
+	}
 	for j, due := range plan {
 		if _, ok := s.byJob[j]; ok {
 			continue
 		}
-		en := &dueEntry{job: j, due: due, index: len(s.queue)}
-		s.queue = append(s.queue, en)
+		q := s.queue(j.kind)
+		en := &dueEntry{job: j, due: due, index: len(*q)}
+		*q = append(*q, en)
 		s.byJob[j] = en
 	}
-	heap.Init(&s.queue)
+	for i := range s.queues {
+		heap.Init(&s.queues[i])
+	}
 	s.mu.Unlock()
 	s.poke()
 }
@@ -271,11 +312,11 @@ func (s *schedule) planIfAbsent(j job, due time.Time) {
 func (s *schedule) plan(j job, due time.Time) {
 	if en, ok := s.byJob[j]; ok {
 		en.due = due
-		heap.Fix(&s.queue, en.index)
+		heap.Fix(s.queue(j.kind), en.index)
 		return
 	}
 	en := &dueEntry{job: j, due: due}
-	heap.Push(&s.queue, en)
+	heap.Push(s.queue(j.kind), en)
 	s.byJob[j] = en
 }
 
@@ -292,7 +333,7 @@ func (s *schedule) due(j job) (time.Time, bool) {
 func (s *schedule) remove(j job) {
 	s.mu.Lock()
 	if en, ok := s.byJob[j]; ok {
-		heap.Remove(&s.queue, en.index)
+		heap.Remove(s.queue(j.kind), en.index)
 		delete(s.byJob, j)
 	}
 	delete(s.fails, j)
@@ -320,33 +361,35 @@ func backoff(faults int, minDelay, maxDelay time.Duration) time.Duration {
 	return d + jitter
 }
 
-// popDue takes the earliest entry if it is due by now.
-func (s *schedule) popDue(now time.Time) (job, bool) {
+// popDue takes the earliest entry of kind k if it is due by now.
+func (s *schedule) popDue(k jobKind, now time.Time) (job, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if len(s.queue) == 0 || s.queue[0].due.After(now) {
+	q := s.queue(k)
+	if len(*q) == 0 || (*q)[0].due.After(now) {
 		return job{}, false
 	}
-	en := heap.Pop(&s.queue).(*dueEntry)
+	en := heap.Pop(q).(*dueEntry)
 	delete(s.byJob, en.job)
 	return en.job, true
 }
 
-// next is when the earliest entry is due.
-func (s *schedule) next() (time.Time, bool) {
+// next is when the earliest entry of kind k is due.
+func (s *schedule) next(k jobKind) (time.Time, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if len(s.queue) == 0 {
+	q := s.queue(k)
+	if len(*q) == 0 {
 		return time.Time{}, false
 	}
-	return s.queue[0].due, true
+	return (*q)[0].due, true
 }
 
 // len is the number of planned jobs.
 func (s *schedule) len() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return len(s.queue)
+	return len(s.byJob)
 }
 
 type dueHeap []*dueEntry

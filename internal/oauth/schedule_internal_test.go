@@ -12,13 +12,13 @@ func TestScheduleMergeKeepsNewerPlans(t *testing.T) {
 	t0 := time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC)
 	s.set(job{jobRefresh, "fresh"}, t0.Add(time.Hour))
 	s.merge(map[job]time.Time{{jobRefresh, "fresh"}: t0, {jobRefresh, "old"}: t0.Add(time.Minute)})
-	if next, _ := s.next(); !next.Equal(t0.Add(time.Minute)) {
+	if next, _ := s.next(jobRefresh); !next.Equal(t0.Add(time.Minute)) {
 		t.Errorf("next = %v, want the loaded app's %v", next, t0.Add(time.Minute))
 	}
-	if id, ok := s.popDue(t0.Add(30 * time.Minute)); !ok || id != (job{jobRefresh, "old"}) {
+	if id, ok := s.popDue(jobRefresh, t0.Add(30*time.Minute)); !ok || id != (job{jobRefresh, "old"}) {
 		t.Fatalf("popDue = %q, %v; want old", id, ok)
 	}
-	if _, ok := s.popDue(t0.Add(30 * time.Minute)); ok {
+	if _, ok := s.popDue(jobRefresh, t0.Add(30*time.Minute)); ok {
 		t.Errorf("the login's plan was replaced by the stale one from the store")
 	}
 	if s.len() != 1 {

@@ -9,7 +9,6 @@ import (
 	"mime"
 	"net/http"
 	"net/url"
-	"strconv"
 	"strings"
 	"time"
 
@@ -152,7 +151,7 @@ func retrieveError(resp *http.Response, body []byte) *oauth2.RetrieveError {
 
 // newToken builds a Token from a token endpoint's answer: the secrets in
 // their own fields only, never twice; the expiry from expires_in against
-// the engine's clock.
+// the engine's clock, within the bounds a lifetime is believed in.
 func (e *Engine) newToken(access, tokenType, refresh string, raw map[string]any, obtained time.Time) *Token {
 	delete(raw, "access_token")
 	delete(raw, "refresh_token")
@@ -166,8 +165,11 @@ func (e *Engine) newToken(access, tokenType, refresh string, raw map[string]any,
 	if s, ok := raw["scope"].(string); ok {
 		tok.Scope = s
 	}
-	if secs, ok := expiresIn(raw); ok && secs > 0 {
-		tok.Expiry = obtained.Add(time.Duration(secs) * time.Second)
+	if d, ok := lifetime(raw, "expires_in", minTokenLifetime, maxTokenLifetime); ok {
+		tok.Expiry = obtained.Add(d)
+	}
+	if d, ok := lifetime(raw, "refresh_token_expires_in", minRefreshLifetime, maxRefreshLifetime); ok {
+		tok.RefreshExpiry = obtained.Add(d)
 	}
 	return tok
 }
@@ -188,21 +190,6 @@ func (e *Engine) retrieve(ctx context.Context, do func(context.Context) (*oauth2
 	// Expiry from this response's expires_in against our clock, not
 	// x/oauth2's time.Now, so an injected clock holds.
 	return e.newToken(ot.AccessToken, ot.TokenType, ot.RefreshToken, parseRaw(capture.body, capture.contentType), obtained), nil
-}
-
-// expiresIn reads expires_in as a number or a numeric string (PayPal).
-func expiresIn(raw map[string]any) (int64, bool) {
-	switch v := raw["expires_in"].(type) {
-	case float64:
-		return int64(v), true
-	case string:
-		n, err := strconv.ParseInt(v, 10, 64)
-		return n, err == nil
-	case json.Number:
-		n, err := v.Int64()
-		return n, err == nil
-	}
-	return 0, false
 }
 
 // parseRaw decodes a token response as JSON, or as a form (GitHub's old
@@ -248,8 +235,39 @@ func (t *captureTransport) RoundTrip(req *http.Request) (*http.Response, error) 
 		return nil, err
 	}
 	t.body, t.contentType = body, resp.Header.Get("Content-Type")
-	resp.Body = io.NopCloser(bytes.NewReader(body))
+	resp.Body = io.NopCloser(bytes.NewReader(withoutOddExpiresIn(body, t.contentType)))
 	return resp, nil
+}
+
+// withoutOddExpiresIn is a JSON token answer as x/oauth2 can read it.
+// x/oauth2 fails a whole answer whose expires_in is not an integer
+// (3600.0, 1e300, "soon"), and so the login or refresh with it, where the
+// engine reads lifetimes itself from the captured body (newToken) and
+// clamps them. Such an expires_in is left out of what x/oauth2 sees.
+func withoutOddExpiresIn(body []byte, contentType string) []byte {
+	if mt, _, _ := mime.ParseMediaType(contentType); mt == "application/x-www-form-urlencoded" || mt == "text/plain" {
+		return body // x/oauth2 ignores an unreadable expires_in in a form
+	}
+	var fields map[string]json.RawMessage
+	if json.Unmarshal(body, &fields) != nil {
+		return body
+	}
+	v, ok := fields["expires_in"]
+	if !ok || string(v) == "null" {
+		return body
+	}
+	var n json.Number
+	if json.Unmarshal(v, &n) == nil {
+		if _, err := n.Int64(); err == nil {
+			return body
+		}
+	}
+	delete(fields, "expires_in")
+	out, err := json.Marshal(fields)
+	if err != nil {
+		return body
+	}
+	return out
 }
 
 // redactedRetrieveError keeps the status and the RFC 6749 error code of a
