@@ -90,7 +90,8 @@ func fullToken(access string) *oauth.Token {
 			"id_token":     "eyJ.x.y",
 			"extra":        map[string]any{"nested": true, "list": []any{"a", float64(1)}},
 		},
-		Obtained: at(0),
+		Obtained:      at(0),
+		RefreshExpiry: at(86400),
 	}
 }
 
