@@ -137,10 +137,12 @@ type Flow struct {
 	ID       string   `json:"id"`
 	Kind     FlowKind `json:"kind"`
 	MungedID string   `json:"munged_id"`
-	// ClientID and TokenEnd are the app's when the login began: a login is
-	// finished with the client it was started for, or not at all.
+	// ClientID and TokenEnd are the app's when the login began, and Binding
+	// fingerprints its client and every endpoint its secrets go to: a login
+	// is finished under the registration it was started for, or not at all.
 	ClientID    string    `json:"client_id"`
 	TokenEnd    string    `json:"token_endpoint"`
+	Binding     string    `json:"binding,omitempty"`
 	State       Secret    `json:"state"`
 	Verifier    Secret    `json:"verifier,omitempty"`
 	RedirectURI string    `json:"redirect_uri"`
@@ -156,6 +158,14 @@ type Flow struct {
 	VerificationURI         string        `json:"verification_uri,omitempty"`
 	VerificationURIComplete string        `json:"verification_uri_complete,omitempty"`
 	Interval                time.Duration `json:"interval,omitempty"`
+}
+
+// startedUnder reports whether the flow was started under the app's
+// registration as it is: the same client and the same endpoints. A login
+// started before a re-registration that moved them would hand its token to
+// the new endpoints.
+func (f *Flow) startedUnder(app *App) bool {
+	return f.ClientID == app.ClientID && f.TokenEnd == app.TokenEndpoint && f.Binding == app.binding()
 }
 
 // UserURL is the address the user opens for the flow: the verification URI

@@ -176,11 +176,11 @@ func (f *fixture) register(t *testing.T, appID string, mod func(*oauth.Registrat
 	if mod != nil {
 		mod(&r)
 	}
-	app, err := f.e.Register(context.Background(), r)
+	res, err := f.e.Register(context.Background(), r)
 	if err != nil {
 		t.Fatalf("Register() = %v", err)
 	}
-	return app
+	return res.App
 }
 
 // start opens a login and returns its state.
