@@ -476,7 +476,7 @@ func TestRegister(t *testing.T) {
 			t.Fatalf("after re-register: client %q secret kept %v", app.ClientID, app.ClientSecret == "typed-secret")
 		}
 	})
-	t.Run("token kept unless client or token endpoint changes", func(t *testing.T) {
+	t.Run("token kept across a scope change, dropped by a client change", func(t *testing.T) {
 		f := newFixture(t)
 		f.register(t, "app", nil)
 		_, q := f.start(t, "app")
