@@ -157,7 +157,7 @@ func (s *Service) logFailure(m bus.Message, err error) {
 }
 
 func (s *Service) register(ctx context.Context, req *wire.RegisterRequest, rep *wire.RegisterReply) error {
-	_, err := s.engine.Register(ctx, oauth.Registration{
+	res, err := s.engine.Register(ctx, oauth.Registration{
 		SkillID:            req.SkillID,
 		AppID:              req.AppID,
 		ClientID:           req.ClientID,
@@ -186,11 +186,13 @@ func (s *Service) register(ctx context.Context, req *wire.RegisterRequest, rep *
 		return err
 	}
 	*rep = wire.RegisterReply{
-		MungedID:    app.MungedID(),
-		ClientID:    nullable(app.ClientID),
-		NeedsCreds:  app.NeedsCreds(),
-		Login:       app.LoginMode(),
-		RedirectURI: s.engine.RedirectURI(app),
+		MungedID:           app.MungedID(),
+		ClientID:           nullable(app.ClientID),
+		NeedsCreds:         app.NeedsCreds(),
+		Login:              app.LoginMode(),
+		RedirectURI:        s.engine.RedirectURI(app),
+		TokenDropped:       res.TokenDropped,
+		CredentialsDropped: res.CredentialsDropped,
 	}
 	return nil
 }

@@ -144,10 +144,12 @@ type Flow struct {
 	ID       string   `json:"id"`
 	Kind     FlowKind `json:"kind"`
 	MungedID string   `json:"munged_id"`
-	// ClientID and TokenEnd are the app's when the login began: a login is
-	// finished with the client it was started for, or not at all.
+	// ClientID and TokenEnd are the app's when the login began, and Binding
+	// fingerprints its client and every endpoint its secrets go to: a login
+	// is finished under the registration it was started for, or not at all.
 	ClientID    string    `json:"client_id"`
 	TokenEnd    string    `json:"token_endpoint"`
+	Binding     string    `json:"binding,omitempty"`
 	State       Secret    `json:"state"`
 	Verifier    Secret    `json:"verifier,omitempty"`
 	RedirectURI string    `json:"redirect_uri"`
@@ -172,6 +174,14 @@ type Flow struct {
 	// Interrupted is when a later run found the login spent and reported
 	// it; Expires is then when the record of it goes.
 	Interrupted time.Time `json:"interrupted,omitzero"`
+}
+
+// startedUnder reports whether the flow was started under the app's
+// registration as it is: the same client and the same endpoints. A login
+// started before a re-registration that moved them would hand its token to
+// the new endpoints.
+func (f *Flow) startedUnder(app *App) bool {
+	return f.ClientID == app.ClientID && f.TokenEnd == app.TokenEndpoint && f.Binding == app.binding()
 }
 
 // UserURL is the address the user opens for the flow: the verification URI

@@ -110,6 +110,7 @@ func (e *Engine) deviceFlow(app *App, body []byte, now time.Time) (*Flow, error)
 		MungedID:                app.MungedID(),
 		ClientID:                app.ClientID,
 		TokenEnd:                app.TokenEndpoint,
+		Binding:                 app.binding(),
 		DeviceCode:              Secret(da.DeviceCode),
 		UserCode:                da.UserCode,
 		VerificationURI:         da.VerificationURI,
@@ -143,8 +144,8 @@ func (e *Engine) pollDevice(ctx context.Context, flowID string) (next time.Time,
 		e.endDevice(f, app, errorf(CodeExpiredState, "the code was not entered in time; start the login again"))
 		return time.Time{}, false
 	}
-	if app.ClientID != f.ClientID || app.TokenEndpoint != f.TokenEnd {
-		e.endDevice(f, app, errorf(CodeInvalidState, "the app was registered again with another client during the login; start it again"))
+	if !f.startedUnder(app) {
+		e.endDevice(f, app, errRegisteredAgain())
 		return time.Time{}, false
 	}
 	if !e.flights.begin() {
@@ -161,6 +162,9 @@ func (e *Engine) pollDevice(ctx context.Context, flowID string) (next time.Time,
 		// The login ends in the token's own write: a kill before it leaves
 		// the login pending, polled again by the next run.
 		cur, err := e.app(app.MungedID())
+		if err == nil && !f.startedUnder(cur) {
+			err = errRegisteredAgain() // during the poll
+		}
 		if err == nil {
 			err = e.keep(cur, tok, "login", f.ID, "kind", FlowDevice)
 		}

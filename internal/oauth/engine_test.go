@@ -176,11 +176,11 @@ func (f *fixture) register(t *testing.T, appID string, mod func(*oauth.Registrat
 	if mod != nil {
 		mod(&r)
 	}
-	app, err := f.e.Register(context.Background(), r)
+	res, err := f.e.Register(context.Background(), r)
 	if err != nil {
 		t.Fatalf("Register() = %v", err)
 	}
-	return app
+	return res.App
 }
 
 // start opens a login and returns its state.
@@ -476,7 +476,7 @@ func TestRegister(t *testing.T) {
 			t.Fatalf("after re-register: client %q secret kept %v", app.ClientID, app.ClientSecret == "typed-secret")
 		}
 	})
-	t.Run("token kept unless client or token endpoint changes", func(t *testing.T) {
+	t.Run("token kept across a scope change, dropped by a client change", func(t *testing.T) {
 		f := newFixture(t)
 		f.register(t, "app", nil)
 		_, q := f.start(t, "app")

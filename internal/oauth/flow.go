@@ -87,6 +87,7 @@ func (e *Engine) StartFlow(ctx context.Context, skillID, appID string) (*Flow, *
 		MungedID:    app.MungedID(),
 		ClientID:    app.ClientID,
 		TokenEnd:    app.TokenEndpoint,
+		Binding:     app.binding(),
 		State:       Secret(randomToken()),
 		RedirectURI: e.RedirectURI(app),
 		Created:     now,
@@ -292,8 +293,8 @@ func (e *Engine) complete(ctx context.Context, app *App, query url.Values, lande
 	if err != nil {
 		return nil, true, err
 	}
-	if cur.ClientID != f.ClientID || cur.TokenEndpoint != f.TokenEnd {
-		return nil, true, errorf(CodeInvalidState, "the app was registered again with another client during the login; start it again")
+	if !f.startedUnder(cur) {
+		return nil, true, errRegisteredAgain()
 	}
 
 	var opts []oauth2.AuthCodeOption
@@ -374,6 +375,12 @@ func (e *Engine) reportInterrupted(flows []*Flow) {
 			e.logger.Warn("interrupted login not marked as reported; the next start reports it again", "app", f.MungedID, "err", err)
 		}
 	}
+}
+
+// errRegisteredAgain ends a login whose app was registered again with
+// another client or endpoints since it began (Flow.startedUnder).
+func errRegisteredAgain() *Error {
+	return errorf(CodeInvalidState, "the app was registered again with another client or endpoints during the login; start it again")
 }
 
 // maxStateLen bounds a state read from outside: a relay state carries the

@@ -13,15 +13,22 @@ import (
 // token first, as revoking it ends the whole grant at most providers.
 // revoked is true when the tokens are gone here and, where there is an
 // endpoint, the provider accepted. The tokens are forgotten here even when
-// the provider cannot be reached; the error says so.
+// the provider cannot be reached; the error says so. The tokens go only to
+// the revocation endpoint of the registration they were obtained under: a
+// registration that moves it drops them (Register).
 func (e *Engine) Revoke(ctx context.Context, skillID, appID string) (revoked bool, err error) {
+	if err := checkIDs(skillID, appID); err != nil {
+		return false, err
+	}
+	id := MungedID(skillID, appID)
+	unlock := e.locks.Lock(id)
+	defer unlock()
+	// Read under the lock: the token and the endpoint it goes to are of one
+	// registration, never a token of a newer one sent to an older endpoint.
 	app, err := e.App(skillID, appID)
 	if err != nil {
 		return false, err
 	}
-	id := app.MungedID()
-	unlock := e.locks.Lock(id)
-	defer unlock()
 	tok, err := e.currentToken(id) // an unsaved, rotated one is the live one
 	if ErrorCode(err) == CodeNotAuthorized {
 		return false, nil

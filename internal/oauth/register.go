@@ -2,9 +2,12 @@ package oauth
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/base64"
 	"errors"
 	"net/url"
 	"reflect"
+	"strings"
 )
 
 // Registration is what a skill sends in oauth.register.
@@ -107,18 +110,38 @@ func (r *Registration) validate() error {
 	return nil
 }
 
+// Registered is what Register did.
+type Registered struct {
+	App *App
+	// TokenDropped is set when the app had a token and the registration
+	// changed its client or an endpoint a token would be sent to: the token
+	// is forgotten (not revoked) and the user must log in again.
+	TokenDropped bool
+	// CredentialsDropped is set when the client id and secret the user typed
+	// in ovos-shell were forgotten: the registration brought a client of its
+	// own, or changed an endpoint they would be sent to.
+	CredentialsDropped bool
+}
+
 // Register creates or updates an app. Skills register on every start and on
 // every oauth.ping, so registering the same app again changes nothing and
-// writes nothing. Credentials the user typed in ovos-shell survive a
-// registration that carries none; the app's token survives unless the client
-// or the token endpoint changed.
-func (e *Engine) Register(ctx context.Context, r Registration) (*App, error) {
+// writes nothing.
+//
+// A token, a refresh token or a client secret goes only to the endpoints of
+// the registration it was obtained or entered under. A registration that
+// changes any of them (movedEndpoints) drops the app's token and the
+// credentials the user typed, whoever sends it; otherwise the token
+// survives unless the client changed, and typed credentials survive a
+// registration that carries none. A client secret in the registration
+// itself is the registrant's own and goes to its endpoints; a registration
+// without one never inherits an earlier registration's.
+func (e *Engine) Register(ctx context.Context, r Registration) (Registered, error) {
 	if err := r.validate(); err != nil {
-		return nil, err
+		return Registered{}, err
 	}
 	login, err := e.loginMode(&r)
 	if err != nil {
-		return nil, err
+		return Registered{}, err
 	}
 	id := MungedID(r.SkillID, r.AppID)
 	unlock := e.locks.Lock(id)
@@ -128,12 +151,12 @@ func (e *Engine) Register(ctx context.Context, r Registration) (*App, error) {
 	switch {
 	case err == nil:
 		if old.SkillID != r.SkillID || old.AppID != r.AppID {
-			return nil, errorf(CodeConflict, "munged id %q is taken by skill %q, app %q", id, old.SkillID, old.AppID)
+			return Registered{}, errorf(CodeConflict, "munged id %q is taken by skill %q, app %q", id, old.SkillID, old.AppID)
 		}
 	case IsNotFound(err):
 		old = nil
 	default:
-		return nil, internalErr("read the app", err)
+		return Registered{}, internalErr("read the app", err)
 	}
 
 	app := &App{
@@ -158,12 +181,17 @@ func (e *Engine) Register(ctx context.Context, r Registration) (*App, error) {
 		Created:            e.Now(),
 	}
 	dropToken := false
+	var changed []string
 	if old != nil {
 		app.Created = old.Created
-		if r.ClientID == "" && old.CredsFromUser {
+		changed = movedEndpoints(old, app)
+		if r.ClientID == "" && old.CredsFromUser && len(changed) == 0 {
 			app.ClientID, app.ClientSecret, app.CredsFromUser = old.ClientID, old.ClientSecret, true
 		}
-		dropToken = app.ClientID != old.ClientID || app.TokenEndpoint != old.TokenEndpoint
+		if app.ClientID != old.ClientID {
+			changed = append(changed, "client_id")
+		}
+		dropToken = len(changed) > 0
 		if !dropToken {
 			app.NeedsReauth, app.ReauthReason = old.NeedsReauth, old.ReauthReason
 		}
@@ -174,19 +202,84 @@ func (e *Engine) Register(ctx context.Context, r Registration) (*App, error) {
 			// with what it last wrote and touches the file only if the file
 			// changed on disk since.
 			e.mirror("app", id, func(m Mirror) error { return m.PutApp(old, e.RedirectURI(old)) })
-			return old, nil
+			return Registered{App: old}, nil
 		}
+	}
+	res := Registered{App: app, CredentialsDropped: old != nil && old.CredsFromUser && !app.CredsFromUser}
+	if dropToken {
+		res.TokenDropped = e.hasToken(id)
 	}
 	app.Updated = e.Now()
 	if err := e.store.PutApp(app, dropToken); err != nil {
-		return nil, internalErr("save the app", err)
+		return Registered{}, internalErr("save the app", err)
 	}
 	e.appChanged(app, dropToken)
+	if len(changed) > 0 && (res.TokenDropped || res.CredentialsDropped) {
+		// A skill's update may do this once; so does a bus client that tries
+		// to have a token or a typed secret sent to a server of its own.
+		e.logger.Warn("app registered again with another client or endpoints: its login was dropped", "app", id,
+			"changed", changed, "token_dropped", res.TokenDropped, "credentials_dropped", res.CredentialsDropped)
+	}
 	// Logged at info once per change, so the user can copy the exact
 	// redirect URI to register at the provider.
 	e.logger.Info("app registered", "app", id, "new", old == nil, "login", app.LoginMode(), "redirect_uri", e.RedirectURI(app),
-		"needs_creds", app.NeedsCreds(), "token_dropped", dropToken)
-	return app, nil
+		"needs_creds", app.NeedsCreds(), "token_dropped", res.TokenDropped, "credentials_dropped", res.CredentialsDropped)
+	return res, nil
+}
+
+// movedEndpoints names the endpoints that receive an app's tokens or client
+// secret, or the user's login, whose registration changed: the token
+// endpoint (logins and refreshes), the revocation and device endpoints, and
+// the authorization endpoint's origin (another origin is another provider).
+// Endpoints are compared as provider presets resolved them.
+func movedEndpoints(old, app *App) []string {
+	var moved []string
+	for _, ep := range []struct{ name, old, new string }{
+		{"token_endpoint", old.TokenEndpoint, app.TokenEndpoint},
+		{"revocation_endpoint", old.RevocationEndpoint, app.RevocationEndpoint},
+		{"device_endpoint", old.DeviceEndpoint, app.DeviceEndpoint},
+	} {
+		if ep.old != ep.new {
+			moved = append(moved, ep.name)
+		}
+	}
+	if old.AuthEndpoint != app.AuthEndpoint && origin(old.AuthEndpoint) != origin(app.AuthEndpoint) {
+		moved = append(moved, "auth_endpoint")
+	}
+	return moved
+}
+
+// origin is a URL's scheme and host (with its port), lowercased; the URL
+// itself when it does not parse, so that two such differ.
+func origin(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return raw
+	}
+	return strings.ToLower(u.Scheme) + "://" + strings.ToLower(u.Host)
+}
+
+// binding fingerprints what decides where the app's secrets go: its client
+// and the endpoints movedEndpoints compares. A pending login carries its
+// app's, and is finished only under the same.
+func (a *App) binding() string {
+	h := sha256.New()
+	for _, v := range []string{a.ClientID, a.TokenEndpoint, a.RevocationEndpoint, a.DeviceEndpoint, origin(a.AuthEndpoint)} {
+		h.Write([]byte(v))
+		h.Write([]byte{0})
+	}
+	return base64.RawURLEncoding.EncodeToString(h.Sum(nil)[:16])
+}
+
+// hasToken reports whether the app has a token, stored or refreshed and not
+// saved yet. One that cannot be read counts: it is there, and dropping it is
+// what the caller reports.
+func (e *Engine) hasToken(id string) bool {
+	if e.unsaved.get(id) != nil {
+		return true
+	}
+	_, err := e.store.Token(id)
+	return !IsNotFound(err)
 }
 
 // loginMode resolves a registration's login mode: the one it names (or its

@@ -195,6 +195,14 @@ type RegisterReply struct {
 	NeedsCreds  bool    `json:"needs_creds"`
 	Login       string  `json:"login"`
 	RedirectURI string  `json:"redirect_uri"`
+	// TokenDropped: this registration changed the app's client or an
+	// endpoint its token goes to, so the token it had is forgotten and the
+	// user must log in again.
+	TokenDropped bool `json:"token_dropped"`
+	// CredentialsDropped: the client id and secret the user typed were
+	// forgotten (the registration brought its own client, or moved an
+	// endpoint they go to).
+	CredentialsDropped bool `json:"credentials_dropped"`
 	Error
 }
 
