@@ -224,16 +224,25 @@ func (s *Server) handleOther(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) logRefusal(r *http.Request, err error) {
-	// The path is logged without its query: the query holds the code.
 	if oauth.ErrorCode(err) == oauth.CodeInternal {
-		s.logger.Error("callback failed", "path", r.URL.Path, "err", err)
+		s.logger.Error("callback failed", append(logPath(r), "err", err)...)
 		return
 	}
 	// Anyone on the LAN can send refused requests by the thousand: they
 	// are logged at most once per refusalEvery, with how many were not.
 	if suppressed, ok := s.refusals.allow(time.Now()); ok {
-		s.logger.Info("callback refused", "path", r.URL.Path, "code", oauth.ErrorCode(err), "not_logged_since", suppressed)
+		s.logger.Info("callback refused", append(logPath(r), "code", oauth.ErrorCode(err), "not_logged_since", suppressed)...)
 	}
+}
+
+// logPath is how a request's address is logged: the path without its
+// query, which holds the code; of a short link, not the flow id, which
+// opens the login, but its tag.
+func logPath(r *http.Request) []any {
+	if id, ok := strings.CutPrefix(r.URL.Path, oauth.StartPath); ok {
+		return []any{"path", oauth.StartPath, "flow", oauth.FlowTag(id)}
+	}
+	return []any{"path", r.URL.Path}
 }
 
 // refusalEvery is how often a refused request is logged at most.

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
+	"encoding/hex"
 	"errors"
 	"net"
 	"net/url"
@@ -55,6 +56,15 @@ func (e *Engine) port() string {
 		return "80"
 	}
 	return u.Port()
+}
+
+// FlowTag names a pending login in logs: the first 8 hex digits of the
+// SHA-256 of its id. The id itself opens the login (the short link carries
+// it), so it never reaches a log line; the tag tells one login's lines from
+// another's and cannot be turned back into the id.
+func FlowTag(flowID string) string {
+	sum := sha256.Sum256([]byte(flowID))
+	return hex.EncodeToString(sum[:4])
 }
 
 // StartLink returns the short link that sends a phone on to the flow's
@@ -118,7 +128,7 @@ func (e *Engine) StartFlow(ctx context.Context, skillID, appID string) (*Flow, *
 	if err := e.store.PutFlow(f, e.FlowsPerApp); err != nil {
 		return nil, nil, internalErr("save the login", err)
 	}
-	e.logger.Info("login started", "app", f.MungedID, "flow", f.ID, "kind", f.Kind, "pkce", app.PKCE, "expires", f.Expires)
+	e.logger.Info("login started", "app", f.MungedID, "flow", FlowTag(f.ID), "kind", f.Kind, "pkce", app.PKCE, "expires", f.Expires)
 	e.observer().LoginStarted(app.LoginMode())
 	return f, app, nil
 }
@@ -296,7 +306,7 @@ func (e *Engine) complete(ctx context.Context, app *App, query url.Values, lande
 	if err != nil {
 		return nil, true, exchangeError(err)
 	}
-	if err := e.keep(cur, tok, "login", "kind", f.Kind); err != nil {
+	if err := e.keep(cur, tok, "login", "kind", f.Kind, "flow", FlowTag(f.ID)); err != nil {
 		return nil, true, err
 	}
 	*app = *cur
