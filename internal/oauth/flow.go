@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
+	"crypto/subtle"
 	"encoding/base64"
 	"encoding/hex"
 	"errors"
@@ -182,6 +183,21 @@ func (e *Engine) PendingFlow(ctx context.Context, flowID string) (*Flow, error) 
 // The app is returned whenever it is known, with or without an error, so the
 // caller can report a failure against it.
 func (e *Engine) Complete(ctx context.Context, mungedID string, query url.Values, landed string) (*App, *Token, error) {
+	return e.completeAnswer(ctx, "", mungedID, query, landed)
+}
+
+// CompleteFlow is Complete for an answer that may end only the pending
+// login flowID: the one whose short link opened the page it was pasted on.
+// The answer of another pending login, of this app or another, is refused
+// before anything is spent (an *Error wrapping ErrOtherLogin), and that
+// login goes on.
+func (e *Engine) CompleteFlow(ctx context.Context, flowID, mungedID string, query url.Values, landed string) (*App, *Token, error) {
+	return e.completeAnswer(ctx, flowID, mungedID, query, landed)
+}
+
+// completeAnswer runs Complete and CompleteFlow; flowID, when set, is the
+// only login the answer may end.
+func (e *Engine) completeAnswer(ctx context.Context, flowID, mungedID string, query url.Values, landed string) (*App, *Token, error) {
 	// An unknown app is answered as a known one without a live state, so
 	// that the callback does not list the registered apps to the LAN.
 	if !ValidMungedID(mungedID) {
@@ -194,7 +210,7 @@ func (e *Engine) Complete(ctx context.Context, mungedID string, query url.Values
 	if err != nil {
 		return nil, nil, err
 	}
-	tok, spent, err := e.complete(ctx, app, query, landed)
+	tok, spent, err := e.complete(ctx, app, query, landed, flowID)
 	if err != nil {
 		var oe *Error
 		if !errors.As(err, &oe) {
@@ -212,7 +228,7 @@ func (e *Engine) Complete(ctx context.Context, mungedID string, query url.Values
 
 // complete runs Complete. spent is set when the answer consumed a live
 // login of the app, so that its failure is the skill's to hear.
-func (e *Engine) complete(ctx context.Context, app *App, query url.Values, landed string) (tok *Token, spent bool, err error) {
+func (e *Engine) complete(ctx context.Context, app *App, query url.Values, landed, flowID string) (tok *Token, spent bool, err error) {
 	// The addresses an answer may land on, before any state is looked at:
 	// ovos-shell forwards every URL its browser shows that contains "code"
 	// and "state", the authorization URL first.
@@ -250,6 +266,9 @@ func (e *Engine) complete(ctx context.Context, app *App, query url.Values, lande
 	}
 	if f.MungedID != app.MungedID() || f.Kind == FlowDevice {
 		return nil, false, errUnknownLogin()
+	}
+	if flowID != "" && subtle.ConstantTimeCompare([]byte(f.ID), []byte(flowID)) != 1 {
+		return nil, false, &Error{Code: CodeInvalidState, Description: "that address is the answer to another login, not to this page's; paste it on the page where you pressed Log in for it", Err: ErrOtherLogin}
 	}
 	if landed != "" && !e.answersAt(app, landed, f) {
 		return nil, false, errorf(CodeNotAnAnswer, "this address is not the login's redirect URI; the login goes on")
@@ -312,6 +331,10 @@ func (e *Engine) complete(ctx context.Context, app *App, query url.Values, lande
 	*app = *cur
 	return tok, true, nil
 }
+
+// ErrOtherLogin is the cause of CompleteFlow's refusal of an answer that
+// belongs to another pending login than the one it was bound to.
+var ErrOtherLogin = errors.New("the answer belongs to another pending login")
 
 // errUnknownLogin is the one answer to an answer that ends no login: an
 // unknown app, an unknown, spent or another app's state.

@@ -3,6 +3,7 @@ package oauth_test
 import (
 	"context"
 	"encoding/base64"
+	"errors"
 	"log/slog"
 	"net/url"
 	"strings"
@@ -201,5 +202,31 @@ func TestRelayTargetLowercase(t *testing.T) {
 	dec, _ := base64.RawURLEncoding.DecodeString(target)
 	if string(dec) != "http://ovos-kitchen.local:36536/auth/callback/skill.test_Spotify" {
 		t.Errorf("relay target = %q, want the host lowercase and the app id as it is", dec)
+	}
+}
+
+// TestCompleteFlowOnlyItsOwnLogin: an answer bound to one pending login
+// (pasted on its page) that carries another's state, of the same app, is
+// refused before anything is spent; that other login then completes.
+func TestCompleteFlowOnlyItsOwnLogin(t *testing.T) {
+	f := newFixture(t)
+	f.register(t, "app", func(r *oauth.Registration) { r.Login = oauth.LoginLoopback })
+	a, _ := f.start(t, "app")
+	b, qb := f.start(t, "app")
+	answerB := url.Values{"state": {qb.Get("state")}, "code": {"C"}}
+	landed := "http://127.0.0.1:36536/auth/callback/skill.test_app"
+
+	_, _, err := f.e.CompleteFlow(context.Background(), a.ID, "skill.test_app", answerB, landed)
+	if !errors.Is(err, oauth.ErrOtherLogin) || oauth.ErrorCode(err) != oauth.CodeInvalidState {
+		t.Fatalf("CompleteFlow(a, b's answer) = %v, want invalid_state for another login", err)
+	}
+	if n := f.te.count(); n != 0 {
+		t.Errorf("%d token requests for a refused answer", n)
+	}
+	if len(f.ev.failed) != 0 {
+		t.Errorf("failures reported: %v", f.ev.failed)
+	}
+	if _, tok, err := f.e.CompleteFlow(context.Background(), b.ID, "skill.test_app", answerB, landed); err != nil || tok == nil {
+		t.Fatalf("CompleteFlow(b, b's answer) = %v, want the token", err)
 	}
 }
