@@ -191,6 +191,7 @@ func (s *Service) register(ctx context.Context, req *wire.RegisterRequest, rep *
 		NeedsCreds:  app.NeedsCreds(),
 		Login:       app.LoginMode(),
 		RedirectURI: s.engine.RedirectURI(app),
+		Warning:     s.engine.RelayWarning(app),
 	}
 	return nil
 }

@@ -8,6 +8,7 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"net"
 	"net/url"
 	"regexp"
@@ -16,6 +17,8 @@ import (
 	"time"
 
 	"golang.org/x/oauth2"
+
+	"github.com/OpenVoiceOS/ovos-oauth/web/relay"
 )
 
 // CallbackPath is where providers send the user's browser back, followed by
@@ -68,6 +71,39 @@ func FlowTag(flowID string) string {
 	return hex.EncodeToString(sum[:4])
 }
 
+// relayTarget is the device's callback URL for the app as a relay login's
+// state carries it to the relay page, which accepts only lowercase hosts:
+// one spelling for each.
+func (e *Engine) relayTarget(app *App) string {
+	return strings.ToLower(e.baseURL) + CallbackPath + app.MungedID()
+}
+
+// RelayWarning says what to do when the app logs in through the relay page
+// and the page would refuse to send a phone on to this device: every such
+// login would end on the page's "This link cannot be used". It is "" when
+// the page accepts the device's address, and for an app in another mode.
+func (e *Engine) RelayWarning(app *App) string {
+	if app.LoginMode() != LoginRelay || relay.Accepts(e.relayTarget(app)) {
+		return ""
+	}
+	return e.relayRefusal()
+}
+
+// RelayRefusesHost reports whether the relay page would refuse to send a
+// phone on to this device's address, whatever app logs in: for the
+// daemon's relay_url at start.
+func (e *Engine) RelayRefusesHost() bool {
+	return !relay.Accepts(e.relayTarget(&App{SkillID: "skill", AppID: "app"}))
+}
+
+func (e *Engine) relayRefusal() string {
+	host := e.baseURL
+	if u, err := url.Parse(e.baseURL); err == nil {
+		host = u.Hostname()
+	}
+	return fmt.Sprintf("the relay page will not send phones on to this device at %q (public_host): it sends them only to a private, link-local or loopback IP address, localhost, or a name ending in .local or .home.arpa, so every relay login would end on its page saying \"This link cannot be used\"; set public_host to this device's LAN IP address (such as 192.168.1.20) and restart ovos-oauth", host)
+}
+
 // StartLink returns the short link that sends a phone on to the flow's
 // authorization URL, or for a loopback login to a page that explains how
 // to finish it.
@@ -109,9 +145,7 @@ func (e *Engine) StartFlow(ctx context.Context, skillID, appID string) (*Flow, *
 	if f.Kind == FlowRelay {
 		// The relay page finds the device in the state: the random part,
 		// a dot, and the device's callback URL for the app.
-		// The page accepts only lowercase hosts: one spelling for each.
-		target := strings.ToLower(e.baseURL) + CallbackPath + app.MungedID()
-		f.State += Secret("." + base64.RawURLEncoding.EncodeToString([]byte(target)))
+		f.State += Secret("." + base64.RawURLEncoding.EncodeToString([]byte(e.relayTarget(app))))
 	}
 	opts := make([]oauth2.AuthCodeOption, 0, len(app.AuthParams)+2)
 	if app.PKCE {

@@ -195,6 +195,10 @@ type RegisterReply struct {
 	NeedsCreds  bool    `json:"needs_creds"`
 	Login       string  `json:"login"`
 	RedirectURI string  `json:"redirect_uri"`
+	// Warning says what to do when the app's logins cannot work as set
+	// up (a relay login to an address the relay page refuses); "" when
+	// nothing is wrong.
+	Warning string `json:"warning"`
 	Error
 }
 
