@@ -228,6 +228,9 @@ func loginCmd(ctx context.Context, args []string, getenv func(string) string, st
 					fmt.Fprintf(stdout, "; the provider must allow the redirect URI %s", r.RedirectURI)
 				}
 				fmt.Fprintln(stdout, ")")
+				if r.Warning != "" {
+					fmt.Fprintf(stdout, "warning: %s\n", r.Warning)
+				}
 			}
 		}
 		// Listen for the outcome before the login can end.

@@ -7,9 +7,12 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
+	"github.com/OpenVoiceOS/ovos-oauth/internal/oauth"
+	"github.com/OpenVoiceOS/ovos-oauth/internal/oauth/oauthtest"
 	"github.com/OpenVoiceOS/ovos-oauth/internal/store"
 )
 
@@ -130,4 +133,82 @@ func pendingFlows(t *testing.T, s *setup) map[string]string {
 	s.d.logs, s.d.stop = d.logs, d.stop
 	s.d.baseURL = d.baseURL
 	return out
+}
+
+// TestNoLoginLinkInLogs: a short link's flow id opens its login, so no log
+// line carries it, whatever happens to the login (started, opened,
+// refused, completed, left pending); the log names each login by its tag
+// instead.
+func TestNoLoginLinkInLogs(t *testing.T) {
+	t.Parallel()
+	s := newSetup(t, map[string]string{"web": secret}, "demoapp")
+	s.register(t, "demoapp", "web", secret, nil)
+	flowID := func(link string) string {
+		t.Helper()
+		id, ok := strings.CutPrefix(link, s.d.baseURL+oauth.StartPath)
+		if !ok || len(id) < 16 {
+			t.Fatalf("link %q is not a short link with a flow id", link)
+		}
+		return id
+	}
+
+	got := noErr(t, s.skill.request(t, "oauth.get", app("demoapp"), "oauth.url"))
+	link := got["link"].(string)
+	done := flowID(link)
+	if status, _ := get(t, link); status != http.StatusSeeOther {
+		t.Fatalf("short link: %d, want 303 to the provider", status)
+	}
+	// A paste on a page that is no loopback login's: refused, and logged.
+	resp, err := http.PostForm(link, url.Values{"url": {"nothing"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusBadRequest {
+		t.Fatalf("paste of nonsense: %d, want 400", resp.StatusCode)
+	}
+	if resp, _ := s.p.Login(t, got["url"].(string)); resp.StatusCode != http.StatusOK {
+		t.Fatalf("callback: %d", resp.StatusCode)
+	}
+	s.skill.Expect(t, "oauth.token.response."+skillID+"_demoapp")
+	pending := flowID(noErr(t, s.skill.request(t, "oauth.get", app("demoapp"), "oauth.url"))["link"].(string))
+
+	logs := s.d.logs.String()
+	if !strings.Contains(logs, "callback refused") || !strings.Contains(logs, "login completed") {
+		t.Fatalf("the log does not show the login's steps:\n%s", logs)
+	}
+	for name, id := range map[string]string{"completed": done, "pending": pending} {
+		if strings.Contains(logs, id) {
+			t.Errorf("the %s login's flow id is in the log:\n%s", name, logs)
+		}
+		if !strings.Contains(logs, oauth.FlowTag(id)) {
+			t.Errorf("the %s login's tag %s is not in the log:\n%s", name, oauth.FlowTag(id), logs)
+		}
+	}
+	if m := flowIDLike.FindString(logs); m != "" {
+		t.Errorf("the log holds %q, which looks like a flow id", m)
+	}
+}
+
+// flowIDLike is what a flow id looks like (rand.Text's 26 base32
+// characters), to find one in a log without knowing it.
+var flowIDLike = regexp.MustCompile(`[^A-Z2-7][A-Z2-7]{26}[^A-Z2-7]`)
+
+// TestNoDeviceLoginIDInLogs: a device login's flow id, which no reply
+// carries but which opens the login at the short link all the same, stays
+// out of the log too; its lines carry the tag.
+func TestNoDeviceLoginIDInLogs(t *testing.T) {
+	t.Parallel()
+	s, _ := deviceSetup(t, oauthtest.Options{})
+	noErr(t, s.skill.request(t, "oauth.get", app("tv"), "oauth.url"))
+	started := logRecords(s.d, func(rec map[string]any) bool { return rec["msg"] == "device login started" })
+	if len(started) != 1 {
+		t.Fatalf("%d device login started lines, want 1:\n%s", len(started), s.d.logs)
+	}
+	if tag, _ := started[0]["flow"].(string); !regexp.MustCompile(`^[0-9a-f]{8}$`).MatchString(tag) {
+		t.Errorf("device login started with flow %q, want the login's 8-digit tag", tag)
+	}
+	if m := flowIDLike.FindString(s.d.logs.String()); m != "" {
+		t.Errorf("the log holds %q, which looks like a flow id:\n%s", m, s.d.logs)
+	}
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"io"
 	"net/http"
 	"net/url"
 	"strings"
@@ -120,6 +121,70 @@ func TestLoopbackPastedInChromium(t *testing.T) {
 	if n := s.count("oauth.token.error." + skillID + "_other"); n != 0 {
 		t.Errorf("%d token.error events for the other app, whose address was refused on the wrong page", n)
 	}
+}
+
+// TestLoopbackPasteOnlyOnItsOwnPage: a loopback login's page finishes only
+// its own login, and only from itself. Another pending login's address,
+// of the same app, is refused there; a POST from another site is refused
+// whatever it carries. Neither spends anything: both logins then finish,
+// each on its own page.
+func TestLoopbackPasteOnlyOnItsOwnPage(t *testing.T) {
+	t.Parallel()
+	s, loopback := loopbackSetup(t, "spotify")
+	linkA := noErr(t, s.skill.request(t, "oauth.get", app("spotify"), "oauth.url"))["link"].(string)
+	linkB := noErr(t, s.skill.request(t, "oauth.get", app("spotify"), "oauth.url"))["link"].(string)
+	pastedA := phoneToLoopback(t, s, loopback, linkA+"?login")
+	pastedB := phoneToLoopback(t, s, loopback, linkB+"?login")
+	origin := strings.TrimSuffix(s.d.baseURL, "/")
+
+	steps := []struct {
+		name, page, pasted string
+		headers            map[string]string
+		status             int
+		words              string
+	}{
+		{"another login's address", linkA, pastedB, map[string]string{"Origin": origin, "Sec-Fetch-Site": "same-origin"}, http.StatusBadRequest, "another login"},
+		{"from another site", linkA, pastedA, map[string]string{"Origin": "https://evil.example", "Sec-Fetch-Site": "cross-site"}, http.StatusForbidden, "page"},
+		{"from another site, an old browser", linkA, pastedA, map[string]string{"Origin": "https://evil.example"}, http.StatusForbidden, "page"},
+		{"its own address, on its own page", linkB, pastedB, map[string]string{"Origin": origin, "Sec-Fetch-Site": "same-origin"}, http.StatusOK, "logged in"},
+		{"the first login, on its own page", linkA, pastedA, nil, http.StatusOK, "logged in"},
+	}
+	for _, st := range steps {
+		status, body := postPaste(t, st.page, st.pasted, st.headers)
+		if status != st.status || !strings.Contains(body, st.words) {
+			t.Fatalf("%s: %d, want %d with %q:\n%s", st.name, status, st.status, st.words, body)
+		}
+	}
+	for range 2 {
+		s.checkToken(t, dataOf(t, s.skill.Expect(t, "oauth.token.response."+skillID+"_spotify")))
+	}
+	if n := s.count("oauth.token.error." + skillID + "_spotify"); n != 0 {
+		t.Errorf("%d token.error events: a refused paste spent a login", n)
+	}
+}
+
+// postPaste posts pasted to a loopback login's page with the given
+// headers, as a browser's form would, and returns status and body.
+func postPaste(t *testing.T, page, pasted string, headers map[string]string) (int, string) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPost, page, strings.NewReader(url.Values{"url": {pasted}}.Encode()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	for k, v := range headers {
+		req.Header.Set(k, v)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/html") {
+		t.Errorf("status %d with Content-Type %q, want a human page", resp.StatusCode, resp.Header.Get("Content-Type"))
+	}
+	return resp.StatusCode, string(b)
 }
 
 // openPastePage opens a loopback login's page in headless Chromium, as

@@ -62,3 +62,57 @@ func TestRelayLoginInChromium(t *testing.T) {
 		t.Errorf("%d token.error events", n)
 	}
 }
+
+// TestRelayHostWarning: with a public_host the relay page refuses (a .lan
+// name), every relay login would end on the page's "This link cannot be
+// used"; the daemon says so at start and in oauth.register.response's
+// warning, which says what to do. A host the page accepts (a .home.arpa
+// name) gets no warning, nor does an app that does not log in by relay.
+func TestRelayHostWarning(t *testing.T) {
+	t.Parallel()
+	const relayURL = "https://relay.example/ovos/"
+	tests := []struct {
+		host string
+		warn bool
+	}{
+		{"ovos.lan", true},
+		{"ovos.home.arpa", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.host, func(t *testing.T) {
+			t.Parallel()
+			busURL, _ := bustest.StartHub(t)
+			d := startDaemon(t, busURL, t.TempDir(), "--public-host", tt.host, "--relay-url", relayURL)
+			s := &setup{d: d, p: oauthtest.Start(t, oauthtest.Client{ID: "web", Secret: secret, RedirectURIs: []string{relayURL}}), skill: newSkill(t, busURL, skillID)}
+			started := logRecords(d, func(rec map[string]any) bool {
+				return rec["level"] == "WARN" && strings.Contains(rec["msg"].(string), "relay page")
+			})
+			if got := len(started) == 1; got != tt.warn {
+				t.Errorf("start-up warnings about the relay page: %v, want one: %v\n%s", started, tt.warn, d.logs)
+			}
+			relayed := s.register(t, "relayed", "web", secret, nil)
+			warning, ok := relayed["warning"].(string)
+			if !ok || relayed["login"] != "relay" {
+				t.Fatalf("register of a relay app = %v, want login relay and a warning field", relayed)
+			}
+			if tt.warn && (!strings.Contains(warning, tt.host) || !strings.Contains(warning, "public_host")) {
+				t.Errorf("warning = %q, want it to name the host and say to set public_host", warning)
+			}
+			if !tt.warn && warning != "" {
+				t.Errorf("warning = %q, want none", warning)
+			}
+			lan := s.register(t, "direct", "web", secret, map[string]any{"login": "lan"})
+			if w, ok := lan["warning"].(string); !ok || w != "" {
+				t.Errorf("register of a lan app: warning = %#v, want the field, empty", lan["warning"])
+			}
+			// ovos-oauth login passes the warning on (last: its reply, which
+			// names no skill, would be taken for the skill's).
+			cli := runCLI(t, "login", skillID, "bycli", "--bus-url", busURL, "--client-id", "web",
+				"--auth-endpoint", s.p.AuthEndpoint, "--token-endpoint", s.p.TokenEndpoint,
+				"--login-mode", "relay", "--no-qr", "--wait", "1ms").want(t, exitFailed)
+			if got := strings.Contains(cli.stdout, "warning: "+warning); got != tt.warn || tt.warn && warning == "" {
+				t.Errorf("ovos-oauth login printed the warning: %v, want %v:\n%s", got, tt.warn, cli.stdout)
+			}
+		})
+	}
+}

@@ -193,6 +193,7 @@ func (s *Service) register(ctx context.Context, req *wire.RegisterRequest, rep *
 		RedirectURI:        s.engine.RedirectURI(app),
 		TokenDropped:       res.TokenDropped,
 		CredentialsDropped: res.CredentialsDropped,
+		Warning:            s.engine.RelayWarning(app),
 	}
 	return nil
 }

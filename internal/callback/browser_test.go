@@ -1,11 +1,15 @@
 package callback_test
 
 import (
+	"fmt"
+	"html"
 	"image"
 	"image/color"
+	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/OpenVoiceOS/ovos-oauth/internal/browsertest"
 )
@@ -71,5 +75,42 @@ func TestPagesInChromium(t *testing.T) {
 				t.Errorf("%d pixels of the mark's colour: the page's style did not apply", n)
 			}
 		})
+	}
+}
+
+// TestPasteFromAnotherSiteInChromium: a page on another site that posts a
+// login's address to a loopback login's page, as a real browser sends it
+// (Sec-Fetch-Site cross-site, the other site's Origin), gets the refusal,
+// and the engine hears nothing; the page's own form, in the same browser,
+// finishes the login.
+func TestPasteFromAnotherSiteInChromium(t *testing.T) {
+	e := &counting{}
+	srv := httptest.NewServer(newServer(t, e).Handler())
+	defer srv.Close()
+	// localhost and 127.0.0.1 are two sites to the browser.
+	target := strings.Replace(srv.URL, "127.0.0.1", "localhost", 1) + "/auth/start/" + loopbackFlow
+	const pasted = "http://127.0.0.1:36536/auth/callback/skill_app?state=ok&code=c"
+	evil := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		fmt.Fprintf(w, `<!doctype html><form method="post" action="%s"><input name="url" value="%s"></form><script>document.forms[0].submit()</script>`, html.EscapeString(target), html.EscapeString(pasted))
+	}))
+	defer evil.Close()
+
+	dom := browsertest.DumpDOM(t, evil.URL, browsertest.VirtualTimeBudget(5*time.Second))
+	if !strings.Contains(dom, "on the page") || strings.Contains(dom, "logged in") {
+		t.Errorf("a post from another site: the browser shows\n%s\nwant the refusal", dom)
+	}
+	if n := e.n.Load(); n != 0 {
+		t.Errorf("the engine got %d answers from another site's post, want none", n)
+	}
+
+	p := browsertest.Open(t, target)
+	p.WaitFor(`document.getElementById("url") ? "ready" : ""`)
+	p.Evaluate(`window.pasted = true; document.getElementById("url").value = "` + pasted + `"; document.querySelector('button[type="submit"]').click()`)
+	if text := p.WaitFor(`!window.pasted && document.querySelector(".mark, .problem") ? document.querySelector("main").innerText : ""`); !strings.Contains(text, "You're logged in") {
+		t.Errorf("the page's own form: the browser shows %q, want the login finished", text)
+	}
+	if n := e.n.Load(); n != 1 {
+		t.Errorf("the engine got %d answers from the page's own form, want 1", n)
 	}
 }

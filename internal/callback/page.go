@@ -33,6 +33,9 @@ var (
 	pageNotFound = page{Title: "Page not found", Message: "There is nothing at this address.", Hint: "Scan the code on your device again."}
 	pageMethod   = page{Title: "Not allowed", Message: "This address only answers page loads."}
 	pageTooLong  = page{Title: "Address too long", Message: "This address is longer than any login answer."}
+	// A paste posted by another site's page: the user's own page posts to
+	// itself, so a real user who lands here came by a link elsewhere.
+	pageCrossSite = page{Title: "Not sent from this login's page", Message: "This address only takes what is pasted on its own page.", Hint: "Open the link from your device's QR code again and paste the address on the page it shows."}
 )
 
 var pageTemplate = template.Must(template.New("page").Parse(`<!doctype html>
@@ -40,7 +43,7 @@ var pageTemplate = template.Must(template.New("page").Parse(`<!doctype html>
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<meta name="referrer" content="no-referrer">
+<meta name="referrer" content="{{if .Paste}}same-origin{{else}}no-referrer{{end}}">
 <title>{{.Title}} · ovos-oauth</title>
 <style>
 body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:0;padding:2rem 1.25rem;background:#f4f5f7;color:#1d2330;line-height:1.5}
@@ -95,6 +98,9 @@ func (s *Server) pastePage(w http.ResponseWriter, status int, f *oauth.Flow, pro
 	}
 	// The form posts back to this page; everything else stays forbidden.
 	w.Header().Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'")
+	// Its own posts carry its Origin, which the paste checks; the page's
+	// address holds no code, and no other origin gets a Referer.
+	w.Header().Set("Referrer-Policy", "same-origin")
 	s.page(w, status, p)
 }
 

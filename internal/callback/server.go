@@ -22,6 +22,7 @@ import (
 // Engine is what the server needs of the flow engine; *oauth.Engine is one.
 type Engine interface {
 	Complete(ctx context.Context, mungedID string, query url.Values, landed string) (*oauth.App, *oauth.Token, error)
+	CompleteFlow(ctx context.Context, flowID, mungedID string, query url.Values, landed string) (*oauth.App, *oauth.Token, error)
 	PendingFlow(ctx context.Context, flowID string) (*oauth.Flow, error)
 }
 
@@ -164,8 +165,15 @@ func (s *Server) handleStart(w http.ResponseWriter, r *http.Request) {
 
 // handlePaste finishes a loopback login from the address the user pasted,
 // with every check of the callback: the state must be a live one of this
-// login's app, the address its redirect URI.
+// page's own login, the address its redirect URI. Only the page's own form
+// may post here: another site's page could otherwise post an address of
+// its choosing, or spend the user's.
 func (s *Server) handlePaste(w http.ResponseWriter, r *http.Request) {
+	if !fromOwnPage(r) {
+		s.logRefusal(r, &oauth.Error{Code: oauth.CodeInvalidRequest, Description: "a paste posted from another site"})
+		s.page(w, http.StatusForbidden, pageCrossSite)
+		return
+	}
 	r.Body = http.MaxBytesReader(w, r.Body, maxForm)
 	if err := r.ParseForm(); err != nil {
 		s.page(w, http.StatusRequestEntityTooLarge, pageTooLong)
@@ -194,12 +202,43 @@ func (s *Server) handlePaste(w http.ResponseWriter, r *http.Request) {
 	}
 	landed := *u
 	landed.RawQuery, landed.Fragment = "", ""
-	if _, _, err := s.engine.Complete(r.Context(), mungedID, u.Query(), landed.String()); err != nil {
+	_, _, err = s.engine.CompleteFlow(r.Context(), id, mungedID, u.Query(), landed.String())
+	if errors.Is(err, oauth.ErrOtherLogin) && ferr == nil {
+		s.logRefusal(r, err)
+		s.pastePage(w, http.StatusBadRequest, f, page{Title: "Not this login's address", Message: sentence(oauth.ErrorDescription(err))})
+		return
+	}
+	if err != nil {
 		s.logRefusal(r, err)
 		s.errorPage(w, err)
 		return
 	}
 	s.page(w, http.StatusOK, pageSuccess)
+}
+
+// fromOwnPage reports whether a POST may come from the server's own page,
+// by what the browser says of where it comes from: Sec-Fetch-Site, which
+// every current browser sends and no page can set, must say same-origin
+// (or none: the user's own doing); an Origin, where sent, must be this
+// server's. "null" passes only beside Sec-Fetch-Site same-origin: a page
+// under a no-referrer policy sends it for its own posts. A POST with
+// neither header is taken: no browser sent it for another site's page.
+func fromOwnPage(r *http.Request) bool {
+	site := r.Header.Get("Sec-Fetch-Site")
+	switch site {
+	case "", "same-origin", "none":
+	default:
+		return false
+	}
+	origin := r.Header.Get("Origin")
+	switch {
+	case origin == "":
+		return true
+	case origin == "null":
+		return site == "same-origin"
+	}
+	u, err := url.Parse(origin)
+	return err == nil && (u.Scheme == "http" || u.Scheme == "https") && strings.EqualFold(u.Host, r.Host)
 }
 
 func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) {
@@ -224,16 +263,25 @@ func (s *Server) handleOther(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) logRefusal(r *http.Request, err error) {
-	// The path is logged without its query: the query holds the code.
 	if oauth.ErrorCode(err) == oauth.CodeInternal {
-		s.logger.Error("callback failed", "path", r.URL.Path, "err", err)
+		s.logger.Error("callback failed", append(logPath(r), "err", err)...)
 		return
 	}
 	// Anyone on the LAN can send refused requests by the thousand: they
 	// are logged at most once per refusalEvery, with how many were not.
 	if suppressed, ok := s.refusals.allow(time.Now()); ok {
-		s.logger.Info("callback refused", "path", r.URL.Path, "code", oauth.ErrorCode(err), "not_logged_since", suppressed)
+		s.logger.Info("callback refused", append(logPath(r), "code", oauth.ErrorCode(err), "not_logged_since", suppressed)...)
 	}
+}
+
+// logPath is how a request's address is logged: the path without its
+// query, which holds the code; of a short link, not the flow id, which
+// opens the login, but its tag.
+func logPath(r *http.Request) []any {
+	if id, ok := strings.CutPrefix(r.URL.Path, oauth.StartPath); ok {
+		return []any{"path", oauth.StartPath, "flow", oauth.FlowTag(id)}
+	}
+	return []any{"path", r.URL.Path}
 }
 
 // refusalEvery is how often a refused request is logged at most.

@@ -10,11 +10,16 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/OpenVoiceOS/ovos-oauth/internal/callback"
 	"github.com/OpenVoiceOS/ovos-oauth/internal/oauth"
 )
+
+// otherLogin is the engine's answer to the address of another pending
+// login than the page's.
+var otherLogin = &oauth.Error{Code: oauth.CodeInvalidState, Description: "that address is the answer to another login", Err: oauth.ErrOtherLogin}
 
 const (
 	expiredFlow  = "EXPIREDEXPIREDEXPIREDEXPIR"
@@ -57,6 +62,31 @@ func (fakeEngine) PendingFlow(ctx context.Context, id string) (*oauth.Flow, erro
 	return nil, &oauth.Error{Code: oauth.CodeInvalidState, Description: "unknown"}
 }
 
+// CompleteFlow is Complete bound to the page's login: an answer whose
+// state is "other" belongs to another pending login.
+func (e fakeEngine) CompleteFlow(ctx context.Context, flowID, id string, q url.Values, landed string) (*oauth.App, *oauth.Token, error) {
+	if q.Get("state") == "other" {
+		return nil, nil, otherLogin
+	}
+	return e.Complete(ctx, id, q, landed)
+}
+
+// counting counts the answers that reach the engine.
+type counting struct {
+	fakeEngine
+	n atomic.Int32
+}
+
+func (e *counting) Complete(ctx context.Context, id string, q url.Values, landed string) (*oauth.App, *oauth.Token, error) {
+	e.n.Add(1)
+	return e.fakeEngine.Complete(ctx, id, q, landed)
+}
+
+func (e *counting) CompleteFlow(ctx context.Context, flowID, id string, q url.Values, landed string) (*oauth.App, *oauth.Token, error) {
+	e.n.Add(1)
+	return e.fakeEngine.CompleteFlow(ctx, flowID, id, q, landed)
+}
+
 func newServer(t testing.TB, e callback.Engine) *callback.Server {
 	t.Helper()
 	return callback.New(e, slog.New(slog.DiscardHandler))
@@ -97,7 +127,11 @@ func TestStatusesAndPages(t *testing.T) {
 			if rec.Header().Get("Location") != tt.location {
 				t.Errorf("Location = %q, want %q", rec.Header().Get("Location"), tt.location)
 			}
-			for k, v := range map[string]string{"Cache-Control": "no-store", "Referrer-Policy": "no-referrer", "X-Frame-Options": "DENY"} {
+			referrer := "no-referrer"
+			if tt.target == "/auth/start/"+loopbackFlow {
+				referrer = "same-origin" // the paste page: its posts carry their Origin
+			}
+			for k, v := range map[string]string{"Cache-Control": "no-store", "Referrer-Policy": referrer, "X-Frame-Options": "DENY"} {
 				if rec.Header().Get(k) != v {
 					t.Errorf("%s = %q, want %q", k, rec.Header().Get(k), v)
 				}
@@ -219,6 +253,7 @@ func TestPaste(t *testing.T) {
 		{"with spaces around", "  http://127.0.0.1:36536/auth/callback/skill_app?state=ok&code=c\n", 200, "logged in"},
 		{"a bad state", "http://127.0.0.1:36536/auth/callback/skill_app?state=bad&code=c", 400, "not valid"},
 		{"another app's address", "http://127.0.0.1:36536/auth/callback/other_app?state=ok&code=c", 400, "another app"},
+		{"another login's address", "http://127.0.0.1:36536/auth/callback/skill_app?state=other&code=c", 400, "another login"},
 		{"not a callback", "https://example.com/?state=ok&code=c", 400, "not the address"},
 		{"empty", "", 400, "not the address"},
 	}
@@ -239,6 +274,9 @@ func TestPaste(t *testing.T) {
 		h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/auth/start/"+loopbackFlow, nil))
 		if csp := rec.Header().Get("Content-Security-Policy"); !strings.Contains(csp, "form-action 'self'") || !strings.Contains(csp, "default-src 'none'") {
 			t.Errorf("CSP = %q", csp)
+		}
+		if p := rec.Header().Get("Referrer-Policy"); p != "same-origin" || !strings.Contains(rec.Body.String(), `<meta name="referrer" content="same-origin">`) {
+			t.Errorf("Referrer-Policy %q: want same-origin in the header and the page, so that the form's posts carry their Origin", p)
 		}
 		if b := rec.Body.String(); !strings.Contains(b, `action="/auth/start/`+loopbackFlow+`"`) || strings.Contains(b, "state=abc") {
 			t.Errorf("page: want a form posting to itself and no state:\n%s", b)
@@ -270,5 +308,64 @@ func TestRefusalsLoggedRarely(t *testing.T) {
 	}
 	if n := strings.Count(logs.String(), "callback refused"); n != 1 {
 		t.Errorf("%d log lines for 1000 refused callbacks, want 1", n)
+	}
+}
+
+// TestPasteFromAnotherSite: the paste form takes only what its own page
+// posts. A browser says where a POST comes from (Sec-Fetch-Site, and
+// Origin, which the page's referrer policy lets through for its own
+// posts); a POST from another site, or one whose Origin is not this
+// server's, is refused before the engine hears of it. A POST with neither
+// header (an old browser, or no browser) is taken.
+func TestPasteFromAnotherSite(t *testing.T) {
+	const own = "http://device.test:36536"
+	tests := []struct {
+		name    string
+		headers map[string]string
+		status  int
+	}{
+		{"no headers", nil, 200},
+		{"same origin", map[string]string{"Origin": own, "Sec-Fetch-Site": "same-origin"}, 200},
+		{"same origin, origin withheld", map[string]string{"Origin": "null", "Sec-Fetch-Site": "same-origin"}, 200},
+		{"user-initiated", map[string]string{"Sec-Fetch-Site": "none"}, 200},
+		{"own origin, no Sec-Fetch-Site", map[string]string{"Origin": own}, 200},
+		{"own origin, host in capitals", map[string]string{"Origin": "http://DEVICE.test:36536"}, 200},
+		{"cross-site", map[string]string{"Origin": "https://evil.example", "Sec-Fetch-Site": "cross-site"}, 403},
+		{"cross-site without origin", map[string]string{"Sec-Fetch-Site": "cross-site"}, 403},
+		{"cross-site, opaque origin", map[string]string{"Origin": "null", "Sec-Fetch-Site": "cross-site"}, 403},
+		{"same site, another port", map[string]string{"Origin": "http://device.test:8080", "Sec-Fetch-Site": "same-site"}, 403},
+		{"another origin, no Sec-Fetch-Site", map[string]string{"Origin": "https://evil.example"}, 403},
+		{"another port, no Sec-Fetch-Site", map[string]string{"Origin": "http://device.test:8080"}, 403},
+		{"opaque origin, no Sec-Fetch-Site", map[string]string{"Origin": "null"}, 403},
+		{"same-origin claimed, another origin", map[string]string{"Origin": "https://evil.example", "Sec-Fetch-Site": "same-origin"}, 403},
+		{"unknown Sec-Fetch-Site", map[string]string{"Sec-Fetch-Site": "elsewhere"}, 403},
+		{"origin not a URL", map[string]string{"Origin": "%zz"}, 403},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			e := &counting{}
+			h := newServer(t, e).Handler()
+			body := url.Values{"url": {"http://127.0.0.1:36536/auth/callback/skill_app?state=ok&code=c"}}.Encode()
+			req := httptest.NewRequest(http.MethodPost, own+"/auth/start/"+loopbackFlow, strings.NewReader(body))
+			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			for k, v := range tt.headers {
+				req.Header.Set(k, v)
+			}
+			rec := httptest.NewRecorder()
+			h.ServeHTTP(rec, req)
+			if rec.Code != tt.status {
+				t.Fatalf("status %d, want %d:\n%s", rec.Code, tt.status, rec.Body)
+			}
+			if !strings.HasPrefix(rec.Header().Get("Content-Type"), "text/html") || !strings.Contains(rec.Body.String(), "<title>") {
+				t.Errorf("no human page: %q", rec.Body)
+			}
+			if got, want := e.n.Load(), int32(0); tt.status == 403 && got != want {
+				t.Errorf("the engine got %d answers from a refused paste, want none", got)
+			}
+			if tt.status == 403 && !strings.Contains(rec.Body.String(), "on the page") {
+				t.Errorf("the refusal does not say where to paste:\n%s", rec.Body)
+			}
+		})
 	}
 }

@@ -221,11 +221,11 @@ func (t Token) LogValue() slog.Value {
 	)
 }
 
-// LogValue implements slog.LogValuer: a Flow logs as its id, kind and
-// times, never its state, verifier or device code.
+// LogValue implements slog.LogValuer: a Flow logs as its tag, kind and
+// times, never its id (which opens it), state, verifier or device code.
 func (f Flow) LogValue() slog.Value {
 	return slog.GroupValue(
-		slog.String("id", f.ID),
+		slog.String("tag", FlowTag(f.ID)),
 		slog.String("kind", string(f.Kind)),
 		slog.String("munged_id", f.MungedID),
 		slog.Time("expires", f.Expires),

@@ -64,7 +64,7 @@ func (e *Engine) startDevice(ctx context.Context, app *App) (*Flow, error) {
 		return nil, internalErr("save the login", err)
 	}
 	e.sched.set(job{jobPoll, f.ID}, now.Add(f.Interval))
-	e.logger.Info("device login started", "app", f.MungedID, "flow", f.ID, "verification_uri", f.VerificationURI, "interval", f.Interval, "expires", f.Expires)
+	e.logger.Info("device login started", "app", f.MungedID, "flow", FlowTag(f.ID), "verification_uri", f.VerificationURI, "interval", f.Interval, "expires", f.Expires)
 	e.observer().LoginStarted(LoginDevice)
 	return f, nil
 }
@@ -132,7 +132,7 @@ func (e *Engine) pollDevice(ctx context.Context, flowID string) (next time.Time,
 		return time.Time{}, false // replaced by a new login, or the app is gone
 	}
 	if err != nil {
-		e.logger.Warn("device login not read, will poll again", "flow", flowID, "err", err)
+		e.logger.Warn("device login not read, will poll again", "flow", FlowTag(flowID), "err", err)
 		return e.Now().Add(e.PollInterval), true
 	}
 	app, err := e.app(f.MungedID)
@@ -166,11 +166,11 @@ func (e *Engine) pollDevice(ctx context.Context, flowID string) (next time.Time,
 			err = errRegisteredAgain() // during the poll
 		}
 		if err == nil {
-			err = e.keep(cur, tok, "login", f.ID, "kind", FlowDevice)
+			err = e.keep(cur, tok, "login", f.ID, "kind", FlowDevice, "flow", FlowTag(f.ID))
 		}
 		if err != nil {
 			if derr := e.store.DeleteFlow(f.ID); derr != nil && !IsNotFound(derr) {
-				e.logger.Warn("device login not deleted", "flow", f.ID, "err", derr)
+				e.logger.Warn("device login not deleted", "flow", FlowTag(f.ID), "err", derr)
 			}
 			e.reportDevice(app, err)
 		}
@@ -179,7 +179,7 @@ func (e *Engine) pollDevice(ctx context.Context, flowID string) (next time.Time,
 	case errors.As(err, &re) && re.ErrorCode == "slow_down":
 		f.Interval += e.SlowDown
 		if perr := e.store.PutFlow(f, 0); perr != nil && !IsNotFound(perr) {
-			e.logger.Warn("device login interval not saved", "flow", f.ID, "err", perr)
+			e.logger.Warn("device login interval not saved", "flow", FlowTag(f.ID), "err", perr)
 		}
 		e.logger.Debug("device login: provider asked to slow down", "app", f.MungedID, "interval", f.Interval)
 	case errors.As(err, &re) && re.ErrorCode == "access_denied":
@@ -241,7 +241,7 @@ func (e *Engine) endDevice(f *Flow, app *App, fail *Error) {
 		return
 	}
 	if err != nil {
-		e.logger.Warn("device login not deleted", "flow", f.ID, "err", err)
+		e.logger.Warn("device login not deleted", "flow", FlowTag(f.ID), "err", err)
 	}
 	if app != nil && fail != nil {
 		e.reportDevice(app, fail)

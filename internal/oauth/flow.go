@@ -4,8 +4,11 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
+	"crypto/subtle"
 	"encoding/base64"
+	"encoding/hex"
 	"errors"
+	"fmt"
 	"net"
 	"net/url"
 	"regexp"
@@ -14,6 +17,8 @@ import (
 	"time"
 
 	"golang.org/x/oauth2"
+
+	"github.com/OpenVoiceOS/ovos-oauth/web/relay"
 )
 
 // CallbackPath is where providers send the user's browser back, followed by
@@ -55,6 +60,48 @@ func (e *Engine) port() string {
 		return "80"
 	}
 	return u.Port()
+}
+
+// FlowTag names a pending login in logs: the first 8 hex digits of the
+// SHA-256 of its id. The id itself opens the login (the short link carries
+// it), so it never reaches a log line; the tag tells one login's lines from
+// another's and cannot be turned back into the id.
+func FlowTag(flowID string) string {
+	sum := sha256.Sum256([]byte(flowID))
+	return hex.EncodeToString(sum[:4])
+}
+
+// relayTarget is the device's callback URL for the app as a relay login's
+// state carries it to the relay page, which accepts only lowercase hosts:
+// one spelling for each.
+func (e *Engine) relayTarget(app *App) string {
+	return strings.ToLower(e.baseURL) + CallbackPath + app.MungedID()
+}
+
+// RelayWarning says what to do when the app logs in through the relay page
+// and the page would refuse to send a phone on to this device: every such
+// login would end on the page's "This link cannot be used". It is "" when
+// the page accepts the device's address, and for an app in another mode.
+func (e *Engine) RelayWarning(app *App) string {
+	if app.LoginMode() != LoginRelay || relay.Accepts(e.relayTarget(app)) {
+		return ""
+	}
+	return e.relayRefusal()
+}
+
+// RelayRefusesHost reports whether the relay page would refuse to send a
+// phone on to this device's address, whatever app logs in: for the
+// daemon's relay_url at start.
+func (e *Engine) RelayRefusesHost() bool {
+	return !relay.Accepts(e.relayTarget(&App{SkillID: "skill", AppID: "app"}))
+}
+
+func (e *Engine) relayRefusal() string {
+	host := e.baseURL
+	if u, err := url.Parse(e.baseURL); err == nil {
+		host = u.Hostname()
+	}
+	return fmt.Sprintf("the relay page will not send phones on to this device at %q (public_host): it sends them only to a private, link-local or loopback IP address, localhost, or a name ending in .local or .home.arpa, so every relay login would end on its page saying \"This link cannot be used\"; set public_host to this device's LAN IP address (such as 192.168.1.20) and restart ovos-oauth", host)
 }
 
 // StartLink returns the short link that sends a phone on to the flow's
@@ -99,9 +146,7 @@ func (e *Engine) StartFlow(ctx context.Context, skillID, appID string) (*Flow, *
 	if f.Kind == FlowRelay {
 		// The relay page finds the device in the state: the random part,
 		// a dot, and the device's callback URL for the app.
-		// The page accepts only lowercase hosts: one spelling for each.
-		target := strings.ToLower(e.baseURL) + CallbackPath + app.MungedID()
-		f.State += Secret("." + base64.RawURLEncoding.EncodeToString([]byte(target)))
+		f.State += Secret("." + base64.RawURLEncoding.EncodeToString([]byte(e.relayTarget(app))))
 	}
 	opts := make([]oauth2.AuthCodeOption, 0, len(app.AuthParams)+2)
 	if app.PKCE {
@@ -119,7 +164,7 @@ func (e *Engine) StartFlow(ctx context.Context, skillID, appID string) (*Flow, *
 	if err := e.store.PutFlow(f, e.FlowsPerApp); err != nil {
 		return nil, nil, internalErr("save the login", err)
 	}
-	e.logger.Info("login started", "app", f.MungedID, "flow", f.ID, "kind", f.Kind, "pkce", app.PKCE, "expires", f.Expires)
+	e.logger.Info("login started", "app", f.MungedID, "flow", FlowTag(f.ID), "kind", f.Kind, "pkce", app.PKCE, "expires", f.Expires)
 	e.observer().LoginStarted(app.LoginMode())
 	return f, app, nil
 }
@@ -177,6 +222,21 @@ func (e *Engine) PendingFlow(ctx context.Context, flowID string) (*Flow, error) 
 // The app is returned whenever it is known, with or without an error, so the
 // caller can report a failure against it.
 func (e *Engine) Complete(ctx context.Context, mungedID string, query url.Values, landed string) (*App, *Token, error) {
+	return e.completeAnswer(ctx, "", mungedID, query, landed)
+}
+
+// CompleteFlow is Complete for an answer that may end only the pending
+// login flowID: the one whose short link opened the page it was pasted on.
+// The answer of another pending login, of this app or another, is refused
+// before anything is spent (an *Error wrapping ErrOtherLogin), and that
+// login goes on.
+func (e *Engine) CompleteFlow(ctx context.Context, flowID, mungedID string, query url.Values, landed string) (*App, *Token, error) {
+	return e.completeAnswer(ctx, flowID, mungedID, query, landed)
+}
+
+// completeAnswer runs Complete and CompleteFlow; flowID, when set, is the
+// only login the answer may end.
+func (e *Engine) completeAnswer(ctx context.Context, flowID, mungedID string, query url.Values, landed string) (*App, *Token, error) {
 	// An unknown app is answered as a known one without a live state, so
 	// that the callback does not list the registered apps to the LAN.
 	if !ValidMungedID(mungedID) {
@@ -189,7 +249,7 @@ func (e *Engine) Complete(ctx context.Context, mungedID string, query url.Values
 	if err != nil {
 		return nil, nil, err
 	}
-	tok, spent, err := e.complete(ctx, app, query, landed)
+	tok, spent, err := e.complete(ctx, app, query, landed, flowID)
 	if err != nil {
 		var oe *Error
 		if !errors.As(err, &oe) {
@@ -207,7 +267,7 @@ func (e *Engine) Complete(ctx context.Context, mungedID string, query url.Values
 
 // complete runs Complete. spent is set when the answer consumed a live
 // login of the app, so that its failure is the skill's to hear.
-func (e *Engine) complete(ctx context.Context, app *App, query url.Values, landed string) (tok *Token, spent bool, err error) {
+func (e *Engine) complete(ctx context.Context, app *App, query url.Values, landed, flowID string) (tok *Token, spent bool, err error) {
 	// The addresses an answer may land on, before any state is looked at:
 	// ovos-shell forwards every URL its browser shows that contains "code"
 	// and "state", the authorization URL first.
@@ -245,6 +305,9 @@ func (e *Engine) complete(ctx context.Context, app *App, query url.Values, lande
 	}
 	if f.MungedID != app.MungedID() || f.Kind == FlowDevice {
 		return nil, false, errUnknownLogin()
+	}
+	if flowID != "" && subtle.ConstantTimeCompare([]byte(f.ID), []byte(flowID)) != 1 {
+		return nil, false, &Error{Code: CodeInvalidState, Description: "that address is the answer to another login, not to this page's; paste it on the page where you pressed Log in for it", Err: ErrOtherLogin}
 	}
 	if landed != "" && !e.answersAt(app, landed, f) {
 		return nil, false, errorf(CodeNotAnAnswer, "this address is not the login's redirect URI; the login goes on")
@@ -312,12 +375,16 @@ func (e *Engine) complete(ctx context.Context, app *App, query url.Values, lande
 	if err != nil {
 		return nil, true, exchangeError(err)
 	}
-	if err := e.keep(cur, tok, "login", f.ID, "kind", f.Kind); err != nil {
+	if err := e.keep(cur, tok, "login", f.ID, "kind", f.Kind, "flow", FlowTag(f.ID)); err != nil {
 		return nil, true, err
 	}
 	*app = *cur
 	return tok, true, nil
 }
+
+// ErrOtherLogin is the cause of CompleteFlow's refusal of an answer that
+// belongs to another pending login than the one it was bound to.
+var ErrOtherLogin = errors.New("the answer belongs to another pending login")
 
 // errUnknownLogin is the one answer to an answer that ends no login: an
 // unknown app, an unknown, spent or another app's state.

@@ -3,12 +3,15 @@ package oauth_test
 import (
 	"context"
 	"encoding/base64"
+	"errors"
 	"log/slog"
 	"net/url"
+	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/OpenVoiceOS/ovos-oauth/internal/oauth"
+	"github.com/OpenVoiceOS/ovos-oauth/internal/store"
 )
 
 func TestLoginModes(t *testing.T) {
@@ -201,5 +204,75 @@ func TestRelayTargetLowercase(t *testing.T) {
 	dec, _ := base64.RawURLEncoding.DecodeString(target)
 	if string(dec) != "http://ovos-kitchen.local:36536/auth/callback/skill.test_Spotify" {
 		t.Errorf("relay target = %q, want the host lowercase and the app id as it is", dec)
+	}
+}
+
+// TestCompleteFlowOnlyItsOwnLogin: an answer bound to one pending login
+// (pasted on its page) that carries another's state, of the same app, is
+// refused before anything is spent; that other login then completes.
+func TestCompleteFlowOnlyItsOwnLogin(t *testing.T) {
+	f := newFixture(t)
+	f.register(t, "app", func(r *oauth.Registration) { r.Login = oauth.LoginLoopback })
+	a, _ := f.start(t, "app")
+	b, qb := f.start(t, "app")
+	answerB := url.Values{"state": {qb.Get("state")}, "code": {"C"}}
+	landed := "http://127.0.0.1:36536/auth/callback/skill.test_app"
+
+	_, _, err := f.e.CompleteFlow(context.Background(), a.ID, "skill.test_app", answerB, landed)
+	if !errors.Is(err, oauth.ErrOtherLogin) || oauth.ErrorCode(err) != oauth.CodeInvalidState {
+		t.Fatalf("CompleteFlow(a, b's answer) = %v, want invalid_state for another login", err)
+	}
+	if n := f.te.count(); n != 0 {
+		t.Errorf("%d token requests for a refused answer", n)
+	}
+	if len(f.ev.failed) != 0 {
+		t.Errorf("failures reported: %v", f.ev.failed)
+	}
+	if _, tok, err := f.e.CompleteFlow(context.Background(), b.ID, "skill.test_app", answerB, landed); err != nil || tok == nil {
+		t.Fatalf("CompleteFlow(b, b's answer) = %v, want the token", err)
+	}
+}
+
+// TestRelayWarning: a relay app whose device address the relay page
+// refuses gets a warning that names the address and says what to do; an
+// address the page accepts, or an app in another mode, gets none.
+func TestRelayWarning(t *testing.T) {
+	tests := []struct {
+		base string
+		warn bool
+	}{
+		{"http://192.168.1.20:36536", false},
+		{"http://OVOS.local:36536", false}, // written lowercase into the state
+		{"http://ovos.home.arpa:36536", false},
+		{"http://[fd00::5]:36536", false},
+		{"http://ovos.lan:36536", true},
+		{"http://ovos.fritz.box:36536", true},
+		{"http://[2a02:8070::5]:36536", true},
+		{"http://[fd00:0::5]:36536", true}, // not as a browser writes it
+		{"http://203.0.113.7:36536", true},
+	}
+	db := store.New(filepath.Join(t.TempDir(), "test.db"))
+	if err := db.Open(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	relayApp := &oauth.App{SkillID: "skill.test", AppID: "app", Login: oauth.LoginRelay}
+	lanApp := &oauth.App{SkillID: "skill.test", AppID: "app", Login: oauth.LoginLAN}
+	for _, tt := range tests {
+		t.Run(tt.base, func(t *testing.T) {
+			e := oauth.NewEngine(db, tt.base, slog.New(slog.DiscardHandler))
+			e.RelayURL = "https://relay.example/ovos/"
+			w := e.RelayWarning(relayApp)
+			if (w != "") != tt.warn || e.RelayRefusesHost() != tt.warn {
+				t.Fatalf("RelayWarning() = %q, RelayRefusesHost() = %v; want a warning: %v", w, e.RelayRefusesHost(), tt.warn)
+			}
+			host := strings.Trim(tt.base[len("http://"):strings.LastIndex(tt.base, ":")], "[]")
+			if tt.warn && (!strings.Contains(w, host) || !strings.Contains(w, "set public_host to this device's LAN IP address")) {
+				t.Errorf("RelayWarning() = %q, want it to name %s and say what to do", w, host)
+			}
+			if w := e.RelayWarning(lanApp); w != "" {
+				t.Errorf("RelayWarning() of a lan app = %q, want none", w)
+			}
+		})
 	}
 }

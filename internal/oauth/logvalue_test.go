@@ -11,11 +11,12 @@ import (
 )
 
 // TestLogValuesRedacted: apps, tokens and flows logged whole, by value or
-// pointer, in the text and JSON handlers, never show a secret.
+// pointer, in the text and JSON handlers, never show a secret, nor the
+// flow's id, which opens it.
 func TestLogValuesRedacted(t *testing.T) {
 	app := &oauth.App{SkillID: "s", AppID: "a", ClientID: "cid", ClientSecret: "SECRET-client"}
 	tok := &oauth.Token{AccessToken: "SECRET-access", RefreshToken: "SECRET-refresh", TokenType: "Bearer", Expiry: time.Now()}
-	fl := &oauth.Flow{ID: "F", Kind: oauth.FlowDevice, State: "SECRET-state", Verifier: "SECRET-verifier", DeviceCode: "SECRET-device"}
+	fl := &oauth.Flow{ID: "SECRETFLOWIDSECRETFLOWIDSE", Kind: oauth.FlowDevice, State: "SECRET-state", Verifier: "SECRET-verifier", DeviceCode: "SECRET-device"}
 	for name, h := range map[string]func(*bytes.Buffer) slog.Handler{
 		"text": func(b *bytes.Buffer) slog.Handler { return slog.NewTextHandler(b, nil) },
 		"json": func(b *bytes.Buffer) slog.Handler { return slog.NewJSONHandler(b, nil) },
@@ -26,7 +27,7 @@ func TestLogValuesRedacted(t *testing.T) {
 		if strings.Contains(buf.String(), "SECRET") {
 			t.Errorf("%s handler logged a secret:\n%s", name, buf.String())
 		}
-		for _, want := range []string{"cid", "Bearer", "device"} {
+		for _, want := range []string{"cid", "Bearer", "device", oauth.FlowTag(fl.ID)} {
 			if !strings.Contains(buf.String(), want) {
 				t.Errorf("%s handler: %q missing from %s", name, want, buf.String())
 			}

@@ -203,6 +203,10 @@ type RegisterReply struct {
 	// forgotten (the registration brought its own client, or moved an
 	// endpoint they go to).
 	CredentialsDropped bool `json:"credentials_dropped"`
+	// Warning says what to do when the app's logins cannot work as set
+	// up (a relay login to an address the relay page refuses); "" when
+	// nothing is wrong.
+	Warning string `json:"warning"`
 	Error
 }
 

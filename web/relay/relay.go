@@ -5,10 +5,11 @@
 // The page reads the device's callback URL from the OAuth state the daemon
 // built, state = R + "." + base64url(callback URL) with R 43 base64url
 // characters, and forwards code, state, error, error_description and iss to
-// it, but only to a private, link-local or loopback address or a .local or
-// localhost name, and only to /auth/callback/<munged id>. index.html is the
-// whole page, to be published as is on any static HTTPS host; this package
-// embeds it so tests can serve it.
+// it, but only to a private, link-local or loopback address or a localhost,
+// .local or .home.arpa name, and only to /auth/callback/<munged id>.
+// index.html is the whole page, to be published as is on any static HTTPS
+// host; this package embeds it so tests can serve it, and holds the page's
+// rule in Go (Accepts) so the daemon can tell when the page would refuse it.
 package relay
 
 import (
