@@ -50,6 +50,9 @@ type damagedRecord struct {
 	key, raw []byte // copies: bbolt's are good only in their transaction
 	reason   string
 	app      string // the munged id of a flow's app, when found before
+	// orphaned is set for a whole token set aside with its damaged app:
+	// the app that may replace it under its id is not marked.
+	orphaned bool
 	// seenBefore is set for a record found by an earlier transaction: it
 	// is set aside only if it still holds the bytes that were found.
 	seenBefore bool
@@ -145,7 +148,7 @@ func (b *buckets) setAside(now time.Time) (moved []setAsideRecord, touched []str
 				return nil, nil, err
 			}
 		case bucketTokens:
-			if intact {
+			if intact && !d.orphaned {
 				if err := b.markDamagedToken(rec.MungedID, now); err != nil {
 					return nil, nil, err
 				}
@@ -193,7 +196,11 @@ func (b *buckets) quarantine(d damagedRecord, rec oauth.DamagedRecord) error {
 // be sent to, and its pending logins end. It returns how many ended.
 func (b *buckets) orphan(mungedID string) (int, error) {
 	if raw := b.tokens.b.Get([]byte(mungedID)); raw != nil {
+		n := len(b.damage.records)
 		_ = b.damage.note(bucketTokens, []byte(mungedID), raw, "its app's record was damaged")
+		if len(b.damage.records) > n { // else noted as damaged itself
+			b.damage.records[n].orphaned = true
+		}
 	}
 	prefix := appFlowPrefix(mungedID)
 	var ids []string

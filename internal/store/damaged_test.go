@@ -416,8 +416,8 @@ func TestReregisterAfterDamagedApp(t *testing.T) {
 		t.Fatalf("PutApp() of the damaged app = %v", err)
 	}
 	got, err := db.App("s_b")
-	if err != nil || got.ClientID != fresh.ClientID {
-		t.Fatalf("App(s_b) = %v, %v; want the new registration", got, err)
+	if err != nil || got.ClientID != fresh.ClientID || got.NeedsReauth {
+		t.Fatalf("App(s_b) = %+v, %v; want the new registration as it was put", got, err)
 	}
 	if _, err := db.Token("s_b"); !errors.Is(err, oauth.ErrNotFound) {
 		t.Errorf("Token(s_b) = %v, want ErrNotFound: the old token went with its app", err)
