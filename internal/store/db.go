@@ -197,6 +197,11 @@ func (db *DB) Open() error {
 	if err := os.MkdirAll(filepath.Dir(db.Path), 0o700); err != nil {
 		return fmt.Errorf("open store %s: %w", db.Path, err)
 	}
+	if empty(db.Path) {
+		// bbolt makes a new store in it: right for a file just created,
+		// but one cut to nothing held apps.
+		db.logger().Warn("the database file is empty (0 bytes): a new store is made in it; if it held apps, stop ovos-oauth and restore it from a backup", "path", db.Path)
+	}
 	// Another round follows when the file was replaced after it was opened:
 	// by the compaction after sealing, this process's or, while this one
 	// waited for the lock, another's.

@@ -143,3 +143,20 @@ func TestGarbagePage(t *testing.T) {
 	}
 	t.Logf("%d pages overwritten twice: %d refused", len(data)/page, refused)
 }
+
+// TestOpenEmptyFileWarns: a file cut to nothing is a new store to bbolt;
+// Open makes one in it, and says so, since it may have held apps.
+func TestOpenEmptyFileWarns(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "oauth.db")
+	if err := os.WriteFile(path, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	db, logs := openLogged(t, path)
+	if has, err := db.HasApps(); err != nil || has {
+		t.Errorf("HasApps() = %v, %v; want a new, empty store", has, err)
+	}
+	if !strings.Contains(logs.String(), "empty") || !strings.Contains(logs.String(), "backup") {
+		t.Errorf("no warning of the empty file:\n%s", logs)
+	}
+}
