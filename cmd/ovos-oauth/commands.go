@@ -37,19 +37,77 @@ func statusCmd(ctx context.Context, args []string, getenv func(string) string, s
 		if c.json {
 			return c.printJSON(rep)
 		}
-		if len(rep.Apps) == 0 {
+		if len(rep.Apps) == 0 && len(rep.Damaged) == 0 {
 			fmt.Fprintln(stdout, "no apps: a skill registers its app when it starts (or use ovos-oauth login with --provider)")
 			return nil
 		}
 		now := time.Now()
-		w := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
-		fmt.Fprintln(w, "APP\tLOGIN\tAUTHORIZED\tEXPIRES\tNEXT REFRESH\tNEEDS")
-		for _, a := range rep.Apps {
-			fmt.Fprintf(w, "%s %s\t%s\t%s\t%s\t%s\t%s\n", a.SkillID, a.AppID, a.Login, yesNo(a.Authorized),
-				when(a.ExpiresAt, now), when(a.NextRefreshAt, now), needs(a))
+		if len(rep.Apps) > 0 {
+			w := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
+			fmt.Fprintln(w, "APP\tLOGIN\tAUTHORIZED\tEXPIRES\tNEXT REFRESH\tNEEDS")
+			for _, a := range rep.Apps {
+				fmt.Fprintf(w, "%s %s\t%s\t%s\t%s\t%s\t%s\n", a.SkillID, a.AppID, a.Login, yesNo(a.Authorized),
+					when(a.ExpiresAt, now), when(a.NextRefreshAt, now), needs(a))
+			}
+			if err := w.Flush(); err != nil {
+				return err
+			}
 		}
-		return w.Flush()
+		printDamaged(stdout, rep)
+		return nil
 	})
+}
+
+// printDamaged tells, in plain words, of the records that were damaged and
+// set aside, and what each means for its app now.
+func printDamaged(w io.Writer, rep *wire.StatusReply) {
+	var lines []string
+	for _, a := range rep.Apps {
+		for _, d := range a.Damaged {
+			lines = append(lines, a.SkillID+" "+a.AppID+": "+damagedWords(d, &a))
+		}
+	}
+	for _, d := range rep.Damaged {
+		lines = append(lines, d.MungedID+" (not registered now): "+damagedWords(d, nil))
+	}
+	if len(lines) == 0 {
+		return
+	}
+	fmt.Fprintln(w, "\nDamaged records were set aside, so that the other apps kept working (ovos-oauth doctor\nlists them; stop the daemon first, then ovos-oauth doctor --remove deletes them):")
+	for _, l := range lines {
+		fmt.Fprintln(w, "  "+l)
+	}
+}
+
+// damagedWords says what a damaged record means for its app a, nil when
+// the app is not registered now.
+func damagedWords(d wire.DamagedRecord, a *wire.AppStatus) string {
+	at := time.UnixMicro(int64(d.At * 1e6)).Local().Format("Jan 2 15:04")
+	login := ""
+	if a != nil {
+		login = " (ovos-oauth login " + a.SkillID + " " + a.AppID + ")"
+	}
+	switch d.Record {
+	case "token":
+		switch {
+		case a == nil:
+			return "the saved login was damaged (" + at + "); once its skill registers the app again, log in again"
+		case a.Authorized:
+			return "the saved login was damaged (" + at + "); logged in again since"
+		}
+		return "the saved login was damaged (" + at + "); log in again" + login
+	case "app":
+		if a == nil {
+			return "the saved registration was damaged (" + at + "); its skill registers the app again when it starts"
+		}
+		return "the saved registration was damaged (" + at + "); its skill registered the app again"
+	case "login":
+		if a != nil && !a.Authorized && a.Flow == nil {
+			return "a pending login was damaged (" + at + ") and ended; start it again" + login
+		}
+		return "a pending login was damaged (" + at + ") and ended"
+	}
+	return "a record (" + d.Record + ") was damaged (" + at + "): " + d.Reason
 }
 
 func yesNo(b bool) string {

@@ -52,6 +52,7 @@ const usage = `Usage: ovos-oauth <command> [flags]
 The daemon:
   serve     run the daemon (ovos-oauth serve --help lists its flags)
   import    bring over ovos-PHAL-plugin-oauth's apps and tokens
+  doctor    check the database file, list damaged records (--remove: delete them)
 
 Talking to a running daemon over the bus:
   status    list the apps: login mode, token, expiry, next refresh, what each needs
@@ -78,6 +79,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return serve(ctx, args[1:], getenv, stderr)
 	case "import":
 		return importCmd(args[1:], getenv, stdout, stderr)
+	case "doctor":
+		return doctorCmd(args[1:], getenv, stdout, stderr)
 	case "status":
 		return statusCmd(ctx, args[1:], getenv, stdout, stderr)
 	case "login":
@@ -158,6 +161,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 
 	db := store.New(cfg.DBPath())
 	db.KeyFile = cfg.SecretsKeyFile
+	db.Logger = logger.With("component", "store")
 	if err := db.Open(); err != nil {
 		return err
 	}

@@ -369,18 +369,43 @@ func (s *Service) unregister(ctx context.Context, req *wire.AppRef, rep *wire.Un
 }
 
 func (s *Service) status(ctx context.Context, req *wire.StatusRequest, rep *wire.StatusReply) error {
-	rep.Apps = []wire.AppStatus{}
+	rep.Apps, rep.Damaged = []wire.AppStatus{}, []wire.DamagedRecord{}
 	apps, err := s.engine.Status(ctx, req.SkillID)
 	if err != nil {
 		return err
 	}
+	damaged, err := s.engine.Damaged(ctx, req.SkillID)
+	if err != nil {
+		return err
+	}
+	byApp := make(map[string][]wire.DamagedRecord)
+	for _, d := range damaged {
+		r := wire.DamagedRecord{MungedID: d.MungedID, Record: d.Record, Reason: d.Reason}
+		if at := unixSeconds(d.At); at != nil {
+			r.At = *at
+		}
+		byApp[d.MungedID] = append(byApp[d.MungedID], r)
+	}
 	for _, a := range apps {
+		ds := byApp[a.MungedID]
+		if ds == nil {
+			ds = []wire.DamagedRecord{}
+		}
+		delete(byApp, a.MungedID)
 		rep.Apps = append(rep.Apps, wire.AppStatus{
 			MungedID: a.MungedID, SkillID: a.SkillID, AppID: a.AppID,
 			NeedsCreds: a.NeedsCreds, Authorized: a.Authorized, ExpiresAt: unixSeconds(a.Expiry),
 			NeedsReauth: a.NeedsReauth, Flow: nullable(string(a.Flow)),
 			Login: a.Login, RedirectURI: a.RedirectURI, NextRefreshAt: unixSeconds(a.NextRefresh),
+			Damaged: ds,
 		})
+	}
+	// The rest, of apps not registered now, in the order listed.
+	for _, d := range damaged {
+		if ds, ok := byApp[d.MungedID]; ok {
+			rep.Damaged = append(rep.Damaged, ds...)
+			delete(byApp, d.MungedID)
+		}
 	}
 	return nil
 }

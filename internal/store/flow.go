@@ -54,16 +54,25 @@ func (db *DB) PutFlow(flow *oauth.Flow, keepPerApp int) error {
 		}
 		if b.flows.has(id) {
 			prev, err := get[oauth.Flow](b.flows, flow.ID)
-			if err != nil {
+			if errors.Is(err, errDamaged) {
+				// Set aside after; its index entries go now, before
+				// this flow's take their place.
+				app, err := b.unindexFlow(flow.ID)
+				if err != nil {
+					return err
+				}
+				b.damage.setApp(bucketFlows, id, app)
+			} else if err != nil {
 				return err
-			}
-			if prev.State != flow.State {
+			} else if prev.State != flow.State {
 				if err := b.deleteState(prev); err != nil {
 					return err
 				}
 			}
-			if err := b.appFlows.Delete(appFlowKey(prev.MungedID, prev.ID)); err != nil {
-				return err
+			if prev != nil {
+				if err := b.appFlows.Delete(appFlowKey(prev.MungedID, prev.ID)); err != nil {
+					return err
+				}
 			}
 		}
 		if err := b.flows.put(id, data); err != nil {
@@ -104,6 +113,9 @@ func (b *buckets) evictFlows(kept *oauth.Flow, keep int) error {
 		e, ok := parseIndexValue(id, v)
 		if !ok {
 			f, err := get[oauth.Flow](b.flows, id)
+			if errors.Is(err, errDamaged) {
+				continue // set aside after, with its index entries
+			}
 			if err != nil {
 				return fmt.Errorf("flow %s: %w", id, err) // the index names a missing flow
 			}
@@ -187,11 +199,9 @@ func (db *DB) Flows() ([]*oauth.Flow, error) {
 	var flows []*oauth.Flow
 	err := db.view(func(b *buckets) error {
 		return b.flows.forEach(func(k, v []byte) error {
-			f, err := decode[oauth.Flow](b.flows, k, v)
-			if err != nil {
-				return fmt.Errorf("flow %s: %w", k, err)
-			}
-			flows = append(flows, f)
+			if f, err := decode[oauth.Flow](b.flows, k, v); err == nil {
+				flows = append(flows, f)
+			} // else damaged: skipped, and set aside after
 			return nil
 		})
 	})
@@ -393,6 +403,9 @@ func (b *buckets) flowsOf(mungedID string) ([]*oauth.Flow, error) {
 	for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
 		id := string(k[len(prefix):])
 		f, err := get[oauth.Flow](b.flows, id)
+		if errors.Is(err, errDamaged) {
+			continue // set aside after
+		}
 		if err != nil {
 			return nil, fmt.Errorf("flow %s: %w", id, err) // the index names a missing flow
 		}
@@ -407,13 +420,9 @@ func (b *buckets) deleteFlows(match func(*oauth.Flow) bool) (int, error) {
 	// Collect first: deleting under a bbolt cursor can skip keys.
 	var doomed []*oauth.Flow
 	err := b.flows.forEach(func(k, v []byte) error {
-		f, err := decode[oauth.Flow](b.flows, k, v)
-		if err != nil {
-			return fmt.Errorf("flow %s: %w", k, err)
-		}
-		if match(f) {
+		if f, err := decode[oauth.Flow](b.flows, k, v); err == nil && match(f) {
 			doomed = append(doomed, f)
-		}
+		} // a damaged one is set aside after
 		return nil
 	})
 	if err != nil {

@@ -370,7 +370,26 @@ type StatusRequest struct {
 // StatusReply is oauth.status.response.
 type StatusReply struct {
 	Apps []AppStatus `json:"apps"`
+	// Damaged lists the damaged records of apps not registered now (one
+	// whose own record was damaged, until its skill registers it again).
+	Damaged []DamagedRecord `json:"damaged"`
 	Error
+}
+
+// DamagedRecord is a stored record of an app that did not open or decode
+// (a bad card, a hand edit) and was set aside, until ovos-oauth doctor
+// --remove deletes it: never its content.
+type DamagedRecord struct {
+	MungedID string `json:"munged_id"`
+	// Record is "token" (the saved login: the app needs a new login),
+	// "app" (the registration, with its token: the skill registers it
+	// again, then the app needs a new login) or "login" (a pending login:
+	// it ended).
+	Record string `json:"record"`
+	// Reason says why, in words.
+	Reason string `json:"reason"`
+	// At is when it was set aside, Unix seconds.
+	At float64 `json:"at"`
 }
 
 // AppStatus is one app in oauth.status: never a secret.
@@ -394,6 +413,9 @@ type AppStatus struct {
 	// NextRefreshAt is when the daemon next refreshes the token, Unix
 	// seconds; null when none is planned.
 	NextRefreshAt *float64 `json:"next_refresh_at"`
+	// Damaged lists the app's records that were damaged and set aside;
+	// empty when none.
+	Damaged []DamagedRecord `json:"damaged"`
 }
 
 // Token is an access token as skills receive it on the bus: never the
