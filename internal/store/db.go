@@ -485,7 +485,7 @@ func sealPlain(tx *bolt.Tx, box *seal.Box) error {
 	}
 	for _, r := range recs {
 		if err := states.Put(stateKey(string(r.k)), r.v); err != nil {
-			return fmt.Errorf("index flow %s: %w", r.v, err)
+			return fmt.Errorf("index flow %s: %w", oauth.FlowTag(string(r.v)), err)
 		}
 	}
 	meta := tx.Bucket([]byte(bucketMeta))

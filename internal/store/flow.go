@@ -33,11 +33,11 @@ func (db *DB) PutFlow(flow *oauth.Flow, keepPerApp int) error {
 		return errors.New("put flow: empty id")
 	}
 	if flow.State == "" && flow.Kind != oauth.FlowDevice {
-		return fmt.Errorf("put flow %s: empty state", flow.ID)
+		return fmt.Errorf("put flow %s: empty state", oauth.FlowTag(flow.ID))
 	}
 	data, err := json.Marshal(flow)
 	if err != nil {
-		return fmt.Errorf("put flow %s: %w", flow.ID, err)
+		return fmt.Errorf("put flow %s: %w", oauth.FlowTag(flow.ID), err)
 	}
 	err = db.update(func(b *buckets) error {
 		if !b.apps.has([]byte(flow.MungedID)) {
@@ -50,7 +50,7 @@ func (db *DB) PutFlow(flow *oauth.Flow, keepPerApp int) error {
 		}
 		if owner := b.flowStates.Get(state); len(state) > 0 && owner != nil && !bytes.Equal(owner, id) {
 			// The state is a secret: name the other flow, not the state.
-			return fmt.Errorf("state already belongs to flow %s", owner)
+			return fmt.Errorf("state already belongs to flow %s", oauth.FlowTag(string(owner)))
 		}
 		if b.flows.has(id) {
 			prev, err := get[oauth.Flow](b.flows, flow.ID)
@@ -92,7 +92,7 @@ func (db *DB) PutFlow(flow *oauth.Flow, keepPerApp int) error {
 		return nil
 	})
 	if err != nil {
-		return fmt.Errorf("put flow %s: %w", flow.ID, err)
+		return fmt.Errorf("put flow %s: %w", oauth.FlowTag(flow.ID), err)
 	}
 	return nil
 }
@@ -117,7 +117,7 @@ func (b *buckets) evictFlows(kept *oauth.Flow, keep int) error {
 				continue // set aside after, with its index entries
 			}
 			if err != nil {
-				return fmt.Errorf("flow %s: %w", id, err) // the index names a missing flow
+				return fmt.Errorf("flow %s: %w", oauth.FlowTag(string(id)), err) // the index names a missing flow
 			}
 			e = indexed{id: id, created: f.Created}
 			if f.State != "" {
@@ -188,7 +188,7 @@ func (db *DB) Flow(id string) (*oauth.Flow, error) {
 		return err
 	})
 	if err != nil {
-		return nil, fmt.Errorf("get flow %s: %w", id, err)
+		return nil, fmt.Errorf("get flow %s: %w", oauth.FlowTag(id), err)
 	}
 	return flow, nil
 }
@@ -262,7 +262,7 @@ func (db *DB) DeleteFlow(id string) error {
 		return b.deleteFlow(f)
 	})
 	if err != nil {
-		return fmt.Errorf("delete flow %s: %w", id, err)
+		return fmt.Errorf("delete flow %s: %w", oauth.FlowTag(id), err)
 	}
 	return nil
 }
@@ -316,7 +316,7 @@ func (db *DB) SpendFlow(state, run string, now time.Time) (*oauth.Flow, error) {
 		spent.Spent, spent.SpentBy, spent.Verifier = now, run, ""
 		data, err := json.Marshal(&spent)
 		if err != nil {
-			return fmt.Errorf("flow %s: %w", f.ID, err)
+			return fmt.Errorf("flow %s: %w", oauth.FlowTag(f.ID), err)
 		}
 		if err := b.flows.put([]byte(f.ID), data); err != nil {
 			return err
@@ -342,11 +342,11 @@ func (b *buckets) unspentFlow(state string) (*oauth.Flow, error) {
 		return nil, oauth.ErrNotFound
 	}
 	if !b.flows.has(id) {
-		return nil, fmt.Errorf("state index names missing flow %s", id)
+		return nil, fmt.Errorf("state index names missing flow %s", oauth.FlowTag(string(id)))
 	}
 	f, err := get[oauth.Flow](b.flows, string(id))
 	if err != nil {
-		return nil, fmt.Errorf("flow %s: %w", id, err)
+		return nil, fmt.Errorf("flow %s: %w", oauth.FlowTag(string(id)), err)
 	}
 	if !f.Spent.IsZero() {
 		return nil, oauth.ErrNotFound
@@ -407,7 +407,7 @@ func (b *buckets) flowsOf(mungedID string) ([]*oauth.Flow, error) {
 			continue // set aside after
 		}
 		if err != nil {
-			return nil, fmt.Errorf("flow %s: %w", id, err) // the index names a missing flow
+			return nil, fmt.Errorf("flow %s: %w", oauth.FlowTag(string(id)), err) // the index names a missing flow
 		}
 		flows = append(flows, f)
 	}
