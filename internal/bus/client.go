@@ -88,7 +88,10 @@ type Client struct {
 	// Client's own frames, which the bus echoes, too). A frame that does
 	// not decrypt is dropped with a warning, at most one every 10s, that
 	// the bus's key is not this one; so is a malformed encrypted frame,
-	// with another. Set it before the first Send.
+	// with another, and so is a replay: a frame whose nonce came before,
+	// within the last hour or the last 32,768 frames, whichever is fewer
+	// (the count bounds the memory this takes), across reconnects but not
+	// across restarts. Set it before the first Send.
 	Cipher *Cipher
 	// AllowUnencrypted, with a Cipher, routes plain frames as well, like
 	// OVOS's websocket.allow_unencrypted. Otherwise they are dropped, with
@@ -108,8 +111,10 @@ type Client struct {
 	connected atomic.Bool
 
 	// Rate limits of the read loop's complaints about frames it cannot
-	// use; only the read loop (one at a time) touches them.
-	wrongKey, malformed, refused, noKey logEvery
+	// use, and the nonces of the frames it opened; only the read loop (one
+	// at a time) touches them.
+	wrongKey, malformed, refused, noKey, replayed logEvery
+	replays                                       replayGuard
 
 	mu     sync.Mutex
 	outbox [][]byte // encoded frames, oldest first; the head is popped only once written
@@ -140,6 +145,7 @@ func NewClient(url string, h Handler, logger *slog.Logger) *Client {
 		logger:          logger,
 		pingInterval:    defaultPingInterval,
 		wake:            make(chan struct{}, 1),
+		replays:         replayGuard{window: replayWindow, limit: replayLimit},
 	}
 }
 
@@ -394,10 +400,18 @@ const (
 // is if those are allowed. It reports false for a frame to drop, having
 // logged why. The key never reaches the log, and nor does a frame.
 func (c *Client) open(frame []byte, greeted chan<- struct{}, isGreeted *bool) ([]byte, bool) {
-	plain, err := c.Cipher.Open(frame)
+	plain, nonce, err := c.Cipher.open(frame)
 	switch {
 	case err == nil:
-		return plain, true
+		now := time.Now()
+		if c.replays.fresh(nonce, now) {
+			return plain, true
+		}
+		if n, ok := c.replayed.allow(now, wrongKeyEvery); ok {
+			typ, _ := PeekType(plain)
+			c.logger.Warn("dropping replayed bus frames: an encrypted frame came again as it was; someone on the bus may be resending captured frames",
+				"type", typ, "frames", n)
+		}
 	case errors.Is(err, ErrNotEncrypted):
 		if c.AllowUnencrypted {
 			return frame, true
