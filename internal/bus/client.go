@@ -101,6 +101,7 @@ type Client struct {
 	AllowUnencrypted bool
 
 	url     string
+	logURL  string // url without what may be secret in it, for logs and errors
 	handler Handler
 	logger  *slog.Logger
 	// pingInterval paces websocket pings, which find a dead TCP connection;
@@ -141,6 +142,7 @@ func NewClient(url string, h Handler, logger *slog.Logger) *Client {
 		OutboxSize:      defaultOutboxSize,
 		Dialer:          &websocket.Dialer{HandshakeTimeout: handshakeTimeout},
 		url:             url,
+		logURL:          RedactURL(url),
 		handler:         h,
 		logger:          logger,
 		pingInterval:    defaultPingInterval,
@@ -218,10 +220,15 @@ func (c *Client) pop() {
 func (c *Client) Run(ctx context.Context) error {
 	u, err := url.Parse(c.url)
 	if err != nil {
-		return fmt.Errorf("bus url: %w", err)
+		// Unwrapped: url.Error's text quotes the whole URL.
+		return fmt.Errorf("bus url does not parse: %w", errors.Unwrap(err))
 	}
 	if u.Scheme != "ws" && u.Scheme != "wss" {
-		return fmt.Errorf("bus url %q: scheme must be ws or wss", c.url)
+		return fmt.Errorf("bus url %s: scheme must be ws or wss", c.logURL)
+	}
+	if u.User != nil {
+		// The websocket dialer refuses it: every dial would fail alike.
+		return fmt.Errorf("bus url %s: a websocket URL cannot carry user info (user:password@); remove it", c.logURL)
 	}
 	if !c.running.CompareAndSwap(false, true) {
 		return errors.New("bus: Client.Run is already running")
@@ -243,12 +250,12 @@ func (c *Client) Run(ctx context.Context) error {
 		case established:
 			bo.reset()
 			quiet = true
-			c.logger.Warn("bus connection lost; reconnecting", "url", c.url, "err", err)
+			c.logger.Warn("bus connection lost; reconnecting", "url", c.logURL, "err", err)
 		case !quiet:
 			quiet = true
-			c.logger.Warn("cannot reach bus; retrying", "url", c.url, "err", err)
+			c.logger.Warn("cannot reach bus; retrying", "url", c.logURL, "err", err)
 		default:
-			c.logger.Debug("cannot reach bus", "url", c.url, "err", err)
+			c.logger.Debug("cannot reach bus", "url", c.logURL, "err", err)
 		}
 		t := time.NewTimer(bo.next())
 		select {
@@ -275,11 +282,11 @@ func (c *Client) connect(ctx context.Context) (established bool, err error) {
 			// websocket: usually a wrong route (ovos-messagebus serves
 			// /core) or another server on the port.
 			resp.Body.Close()
-			return false, fmt.Errorf("dial %s: the server answered %s instead of a websocket (is the route right? OVOS serves /core): %w", c.url, resp.Status, err)
+			return false, fmt.Errorf("dial %s: the server answered %s instead of a websocket (is the route right? OVOS serves /core): %w", c.logURL, resp.Status, err)
 		}
-		return false, fmt.Errorf("dial %s: %w", c.url, err)
+		return false, fmt.Errorf("dial %s: %w", c.logURL, err)
 	}
-	c.logger.Debug("dialled bus", "url", c.url)
+	c.logger.Debug("dialled bus", "url", c.logURL)
 	if c.MaxMessageSize > 0 {
 		conn.SetReadLimit(c.MaxMessageSize)
 	}
@@ -453,7 +460,7 @@ func (c *Client) writeLoop(ctx context.Context, conn *websocket.Conn, greeted <-
 		select {
 		case <-greeted:
 		case <-t.C:
-			c.logger.Warn("bus sent no greeting; sending anyway", "url", c.url, "waited", c.GreetingTimeout)
+			c.logger.Warn("bus sent no greeting; sending anyway", "url", c.logURL, "waited", c.GreetingTimeout)
 		case <-ctx.Done():
 			t.Stop()
 			return nil
@@ -462,7 +469,7 @@ func (c *Client) writeLoop(ctx context.Context, conn *websocket.Conn, greeted <-
 	}
 	up.Store(true)
 	c.connected.Store(true)
-	c.logger.Info("connected to bus", "url", c.url, "encrypted", c.Cipher != nil)
+	c.logger.Info("connected to bus", "url", c.logURL, "encrypted", c.Cipher != nil)
 	if c.OnConnect != nil {
 		c.OnConnect()
 	}
