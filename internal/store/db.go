@@ -150,8 +150,9 @@ func New(path string) *DB {
 // Open fails without writing anything if another process holds the lock for
 // longer than Timeout, if the file was written by a newer schema (a
 // downgrade), if it holds data but no schema version (not an ovos-oauth
-// store), if it is sealed and KeyFile is missing or unreadable, or if KeyFile
-// holds another key than the one the store was sealed with.
+// store), if it is sealed and KeyFile is missing or unreadable, if other
+// users could read KeyFile (seal.ReadKeyFile), or if KeyFile holds another
+// key than the one the store was sealed with.
 func (db *DB) Open() error {
 	if db.bolt != nil {
 		return fmt.Errorf("open store %s: already open", db.Path)
@@ -342,6 +343,8 @@ func (db *DB) key(version int) ([]byte, error) {
 	switch {
 	case err == nil:
 		return key, nil
+	case errors.Is(err, seal.ErrKeyExposed):
+		return nil, err // says how to fix it; the key itself is fine
 	case sealed && errors.Is(err, fs.ErrNotExist):
 		return nil, fmt.Errorf("the store is sealed but its key file %s does not exist: restore the key file from your backup, or set secrets_key_file to where it is; a new key could not open this store, so none was made and the store is unchanged", db.KeyFile)
 	case sealed:
