@@ -277,7 +277,7 @@ func TestEncryptedBusReplay(t *testing.T) {
 	s.checkToken(t, dataOf(t, sk.Expect(t, "oauth.token.response."+skillID+"_demo")))
 
 	hub.Close()
-	waitFor(t, "the daemon back on the bus", func() bool { return len(logRecords(d, msgHasPrefix("connected to bus"))) == 2 })
+	waitFor(t, "the daemon back on the bus", func() bool { return len(logRecords(d, msgHasPrefix("connected to bus"))) >= 2 })
 	sk2, _ := encryptedSkill(t, url, skillID, busSecretKey)
 	replay(bustest.Dial(t, url), sk2)
 	if got := countType(sk2.Peer, "oauth.url"); got != 0 {
