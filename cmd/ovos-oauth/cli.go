@@ -169,7 +169,7 @@ func (c *cli) waitConnected(ctx context.Context) error {
 }
 
 func (c *cli) noBus() error {
-	return &exitError{exitNoDaemon, fmt.Errorf("cannot reach the bus at %s within %s (is ovos-messagebus running? is --bus-url right?)", c.cfg.BusURL, c.timeout)}
+	return &exitError{exitNoDaemon, fmt.Errorf("cannot reach the bus at %s within %s (is ovos-messagebus running? is --bus-url right?)", bus.RedactURL(c.cfg.BusURL), c.timeout)}
 }
 
 // failure turns the error of a call into the command's: no answer is exit

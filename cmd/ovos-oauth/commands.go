@@ -432,7 +432,7 @@ func busListen(ctx context.Context, args []string, getenv func(string) string, s
 	}
 	p := &printer{pattern: pattern, frames: make(chan bus.Message, 4096), dropped: make(chan struct{}, 1)}
 	return c.run(ctx, p, func(ctx context.Context) error {
-		fmt.Fprintf(stderr, "listening on %s for %s\n", c.cfg.BusURL, pattern)
+		fmt.Fprintf(stderr, "listening on %s for %s\n", bus.RedactURL(c.cfg.BusURL), pattern)
 		enc := json.NewEncoder(stdout)
 		enc.SetEscapeHTML(false)
 		for n := 0; *count == 0 || n < *count; n++ {

@@ -230,7 +230,9 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 		case !storeOpen.Load():
 			return "the store is closed"
 		case !client.Connected():
-			return "not attached to the bus at " + busURL
+			// Anyone who reaches the port reads this: the log has the
+			// bus's address.
+			return "not connected to the messagebus"
 		}
 		return ""
 	}
@@ -258,7 +260,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 		}
 		return nil
 	})
-	logger.Info("ovos-oauth started", "version", version, "bus", busURL, "embedded_bus", embeddedAddr(busLn),
+	logger.Info("ovos-oauth started", "version", version, "bus", bus.RedactURL(busURL), "embedded_bus", embeddedAddr(busLn),
 		"callback", baseURL, "listen", ln.Addr().String(), "data_dir", cfg.DataDir, "qr_dir", cfg.QRDir, "ovos_utils_mirror", mirrorDir, "metrics", listenAddr(metricsLn))
 	err = g.Wait()
 	if mirrorWriter != nil {

@@ -19,6 +19,8 @@ import (
 
 	"github.com/spf13/pflag"
 	"github.com/spf13/viper"
+
+	"github.com/OpenVoiceOS/ovos-oauth/internal/bus"
 )
 
 // ErrHelp is returned by Load when -h or --help was given, after the usage
@@ -420,7 +422,7 @@ const EmbeddedAuto = "auto"
 func listenAddrOf(busURL string) (string, error) {
 	u, err := url.Parse(busURL)
 	if err != nil || u.Hostname() == "" {
-		return "", fmt.Errorf("cannot host the bus at %q", busURL)
+		return "", fmt.Errorf("cannot host the bus at %s", bus.RedactURL(busURL))
 	}
 	port := u.Port()
 	if port == "" {

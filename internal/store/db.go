@@ -178,12 +178,12 @@ func (db *DB) logger() *slog.Logger {
 // Open fails without writing anything if another process holds the lock for
 // longer than Timeout, if the file was written by a newer schema (a
 // downgrade), if it holds data but no schema version (not an ovos-oauth
-// store), if it is sealed and KeyFile is missing or unreadable, or if KeyFile
-// holds another key than the one the store was sealed with. It fails with
-// an error wrapping ErrDamagedFile, without writing, for a file bbolt
-// cannot read safely: cut short, or with a page that is not what it
-// should be. It reads every page once for that: under a millisecond for
-// 10,000 apps.
+// store), if it is sealed and KeyFile is missing or unreadable, if other
+// users could read KeyFile (seal.ReadKeyFile), or if KeyFile holds another
+// key than the one the store was sealed with. It fails with an error
+// wrapping ErrDamagedFile, without writing, for a file bbolt cannot read
+// safely: cut short, or with a page that is not what it should be. It
+// reads every page once for that: under a millisecond for 10,000 apps.
 func (db *DB) Open() error {
 	if db.bolt != nil {
 		return fmt.Errorf("open store %s: already open", db.Path)
@@ -406,6 +406,8 @@ func (db *DB) key(version int) ([]byte, error) {
 	switch {
 	case err == nil:
 		return key, nil
+	case errors.Is(err, seal.ErrKeyExposed):
+		return nil, err // says how to fix it; the key itself is fine
 	case sealed && errors.Is(err, fs.ErrNotExist):
 		return nil, fmt.Errorf("the store is sealed but its key file %s does not exist: restore the key file from your backup, or set secrets_key_file to where it is; a new key could not open this store, so none was made and the store is unchanged", db.KeyFile)
 	case sealed:
