@@ -147,4 +147,3 @@ func pageText(body string) string {
 	}
 	return strings.Join(text, " ")
 }
-
