@@ -17,6 +17,7 @@
 package mirror
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -34,6 +35,18 @@ import (
 // DefaultTimeout is how long a write waits for another process's lock when
 // Files.Timeout is not set.
 const DefaultTimeout = 10 * time.Second
+
+// MarkKey is the field ovos-oauth puts into every entry it writes, app or
+// token, with the value true: the mark that tells the daemon's own entries
+// from those another program wrote, so that an import never takes a store's
+// mirror for the Python plugin's files. It travels with the files (a copy,
+// a backup, another data directory beside them). ovos_utils and the
+// programs that read these files look up their fields by name and pass the
+// rest along: a skill sees one key more in its token. A program that
+// rewrites an entry whole (the plugin registering an app again, a Spotify
+// plugin saving the token it refreshed) drops the mark from that entry; one
+// that updates it in place (ovos_utils' refresh helper) keeps it.
+const MarkKey = "_ovos_oauth"
 
 // The file names ovos_utils.oauth gives its JsonStorageXDG databases.
 const (
@@ -208,6 +221,7 @@ type appRecord struct {
 	CallbackEndpoint string  `json:"callback_endpoint"`
 	Scope            string  `json:"scope"`
 	ShellIntegration bool    `json:"shell_integration"`
+	Mark             bool    `json:"_ovos_oauth"` // MarkKey, always true
 }
 
 func appRecordOf(app *oauth.App, redirectURI string) appRecord {
@@ -218,6 +232,7 @@ func appRecordOf(app *oauth.App, redirectURI string) appRecord {
 		CallbackEndpoint: redirectURI,
 		Scope:            app.Scope,
 		ShellIntegration: app.ShellIntegration,
+		Mark:             true,
 	}
 	if app.ClientID != "" {
 		rec.ClientID = &app.ClientID
@@ -230,11 +245,12 @@ func appRecordOf(app *oauth.App, redirectURI string) appRecord {
 }
 
 // tokenRecordOf returns the token as the provider sent it, with the fields
-// the engine keeps apart (or learnt later) laid over it: the Token's fields
-// are the truth where the two differ.
+// the engine keeps apart (or learnt later) and the mark laid over it: the
+// Token's fields are the truth where the two differ.
 func tokenRecordOf(tok *oauth.Token) map[string]any {
-	rec := make(map[string]any, len(tok.Raw)+6)
+	rec := make(map[string]any, len(tok.Raw)+7)
 	maps.Copy(rec, tok.Raw)
+	rec[MarkKey] = true
 	rec["access_token"] = tok.AccessToken.Reveal()
 	if tok.RefreshToken != "" {
 		rec["refresh_token"] = tok.RefreshToken.Reveal()
@@ -256,6 +272,26 @@ func tokenRecordOf(tok *oauth.Token) map[string]any {
 		}
 	}
 	return rec
+}
+
+// Marked reports whether an entry of either file carries MarkKey with a
+// value other than false or null: ovos-oauth wrote it, and no program since
+// replaced it whole. The key is looked for as ovos-oauth and Python's json
+// module write it, never escaped.
+func Marked(raw json.RawMessage) bool {
+	if !bytes.Contains(raw, []byte(`"`+MarkKey+`"`)) {
+		return false // the common case for the plugin's entries, without a decode
+	}
+	var entry map[string]json.RawMessage
+	if json.Unmarshal(raw, &entry) != nil {
+		return false
+	}
+	v, ok := entry[MarkKey]
+	if !ok {
+		return false // the string was inside a value
+	}
+	v = bytes.TrimSpace(v)
+	return !bytes.Equal(v, []byte("false")) && !bytes.Equal(v, []byte("null"))
 }
 
 // pythonFloat formats v so that Python's json module reads a float, even for

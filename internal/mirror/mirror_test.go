@@ -140,9 +140,11 @@ func TestPutTokenShape(t *testing.T) {
 				"scope":        "user-read-playback-state",
 				"id_token":     "eyJhbGciOi.x.y",
 				"profile":      map[string]any{"name": "Zoë", "ids": []any{float64(1), "two"}},
+				"_ovos_oauth":  false, // the mark is ovos-oauth's, whatever a provider sends
 			},
 		},
 		want: map[string]any{
+			"_ovos_oauth":   true,
 			"access_token":  "access-1",
 			"refresh_token": "refresh-1",
 			"token_type":    "Bearer",
@@ -161,6 +163,7 @@ func TestPutTokenShape(t *testing.T) {
 			Obtained:    obtained,
 		},
 		want: map[string]any{
+			"_ovos_oauth":  true,
 			"access_token": "access-2",
 			"token_type":   "bearer",
 			"expires_in":   float64(5400),
@@ -174,6 +177,7 @@ func TestPutTokenShape(t *testing.T) {
 			Raw:         map[string]any{"token_type": "bearer", "refresh_token": "from-raw"},
 		},
 		want: map[string]any{
+			"_ovos_oauth":  true,
 			"access_token": "access-3",
 			"token_type":   "bearer",
 		},
@@ -231,6 +235,7 @@ func TestPutAppShape(t *testing.T) {
 			"callback_endpoint": redirectURI,
 			"scope":             "user-read-playback-state playlist-read-private",
 			"shell_integration": true,
+			"_ovos_oauth":       true,
 		},
 		"skill-gmail_mail": map[string]any{
 			"oauth_service":     "skill-gmail_mail",
@@ -241,6 +246,7 @@ func TestPutAppShape(t *testing.T) {
 			"callback_endpoint": "http://localhost:36536/auth/callback/skill-gmail_mail",
 			"scope":             "",
 			"shell_integration": false,
+			"_ovos_oauth":       true,
 		},
 	}
 	if diff := cmp.Diff(readJSON(t, f.AppsFile()), want); diff != "" {
