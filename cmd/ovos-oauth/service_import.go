@@ -260,4 +260,3 @@ func importStoreStep(args []string, ifEmpty bool, stdout, stderr io.Writer) erro
 	}
 	return importPrinted(db, f, cfg.DBPath(), stdout)
 }
-
