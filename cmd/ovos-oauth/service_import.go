@@ -135,7 +135,7 @@ func importService(cfg config.Config, ifEmpty bool, getenv func(string) string, 
 	ok := false
 	if cfg.ImportFrom != "" {
 		b.Looked = []string{cfg.ImportFrom}
-		found, err = folderOwner(cfg.ImportFrom)
+		found, err = folderOwner(cfg.ImportFrom, sys.root)
 		ok = err == nil
 	} else {
 		found, ok, b.Looked, err = sys.host.Find()
@@ -172,16 +172,16 @@ func importService(cfg config.Config, ifEmpty bool, getenv func(string) string, 
 }
 
 // folderOwner is import_from's folder with its owner, whose rights it is
-// read with. A folder of root's is refused: the files in a folder that root
-// owns may still be a user's, through a link that user planted, and nothing
-// is read with root's rights.
-func folderOwner(dir string) (migrate.Found, error) {
+// read with. As root, a folder of root's is refused: the files in a folder
+// that root owns may still be a user's, through a link that user planted,
+// and nothing is read with root's rights.
+func folderOwner(dir string, asRoot bool) (migrate.Found, error) {
 	fi, err := os.Lstat(dir)
 	if err != nil {
 		return migrate.Found{}, err
 	}
 	st := fi.Sys().(*syscall.Stat_t)
-	if st.Uid == 0 {
+	if asRoot && st.Uid == 0 {
 		return migrate.Found{}, fmt.Errorf("%s is root's: not read with root's rights; give it to the user whose files these are", dir)
 	}
 	return migrate.Found{Dir: dir, UID: st.Uid, GID: st.Gid}, nil
