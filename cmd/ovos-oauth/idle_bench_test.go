@@ -138,7 +138,7 @@ func seeded10k(b *testing.B) string {
 // arguments args (JSON), HOME home and no config file of this machine.
 func daemonCommand(b *testing.B, args []byte, home string) *exec.Cmd {
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), "OVOS_OAUTH_TEST_DAEMON="+string(args), "HOME="+home,
+	cmd.Env = append(os.Environ(), "OVOS_OAUTH_TEST_DAEMON="+string(args), "HOME="+home, "XDG_CACHE_HOME="+filepath.Join(home, ".cache"),
 		"OVOS_OAUTH_SYSTEM_CONFIG_DIR="+b.TempDir(), "MYCROFT_SYSTEM_CONFIG=/nonexistent", "XDG_CONFIG_DIRS="+b.TempDir())
 	return cmd
 }

@@ -149,11 +149,14 @@ func ImportFiles(st oauth.Store, f Files, now time.Time) (Report, error) {
 
 	// An app is ovos-oauth's when either of its entries carries the mark.
 	mirrored := make(map[string]bool)
-	for _, entries := range []map[string]json.RawMessage{apps, tokens} {
-		for id, raw := range entries {
-			if mirror.Marked(raw) {
-				mirrored[id] = true
-			}
+	for id, raw := range apps {
+		if mirror.Marked(raw) {
+			mirrored[id] = true
+		}
+	}
+	for id, raw := range tokens {
+		if !mirrored[id] && mirror.Marked(raw) {
+			mirrored[id] = true
 		}
 	}
 	rep.Mirrored = slices.Sorted(maps.Keys(mirrored))

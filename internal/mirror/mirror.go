@@ -277,22 +277,44 @@ func tokenRecordOf(tok *oauth.Token) map[string]any {
 // Marked reports whether an entry of either file carries MarkKey with a
 // value other than false or null: ovos-oauth wrote it, and no program since
 // replaced it whole. The key is looked for as ovos-oauth and Python's json
-// module write it, never escaped.
+// module write it, never escaped. It decodes nothing, as an import beside
+// another daemon's mirror checks thousands of entries at start; the entries
+// it gets were read from a file that parsed as JSON, and on any other input
+// it may answer wrong, but never panics.
 func Marked(raw json.RawMessage) bool {
-	if !bytes.Contains(raw, []byte(`"`+MarkKey+`"`)) {
-		return false // the common case for the plugin's entries, without a decode
+	if !bytes.Contains(raw, markQuoted) {
+		return false // the plugin's entries, at the cost of a search
 	}
-	var entry map[string]json.RawMessage
-	if json.Unmarshal(raw, &entry) != nil {
+	raw = bytes.Trim(raw, jsonSpace)
+	if len(raw) == 0 || raw[0] != '{' {
 		return false
 	}
-	v, ok := entry[MarkKey]
-	if !ok {
-		return false // the string was inside a value
+	// The entry's own keys, not those of objects inside it; of two, the
+	// last, as a JSON decoder takes it.
+	marked := false
+	i := skipSpace(raw, 1)
+	for i < len(raw) && raw[i] == '"' {
+		end := skipString(raw, i)
+		key := raw[i:end]
+		if i = skipSpace(raw, end); i >= len(raw) || raw[i] != ':' {
+			return false
+		}
+		if i = skipSpace(raw, i+1); i >= len(raw) {
+			return false
+		}
+		end = skipValue(raw, i)
+		if bytes.Equal(key, markQuoted) {
+			v := raw[i:end]
+			marked = len(v) > 0 && !bytes.Equal(v, []byte("false")) && !bytes.Equal(v, []byte("null"))
+		}
+		if i = skipSpace(raw, end); i < len(raw) && raw[i] == ',' {
+			i = skipSpace(raw, i+1)
+		}
 	}
-	v = bytes.TrimSpace(v)
-	return !bytes.Equal(v, []byte("false")) && !bytes.Equal(v, []byte("null"))
+	return marked && i < len(raw) && raw[i] == '}' // not cut short
 }
+
+var markQuoted = []byte(`"` + MarkKey + `"`)
 
 // pythonFloat formats v so that Python's json module reads a float, even for
 // a whole number: 1767322800.0, not 1767322800.

@@ -652,3 +652,35 @@ func TestRefreshToken(t *testing.T) {
 		t.Fatalf("RefreshToken() of a non-string = %q, %v; want none", rt, err)
 	}
 }
+
+// FuzzMarked: Marked never panics, and on an entry that parses as a JSON
+// object without escapes it agrees with a decoder: the entry's own
+// "_ovos_oauth" key, the last of several, with a value other than false or
+// null.
+func FuzzMarked(f *testing.F) {
+	for _, seed := range []string{
+		`{"access_token": "a", "_ovos_oauth": true}`,
+		`{"_ovos_oauth": false, "_ovos_oauth": true}`,
+		`{"_ovos_oauth": null}`,
+		`{"scope": "_ovos_oauth", "x": {"_ovos_oauth": true}}`,
+		`{"_ovos_oauth": [1, {"a": "}"}], "b": 2}`,
+		`{"_ovos_oauth"`,
+		`{"_ovos_oauth": `,
+		`{"a": 1,, "_ovos_oauth": true}`,
+		` {"_ovos_oauth":0} `,
+	} {
+		f.Add([]byte(seed))
+	}
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		got := mirror.Marked(raw)
+		var entry map[string]json.RawMessage
+		if bytes.IndexByte(raw, '\\') >= 0 || json.Unmarshal(raw, &entry) != nil || entry == nil {
+			return
+		}
+		v, ok := entry[mirror.MarkKey]
+		want := ok && !bytes.Equal(v, []byte("false")) && !bytes.Equal(v, []byte("null"))
+		if got != want {
+			t.Errorf("Marked(%q) = %v, want %v", raw, got, want)
+		}
+	})
+}
