@@ -28,6 +28,7 @@ import (
 	"os"
 	"os/exec"
 	"strings"
+	"sync"
 	"syscall"
 
 	"github.com/spf13/pflag"
@@ -87,6 +88,11 @@ func (s serviceSystem) runAs(cmd *exec.Cmd, uid, gid uint32) {
 // import_from's) into the store in cfg.DataDir, as the package comment
 // says.
 func importService(cfg config.Config, ifEmpty bool, getenv func(string) string, stdout, stderr io.Writer, sys serviceSystem) error {
+	if _, ok := stderr.(*os.File); !ok {
+		// The steps write to it at once, each through a goroutine of
+		// os/exec; a file they would share as it is.
+		stderr = &syncWriter{w: stderr}
+	}
 	logger := newLogger(cfg, stderr).With("component", "import")
 	fi, err := os.Stat(cfg.DataDir)
 	if err != nil {
@@ -259,4 +265,16 @@ func importStoreStep(args []string, ifEmpty bool, stdout, stderr io.Writer) erro
 		return nil
 	}
 	return importPrinted(db, f, cfg.DBPath(), stdout)
+}
+
+// syncWriter serializes the writes to w.
+type syncWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (s *syncWriter) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.w.Write(p)
 }
