@@ -4,6 +4,8 @@ package main
 // demand (ovos-oauth import), and for the system unit (import --service).
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -124,6 +126,14 @@ func mirrorImported(db *store.DB, engine *oauth.Engine, m oauth.Mirror, ids []st
 			logger.Warn("imported token not mirrored", "app", id, "err", err)
 		}
 	}
+}
+
+// mirrorOwner names the database at dbPath in the mark of every entry its
+// mirror writes: a hash of the path, the same at every start and another
+// for every data directory, which tells nothing of the path.
+func mirrorOwner(dbPath string) string {
+	sum := sha256.Sum256([]byte(dbPath))
+	return "db-" + hex.EncodeToString(sum[:6])
 }
 
 const importUsage = `Usage: ovos-oauth import [--from DIR] [--service] [--if-empty] [serve's flags]

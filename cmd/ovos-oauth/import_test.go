@@ -318,14 +318,16 @@ func TestSecondStoreImportsNothingOfTheFirst(t *testing.T) {
 	importedID := oauth.MungedID(skillID, importedApp)
 
 	busA, _ := startBus(t, "127.0.0.1:0", nil)
-	startDaemonHome(t, busA, t.TempDir(), home)
+	dataA := t.TempDir()
+	markA := mirrorOwner(filepath.Join(dataA, "ovos-oauth.db")) // the mark names A's database
+	startDaemonHome(t, busA, dataA, home)
 	skA := newSkill(t, busA, skillID)
 	noErr(t, skA.request(t, "oauth.register", map[string]any{"skill_id": skillID, "app_id": "mine", "client_id": "c",
 		"auth_endpoint": "https://p.example/a", "token_endpoint": "https://p.example/t"}, "oauth.register.response"))
 	mine := oauth.MungedID(skillID, "mine")
 	waitJSON(t, filepath.Join(jsonDir, "ovos_oauth_apps.json"), func(m map[string]any) bool {
 		for _, id := range []string{importedID, "skill-bare.test_notoken", mine} {
-			if e, _ := m[id].(map[string]any); e == nil || e["_ovos_oauth"] != true {
+			if e, _ := m[id].(map[string]any); e == nil || e["_ovos_oauth"] != markA {
 				return false
 			}
 		}
@@ -333,7 +335,7 @@ func TestSecondStoreImportsNothingOfTheFirst(t *testing.T) {
 	})
 	waitJSON(t, filepath.Join(jsonDir, "ovos_oauth.json"), func(m map[string]any) bool {
 		e, _ := m[importedID].(map[string]any)
-		return e != nil && e["_ovos_oauth"] == true && e["refresh_token"] == "plugin-refresh"
+		return e != nil && e["_ovos_oauth"] == markA && e["refresh_token"] == "plugin-refresh"
 	})
 
 	// The plugin, running again, adds an app of its own.

@@ -181,7 +181,9 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 		}
 		// Written behind the replies: a request never waits for the files
 		// or for another process's lock on them.
-		mirrorWriter = mirror.NewWriter(mirror.New(mirrorDir), logger.With("component", "mirror"))
+		files := mirror.New(mirrorDir)
+		files.Owner = mirrorOwner(cfg.DBPath())
+		mirrorWriter = mirror.NewWriter(files, logger.With("component", "mirror"))
 		engine.Mirror = mirrorWriter
 		mirrorImported(db, engine, mirrorWriter, imported, logger.With("component", "import"))
 	}

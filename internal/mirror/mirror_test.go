@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"maps"
 	"os"
 	"path/filepath"
@@ -683,4 +684,68 @@ func FuzzMarked(f *testing.F) {
 			t.Errorf("Marked(%q) = %v, want %v", raw, got, want)
 		}
 	})
+}
+
+// TestRefreshTokenOfAnotherDatabase: two daemons with databases of their
+// own share one ovos_utils folder. The refresh token that one wrote there is
+// never offered to the other: taking it as a newer one rotated in by
+// ovos_utils, the other would refresh it, and the first would then end in
+// invalid_grant. One that ovos_utils updated in place (the mark stays), or
+// that another program wrote whole (no mark), is offered.
+func TestRefreshTokenOfAnotherDatabase(t *testing.T) {
+	a := newFiles(t)
+	a.Owner = "database-a"
+	b := mirror.New(a.Dir)
+	b.LockDir, b.Owner = a.LockDir, "database-b"
+	app := testApp("skill", "app")
+	if err := a.PutToken(app, &oauth.Token{AccessToken: "a", RefreshToken: "a's", Expiry: expiry}); err != nil {
+		t.Fatal(err)
+	}
+	if rt, _, err := a.RefreshToken(app.MungedID()); err != nil || rt != "a's" {
+		t.Errorf("a.RefreshToken() = %q, %v; want its own", rt, err)
+	}
+	if rt, _, err := b.RefreshToken(app.MungedID()); err != nil || rt != "" {
+		t.Errorf("b.RefreshToken() = %q, %v; want none: it is a's", rt, err)
+	}
+	w := mirror.NewWriter(b, slog.New(slog.DiscardHandler))
+	if rt, _, err := w.RefreshToken(app.MungedID()); err != nil || rt != "" {
+		t.Errorf("b's Writer.RefreshToken() = %q, %v; want none: it is a's", rt, err)
+	}
+
+	rewrite := func(change func(entry map[string]any) map[string]any) {
+		t.Helper()
+		data, err := os.ReadFile(a.TokenFile())
+		if err != nil {
+			t.Fatal(err)
+		}
+		var m map[string]map[string]any
+		if err := json.Unmarshal(data, &m); err != nil {
+			t.Fatal(err)
+		}
+		m[app.MungedID()] = change(m[app.MungedID()])
+		out, _ := json.Marshal(m)
+		if err := os.WriteFile(a.TokenFile(), out, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// ovos_utils' refresh helper: token_data.update(new), the mark kept.
+	rewrite(func(e map[string]any) map[string]any {
+		e["refresh_token"] = "rotated by ovos_utils"
+		return e
+	})
+	if rt, _, _ := a.RefreshToken(app.MungedID()); rt != "rotated by ovos_utils" {
+		t.Errorf("a.RefreshToken() = %q after ovos_utils rotated it, want that one", rt)
+	}
+	if rt, _, _ := b.RefreshToken(app.MungedID()); rt != "" {
+		t.Errorf("b.RefreshToken() = %q, want none: the entry is still a's", rt)
+	}
+	// A program that writes the entry whole, without the mark.
+	rewrite(func(map[string]any) map[string]any {
+		return map[string]any{"access_token": "x", "refresh_token": "spotipy's", "expires_at": 1767322800.0}
+	})
+	for name, f := range map[string]*mirror.Files{"a": a, "b": b} {
+		if rt, _, _ := f.RefreshToken(app.MungedID()); rt != "spotipy's" {
+			t.Errorf("%s.RefreshToken() = %q, want the one another program wrote", name, rt)
+		}
+	}
 }
