@@ -63,6 +63,11 @@ type Config struct {
 	// files, imported at start while the store has no apps; empty means
 	// ovos_utils' own, $XDG_CACHE_HOME/mycroft/json_database.
 	ImportFrom string `mapstructure:"import_from"`
+	// ImportOnStart says whether the daemon imports those files itself at
+	// start while the store has no apps. The system unit turns it off: it
+	// runs "ovos-oauth import --service" as root before the daemon instead,
+	// as only root can read the home of the user that runs OVOS.
+	ImportOnStart bool `mapstructure:"import_on_start"`
 	// MetricsListen is the host:port of the HTTP server of the Prometheus
 	// metrics (/metrics); empty means none.
 	MetricsListen string `mapstructure:"metrics_listen"`

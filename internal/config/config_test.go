@@ -18,6 +18,7 @@ func validConfig() Config {
 		LogFormat:       "text",
 		LogLevel:        "info",
 		MirrorOVOSUtils: true,
+		ImportOnStart:   true,
 		SecretsKeyFile:  "/var/lib/ovos-oauth/secrets.key",
 	}
 }

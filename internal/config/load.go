@@ -56,6 +56,7 @@ var keys = []string{
 	"bus_secret_key",
 	"bus_allow_unencrypted",
 	"import_from",
+	"import_on_start",
 	"metrics_listen",
 }
 
@@ -260,6 +261,7 @@ func newFlagSet(stderr io.Writer) *pflag.FlagSet {
 	fs.String("bus-secret-key", "", "`key` of an encrypted bus, 16, 24 or 32 characters, as the bus's websocket.secret_key; prefer the environment or a config file, which other users cannot list (default: mycroft.conf's websocket.secret_key, else none: a plain bus)")
 	fs.Bool("bus-allow-unencrypted", false, "on an encrypted bus, also accept plain frames (default: mycroft.conf's websocket.allow_unencrypted, else false)")
 	fs.String("import-from", "", "`directory` of ovos-PHAL-plugin-oauth's ovos_oauth_apps.json and ovos_oauth.json, imported at start while the database has no apps (default: $XDG_CACHE_HOME/mycroft/json_database, else ~/.cache/mycroft/json_database)")
+	fs.Bool("import-on-start", true, "import those files at start while the database has no apps (the system unit runs \"ovos-oauth import --service\" before the daemon instead)")
 	fs.String("metrics-listen", "", "serve Prometheus metrics at http://`host:port`/metrics (default: none)")
 	return fs
 }
