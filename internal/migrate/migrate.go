@@ -282,6 +282,9 @@ func checkEndpoint(name, raw string) error {
 
 // parseToken reads one entry of the token file: the provider's token
 // response, with the plugin's expires_at.
+// maxLifetime bounds the expiry and lifetime an imported token may claim.
+const maxLifetime = 365 * 24 * time.Hour
+
 func parseToken(raw json.RawMessage, now time.Time) (*oauth.Token, error) {
 	var rec map[string]any
 	if err := json.Unmarshal(raw, &rec); err != nil || rec == nil {
@@ -302,9 +305,17 @@ func parseToken(raw json.RawMessage, now time.Time) (*oauth.Token, error) {
 	if tok.AccessToken == "" {
 		return nil, errors.New("access_token is missing")
 	}
+	// Anyone could have written these numbers: an expiry is believed up to
+	// a year ahead and a lifetime up to a year, as the engine believes a
+	// provider's, so that no time computed from them overflows.
 	if hasExpiry && expiresAt > 0 {
-		tok.Expiry = time.UnixMicro(int64(expiresAt * 1e6))
+		if latest := now.Add(maxLifetime); expiresAt >= float64(latest.Unix()) {
+			tok.Expiry = latest
+		} else {
+			tok.Expiry = time.UnixMicro(int64(expiresAt * 1e6))
+		}
 	}
+	expiresIn = min(expiresIn, maxLifetime.Seconds())
 	// When the token was issued: its expiry less its lifetime where both are
 	// known, else the import (never after the expiry). The engine refreshes
 	// no earlier than half way between the two.

@@ -562,3 +562,37 @@ func TestMarked(t *testing.T) {
 		}
 	}
 }
+
+// TestImportAbsurdLifetimes: a plugin file's expires_in and expires_at are
+// numbers anyone could have written; none may overflow into a token that
+// looks issued or expired centuries away (an always-due token is refreshed
+// without end).
+func TestImportAbsurdLifetimes(t *testing.T) {
+	t.Parallel()
+	for name, tc := range map[string]string{
+		"huge expires_in":  `{"access_token": "a", "refresh_token": "r", "expires_at": 1767322800, "expires_in": 1e30}`,
+		"int64 expires_in": `{"access_token": "a", "refresh_token": "r", "expires_at": 1767322800, "expires_in": 9223372037}`,
+		"huge expires_at":  `{"access_token": "a", "refresh_token": "r", "expires_at": 1e30, "expires_in": 3600}`,
+		"far expires_at":   `{"access_token": "a", "refresh_token": "r", "expires_at": 9.3e15, "expires_in": 3600}`,
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			db := openStore(t)
+			dir := pluginDir(t, entries("skill_app", spotifyApp), entries("skill_app", tc))
+			if _, err := migrate.Import(db, dir, now); err != nil {
+				t.Fatalf("Import() error = %v", err)
+			}
+			tok, err := db.Token("skill_app")
+			if err != nil {
+				t.Fatal(err)
+			}
+			lo, hi := now.AddDate(-2, 0, 0), now.AddDate(2, 0, 0)
+			if tok.Expiry.Before(lo) || tok.Expiry.After(hi) {
+				t.Errorf("Expiry = %v, want within two years of %v", tok.Expiry, now)
+			}
+			if tok.Obtained.Before(lo) || tok.Obtained.After(tok.Expiry) {
+				t.Errorf("Obtained = %v, want within two years of %v and not after Expiry %v", tok.Obtained, now, tok.Expiry)
+			}
+		})
+	}
+}
