@@ -416,9 +416,9 @@ func busEmit(ctx context.Context, args []string, getenv func(string) string, std
 		}
 		data = json.RawMessage(rest[1])
 	}
+	// bus.Client.Send adds the default session, as ovos-bus-client's emit.
 	m := bus.Message{Type: typ, Data: data, Context: map[string]json.RawMessage{
-		"session": json.RawMessage(`{"session_id":"default"}`),
-		"source":  json.RawMessage(`"ovos-oauth-cli"`),
+		"source": json.RawMessage(`"ovos-oauth-cli"`),
 	}}
 	if _, err := m.MarshalJSON(); err != nil {
 		return usageErr("bus emit: %v", err)

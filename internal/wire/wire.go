@@ -483,10 +483,9 @@ func Call[R any, PR interface {
 	*R
 	Failer
 }](ctx context.Context, c Requester, typ string, req any) (*R, error) {
-	m := bus.NewMessage(typ, req)
-	// As ovos-bus-client's emits: Python clients warn of a frame without.
-	m.Context["session"] = json.RawMessage(`{"session_id":"default"}`)
-	m, err := c.Request(ctx, m, ReplyTypes(typ)...)
+	// bus.Client.Send gives it the default session, as ovos-bus-client's
+	// emit does: Python clients warn of a frame without.
+	m, err := c.Request(ctx, bus.NewMessage(typ, req), ReplyTypes(typ)...)
 	if err != nil {
 		return nil, err
 	}
