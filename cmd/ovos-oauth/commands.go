@@ -138,8 +138,10 @@ func hint(err error, skillID, appID string) error {
 const revokeUsage = `Usage: ovos-oauth revoke SKILL_ID APP_ID [--unregister] [flags]
 
 Revokes the app's tokens at the provider where it has a revocation endpoint,
-and forgets them: the app needs a new login. With --unregister ovos-oauth
-also forgets the app itself (a skill registers it again when it starts).
+and forgets them: the app needs a new login. Without a revocation endpoint
+the provider is not told: to end the app's access there, remove the app on
+your account page at the provider. With --unregister ovos-oauth also
+forgets the app itself (a skill registers it again when it starts).
 `
 
 func revokeCmd(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
@@ -155,7 +157,7 @@ func revokeCmd(ctx context.Context, args []string, getenv func(string) string, s
 		if err != nil {
 			return c.failure("revoke", err)
 		}
-		out := map[string]any{"skill_id": skillID, "app_id": appID, "revoked": rep.Revoked}
+		out := map[string]any{"skill_id": skillID, "app_id": appID, "revoked": rep.Revoked, "forgotten": rep.Forgotten, "reason": rep.Reason}
 		if *unregister {
 			un, err := call[wire.UnregisterReply](ctx, c, wire.TypeUnregister, ref)
 			if err != nil {
@@ -166,7 +168,15 @@ func revokeCmd(ctx context.Context, args []string, getenv func(string) string, s
 		if c.json {
 			return c.printJSON(out)
 		}
-		fmt.Fprintf(stdout, "%s %s: tokens revoked and forgotten\n", skillID, appID)
+		switch {
+		case rep.Revoked:
+			fmt.Fprintf(stdout, "%s %s: the provider revoked the tokens, and they are forgotten here.\n", skillID, appID)
+		case rep.Forgotten:
+			fmt.Fprintf(stdout, "%s %s: the tokens are forgotten here only; the provider was not told, because the app has no revocation endpoint.\n", skillID, appID)
+			fmt.Fprintln(stdout, "To end the app's access at the provider, remove the app on your account page there.")
+		default:
+			fmt.Fprintf(stdout, "%s %s: there was no token to revoke.\n", skillID, appID)
+		}
 		if removed, ok := out["removed"].(bool); ok && removed {
 			fmt.Fprintf(stdout, "%s %s: app forgotten\n", skillID, appID)
 		}

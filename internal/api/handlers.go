@@ -357,8 +357,8 @@ func (s *Service) tokenGet(ctx context.Context, req *wire.AppRef, rep *wire.Toke
 }
 
 func (s *Service) revoke(ctx context.Context, req *wire.AppRef, rep *wire.RevokeReply) error {
-	revoked, err := s.engine.Revoke(ctx, req.SkillID, req.AppID)
-	rep.Revoked = revoked
+	r, err := s.engine.Revoke(ctx, req.SkillID, req.AppID)
+	rep.Revoked, rep.Forgotten, rep.Reason = r.Revoked, r.Forgotten, r.Reason
 	return err
 }
 

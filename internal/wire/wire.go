@@ -351,7 +351,16 @@ func (r *TokenGetReply) UnmarshalJSON(b []byte) error {
 // RevokeReply is oauth.revoke.response.
 type RevokeReply struct {
 	AppRef
+	// Revoked: the provider revoked the tokens (the app has a revocation
+	// endpoint, and the provider accepted).
 	Revoked bool `json:"revoked"`
+	// Forgotten: the app had tokens and they are gone here, whether or not
+	// the provider was told.
+	Forgotten bool `json:"forgotten"`
+	// Reason says why Revoked is false when the request did not fail: the
+	// app had no token, or it has no revocation endpoint and the token was
+	// only forgotten here. "" when Revoked is true.
+	Reason string `json:"reason"`
 	Error
 }
 
