@@ -190,8 +190,9 @@ Starts a login for the app, prints the address to open on a phone or
 computer and draws it as a QR code, then waits until the login is done.
 
 The app is one a skill registered, or one you register here with --provider
-(or --auth-endpoint and --token-endpoint) and --client-id: for programs
-that read ovos_utils' token files and never register, e.g.
+(or --auth-endpoint and --token-endpoint; for a device login
+--device-endpoint and --token-endpoint) and --client-id: for programs that
+read ovos_utils' token files and never register, e.g.
   ovos-oauth login ocp spotify --provider spotify --client-id ID --client-secret SECRET
 makes the "ocp_spotify" token that ovos-media-plugin-spotify reads.
 `
@@ -204,9 +205,10 @@ func loginCmd(ctx context.Context, args []string, getenv func(string) string, st
 	fs.StringVar(&reg.ClientID, "client-id", "", "register the app with this client `id`")
 	fs.StringVar(&reg.ClientSecret, "client-secret", "", "and this client `secret` (prefer $OVOS_OAUTH_CLIENT_SECRET: other users can list arguments)")
 	scope := fs.String("scope", "", "space-separated `scopes` to ask for")
-	fs.StringVar(&reg.AuthEndpoint, "auth-endpoint", "", "authorization endpoint `URL` (default: the provider's)")
+	fs.StringVar(&reg.AuthEndpoint, "auth-endpoint", "", "authorization endpoint `URL` (default: the provider's; a device login needs none)")
 	fs.StringVar(&reg.TokenEndpoint, "token-endpoint", "", "token endpoint `URL` (default: the provider's)")
 	fs.StringVar(&reg.DeviceEndpoint, "device-endpoint", "", "device authorization endpoint `URL` (RFC 8628)")
+	fs.StringVar(&reg.RevocationEndpoint, "revocation-endpoint", "", "token revocation endpoint `URL` (RFC 7009), where revoke tells the provider (default: the provider's)")
 	fs.StringVar(&reg.InstanceURL, "instance-url", "", "base `URL` of a self-hosted provider (Home Assistant)")
 	fs.StringVar(&reg.Login, "login-mode", "", "how to log in: lan, relay, loopback or device (default: the provider's)")
 	wait := fs.Duration("wait", 10*time.Minute, "how long to wait for the login to be done")
@@ -221,7 +223,7 @@ func loginCmd(ctx context.Context, args []string, getenv func(string) string, st
 	}
 	reg.Scope = wire.Scope(*scope)
 	register := reg.Provider != "" || reg.ClientID != "" || reg.AuthEndpoint != "" || reg.TokenEndpoint != "" ||
-		reg.DeviceEndpoint != "" || reg.InstanceURL != "" || reg.Login != "" || *scope != ""
+		reg.DeviceEndpoint != "" || reg.RevocationEndpoint != "" || reg.InstanceURL != "" || reg.Login != "" || *scope != ""
 	if reg.ClientSecret != "" && !register {
 		return usageErr("login: a client secret alone registers nothing: give --client-id too")
 	}

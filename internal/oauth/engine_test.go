@@ -539,9 +539,26 @@ func TestRegister(t *testing.T) {
 			t.Fatalf("Register() clash = %v, want conflict", err)
 		}
 	})
+	t.Run("a device login needs no auth_endpoint", func(t *testing.T) {
+		f := newFixture(t)
+		for name, mod := range map[string]func(*oauth.Registration){
+			"login device":           func(r *oauth.Registration) { r.Login = oauth.LoginDevice },
+			"device by its endpoint": func(r *oauth.Registration) {},
+		} {
+			r := oauth.Registration{SkillID: "skill.test", AppID: "app", TokenEndpoint: "https://x.example/t", DeviceEndpoint: "https://x.example/d"}
+			mod(&r)
+			if res, err := f.e.Register(ctx, r); err != nil || res.App.LoginMode() != oauth.LoginDevice {
+				t.Errorf("%s: Register() = %+v, %v; want a device login", name, res, err)
+			}
+		}
+	})
 	t.Run("invalid", func(t *testing.T) {
 		f := newFixture(t)
 		for name, mod := range map[string]func(*oauth.Registration){
+			"no auth_endpoint": func(r *oauth.Registration) { r.AuthEndpoint = "" },
+			"no auth_endpoint for another mode than device": func(r *oauth.Registration) {
+				r.AuthEndpoint, r.DeviceEndpoint, r.Login = "", "https://x.example/d", oauth.LoginLAN
+			},
 			"no skill_id":           func(r *oauth.Registration) { r.SkillID = "" },
 			"traversal app_id":      func(r *oauth.Registration) { r.AppID = "../x" },
 			"slash in skill_id":     func(r *oauth.Registration) { r.SkillID = "a/b" },

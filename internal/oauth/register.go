@@ -45,11 +45,13 @@ func (r *Registration) validate() error {
 	if err := r.applyProvider(); err != nil {
 		return err
 	}
+	// A device login (RFC 8628) never opens the authorization endpoint.
+	device := r.Login == LoginDevice || (r.Login == "" && r.DeviceEndpoint != "")
 	for _, ep := range []struct {
 		name, url string
 		required  bool
 	}{
-		{"auth_endpoint", r.AuthEndpoint, true},
+		{"auth_endpoint", r.AuthEndpoint, !device},
 		{"token_endpoint", r.TokenEndpoint, true},
 		{"device_endpoint", r.DeviceEndpoint, false},
 		{"revocation_endpoint", r.RevocationEndpoint, false},
