@@ -194,9 +194,15 @@ func (e *Engine) Status(ctx context.Context, skillID string) ([]AppStatus, error
 		return nil, err
 	}
 	now := e.Now()
+	byID := make(map[string]*App, len(apps))
+	for _, a := range apps {
+		byID[a.MungedID()] = a
+	}
+	// A login that can no longer finish (started under another
+	// registration of its app) is not pending.
 	pending := make(map[string]FlowKind)
 	for _, f := range flows {
-		if now.Before(f.Expires) && f.Spent.IsZero() {
+		if a := byID[f.MungedID]; a != nil && now.Before(f.Expires) && f.Spent.IsZero() && f.startedUnder(a) {
 			pending[f.MungedID] = f.Kind
 		}
 	}
