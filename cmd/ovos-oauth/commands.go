@@ -196,8 +196,10 @@ func hint(err error, skillID, appID string) error {
 const revokeUsage = `Usage: ovos-oauth revoke SKILL_ID APP_ID [--unregister] [flags]
 
 Revokes the app's tokens at the provider where it has a revocation endpoint,
-and forgets them: the app needs a new login. With --unregister ovos-oauth
-also forgets the app itself (a skill registers it again when it starts).
+and forgets them: the app needs a new login. Without a revocation endpoint
+the provider is not told: to end the app's access there, remove the app on
+your account page at the provider. With --unregister ovos-oauth also
+forgets the app itself (a skill registers it again when it starts).
 `
 
 func revokeCmd(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
@@ -213,7 +215,7 @@ func revokeCmd(ctx context.Context, args []string, getenv func(string) string, s
 		if err != nil {
 			return c.failure("revoke", err)
 		}
-		out := map[string]any{"skill_id": skillID, "app_id": appID, "revoked": rep.Revoked}
+		out := map[string]any{"skill_id": skillID, "app_id": appID, "revoked": rep.Revoked, "forgotten": rep.Forgotten, "reason": rep.Reason}
 		if *unregister {
 			un, err := call[wire.UnregisterReply](ctx, c, wire.TypeUnregister, ref)
 			if err != nil {
@@ -224,7 +226,15 @@ func revokeCmd(ctx context.Context, args []string, getenv func(string) string, s
 		if c.json {
 			return c.printJSON(out)
 		}
-		fmt.Fprintf(stdout, "%s %s: tokens revoked and forgotten\n", skillID, appID)
+		switch {
+		case rep.Revoked:
+			fmt.Fprintf(stdout, "%s %s: the provider revoked the tokens, and they are forgotten here.\n", skillID, appID)
+		case rep.Forgotten:
+			fmt.Fprintf(stdout, "%s %s: the tokens are forgotten here only; the provider was not told, because the app has no revocation endpoint.\n", skillID, appID)
+			fmt.Fprintln(stdout, "To end the app's access at the provider, remove the app on your account page there.")
+		default:
+			fmt.Fprintf(stdout, "%s %s: there was no token to revoke.\n", skillID, appID)
+		}
 		if removed, ok := out["removed"].(bool); ok && removed {
 			fmt.Fprintf(stdout, "%s %s: app forgotten\n", skillID, appID)
 		}
@@ -238,8 +248,9 @@ Starts a login for the app, prints the address to open on a phone or
 computer and draws it as a QR code, then waits until the login is done.
 
 The app is one a skill registered, or one you register here with --provider
-(or --auth-endpoint and --token-endpoint) and --client-id: for programs
-that read ovos_utils' token files and never register, e.g.
+(or --auth-endpoint and --token-endpoint; for a device login
+--device-endpoint and --token-endpoint) and --client-id: for programs that
+read ovos_utils' token files and never register, e.g.
   ovos-oauth login ocp spotify --provider spotify --client-id ID --client-secret SECRET
 makes the "ocp_spotify" token that ovos-media-plugin-spotify reads.
 `
@@ -252,9 +263,10 @@ func loginCmd(ctx context.Context, args []string, getenv func(string) string, st
 	fs.StringVar(&reg.ClientID, "client-id", "", "register the app with this client `id`")
 	fs.StringVar(&reg.ClientSecret, "client-secret", "", "and this client `secret` (prefer $OVOS_OAUTH_CLIENT_SECRET: other users can list arguments)")
 	scope := fs.String("scope", "", "space-separated `scopes` to ask for")
-	fs.StringVar(&reg.AuthEndpoint, "auth-endpoint", "", "authorization endpoint `URL` (default: the provider's)")
+	fs.StringVar(&reg.AuthEndpoint, "auth-endpoint", "", "authorization endpoint `URL` (default: the provider's; a device login needs none)")
 	fs.StringVar(&reg.TokenEndpoint, "token-endpoint", "", "token endpoint `URL` (default: the provider's)")
 	fs.StringVar(&reg.DeviceEndpoint, "device-endpoint", "", "device authorization endpoint `URL` (RFC 8628)")
+	fs.StringVar(&reg.RevocationEndpoint, "revocation-endpoint", "", "token revocation endpoint `URL` (RFC 7009), where revoke tells the provider (default: the provider's)")
 	fs.StringVar(&reg.InstanceURL, "instance-url", "", "base `URL` of a self-hosted provider (Home Assistant)")
 	fs.StringVar(&reg.Login, "login-mode", "", "how to log in: lan, relay, loopback or device (default: the provider's)")
 	wait := fs.Duration("wait", 10*time.Minute, "how long to wait for the login to be done")
@@ -269,7 +281,7 @@ func loginCmd(ctx context.Context, args []string, getenv func(string) string, st
 	}
 	reg.Scope = wire.Scope(*scope)
 	register := reg.Provider != "" || reg.ClientID != "" || reg.AuthEndpoint != "" || reg.TokenEndpoint != "" ||
-		reg.DeviceEndpoint != "" || reg.InstanceURL != "" || reg.Login != "" || *scope != ""
+		reg.DeviceEndpoint != "" || reg.RevocationEndpoint != "" || reg.InstanceURL != "" || reg.Login != "" || *scope != ""
 	if reg.ClientSecret != "" && !register {
 		return usageErr("login: a client secret alone registers nothing: give --client-id too")
 	}
@@ -474,9 +486,9 @@ func busEmit(ctx context.Context, args []string, getenv func(string) string, std
 		}
 		data = json.RawMessage(rest[1])
 	}
+	// bus.Client.Send adds the default session, as ovos-bus-client's emit.
 	m := bus.Message{Type: typ, Data: data, Context: map[string]json.RawMessage{
-		"session": json.RawMessage(`{"session_id":"default"}`),
-		"source":  json.RawMessage(`"ovos-oauth-cli"`),
+		"source": json.RawMessage(`"ovos-oauth-cli"`),
 	}}
 	if _, err := m.MarshalJSON(); err != nil {
 		return usageErr("bus emit: %v", err)

@@ -276,7 +276,7 @@ func (s *Service) refresh(ctx context.Context, req *wire.AppRef, rep *wire.Refre
 	if err != nil {
 		return err
 	}
-	t := busToken(tok)
+	t := s.busToken(tok)
 	rep.Result, rep.ClientID, rep.Token = "Ok", &app.ClientID, &t
 	return nil
 }
@@ -352,13 +352,13 @@ func (s *Service) tokenGet(ctx context.Context, req *wire.AppRef, rep *wire.Toke
 	if err != nil {
 		return err
 	}
-	rep.Token = busToken(tok)
+	rep.Token = s.busToken(tok)
 	return nil
 }
 
 func (s *Service) revoke(ctx context.Context, req *wire.AppRef, rep *wire.RevokeReply) error {
-	revoked, err := s.engine.Revoke(ctx, req.SkillID, req.AppID)
-	rep.Revoked = revoked
+	r, err := s.engine.Revoke(ctx, req.SkillID, req.AppID)
+	rep.Revoked, rep.Forgotten, rep.Reason = r.Revoked, r.Forgotten, r.Reason
 	return err
 }
 
@@ -420,9 +420,10 @@ func unixSeconds(t time.Time) *float64 {
 	return &f
 }
 
-// busToken is a token as skills get it on the bus: never the refresh token.
-func busToken(tok *oauth.Token) wire.Token {
-	f := tok.BusFields()
+// busToken is a token as skills get it on the bus now: never the refresh
+// token; expires_in is the time it has left.
+func (s *Service) busToken(tok *oauth.Token) wire.Token {
+	f := tok.BusFields(s.engine.Now())
 	t := wire.Token{Extra: f}
 	t.AccessToken, _ = f["access_token"].(string)
 	t.TokenType, _ = f["token_type"].(string)

@@ -471,17 +471,9 @@ func (s *Service) reply(req bus.Message, out bus.Message) {
 	}
 }
 
-// defaultSession is the context ovos-bus-client's own emits carry; without
-// a session every Python MessageBusClient on the bus logs a warning for the
-// frame.
-var defaultSession = map[string]json.RawMessage{"session": json.RawMessage(`{"session_id":"default"}`)}
-
-// emit sends an event. Events the daemon sends on its own (not answers to
-// a request, which keep the request's context) get the default session.
+// emit sends an event. It carries no request's context: bus.Client.Send
+// gives it the default session, as ovos-bus-client's emit does.
 func (s *Service) emit(m bus.Message) {
-	if len(m.Context) == 0 {
-		m.Context = defaultSession
-	}
 	if err := s.Sender.Send(m); err != nil {
 		s.logger.Error("event not sent", "type", m.Type, "err", err)
 	}

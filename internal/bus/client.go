@@ -162,9 +162,11 @@ func (c *Client) Connected() bool { return c.connected.Load() }
 // here is lost across a bus restart (a frame the kernel accepted just before
 // the connection died can be, as with any websocket client). It also fails
 // if m cannot be encoded or is larger than MaxMessageSize (sealed, with a
-// Cipher: about twice as large). Safe for concurrent use.
+// Cipher: about twice as large). A message without a session goes out with
+// the default one (WithSession), as ovos-bus-client's emit sends it. Safe
+// for concurrent use.
 func (c *Client) Send(m Message) error {
-	frame, err := m.MarshalJSON()
+	frame, err := m.WithSession().MarshalJSON()
 	if err != nil {
 		return fmt.Errorf("send: %w", err)
 	}

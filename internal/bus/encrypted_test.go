@@ -335,7 +335,7 @@ func firstFrame(t *testing.T, p *bustest.Peer) []byte {
 
 func TestClientSendLimitAppliesToSealedFrame(t *testing.T) {
 	plain := bus.NewMessage("test.big", map[string]string{"x": strings.Repeat("a", 600)})
-	frame, _ := plain.MarshalJSON()
+	frame, _ := plain.WithSession().MarshalJSON() // as Send writes it
 	c := bus.NewClient("ws://127.0.0.1:1/core", newRecorder(), nil)
 	c.MaxMessageSize = int64(len(frame) + 10)
 	if err := c.Send(plain); err != nil {

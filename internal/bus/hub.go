@@ -15,7 +15,7 @@ import (
 )
 
 // greeting is what ovos-messagebus sends each client as it connects.
-const greeting = `{"type":"connected","data":{},"context":{"session":{"session_id":"default"}}}`
+const greeting = `{"type":"connected","data":{},"context":{"session":` + DefaultSession + `}}`
 
 // hubQueueSize bounds the frames waiting for one hub client; a client that
 // falls this far behind is dropped rather than slowing the others.

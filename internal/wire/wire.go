@@ -351,7 +351,16 @@ func (r *TokenGetReply) UnmarshalJSON(b []byte) error {
 // RevokeReply is oauth.revoke.response.
 type RevokeReply struct {
 	AppRef
+	// Revoked: the provider revoked the tokens (the app has a revocation
+	// endpoint, and the provider accepted).
 	Revoked bool `json:"revoked"`
+	// Forgotten: the app had tokens and they are gone here, whether or not
+	// the provider was told.
+	Forgotten bool `json:"forgotten"`
+	// Reason says why Revoked is false when the request did not fail: the
+	// app had no token, or it has no revocation endpoint and the token was
+	// only forgotten here. "" when Revoked is true.
+	Reason string `json:"reason"`
 	Error
 }
 
@@ -505,10 +514,9 @@ func Call[R any, PR interface {
 	*R
 	Failer
 }](ctx context.Context, c Requester, typ string, req any) (*R, error) {
-	m := bus.NewMessage(typ, req)
-	// As ovos-bus-client's emits: Python clients warn of a frame without.
-	m.Context["session"] = json.RawMessage(`{"session_id":"default"}`)
-	m, err := c.Request(ctx, m, ReplyTypes(typ)...)
+	// bus.Client.Send gives it the default session, as ovos-bus-client's
+	// emit does: Python clients warn of a frame without.
+	m, err := c.Request(ctx, bus.NewMessage(typ, req), ReplyTypes(typ)...)
 	if err != nil {
 		return nil, err
 	}
