@@ -1,12 +1,16 @@
 package main
 
 import (
+	"bytes"
+	"os"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/OpenVoiceOS/ovos-oauth/internal/bus/bustest"
 	"github.com/OpenVoiceOS/ovos-oauth/internal/oauth/oauthtest"
+	qrimage "github.com/OpenVoiceOS/ovos-oauth/internal/qr"
+	"github.com/OpenVoiceOS/ovos-oauth/internal/qr/qrtest"
 )
 
 // deviceSetup is a daemon and a real provider with the device grant
@@ -45,8 +49,24 @@ func TestDeviceLogin(t *testing.T) {
 	if complete != "" {
 		want = complete
 	}
-	if got := decodeQR(t, qr["qr"].(string)); got != want {
-		t.Errorf("QR code holds %q, want the verification URI %q", got, want)
+	// The image holds the code and the address to type beside the QR
+	// code: a phone reads the link, a person the code. It is the image
+	// whose text internal/qr's tests read back with tesseract, for this
+	// code; the code is random, and OCR of a random code is right only
+	// nearly always.
+	png, err := os.ReadFile(qr["qr"].(string))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := qrtest.DecodePNG(png); err != nil || got != want {
+		t.Errorf("QR code holds %q (%v), want the verification URI %q", got, err, want)
+	}
+	captioned, err := qrimage.EncodeCaptioned(want, qrimage.Caption{Address: verification, Code: userCode}, qrimage.DefaultDirSize)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(png, captioned) {
+		t.Errorf("the image (%d bytes) is not the QR code captioned with %s and %s (%d bytes)", len(png), verification, userCode, len(captioned))
 	}
 	shown := dataOf(t, s.skill.expectFor(t, "ovos.shell.oauth.display.qr.code", app("tv")))
 	if shown["user_code"] != userCode || shown["verification_uri"] != verification || shown["qr"] != qr["qr"] {
