@@ -333,17 +333,19 @@ func loginCmd(ctx context.Context, args []string, getenv func(string) string, st
 	})
 }
 
-// printLogin tells the user where to log in.
+// printLogin tells the user where to log in. A device login's address and
+// code come last, under the QR code, where the eye ends and a long QR code
+// cannot push them off the screen.
 func printLogin(w io.Writer, skillID, appID string, u *wire.URLReply, drawQR bool) {
 	link := *u.Link
 	fmt.Fprintf(w, "To log in %s %s, open on a phone or computer:\n\n  %s\n\n", skillID, appID, link)
-	if u.UserCode != "" {
-		fmt.Fprintf(w, "and enter the code  %s\n\n", u.UserCode)
-	}
 	if drawQR {
 		if art, err := qr.Terminal(link); err == nil {
 			fmt.Fprintln(w, art)
 		}
+	}
+	if u.UserCode != "" {
+		fmt.Fprintf(w, "Open %s and enter the code %s\n\n", qr.ShortAddress(u.VerificationURI), u.UserCode)
 	}
 	if u.UserCode == "" && *u.URL != link {
 		fmt.Fprintf(w, "(on this device's own browser the provider's page is also fine: %s)\n\n", *u.URL)

@@ -10,6 +10,7 @@ import (
 
 	"github.com/OpenVoiceOS/ovos-oauth/internal/bus"
 	"github.com/OpenVoiceOS/ovos-oauth/internal/oauth"
+	"github.com/OpenVoiceOS/ovos-oauth/internal/qr"
 	"github.com/OpenVoiceOS/ovos-oauth/internal/wire"
 )
 
@@ -286,14 +287,23 @@ func (s *Service) hostInfo(ctx context.Context, _ *struct{}, rep *wire.HostInfoR
 	return nil
 }
 
-// generateQR opens a login and renders its short link as a PNG. The image
-// is named at random: nothing from the request reaches a file name.
+// generateQR opens a login and renders its short link as a PNG. A device
+// login's image also shows the address and the user code, which a person
+// must type when the provider gave no complete verification URI, and
+// check against the provider's page when it did; ovos-shell shows nothing
+// but the image. The image is named at random: nothing from the request
+// reaches a file name.
 func (s *Service) generateQR(ctx context.Context, req *wire.AppRef, rep *wire.QRReply) error {
 	f, _, err := s.engine.StartFlow(ctx, req.SkillID, req.AppID)
 	if err != nil {
 		return err
 	}
-	path, err := s.qr.Write(s.link(f))
+	var path string
+	if f.Kind == oauth.FlowDevice {
+		path, err = s.qr.WriteCaptioned(s.link(f), qr.Caption{Address: f.VerificationURI, Code: f.UserCode})
+	} else {
+		path, err = s.qr.Write(s.link(f))
+	}
 	if err != nil {
 		return &oauth.Error{Code: oauth.CodeInternal, Description: "the QR code could not be written", Err: err}
 	}

@@ -16,6 +16,7 @@ import (
 
 	"github.com/OpenVoiceOS/ovos-oauth/internal/bus"
 	"github.com/OpenVoiceOS/ovos-oauth/internal/oauth"
+	"github.com/OpenVoiceOS/ovos-oauth/internal/qr"
 )
 
 // Sender puts a message on the bus without blocking; bus.Client is one.
@@ -24,9 +25,11 @@ type Sender interface {
 }
 
 // QRWriter renders a link as a PNG and returns the image's absolute path;
-// qr.Dir is one.
+// qr.Dir is one. WriteCaptioned adds the text a device login needs beside
+// the code: the address and the user code.
 type QRWriter interface {
 	Write(text string) (path string, err error)
+	WriteCaptioned(text string, c qr.Caption) (path string, err error)
 }
 
 // Observer is told of every reply to a request, for metrics: the request's
