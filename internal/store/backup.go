@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"slices"
 	"time"
 
@@ -42,6 +43,9 @@ func (db *DB) Copy(fn func(size int64, file io.WriterTo) error) error {
 // daemon) holds the file. It checks the file as Open does and never
 // writes to it; it needs no key.
 func CopyFile(path string, w io.Writer, timeout time.Duration) (int64, error) {
+	if _, err := os.Stat(path); err != nil {
+		return 0, fmt.Errorf("copy %s: %w", path, err)
+	}
 	if empty(path) {
 		return 0, fmt.Errorf("copy %s: the file is empty: the store never held anything", path)
 	}
