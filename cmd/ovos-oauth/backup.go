@@ -88,9 +88,6 @@ ovos-oauth, or systemctl --user stop ovos-oauth); start it again after. It
 then hands the restored tokens to skills, and writes them to the ovos_utils
 files. Run restore as the daemon's user, or with sudo and the service's
 --data-dir (files it makes are given to the directory's owner).
-
-  --force  the backup's registrations and tokens replace the database's,
-           even newer ones
 `
 
 // dataFlags are the settings backup and restore take of serve's: the ones
