@@ -12,6 +12,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -24,6 +25,7 @@ import (
 	"github.com/OpenVoiceOS/ovos-oauth/internal/bus"
 	"github.com/OpenVoiceOS/ovos-oauth/internal/callback"
 	"github.com/OpenVoiceOS/ovos-oauth/internal/config"
+	"github.com/OpenVoiceOS/ovos-oauth/internal/control"
 	"github.com/OpenVoiceOS/ovos-oauth/internal/metrics"
 	"github.com/OpenVoiceOS/ovos-oauth/internal/mirror"
 	"github.com/OpenVoiceOS/ovos-oauth/internal/oauth"
@@ -51,6 +53,8 @@ The daemon:
   serve     run the daemon (ovos-oauth serve --help lists its flags)
   import    bring over ovos-PHAL-plugin-oauth's apps and tokens
   doctor    check the database file, list damaged records (--remove: delete them)
+  backup    write every login to a file encrypted with a passphrase, daemon running or not
+  restore   load a backup into a stopped daemon's database (never an older token over a newer one)
 
 Talking to a running daemon over the bus:
   status    list the apps: login mode, token, expiry, next refresh, what each needs
@@ -79,6 +83,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return importCmd(args[1:], getenv, stdout, stderr)
 	case "doctor":
 		return doctorCmd(args[1:], getenv, stdout, stderr)
+	case "backup":
+		return backupCmd(ctx, args[1:], getenv, stdout, stderr)
+	case "restore":
+		return restoreCmd(args[1:], getenv, stdout, stderr)
 	case "status":
 		return statusCmd(ctx, args[1:], getenv, stdout, stderr)
 	case "login":
@@ -172,6 +180,15 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 	// Before the engine exists, so before anything writes the ovos_utils
 	// mirror, which shares the plugin's files.
 	imported := importOnStart(db, cfg, getenv, logger.With("component", "import"))
+	restored := takeRestored(db, logger.With("component", "restore"))
+	// Backups while the daemon runs, whose lock keeps every other process
+	// from the file: a copy goes out on a socket only its user reaches.
+	ctlLn, lerr := control.Listen(filepath.Join(filepath.Dir(cfg.DBPath()), control.SocketName))
+	if lerr != nil {
+		logger.Warn("no control socket: ovos-oauth backup works only while the daemon is stopped", "err", lerr)
+	} else {
+		defer ctlLn.Close()
+	}
 
 	engine := oauth.NewEngine(db, baseURL, logger.With("component", "oauth"))
 	engine.FlowTTL = cfg.FlowTTL
@@ -193,6 +210,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 		mirrorWriter = mirror.NewWriter(files, logger.With("component", "mirror"))
 		engine.Mirror = mirrorWriter
 		mirrorImported(db, engine, mirrorWriter, imported, logger.With("component", "import"))
+		mirrorImported(db, engine, mirrorWriter, restored, logger.With("component", "restore"))
 	}
 	images := qr.NewDir(cfg.QRDir)
 	images.TTL = cfg.FlowTTL
@@ -250,6 +268,10 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 	g.Go(func() error { return svc.Run(gctx) })
 	g.Go(func() error { return client.Run(gctx) })
 	g.Go(func() error { return web.Serve(gctx, ln) })
+	if ctlLn != nil {
+		ctl := &control.Server{Copy: db.Copy, Logger: logger.With("component", "control")}
+		g.Go(func() error { return ctl.Serve(gctx, ctlLn) })
+	}
 	if stats != nil {
 		g.Go(func() error { return stats.Serve(gctx, metricsLn) })
 	}
