@@ -117,6 +117,9 @@ type AppStatus struct {
 	// NextRefresh is when the timer next refreshes the token; zero when
 	// none is planned.
 	NextRefresh time.Time `json:"-"`
+	// LoginExpiry is when the login ends and a new one is needed (see
+	// loginEnd); zero when it is not known to end.
+	LoginExpiry time.Time `json:"-"`
 }
 
 // statusOf reads the apps of skillID, all of them when it is "", with their
@@ -196,6 +199,7 @@ func (e *Engine) Status(ctx context.Context, skillID string) ([]AppStatus, error
 			st.Authorized = !a.NeedsReauth
 			st.Expiry = tok.Expiry
 			st.NextRefresh, _ = e.sched.due(job{jobRefresh, a.MungedID()})
+			st.LoginExpiry, _ = e.loginEnd(a, tok)
 		}
 		out = append(out, st)
 	}

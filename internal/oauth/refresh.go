@@ -183,7 +183,7 @@ func (e *Engine) refreshNow(ctx context.Context, id string, seen *Token) (*Token
 	// whole grant.
 	if rt, exp := e.mirroredRefreshToken(id); rt != "" && rt != old.RefreshToken && exp.After(old.Expiry) {
 		e.logger.Info("using the newer refresh token in the ovos_utils mirror", "app", id)
-		old = &Token{RefreshToken: rt, Scope: old.Scope, Expiry: exp}
+		old = &Token{RefreshToken: rt, Scope: old.Scope, Expiry: exp, LoginAt: loginAt(old), ReauthWarned: old.ReauthWarned}
 	}
 	tok, err := refresh(old.RefreshToken)
 	if err != nil {
@@ -200,6 +200,8 @@ func (e *Engine) refreshNow(ctx context.Context, id string, seen *Token) (*Token
 	if tok.Scope == "" {
 		tok.Scope = old.Scope
 	}
+	// A refresh continues the login: it ends when the login would have.
+	tok.LoginAt, tok.ReauthWarned = loginAt(old), old.ReauthWarned
 	// Saved (fsync'd) before anyone sees the new access token: a rotated
 	// refresh token is never lost.
 	if err := e.keep(app, tok, "refresh", "", "rotated", tok.RefreshToken != old.RefreshToken); err != nil {

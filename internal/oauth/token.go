@@ -72,6 +72,9 @@ func (a *App) scope() string {
 // dead. The caller holds the app's lock.
 func (e *Engine) keep(app *App, tok *Token, how, flowID string, logArgs ...any) error {
 	id := app.MungedID()
+	if how == "login" {
+		tok.LoginAt = tok.Obtained
+	}
 	if how == "login" && app.NeedsReauth {
 		app.NeedsReauth, app.ReauthReason, app.Updated = false, "", e.Now()
 		if err := e.store.PutApp(app, false); err != nil {

@@ -413,6 +413,11 @@ type AppStatus struct {
 	// NextRefreshAt is when the daemon next refreshes the token, Unix
 	// seconds; null when none is planned.
 	NextRefreshAt *float64 `json:"next_refresh_at"`
+	// LoginExpiresAt is when the login ends and the user must log in
+	// again, Unix seconds: when the provider said its refresh token stops
+	// working, or when the provider ends every login (Spotify: 6 months
+	// after it began). null when no end is known.
+	LoginExpiresAt *float64 `json:"login_expires_at"`
 	// Damaged lists the app's records that were damaged and set aside;
 	// empty when none.
 	Damaged []DamagedRecord `json:"damaged"`

@@ -1,0 +1,150 @@
+package oauth_test
+
+import (
+	"context"
+	"net/http"
+	"net/url"
+	"testing"
+	"time"
+
+	"github.com/OpenVoiceOS/ovos-oauth/internal/oauth"
+	"github.com/OpenVoiceOS/ovos-oauth/internal/oauth/oauthtest"
+)
+
+func (c *clock) set(t time.Time) {
+	c.mu.Lock()
+	c.now = t
+	c.mu.Unlock()
+}
+
+// statusOf is the engine's status of one app of skill.test.
+func (f *fixture) statusOf(t *testing.T, appID string) oauth.AppStatus {
+	t.Helper()
+	all, err := f.e.Status(context.Background(), "skill.test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range all {
+		if a.AppID == appID {
+			return a
+		}
+	}
+	t.Fatalf("no status of %q in %+v", appID, all)
+	return oauth.AppStatus{}
+}
+
+// logIn starts and completes a login of a registered app, the provider
+// answering answer.
+func (f *fixture) logIn(t *testing.T, appID, answer string) *oauth.Token {
+	t.Helper()
+	_, q := f.start(t, appID)
+	f.te.set(jsonAnswer(200, answer))
+	tok, err := f.complete(appID, url.Values{"state": {q.Get("state")}, "code": {"C"}})
+	if err != nil {
+		t.Fatalf("login: %v", err)
+	}
+	return tok
+}
+
+// TestLoginEnds: when a login ends is worked out, in this order, from the
+// provider's refresh_token_expires_in, from the provider table's fixed
+// lifetime (Spotify: 6 months after the login, named or known by its token
+// endpoint), else not at all; a refresh does not move a fixed end, and a
+// token stored before the login time was kept counts from when it was
+// issued.
+func TestLoginEnds(t *testing.T) {
+	const (
+		plain   = `{"access_token":"AT","token_type":"Bearer","expires_in":3600,"refresh_token":"RT"}`
+		limited = `{"access_token":"AT","token_type":"Bearer","expires_in":3600,"refresh_token":"RT","refresh_token_expires_in":604800}`
+		noRT    = `{"access_token":"AT","token_type":"Bearer","expires_in":3600}`
+	)
+	spotifyNamed := func(r *oauth.Registration) { r.Provider = "spotify" }
+	spotifyEndpoints := func(r *oauth.Registration) {
+		r.AuthEndpoint, r.TokenEndpoint = "https://accounts.spotify.com/authorize", "https://accounts.spotify.com/api/token"
+	}
+	start := time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC)
+	tests := []struct {
+		name    string
+		reg     func(*oauth.Registration)
+		answer  string
+		refresh string // the answer of a refresh a month later; "" for none
+		want    time.Time
+	}{
+		{"refresh_token_expires_in", nil, limited, "", start.Add(7 * 24 * time.Hour)},
+		{"refresh_token_expires_in kept by a refresh", nil, limited, plain, start.Add(7 * 24 * time.Hour)},
+		{"refresh_token_expires_in of a refresh", nil, limited, limited, start.AddDate(0, 1, 0).Add(7 * 24 * time.Hour)},
+		{"spotify named", spotifyNamed, plain, "", time.Date(2027, 5, 28, 12, 0, 0, 0, time.UTC)},
+		{"spotify by its token endpoint", spotifyEndpoints, plain, "", time.Date(2027, 5, 28, 12, 0, 0, 0, time.UTC)},
+		{"spotify, not moved by a rotating refresh", spotifyEndpoints, plain, `{"access_token":"AT2","token_type":"Bearer","expires_in":3600,"refresh_token":"RT2"}`, time.Date(2027, 5, 28, 12, 0, 0, 0, time.UTC)},
+		{"the provider's own end first", spotifyNamed, limited, "", start.Add(7 * 24 * time.Hour)},
+		{"no end known", nil, plain, plain, time.Time{}},
+		{"no refresh token: no login to end", spotifyNamed, noRT, "", time.Time{}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			f := newFixture(t)
+			f.e.HTTPClient = &http.Client{Transport: oauthtest.InProcess{Handler: f.te}}
+			f.register(t, "app", tt.reg)
+			f.logIn(t, "app", tt.answer)
+			if tt.refresh != "" {
+				f.clk.set(start.AddDate(0, 1, 0))
+				f.te.set(jsonAnswer(200, tt.refresh))
+				if _, _, err := f.e.Refresh(context.Background(), "skill.test", "app"); err != nil {
+					t.Fatalf("Refresh() = %v", err)
+				}
+			}
+			if got := f.statusOf(t, "app").LoginExpiry; !got.Equal(tt.want) {
+				t.Errorf("LoginExpiry = %v, want %v", got, tt.want)
+			}
+		})
+	}
+}
+
+// TestLoginEndsOnTheLastDayOfAShortMonth: 6 months after Aug 31 is the end
+// of February, never March.
+func TestLoginEndsOnTheLastDayOfAShortMonth(t *testing.T) {
+	f := newFixture(t)
+	f.clk.set(time.Date(2026, 8, 31, 9, 0, 0, 0, time.UTC))
+	f.register(t, "app", func(r *oauth.Registration) { r.Provider = "spotify" })
+	f.logIn(t, "app", `{"access_token":"AT","token_type":"Bearer","expires_in":3600,"refresh_token":"RT"}`)
+	if got, want := f.statusOf(t, "app").LoginExpiry, time.Date(2027, 2, 28, 9, 0, 0, 0, time.UTC); !got.Equal(want) {
+		t.Errorf("LoginExpiry = %v, want %v", got, want)
+	}
+}
+
+// TestLoginTimeOfAnOlderToken: a token stored without its login time (by
+// an older version, or imported) counts from when it was issued, and keeps
+// that across refreshes, also one with a refresh token adopted from the
+// ovos_utils mirror.
+func TestLoginTimeOfAnOlderToken(t *testing.T) {
+	f := newFixture(t)
+	f.register(t, "app", func(r *oauth.Registration) { r.Provider = "spotify" })
+	issued := f.clk.Now().Add(-30 * 24 * time.Hour)
+	if err := f.db.PutToken("skill.test_app", &oauth.Token{AccessToken: "AT", RefreshToken: "RT", TokenType: "Bearer",
+		Obtained: issued, Expiry: issued.Add(time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	want := issued.AddDate(0, 6, 0)
+	if got := f.statusOf(t, "app").LoginExpiry; !got.Equal(want) {
+		t.Fatalf("LoginExpiry of the stored token = %v, want %v", got, want)
+	}
+	f.te.set(jsonAnswer(200, `{"access_token":"AT2","token_type":"Bearer","expires_in":3600,"refresh_token":"RT2"}`))
+	if _, _, err := f.e.Refresh(context.Background(), "skill.test", "app"); err != nil {
+		t.Fatal(err)
+	}
+	if got := f.statusOf(t, "app").LoginExpiry; !got.Equal(want) {
+		t.Errorf("LoginExpiry after a refresh = %v, want %v", got, want)
+	}
+	f.e.Mirror = mirrorWith{rt: "RT-python", exp: f.clk.Now().Add(2 * time.Hour)}
+	f.clk.Add(time.Hour)
+	if _, _, err := f.e.Refresh(context.Background(), "skill.test", "app"); err != nil {
+		t.Fatal(err)
+	}
+	if f.te.last(t).form.Get("refresh_token") != "RT-python" {
+		t.Fatalf("refreshed with %q, want the mirror's", f.te.last(t).form.Get("refresh_token"))
+	}
+	if got := f.statusOf(t, "app").LoginExpiry; !got.Equal(want) {
+		t.Errorf("LoginExpiry after a refresh with the mirror's refresh token = %v, want %v", got, want)
+	}
+}
