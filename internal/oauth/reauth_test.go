@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/url"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/OpenVoiceOS/ovos-oauth/internal/oauth"
@@ -147,4 +148,85 @@ func TestLoginTimeOfAnOlderToken(t *testing.T) {
 	if got := f.statusOf(t, "app").LoginExpiry; !got.Equal(want) {
 		t.Errorf("LoginExpiry after a refresh with the mirror's refresh token = %v, want %v", got, want)
 	}
+}
+
+// loginAs registers appID with mod and completes a login whose token
+// answer is answer, in a synctest bubble.
+func (f *syncFixture) loginAs(t *testing.T, appID string, mod func(*oauth.Registration), answer string) {
+	t.Helper()
+	f.register(t, appID, mod)
+	fl, _, err := f.e.StartFlow(context.Background(), "skill.test", appID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.te.set(jsonAnswer(200, answer))
+	if _, _, err := f.e.Complete(context.Background(), "skill.test_"+appID, url.Values{"state": {fl.State.Reveal()}, "code": {"C"}}, ""); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestIdleLoginsKeptAlive: a provider that ends logins left unused
+// (Microsoft: 90 days) has its apps refreshed at least every quarter of
+// that, however long their access tokens last, or without an expiry at all.
+func TestIdleLoginsKeptAlive(t *testing.T) {
+	tests := []struct {
+		name, provider, expiresIn string
+		every                     time.Duration
+	}{
+		{"microsoft, a year's access token", "microsoft", `,"expires_in":31536000`, 90 * 24 * time.Hour / 4},
+		{"microsoft, no expiry", "microsoft", ``, 90 * 24 * time.Hour / 4},
+		{"google", "google", `,"expires_in":31536000`, 181 * 24 * time.Hour / 4},
+		{"homeassistant", "homeassistant", ``, 90 * 24 * time.Hour / 4},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				f := newSyncFixture(t)
+				f.loginAs(t, "app", func(r *oauth.Registration) {
+					r.Provider, r.InstanceURL, r.DeviceEndpoint, r.Login = tt.provider, "http://ha.local:8123", "", oauth.LoginLAN
+				}, `{"access_token":"A1","token_type":"Bearer","refresh_token":"R1"`+tt.expiresIn+`}`)
+				f.start(t)
+				defer f.stop(t)
+				f.te.set(jsonAnswer(200, `{"access_token":"A2","token_type":"Bearer","refresh_token":"R2"`+tt.expiresIn+`}`))
+				for i := range 3 {
+					advance(tt.every - time.Second)
+					if n := f.te.count(); n != 1+i {
+						t.Fatalf("%d requests a second before refresh %d, want %d", n, i+1, 1+i)
+					}
+					advance(time.Second)
+					if n := f.te.count(); n != 2+i {
+						t.Fatalf("%d requests a quarter of the idle lifetime after the last, want %d", n, 2+i)
+					}
+				}
+			})
+		})
+	}
+}
+
+// TestRefreshedWhenTheLoginEnds: a login that ends (the provider said so
+// with refresh_token_expires_in) is refreshed just before its end, which a
+// rotating provider answers with a new refresh token, and at its end, which
+// tells the skill (oauth.reauth.required) then, not at the next expiry of
+// a long-lived access token.
+func TestRefreshedWhenTheLoginEnds(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := newSyncFixture(t)
+		f.loginAs(t, "app", nil, `{"access_token":"A1","token_type":"Bearer","refresh_token":"R1","expires_in":31536000,"refresh_token_expires_in":604800}`)
+		f.start(t)
+		defer f.stop(t)
+		f.te.set(jsonAnswer(200, `{"access_token":"A2","token_type":"Bearer","expires_in":31536000}`))
+		advance(7*24*time.Hour - time.Minute - time.Second)
+		if n := f.te.count(); n != 1 {
+			t.Fatalf("%d requests before the end, want 1 (the login)", n)
+		}
+		advance(time.Second)
+		if n := f.te.count(); n != 2 {
+			t.Fatalf("%d requests a minute before the end, want a refresh", n)
+		}
+		f.te.set(jsonAnswer(400, `{"error":"invalid_grant"}`))
+		advance(time.Minute)
+		if n, ev := f.te.count(), f.ev.snapshot(); n != 3 || len(ev.reauth) != 1 {
+			t.Fatalf("at the end: %d requests, reauth events %v; want a refresh, refused, and the skill told", n, ev.reauth)
+		}
+	})
 }

@@ -130,7 +130,7 @@ func (e *Engine) loadSchedule() error {
 		if app.NeedsReauth {
 			continue
 		}
-		if due, ok := e.scheduleDue(tokens[app.MungedID()]); ok {
+		if due, ok := e.scheduleDue(app, tokens[app.MungedID()]); ok {
 			plan[job{jobRefresh, app.MungedID()}] = due
 		}
 	}
@@ -167,13 +167,41 @@ func (e *Engine) refreshDue(tok *Token) (due time.Time, ok bool) {
 	return due, true
 }
 
-// scheduleDue is when the schedule refreshes a token: when it is due, but
-// never sooner than MinRefreshGap after it was issued, whatever lifetime the
-// provider gave it (a second; or, from an older version, one that
-// overflowed into the past). Scheduled refreshes of an app are so at least
-// MinRefreshGap apart; a skill's request (Token, Refresh) does not wait.
-func (e *Engine) scheduleDue(tok *Token) (due time.Time, ok bool) {
+// scheduleDue is when the schedule refreshes the app's token: when it is
+// due, but never sooner than MinRefreshGap after it was issued, whatever
+// lifetime the provider gave it (a second; or, from an older version, one
+// that overflowed into the past). Scheduled refreshes of an app are so at
+// least MinRefreshGap apart; a skill's request (Token, Refresh) does not
+// wait.
+//
+// Two things bring it forward. A provider that ends logins left unused
+// (Microsoft, Google, Home Assistant) sees the app refreshed at least every
+// quarter of that time, however long its access token lasts, and also
+// without one that expires. And a login that ends is refreshed a
+// RefreshMargin before its end, which a provider that rotates refresh
+// tokens answers with a new one and a new end, and at its end, where the
+// provider's refusal tells the skill then (oauth.reauth.required), not at
+// the next expiry of a long-lived access token.
+func (e *Engine) scheduleDue(app *App, tok *Token) (due time.Time, ok bool) {
+	if tok == nil || tok.RefreshToken == "" {
+		return time.Time{}, false
+	}
 	due, ok = e.refreshDue(tok)
+	sooner := func(at time.Time) {
+		if !ok || at.Before(due) {
+			due, ok = at, true
+		}
+	}
+	if p, known := app.knownProvider(); known && p.IdleLifetime > 0 {
+		sooner(tok.Obtained.Add(p.IdleLifetime / 4))
+	}
+	if end, _ := e.loginEnd(app, tok); end.After(tok.Obtained) {
+		at := end.Add(-e.RefreshMargin)
+		if !at.After(tok.Obtained) {
+			at = end // refreshed just before its end already
+		}
+		sooner(at)
+	}
 	if !ok {
 		return due, false
 	}
@@ -183,9 +211,10 @@ func (e *Engine) scheduleDue(tok *Token) (due time.Time, ok bool) {
 	return due, true
 }
 
-// planRefresh puts a freshly stored token in the schedule.
-func (e *Engine) planRefresh(id string, tok *Token) {
-	if due, ok := e.scheduleDue(tok); ok {
+// planRefresh puts the app's freshly stored token in the schedule.
+func (e *Engine) planRefresh(app *App, tok *Token) {
+	id := app.MungedID()
+	if due, ok := e.scheduleDue(app, tok); ok {
 		e.sched.set(job{jobRefresh, id}, due)
 		return
 	}
@@ -205,7 +234,11 @@ func (e *Engine) scheduledRefresh(ctx context.Context, id string) (next time.Tim
 	tok, err := e.refreshShared(context.WithoutCancel(ctx), id, seen)
 	switch code := ErrorCode(err); {
 	case err == nil:
-		return e.scheduleDue(tok)
+		app, err := e.app(id)
+		if err != nil {
+			return time.Time{}, false // unregistered meanwhile
+		}
+		return e.scheduleDue(app, tok)
 	case code == CodeProviderUnavailable || code == CodeInternal:
 		delay := max(e.sched.backoff(job{jobRefresh, id}, e.RetryMin, e.RetryMax), e.MinRefreshGap)
 		e.logger.Info("refresh will be retried", "app", id, "in", delay)

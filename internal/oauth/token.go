@@ -94,7 +94,7 @@ func (e *Engine) keep(app *App, tok *Token, how, flowID string, logArgs ...any) 
 		return internalErr("save the token", err)
 	}
 	e.unsaved.set(id, nil)
-	e.planRefresh(id, tok)
+	e.planRefresh(app, tok)
 	e.mirror("token", id, func(m Mirror) error { return m.PutToken(app, tok) })
 	args := append([]any{"app", id, "expires", tok.Expiry, "refreshable", tok.RefreshToken != ""}, logArgs...)
 	if how == "login" {
