@@ -148,15 +148,16 @@ func loginEnds(unix *float64, now time.Time) string {
 	return "in " + roughly(d) + " (" + date + ")"
 }
 
-// roughly is a duration in its largest whole unit: "12 days", "5 hours".
+// roughly is a duration rounded to its largest unit: "12 days", "5 hours".
 func roughly(d time.Duration) string {
-	n, unit := int64(d/time.Minute), "minute"
+	size, unit := time.Minute, "minute"
 	switch {
 	case d >= 24*time.Hour:
-		n, unit = int64(d/(24*time.Hour)), "day"
+		size, unit = 24*time.Hour, "day"
 	case d >= time.Hour:
-		n, unit = int64(d/time.Hour), "hour"
+		size, unit = time.Hour, "hour"
 	}
+	n := int64((d + size/2) / size)
 	if n != 1 {
 		unit += "s"
 	}

@@ -19,9 +19,10 @@ func TestLoginEndsInWords(t *testing.T) {
 	}{
 		{nil, "-"},
 		{unix(12*24*time.Hour + time.Hour), "in 12 days (Dec 10)"},
-		{unix(36 * time.Hour), "in 1 day (Nov 30 00:00)"},
+		{unix(36 * time.Hour), "in 2 days (Nov 30 00:00)"},
+		{unix(20*24*time.Hour - time.Second), "in 20 days (Dec 18)"},
 		{unix(5*time.Hour + 10*time.Minute), "in 5 hours (Nov 28 17:10)"},
-		{unix(90 * time.Second), "in 1 minute (Nov 28 12:01)"},
+		{unix(80 * time.Second), "in 1 minute (Nov 28 12:01)"},
 		{unix(-3 * 24 * time.Hour), "ended 3 days ago (Nov 25)"},
 	}
 	for _, tt := range tests {

@@ -20,6 +20,10 @@ type Events interface {
 	TokenRefreshed(app *App, tok *Token)
 	LoginFailed(app *App, err *Error)
 	ReauthRequired(app *App, reason string)
+	// ReauthUpcoming: the app's login ends at ends, for reason (in
+	// words), within ReauthWarning; told once a day until a new login or
+	// the end.
+	ReauthUpcoming(app *App, ends time.Time, reason string)
 }
 
 // Observer is told how logins and refreshes go, for metrics. It hears login
@@ -94,6 +98,10 @@ type Engine struct {
 	// in hand is still valid; skills wait about 3 s for an answer.
 	// Default 2 s.
 	TokenWait time.Duration
+	// ReauthWarning is how long before a login ends (see Status's
+	// LoginExpiry) the skill is told, and then once a day until a new
+	// login or the end (Events.ReauthUpcoming). Default 14 days.
+	ReauthWarning time.Duration
 
 	store   Store
 	baseURL string
@@ -130,6 +138,7 @@ func NewEngine(store Store, baseURL string, logger *slog.Logger) *Engine {
 		RetryMin:        30 * time.Second,
 		RetryMax:        30 * time.Minute,
 		TokenWait:       2 * time.Second,
+		ReauthWarning:   14 * 24 * time.Hour,
 		sched:           newSchedule(),
 		store:           store,
 		baseURL:         baseURL,
@@ -260,7 +269,8 @@ func (nopObserver) RefreshFailed(string)       {}
 
 type nopEvents struct{}
 
-func (nopEvents) TokenIssued(*App, *Token)    {}
-func (nopEvents) TokenRefreshed(*App, *Token) {}
-func (nopEvents) LoginFailed(*App, *Error)    {}
-func (nopEvents) ReauthRequired(*App, string) {}
+func (nopEvents) TokenIssued(*App, *Token)               {}
+func (nopEvents) TokenRefreshed(*App, *Token)            {}
+func (nopEvents) LoginFailed(*App, *Error)               {}
+func (nopEvents) ReauthRequired(*App, string)            {}
+func (nopEvents) ReauthUpcoming(*App, time.Time, string) {}

@@ -47,3 +47,91 @@ func addMonths(t time.Time, n int) time.Time {
 	}
 	return u
 }
+
+// warnEvery is how often a skill is told again that its login ends soon.
+const warnEvery = 24 * time.Hour
+
+// warnDue is when the skill is next told that the app's login ends: when
+// the end comes within ReauthWarning (at once for a login shorter than
+// that), then a day after the last warning, until the end. ok is false when
+// no warning is to come: no end known, the end passed, or a new login is
+// needed already.
+func (e *Engine) warnDue(app *App, tok *Token, now time.Time) (time.Time, bool) {
+	end, _ := e.loginEnd(app, tok)
+	if end.IsZero() || app.NeedsReauth || !now.Before(end) {
+		return time.Time{}, false
+	}
+	first := end.Add(-e.ReauthWarning)
+	if tok.ReauthWarned.Before(first) {
+		// Never warned of this end: a refresh may have moved it.
+		return first, true
+	}
+	// A warning stamped in the future (a clock set back since) waits a day
+	// from now at most.
+	next := tok.ReauthWarned.Add(warnEvery)
+	if later := now.Add(warnEvery); next.After(later) {
+		next = later
+	}
+	if !next.Before(end) {
+		return time.Time{}, false
+	}
+	return next, true
+}
+
+// warnReauth is the timed job that tells the skill its app's login ends
+// soon (Events.ReauthUpcoming), and when to tell it again. When it was told
+// is stored with the token, so that a restart does not tell it twice in a
+// day; a new login's token starts afresh.
+func (e *Engine) warnReauth(id string) (next time.Time, again bool) {
+	unlock := e.locks.Lock(id)
+	defer unlock()
+	app, err := e.app(id)
+	if err != nil {
+		return time.Time{}, false // unregistered
+	}
+	tok, err := e.storedToken(id)
+	if err != nil {
+		return time.Time{}, false // revoked, or dropped by a registration
+	}
+	now := e.Now()
+	due, ok := e.warnDue(app, tok, now)
+	if !ok || due.After(now) {
+		return due, ok
+	}
+	end, reason := e.loginEnd(app, tok)
+	e.logger.Info("login ends soon: the skill is told", "app", id, "ends", end, "reason", reason)
+	e.Events.ReauthUpcoming(app, end, reason)
+	tok.ReauthWarned = now
+	if err := e.store.PutToken(id, tok); err != nil {
+		// Told all the same; a restart may tell it again.
+		e.logger.Warn("time of the warning not saved", "app", id, "err", err)
+	}
+	return e.warnDue(app, tok, now)
+}
+
+// AppsLoginEnding counts the apps whose login ends within ReauthWarning, or
+// has ended, and that have no new login yet: their skills are being told
+// (oauth.reauth.upcoming). Those the provider refused already count in
+// AppsNeedingReauth instead. It reads the store, so it is right after a
+// restart too.
+func (e *Engine) AppsLoginEnding() (int, error) {
+	apps, err := e.store.Apps()
+	if err != nil {
+		return 0, err
+	}
+	tokens, err := e.store.Tokens()
+	if err != nil {
+		return 0, err
+	}
+	soon := e.Now().Add(e.ReauthWarning)
+	n := 0
+	for _, a := range apps {
+		if a.NeedsReauth {
+			continue
+		}
+		if end, _ := e.loginEnd(a, tokens[a.MungedID()]); !end.IsZero() && !end.After(soon) {
+			n++
+		}
+	}
+	return n, nil
+}

@@ -2,8 +2,10 @@ package oauth_test
 
 import (
 	"context"
+	"log/slog"
 	"net/http"
 	"net/url"
+	"strings"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -229,4 +231,124 @@ func TestRefreshedWhenTheLoginEnds(t *testing.T) {
 			t.Fatalf("at the end: %d requests, reauth events %v; want a refresh, refused, and the skill told", n, ev.reauth)
 		}
 	})
+}
+
+// restart stops the scheduler and starts another engine on the same store,
+// as a restart of the daemon does.
+func (f *syncFixture) restart(t *testing.T) {
+	t.Helper()
+	f.stop(t)
+	e := oauth.NewEngine(f.db, "http://192.0.2.10:36536", slog.New(slog.DiscardHandler))
+	e.Events, e.HTTPClient = f.ev, f.e.HTTPClient
+	f.e = e
+	f.start(t)
+}
+
+const spotifyReason = "Spotify ends every login 6 months after it began, however often it is refreshed"
+
+// TestReauthWarnedAhead: the skill hears that its login ends
+// (oauth.reauth.upcoming) when the end comes within ReauthWarning, then
+// once a day, also across a restart, until a new login.
+func TestReauthWarnedAhead(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := newSyncFixture(t)
+		spotify := func(r *oauth.Registration) { r.Provider = "spotify" }
+		// A year's access token: no refresh on the way.
+		const answer = `{"access_token":"A1","token_type":"Bearer","refresh_token":"R1","expires_in":31536000}`
+		f.loginAs(t, "app", spotify, answer)
+		end := time.Now().AddDate(0, 6, 0)
+		warning := "skill.test_app " + end.UTC().Format(time.RFC3339) + " " + spotifyReason
+		f.start(t)
+		defer func() { f.stop(t) }()
+
+		advance(time.Until(end.Add(-14*24*time.Hour)) - time.Second)
+		if got := f.ev.snapshot().upcoming; len(got) != 0 {
+			t.Fatalf("warned before the window: %q", got)
+		}
+		advance(time.Second)
+		if got := f.ev.snapshot().upcoming; len(got) != 1 || got[0] != warning {
+			t.Fatalf("warnings as the end comes within 14 days = %q, want [%q]", got, warning)
+		}
+		advance(24*time.Hour - time.Second)
+		if got := f.ev.snapshot().upcoming; len(got) != 1 {
+			t.Fatalf("%d warnings within a day of the first, want 1", len(got))
+		}
+		advance(time.Second)
+		if got := f.ev.snapshot().upcoming; len(got) != 2 {
+			t.Fatalf("%d warnings a day after the first, want 2", len(got))
+		}
+		// A restart does not warn again before the day is over.
+		advance(time.Hour)
+		f.restart(t)
+		if got := f.ev.snapshot().upcoming; len(got) != 2 {
+			t.Fatalf("%d warnings after a restart, want still 2", len(got))
+		}
+		advance(23*time.Hour - time.Second)
+		if got := f.ev.snapshot().upcoming; len(got) != 2 {
+			t.Fatalf("%d warnings before the day is over, want 2", len(got))
+		}
+		advance(time.Second)
+		if got := f.ev.snapshot().upcoming; len(got) != 3 {
+			t.Fatalf("%d warnings on the third day, want 3", len(got))
+		}
+		// A new login ends the warnings: it ends 6 months from now.
+		f.loginAs(t, "app", spotify, answer)
+		synctest.Wait()
+		advance(3 * 24 * time.Hour)
+		if got := f.ev.snapshot().upcoming; len(got) != 3 {
+			t.Fatalf("%d warnings after a new login, want still 3", len(got))
+		}
+		if got, want := f.statusOf(t, "app").LoginExpiry, time.Now().Add(-3*24*time.Hour).AddDate(0, 6, 0); !got.Equal(want) {
+			t.Errorf("LoginExpiry after the new login = %v, want %v", got, want)
+		}
+	})
+}
+
+// TestReauthWarnedAtOnceForAShortLogin: a login shorter than the window
+// (Google's 7 days for apps in "Testing") is warned of at once, then daily
+// until its end, where the provider's refusal tells the skill it is over.
+func TestReauthWarnedAtOnceForAShortLogin(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := newSyncFixture(t)
+		f.loginAs(t, "app", nil, `{"access_token":"A1","token_type":"Bearer","refresh_token":"R1","expires_in":31536000,"refresh_token_expires_in":604800}`)
+		f.start(t)
+		defer f.stop(t)
+		if got := f.ev.snapshot().upcoming; len(got) != 1 || !strings.HasSuffix(got[0], "the provider said when this login's refresh token stops working") {
+			t.Fatalf("warnings at once = %q, want one, with the provider's word as reason", got)
+		}
+		f.te.set(jsonAnswer(400, `{"error":"invalid_grant"}`))
+		advance(7 * 24 * time.Hour)
+		ev := f.ev.snapshot()
+		if len(ev.upcoming) != 7 || len(ev.reauth) != 1 {
+			t.Errorf("over the login's 7 days: %d warnings, %d reauth required; want 7 (one a day), then 1", len(ev.upcoming), len(ev.reauth))
+		}
+		advance(3 * 24 * time.Hour)
+		if n := len(f.ev.snapshot().upcoming); n != 7 {
+			t.Errorf("%d warnings after the end, want still 7", n)
+		}
+	})
+}
+
+// TestAppsLoginEnding counts the apps whose login ends within the warning
+// window, for the metrics: not those without an end, ending later, or
+// refused already.
+func TestAppsLoginEnding(t *testing.T) {
+	f := newFixture(t)
+	f.e.ReauthWarning = 14 * 24 * time.Hour
+	for app, lifetime := range map[string]string{"soon": "604800", "ended": "1", "later": "2592000", "refused": "604800", "none": ""} {
+		f.register(t, app, nil)
+		answer := `{"access_token":"AT","token_type":"Bearer","refresh_token":"RT","expires_in":3600}`
+		if lifetime != "" {
+			answer = `{"access_token":"AT","token_type":"Bearer","refresh_token":"RT","expires_in":3600,"refresh_token_expires_in":` + lifetime + `}`
+		}
+		f.logIn(t, app, answer)
+	}
+	f.te.set(jsonAnswer(400, `{"error":"invalid_grant"}`))
+	if _, _, err := f.e.Refresh(context.Background(), "skill.test", "refused"); oauth.ErrorCode(err) != oauth.CodeReauthRequired {
+		t.Fatalf("Refresh() = %v, want reauth_required", err)
+	}
+	f.clk.Add(time.Minute)
+	if n, err := f.e.AppsLoginEnding(); n != 2 || err != nil {
+		t.Errorf("AppsLoginEnding() = %d, %v; want 2 (soon, ended)", n, err)
+	}
 }

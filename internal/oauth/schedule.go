@@ -35,6 +35,7 @@ func (e *Engine) Run(ctx context.Context) error {
 	lanes := []lane{
 		{jobRefresh, make(chan struct{}, max(e.MaxRefreshes, 1))},
 		{jobPoll, make(chan struct{}, max(e.MaxPolls, 1))},
+		{jobWarn, make(chan struct{}, 1)},
 	}
 	var wg sync.WaitGroup
 	defer wg.Wait()
@@ -97,6 +98,8 @@ func (e *Engine) runJob(ctx context.Context, j job) (next time.Time, again bool)
 		return e.scheduledRefresh(ctx, j.id)
 	case jobPoll:
 		return e.pollDevice(ctx, j.id)
+	case jobWarn:
+		return e.warnReauth(j.id)
 	}
 	return time.Time{}, false
 }
@@ -126,20 +129,26 @@ func (e *Engine) loadSchedule() error {
 		return err
 	}
 	plan := make(map[job]time.Time, len(tokens))
+	now := e.Now()
+	warnings := 0
 	for _, app := range apps {
 		if app.NeedsReauth {
 			continue
 		}
-		if due, ok := e.scheduleDue(app, tokens[app.MungedID()]); ok {
+		tok := tokens[app.MungedID()]
+		if due, ok := e.scheduleDue(app, tok); ok {
 			plan[job{jobRefresh, app.MungedID()}] = due
 		}
+		if due, ok := e.warnDue(app, tok, now); ok {
+			plan[job{jobWarn, app.MungedID()}] = due
+			warnings++
+		}
 	}
-	refreshes := len(plan)
+	refreshes := len(plan) - warnings
 	flows, err := e.store.Flows()
 	if err != nil {
 		return err
 	}
-	now := e.Now()
 	for _, f := range flows {
 		if f.Kind == FlowDevice {
 			// An expired one is reported by its first poll.
@@ -148,7 +157,7 @@ func (e *Engine) loadSchedule() error {
 	}
 	e.sched.merge(plan)
 	e.reportInterrupted(flows)
-	e.logger.Info("schedule built", "apps", len(apps), "tokens", len(tokens), "refreshes", refreshes, "device_polls", len(plan)-refreshes)
+	e.logger.Info("schedule built", "apps", len(apps), "tokens", len(tokens), "refreshes", refreshes, "device_polls", len(plan)-refreshes-warnings, "reauth_warnings", warnings)
 	return nil
 }
 
@@ -211,9 +220,15 @@ func (e *Engine) scheduleDue(app *App, tok *Token) (due time.Time, ok bool) {
 	return due, true
 }
 
-// planRefresh puts the app's freshly stored token in the schedule.
+// planRefresh puts the app's freshly stored token in the schedule: its
+// refresh, and the warning that its login ends.
 func (e *Engine) planRefresh(app *App, tok *Token) {
 	id := app.MungedID()
+	if due, ok := e.warnDue(app, tok, e.Now()); ok {
+		e.sched.set(job{jobWarn, id}, due)
+	} else {
+		e.sched.remove(job{jobWarn, id})
+	}
 	if due, ok := e.scheduleDue(app, tok); ok {
 		e.sched.set(job{jobRefresh, id}, due)
 		return
@@ -255,6 +270,7 @@ type jobKind uint8
 const (
 	jobRefresh jobKind = iota + 1 // refresh the token of the app named by id
 	jobPoll                       // poll the device login named by id (a flow id)
+	jobWarn                       // tell the app named by id that its login ends soon
 )
 
 // job is one entry of the schedule.
@@ -268,7 +284,7 @@ type job struct {
 // job for the backoff. It is safe for concurrent use.
 type schedule struct {
 	mu     sync.Mutex
-	queues [jobPoll]dueHeap // by kind, jobRefresh first
+	queues [jobWarn]dueHeap // by kind, jobRefresh first
 	byJob  map[job]*dueEntry
 	fails  map[job]int
 	wake   chan struct{} // tells Run the plan changed

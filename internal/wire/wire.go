@@ -46,6 +46,7 @@ const (
 	TypeStatus           = "oauth.status"
 	PrefixTokenRefreshed = "oauth.token.refreshed."
 	PrefixReauthRequired = "oauth.reauth.required."
+	PrefixReauthUpcoming = "oauth.reauth.upcoming."
 	PrefixTokenError     = "oauth.token.error."
 )
 
@@ -494,6 +495,17 @@ type LoginError struct {
 // ReauthRequired is the data of oauth.reauth.required.<munged_id>.
 type ReauthRequired struct {
 	AppRef
+	Reason string `json:"reason"`
+}
+
+// ReauthUpcoming is the data of oauth.reauth.upcoming.<munged_id>: the
+// app's login ends soon, and the user should log in again before it does.
+type ReauthUpcoming struct {
+	AppRef
+	MungedID string `json:"munged_id"`
+	// LoginExpiresAt is when the login ends, Unix seconds.
+	LoginExpiresAt float64 `json:"login_expires_at"`
+	// Reason says in words why it ends then.
 	Reason string `json:"reason"`
 }
 
