@@ -352,3 +352,100 @@ func TestAppsLoginEnding(t *testing.T) {
 		t.Errorf("AppsLoginEnding() = %d, %v; want 2 (soon, ended)", n, err)
 	}
 }
+
+// tokenNow is the access token the engine hands out for appID now.
+func (f *syncFixture) tokenNow(t *testing.T, appID string) string {
+	t.Helper()
+	_, tok, err := f.e.Token(context.Background(), "skill.test", appID)
+	if err != nil {
+		t.Fatalf("Token() during a new login = %v, want the old token", err)
+	}
+	return tok.AccessToken.Reveal()
+}
+
+// TestNewLoginKeepsTheOldToken: while a new login of an app is pending, in
+// any mode, or fails, the app's token goes on being handed out and
+// refreshed; the new login's token replaces it once stored.
+func TestNewLoginKeepsTheOldToken(t *testing.T) {
+	for _, mode := range []string{oauth.LoginLAN, oauth.LoginRelay, oauth.LoginLoopback, oauth.LoginDevice} {
+		t.Run(mode, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				script := &deviceScript{authorize: deviceAnswer, answers: []func(http.ResponseWriter, *http.Request){oauthError("authorization_pending")}}
+				f := newSyncFixture(t)
+				f.e.RelayURL = "https://relay.example/ovos/"
+				reg := func(r *oauth.Registration) {
+					r.Login = mode
+					if mode == oauth.LoginDevice {
+						r.DeviceEndpoint = "http://provider.test/device"
+					}
+				}
+				// Logged in once (by code: the device script has no token
+				// for it), then registered for the mode of the new login.
+				f.loginAs(t, "app", func(r *oauth.Registration) { reg(r); r.Login = oauth.LoginLAN },
+					`{"access_token":"OLD","token_type":"Bearer","expires_in":3600,"refresh_token":"R1"}`)
+				if res, err := f.e.Register(context.Background(), oauth.Registration{SkillID: "skill.test", AppID: "app", ClientID: "cid", ClientSecret: "csecret",
+					AuthEndpoint: "https://provider.example/authorize", TokenEndpoint: f.te.URL + "/token", Scope: "read write", ShellIntegration: true, PKCE: true,
+					Login: mode, DeviceEndpoint: map[bool]string{true: "http://provider.test/device"}[mode == oauth.LoginDevice]}); err != nil || res.TokenDropped {
+					t.Fatalf("Register(login %s) = %+v, %v", mode, res, err)
+				}
+				f.start(t)
+				defer f.stop(t)
+				f.te.set(script.serve)
+				fl, _, err := f.e.StartFlow(context.Background(), "skill.test", "app")
+				if err != nil {
+					t.Fatalf("StartFlow() = %v", err)
+				}
+				advance(30 * time.Second)
+				if got := f.tokenNow(t, "app"); got != "OLD" {
+					t.Errorf("token during the new login = %q, want OLD", got)
+				}
+				if st := f.statusOf(t, "app"); !st.Authorized {
+					t.Errorf("status during the new login = %+v, want authorized", st)
+				}
+				// The skill registers again, unchanged, as on every oauth.ping.
+				f.register(t, "app", reg)
+				// A refresh due meanwhile happens with the old login.
+				f.te.set(func(w http.ResponseWriter, r *http.Request) {
+					if r.PostForm.Get("grant_type") != "refresh_token" {
+						script.serve(w, r) // the device login goes on
+						return
+					}
+					jsonAnswer(200, `{"access_token":"REFRESHED","token_type":"Bearer","expires_in":3600}`)(w, r)
+				})
+				advance(time.Hour)
+				if n := len(f.ev.snapshot().issued); n != 1 {
+					t.Fatalf("%d logins completed, want 1: the new one is pending", n)
+				}
+				if got := f.tokenNow(t, "app"); got != "REFRESHED" {
+					t.Errorf("token after a refresh during the new login = %q, want REFRESHED", got)
+				}
+				// The new login ends with a token: it replaces the old.
+				f.te.set(jsonAnswer(200, `{"access_token":"NEW","token_type":"Bearer","expires_in":3600,"refresh_token":"R2"}`))
+				if mode == oauth.LoginDevice {
+					f.te.set(func(w http.ResponseWriter, r *http.Request) {
+						if r.URL.Path == "/device" {
+							script.serve(w, r)
+							return
+						}
+						jsonAnswer(200, `{"access_token":"NEW","token_type":"Bearer","expires_in":3600,"refresh_token":"R2"}`)(w, r)
+					})
+					// The first expired, unanswered.
+					if _, _, err := f.e.StartFlow(context.Background(), "skill.test", "app"); err != nil {
+						t.Fatal(err)
+					}
+					advance(5 * time.Second)
+				} else if _, _, err := f.e.Complete(context.Background(), "skill.test_app", url.Values{"state": {fl.State.Reveal()}, "code": {"C"}}, ""); err == nil {
+					t.Fatalf("the answer after an hour = %v, want the login expired", err)
+				} else {
+					if got := f.tokenNow(t, "app"); got != "REFRESHED" {
+						t.Errorf("token after the new login failed = %q, want REFRESHED", got)
+					}
+					f.loginAs(t, "app", reg, `{"access_token":"NEW","token_type":"Bearer","expires_in":3600,"refresh_token":"R2"}`)
+				}
+				if got := f.tokenNow(t, "app"); got != "NEW" {
+					t.Errorf("token after the new login = %q, want NEW", got)
+				}
+			})
+		})
+	}
+}
