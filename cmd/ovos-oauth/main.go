@@ -175,6 +175,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 
 	engine := oauth.NewEngine(db, baseURL, logger.With("component", "oauth"))
 	engine.FlowTTL = cfg.FlowTTL
+	engine.Monotonic = oauth.BootClock
 	engine.ReauthWarning = cfg.ReauthWarning
 	engine.RelayURL = cfg.RelayURL
 	if cfg.RelayURL != "" && engine.RelayRefusesHost() {

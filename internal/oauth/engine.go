@@ -71,6 +71,15 @@ type Engine struct {
 	RefreshMargin time.Duration
 	// Now is the clock. Default time.Now.
 	Now func() time.Time
+	// Monotonic measures time passing, where Now may jump: a Raspberry Pi
+	// boots with the time it saved last (fake-hwclock) and jumps, by days,
+	// when NTP answers. The engine tells a jump of Now from time passing
+	// by comparing the two, and moves what it read off Now before the jump
+	// with it. nil means Now itself, whose readings time.Now gives a
+	// monotonic part that Go compares by; a test whose Now stands for time
+	// passing leaves it nil. The daemon sets BootClock, which counts time
+	// spent suspended too.
+	Monotonic func() time.Time
 	// Events is told of logins, refreshes and failures. Default: nothing.
 	Events Events
 	// Mirror, if set, gets a copy of every app and token change. It is
@@ -116,6 +125,9 @@ type Engine struct {
 	flights flights
 	unsaved unsavedTokens
 	recent  recentStates
+	clock   clockWatch
+	// checkClock is clockCheck but in tests that span months.
+	checkClock time.Duration
 }
 
 // NewEngine returns an engine keeping its state in store. baseURL is how
@@ -140,6 +152,7 @@ func NewEngine(store Store, baseURL string, logger *slog.Logger) *Engine {
 		TokenWait:       2 * time.Second,
 		ReauthWarning:   14 * 24 * time.Hour,
 		sched:           newSchedule(),
+		checkClock:      clockCheck,
 		store:           store,
 		baseURL:         baseURL,
 		logger:          logger,

@@ -176,7 +176,7 @@ func (e *Engine) Status(ctx context.Context, skillID string) ([]AppStatus, error
 	now := e.Now()
 	pending := make(map[string]FlowKind)
 	for _, f := range flows {
-		if now.Before(f.Expires) && f.Spent.IsZero() {
+		if now.Before(e.flowExpires(f)) && f.Spent.IsZero() {
 			pending[f.MungedID] = f.Kind
 		}
 	}
@@ -196,6 +196,7 @@ func (e *Engine) Status(ctx context.Context, skillID string) ([]AppStatus, error
 			RedirectURI: e.RedirectURI(a),
 		}
 		if tok, ok := tokens[a.MungedID()]; ok {
+			tok = e.inFrame(a.MungedID(), tok)
 			st.Authorized = !a.NeedsReauth
 			st.Expiry = tok.Expiry
 			st.NextRefresh, _ = e.sched.due(job{jobRefresh, a.MungedID()})

@@ -89,9 +89,15 @@ func (e *Engine) warnReauth(id string) (next time.Time, again bool) {
 	if err != nil {
 		return time.Time{}, false // unregistered
 	}
-	tok, err := e.storedToken(id)
+	stored, err := e.rawToken(id)
 	if err != nil {
 		return time.Time{}, false // revoked, or dropped by a registration
+	}
+	// Stored again below in the clock's frame, with the time of the
+	// warning read now.
+	tok, floating, j := stored, allTimes, e.jumps()
+	if m, ok := e.markOf(id, stored); ok {
+		tok, floating = m.at(stored, j), m.floating
 	}
 	now := e.Now()
 	due, ok := e.warnDue(app, tok, now)
@@ -105,6 +111,8 @@ func (e *Engine) warnReauth(id string) (next time.Time, again bool) {
 	if err := e.store.PutToken(id, tok); err != nil {
 		// Told all the same; a restart may tell it again.
 		e.logger.Warn("time of the warning not saved", "app", id, "err", err)
+	} else {
+		e.tokenRewritten(id, tok, j, floating&^warnedTime)
 	}
 	return e.warnDue(app, tok, now)
 }
@@ -129,7 +137,11 @@ func (e *Engine) AppsLoginEnding() (int, error) {
 		if a.NeedsReauth {
 			continue
 		}
-		if end, _ := e.loginEnd(a, tokens[a.MungedID()]); !end.IsZero() && !end.After(soon) {
+		tok := tokens[a.MungedID()]
+		if tok != nil {
+			tok = e.inFrame(a.MungedID(), tok)
+		}
+		if end, _ := e.loginEnd(a, tok); !end.IsZero() && !end.After(soon) {
 			n++
 		}
 	}

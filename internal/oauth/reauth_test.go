@@ -184,6 +184,7 @@ func TestIdleLoginsKeptAlive(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
 				f := newSyncFixture(t)
+				f.e.CheckClockEvery(24 * time.Hour)
 				f.loginAs(t, "app", func(r *oauth.Registration) {
 					r.Provider, r.InstanceURL, r.DeviceEndpoint, r.Login = tt.provider, "http://ha.local:8123", "", oauth.LoginLAN
 				}, `{"access_token":"A1","token_type":"Bearer","refresh_token":"R1"`+tt.expiresIn+`}`)
@@ -239,7 +240,7 @@ func (f *syncFixture) restart(t *testing.T) {
 	t.Helper()
 	f.stop(t)
 	e := oauth.NewEngine(f.db, "http://192.0.2.10:36536", slog.New(slog.DiscardHandler))
-	e.Events, e.HTTPClient = f.ev, f.e.HTTPClient
+	e.Events, e.HTTPClient, e.Now, e.Monotonic = f.ev, f.e.HTTPClient, f.e.Now, f.e.Monotonic
 	f.e = e
 	f.start(t)
 }
@@ -252,6 +253,7 @@ const spotifyReason = "Spotify ends every login 6 months after it began, however
 func TestReauthWarnedAhead(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		f := newSyncFixture(t)
+		f.e.CheckClockEvery(24 * time.Hour)
 		spotify := func(r *oauth.Registration) { r.Provider = "spotify" }
 		// A year's access token: no refresh on the way.
 		const answer = `{"access_token":"A1","token_type":"Bearer","refresh_token":"R1","expires_in":31536000}`

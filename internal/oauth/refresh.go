@@ -72,8 +72,18 @@ func (e *Engine) currentToken(id string) (*Token, error) {
 	return e.storedToken(id)
 }
 
-// storedToken is the app's token in the store.
+// storedToken is the app's token in the store, its times read by the clock
+// as it is now (inFrame).
 func (e *Engine) storedToken(id string) (*Token, error) {
+	tok, err := e.rawToken(id)
+	if err != nil {
+		return nil, err
+	}
+	return e.inFrame(id, tok), nil
+}
+
+// rawToken is the app's token as stored.
+func (e *Engine) rawToken(id string) (*Token, error) {
 	tok, err := e.store.Token(id)
 	if IsNotFound(err) {
 		return nil, errorf(CodeNotAuthorized, "the user has not logged in to %q yet", id)

@@ -11,20 +11,24 @@ import (
 )
 
 // Run runs the engine's timed jobs until ctx ends: the refresh of every
-// stored token that has a refresh token, before it expires, and the polls of
-// pending device logins. The plan is rebuilt from the store when Run
-// starts, so a token that expired while the daemon was down is refreshed at
-// once and a device login that has not expired goes on polling. One timer
-// serves the whole plan, whatever its size: an idle daemon sleeps until the
-// next job is due. At most MaxRefreshes refreshes and MaxPolls device
-// polls run at once, each bound apart, so that polls of a provider that
-// never answers do not hold back the refreshes of other apps.
+// stored token that has a refresh token, before it expires, the polls of
+// pending device logins, and the warnings that a login ends soon. The plan
+// is rebuilt from the store when Run starts, so a token that expired while
+// the daemon was down is refreshed at once and a device login that has not
+// expired goes on polling. One timer serves the whole plan, whatever its
+// size: an idle daemon sleeps until the next job is due, or clockCheck has
+// passed, to see a jump of the clock (see Monotonic), which moves the plans
+// made before it. At most MaxRefreshes refreshes and MaxPolls device polls
+// run at once, each bound apart, so that polls of a provider that never
+// answers do not hold back the refreshes of other apps.
 //
 // When ctx ends, Run waits for the jobs in flight, its own and those bus
 // requests started, so that a rotated refresh token reaches the store
 // before the caller closes it.
 func (e *Engine) Run(ctx context.Context) error {
 	defer e.flights.drain()
+	// The clocks' first readings, before anything is planned by them.
+	seen := e.jumps()
 	if err := e.loadSchedule(); err != nil {
 		return err
 	}
@@ -42,15 +46,25 @@ func (e *Engine) Run(ctx context.Context) error {
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
 	// Pending logins that expired are swept on the same timer: their
-	// verifiers are secrets with no use left.
-	nextSweep := e.Now()
+	// verifiers are secrets with no use left. The sweep is timed by the
+	// time that passes, whatever the clock does.
+	nextSweep := e.monotonic()
 	for {
-		now := e.Now()
-		if !now.Before(nextSweep) {
-			e.sweepFlows(now)
-			nextSweep = now.Add(max(e.FlowTTL, time.Minute))
+		if j := e.jumps(); j != seen {
+			// What was planned as "in so long" moves with the clock; the
+			// tokens this run stored follow it, and are planned again.
+			e.logger.Warn("the clock jumped: times read before move with it", "by", j-seen)
+			e.sched.shift(j-seen, e.plannedFromClock)
+			seen = j
+			wg.Go(e.followJump)
 		}
-		wake := nextSweep
+		now := e.Now()
+		if mono := e.monotonic(); !mono.Before(nextSweep) {
+			e.sweepFlows(now)
+			nextSweep = mono.Add(max(e.FlowTTL, time.Minute))
+		}
+		// Woken at least every clockCheck, to see a jump of the clock.
+		wake := now.Add(min(nextSweep.Sub(e.monotonic()), e.checkClock))
 		for _, l := range lanes {
 			for len(l.slots) < cap(l.slots) {
 				j, ok := e.sched.popDue(l.kind, now)
@@ -104,9 +118,11 @@ func (e *Engine) runJob(ctx context.Context, j job) (next time.Time, again bool)
 	return time.Time{}, false
 }
 
-// sweepFlows deletes the pending logins that expired.
+// sweepFlows deletes the pending logins that expired: those this run opened
+// by the clock they were opened by (see flowExpires).
 func (e *Engine) sweepFlows(now time.Time) {
-	n, err := e.store.DeleteExpiredFlows(now)
+	e.sweepOwnFlows(now)
+	n, err := e.store.DeleteExpiredFlows(now.Add(-e.flowLag()))
 	if err != nil {
 		e.logger.Warn("expired logins not deleted", "err", err)
 		return
@@ -327,7 +343,7 @@ func (s *schedule) merge(plan map[job]time.Time) {
 			continue
 		}
 		q := s.queue(j.kind)
-		en := &dueEntry{job: j, due: due, index: len(*q)}
+		en := &dueEntry{job: j, due: due.Round(0), index: len(*q)}
 		*q = append(*q, en)
 		s.byJob[j] = en
 	}
@@ -357,8 +373,11 @@ func (s *schedule) planIfAbsent(j job, due time.Time) {
 	s.poke()
 }
 
-// plan puts j at due; s.mu is held.
+// plan puts j at due; s.mu is held. A due time is kept without its
+// monotonic part, so that it is compared by the wall clock that shift
+// moves it with.
 func (s *schedule) plan(j job, due time.Time) {
+	due = due.Round(0)
 	if en, ok := s.byJob[j]; ok {
 		en.due = due
 		heap.Fix(s.queue(j.kind), en.index)
@@ -367,6 +386,23 @@ func (s *schedule) plan(j job, due time.Time) {
 	en := &dueEntry{job: j, due: due}
 	heap.Push(s.queue(j.kind), en)
 	s.byJob[j] = en
+}
+
+// shift moves by d, as the clock jumped, the jobs planned as "in so long"
+// (device polls, refreshes retried after a fault) and those planned from a
+// time read off the clock before the jump (fromClock).
+func (s *schedule) shift(d time.Duration, fromClock func(job) bool) {
+	s.mu.Lock()
+	for j, en := range s.byJob {
+		if j.kind == jobPoll || (j.kind == jobRefresh && s.fails[j] > 0) || fromClock(j) {
+			en.due = en.due.Add(d)
+		}
+	}
+	for i := range s.queues {
+		heap.Init(&s.queues[i])
+	}
+	s.mu.Unlock()
+	s.poke()
 }
 
 // due reports when j is planned.

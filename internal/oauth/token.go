@@ -94,6 +94,7 @@ func (e *Engine) keep(app *App, tok *Token, how, flowID string, logArgs ...any) 
 		return internalErr("save the token", err)
 	}
 	e.unsaved.set(id, nil)
+	e.tokenStored(id, tok, how)
 	e.planRefresh(app, tok)
 	e.mirror("token", id, func(m Mirror) error { return m.PutToken(app, tok) })
 	args := append([]any{"app", id, "expires", tok.Expiry, "refreshable", tok.RefreshToken != ""}, logArgs...)
