@@ -222,13 +222,17 @@ func (m tokenMark) at(tok *Token, j time.Duration) *Token {
 }
 
 // inFrame is tok, as stored, with the times this run read before the clock
-// last jumped moved with it.
+// last jumped moved with it: by the jumps seen so far, which Run looks for
+// every clockCheck, so that handing out a token reads no clock.
 func (e *Engine) inFrame(id string, tok *Token) *Token {
 	m, ok := e.markOf(id, tok)
 	if !ok {
 		return tok
 	}
-	return m.at(tok, e.jumps())
+	e.clock.mu.Lock()
+	j := e.clock.jumped
+	e.clock.mu.Unlock()
+	return m.at(tok, j)
 }
 
 // tokenRewritten notes the frame j of a token the engine stored again, all

@@ -177,7 +177,7 @@ func TestIdleLoginsKeptAlive(t *testing.T) {
 	}{
 		{"microsoft, a year's access token", "microsoft", `,"expires_in":31536000`, 90 * 24 * time.Hour / 4},
 		{"microsoft, no expiry", "microsoft", ``, 90 * 24 * time.Hour / 4},
-		{"google", "google", `,"expires_in":31536000`, 181 * 24 * time.Hour / 4},
+		{"google", "google", `,"expires_in":31536000`, 45 * 24 * time.Hour},
 		{"homeassistant", "homeassistant", ``, 90 * 24 * time.Hour / 4},
 	}
 	for _, tt := range tests {
