@@ -166,7 +166,7 @@ func TestClockJumpDuringPlannedRefresh(t *testing.T) {
 				}
 
 				// Due 60 s before its expiry, at 59 minutes.
-				advance(t0.Add(59*time.Minute).Sub(time.Now()) - time.Second)
+				advance(time.Until(t0.Add(59*time.Minute)) - time.Second)
 				if n := f.te.count(); n != 2 {
 					t.Errorf("%d token requests before the refresh is due, want 2", n)
 				}
