@@ -148,10 +148,14 @@ func loginEnds(unix *float64, now time.Time) string {
 	return "in " + roughly(d) + " (" + date + ")"
 }
 
-// roughly is a duration rounded to its largest unit: "12 days", "5 hours".
+// roughly is a duration rounded to its largest unit: "6 months", "12
+// days", "5 hours".
 func roughly(d time.Duration) string {
+	const day = 24 * time.Hour
 	size, unit := time.Minute, "minute"
 	switch {
+	case d >= 60*day:
+		size, unit = 30*day+10*time.Hour, "month" // a twelfth of a year
 	case d >= 24*time.Hour:
 		size, unit = 24*time.Hour, "day"
 	case d >= time.Hour:

@@ -18,6 +18,8 @@ func TestLoginEndsInWords(t *testing.T) {
 		want string
 	}{
 		{nil, "-"},
+		{unix(182 * 24 * time.Hour), "in 6 months (May 29)"},
+		{unix(59 * 24 * time.Hour), "in 59 days (Jan 26)"},
 		{unix(12*24*time.Hour + time.Hour), "in 12 days (Dec 10)"},
 		{unix(36 * time.Hour), "in 2 days (Nov 30 00:00)"},
 		{unix(20*24*time.Hour - time.Second), "in 20 days (Dec 18)"},
