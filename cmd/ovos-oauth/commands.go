@@ -44,10 +44,10 @@ func statusCmd(ctx context.Context, args []string, getenv func(string) string, s
 		now := time.Now()
 		if len(rep.Apps) > 0 {
 			w := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
-			fmt.Fprintln(w, "APP\tLOGIN\tAUTHORIZED\tEXPIRES\tNEXT REFRESH\tNEEDS")
+			fmt.Fprintln(w, "APP\tLOGIN\tAUTHORIZED\tEXPIRES\tNEXT REFRESH\tLOGIN ENDS\tNEEDS")
 			for _, a := range rep.Apps {
-				fmt.Fprintf(w, "%s %s\t%s\t%s\t%s\t%s\t%s\n", a.SkillID, a.AppID, a.Login, yesNo(a.Authorized),
-					when(a.ExpiresAt, now), when(a.NextRefreshAt, now), needs(a))
+				fmt.Fprintf(w, "%s %s\t%s\t%s\t%s\t%s\t%s\t%s\n", a.SkillID, a.AppID, a.Login, yesNo(a.Authorized),
+					when(a.ExpiresAt, now), when(a.NextRefreshAt, now), loginEnds(a.LoginExpiresAt, now), needs(a))
 			}
 			if err := w.Flush(); err != nil {
 				return err
@@ -128,6 +128,44 @@ func when(unix *float64, now time.Time) string {
 		return fmt.Sprintf("%s ago (%s)", (-d).String(), t.Local().Format("Jan 2 15:04"))
 	}
 	return fmt.Sprintf("in %s (%s)", d.String(), t.Local().Format("Jan 2 15:04"))
+}
+
+// loginEnds is when a login ends, in the words a person uses: "in 12
+// days (Dec 10)".
+func loginEnds(unix *float64, now time.Time) string {
+	if unix == nil {
+		return "-"
+	}
+	t := time.UnixMicro(int64(*unix * 1e6)).Local()
+	d := t.Sub(now)
+	date := t.Format("Jan 2")
+	if d < 48*time.Hour && d > -48*time.Hour {
+		date = t.Format("Jan 2 15:04")
+	}
+	if d <= 0 {
+		return "ended " + roughly(-d) + " ago (" + date + ")"
+	}
+	return "in " + roughly(d) + " (" + date + ")"
+}
+
+// roughly is a duration rounded to its largest unit: "6 months", "12
+// days", "5 hours".
+func roughly(d time.Duration) string {
+	const day = 24 * time.Hour
+	size, unit := time.Minute, "minute"
+	switch {
+	case d >= 60*day:
+		size, unit = 30*day+10*time.Hour, "month" // a twelfth of a year
+	case d >= 24*time.Hour:
+		size, unit = 24*time.Hour, "day"
+	case d >= time.Hour:
+		size, unit = time.Hour, "hour"
+	}
+	n := int64((d + size/2) / size)
+	if n != 1 {
+		unit += "s"
+	}
+	return fmt.Sprintf("%d %s", n, unit)
 }
 
 // needs is what the user must do for an app.

@@ -192,6 +192,8 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 
 	engine := oauth.NewEngine(db, baseURL, logger.With("component", "oauth"))
 	engine.FlowTTL = cfg.FlowTTL
+	engine.Monotonic = oauth.BootClock
+	engine.ReauthWarning = cfg.ReauthWarning
 	engine.RelayURL = cfg.RelayURL
 	if cfg.RelayURL != "" && engine.RelayRefusesHost() {
 		logger.Warn("the relay page will not send phones on to public_host: it sends them only to a private, link-local or loopback IP address, localhost, or a name ending in .local or .home.arpa, so every relay login would end on its page saying \"This link cannot be used\"; set --public-host to this device's LAN IP address", "public_host", cfg.PublicHost, "relay_url", cfg.RelayURL)
@@ -219,6 +221,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 	var stats *metrics.Metrics
 	if metricsLn != nil {
 		stats = metrics.New(api.RequestTypes(), engine.AppsNeedingReauth, logger.With("component", "metrics"))
+		stats.CountLoginsEnding(engine.AppsLoginEnding)
 		engine.Observer = stats
 		svc.Observer = stats
 	}

@@ -1,6 +1,8 @@
 package api
 
 import (
+	"time"
+
 	"github.com/OpenVoiceOS/ovos-oauth/internal/bus"
 	"github.com/OpenVoiceOS/ovos-oauth/internal/oauth"
 	"github.com/OpenVoiceOS/ovos-oauth/internal/wire"
@@ -35,5 +37,14 @@ func (s *Service) LoginFailed(app *oauth.App, err *oauth.Error) {
 func (s *Service) ReauthRequired(app *oauth.App, reason string) {
 	s.emit(bus.NewMessage(wire.PrefixReauthRequired+app.MungedID(), wire.ReauthRequired{
 		AppRef: wire.AppRef{SkillID: app.SkillID, AppID: app.AppID}, Reason: reason,
+	}))
+}
+
+// ReauthUpcoming emits oauth.reauth.upcoming.<munged_id>: the login ends
+// soon, and the skill may ask the user to log in again before it does.
+func (s *Service) ReauthUpcoming(app *oauth.App, ends time.Time, reason string) {
+	s.emit(bus.NewMessage(wire.PrefixReauthUpcoming+app.MungedID(), wire.ReauthUpcoming{
+		AppRef: wire.AppRef{SkillID: app.SkillID, AppID: app.AppID}, MungedID: app.MungedID(),
+		LoginExpiresAt: float64(ends.UnixMicro()) / 1e6, Reason: reason,
 	}))
 }

@@ -407,7 +407,7 @@ func (s *Service) status(ctx context.Context, req *wire.StatusRequest, rep *wire
 			NeedsCreds: a.NeedsCreds, Authorized: a.Authorized, ExpiresAt: unixSeconds(a.Expiry),
 			NeedsReauth: a.NeedsReauth, Flow: nullable(string(a.Flow)),
 			Login: a.Login, RedirectURI: a.RedirectURI, NextRefreshAt: unixSeconds(a.NextRefresh),
-			Damaged: ds,
+			LoginExpiresAt: unixSeconds(a.LoginExpiry), Damaged: ds,
 		})
 	}
 	// The rest, of apps not registered now, in the order listed.

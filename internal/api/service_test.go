@@ -179,7 +179,7 @@ func TestHandlesOnlyRequests(t *testing.T) {
 	}
 	for _, typ := range []string{"oauth.register.response", "oauth.url", "ovos.shell.oauth.start.authentication", "oauth.ping",
 		"oauth.app.host.info.response", "oauth.generate.qr.response", "ovos.shell.oauth.display.qr.code",
-		"oauth.token.response.s_a", "oauth.token.refreshed.s_a", "oauth.token.error.s_a", "oauth.reauth.required.s_a",
+		"oauth.token.response.s_a", "oauth.token.refreshed.s_a", "oauth.token.error.s_a", "oauth.reauth.required.s_a", "oauth.reauth.upcoming.s_a",
 		"oauth.refresh.response", "oauth.status.response", "connected", "ovos.session.sync"} {
 		if svc.Handles(typ) {
 			t.Errorf("Handles(%q) = true: the daemon would answer its own replies", typ)

@@ -20,6 +20,10 @@ type Events interface {
 	TokenRefreshed(app *App, tok *Token)
 	LoginFailed(app *App, err *Error)
 	ReauthRequired(app *App, reason string)
+	// ReauthUpcoming: the app's login ends at ends, for reason (in
+	// words), within ReauthWarning; told once a day until a new login or
+	// the end.
+	ReauthUpcoming(app *App, ends time.Time, reason string)
 }
 
 // Observer is told how logins and refreshes go, for metrics. It hears login
@@ -67,6 +71,15 @@ type Engine struct {
 	RefreshMargin time.Duration
 	// Now is the clock. Default time.Now.
 	Now func() time.Time
+	// Monotonic measures time passing, where Now may jump: a Raspberry Pi
+	// boots with the time it saved last (fake-hwclock) and jumps, by days,
+	// when NTP answers. The engine tells a jump of Now from time passing
+	// by comparing the two, and moves what it read off Now before the jump
+	// with it. nil means Now itself, whose readings time.Now gives a
+	// monotonic part that Go compares by; a test whose Now stands for time
+	// passing leaves it nil. The daemon sets BootClock, which counts time
+	// spent suspended too.
+	Monotonic func() time.Time
 	// Events is told of logins, refreshes and failures. Default: nothing.
 	Events Events
 	// Mirror, if set, gets a copy of every app and token change. It is
@@ -94,6 +107,10 @@ type Engine struct {
 	// in hand is still valid; skills wait about 3 s for an answer.
 	// Default 2 s.
 	TokenWait time.Duration
+	// ReauthWarning is how long before a login ends (see Status's
+	// LoginExpiry) the skill is told, and then once a day until a new
+	// login or the end (Events.ReauthUpcoming). Default 14 days.
+	ReauthWarning time.Duration
 
 	store   Store
 	baseURL string
@@ -108,6 +125,9 @@ type Engine struct {
 	flights flights
 	unsaved unsavedTokens
 	recent  recentStates
+	clock   clockWatch
+	// checkClock is clockCheck but in tests that span months.
+	checkClock time.Duration
 }
 
 // NewEngine returns an engine keeping its state in store. baseURL is how
@@ -130,7 +150,9 @@ func NewEngine(store Store, baseURL string, logger *slog.Logger) *Engine {
 		RetryMin:        30 * time.Second,
 		RetryMax:        30 * time.Minute,
 		TokenWait:       2 * time.Second,
+		ReauthWarning:   14 * 24 * time.Hour,
 		sched:           newSchedule(),
+		checkClock:      clockCheck,
 		store:           store,
 		baseURL:         baseURL,
 		logger:          logger,
@@ -260,7 +282,8 @@ func (nopObserver) RefreshFailed(string)       {}
 
 type nopEvents struct{}
 
-func (nopEvents) TokenIssued(*App, *Token)    {}
-func (nopEvents) TokenRefreshed(*App, *Token) {}
-func (nopEvents) LoginFailed(*App, *Error)    {}
-func (nopEvents) ReauthRequired(*App, string) {}
+func (nopEvents) TokenIssued(*App, *Token)               {}
+func (nopEvents) TokenRefreshed(*App, *Token)            {}
+func (nopEvents) LoginFailed(*App, *Error)               {}
+func (nopEvents) ReauthRequired(*App, string)            {}
+func (nopEvents) ReauthUpcoming(*App, time.Time, string) {}

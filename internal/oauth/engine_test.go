@@ -42,6 +42,8 @@ type eventLog struct {
 	refresh []string
 	failed  []string // codes
 	reauth  []string
+	// upcoming: "<munged id> <login end, RFC 3339> <reason>"
+	upcoming []string
 }
 
 func (e *events) TokenIssued(a *oauth.App, _ *oauth.Token) {
@@ -65,10 +67,17 @@ func (e *events) ReauthRequired(a *oauth.App, reason string) {
 	e.mu.Unlock()
 }
 
+func (e *events) ReauthUpcoming(a *oauth.App, ends time.Time, reason string) {
+	e.mu.Lock()
+	e.upcoming = append(e.upcoming, a.MungedID()+" "+ends.UTC().Format(time.RFC3339)+" "+reason)
+	e.mu.Unlock()
+}
+
 func (e *events) snapshot() eventLog {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	return eventLog{issued: append([]string(nil), e.issued...), refresh: append([]string(nil), e.refresh...), failed: append([]string(nil), e.failed...), reauth: append([]string(nil), e.reauth...)}
+	return eventLog{issued: append([]string(nil), e.issued...), refresh: append([]string(nil), e.refresh...), failed: append([]string(nil), e.failed...), reauth: append([]string(nil), e.reauth...),
+		upcoming: append([]string(nil), e.upcoming...)}
 }
 
 // tokenEndpoint is a fake provider token endpoint for fault injection: each

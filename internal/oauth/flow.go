@@ -164,6 +164,7 @@ func (e *Engine) StartFlow(ctx context.Context, skillID, appID string) (*Flow, *
 	if err := e.store.PutFlow(f, e.FlowsPerApp); err != nil {
 		return nil, nil, internalErr("save the login", err)
 	}
+	e.flowOpened(f.ID)
 	e.logger.Info("login started", "app", f.MungedID, "flow", FlowTag(f.ID), "kind", f.Kind, "pkce", app.PKCE, "expires", f.Expires)
 	e.observer().LoginStarted(app.LoginMode())
 	return f, app, nil
@@ -204,7 +205,7 @@ func (e *Engine) PendingFlow(ctx context.Context, flowID string) (*Flow, error) 
 	if !f.Spent.IsZero() {
 		return nil, e.spentError(f)
 	}
-	if !e.Now().Before(f.Expires) {
+	if !e.Now().Before(e.flowExpires(f)) {
 		return nil, errorf(CodeExpiredState, "this login link has expired; ask for a new one")
 	}
 	return f, nil
@@ -345,7 +346,7 @@ func (e *Engine) complete(ctx context.Context, app *App, query url.Values, lande
 			}
 		}
 	}()
-	if !e.Now().Before(f.Expires) {
+	if !e.Now().Before(e.flowExpires(f)) {
 		return nil, true, errorf(CodeExpiredState, "this login took too long; start it again")
 	}
 	if query.Has("error") {

@@ -140,6 +140,9 @@ type AppStatus struct {
 	// NextRefresh is when the timer next refreshes the token; zero when
 	// none is planned.
 	NextRefresh time.Time `json:"-"`
+	// LoginExpiry is when the login ends and a new one is needed (see
+	// loginEnd); zero when it is not known to end.
+	LoginExpiry time.Time `json:"-"`
 }
 
 // statusOf reads the apps of skillID, all of them when it is "", with their
@@ -202,7 +205,7 @@ func (e *Engine) Status(ctx context.Context, skillID string) ([]AppStatus, error
 	// registration of its app) is not pending.
 	pending := make(map[string]FlowKind)
 	for _, f := range flows {
-		if a := byID[f.MungedID]; a != nil && now.Before(f.Expires) && f.Spent.IsZero() && f.startedUnder(a) {
+		if a := byID[f.MungedID]; a != nil && now.Before(e.flowExpires(f)) && f.Spent.IsZero() && f.startedUnder(a) {
 			pending[f.MungedID] = f.Kind
 		}
 	}
@@ -222,9 +225,11 @@ func (e *Engine) Status(ctx context.Context, skillID string) ([]AppStatus, error
 			RedirectURI: e.RedirectURI(a),
 		}
 		if tok, ok := tokens[a.MungedID()]; ok {
+			tok = e.inFrame(a.MungedID(), tok)
 			st.Authorized = !a.NeedsReauth
 			st.Expiry = tok.Expiry
 			st.NextRefresh, _ = e.sched.due(job{jobRefresh, a.MungedID()})
+			st.LoginExpiry, _ = e.loginEnd(a, tok)
 		}
 		out = append(out, st)
 	}

@@ -1,8 +1,10 @@
 package oauth
 
 import (
+	"net/url"
 	"slices"
 	"strings"
+	"time"
 )
 
 // Provider is what ovos-oauth knows of a provider a registration may name
@@ -29,7 +31,29 @@ type Provider struct {
 	Instance bool
 	// Note says, for the README, why this mode and what to register.
 	Note string
+
+	// LoginMonths is how many months after the user logged in the
+	// provider ends the login, however often its token is refreshed
+	// (Spotify); 0 for no such end. A refresh_token_expires_in in a token
+	// answer wins over it.
+	LoginMonths int
+	// IdleLifetime is how long the provider keeps a login whose refresh
+	// token is not used (Google, Microsoft, Home Assistant); 0 for no such
+	// limit. The schedule refreshes such an app at least every quarter of
+	// it, so its login never ends that way.
+	IdleLifetime time.Duration
+	// LoginEnds says in words how the provider ends logins; for
+	// LoginMonths, it is the reason oauth.reauth.upcoming gives.
+	LoginEnds string
 }
+
+// Provider lifetimes as the providers document them.
+const (
+	day = 24 * time.Hour
+	// Six months unused, read as a little less than the shortest six
+	// months: a quarter of it is 45 days.
+	sixMonthsIdle = 180 * day
+)
 
 // Providers is the table of known providers, the one the README shows.
 var Providers = []Provider{
@@ -40,6 +64,8 @@ var Providers = []Provider{
 		Login:         LoginLoopback,
 		TokenAuth:     TokenAuthBasic,
 		Note:          "plain http only for the loopback literals 127.0.0.1 and [::1]",
+		LoginMonths:   6,
+		LoginEnds:     "Spotify ends every login 6 months after it began, however often it is refreshed",
 	},
 	{
 		Name:               "google",
@@ -51,8 +77,10 @@ var Providers = []Provider{
 		TokenAuth:          TokenAuthPost,
 		// A refresh token only with offline access, and again on every
 		// consent only with prompt=consent (code logins; relay mode).
-		AuthParams: map[string]string{"access_type": "offline", "prompt": "consent"},
-		Note:       "https only, no raw IPs, no embedded browsers; the device grant needs a \"TVs and Limited Input devices\" client and covers a limited set of scopes, relay mode the rest",
+		AuthParams:   map[string]string{"access_type": "offline", "prompt": "consent"},
+		Note:         "https only, no raw IPs, no embedded browsers; the device grant needs a \"TVs and Limited Input devices\" client and covers a limited set of scopes, relay mode the rest",
+		IdleLifetime: sixMonthsIdle,
+		LoginEnds:    "Google ends a login after 6 months unused, and after 7 days for an app in \"Testing\"",
 	},
 	{
 		Name:           "microsoft",
@@ -62,6 +90,8 @@ var Providers = []Provider{
 		Login:          LoginDevice,
 		TokenAuth:      TokenAuthPost,
 		Note:           "https except localhost; the device grant needs \"Allow public client flows\" on the app registration",
+		IdleLifetime:   90 * day,
+		LoginEnds:      "Microsoft ends a login after 90 days unused",
 	},
 	{
 		Name:           "github",
@@ -100,6 +130,8 @@ var Providers = []Provider{
 		TokenAuth:          TokenAuthNone,
 		Instance:           true,
 		Note:               "on the LAN itself; the client id is a URL (IndieAuth) whose host must be the redirect URI's",
+		IdleLifetime:       90 * day,
+		LoginEnds:          "Home Assistant deletes a refresh token after 90 days unused",
 	},
 }
 
@@ -110,6 +142,29 @@ func KnownProvider(name string) (Provider, bool) {
 		return Provider{}, false
 	}
 	return Providers[i], true
+}
+
+// knownProvider is the provider the app's logins go to: the one its
+// registration named, else the one whose token endpoint it registered
+// (skills give Spotify's endpoints without naming it). A self-hosted
+// provider is known by name only.
+func (a *App) knownProvider() (Provider, bool) {
+	if a.Provider != "" {
+		return KnownProvider(a.Provider)
+	}
+	u, err := url.Parse(a.TokenEndpoint)
+	if err != nil || u.Scheme != "https" {
+		return Provider{}, false
+	}
+	for _, p := range Providers {
+		if p.Instance {
+			continue
+		}
+		if pu, err := url.Parse(p.TokenEndpoint); err == nil && strings.EqualFold(pu.Host, u.Host) {
+			return p, true
+		}
+	}
+	return Provider{}, false
 }
 
 // providerNames lists the known providers, for error messages.

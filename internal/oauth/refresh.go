@@ -72,8 +72,18 @@ func (e *Engine) currentToken(id string) (*Token, error) {
 	return e.storedToken(id)
 }
 
-// storedToken is the app's token in the store.
+// storedToken is the app's token in the store, its times read by the clock
+// as it is now (inFrame).
 func (e *Engine) storedToken(id string) (*Token, error) {
+	tok, err := e.rawToken(id)
+	if err != nil {
+		return nil, err
+	}
+	return e.inFrame(id, tok), nil
+}
+
+// rawToken is the app's token as stored.
+func (e *Engine) rawToken(id string) (*Token, error) {
 	tok, err := e.store.Token(id)
 	if IsNotFound(err) {
 		return nil, errorf(CodeNotAuthorized, "the user has not logged in to %q yet", id)
@@ -183,7 +193,7 @@ func (e *Engine) refreshNow(ctx context.Context, id string, seen *Token) (*Token
 	// whole grant.
 	if rt, exp := e.mirroredRefreshToken(id); rt != "" && rt != old.RefreshToken && exp.After(old.Expiry) {
 		e.logger.Info("using the newer refresh token in the ovos_utils mirror", "app", id)
-		old = &Token{RefreshToken: rt, Scope: old.Scope, Expiry: exp}
+		old = &Token{RefreshToken: rt, Scope: old.Scope, Expiry: exp, LoginAt: loginAt(old), ReauthWarned: old.ReauthWarned}
 	}
 	tok, err := refresh(old.RefreshToken)
 	if err != nil {
@@ -200,6 +210,8 @@ func (e *Engine) refreshNow(ctx context.Context, id string, seen *Token) (*Token
 	if tok.Scope == "" {
 		tok.Scope = old.Scope
 	}
+	// A refresh continues the login: it ends when the login would have.
+	tok.LoginAt, tok.ReauthWarned = loginAt(old), old.ReauthWarned
 	// Saved (fsync'd) before anyone sees the new access token: a rotated
 	// refresh token is never lost.
 	if err := e.keep(app, tok, "refresh", "", "rotated", tok.RefreshToken != old.RefreshToken); err != nil {

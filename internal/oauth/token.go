@@ -72,6 +72,9 @@ func (a *App) scope() string {
 // dead. The caller holds the app's lock.
 func (e *Engine) keep(app *App, tok *Token, how, flowID string, logArgs ...any) error {
 	id := app.MungedID()
+	if how == "login" {
+		tok.LoginAt = tok.Obtained
+	}
 	if how == "login" && app.NeedsReauth {
 		app.NeedsReauth, app.ReauthReason, app.Updated = false, "", e.Now()
 		if err := e.store.PutApp(app, false); err != nil {
@@ -91,7 +94,8 @@ func (e *Engine) keep(app *App, tok *Token, how, flowID string, logArgs ...any) 
 		return internalErr("save the token", err)
 	}
 	e.unsaved.set(id, nil)
-	e.planRefresh(id, tok)
+	e.tokenStored(id, tok, how)
+	e.planRefresh(app, tok)
 	e.mirror("token", id, func(m Mirror) error { return m.PutToken(app, tok) })
 	args := append([]any{"app", id, "expires", tok.Expiry, "refreshable", tok.RefreshToken != ""}, logArgs...)
 	if how == "login" {
