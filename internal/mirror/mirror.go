@@ -136,6 +136,10 @@ func (f *Files) PutToken(app *oauth.App, tok *oauth.Token) error {
 	return f.update(tokensName, &f.tokensMu, putKey(id, value))
 }
 
+// TokenWritten returns a closed channel: PutToken returns once the file
+// holds the token.
+func (f *Files) TokenWritten(string) <-chan struct{} { return closedChan }
+
 // DeleteToken removes the token stored under mungedID from the token file.
 // Removing one that is not there is not an error and writes nothing. It is
 // safe for concurrent use.

@@ -126,6 +126,9 @@ type change struct {
 	// only if it changed on disk since.
 	check bool
 	seq   uint64
+	// written are closed once the file holds value: the waiters of this
+	// change and of those it replaced.
+	written []chan struct{}
 }
 
 // NewWriter returns a Writer of files, logging failed writes to logger.
@@ -181,6 +184,14 @@ func (w *Writer) DeleteApp(mungedID string) error {
 	w.apps.put(mungedID, nil)
 	w.poke()
 	return nil
+}
+
+// TokenWritten returns a channel closed once the token file holds the
+// app's queued token, or what replaced it in the queue since; closed
+// already when nothing of the app's is queued for the token file. A write
+// that fails leaves it open until a later one succeeds.
+func (w *Writer) TokenWritten(mungedID string) <-chan struct{} {
+	return w.tokens.wait(mungedID)
 }
 
 // RefreshToken returns the refresh token of the app's queued token when
@@ -377,13 +388,39 @@ func (q *queue) put(id string, value json.RawMessage) {
 	}
 	q.seq++
 	c := change{value: value, seq: q.seq}
-	if prev, queued := q.pending[id]; !queued || prev.check {
+	prev, queued := q.pending[id]
+	if !queued || prev.check {
 		if h, ok := q.known[id]; ok && value != nil && h == sha256.Sum256(value) {
 			c.check = true
 		}
 	}
+	// Whoever waited for the value replaced waits for this one: the file
+	// will never hold the other.
+	c.written = prev.written
 	q.pending[id] = c
 }
+
+// wait returns a channel closed once id's queued change, or one that
+// replaces it, is done; a closed one when none is queued.
+func (q *queue) wait(id string) <-chan struct{} {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	c, queued := q.pending[id]
+	if !queued {
+		return closedChan
+	}
+	ch := make(chan struct{})
+	c.written = append(c.written, ch)
+	q.pending[id] = c
+	return ch
+}
+
+// closedChan is a channel that is closed.
+var closedChan = func() chan struct{} {
+	ch := make(chan struct{})
+	close(ch)
+	return ch
+}()
 
 // done takes batch, now in the file, off the queue, except the entries
 // queued again since, and records the file's stamp.
@@ -391,7 +428,12 @@ func (q *queue) done(batch map[string]change, now stamp) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	for id, c := range batch {
-		if q.pending[id].seq == c.seq {
+		// The queue's own copy: waiters may have joined it since batch
+		// was taken, for the same value.
+		if now := q.pending[id]; now.seq == c.seq {
+			for _, ch := range now.written {
+				close(ch)
+			}
 			delete(q.pending, id)
 		}
 		if c.value == nil {

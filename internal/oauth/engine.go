@@ -73,6 +73,10 @@ type Engine struct {
 	// called inside requests, with the app's lock held: it should queue,
 	// not write (mirror.Writer).
 	Mirror Mirror
+	// MirrorWait bounds how long the event of a new token waits for the
+	// Mirror to hold that token before it goes out all the same. Replies to
+	// requests never wait. Default 2 s.
+	MirrorWait time.Duration
 	// Observer, if set, is told of logins and refreshes (metrics).
 	Observer Observer
 	// MaxRefreshes bounds the background refreshes run at once, so that a
@@ -108,6 +112,9 @@ type Engine struct {
 	flights flights
 	unsaved unsavedTokens
 	recent  recentStates
+
+	// announcer holds token events until the Mirror holds their tokens.
+	announcer announcer
 }
 
 // NewEngine returns an engine keeping its state in store. baseURL is how
@@ -130,6 +137,7 @@ func NewEngine(store Store, baseURL string, logger *slog.Logger) *Engine {
 		RetryMin:        30 * time.Second,
 		RetryMax:        30 * time.Minute,
 		TokenWait:       2 * time.Second,
+		MirrorWait:      2 * time.Second,
 		sched:           newSchedule(),
 		store:           store,
 		baseURL:         baseURL,

@@ -109,6 +109,12 @@ type Mirror interface {
 	PutApp(app *App, redirectURI string) error
 	// PutToken writes the app's token, refresh token included.
 	PutToken(app *App, tok *Token) error
+	// TokenWritten returns a channel that is closed once the mirror holds
+	// the token last put for the app, or what replaced it since (a newer
+	// token, its removal); one that is closed already when nothing of the
+	// app's is waiting to be written. A mirror that writes behind its
+	// callers closes it when the file is in place.
+	TokenWritten(mungedID string) <-chan struct{}
 	// DeleteToken removes the token of the app with the munged id.
 	DeleteToken(mungedID string) error
 	// DeleteApp removes the app's record and its token.
