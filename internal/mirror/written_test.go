@@ -22,7 +22,8 @@ func isClosed(ch <-chan struct{}) bool {
 
 // TokenWritten's channel closes once the file holds the token, not
 // before; a token replaced in the queue closes with the one that replaced
-// it; a write kept out by another process's lock leaves it open.
+// it; a write kept out by another process's lock leaves it open. (A
+// registration queued with them holds them back Delay.)
 func TestTokenWritten(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		f := newFiles(t)
@@ -33,6 +34,9 @@ func TestTokenWritten(t *testing.T) {
 			t.Error("TokenWritten() with nothing queued is open, want closed")
 		}
 
+		if err := w.PutApp(app, redirectURI); err != nil {
+			t.Fatal(err)
+		}
 		first := testToken("a")
 		if err := w.PutToken(app, first); err != nil {
 			t.Fatal(err)
@@ -57,6 +61,7 @@ func TestTokenWritten(t *testing.T) {
 			t.Errorf("file holds %v, want the second token", got)
 		}
 
+		time.Sleep(mirror.DefaultDelay) // the last write is Delay ago
 		release := holdLock(t, tokenLock(f))
 		third := testToken("a")
 		third.AccessToken = "access-a-3"
@@ -85,4 +90,38 @@ func TestFilesTokenWritten(t *testing.T) {
 	if !isClosed(m.TokenWritten("skill_a")) {
 		t.Error("Files.TokenWritten() is open, want closed")
 	}
+}
+
+// A token alone is written at once, not Delay later: its event waits for
+// the file. One that follows a write closer than Delay waits for the rest
+// of it, so that a burst of refreshes makes few writes.
+func TestWriterTokenAtOnce(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := newFiles(t)
+		w, stop := startWriter(t, f)
+		defer stop()
+		app := testApp("skill", "a")
+		if err := w.PutToken(app, testToken("a")); err != nil {
+			t.Fatal(err)
+		}
+		synctest.Wait()
+		if !isClosed(w.TokenWritten(app.MungedID())) {
+			t.Fatal("a token alone waited for others to join it")
+		}
+		tok := testToken("a")
+		tok.AccessToken = "access-a-2"
+		if err := w.PutToken(app, tok); err != nil {
+			t.Fatal(err)
+		}
+		written := w.TokenWritten(app.MungedID())
+		synctest.Wait()
+		if isClosed(written) {
+			t.Fatal("a token written right after another, want it to wait out Delay since the last write")
+		}
+		time.Sleep(mirror.DefaultDelay)
+		synctest.Wait()
+		if !isClosed(written) || w.FileWrites() != 2 {
+			t.Errorf("after Delay: written %v, %d writes; want written, 2 writes", isClosed(written), w.FileWrites())
+		}
+	})
 }

@@ -119,8 +119,9 @@ type Mirror interface {
 	DeleteToken(mungedID string) error
 	// DeleteApp removes the app's record and its token.
 	DeleteApp(mungedID string) error
-	// RefreshToken returns the refresh token stored there for the app, ""
-	// when none, with the expiry of its access token (zero when unknown):
-	// ovos_utils can refresh on its own and rotate it.
-	RefreshToken(mungedID string) (Secret, time.Time, error)
+	// Token returns the app's token as the mirror holds it, nil when none:
+	// ovos_utils, or a Python program with a refresher of its own, can
+	// refresh it and rotate the refresh token. Its Expiry is the expiry
+	// written there, zero when unknown.
+	Token(mungedID string) (*Token, error)
 }
