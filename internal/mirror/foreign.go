@@ -114,12 +114,15 @@ func (w *Writer) watch(ctx context.Context) {
 		}
 	}
 	// What the file holds now is what other programs changed since.
-	w.readTokens(false)
+	w.readTokens(false, true)
 	close(w.watching)
 	settle := time.NewTimer(time.Hour)
 	settle.Stop()
 	defer settle.Stop()
 	armed := false
+	// written: a program wrote into the file in place, as json_database
+	// does; this Writer only ever renames a new file onto it.
+	written := false
 	arm := func() {
 		if !armed {
 			armed = true
@@ -135,6 +138,7 @@ func (w *Writer) watch(ctx context.Context) {
 				return
 			}
 			if ev.Name == w.files.TokenFile() {
+				written = written || ev.Has(fsnotify.Write)
 				arm()
 			}
 		case err, ok := <-fw.Errors:
@@ -142,30 +146,32 @@ func (w *Writer) watch(ctx context.Context) {
 				return
 			}
 			if errors.Is(err, fsnotify.ErrEventOverflow) {
+				written = true
 				arm()
 			} else {
 				w.logger.Debug("ovos_utils token file watch", "err", err)
 			}
 		case <-settle.C:
-			armed = false
-			w.readTokens(true)
+			w.readTokens(true, written)
+			armed, written = false, false
 		case <-w.noted:
 			w.tellForeign()
 		}
 	}
 }
 
-// readTokens reads the token file, unless it is as this Writer last wrote
-// or read it, for noteForeign; without report, it only learns the entries
-// it finds.
-func (w *Writer) readTokens(report bool) {
+// readTokens reads the token file for noteForeign, unless it is as this
+// Writer last wrote or read it and was not written in place; without
+// report, it only learns the entries it finds.
+func (w *Writer) readTokens(report, inPlace bool) {
 	q := &w.tokens
 	q.mu.Lock()
 	seen := q.seen
 	q.mu.Unlock()
 	// Every read of the file notes what other programs changed in it: a
-	// file as last seen holds nothing new.
-	if report && seen.equal(stampOf(w.files.TokenFile())) {
+	// file as last seen holds nothing new. An in-place write of the same
+	// size within the file system's clock tick leaves the stamp as it was.
+	if !inPlace && seen.equal(stampOf(w.files.TokenFile())) {
 		return
 	}
 	_, _, err := w.files.updateStamp(q.name, q.fileMu, func(entries map[string]json.RawMessage) bool {

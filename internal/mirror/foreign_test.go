@@ -3,6 +3,7 @@
 package mirror_test
 
 import (
+	"bytes"
 	"context"
 	"log/slog"
 	"maps"
@@ -200,5 +201,56 @@ func TestWriterReportsForeignTokens(t *testing.T) {
 		if got := ch.of(other); len(got) != 0 {
 			t.Errorf("%s reported %d times, want never", other, len(got))
 		}
+	}
+}
+
+// A program that rewrites the file in place, as json_database does, within
+// the file system's clock tick and to the same size, leaves the file's
+// stamp as this Writer last wrote it: the change is told all the same.
+func TestWriterReportsInPlaceWrite(t *testing.T) {
+	t.Parallel()
+	f := newFiles(t)
+	w := mirror.NewWriter(f, slog.New(slog.DiscardHandler))
+	ch := &changes{c: make(chan struct{}, 1)}
+	w.Changed = ch.record
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- w.Run(ctx) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run() = %v", err)
+		}
+	}()
+	app := testApp("skill", "a")
+	if err := w.PutToken(app, testToken("a")); err != nil {
+		t.Fatal(err)
+	}
+	for _, ready := range []<-chan struct{}{w.TokenWritten(app.MungedID()), w.Watching()} {
+		select {
+		case <-ready:
+		case <-time.After(10 * time.Second):
+			t.Fatal("the token was not written, or the file not watched")
+		}
+	}
+	fi, err := os.Stat(f.TokenFile())
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(f.TokenFile())
+	if err != nil {
+		t.Fatal(err)
+	}
+	release := holdLock(t, tokenLock(f))
+	changed := bytes.Replace(b, []byte(`"access-a"`), []byte(`"access-b"`), 1)
+	if err := os.WriteFile(f.TokenFile(), changed, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chtimes(f.TokenFile(), fi.ModTime(), fi.ModTime()); err != nil {
+		t.Fatal(err)
+	}
+	release()
+	if got := ch.await(t, app.MungedID(), 1)[0]; got.AccessToken != "access-b" {
+		t.Errorf("reported %q, want access-b", got.AccessToken.Reveal())
 	}
 }
