@@ -74,8 +74,10 @@ type Engine struct {
 	// not write (mirror.Writer).
 	Mirror Mirror
 	// MirrorWait bounds how long the event of a new token waits for the
-	// Mirror to hold that token before it goes out all the same. Replies to
-	// requests never wait. Default 2 s.
+	// Mirror to hold that token before it goes out all the same (replies to
+	// requests never wait), and how long a refresh whose refresh token the
+	// provider refused waits for another program's token to come into the
+	// Mirror (see MirrorChanged). Default 2 s.
 	MirrorWait time.Duration
 	// Observer, if set, is told of logins and refreshes (metrics).
 	Observer Observer
