@@ -211,6 +211,8 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 		files.Owner = mirrorOwner(cfg.DBPath())
 		mirrorWriter = mirror.NewWriter(files, logger.With("component", "mirror"))
 		engine.Mirror = mirrorWriter
+		// A token a Python program refreshed itself and wrote back.
+		mirrorWriter.Changed = engine.MirrorChanged
 		mirrorImported(db, engine, mirrorWriter, imported, logger.With("component", "import"))
 		mirrorImported(db, engine, mirrorWriter, restored, logger.With("component", "restore"))
 	}

@@ -86,6 +86,12 @@ type Engine struct {
 	// called inside requests, with the app's lock held: it should queue,
 	// not write (mirror.Writer).
 	Mirror Mirror
+	// MirrorWait bounds how long the event of a new token waits for the
+	// Mirror to hold that token before it goes out all the same (replies to
+	// requests never wait), and how long a refresh whose refresh token the
+	// provider refused waits for another program's token to come into the
+	// Mirror (see MirrorChanged). Default 2 s.
+	MirrorWait time.Duration
 	// Observer, if set, is told of logins and refreshes (metrics).
 	Observer Observer
 	// MaxRefreshes bounds the background refreshes run at once, so that a
@@ -128,6 +134,9 @@ type Engine struct {
 	clock   clockWatch
 	// checkClock is clockCheck but in tests that span months.
 	checkClock time.Duration
+
+	// announcer holds token events until the Mirror holds their tokens.
+	announcer announcer
 }
 
 // NewEngine returns an engine keeping its state in store. baseURL is how
@@ -151,6 +160,7 @@ func NewEngine(store Store, baseURL string, logger *slog.Logger) *Engine {
 		RetryMax:        30 * time.Minute,
 		TokenWait:       2 * time.Second,
 		ReauthWarning:   14 * 24 * time.Hour,
+		MirrorWait:      2 * time.Second,
 		sched:           newSchedule(),
 		checkClock:      clockCheck,
 		store:           store,

@@ -248,10 +248,11 @@ type mirrorWith struct {
 
 func (m mirrorWith) PutApp(*oauth.App, string) error         { return nil }
 func (m mirrorWith) PutToken(*oauth.App, *oauth.Token) error { return nil }
+func (m mirrorWith) TokenWritten(string) <-chan struct{}     { return nil }
 func (m mirrorWith) DeleteToken(string) error                { return nil }
 func (m mirrorWith) DeleteApp(string) error                  { return nil }
-func (m mirrorWith) RefreshToken(string) (oauth.Secret, time.Time, error) {
-	return m.rt, m.exp, nil
+func (m mirrorWith) Token(string) (*oauth.Token, error) {
+	return &oauth.Token{AccessToken: "AT-python", RefreshToken: m.rt, Expiry: m.exp}, nil
 }
 
 func TestRefreshAdoptsMirroredRefreshToken(t *testing.T) {

@@ -26,6 +26,7 @@ import (
 // requests started, so that a rotated refresh token reaches the store
 // before the caller closes it.
 func (e *Engine) Run(ctx context.Context) error {
+	defer e.announcer.wait() // after the last refresh: its event
 	defer e.flights.drain()
 	// The clocks' first readings, before anything is planned by them.
 	seen := e.jumps()

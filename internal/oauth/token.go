@@ -66,7 +66,8 @@ func (a *App) scope() string {
 // ovos-shell's forward, a pasted address, the relay, a device poll) or
 // refreshed it. how is "login" or "refresh"; a login's flowID names the
 // pending login the token ends, deleted in the token's own write. The token
-// is on disk before anyone hears of it. A refreshed token that cannot be
+// is on disk before anyone hears of it, and its event waits for the Mirror
+// (see announce); the caller's own reply need not. A refreshed token that cannot be
 // saved is kept in memory, not handed out, and saved by the next refresh:
 // the provider may have rotated the refresh token, and the old one is
 // dead. The caller holds the app's lock.
@@ -96,17 +97,17 @@ func (e *Engine) keep(app *App, tok *Token, how, flowID string, logArgs ...any) 
 	e.unsaved.set(id, nil)
 	e.tokenStored(id, tok, how)
 	e.planRefresh(app, tok)
-	e.mirror("token", id, func(m Mirror) error { return m.PutToken(app, tok) })
+	written := e.mirrorToken(app, tok)
 	args := append([]any{"app", id, "expires", tok.Expiry, "refreshable", tok.RefreshToken != ""}, logArgs...)
 	if how == "login" {
 		e.logger.Info("login completed", args...)
 		e.observer().LoginCompleted(app.LoginMode())
-		e.Events.TokenIssued(app, tok)
+		e.announce(id, written, func() { e.Events.TokenIssued(app, tok) })
 		return nil
 	}
 	e.logger.Info("token refreshed", args...)
 	e.observer().Refreshed()
-	e.Events.TokenRefreshed(app, tok)
+	e.announce(id, written, func() { e.Events.TokenRefreshed(app, tok) })
 	return nil
 }
 
