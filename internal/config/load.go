@@ -55,6 +55,7 @@ var keys = []string{
 	"bus_allow_unencrypted",
 	"import_from",
 	"metrics_listen",
+	"lang",
 }
 
 // secretKeys are the keys whose values must never be printed, not even in
@@ -208,6 +209,9 @@ func (l loader) load(args []string, getenv func(string) string, stderr io.Writer
 	if !set["bus_allow_unencrypted"] && !flags.Changed(flagName("bus_allow_unencrypted")) && ovos.allowUnencrypted != nil {
 		c.BusAllowUnencrypted = *ovos.allowUnencrypted
 	}
+	if c.Lang == "" {
+		c.Lang = ovos.language()
+	}
 	c.LogFormat = strings.ToLower(c.LogFormat)
 	c.LogLevel = strings.ToLower(c.LogLevel)
 
@@ -259,6 +263,7 @@ func newFlagSet(stderr io.Writer) *pflag.FlagSet {
 	fs.Bool("bus-allow-unencrypted", false, "on an encrypted bus, also accept plain frames (default: mycroft.conf's websocket.allow_unencrypted, else false)")
 	fs.String("import-from", "", "`directory` of ovos-PHAL-plugin-oauth's ovos_oauth_apps.json and ovos_oauth.json, imported at start while the database has no apps (default: $XDG_CACHE_HOME/mycroft/json_database, else ~/.cache/mycroft/json_database)")
 	fs.String("metrics-listen", "", "serve Prometheus metrics at http://`host:port`/metrics (default: none)")
+	fs.String("lang", "", "`language` of the pages phones show, such as de-de or pt-PT; English where ovos-oauth has no messages in it (default: mycroft.conf's lang, else en-us)")
 	return fs
 }
 
