@@ -108,6 +108,7 @@ type Engine struct {
 	flights flights
 	unsaved unsavedTokens
 	recent  recentStates
+	links   linkMemory
 }
 
 // NewEngine returns an engine keeping its state in store. baseURL is how

@@ -164,6 +164,7 @@ func (e *Engine) StartFlow(ctx context.Context, skillID, appID string) (*Flow, *
 	if err := e.store.PutFlow(f, e.FlowsPerApp); err != nil {
 		return nil, nil, internalErr("save the login", err)
 	}
+	e.links.opened(f.ID, f.Expires, now)
 	e.logger.Info("login started", "app", f.MungedID, "flow", FlowTag(f.ID), "kind", f.Kind, "pkce", app.PKCE, "expires", f.Expires)
 	e.observer().LoginStarted(app.LoginMode())
 	return f, app, nil
@@ -193,7 +194,7 @@ func (e *Engine) PendingFlow(ctx context.Context, flowID string) (*Flow, error) 
 	}
 	f, err := e.store.Flow(flowID)
 	if IsNotFound(err) {
-		return nil, errorf(CodeInvalidState, "this login link is unknown or was already used")
+		return nil, e.goneLink(flowID)
 	}
 	if err != nil {
 		return nil, internalErr("read the login", err)
@@ -202,9 +203,28 @@ func (e *Engine) PendingFlow(ctx context.Context, flowID string) (*Flow, error) 
 		return nil, e.spentError(f)
 	}
 	if !e.Now().Before(f.Expires) {
-		return nil, errorf(CodeExpiredState, "this login link has expired; ask for a new one")
+		return nil, errLinkExpired()
 	}
 	return f, nil
+}
+
+// goneLink answers a short link whose login the store no longer holds:
+// from what this run remembers of it, that its login finished, failed or
+// expired; else that it is unknown.
+func (e *Engine) goneLink(flowID string) *Error {
+	now := e.Now()
+	en, ok := e.links.lookup(flowID, now)
+	switch {
+	case ok && en.ended:
+		return en.outcome.err()
+	case ok && !now.Before(en.expires):
+		return errLinkExpired()
+	}
+	return errorf(CodeInvalidState, "this login link is unknown or was already used")
+}
+
+func errLinkExpired() *Error {
+	return errorf(CodeExpiredState, "this login link has expired; ask for a new one")
 }
 
 // Complete finishes an authorization-code login from the provider's answer,
@@ -292,7 +312,7 @@ func (e *Engine) complete(ctx context.Context, app *App, query url.Values, lande
 	defer e.flights.end()
 	unknown := func() error {
 		if outcome, seen := e.recent.outcome(state, app.MungedID(), e.Now()); seen {
-			return &Error{Code: CodeAlreadyAnswered, Description: outcome.describe()}
+			return outcome.err()
 		}
 		return errUnknownLogin()
 	}
@@ -331,6 +351,7 @@ func (e *Engine) complete(ctx context.Context, app *App, query url.Values, lande
 			outcome = completed // the token's write ended the flow
 		}
 		e.recent.add(state, app.MungedID(), outcome, e.Now())
+		e.links.ended(f.ID, outcome, e.Now())
 		if err != nil {
 			// Reported now, so not to be reported as interrupted.
 			if derr := e.store.DeleteFlow(f.ID); derr != nil && !IsNotFound(derr) {
@@ -411,7 +432,7 @@ func (e *Engine) spentError(f *Flow) *Error {
 	if !seen {
 		outcome = pending
 	}
-	return &Error{Code: CodeAlreadyAnswered, Description: outcome.describe()}
+	return outcome.err()
 }
 
 // reportInterrupted reports the logins among flows that a run that has
@@ -540,6 +561,19 @@ func (o loginOutcome) describe() string {
 		return "you are logged in already; this page can be closed"
 	}
 	return "this login was already answered; start it again on your device"
+}
+
+// err is the answer to a repeat of an answer or a link of a login that
+// went so: already_answered, its cause saying how.
+func (o loginOutcome) err() *Error {
+	cause := ErrLoginFailed
+	switch o {
+	case pending:
+		cause = ErrLoginFinishing
+	case completed:
+		cause = ErrLoginFinished
+	}
+	return &Error{Code: CodeAlreadyAnswered, Description: o.describe(), Err: cause}
 }
 
 type recentEntry struct {
