@@ -25,6 +25,7 @@ import (
 	"github.com/OpenVoiceOS/ovos-oauth/internal/bus"
 	"github.com/OpenVoiceOS/ovos-oauth/internal/callback"
 	"github.com/OpenVoiceOS/ovos-oauth/internal/config"
+	"github.com/OpenVoiceOS/ovos-oauth/internal/i18n"
 	"github.com/OpenVoiceOS/ovos-oauth/internal/metrics"
 	"github.com/OpenVoiceOS/ovos-oauth/internal/migrate"
 	"github.com/OpenVoiceOS/ovos-oauth/internal/mirror"
@@ -221,6 +222,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 	}
 	svc.Sender = client
 	web := callback.New(engine, logger.With("component", "http"))
+	web.Printer = i18n.For(cfg.Lang)
 	health := func() string {
 		switch {
 		case !storeOpen.Load():
