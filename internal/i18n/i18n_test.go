@@ -3,9 +3,9 @@ package i18n_test
 import (
 	"encoding/json"
 	"go/ast"
-	"html/template"
 	"go/parser"
 	"go/token"
+	"html/template"
 	"io/fs"
 	"os"
 	"path/filepath"
