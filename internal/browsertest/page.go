@@ -183,6 +183,14 @@ func (p *Page) evaluate(expr string) (string, error) {
 	return fmt.Sprint(res.Result.Value), nil
 }
 
+// Reload reloads the page, as the browser's reload button does: also a
+// page of Chromium's own, such as the one saying that a site cannot be
+// reached, which reloads the address it failed on.
+func (p *Page) Reload() {
+	p.t.Helper()
+	p.call(p.session, "Page.reload", map[string]any{}, nil)
+}
+
 // WaitFor evaluates expr until it gives a non-empty string, and returns
 // it. The page may be navigating meanwhile. It fails the test after a
 // minute.

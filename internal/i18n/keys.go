@@ -69,8 +69,6 @@ const (
 	RelayRefusedHint    Key = "relay.refused.hint"
 	RelaySendingTitle   Key = "relay.sending.title"
 	RelaySendingMessage Key = "relay.sending.message"
-	RelayBackTitle      Key = "relay.back.title"
-	RelayBackMessage    Key = "relay.back.message"
-	RelayWifiHint       Key = "relay.wifi_hint"
+	RelaySendingHint    Key = "relay.sending.hint"
 	RelayTryAgain       Key = "relay.try_again"
 )
