@@ -6,6 +6,7 @@ import (
 	"html/template"
 	"net/http"
 	"strconv"
+	"strings"
 
 	"github.com/OpenVoiceOS/ovos-oauth/internal/i18n"
 	"github.com/OpenVoiceOS/ovos-oauth/internal/oauth"
@@ -16,7 +17,7 @@ import (
 type page struct {
 	Lang    string
 	Title   string
-	Message string
+	Message template.HTML
 	Hint    string
 	Mark    mark
 	// Paste, when set, makes the page a loopback login's: how to log in
@@ -70,7 +71,7 @@ textarea{box-sizing:border-box;width:100%;margin:.4rem 0 .8rem;font:inherit;font
 </head>
 <body>
 <main class="{{.Mark}}">
-{{if not .Paste}}<div class="mark" aria-hidden="true">{{if eq .Mark "ok"}}&#10003;{{else if eq .Mark "wait"}}&#8230;{{else}}&#10007;{{end}}</div>{{end}}
+{{if not .Paste}}<div class="mark" aria-hidden="true">{{if eq .Mark "ok"}}&#10003;{{else if eq .Mark "wait"}}&#8943;{{else}}&#10007;{{end}}</div>{{end}}
 <h1>{{.Title}}</h1>
 <p>{{.Message}}</p>
 {{with .Hint}}<p class="hint">{{.}}</p>{{end}}
@@ -94,7 +95,7 @@ textarea{box-sizing:border-box;width:100%;margin:.4rem 0 .8rem;font:inherit;font
 
 // simple is a page of a title, a message and a hint.
 func (s *Server) simple(m mark, title, message, hint i18n.Key) page {
-	p := page{Mark: m, Title: s.Printer.Text(title), Message: s.Printer.Text(message)}
+	p := page{Mark: m, Title: s.Printer.Text(title), Message: s.Printer.HTML(message)}
 	if hint != "" {
 		p.Hint = s.Printer.Text(hint)
 	}
@@ -105,8 +106,15 @@ func (s *Server) simple(m mark, title, message, hint i18n.Key) page {
 // now use, for which skill.
 func (s *Server) success(app *oauth.App) page {
 	p := s.simple(markOK, i18n.PageSuccessTitle, "", i18n.PageSuccessHint)
-	p.Message = s.Printer.Text(i18n.PageSuccessMessage, "service", app.ServiceName(), "skill", app.SkillID)
+	p.Message = s.Printer.HTML(i18n.PageSuccessMessage, "service", name(app.ServiceName()), "skill", name(app.SkillID))
 	return p
+}
+
+// name sets a name in a sentence apart, in one piece where the screen
+// allows: a skill id's hyphens do not break the line (a name longer than
+// the screen still breaks, anywhere).
+func name(s string) template.HTML {
+	return template.HTML("<strong>" + template.HTMLEscapeString(strings.ReplaceAll(s, "-", "\u2011")) + "</strong>")
 }
 
 // errorPage answers an engine error with its status and page.
@@ -161,7 +169,7 @@ func (s *Server) pastePage(w http.ResponseWriter, status int, f *oauth.Flow, pro
 	p := page{
 		Mark:    markOK,
 		Title:   t.Text(i18n.PasteTitle),
-		Message: t.Text(i18n.PasteIntro),
+		Message: t.HTML(i18n.PasteIntro),
 		Paste: &pasteForm{
 			LoginLink: link + "?login", Action: link, Example: f.RedirectURI,
 			Problem: problem, Pasted: pasted,

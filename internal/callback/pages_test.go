@@ -38,10 +38,12 @@ var (
 	fieldRE = regexp.MustCompile(`(?s)<textarea[^>]*>(.*?)</textarea>`)
 )
 
-// text is what a page's body says, its markup dropped, entities decoded.
+// text is what a page's body says, its markup dropped, entities decoded,
+// a non-breaking hyphen read as a hyphen.
 func text(body string) string {
 	_, body, _ = strings.Cut(body, "<body>")
-	return strings.Join(strings.Fields(html.UnescapeString(regexp.MustCompile(`<[^>]*>`).ReplaceAllString(body, " "))), " ")
+	body = html.UnescapeString(regexp.MustCompile(`<[^>]*>`).ReplaceAllString(body, ""))
+	return strings.Join(strings.Fields(strings.ReplaceAll(body, "\u2011", "-")), " ")
 }
 
 // TestSuccessNamesTheService: the success page says which service the

@@ -50,6 +50,16 @@ func (fakeEngine) Complete(ctx context.Context, id string, q url.Values, landed 
 		return nil, nil, &oauth.Error{Code: oauth.CodeExchangeFailed, Description: "refused"}
 	case q.Get("state") == "finished":
 		return nil, nil, &oauth.Error{Code: oauth.CodeAlreadyAnswered, Description: "you are logged in already", Err: oauth.ErrLoginFinished}
+	case q.Get("state") == "finishing":
+		return nil, nil, &oauth.Error{Code: oauth.CodeAlreadyAnswered, Description: "being finished", Err: oauth.ErrLoginFinishing}
+	case q.Get("state") == "ended":
+		return nil, nil, &oauth.Error{Code: oauth.CodeAlreadyAnswered, Description: "already answered", Err: oauth.ErrLoginFailed}
+	case q.Get("state") == "unavailable":
+		return nil, nil, &oauth.Error{Code: oauth.CodeProviderUnavailable, Description: "try again later"}
+	case q.Get("state") == "incomplete":
+		return nil, nil, &oauth.Error{Code: oauth.CodeInvalidRequest, Description: "no code"}
+	case q.Get("state") == "elsewhere":
+		return nil, nil, &oauth.Error{Code: oauth.CodeNotAnAnswer, Description: "not the redirect URI"}
 	case q.Get("state") == "custom":
 		return &oauth.App{SkillID: "skill-custom", AppID: "custom-app"}, &oauth.Token{}, nil
 	case q.Get("state") != "ok":
