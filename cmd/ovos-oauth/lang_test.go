@@ -1,7 +1,11 @@
 package main
 
 import (
+	"context"
 	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -44,5 +48,36 @@ func TestShortLinkAfterLogin(t *testing.T) {
 	status, body := get(t, link)
 	if status != http.StatusOK || !strings.Contains(body, "<h1>This login is finished</h1>") || !strings.Contains(body, "&#10003;") {
 		t.Errorf("the short link again: status %d, page\n%s\nwant 200, ✓, This login is finished", status, body)
+	}
+}
+
+// TestCLIInLang: the CLI's human output speaks mycroft.conf's lang, as
+// the daemon's pages do: its status table, and its errors.
+func TestCLIInLang(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	conf := filepath.Join(dir, "mycroft.conf")
+	if err := os.WriteFile(conf, []byte(`{"lang": "de-de"}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	env := map[string]string{"HOME": t.TempDir(), "OVOS_OAUTH_SYSTEM_CONFIG_DIR": t.TempDir(), "MYCROFT_SYSTEM_CONFIG": conf, "XDG_CONFIG_DIRS": t.TempDir()}
+	cli := func(args ...string) (string, error) {
+		var stdout, stderr syncBuffer
+		err := run(context.Background(), args, func(k string) string { return env[k] }, &stdout, &stderr)
+		return stdout.String(), err
+	}
+	if _, err := cli("status", "--bus-url", "ws://127.0.0.1:1/core", "--timeout", "300ms"); err == nil || !strings.Contains(err.Error(), "ist innerhalb von 300ms nicht erreichbar") {
+		t.Errorf("status without a bus: %v, want the German error", err)
+	}
+
+	s := newSetup(t, map[string]string{"web": secret}, "notes")
+	s.register(t, "notes", "web", secret, nil)
+	out, err := cli("status", "--bus-url", s.d.busURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !regexp.MustCompile(`APP +ANMELDUNG +BERECHTIGT +LÄUFT AB +NÄCHSTE ERNEUERUNG +BRAUCHT\n`).MatchString(out) ||
+		!regexp.MustCompile(`lan +nein +- +- +eine Anmeldung \(ovos-oauth login `+regexp.QuoteMeta(skillID)+` notes\)`).MatchString(out) {
+		t.Errorf("status:\n%s\nwant the German table", out)
 	}
 }
