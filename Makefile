@@ -28,8 +28,13 @@ build: ## build bin/ovos-oauth for this machine
 bin/ovos-oauth-bench: FORCE
 	$(BUILD) -o $@ ./cmd/ovos-oauth-bench
 
-run: build ## run the daemon with its own bus on 127.0.0.1:8181 and data in .data/
-	./bin/ovos-oauth serve --embedded-bus 127.0.0.1:8181 --data-dir $(CURDIR)/.data --public-host 127.0.0.1
+# make run's folder: its database, and the ovos_utils files its mirror writes
+# and its first start imports ($XDG_CACHE_HOME/mycroft/json_database), so that
+# it never touches this user's own in ~/.cache, which OVOS's skills read.
+RUN_DIR   ?= $(CURDIR)/.data
+
+run: build ## run the daemon with its own bus on 127.0.0.1:8181, its data and ovos_utils files in .data/
+	XDG_CACHE_HOME=$(RUN_DIR)/cache ./bin/ovos-oauth serve --embedded-bus 127.0.0.1:8181 --data-dir $(RUN_DIR) --public-host 127.0.0.1
 
 test: ## run all tests with the race detector, in random order (what CI runs)
 	$(GO) test -race -shuffle=on -count=1 ./...

@@ -187,7 +187,7 @@ func encodeFrame(typ string, data json.RawMessage, id string) ([]byte, error) {
 	if len(data) == 0 {
 		data = json.RawMessage("{}")
 	}
-	ctx := map[string]any{"session": map[string]string{"session_id": "default"}}
+	ctx := map[string]any{"session": json.RawMessage(bus.DefaultSession)}
 	if id != "" {
 		ctx["bench_id"] = id
 	}

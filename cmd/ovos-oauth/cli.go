@@ -174,7 +174,7 @@ func (c *cli) waitConnected(ctx context.Context) error {
 }
 
 func (c *cli) noBus() error {
-	return &exitError{exitNoDaemon, errors.New(c.text.Text(i18n.CLINoBus, "url", c.cfg.BusURL, "timeout", c.timeout.String()))}
+	return &exitError{exitNoDaemon, errors.New(c.text.Text(i18n.CLINoBus, "url", bus.RedactURL(c.cfg.BusURL), "timeout", c.timeout.String()))}
 }
 
 // failure turns the error of a call into the command's: no answer is exit

@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"image"
-	"image/color"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -14,12 +12,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/makiuchi-d/gozxing"
-	"github.com/makiuchi-d/gozxing/qrcode"
-
 	"github.com/OpenVoiceOS/ovos-oauth/internal/bus"
 	"github.com/OpenVoiceOS/ovos-oauth/internal/bus/bustest"
 	"github.com/OpenVoiceOS/ovos-oauth/internal/oauth/oauthtest"
+	"github.com/OpenVoiceOS/ovos-oauth/internal/qr/qrtest"
 	"github.com/OpenVoiceOS/ovos-oauth/internal/wire"
 )
 
@@ -224,59 +220,27 @@ func TestCLILoginRegistersForOVOSUtilsReaders(t *testing.T) {
 	}
 }
 
-// decodeTerminalQR reads the half-block QR code a command drew back into
-// an image and decodes it.
+// decodeTerminalQR reads the half-block QR code a command drew back, as
+// a phone would from a dark and from a light terminal, and fails the test
+// unless both read the same text.
 func decodeTerminalQR(t *testing.T, out string) string {
 	t.Helper()
-	var rows [][]bool // true: dark module
-	for _, line := range strings.Split(out, "\n") {
-		if !strings.ContainsAny(line, "█▀▄") {
-			continue
+	var texts []string
+	for _, th := range []qrtest.Theme{qrtest.Dark, qrtest.Light} {
+		term, err := qrtest.ReadTerminal(out, th)
+		if err != nil {
+			t.Fatalf("%s: %v\n%s", th, err, out)
 		}
-		var top, bottom []bool
-		for _, r := range line {
-			switch r {
-			case ' ':
-				top, bottom = append(top, true), append(bottom, true)
-			case '█':
-				top, bottom = append(top, false), append(bottom, false)
-			case '▀':
-				top, bottom = append(top, false), append(bottom, true)
-			case '▄':
-				top, bottom = append(top, true), append(bottom, false)
-			default:
-				t.Fatalf("unexpected rune %q in the QR code", r)
-			}
+		text, err := qrtest.Decode(term.Image(th, 4, 3))
+		if err != nil {
+			t.Fatalf("%s: the terminal QR code does not decode: %v", th, err)
 		}
-		rows = append(rows, top, bottom)
+		texts = append(texts, text)
 	}
-	if len(rows) == 0 {
-		t.Fatalf("no QR code in:\n%s", out)
+	if texts[0] != texts[1] {
+		t.Fatalf("the terminal QR code reads %q on a dark terminal, %q on a light one", texts[0], texts[1])
 	}
-	const scale = 4
-	img := image.NewGray(image.Rect(0, 0, len(rows[0])*scale, len(rows)*scale))
-	for y, row := range rows {
-		for x, dark := range row {
-			c := color.Gray{Y: 255}
-			if dark {
-				c.Y = 0
-			}
-			for dy := range scale {
-				for dx := range scale {
-					img.SetGray(x*scale+dx, y*scale+dy, c)
-				}
-			}
-		}
-	}
-	bmp, err := gozxing.NewBinaryBitmapFromImage(img)
-	if err != nil {
-		t.Fatal(err)
-	}
-	res, err := qrcode.NewQRCodeReader().Decode(bmp, nil)
-	if err != nil {
-		t.Fatalf("terminal QR code does not decode: %v", err)
-	}
-	return res.GetText()
+	return texts[0]
 }
 
 // TestCLIExitCodes: usage errors are 2, no bus or no daemon 3, the

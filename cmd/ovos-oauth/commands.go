@@ -38,21 +38,79 @@ func statusCmd(ctx context.Context, args []string, getenv func(string) string, s
 		if c.json {
 			return c.printJSON(rep)
 		}
-		if len(rep.Apps) == 0 {
+		if len(rep.Apps) == 0 && len(rep.Damaged) == 0 {
 			fmt.Fprintln(stdout, c.text.Text(i18n.CLIStatusNone))
 			return nil
 		}
 		now := time.Now()
-		w := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
-		t := c.text
-		fmt.Fprintln(w, strings.Join([]string{t.Text(i18n.CLIStatusApp), t.Text(i18n.CLIStatusLogin), t.Text(i18n.CLIStatusAuthorized),
-			t.Text(i18n.CLIStatusExpires), t.Text(i18n.CLIStatusNextRefresh), t.Text(i18n.CLIStatusNeeds)}, "\t"))
-		for _, a := range rep.Apps {
-			fmt.Fprintf(w, "%s %s\t%s\t%s\t%s\t%s\t%s\n", a.SkillID, a.AppID, a.Login, yesNo(t, a.Authorized),
-				when(t, a.ExpiresAt, now), when(t, a.NextRefreshAt, now), needs(t, a))
+		if len(rep.Apps) > 0 {
+			w := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
+			t := c.text
+			fmt.Fprintln(w, strings.Join([]string{t.Text(i18n.CLIStatusApp), t.Text(i18n.CLIStatusLogin), t.Text(i18n.CLIStatusAuthorized),
+				t.Text(i18n.CLIStatusExpires), t.Text(i18n.CLIStatusNextRefresh), t.Text(i18n.CLIStatusNeeds)}, "\t"))
+			for _, a := range rep.Apps {
+				fmt.Fprintf(w, "%s %s\t%s\t%s\t%s\t%s\t%s\n", a.SkillID, a.AppID, a.Login, yesNo(t, a.Authorized),
+					when(t, a.ExpiresAt, now), when(t, a.NextRefreshAt, now), needs(t, a))
+			}
+			if err := w.Flush(); err != nil {
+				return err
+			}
 		}
-		return w.Flush()
+		printDamaged(stdout, rep)
+		return nil
 	})
+}
+
+// printDamaged tells, in plain words, of the records that were damaged and
+// set aside, and what each means for its app now.
+func printDamaged(w io.Writer, rep *wire.StatusReply) {
+	var lines []string
+	for _, a := range rep.Apps {
+		for _, d := range a.Damaged {
+			lines = append(lines, a.SkillID+" "+a.AppID+": "+damagedWords(d, &a))
+		}
+	}
+	for _, d := range rep.Damaged {
+		lines = append(lines, d.MungedID+" (not registered now): "+damagedWords(d, nil))
+	}
+	if len(lines) == 0 {
+		return
+	}
+	fmt.Fprintln(w, "\nDamaged records were set aside, so that the other apps kept working (ovos-oauth doctor\nlists them; stop the daemon first, then ovos-oauth doctor --remove deletes them):")
+	for _, l := range lines {
+		fmt.Fprintln(w, "  "+l)
+	}
+}
+
+// damagedWords says what a damaged record means for its app a, nil when
+// the app is not registered now.
+func damagedWords(d wire.DamagedRecord, a *wire.AppStatus) string {
+	at := time.UnixMicro(int64(d.At * 1e6)).Local().Format("Jan 2 15:04")
+	login := ""
+	if a != nil {
+		login = " (ovos-oauth login " + a.SkillID + " " + a.AppID + ")"
+	}
+	switch d.Record {
+	case "token":
+		switch {
+		case a == nil:
+			return "the saved login was damaged (" + at + "); once its skill registers the app again, log in again"
+		case a.Authorized:
+			return "the saved login was damaged (" + at + "); logged in again since"
+		}
+		return "the saved login was damaged (" + at + "); log in again" + login
+	case "app":
+		if a == nil {
+			return "the saved registration was damaged (" + at + "); its skill registers the app again when it starts"
+		}
+		return "the saved registration was damaged (" + at + "); its skill registered the app again"
+	case "login":
+		if a != nil && !a.Authorized && a.Flow == nil {
+			return "a pending login was damaged (" + at + ") and ended; start it again" + login
+		}
+		return "a pending login was damaged (" + at + ") and ended"
+	}
+	return "a record (" + d.Record + ") was damaged (" + at + "): " + d.Reason
 }
 
 func yesNo(t *i18n.Printer, b bool) string {
@@ -141,8 +199,10 @@ func hint(t *i18n.Printer, err error, skillID, appID string) error {
 const revokeUsage = `Usage: ovos-oauth revoke SKILL_ID APP_ID [--unregister] [flags]
 
 Revokes the app's tokens at the provider where it has a revocation endpoint,
-and forgets them: the app needs a new login. With --unregister ovos-oauth
-also forgets the app itself (a skill registers it again when it starts).
+and forgets them: the app needs a new login. Without a revocation endpoint
+the provider is not told: to end the app's access there, remove the app on
+your account page at the provider. With --unregister ovos-oauth also
+forgets the app itself (a skill registers it again when it starts).
 `
 
 func revokeCmd(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
@@ -158,7 +218,7 @@ func revokeCmd(ctx context.Context, args []string, getenv func(string) string, s
 		if err != nil {
 			return c.failure("revoke", err)
 		}
-		out := map[string]any{"skill_id": skillID, "app_id": appID, "revoked": rep.Revoked}
+		out := map[string]any{"skill_id": skillID, "app_id": appID, "revoked": rep.Revoked, "forgotten": rep.Forgotten, "reason": rep.Reason}
 		if *unregister {
 			un, err := call[wire.UnregisterReply](ctx, c, wire.TypeUnregister, ref)
 			if err != nil {
@@ -169,7 +229,16 @@ func revokeCmd(ctx context.Context, args []string, getenv func(string) string, s
 		if c.json {
 			return c.printJSON(out)
 		}
-		fmt.Fprintln(stdout, c.text.Text(i18n.CLIRevoked, "app", skillID+" "+appID))
+		app := skillID + " " + appID
+		switch {
+		case rep.Revoked:
+			fmt.Fprintln(stdout, c.text.Text(i18n.CLIRevoked, "app", app))
+		case rep.Forgotten:
+			fmt.Fprintln(stdout, c.text.Text(i18n.CLIForgotten, "app", app))
+			fmt.Fprintln(stdout, c.text.Text(i18n.CLIForgottenHint))
+		default:
+			fmt.Fprintln(stdout, c.text.Text(i18n.CLINoToken, "app", app))
+		}
 		if removed, ok := out["removed"].(bool); ok && removed {
 			fmt.Fprintln(stdout, c.text.Text(i18n.CLIUnregistered, "app", skillID+" "+appID))
 		}
@@ -183,8 +252,9 @@ Starts a login for the app, prints the address to open on a phone or
 computer and draws it as a QR code, then waits until the login is done.
 
 The app is one a skill registered, or one you register here with --provider
-(or --auth-endpoint and --token-endpoint) and --client-id: for programs
-that read ovos_utils' token files and never register, e.g.
+(or --auth-endpoint and --token-endpoint; for a device login
+--device-endpoint and --token-endpoint) and --client-id: for programs that
+read ovos_utils' token files and never register, e.g.
   ovos-oauth login ocp spotify --provider spotify --client-id ID --client-secret SECRET
 makes the "ocp_spotify" token that ovos-media-plugin-spotify reads.
 `
@@ -197,9 +267,10 @@ func loginCmd(ctx context.Context, args []string, getenv func(string) string, st
 	fs.StringVar(&reg.ClientID, "client-id", "", "register the app with this client `id`")
 	fs.StringVar(&reg.ClientSecret, "client-secret", "", "and this client `secret` (prefer $OVOS_OAUTH_CLIENT_SECRET: other users can list arguments)")
 	scope := fs.String("scope", "", "space-separated `scopes` to ask for")
-	fs.StringVar(&reg.AuthEndpoint, "auth-endpoint", "", "authorization endpoint `URL` (default: the provider's)")
+	fs.StringVar(&reg.AuthEndpoint, "auth-endpoint", "", "authorization endpoint `URL` (default: the provider's; a device login needs none)")
 	fs.StringVar(&reg.TokenEndpoint, "token-endpoint", "", "token endpoint `URL` (default: the provider's)")
 	fs.StringVar(&reg.DeviceEndpoint, "device-endpoint", "", "device authorization endpoint `URL` (RFC 8628)")
+	fs.StringVar(&reg.RevocationEndpoint, "revocation-endpoint", "", "token revocation endpoint `URL` (RFC 7009), where revoke tells the provider (default: the provider's)")
 	fs.StringVar(&reg.InstanceURL, "instance-url", "", "base `URL` of a self-hosted provider (Home Assistant)")
 	fs.StringVar(&reg.Login, "login-mode", "", "how to log in: lan, relay, loopback or device (default: the provider's)")
 	wait := fs.Duration("wait", 10*time.Minute, "how long to wait for the login to be done")
@@ -214,7 +285,7 @@ func loginCmd(ctx context.Context, args []string, getenv func(string) string, st
 	}
 	reg.Scope = wire.Scope(*scope)
 	register := reg.Provider != "" || reg.ClientID != "" || reg.AuthEndpoint != "" || reg.TokenEndpoint != "" ||
-		reg.DeviceEndpoint != "" || reg.InstanceURL != "" || reg.Login != "" || *scope != ""
+		reg.DeviceEndpoint != "" || reg.RevocationEndpoint != "" || reg.InstanceURL != "" || reg.Login != "" || *scope != ""
 	if reg.ClientSecret != "" && !register {
 		return usageErr("login: a client secret alone registers nothing: give --client-id too")
 	}
@@ -266,17 +337,19 @@ func loginCmd(ctx context.Context, args []string, getenv func(string) string, st
 	})
 }
 
-// printLogin tells the user where to log in.
+// printLogin tells the user where to log in. A device login's address and
+// code come last, under the QR code, where the eye ends and a long QR code
+// cannot push them off the screen.
 func printLogin(t *i18n.Printer, w io.Writer, skillID, appID string, u *wire.URLReply, drawQR bool) {
 	link := *u.Link
 	fmt.Fprintf(w, "%s\n\n  %s\n\n", t.Text(i18n.CLILoginOpen, "app", skillID+" "+appID), link)
-	if u.UserCode != "" {
-		fmt.Fprintf(w, "%s\n\n", t.Text(i18n.CLILoginCode, "code", u.UserCode))
-	}
 	if drawQR {
 		if art, err := qr.Terminal(link); err == nil {
 			fmt.Fprintln(w, art)
 		}
+	}
+	if u.UserCode != "" {
+		fmt.Fprintf(w, "%s\n\n", t.Text(i18n.CLILoginCode, "address", qr.ShortAddress(u.VerificationURI), "code", u.UserCode))
 	}
 	if u.UserCode == "" && *u.URL != link {
 		fmt.Fprintf(w, "%s\n\n", t.Text(i18n.CLILoginBrowser, "url", *u.URL))
@@ -377,7 +450,7 @@ func busListen(ctx context.Context, args []string, getenv func(string) string, s
 	}
 	p := &printer{pattern: pattern, frames: make(chan bus.Message, 4096), dropped: make(chan struct{}, 1)}
 	return c.run(ctx, p, func(ctx context.Context) error {
-		fmt.Fprintf(stderr, "listening on %s for %s\n", c.cfg.BusURL, pattern)
+		fmt.Fprintf(stderr, "listening on %s for %s\n", bus.RedactURL(c.cfg.BusURL), pattern)
 		enc := json.NewEncoder(stdout)
 		enc.SetEscapeHTML(false)
 		for n := 0; *count == 0 || n < *count; n++ {
@@ -419,9 +492,9 @@ func busEmit(ctx context.Context, args []string, getenv func(string) string, std
 		}
 		data = json.RawMessage(rest[1])
 	}
+	// bus.Client.Send adds the default session, as ovos-bus-client's emit.
 	m := bus.Message{Type: typ, Data: data, Context: map[string]json.RawMessage{
-		"session": json.RawMessage(`{"session_id":"default"}`),
-		"source":  json.RawMessage(`"ovos-oauth-cli"`),
+		"source": json.RawMessage(`"ovos-oauth-cli"`),
 	}}
 	if _, err := m.MarshalJSON(); err != nil {
 		return usageErr("bus emit: %v", err)

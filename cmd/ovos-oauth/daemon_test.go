@@ -31,6 +31,22 @@ type daemon struct {
 // waits for its start-up log line. extra flags go after the defaults.
 func startDaemon(t *testing.T, busURL, dataDir string, extra ...string) *daemon {
 	t.Helper()
+	return startDaemonHome(t, busURL, dataDir, t.TempDir(), extra...)
+}
+
+// startDaemonHome is startDaemon with home as $HOME, where the ovos_utils
+// mirror and the import's default folder are.
+func startDaemonHome(t *testing.T, busURL, dataDir, home string, extra ...string) *daemon {
+	t.Helper()
+	env := map[string]string{"HOME": home, "OVOS_OAUTH_SYSTEM_CONFIG_DIR": t.TempDir(), "MYCROFT_SYSTEM_CONFIG": "/nonexistent", "XDG_CONFIG_DIRS": t.TempDir()}
+	return startDaemonEnv(t, busURL, dataDir, env, extra...)
+}
+
+// startDaemonEnv is startDaemon with the environment env, which holds its
+// $HOME.
+func startDaemonEnv(t *testing.T, busURL, dataDir string, env map[string]string, extra ...string) *daemon {
+	t.Helper()
+	home := env["HOME"]
 	logs := newLogSink()
 	args := []string{"serve",
 		"--listen", "127.0.0.1:0",
@@ -46,8 +62,6 @@ func startDaemon(t *testing.T, busURL, dataDir string, extra ...string) *daemon 
 		args = append(args, "--bus-url", busURL)
 	}
 	args = append(args, extra...)
-	home := t.TempDir()
-	env := map[string]string{"HOME": home, "OVOS_OAUTH_SYSTEM_CONFIG_DIR": t.TempDir(), "MYCROFT_SYSTEM_CONFIG": "/nonexistent", "XDG_CONFIG_DIRS": t.TempDir()}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- run(ctx, args, func(k string) string { return env[k] }, &bytes.Buffer{}, logs) }()

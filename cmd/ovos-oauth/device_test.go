@@ -1,12 +1,18 @@
 package main
 
 import (
+	"bytes"
+	"context"
+	"os"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/OpenVoiceOS/ovos-oauth/internal/bus/bustest"
 	"github.com/OpenVoiceOS/ovos-oauth/internal/oauth/oauthtest"
+	qrimage "github.com/OpenVoiceOS/ovos-oauth/internal/qr"
+	"github.com/OpenVoiceOS/ovos-oauth/internal/qr/qrtest"
 )
 
 // deviceSetup is a daemon and a real provider with the device grant
@@ -45,8 +51,24 @@ func TestDeviceLogin(t *testing.T) {
 	if complete != "" {
 		want = complete
 	}
-	if got := decodeQR(t, qr["qr"].(string)); got != want {
-		t.Errorf("QR code holds %q, want the verification URI %q", got, want)
+	// The image holds the code and the address to type beside the QR
+	// code: a phone reads the link, a person the code. It is the image
+	// whose text internal/qr's tests read back with tesseract, for this
+	// code; the code is random, and OCR of a random code is right only
+	// nearly always.
+	png, err := os.ReadFile(qr["qr"].(string))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := qrtest.DecodePNG(png); err != nil || got != want {
+		t.Errorf("QR code holds %q (%v), want the verification URI %q", got, err, want)
+	}
+	captioned, err := qrimage.EncodeCaptioned(want, qrimage.Caption{Address: verification, Code: userCode}, qrimage.DefaultDirSize)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(png, captioned) {
+		t.Errorf("the image (%d bytes) is not the QR code captioned with %s and %s (%d bytes)", len(png), verification, userCode, len(captioned))
 	}
 	shown := dataOf(t, s.skill.expectFor(t, "ovos.shell.oauth.display.qr.code", app("tv")))
 	if shown["user_code"] != userCode || shown["verification_uri"] != verification || shown["qr"] != qr["qr"] {
@@ -163,5 +185,48 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 			t.Fatalf("waited 20 s for %s", what)
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestCLIDeviceLogin: "ovos-oauth login" for a device login prints, under
+// the terminal QR code, the address to open and the code to enter there,
+// plainly, and finishes when the user entered that code.
+func TestCLIDeviceLogin(t *testing.T) {
+	t.Parallel()
+	s, busURL := deviceSetup(t, oauthtest.Options{})
+	var stdout, stderr syncBuffer
+	done := make(chan error, 1)
+	go func() {
+		done <- run(context.Background(), []string{"login", skillID, "tv", "--bus-url", busURL}, cliEnv(t), &stdout, &stderr)
+	}()
+	out := stdout.waitFor(t, "Waiting for the login")
+	m := regexp.MustCompile(`(?m)^Open (\S+) and enter the code (\S+)$`).FindStringSubmatchIndex(out)
+	if m == nil {
+		t.Fatalf("no line \"Open ADDRESS and enter the code CODE\" in:\n%s", out)
+	}
+	address, code := out[m[2]:m[3]], out[m[4]:m[5]]
+	issuer := strings.TrimSuffix(s.p.Issuer, "/")
+	if !strings.HasPrefix(address, issuer) {
+		t.Errorf("address %q, want the provider's verification URI (%s…)", address, issuer)
+	}
+	qrAt := strings.Index(out, "\x1b[")
+	if qrAt < 0 || qrAt > m[0] {
+		t.Errorf("the address and the code are not under the QR code:\n%s", out)
+	}
+	link := decodeTerminalQR(t, out)
+	if !strings.HasPrefix(link, address) {
+		t.Errorf("the terminal QR code reads %q, want the verification URI %s", link, address)
+	}
+	s.p.ApproveDevice(t, code)
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("login = %v\n%s%s", err, stdout.String(), stderr.String())
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatalf("login did not return after the user entered the code:\n%s", stdout.String())
+	}
+	if !strings.Contains(stdout.String(), "Logged in.") {
+		t.Errorf("no success line:\n%s", stdout.String())
 	}
 }

@@ -4,11 +4,13 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"net/http"
 	"strings"
 	"testing"
 
 	"github.com/OpenVoiceOS/ovos-oauth/internal/bus"
 	"github.com/OpenVoiceOS/ovos-oauth/internal/bus/bustest"
+	"github.com/OpenVoiceOS/ovos-oauth/internal/oauth/oauthtest"
 )
 
 // The bus's key, as websocket.secret_key in the skills' mycroft.conf, and
@@ -226,4 +228,91 @@ func TestEncryptedBusKeyErrors(t *testing.T) {
 	if strings.Contains(err.Error()+stderr.String(), bad) {
 		t.Errorf("the key shows in the error or on stderr: %q %s", err, stderr.String())
 	}
+}
+
+// TestEncryptedBusReplay: someone on the bus without the key captures a
+// skill's sealed oauth.get and sends it again, byte for byte, four times.
+// The daemon answers the skill once and says it dropped replays, and the
+// user's pending login, which four more logins would have evicted, still
+// finishes on the phone. After a bus restart the frame is refused still.
+func TestEncryptedBusReplay(t *testing.T) {
+	url, hub := bustest.StartHub(t)
+	d := startDaemon(t, url, t.TempDir(), "--bus-secret-key", busSecretKey)
+	p := oauthtest.Start(t, oauthtest.Client{ID: "web", Secret: secret, RedirectURIs: []string{d.baseURL + "/auth/callback/" + skillID + "_demo"}})
+	sk, c := encryptedSkill(t, url, skillID, busSecretKey)
+	s := &setup{d: d, p: p, skill: sk}
+	s.register(t, "demo", "web", secret, nil)
+	eve := bustest.Dial(t, url)
+
+	login := noErr(t, sk.request(t, "oauth.get", app("demo"), "oauth.url"))["url"].(string)
+	get := capture(t, eve, c, "oauth.get")
+	replay := func(eve *bustest.Peer, sk *skill) {
+		t.Helper()
+		for range 4 {
+			eve.SendRaw(t, get)
+		}
+		// Requests about one app are answered in the order the daemon read
+		// them: once this one is, so are the replays. It goes the replays'
+		// way, through eve, as the hub may interleave two senders' frames.
+		m := bus.NewMessage("oauth.token.get", app("demo"))
+		m.Context = map[string]json.RawMessage{"source": json.RawMessage(`"` + skillID + `"`), "destination": json.RawMessage(`"PHAL"`)}
+		frame, err := m.MarshalJSON()
+		if err != nil {
+			t.Fatal(err)
+		}
+		eve.SendRaw(t, c.Seal(frame))
+		sk.expectFor(t, "oauth.token.get.response", app("demo"))
+	}
+	replay(eve, sk)
+	if got := countType(sk.Peer, "oauth.url"); got != 1 {
+		t.Errorf("the skill got %d oauth.url replies, want 1: replays of its oauth.get were answered", got)
+	}
+	warns := logRecords(d, msgHasPrefix("dropping replayed bus frames"))
+	if len(warns) != 1 || warns[0]["level"] != "WARN" || warns[0]["component"] != "bus" || warns[0]["type"] != "oauth.get" {
+		t.Errorf("replay warnings = %v, want one WARN of the bus component naming oauth.get", warns)
+	}
+	if resp, body := p.Login(t, login); resp.StatusCode != http.StatusOK {
+		t.Fatalf("the user's login after the replays: callback status %d, body %q", resp.StatusCode, body)
+	}
+	s.checkToken(t, dataOf(t, sk.Expect(t, "oauth.token.response."+skillID+"_demo")))
+
+	hub.Close()
+	waitFor(t, "the daemon back on the bus", func() bool { return len(logRecords(d, msgHasPrefix("connected to bus"))) >= 2 })
+	sk2, _ := encryptedSkill(t, url, skillID, busSecretKey)
+	replay(bustest.Dial(t, url), sk2)
+	if got := countType(sk2.Peer, "oauth.url"); got != 0 {
+		t.Errorf("after the bus restart the skill got %d oauth.url replies to replays, want 0", got)
+	}
+	noKeyInLogs(t, d)
+}
+
+// capture waits until eve, on the bus without the key, has seen a frame
+// that opens with c to a message of type typ, and returns it as it was on
+// the wire.
+func capture(t *testing.T, eve *bustest.Peer, c *bus.Cipher, typ string) []byte {
+	t.Helper()
+	var got []byte
+	waitFor(t, "a sealed "+typ+" on the wire", func() bool {
+		for _, f := range eve.Frames() {
+			if plain, err := c.Open(f); err == nil {
+				if m, err := bus.Decode(plain); err == nil && m.Type == typ {
+					got = f
+					return true
+				}
+			}
+		}
+		return false
+	})
+	return got
+}
+
+// countType counts the messages of type typ that p has received.
+func countType(p *bustest.Peer, typ string) int {
+	n := 0
+	for _, m := range p.Seen() {
+		if m.Type == typ {
+			n++
+		}
+	}
+	return n
 }

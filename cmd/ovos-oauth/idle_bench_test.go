@@ -138,7 +138,7 @@ func seeded10k(b *testing.B) string {
 // arguments args (JSON), HOME home and no config file of this machine.
 func daemonCommand(tb testing.TB, args []byte, home string) *exec.Cmd {
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), "OVOS_OAUTH_TEST_DAEMON="+string(args), "HOME="+home,
+	cmd.Env = append(os.Environ(), "OVOS_OAUTH_TEST_DAEMON="+string(args), "HOME="+home, "XDG_CACHE_HOME="+filepath.Join(home, ".cache"),
 		"OVOS_OAUTH_SYSTEM_CONFIG_DIR="+tb.TempDir(), "MYCROFT_SYSTEM_CONFIG=/nonexistent", "XDG_CONFIG_DIRS="+tb.TempDir())
 	return cmd
 }

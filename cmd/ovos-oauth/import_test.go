@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -298,5 +299,90 @@ func TestImportCommandFails(t *testing.T) {
 	out, err := runImport(t, env, "--data-dir", t.TempDir(), "--from", t.TempDir())
 	if err != nil || !strings.Contains(out, "0 apps imported") {
 		t.Errorf("import of an empty directory = %v, output:\n%s", err, out)
+	}
+}
+
+// TestSecondStoreImportsNothingOfTheFirst: a daemon with a data dir of its
+// own beside another one, sharing its ovos_utils folder (a manual run beside
+// the unit, make run, a reinstall with a new data dir), takes none of the
+// other's apps and tokens: not those it registered, nor those it imported
+// from the plugin. Two stores would refresh one rotating refresh token, and
+// one of them would end in invalid_grant. What the plugin writes there
+// afterwards is the plugin's, and is imported.
+func TestSecondStoreImportsNothingOfTheFirst(t *testing.T) {
+	home := t.TempDir()
+	jsonDir := filepath.Join(home, ".cache", "mycroft", "json_database")
+	// The plugin's files, which the first daemon imports: its mirror then
+	// holds those apps as its own.
+	writePluginFiles(t, jsonDir, time.Now().Add(2*time.Hour), "https://provider.invalid/token")
+	importedID := oauth.MungedID(skillID, importedApp)
+
+	busA, _ := startBus(t, "127.0.0.1:0", nil)
+	dataA := t.TempDir()
+	markA := mirrorOwner(filepath.Join(dataA, "ovos-oauth.db")) // the mark names A's database
+	startDaemonHome(t, busA, dataA, home)
+	skA := newSkill(t, busA, skillID)
+	noErr(t, skA.request(t, "oauth.register", map[string]any{"skill_id": skillID, "app_id": "mine", "client_id": "c",
+		"auth_endpoint": "https://p.example/a", "token_endpoint": "https://p.example/t"}, "oauth.register.response"))
+	mine := oauth.MungedID(skillID, "mine")
+	waitJSON(t, filepath.Join(jsonDir, "ovos_oauth_apps.json"), func(m map[string]any) bool {
+		for _, id := range []string{importedID, "skill-bare.test_notoken", mine} {
+			if e, _ := m[id].(map[string]any); e == nil || e["_ovos_oauth"] != markA {
+				return false
+			}
+		}
+		return true
+	})
+	waitJSON(t, filepath.Join(jsonDir, "ovos_oauth.json"), func(m map[string]any) bool {
+		e, _ := m[importedID].(map[string]any)
+		return e != nil && e["_ovos_oauth"] == markA && e["refresh_token"] == "plugin-refresh"
+	})
+
+	// The plugin, running again, adds an app of its own.
+	later := "skill-later.test_app"
+	addEntry(t, filepath.Join(jsonDir, "ovos_oauth_apps.json"), later, `{"oauth_service": "skill-later.test_app", "client_id": "later-client",
+		"client_secret": null, "auth_endpoint": "https://provider.invalid/authorize", "token_endpoint": "https://provider.invalid/token",
+		"callback_endpoint": "", "scope": "", "shell_integration": true}`)
+	addEntry(t, filepath.Join(jsonDir, "ovos_oauth.json"), later, `{"access_token": "later-access", "refresh_token": "later-refresh",
+		"expires_in": 3600, "expires_at": 1767322800.0}`)
+
+	busB, _ := startBus(t, "127.0.0.1:0", nil)
+	b := startDaemonHome(t, busB, t.TempDir(), home)
+	skB := newSkill(t, busB, skillID)
+	st := noErr(t, skB.request(t, "oauth.status", map[string]any{}, "oauth.status.response"))
+	var ids []string
+	for _, a := range st["apps"].([]any) {
+		ids = append(ids, a.(map[string]any)["munged_id"].(string))
+	}
+	if len(ids) != 1 || ids[0] != later {
+		t.Errorf("the second daemon's apps = %v, want %s alone: the first daemon's were imported", ids, later)
+	}
+	logs := b.logs.String()
+	for _, want := range []string{`"imported":1`, `"written_by_ovos_oauth":3`, `"dir":"` + jsonDir + `"`} {
+		if !strings.Contains(logs, want) {
+			t.Errorf("the second daemon's logs lack %s:\n%s", want, logs)
+		}
+	}
+}
+
+// addEntry adds an entry to a json_database file as another program does:
+// it reads the whole object and writes it back with the entry added.
+func addEntry(t *testing.T, path, id, value string) {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(data, &m); err != nil {
+		t.Fatal(err)
+	}
+	m[id] = json.RawMessage(value)
+	out, err := json.MarshalIndent(m, "", "    ")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, out, 0o600); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -132,7 +132,7 @@ func TestLoginInterruptedByKill(t *testing.T) {
 	}
 	// Reported once: a marker request's reply comes after any second report.
 	skill.request(t, "oauth.status", map[string]any{}, "oauth.status.response")
-	if n := countType(skill, "oauth.token.error."+munged); n != 1 {
+	if n := countType(skill.Peer, "oauth.token.error."+munged); n != 1 {
 		t.Errorf("%d oauth.token.error for the interrupted login, want 1", n)
 	}
 }
@@ -146,15 +146,4 @@ func pageText(body string) string {
 		}
 	}
 	return strings.Join(text, " ")
-}
-
-// countType is how many messages of typ the skill has seen.
-func countType(s *skill, typ string) int {
-	n := 0
-	for _, m := range s.Seen() {
-		if m.Type == typ {
-			n++
-		}
-	}
-	return n
 }

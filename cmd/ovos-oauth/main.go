@@ -12,12 +12,12 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
-	"time"
 
 	"golang.org/x/sync/errgroup"
 
@@ -25,9 +25,9 @@ import (
 	"github.com/OpenVoiceOS/ovos-oauth/internal/bus"
 	"github.com/OpenVoiceOS/ovos-oauth/internal/callback"
 	"github.com/OpenVoiceOS/ovos-oauth/internal/config"
+	"github.com/OpenVoiceOS/ovos-oauth/internal/control"
 	"github.com/OpenVoiceOS/ovos-oauth/internal/i18n"
 	"github.com/OpenVoiceOS/ovos-oauth/internal/metrics"
-	"github.com/OpenVoiceOS/ovos-oauth/internal/migrate"
 	"github.com/OpenVoiceOS/ovos-oauth/internal/mirror"
 	"github.com/OpenVoiceOS/ovos-oauth/internal/oauth"
 	"github.com/OpenVoiceOS/ovos-oauth/internal/qr"
@@ -53,6 +53,9 @@ const usage = `Usage: ovos-oauth <command> [flags]
 The daemon:
   serve     run the daemon (ovos-oauth serve --help lists its flags)
   import    bring over ovos-PHAL-plugin-oauth's apps and tokens
+  doctor    check the database file, list damaged records (--remove: delete them)
+  backup    write every login to a file encrypted with a passphrase, daemon running or not
+  restore   load a backup into a stopped daemon's database (never an older token over a newer one)
 
 Talking to a running daemon over the bus:
   status    list the apps: login mode, token, expiry, next refresh, what each needs
@@ -79,6 +82,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return serve(ctx, args[1:], getenv, stderr)
 	case "import":
 		return importCmd(args[1:], getenv, stdout, stderr)
+	case "doctor":
+		return doctorCmd(args[1:], getenv, stdout, stderr)
+	case "backup":
+		return backupCmd(ctx, args[1:], getenv, stdout, stderr)
+	case "restore":
+		return restoreCmd(args[1:], getenv, stdout, stderr)
 	case "status":
 		return statusCmd(ctx, args[1:], getenv, stdout, stderr)
 	case "login":
@@ -159,6 +168,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 
 	db := store.New(cfg.DBPath())
 	db.KeyFile = cfg.SecretsKeyFile
+	db.Logger = logger.With("component", "store")
 	if err := db.Open(); err != nil {
 		return err
 	}
@@ -170,7 +180,16 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 	}()
 	// Before the engine exists, so before anything writes the ovos_utils
 	// mirror, which shares the plugin's files.
-	importOnStart(db, cfg, getenv, logger.With("component", "import"))
+	imported := importOnStart(db, cfg, getenv, logger.With("component", "import"))
+	restored := takeRestored(db, logger.With("component", "restore"))
+	// Backups while the daemon runs, whose lock keeps every other process
+	// from the file: a copy goes out on a socket only its user reaches.
+	ctlLn, lerr := control.Listen(filepath.Join(filepath.Dir(cfg.DBPath()), control.SocketName))
+	if lerr != nil {
+		logger.Warn("no control socket: ovos-oauth backup works only while the daemon is stopped", "err", lerr)
+	} else {
+		defer ctlLn.Close()
+	}
 
 	engine := oauth.NewEngine(db, baseURL, logger.With("component", "oauth"))
 	engine.FlowTTL = cfg.FlowTTL
@@ -187,8 +206,12 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 		}
 		// Written behind the replies: a request never waits for the files
 		// or for another process's lock on them.
-		mirrorWriter = mirror.NewWriter(mirror.New(mirrorDir), logger.With("component", "mirror"))
+		files := mirror.New(mirrorDir)
+		files.Owner = mirrorOwner(cfg.DBPath())
+		mirrorWriter = mirror.NewWriter(files, logger.With("component", "mirror"))
 		engine.Mirror = mirrorWriter
+		mirrorImported(db, engine, mirrorWriter, imported, logger.With("component", "import"))
+		mirrorImported(db, engine, mirrorWriter, restored, logger.With("component", "restore"))
 	}
 	images := qr.NewDir(cfg.QRDir)
 	images.TTL = cfg.FlowTTL
@@ -228,7 +251,9 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 		case !storeOpen.Load():
 			return "the store is closed"
 		case !client.Connected():
-			return "not attached to the bus at " + busURL
+			// Anyone who reaches the port reads this: the log has the
+			// bus's address.
+			return "not connected to the messagebus"
 		}
 		return ""
 	}
@@ -245,6 +270,10 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 	g.Go(func() error { return svc.Run(gctx) })
 	g.Go(func() error { return client.Run(gctx) })
 	g.Go(func() error { return web.Serve(gctx, ln) })
+	if ctlLn != nil {
+		ctl := &control.Server{Copy: db.Copy, Logger: logger.With("component", "control")}
+		g.Go(func() error { return ctl.Serve(gctx, ctlLn) })
+	}
 	if stats != nil {
 		g.Go(func() error { return stats.Serve(gctx, metricsLn) })
 	}
@@ -256,7 +285,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 		}
 		return nil
 	})
-	logger.Info("ovos-oauth started", "version", version, "bus", busURL, "embedded_bus", embeddedAddr(busLn),
+	logger.Info("ovos-oauth started", "version", version, "bus", bus.RedactURL(busURL), "embedded_bus", embeddedAddr(busLn),
 		"callback", baseURL, "listen", ln.Addr().String(), "data_dir", cfg.DataDir, "qr_dir", cfg.QRDir, "ovos_utils_mirror", mirrorDir, "metrics", listenAddr(metricsLn))
 	err = g.Wait()
 	if mirrorWriter != nil {
@@ -310,132 +339,4 @@ func newLogger(cfg config.Config, w io.Writer) *slog.Logger {
 		return slog.New(slog.NewJSONHandler(w, opts))
 	}
 	return slog.New(slog.NewTextHandler(w, opts))
-}
-
-// importDir is where the plugin's files are: import_from, else ovos_utils'
-// directory; "" when neither is known.
-func importDir(cfg config.Config, getenv func(string) string) string {
-	if cfg.ImportFrom != "" {
-		return cfg.ImportFrom
-	}
-	return mirror.DefaultDir(getenv)
-}
-
-// importOnStart imports ovos-PHAL-plugin-oauth's apps and tokens while the
-// store has none: the first start after the plugin. Once the store has an
-// app it never runs again, so the daemon's own mirror, written to the same
-// files, is not read back. A failed import is logged and the daemon starts
-// all the same; the next start tries again while the store is empty.
-func importOnStart(db *store.DB, cfg config.Config, getenv func(string) string, logger *slog.Logger) {
-	has, err := db.HasApps()
-	if err != nil {
-		logger.Error("import of ovos-PHAL-plugin-oauth's apps skipped: cannot list the store's apps", "err", err)
-		return
-	}
-	if has {
-		return
-	}
-	dir := importDir(cfg, getenv)
-	if dir == "" {
-		logger.Debug("import of ovos-PHAL-plugin-oauth's apps skipped: neither import_from, XDG_CACHE_HOME nor HOME is set")
-		return
-	}
-	rep, err := migrate.Import(db, dir, time.Now())
-	for _, imp := range rep.Imported {
-		logger.Info("imported an app of ovos-PHAL-plugin-oauth", "app", imp.MungedID, "skill_id", imp.SkillID, "app_id", imp.AppID,
-			"token", imp.Token, "expires", imp.Expiry, "split_guessed", imp.Guessed)
-	}
-	for _, sk := range rep.Skipped {
-		logger.Warn("skipped an entry of ovos-PHAL-plugin-oauth's files", "file", sk.File, "entry", sk.Name, "reason", sk.Reason)
-	}
-	if err != nil {
-		logger.Error("import of ovos-PHAL-plugin-oauth's apps failed", "dir", dir, "err", err)
-		return
-	}
-	if len(rep.Imported) > 0 || len(rep.Skipped) > 0 {
-		logger.Info("import of ovos-PHAL-plugin-oauth's apps done", "dir", dir, "imported", len(rep.Imported), "skipped", len(rep.Skipped))
-	}
-}
-
-const importUsage = `Usage: ovos-oauth import [--from DIR] [serve's flags]
-
-Copies the apps and tokens of ovos-PHAL-plugin-oauth (ovos_oauth_apps.json
-and ovos_oauth.json in DIR, default $XDG_CACHE_HOME/mycroft/json_database,
-else ~/.cache/mycroft/json_database) into ovos-oauth's database, which it
-finds as "ovos-oauth serve" does (--data-dir, --secrets-key-file, config
-files, the environment). Apps the database has already are left as they are,
-with their tokens; the plugin's files are only read. Stop the daemon first:
-it holds the database's lock.
-`
-
-// importCmd is "ovos-oauth import": the import on start, on demand, also
-// into a store that has apps. It fails only when the import cannot run;
-// entries it skips are listed.
-func importCmd(args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	// --from is import_from; everything else is serve's configuration.
-	conf := make([]string, 0, len(args))
-	for _, a := range args {
-		switch {
-		case a == "-h" || a == "--help":
-			fmt.Fprint(stderr, importUsage)
-			return config.ErrHelp
-		case a == "--from":
-			a = "--import-from"
-		case strings.HasPrefix(a, "--from="):
-			a = "--import-from=" + strings.TrimPrefix(a, "--from=")
-		}
-		conf = append(conf, a)
-	}
-	cfg, err := config.Load(conf, getenv, stderr)
-	if err != nil {
-		return err
-	}
-	dir := importDir(cfg, getenv)
-	if dir == "" {
-		return errors.New("import: no directory: give --from, or set XDG_CACHE_HOME or HOME")
-	}
-	db := store.New(cfg.DBPath())
-	db.KeyFile = cfg.SecretsKeyFile
-	if err := db.Open(); err != nil {
-		return fmt.Errorf("import (if the daemon runs, stop it first: it holds the database's lock): %w", err)
-	}
-	defer db.Close()
-
-	fmt.Fprintf(stdout, "importing from %s into %s\n", dir, cfg.DBPath())
-	rep, err := migrate.Import(db, dir, time.Now())
-	for _, imp := range rep.Imported {
-		token := "no token: log in again"
-		if imp.Token {
-			token = "with its token"
-			if !imp.Expiry.IsZero() {
-				token += ", expires " + imp.Expiry.Format(time.RFC3339)
-			}
-		}
-		fmt.Fprintf(stdout, "imported  %s (%s)\n", imp.MungedID, token)
-		if imp.Guessed {
-			fmt.Fprintf(stdout, "          taken as skill_id %q, app_id %q: a skill that registers it split otherwise gets a conflict\n", imp.SkillID, imp.AppID)
-		}
-	}
-	for _, id := range rep.Kept {
-		fmt.Fprintf(stdout, "kept      %s: already in ovos-oauth's database, left as it is (and its token)\n", id)
-	}
-	for _, sk := range rep.Skipped {
-		if sk.Name == "" {
-			fmt.Fprintf(stdout, "skipped   %s: %s\n", sk.File, sk.Reason)
-			continue
-		}
-		fmt.Fprintf(stdout, "skipped   %q in %s: %s\n", sk.Name, sk.File, sk.Reason)
-	}
-	if err != nil {
-		return fmt.Errorf("import: %w", err)
-	}
-	tokens := 0
-	for _, imp := range rep.Imported {
-		if imp.Token {
-			tokens++
-		}
-	}
-	fmt.Fprintf(stdout, "%d apps imported (%d with a token), %d kept, %d entries skipped; %s was not changed\n",
-		len(rep.Imported), tokens, len(rep.Kept), len(rep.Skipped), dir)
-	return nil
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"syscall"
 	"testing"
 )
@@ -29,5 +30,34 @@ func TestMain(m *testing.M) {
 		}
 		os.Exit(0)
 	}
-	os.Exit(m.Run())
+	os.Exit(runTests(m))
+}
+
+// runTests runs the tests with a scratch folder as $XDG_CACHE_HOME, so that
+// nothing that takes ovos_utils' folder from this process's environment (a
+// child daemon, a helper that forgot its own HOME) reads or writes the real
+// user's ~/.cache/mycroft/json_database, where OVOS's skills find their
+// tokens. Every test gives its daemons a HOME and XDG_CACHE_HOME of their
+// own; one that wrote into the scratch folder fails the run.
+func runTests(m *testing.M) int {
+	if os.Getenv("GOCACHE") == "" {
+		// go build in a test keeps its cache, which is under the same
+		// variable.
+		if dir, err := os.UserCacheDir(); err == nil {
+			os.Setenv("GOCACHE", filepath.Join(dir, "go-build"))
+		}
+	}
+	cache, err := os.MkdirTemp("", "ovos-oauth-test-cache-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer os.RemoveAll(cache)
+	os.Setenv("XDG_CACHE_HOME", cache)
+	code := m.Run()
+	if _, err := os.Stat(filepath.Join(cache, "mycroft")); err == nil {
+		fmt.Fprintln(os.Stderr, "FAIL: a test wrote ovos_utils files under this process's $XDG_CACHE_HOME, which stands in for the user's ~/.cache: give its daemon a HOME and XDG_CACHE_HOME of its own")
+		return 1
+	}
+	return code
 }

@@ -200,7 +200,10 @@ func TestMetrics(t *testing.T) {
 	if err := d.stop(); err != nil {
 		t.Fatal(err)
 	}
+	// Its oauth.ping comes after the connection is counted.
+	watcher := newSkill(t, busURL, skillID)
 	d = startDaemon(t, busURL, dataDir, "--metrics-listen", "127.0.0.1:0")
+	watcher.Expect(t, "oauth.ping")
 	_, got = scrape(t, d.metrics)
 	checkSamples(t, got, map[string]float64{
 		`ovos_oauth_apps_needing_reauth`:                1,

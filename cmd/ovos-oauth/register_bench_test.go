@@ -56,7 +56,7 @@ func BenchmarkBusRegister10k(b *testing.B) {
 	args, _ := json.Marshal([]string{"serve", "--bus-url", busURL, "--listen", "127.0.0.1:0",
 		"--public-host", "127.0.0.1", "--data-dir", dataDir, "--log-format", "json", "--log-level", "warn", "--mirror-ovos-utils=" + os.Getenv("BENCH_MIRROR")})
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), "OVOS_OAUTH_TEST_DAEMON="+string(args), "HOME="+home, "TMPDIR="+b.TempDir(),
+	cmd.Env = append(os.Environ(), "OVOS_OAUTH_TEST_DAEMON="+string(args), "HOME="+home, "XDG_CACHE_HOME="+filepath.Join(home, ".cache"), "TMPDIR="+b.TempDir(),
 		"OVOS_OAUTH_SYSTEM_CONFIG_DIR="+b.TempDir(), "MYCROFT_SYSTEM_CONFIG=/nonexistent", "XDG_CONFIG_DIRS="+b.TempDir())
 	cmd.Stderr = os.Stderr
 	if err := cmd.Start(); err != nil {

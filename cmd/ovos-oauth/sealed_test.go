@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -153,4 +154,52 @@ func mirroredRefreshToken(t *testing.T, home string) string {
 		t.Fatalf("mirrored refresh token %q: want the provider's", rt)
 	}
 	return rt
+}
+
+// TestKeyFileOpenToOthers: a key file other users could read stops
+// start-up with a message that says how to fix it, for a store already
+// sealed with it and for a new one; once fixed the daemon starts.
+func TestKeyFileOpenToOthers(t *testing.T) {
+	t.Parallel()
+	busURL, _ := bustest.StartHub(t)
+	dataDir := t.TempDir()
+	d := startDaemon(t, busURL, dataDir)
+	if err := d.stop(); err != nil {
+		t.Fatal(err)
+	}
+	keyFile := filepath.Join(dataDir, "secrets.key")
+	key, err := os.ReadFile(keyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	newKey := filepath.Join(t.TempDir(), "ovos-oauth.key")
+	if err := os.WriteFile(newKey, key, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		name, dataDir, keyFile string
+		mode                   os.FileMode
+	}{
+		{"sealed store, world-readable", dataDir, keyFile, 0o644},
+		{"sealed store, group-readable", dataDir, keyFile, 0o640},
+		{"new store", t.TempDir(), newKey, 0o604},
+	} {
+		if err := os.Chmod(c.keyFile, c.mode); err != nil {
+			t.Fatal(err)
+		}
+		out, err := runFailing(t, c.dataDir, "--secrets-key-file", c.keyFile)
+		for _, want := range []string{c.keyFile, fmt.Sprintf("(mode %04o)", c.mode), "readable only by its owner", "chmod 600 " + c.keyFile} {
+			if !strings.Contains(err.Error(), want) {
+				t.Errorf("%s: run() = %q, want it to say %q", c.name, err, want)
+			}
+		}
+		if strings.Contains(err.Error(), "make it readable") {
+			t.Errorf("%s: run() = %q, which says to make a readable file readable", c.name, err)
+		}
+		checkNoKey(t, err.Error()+out, key)
+		if err := os.Chmod(c.keyFile, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	startDaemon(t, busURL, dataDir)
 }

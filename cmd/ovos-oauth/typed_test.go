@@ -118,8 +118,9 @@ func TestTypedCalls(t *testing.T) {
 	if len(st.Apps) != 1 || !st.Apps[0].Authorized || st.Apps[0].ExpiresAt == nil || st.Apps[0].NextRefreshAt == nil {
 		t.Errorf("status = %+v", st.Apps)
 	}
-	if rv := callOK[wire.RevokeReply](t, c, wire.TypeRevoke, ref); !rv.Revoked {
-		t.Errorf("revoke = %+v", rv)
+	// Registered without a revocation endpoint: forgotten here only.
+	if rv := callOK[wire.RevokeReply](t, c, wire.TypeRevoke, ref); rv.Revoked || !rv.Forgotten || rv.Reason == "" {
+		t.Errorf("revoke = %+v, want the token forgotten, the provider not told, and why", rv)
 	}
 	if un := callOK[wire.UnregisterReply](t, c, wire.TypeUnregister, ref); !un.Removed {
 		t.Errorf("unregister = %+v", un)

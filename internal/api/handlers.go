@@ -10,6 +10,7 @@ import (
 
 	"github.com/OpenVoiceOS/ovos-oauth/internal/bus"
 	"github.com/OpenVoiceOS/ovos-oauth/internal/oauth"
+	"github.com/OpenVoiceOS/ovos-oauth/internal/qr"
 	"github.com/OpenVoiceOS/ovos-oauth/internal/wire"
 )
 
@@ -276,7 +277,7 @@ func (s *Service) refresh(ctx context.Context, req *wire.AppRef, rep *wire.Refre
 	if err != nil {
 		return err
 	}
-	t := busToken(tok)
+	t := s.busToken(tok)
 	rep.Result, rep.ClientID, rep.Token = "Ok", &app.ClientID, &t
 	return nil
 }
@@ -286,14 +287,23 @@ func (s *Service) hostInfo(ctx context.Context, _ *struct{}, rep *wire.HostInfoR
 	return nil
 }
 
-// generateQR opens a login and renders its short link as a PNG. The image
-// is named at random: nothing from the request reaches a file name.
+// generateQR opens a login and renders its short link as a PNG. A device
+// login's image also shows the address and the user code, which a person
+// must type when the provider gave no complete verification URI, and
+// check against the provider's page when it did; ovos-shell shows nothing
+// but the image. The image is named at random: nothing from the request
+// reaches a file name.
 func (s *Service) generateQR(ctx context.Context, req *wire.AppRef, rep *wire.QRReply) error {
 	f, _, err := s.engine.StartFlow(ctx, req.SkillID, req.AppID)
 	if err != nil {
 		return err
 	}
-	path, err := s.qr.Write(s.link(f))
+	var path string
+	if f.Kind == oauth.FlowDevice {
+		path, err = s.qr.WriteCaptioned(s.link(f), qr.Caption{Address: f.VerificationURI, Code: f.UserCode})
+	} else {
+		path, err = s.qr.Write(s.link(f))
+	}
 	if err != nil {
 		return &oauth.Error{Code: oauth.CodeInternal, Description: "the QR code could not be written", Err: err}
 	}
@@ -352,13 +362,13 @@ func (s *Service) tokenGet(ctx context.Context, req *wire.AppRef, rep *wire.Toke
 	if err != nil {
 		return err
 	}
-	rep.Token = busToken(tok)
+	rep.Token = s.busToken(tok)
 	return nil
 }
 
 func (s *Service) revoke(ctx context.Context, req *wire.AppRef, rep *wire.RevokeReply) error {
-	revoked, err := s.engine.Revoke(ctx, req.SkillID, req.AppID)
-	rep.Revoked = revoked
+	r, err := s.engine.Revoke(ctx, req.SkillID, req.AppID)
+	rep.Revoked, rep.Forgotten, rep.Reason = r.Revoked, r.Forgotten, r.Reason
 	return err
 }
 
@@ -369,18 +379,43 @@ func (s *Service) unregister(ctx context.Context, req *wire.AppRef, rep *wire.Un
 }
 
 func (s *Service) status(ctx context.Context, req *wire.StatusRequest, rep *wire.StatusReply) error {
-	rep.Apps = []wire.AppStatus{}
+	rep.Apps, rep.Damaged = []wire.AppStatus{}, []wire.DamagedRecord{}
 	apps, err := s.engine.Status(ctx, req.SkillID)
 	if err != nil {
 		return err
 	}
+	damaged, err := s.engine.Damaged(ctx, req.SkillID)
+	if err != nil {
+		return err
+	}
+	byApp := make(map[string][]wire.DamagedRecord)
+	for _, d := range damaged {
+		r := wire.DamagedRecord{MungedID: d.MungedID, Record: d.Record, Reason: d.Reason}
+		if at := unixSeconds(d.At); at != nil {
+			r.At = *at
+		}
+		byApp[d.MungedID] = append(byApp[d.MungedID], r)
+	}
 	for _, a := range apps {
+		ds := byApp[a.MungedID]
+		if ds == nil {
+			ds = []wire.DamagedRecord{}
+		}
+		delete(byApp, a.MungedID)
 		rep.Apps = append(rep.Apps, wire.AppStatus{
 			MungedID: a.MungedID, SkillID: a.SkillID, AppID: a.AppID,
 			NeedsCreds: a.NeedsCreds, Authorized: a.Authorized, ExpiresAt: unixSeconds(a.Expiry),
 			NeedsReauth: a.NeedsReauth, Flow: nullable(string(a.Flow)),
 			Login: a.Login, RedirectURI: a.RedirectURI, NextRefreshAt: unixSeconds(a.NextRefresh),
+			Damaged: ds,
 		})
+	}
+	// The rest, of apps not registered now, in the order listed.
+	for _, d := range damaged {
+		if ds, ok := byApp[d.MungedID]; ok {
+			rep.Damaged = append(rep.Damaged, ds...)
+			delete(byApp, d.MungedID)
+		}
 	}
 	return nil
 }
@@ -395,9 +430,10 @@ func unixSeconds(t time.Time) *float64 {
 	return &f
 }
 
-// busToken is a token as skills get it on the bus: never the refresh token.
-func busToken(tok *oauth.Token) wire.Token {
-	f := tok.BusFields()
+// busToken is a token as skills get it on the bus now: never the refresh
+// token; expires_in is the time it has left.
+func (s *Service) busToken(tok *oauth.Token) wire.Token {
+	f := tok.BusFields(s.engine.Now())
 	t := wire.Token{Extra: f}
 	t.AccessToken, _ = f["access_token"].(string)
 	t.TokenType, _ = f["token_type"].(string)

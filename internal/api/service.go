@@ -16,6 +16,7 @@ import (
 
 	"github.com/OpenVoiceOS/ovos-oauth/internal/bus"
 	"github.com/OpenVoiceOS/ovos-oauth/internal/oauth"
+	"github.com/OpenVoiceOS/ovos-oauth/internal/qr"
 )
 
 // Sender puts a message on the bus without blocking; bus.Client is one.
@@ -24,9 +25,11 @@ type Sender interface {
 }
 
 // QRWriter renders a link as a PNG and returns the image's absolute path;
-// qr.Dir is one.
+// qr.Dir is one. WriteCaptioned adds the text a device login needs beside
+// the code: the address and the user code.
 type QRWriter interface {
 	Write(text string) (path string, err error)
+	WriteCaptioned(text string, c qr.Caption) (path string, err error)
 }
 
 // Observer is told of every reply to a request, for metrics: the request's
@@ -471,17 +474,9 @@ func (s *Service) reply(req bus.Message, out bus.Message) {
 	}
 }
 
-// defaultSession is the context ovos-bus-client's own emits carry; without
-// a session every Python MessageBusClient on the bus logs a warning for the
-// frame.
-var defaultSession = map[string]json.RawMessage{"session": json.RawMessage(`{"session_id":"default"}`)}
-
-// emit sends an event. Events the daemon sends on its own (not answers to
-// a request, which keep the request's context) get the default session.
+// emit sends an event. It carries no request's context: bus.Client.Send
+// gives it the default session, as ovos-bus-client's emit does.
 func (s *Service) emit(m bus.Message) {
-	if len(m.Context) == 0 {
-		m.Context = defaultSession
-	}
 	if err := s.Sender.Send(m); err != nil {
 		s.logger.Error("event not sent", "type", m.Type, "err", err)
 	}

@@ -222,15 +222,3 @@ func TestQRReplyBeforeDisplay(t *testing.T) {
 		t.Errorf("messages = %v, want the reply before the display", order)
 	}
 }
-
-// TestEventsCarryTheDefaultSession: what the daemon emits on its own has
-// the session context ovos-bus-client's emits have, so Python clients do
-// not warn about each frame; answers keep the request's context.
-func TestEventsCarryTheDefaultSession(t *testing.T) {
-	svc, out := newService(t)
-	svc.Ping()
-	m := out.wait(t, 1)[0]
-	if m.Type != "oauth.ping" || string(m.Context["session"]) != `{"session_id":"default"}` {
-		t.Errorf("oauth.ping context = %v, want session default", m.Context)
-	}
-}

@@ -126,15 +126,23 @@ func (c *Cipher) seal(plaintext, nonce []byte) []byte {
 // does not authenticate, and another error for a malformed one: not valid
 // JSON, a part that is not a hex string, a nonce or tag that is not 16
 // bytes. It never allocates much more than the frame's own size.
+//
+// Open does not tell a new frame from one sent again: a Client drops those
+// with the nonces it remembers.
 func (c *Cipher) Open(frame []byte) ([]byte, error) {
+	plain, _, err := c.open(frame)
+	return plain, err
+}
+
+// open is Open that also returns the frame's nonce.
+func (c *Cipher) open(frame []byte) (plain []byte, nonce [nonceSize]byte, err error) {
 	if !bytes.Contains(frame, []byte(`"ciphertext"`)) {
-		return nil, ErrNotEncrypted // the cheap answer for a plain frame
+		return nil, nonce, ErrNotEncrypted // the cheap answer for a plain frame
 	}
 	parts, ok := scanSealed(frame)
 	if !ok {
-		var err error
 		if parts, err = parseSealed(frame); err != nil {
-			return nil, err
+			return nil, nonce, err
 		}
 	}
 	return c.openParts(parts)
@@ -142,24 +150,23 @@ func (c *Cipher) Open(frame []byte) ([]byte, error) {
 
 // openParts checks the sizes of an encrypted frame's parts, decodes them and
 // decrypts.
-func (c *Cipher) openParts(p sealedParts) ([]byte, error) {
+func (c *Cipher) openParts(p sealedParts) (plain []byte, nonce [nonceSize]byte, err error) {
 	switch {
 	case !p.ciphertext.set:
-		return nil, ErrNotEncrypted
+		return nil, nonce, ErrNotEncrypted
 	case p.ciphertext.null:
-		return nil, errors.New("bus: encrypted frame: ciphertext is null")
+		return nil, nonce, errors.New("bus: encrypted frame: ciphertext is null")
 	case !p.nonce.set || p.nonce.null:
-		return nil, errors.New("bus: encrypted frame has no nonce")
+		return nil, nonce, errors.New("bus: encrypted frame has no nonce")
 	case len(p.nonce.hex) != 2*nonceSize:
-		return nil, fmt.Errorf("bus: encrypted frame: nonce is not %d bytes", nonceSize)
+		return nil, nonce, fmt.Errorf("bus: encrypted frame: nonce is not %d bytes", nonceSize)
 	}
 	withTag := p.tag.set && !p.tag.null // else WebCrypto's shape
 	if withTag && len(p.tag.hex) != 2*tagSize {
-		return nil, fmt.Errorf("bus: encrypted frame: tag is not %d bytes", tagSize)
+		return nil, nonce, fmt.Errorf("bus: encrypted frame: tag is not %d bytes", tagSize)
 	}
-	var nonce [nonceSize]byte
 	if _, err := hex.Decode(nonce[:], p.nonce.hex); err != nil {
-		return nil, errors.New("bus: encrypted frame: nonce is not hex")
+		return nil, nonce, errors.New("bus: encrypted frame: nonce is not hex")
 	}
 	// aead.Open wants ciphertext||tag: decode both into one buffer, which
 	// then takes the plaintext.
@@ -169,21 +176,20 @@ func (c *Cipher) openParts(p sealedParts) ([]byte, error) {
 	}
 	buf, err := hex.AppendDecode(make([]byte, 0, size), p.ciphertext.hex)
 	if err != nil {
-		return nil, errors.New("bus: encrypted frame: ciphertext is not hex")
+		return nil, nonce, errors.New("bus: encrypted frame: ciphertext is not hex")
 	}
 	if withTag {
 		if buf, err = hex.AppendDecode(buf, p.tag.hex); err != nil {
-			return nil, errors.New("bus: encrypted frame: tag is not hex")
+			return nil, nonce, errors.New("bus: encrypted frame: tag is not hex")
 		}
 	}
 	if len(buf) < tagSize {
-		return nil, fmt.Errorf("bus: encrypted frame: ciphertext shorter than its %d-byte tag", tagSize)
+		return nil, nonce, fmt.Errorf("bus: encrypted frame: ciphertext shorter than its %d-byte tag", tagSize)
 	}
-	plain, err := c.aead.Open(buf[:0], nonce[:], buf, nil)
-	if err != nil {
-		return nil, ErrDecrypt
+	if plain, err = c.aead.Open(buf[:0], nonce[:], buf, nil); err != nil {
+		return nil, nonce, ErrDecrypt
 	}
-	return plain, nil
+	return plain, nonce, nil
 }
 
 // sealedParts are the members of an encrypted frame.

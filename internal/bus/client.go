@@ -88,7 +88,10 @@ type Client struct {
 	// Client's own frames, which the bus echoes, too). A frame that does
 	// not decrypt is dropped with a warning, at most one every 10s, that
 	// the bus's key is not this one; so is a malformed encrypted frame,
-	// with another. Set it before the first Send.
+	// with another, and so is a replay: a frame whose nonce came before,
+	// within the last hour or the last 32,768 frames, whichever is fewer
+	// (the count bounds the memory this takes), across reconnects but not
+	// across restarts. Set it before the first Send.
 	Cipher *Cipher
 	// AllowUnencrypted, with a Cipher, routes plain frames as well, like
 	// OVOS's websocket.allow_unencrypted. Otherwise they are dropped, with
@@ -98,6 +101,7 @@ type Client struct {
 	AllowUnencrypted bool
 
 	url     string
+	logURL  string // url without what may be secret in it, for logs and errors
 	handler Handler
 	logger  *slog.Logger
 	// pingInterval paces websocket pings, which find a dead TCP connection;
@@ -108,8 +112,10 @@ type Client struct {
 	connected atomic.Bool
 
 	// Rate limits of the read loop's complaints about frames it cannot
-	// use; only the read loop (one at a time) touches them.
-	wrongKey, malformed, refused, noKey logEvery
+	// use, and the nonces of the frames it opened; only the read loop (one
+	// at a time) touches them.
+	wrongKey, malformed, refused, noKey, replayed logEvery
+	replays                                       replayGuard
 
 	mu     sync.Mutex
 	outbox [][]byte // encoded frames, oldest first; the head is popped only once written
@@ -136,10 +142,12 @@ func NewClient(url string, h Handler, logger *slog.Logger) *Client {
 		OutboxSize:      defaultOutboxSize,
 		Dialer:          &websocket.Dialer{HandshakeTimeout: handshakeTimeout},
 		url:             url,
+		logURL:          RedactURL(url),
 		handler:         h,
 		logger:          logger,
 		pingInterval:    defaultPingInterval,
 		wake:            make(chan struct{}, 1),
+		replays:         replayGuard{window: replayWindow, limit: replayLimit},
 	}
 }
 
@@ -154,9 +162,11 @@ func (c *Client) Connected() bool { return c.connected.Load() }
 // here is lost across a bus restart (a frame the kernel accepted just before
 // the connection died can be, as with any websocket client). It also fails
 // if m cannot be encoded or is larger than MaxMessageSize (sealed, with a
-// Cipher: about twice as large). Safe for concurrent use.
+// Cipher: about twice as large). A message without a session goes out with
+// the default one (WithSession), as ovos-bus-client's emit sends it. Safe
+// for concurrent use.
 func (c *Client) Send(m Message) error {
-	frame, err := m.MarshalJSON()
+	frame, err := m.WithSession().MarshalJSON()
 	if err != nil {
 		return fmt.Errorf("send: %w", err)
 	}
@@ -212,10 +222,15 @@ func (c *Client) pop() {
 func (c *Client) Run(ctx context.Context) error {
 	u, err := url.Parse(c.url)
 	if err != nil {
-		return fmt.Errorf("bus url: %w", err)
+		// Unwrapped: url.Error's text quotes the whole URL.
+		return fmt.Errorf("bus url does not parse: %w", errors.Unwrap(err))
 	}
 	if u.Scheme != "ws" && u.Scheme != "wss" {
-		return fmt.Errorf("bus url %q: scheme must be ws or wss", c.url)
+		return fmt.Errorf("bus url %s: scheme must be ws or wss", c.logURL)
+	}
+	if u.User != nil {
+		// The websocket dialer refuses it: every dial would fail alike.
+		return fmt.Errorf("bus url %s: a websocket URL cannot carry user info (user:password@); remove it", c.logURL)
 	}
 	if !c.running.CompareAndSwap(false, true) {
 		return errors.New("bus: Client.Run is already running")
@@ -237,12 +252,12 @@ func (c *Client) Run(ctx context.Context) error {
 		case established:
 			bo.reset()
 			quiet = true
-			c.logger.Warn("bus connection lost; reconnecting", "url", c.url, "err", err)
+			c.logger.Warn("bus connection lost; reconnecting", "url", c.logURL, "err", err)
 		case !quiet:
 			quiet = true
-			c.logger.Warn("cannot reach bus; retrying", "url", c.url, "err", err)
+			c.logger.Warn("cannot reach bus; retrying", "url", c.logURL, "err", err)
 		default:
-			c.logger.Debug("cannot reach bus", "url", c.url, "err", err)
+			c.logger.Debug("cannot reach bus", "url", c.logURL, "err", err)
 		}
 		t := time.NewTimer(bo.next())
 		select {
@@ -269,11 +284,11 @@ func (c *Client) connect(ctx context.Context) (established bool, err error) {
 			// websocket: usually a wrong route (ovos-messagebus serves
 			// /core) or another server on the port.
 			resp.Body.Close()
-			return false, fmt.Errorf("dial %s: the server answered %s instead of a websocket (is the route right? OVOS serves /core): %w", c.url, resp.Status, err)
+			return false, fmt.Errorf("dial %s: the server answered %s instead of a websocket (is the route right? OVOS serves /core): %w", c.logURL, resp.Status, err)
 		}
-		return false, fmt.Errorf("dial %s: %w", c.url, err)
+		return false, fmt.Errorf("dial %s: %w", c.logURL, err)
 	}
-	c.logger.Debug("dialled bus", "url", c.url)
+	c.logger.Debug("dialled bus", "url", c.logURL)
 	if c.MaxMessageSize > 0 {
 		conn.SetReadLimit(c.MaxMessageSize)
 	}
@@ -394,10 +409,18 @@ const (
 // is if those are allowed. It reports false for a frame to drop, having
 // logged why. The key never reaches the log, and nor does a frame.
 func (c *Client) open(frame []byte, greeted chan<- struct{}, isGreeted *bool) ([]byte, bool) {
-	plain, err := c.Cipher.Open(frame)
+	plain, nonce, err := c.Cipher.open(frame)
 	switch {
 	case err == nil:
-		return plain, true
+		now := time.Now()
+		if c.replays.fresh(nonce, now) {
+			return plain, true
+		}
+		if n, ok := c.replayed.allow(now, wrongKeyEvery); ok {
+			typ, _ := PeekType(plain)
+			c.logger.Warn("dropping replayed bus frames: an encrypted frame came again as it was; someone on the bus may be resending captured frames",
+				"type", typ, "frames", n)
+		}
 	case errors.Is(err, ErrNotEncrypted):
 		if c.AllowUnencrypted {
 			return frame, true
@@ -439,7 +462,7 @@ func (c *Client) writeLoop(ctx context.Context, conn *websocket.Conn, greeted <-
 		select {
 		case <-greeted:
 		case <-t.C:
-			c.logger.Warn("bus sent no greeting; sending anyway", "url", c.url, "waited", c.GreetingTimeout)
+			c.logger.Warn("bus sent no greeting; sending anyway", "url", c.logURL, "waited", c.GreetingTimeout)
 		case <-ctx.Done():
 			t.Stop()
 			return nil
@@ -448,7 +471,7 @@ func (c *Client) writeLoop(ctx context.Context, conn *websocket.Conn, greeted <-
 	}
 	up.Store(true)
 	c.connected.Store(true)
-	c.logger.Info("connected to bus", "url", c.url, "encrypted", c.Cipher != nil)
+	c.logger.Info("connected to bus", "url", c.logURL, "encrypted", c.Cipher != nil)
 	if c.OnConnect != nil {
 		c.OnConnect()
 	}

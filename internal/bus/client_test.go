@@ -238,6 +238,34 @@ func TestClientSendsQueuedFramesInOrder(t *testing.T) {
 	expectSeq(t, p, n)
 }
 
+// TestClientSendGivesTheDefaultSession: what a Client sends carries a
+// session, as what ovos-bus-client's emit sends does: the message's own,
+// unchanged, or the default one (ovos-messagebus greets with it too).
+func TestClientSendGivesTheDefaultSession(t *testing.T) {
+	t.Parallel()
+	url, _ := bustest.StartHub(t)
+	p := bustest.Dial(t, url)
+	greeting := p.Seen()[0] // the "connected" Dial waited for
+	c := newClient(t, url, newRecorder())
+	c.start(t)
+	own := `{"session_id":"abc","lang":"pt-PT","context":{"timeout":120}}`
+	withOwn := bus.NewMessage("test.own", nil)
+	withOwn.Context["session"] = json.RawMessage(own)
+	without := bus.NewMessage("test.none", nil)
+	without.Context["source"] = json.RawMessage(`"x"`)
+	mustSend(t, c.Client, without)
+	mustSend(t, c.Client, withOwn)
+	if got := string(p.Expect(t, "test.none").Context["session"]); got != bus.DefaultSession || greeting.Type != "connected" || got != string(greeting.Context["session"]) {
+		t.Errorf("session of a message sent without one = %q, want %s, as the bus's greeting", got, bus.DefaultSession)
+	}
+	if got := string(p.Expect(t, "test.own").Context["session"]); got != own {
+		t.Errorf("session of a message sent with one = %s, want it unchanged: %s", got, own)
+	}
+	if _, ok := without.Context["session"]; ok {
+		t.Error("Send added the session to the caller's context map")
+	}
+}
+
 func TestClientReconnectsAfterHubClose(t *testing.T) {
 	url, hub := bustest.StartHub(t)
 	c := newClient(t, url, newRecorder())

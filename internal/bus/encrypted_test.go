@@ -271,9 +271,71 @@ func TestClientWithoutKeyOnEncryptedBus(t *testing.T) {
 	}
 }
 
+// TestClientDropsReplayedFrames: an encrypted frame captured on the bus and
+// sent again, byte for byte, is dropped with one warning per burst: once on
+// the same connection, and again after the Client has reconnected. The
+// Client's own frames, which the bus relays back to it, are not replays.
+func TestClientDropsReplayedFrames(t *testing.T) {
+	url, hub := bustest.StartHub(t)
+	rec := newRecorder("test.handled", "test.marker")
+	c, logs := encryptedClient(t, url, busKey, rec)
+	skill := bustest.DialCipher(t, url, mustCipher(t, busKey))
+	eve := bustest.Dial(t, url) // on the bus without the key
+
+	skill.Send(t, bus.NewMessage("test.handled", seq{1}))
+	if got := rec.next(t); got.Type != "test.handled" || seqOf(t, got) != 1 {
+		t.Fatalf("dispatch = %s, want the sealed test.handled", got.Type)
+	}
+	captured := firstFrame(t, eve)
+	for range 4 {
+		eve.SendRaw(t, captured)
+	}
+	// The hub relays each sender's frames in order, but two senders' frames
+	// may interleave: the marker goes the replays' way, through eve.
+	eve.SendRaw(t, mustCipher(t, busKey).Seal([]byte(`{"type":"test.marker","data":{},"context":{}}`)))
+	if got := rec.next(t); got.Type != "test.marker" {
+		t.Fatalf("dispatch = %s (n=%d), want test.marker: a replayed frame must be dropped", got.Type, seqOf(t, got))
+	}
+	rec.none(t)
+	warns := logs.lines(t, "dropping replayed bus frames")
+	if len(warns) != 1 || warns[0]["level"] != "WARN" || warns[0]["type"] != "test.handled" || warns[0]["frames"] != 1.0 {
+		t.Errorf("replay warnings = %v, want one WARN naming test.handled, frames=1 (the others held back)", warns)
+	}
+
+	// The Client's own frames come back once each, and are not replays.
+	for i := range 3 {
+		mustSend(t, c.Client, bus.NewMessage("test.handled", seq{10 + i}))
+		if got := rec.next(t); seqOf(t, got) != 10+i {
+			t.Errorf("own echo n = %d, want %d", seqOf(t, got), 10+i)
+		}
+	}
+
+	// A bus restart does not make the frame new again.
+	hub.Close()
+	c.waitConnect(t)
+	eve = bustest.Dial(t, url)
+	eve.SendRaw(t, captured)
+	eve.SendRaw(t, mustCipher(t, busKey).Seal([]byte(`{"type":"test.marker","data":{},"context":{}}`)))
+	if got := rec.next(t); got.Type != "test.marker" {
+		t.Fatalf("after reconnecting, dispatch = %s (n=%d), want test.marker: a replayed frame must be dropped", got.Type, seqOf(t, got))
+	}
+	rec.none(t)
+	if got := logs.lines(t, "cannot decrypt"); len(got) != 0 {
+		t.Errorf("key warnings on a bus with one key: %v", got)
+	}
+}
+
+// firstFrame waits for p's first frame after the greeting and returns it as
+// it was on the wire.
+func firstFrame(t *testing.T, p *bustest.Peer) []byte {
+	t.Helper()
+	poll(t, "a frame after the greeting", func() bool { return len(p.Frames()) >= 2 })
+	return p.Frames()[1]
+}
+
 func TestClientSendLimitAppliesToSealedFrame(t *testing.T) {
 	plain := bus.NewMessage("test.big", map[string]string{"x": strings.Repeat("a", 600)})
-	frame, _ := plain.MarshalJSON()
+	frame, _ := plain.WithSession().MarshalJSON() // as Send writes it
 	c := bus.NewClient("ws://127.0.0.1:1/core", newRecorder(), nil)
 	c.MaxMessageSize = int64(len(frame) + 10)
 	if err := c.Send(plain); err != nil {

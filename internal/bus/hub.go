@@ -15,7 +15,7 @@ import (
 )
 
 // greeting is what ovos-messagebus sends each client as it connects.
-const greeting = `{"type":"connected","data":{},"context":{"session":{"session_id":"default"}}}`
+const greeting = `{"type":"connected","data":{},"context":{"session":` + DefaultSession + `}}`
 
 // hubQueueSize bounds the frames waiting for one hub client; a client that
 // falls this far behind is dropped rather than slowing the others.
@@ -33,7 +33,8 @@ const hubQueueSize = 4096
 // blocking the others. Unlike
 // ovos-messagebus, the Hub does not parse frames: it relays malformed ones
 // too, which lets tests feed them to clients, and the encrypted frames of a
-// bus with websocket.secret_key, which it needs no key for.
+// bus with websocket.secret_key, which it needs no key for (a replayed one
+// as well: each Client with the key drops those itself).
 //
 // The exported fields are set by NewHub and may be changed before serving
 // starts, not after. ServeHTTP, Clients and Close are safe for concurrent

@@ -240,10 +240,36 @@ func (m Message) LogValue() slog.Value {
 	return slog.GroupValue(slog.String("type", m.Type), slog.Int("data_bytes", len(m.Data)))
 }
 
+// DefaultSession is the "session" context value of the default session:
+// what ovos-bus-client's emit adds to a message sent without a session by
+// a client in the default session (every skill and service on a device),
+// and what ovos-messagebus's "connected" frame carries. Only the id is
+// given: a reader takes session_id "default" for its own default session
+// and fills the other fields (lang, pipeline, …) from its own
+// configuration, so any value of theirs sent from here could only
+// contradict it.
+const DefaultSession = `{"session_id":"default"}`
+
+// WithSession returns m with the default session in its context when m
+// carries no "session", as ovos-bus-client's emit adds one: without it every
+// Python client on the bus logs "No session context in message" for the
+// frame. A session m carries is kept as it is. m is not modified.
+func (m Message) WithSession() Message {
+	if _, ok := m.Context["session"]; ok {
+		return m
+	}
+	ctx := make(map[string]json.RawMessage, len(m.Context)+1)
+	maps.Copy(ctx, m.Context)
+	ctx["session"] = json.RawMessage(DefaultSession)
+	m.Context = ctx
+	return m
+}
+
 // NewMessage returns a message the daemon emits on its own initiative: data
 // marshalled with encoding/json (nil means {}), and an empty context, so it
-// carries no other client's session. data must marshal to a JSON object;
-// anything else is a programmer error and panics.
+// carries no other client's session (Client.Send gives it the default
+// one). data must marshal to a JSON object; anything else is a programmer
+// error and panics.
 func NewMessage(typ string, data any) Message {
 	return Message{Type: typ, Data: marshalData(typ, data), Context: map[string]json.RawMessage{}}
 }
@@ -251,7 +277,9 @@ func NewMessage(typ string, data any) Message {
 // Reply answers m the way ovos-bus-client's Message.reply does: a new
 // message of type typ whose context is a copy of m's, with "source" and
 // "destination" swapped when both are present (with only one, nothing is
-// swapped). data is marshalled as by NewMessage. m is not modified.
+// swapped). data is marshalled as by NewMessage. m is not modified. As in
+// ovos-bus-client, a reply to a message without a session gets the default
+// one when it is sent (Client.Send), not here.
 func (m Message) Reply(typ string, data any) Message {
 	ctx := cloneContext(m.Context)
 	src, hasSrc := ctx["source"]

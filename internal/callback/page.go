@@ -144,6 +144,9 @@ func (s *Server) failure(err error) (int, page) {
 	case oauth.CodeInterrupted:
 		return http.StatusGone, s.simple(markFail, i18n.PageInterruptedTitle, i18n.PageInterruptedMessage, again)
 	case oauth.CodeInvalidState:
+		if errors.Is(err, oauth.ErrLoginEnded) {
+			return http.StatusGone, s.simple(markFail, i18n.PageModeChangedTitle, i18n.PageModeChangedMessage, again)
+		}
 		return http.StatusBadRequest, s.simple(markFail, i18n.PageInvalidTitle, i18n.PageInvalidMessage, again)
 	case oauth.CodeUnknownApp:
 		return http.StatusNotFound, s.simple(markFail, i18n.PageUnknownAppTitle, i18n.PageUnknownAppMessage, again)

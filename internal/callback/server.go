@@ -48,7 +48,9 @@ type Server struct {
 	MaxHeaderBytes int           // default 16 KiB
 	// Health, if set, tells /healthz whether the daemon can do its work:
 	// problem is empty when it can, else a sentence saying what is wrong
-	// (the bus not attached, the store closed), answered with 503.
+	// (the bus not attached, the store closed), answered with 503. Anyone
+	// who reaches the port reads it, so it names no address, path or
+	// setting: those belong in the log.
 	Health func() (problem string)
 	// ShutdownTimeout bounds the wait for requests in flight when Serve's
 	// context ends: long enough for a token exchange in flight to finish

@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/OpenVoiceOS/ovos-oauth/internal/bus"
 )
 
 // Config is the daemon's settings once every source has been merged and every
@@ -61,6 +63,11 @@ type Config struct {
 	// files, imported at start while the store has no apps; empty means
 	// ovos_utils' own, $XDG_CACHE_HOME/mycroft/json_database.
 	ImportFrom string `mapstructure:"import_from"`
+	// ImportOnStart says whether the daemon imports those files itself at
+	// start while the store has no apps. The system unit turns it off: it
+	// runs "ovos-oauth import --service" as root before the daemon instead,
+	// as only root can read the home of the user that runs OVOS.
+	ImportOnStart bool `mapstructure:"import_on_start"`
 	// MetricsListen is the host:port of the HTTP server of the Prometheus
 	// metrics (/metrics); empty means none.
 	MetricsListen string `mapstructure:"metrics_listen"`
@@ -188,23 +195,30 @@ func parseLevel(s string) (slog.Level, bool) {
 	return 0, false
 }
 
+// checkBusURL accepts a ws:// or wss:// URL with a host. Its errors show
+// the URL as bus.RedactURL does: user info or a query may hold a password.
 func checkBusURL(s string) error {
 	if s == "" {
 		return errors.New("is empty")
 	}
 	u, err := url.Parse(s)
 	if err != nil {
-		return fmt.Errorf("%q is not a URL", s)
+		// Unwrapped: url.Error's text quotes the whole URL.
+		return fmt.Errorf("is not a URL (%v); want ws://host:port/route", errors.Unwrap(err))
 	}
+	shown := bus.RedactURL(s)
 	if u.Scheme != "ws" && u.Scheme != "wss" {
-		return fmt.Errorf("%q is not a ws:// or wss:// URL", s)
+		return fmt.Errorf("%s is not a ws:// or wss:// URL", shown)
 	}
 	if u.Hostname() == "" {
-		return fmt.Errorf("%q has no host", s)
+		return fmt.Errorf("%s has no host", shown)
+	}
+	if u.User != nil {
+		return fmt.Errorf("%s: a websocket URL cannot carry user info (user:password@), and the OVOS bus asks for none; remove it", shown)
 	}
 	if p := u.Port(); p != "" {
 		if _, err := parsePort(p); err != nil {
-			return fmt.Errorf("%q: %w", s, err)
+			return fmt.Errorf("%s: %w", shown, err)
 		}
 	}
 	return nil

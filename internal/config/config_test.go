@@ -18,6 +18,7 @@ func validConfig() Config {
 		LogFormat:       "text",
 		LogLevel:        "info",
 		MirrorOVOSUtils: true,
+		ImportOnStart:   true,
 		SecretsKeyFile:  "/var/lib/ovos-oauth/secrets.key",
 	}
 }
@@ -65,6 +66,7 @@ func TestValidateRejects(t *testing.T) {
 		{"bus URL without host", func(c *Config) { c.BusURL = "ws:///core" }, "bus_url"},
 		{"bus URL with a bad port", func(c *Config) { c.BusURL = "ws://h:99999/core" }, "bus_url"},
 		{"bus URL unparsable", func(c *Config) { c.BusURL = "ws://h:8181/%zz" }, "bus_url"},
+		{"bus URL with user info", func(c *Config) { c.BusURL = "ws://ovos:hunter2@127.0.0.1:8181/core" }, "bus_url"},
 		{"embedded bus without port", func(c *Config) { c.EmbeddedBus = "127.0.0.1" }, "embedded_bus"},
 		{"embedded bus with named port", func(c *Config) { c.EmbeddedBus = "127.0.0.1:http" }, "embedded_bus"},
 		{"empty data dir", func(c *Config) { c.DataDir = "" }, "data_dir"},
@@ -105,6 +107,29 @@ func TestValidateRejects(t *testing.T) {
 				t.Errorf("Validate() = %q, want one error starting %q", err, tt.key+": ")
 			}
 		})
+	}
+}
+
+// TestValidateBusURLHidesSecrets: an error about bus_url shows the URL
+// without its user info or query, which may hold a password.
+func TestValidateBusURLHidesSecrets(t *testing.T) {
+	for _, u := range []string{
+		"ws://ovos:hunter2@127.0.0.1:8181/core",
+		"http://127.0.0.1:8181/core?token=hunter2",
+		"ws://127.0.0.1:99999/core?token=hunter2",
+		"ws:///core?token=hunter2",
+		"ws://ovos:hunter2@127.0.0.1:8181/%zz",
+	} {
+		c := validConfig()
+		c.BusURL = u
+		err := c.Validate()
+		if err == nil || !strings.HasPrefix(err.Error(), "bus_url: ") {
+			t.Errorf("Validate() with bus_url %q = %v, want a bus_url error", u, err)
+			continue
+		}
+		if strings.Contains(err.Error(), "hunter2") {
+			t.Errorf("Validate() with bus_url %q = %q, shows the secret", u, err)
+		}
 	}
 }
 

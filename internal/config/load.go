@@ -19,6 +19,8 @@ import (
 
 	"github.com/spf13/pflag"
 	"github.com/spf13/viper"
+
+	"github.com/OpenVoiceOS/ovos-oauth/internal/bus"
 )
 
 // ErrHelp is returned by Load when -h or --help was given, after the usage
@@ -54,6 +56,7 @@ var keys = []string{
 	"bus_secret_key",
 	"bus_allow_unencrypted",
 	"import_from",
+	"import_on_start",
 	"metrics_listen",
 	"lang",
 }
@@ -262,6 +265,7 @@ func newFlagSet(stderr io.Writer) *pflag.FlagSet {
 	fs.String("bus-secret-key", "", "`key` of an encrypted bus, 16, 24 or 32 characters, as the bus's websocket.secret_key; prefer the environment or a config file, which other users cannot list (default: mycroft.conf's websocket.secret_key, else none: a plain bus)")
 	fs.Bool("bus-allow-unencrypted", false, "on an encrypted bus, also accept plain frames (default: mycroft.conf's websocket.allow_unencrypted, else false)")
 	fs.String("import-from", "", "`directory` of ovos-PHAL-plugin-oauth's ovos_oauth_apps.json and ovos_oauth.json, imported at start while the database has no apps (default: $XDG_CACHE_HOME/mycroft/json_database, else ~/.cache/mycroft/json_database)")
+	fs.Bool("import-on-start", true, "import those files at start while the database has no apps (the system unit runs \"ovos-oauth import --service\" before the daemon instead)")
 	fs.String("metrics-listen", "", "serve Prometheus metrics at http://`host:port`/metrics (default: none)")
 	fs.String("lang", "", "`language` of the pages phones show, such as de-de or pt-PT; English where ovos-oauth has no messages in it (default: mycroft.conf's lang, else en-us)")
 	return fs
@@ -425,7 +429,7 @@ const EmbeddedAuto = "auto"
 func listenAddrOf(busURL string) (string, error) {
 	u, err := url.Parse(busURL)
 	if err != nil || u.Hostname() == "" {
-		return "", fmt.Errorf("cannot host the bus at %q", busURL)
+		return "", fmt.Errorf("cannot host the bus at %s", bus.RedactURL(busURL))
 	}
 	port := u.Port()
 	if port == "" {

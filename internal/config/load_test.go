@@ -104,6 +104,7 @@ func (e *testEnv) defaults() Config {
 		LogFormat:       "text",
 		LogLevel:        "info",
 		MirrorOVOSUtils: true,
+		ImportOnStart:   true,
 		SecretsKeyFile:  filepath.Join(data, "secrets.key"),
 		Lang:            "en-us",
 	}
@@ -164,6 +165,7 @@ func TestLoadEachKey(t *testing.T) {
 		{"mirror_ovos_utils", "false", func(c *Config, _ string) { c.MirrorOVOSUtils = false }},
 		{"relay_url", "https://relay.example/ovos/", func(c *Config, v string) { c.RelayURL = v }},
 		{"secrets_key_file", "/etc/ovos-oauth/secrets.key", func(c *Config, v string) { c.SecretsKeyFile = v }},
+		{"import_on_start", "false", func(c *Config, _ string) { c.ImportOnStart = false }},
 		{"metrics_listen", "127.0.0.1:9464", func(c *Config, v string) { c.MetricsListen = v }},
 		{"lang", "pt-BR", func(c *Config, v string) { c.Lang = v }},
 	}

@@ -11,6 +11,13 @@
 // a token record is the provider's token response with a float expires_at,
 // which becomes the Token's Expiry, so the engine refreshes a due token on
 // its timer instead of asking for a new login.
+//
+// ovos-oauth's own mirror writes to the same files, and marks every entry it
+// writes (mirror.MarkKey). Those entries are the mirror of a store, this
+// daemon's or another's, and are never imported: a second store holding them
+// would refresh the same rotating refresh token as the first, and one of the
+// two would end in invalid_grant. Only what another program wrote is
+// imported.
 package migrate
 
 import (
@@ -19,6 +26,8 @@ import (
 	"fmt"
 	"maps"
 	"net/url"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"time"
@@ -42,6 +51,10 @@ type Report struct {
 	Kept []string
 	// Skipped lists the entries (or whole files) that could not be read.
 	Skipped []Skipped
+	// Mirrored lists the munged ids of apps whose app or token entry
+	// ovos-oauth's mirror wrote: the apps of a store, never imported into
+	// another. Not an error, and not in Skipped.
+	Mirrored []string
 }
 
 // Imported is one app put into the store.
@@ -68,34 +81,91 @@ type Skipped struct {
 	Reason string
 }
 
-// Import reads the plugin's files in dir and puts every app it can read
-// that st does not have yet into st, then its token. It never replaces an
-// app or a token st has, and never writes to the files. Entries it cannot
-// read are reported in the Report and skipped; a file that is missing is
-// empty. It returns an error, with what it imported so far, when a file
-// cannot be read at all (other than not being a JSON object) or st fails.
-// now stamps the new apps and stands in for when a token was issued, where
-// its record does not tell.
-func Import(st oauth.Store, dir string, now time.Time) (Report, error) {
-	var rep Report
+// Files is what the plugin's two files in Dir hold: their entries, keyed by
+// munged id, each value as its raw JSON text. Skipped lists a file that is
+// not a JSON object, read as empty. It is what Read returns and ImportFiles
+// takes, and encodes as JSON, so that one process can read the files and
+// another import them.
+type Files struct {
+	Dir string `json:"dir"`
+	// Found says whether either file is there.
+	Found   bool                       `json:"found"`
+	Apps    map[string]json.RawMessage `json:"apps"`
+	Tokens  map[string]json.RawMessage `json:"tokens"`
+	Skipped []Skipped                  `json:"skipped,omitempty"`
+}
+
+// Read reads the plugin's files in dir, under json_database's lock, and
+// never writes them. A file that is missing is empty; one that is not a
+// JSON object is listed in Skipped and read as empty. It returns an error
+// when a file cannot be read at all.
+func Read(dir string) (Files, error) {
+	f := Files{Dir: dir}
+	for _, name := range []string{AppsFile, TokensFile} {
+		if _, err := os.Stat(filepath.Join(dir, name)); err == nil {
+			f.Found = true
+		}
+	}
 	files := mirror.New(dir)
-	apps, err := files.Apps()
+	var err error
+	f.Apps, err = files.Apps()
 	if err != nil {
 		if !errors.Is(err, mirror.ErrNotObject) {
-			return rep, fmt.Errorf("read %s: %w", AppsFile, err)
+			return f, fmt.Errorf("read %s: %w", AppsFile, err)
 		}
-		rep.Skipped = append(rep.Skipped, Skipped{File: AppsFile, Reason: err.Error()})
+		f.Skipped = append(f.Skipped, Skipped{File: AppsFile, Reason: err.Error()})
 	}
-	tokens, err := files.Tokens()
+	f.Tokens, err = files.Tokens()
 	if err != nil {
 		if !errors.Is(err, mirror.ErrNotObject) {
-			return rep, fmt.Errorf("read %s: %w", TokensFile, err)
+			return f, fmt.Errorf("read %s: %w", TokensFile, err)
 		}
-		rep.Skipped = append(rep.Skipped, Skipped{File: TokensFile, Reason: err.Error()})
+		f.Skipped = append(f.Skipped, Skipped{File: TokensFile, Reason: err.Error()})
 	}
+	return f, nil
+}
+
+// Import reads the plugin's files in dir (see Read) and imports them into st
+// (see ImportFiles). It returns an error, with what it imported so far, when
+// a file cannot be read at all (other than not being a JSON object) or st
+// fails.
+func Import(st oauth.Store, dir string, now time.Time) (Report, error) {
+	f, err := Read(dir)
+	if err != nil {
+		return Report{}, err
+	}
+	return ImportFiles(st, f, now)
+}
+
+// ImportFiles puts every app of f that st does not have yet into st, then
+// its token, except the apps ovos-oauth's mirror wrote (Report.Mirrored).
+// It never replaces an app or a token st has. Entries it cannot read are
+// reported in the Report and skipped. It returns an error, with what it
+// imported so far, when st fails. now stamps the new apps and stands in for
+// when a token was issued, where its record does not tell.
+func ImportFiles(st oauth.Store, f Files, now time.Time) (Report, error) {
+	rep := Report{Skipped: slices.Clone(f.Skipped)}
+	apps, tokens := f.Apps, f.Tokens
+
+	// An app is ovos-oauth's when either of its entries carries the mark.
+	mirrored := make(map[string]bool)
+	for id, raw := range apps {
+		if mirror.Marked(raw) {
+			mirrored[id] = true
+		}
+	}
+	for id, raw := range tokens {
+		if !mirrored[id] && mirror.Marked(raw) {
+			mirrored[id] = true
+		}
+	}
+	rep.Mirrored = slices.Sorted(maps.Keys(mirrored))
 
 	unread := make(map[string]bool) // apps skipped
 	for _, id := range slices.Sorted(maps.Keys(apps)) {
+		if mirrored[id] {
+			continue
+		}
 		app, guessed, err := parseApp(id, apps[id], now)
 		if err != nil {
 			rep.Skipped = append(rep.Skipped, Skipped{File: AppsFile, Name: id, Reason: err.Error()})
@@ -129,6 +199,7 @@ func Import(st oauth.Store, dir string, now time.Time) (Report, error) {
 	}
 	for _, id := range slices.Sorted(maps.Keys(tokens)) {
 		switch _, ok := apps[id]; {
+		case mirrored[id]:
 		case !ok:
 			rep.Skipped = append(rep.Skipped, Skipped{File: TokensFile, Name: id, Reason: "no app of that name in " + AppsFile})
 		case unread[id]:
@@ -211,6 +282,9 @@ func checkEndpoint(name, raw string) error {
 
 // parseToken reads one entry of the token file: the provider's token
 // response, with the plugin's expires_at.
+// maxLifetime bounds the expiry and lifetime an imported token may claim.
+const maxLifetime = 365 * 24 * time.Hour
+
 func parseToken(raw json.RawMessage, now time.Time) (*oauth.Token, error) {
 	var rec map[string]any
 	if err := json.Unmarshal(raw, &rec); err != nil || rec == nil {
@@ -231,9 +305,17 @@ func parseToken(raw json.RawMessage, now time.Time) (*oauth.Token, error) {
 	if tok.AccessToken == "" {
 		return nil, errors.New("access_token is missing")
 	}
+	// Anyone could have written these numbers: an expiry is believed up to
+	// a year ahead and a lifetime up to a year, as the engine believes a
+	// provider's, so that no time computed from them overflows.
 	if hasExpiry && expiresAt > 0 {
-		tok.Expiry = time.UnixMicro(int64(expiresAt * 1e6))
+		if latest := now.Add(maxLifetime); expiresAt >= float64(latest.Unix()) {
+			tok.Expiry = latest
+		} else {
+			tok.Expiry = time.UnixMicro(int64(expiresAt * 1e6))
+		}
 	}
+	expiresIn = min(expiresIn, maxLifetime.Seconds())
 	// When the token was issued: its expiry less its lifetime where both are
 	// known, else the import (never after the expiry). The engine refreshes
 	// no earlier than half way between the two.

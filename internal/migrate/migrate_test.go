@@ -2,8 +2,10 @@ package migrate_test
 
 import (
 	"bytes"
+	"encoding/json"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -370,8 +372,9 @@ func TestImportKeepsExisting(t *testing.T) {
 	}
 }
 
-// TestImportMirror: what the daemon's own ovos_utils mirror writes reads
-// back as the same app and token, so the two agree on names and on
+// TestImportMirror: what the daemon's own ovos_utils mirror writes is not
+// imported; once the plugin has written it again (whole, without the mark),
+// it reads back as the same app and token, so the two agree on names and on
 // expires_at.
 func TestImportMirror(t *testing.T) {
 	dir := t.TempDir()
@@ -391,7 +394,30 @@ func TestImportMirror(t *testing.T) {
 
 	db := openStore(t)
 	rep, err := migrate.Import(db, dir, now)
-	if err != nil || len(rep.Imported) != 1 || len(rep.Skipped) != 0 {
+	if err != nil || len(rep.Imported) != 0 || len(rep.Skipped) != 0 || !slices.Equal(rep.Mirrored, []string{app.MungedID()}) {
+		t.Fatalf("Import(the mirror) = %+v, %v; want nothing imported, %s mirrored", rep, err, app.MungedID())
+	}
+
+	// The plugin writes both entries again, whole: what it read, without
+	// the mark it does not know.
+	for _, name := range []string{migrate.AppsFile, migrate.TokensFile} {
+		p := filepath.Join(dir, name)
+		data, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var m map[string]map[string]any
+		if err := json.Unmarshal(data, &m); err != nil {
+			t.Fatal(err)
+		}
+		delete(m[app.MungedID()], mirror.MarkKey)
+		out, _ := json.Marshal(m)
+		if err := os.WriteFile(p, out, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rep, err = migrate.Import(db, dir, now)
+	if err != nil || len(rep.Imported) != 1 || len(rep.Skipped) != 0 || len(rep.Mirrored) != 0 {
 		t.Fatalf("Import() = %+v, %v; want one app imported", rep, err)
 	}
 	got, _ := db.App(app.MungedID())
@@ -404,6 +430,9 @@ func TestImportMirror(t *testing.T) {
 		!gotTok.Expiry.Equal(expiry) || !gotTok.Obtained.Equal(tok.Obtained) || gotTok.Raw["id_token"] != "x" {
 		t.Errorf("Token() = expiry %v obtained %v raw %v, want expiry %v obtained %v and the rest as written",
 			gotTok.Expiry, gotTok.Obtained, gotTok.Raw, expiry, tok.Obtained)
+	}
+	if _, ok := gotTok.Raw[mirror.MarkKey]; ok {
+		t.Errorf("Token().Raw holds the mark: %v", gotTok.Raw)
 	}
 }
 
@@ -421,5 +450,149 @@ func TestImportUnreadable(t *testing.T) {
 	}
 	if apps, _ := db.Apps(); len(apps) != 0 {
 		t.Errorf("store holds %d apps after a failed import, want 0", len(apps))
+	}
+}
+
+// TestImportSkipsOvosOauthEntries: entries ovos-oauth's mirror wrote are the
+// mirror of a store, this daemon's or another's, and are never imported, so
+// that two stores never refresh one login; the plugin's entries beside them
+// are. An app is ovos-oauth's when either of its entries is: a program that
+// rewrites one of them whole (the plugin, a Spotify plugin saving its
+// refreshed token) drops the mark from that one only. A program that
+// updates an entry in place, as ovos_utils' refresh helper does
+// (token_data.update), keeps the mark: the entry stays ovos-oauth's.
+func TestImportSkipsOvosOauthEntries(t *testing.T) {
+	dir := t.TempDir()
+	files := mirror.New(dir)
+	files.LockDir = t.TempDir()
+	mirrored := func(appID string) *oauth.App {
+		app := &oauth.App{SkillID: "skill-x.me", AppID: appID, ClientID: "cid", ClientSecret: "csecret",
+			AuthEndpoint: "https://p.example/a", TokenEndpoint: "https://p.example/t"}
+		tok := &oauth.Token{AccessToken: oauth.Secret("acc-" + appID), RefreshToken: oauth.Secret("ref-" + appID), Expiry: now.Add(time.Hour), Obtained: now}
+		if err := files.PutApp(app, "http://192.168.1.2:36536/auth/callback/"+app.MungedID()); err != nil {
+			t.Fatal(err)
+		}
+		if err := files.PutToken(app, tok); err != nil {
+			t.Fatal(err)
+		}
+		return app
+	}
+	mirrored("both")             // app and token as ovos-oauth wrote them
+	appOnly := mirrored("token") // its token rewritten whole by another program
+	tokenOnly := mirrored("app") // its app rewritten whole by the plugin
+	mirrored("updated")          // its token updated in place by ovos_utils
+	if err := files.PutToken(&oauth.App{SkillID: "skill-gone.me", AppID: "x"}, &oauth.Token{AccessToken: "a"}); err != nil {
+		t.Fatal(err) // a token of ovos-oauth's without its app
+	}
+	edit := func(name string, change func(map[string]json.RawMessage)) {
+		t.Helper()
+		p := filepath.Join(dir, name)
+		data, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var m map[string]json.RawMessage
+		if err := json.Unmarshal(data, &m); err != nil {
+			t.Fatal(err)
+		}
+		change(m)
+		out, _ := json.Marshal(m)
+		if err := os.WriteFile(p, out, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	edit(migrate.TokensFile, func(m map[string]json.RawMessage) {
+		m[appOnly.MungedID()] = json.RawMessage(`{"access_token": "spotipy", "refresh_token": "r", "expires_at": 1767322800.0}`)
+		var tok map[string]any
+		json.Unmarshal(m["skill-x.me_updated"], &tok)
+		tok["access_token"], tok["expires_at"] = "refreshed-by-ovos-utils", 1767322900.0
+		m["skill-x.me_updated"], _ = json.Marshal(tok)
+		m["skill-spotify.openvoiceos_spotify"] = json.RawMessage(spotifyToken)
+	})
+	edit(migrate.AppsFile, func(m map[string]json.RawMessage) {
+		m[tokenOnly.MungedID()] = json.RawMessage(haApp)
+		m["skill-spotify.openvoiceos_spotify"] = json.RawMessage(spotifyApp)
+	})
+
+	db := openStore(t)
+	rep, err := migrate.Import(db, dir, now)
+	if err != nil {
+		t.Fatalf("Import() error = %v", err)
+	}
+	apps, err := db.Apps()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, a := range apps {
+		got = append(got, a.MungedID())
+	}
+	if diff := cmp.Diff(got, []string{"skill-spotify.openvoiceos_spotify"}); diff != "" {
+		t.Errorf("store apps after the import (-got +want):\n%s", diff)
+	}
+	if tok, err := db.Token("skill-spotify.openvoiceos_spotify"); err != nil || tok.RefreshToken != "spotify-refresh" {
+		t.Errorf("the plugin's token = %v, %v; want it imported", tok, err)
+	}
+	if len(rep.Skipped) != 0 {
+		t.Errorf("Import() skipped = %+v, want none: ovos-oauth's entries are no error", rep.Skipped)
+	}
+	want := []string{"skill-gone.me_x", "skill-x.me_app", "skill-x.me_both", "skill-x.me_token", "skill-x.me_updated"}
+	if diff := cmp.Diff(rep.Mirrored, want); diff != "" {
+		t.Errorf("Import() mirrored (-got +want):\n%s", diff)
+	}
+}
+
+// TestMarked: the mark is a key of the entry with a value other than false
+// or null, not the text anywhere in it.
+func TestMarked(t *testing.T) {
+	for raw, want := range map[string]bool{
+		`{"access_token": "a", "_ovos_oauth": true}`: true,
+		`{"_ovos_oauth":"store-1"}`:                  true,
+		`{"_ovos_oauth": false}`:                     false,
+		`{"_ovos_oauth": null}`:                      false,
+		`{"scope": "_ovos_oauth"}`:                   false,
+		`{"scope": "\"_ovos_oauth\": true"}`:         false,
+		`{"nested": {"_ovos_oauth": true}}`:          false,
+		`{"access_token": "a"}`:                      false,
+		`["_ovos_oauth"]`:                            false,
+		`{"_ovos_oauth": true`:                       false,
+	} {
+		if got := mirror.Marked(json.RawMessage(raw)); got != want {
+			t.Errorf("Marked(%s) = %v, want %v", raw, got, want)
+		}
+	}
+}
+
+// TestImportAbsurdLifetimes: a plugin file's expires_in and expires_at are
+// numbers anyone could have written; none may overflow into a token that
+// looks issued or expired centuries away (an always-due token is refreshed
+// without end).
+func TestImportAbsurdLifetimes(t *testing.T) {
+	t.Parallel()
+	for name, tc := range map[string]string{
+		"huge expires_in":  `{"access_token": "a", "refresh_token": "r", "expires_at": 1767322800, "expires_in": 1e30}`,
+		"int64 expires_in": `{"access_token": "a", "refresh_token": "r", "expires_at": 1767322800, "expires_in": 9223372037}`,
+		"huge expires_at":  `{"access_token": "a", "refresh_token": "r", "expires_at": 1e30, "expires_in": 3600}`,
+		"far expires_at":   `{"access_token": "a", "refresh_token": "r", "expires_at": 9.3e15, "expires_in": 3600}`,
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			db := openStore(t)
+			dir := pluginDir(t, entries("skill_app", spotifyApp), entries("skill_app", tc))
+			if _, err := migrate.Import(db, dir, now); err != nil {
+				t.Fatalf("Import() error = %v", err)
+			}
+			tok, err := db.Token("skill_app")
+			if err != nil {
+				t.Fatal(err)
+			}
+			lo, hi := now.AddDate(-2, 0, 0), now.AddDate(2, 0, 0)
+			if tok.Expiry.Before(lo) || tok.Expiry.After(hi) {
+				t.Errorf("Expiry = %v, want within two years of %v", tok.Expiry, now)
+			}
+			if tok.Obtained.Before(lo) || tok.Obtained.After(tok.Expiry) {
+				t.Errorf("Obtained = %v, want within two years of %v and not after Expiry %v", tok.Obtained, now, tok.Expiry)
+			}
+		})
 	}
 }

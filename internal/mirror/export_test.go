@@ -19,3 +19,8 @@ func (w *Writer) FileReads() int {
 func (w *Writer) SetTrim(above int64, trim func()) {
 	w.trimAbove, w.trim = above, trim
 }
+
+// SetAfterWrite makes every write of a file call hook with its path once the
+// file is in place; nil stops it. Tests that call it must not run in
+// parallel with others of the package that write files.
+func SetAfterWrite(hook func(path string)) { afterWrite = hook }

@@ -48,23 +48,32 @@ func (f *Files) updateStamp(name string, mu *sync.Mutex, change func(entries map
 	}
 	defer release()
 
-	entries, err := readEntries(path)
+	entries, read, err := readEntriesStamp(path)
 	if err != nil {
 		return stamp{}, false, fmt.Errorf("mirror %s: %w", path, err)
 	}
 	if !change(entries) {
-		return stampOf(path), false, nil
+		return read, false, nil
 	}
-	if err := writeFileAtomic(path, func(w io.Writer) error { return writeEntries(w, entries) }); err != nil {
+	written, err := writeFileAtomic(path, func(w io.Writer) error { return writeEntries(w, entries) })
+	if err != nil {
 		return stamp{}, false, fmt.Errorf("mirror %s: %w", path, err)
 	}
-	return stampOf(path), true, nil
+	if afterWrite != nil {
+		afterWrite(path)
+	}
+	return stamp{fi: written, known: true}, true, nil
 }
+
+// afterWrite, when set by a test, runs once a written file is in place.
+var afterWrite func(path string)
 
 // stamp tells whether a file changed since it was last seen: the file
 // itself (a rename puts another one in place), its size and its
 // modification time, in nanoseconds on the file systems that matter. Two
-// stamps of a missing file are equal.
+// stamps of a missing file are equal. The stamp of a file read or written
+// is taken from the file read or written, never from its path again: a
+// program that replaced or removed it in between would pass for it.
 type stamp struct {
 	fi    os.FileInfo // nil when the file is missing
 	known bool        // a zero stamp matches nothing
@@ -126,14 +135,34 @@ func (f *Files) timeout() time.Duration {
 // in place), and json_database treats it as one too. Comments, which json_database's
 // load_commented_json would strip, are not: such a file is errNotObject.
 func readEntries(path string) (map[string]json.RawMessage, error) {
-	data, err := os.ReadFile(path)
+	entries, _, err := readEntriesStamp(path)
+	return entries, err
+}
+
+// readEntriesStamp is readEntries that also returns the stamp of the file
+// it read.
+func readEntriesStamp(path string) (map[string]json.RawMessage, stamp, error) {
+	f, err := os.Open(path)
 	if errors.Is(err, fs.ErrNotExist) {
-		return map[string]json.RawMessage{}, nil
+		return map[string]json.RawMessage{}, stamp{known: true}, nil
 	}
 	if err != nil {
-		return nil, err
+		return nil, stamp{}, err
 	}
-	return parseEntries(data)
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, stamp{}, err
+	}
+	data, err := io.ReadAll(f)
+	if err != nil {
+		return nil, stamp{}, err
+	}
+	entries, err := parseEntries(data)
+	if err != nil {
+		return nil, stamp{}, err
+	}
+	return entries, stamp{fi: fi, known: true}, nil
 }
 
 // parseEntries is readEntries for the file's content. The values are
@@ -288,17 +317,17 @@ func marshalValue(v any) (json.RawMessage, error) {
 
 // writeFileAtomic replaces path with what write writes, through a temporary
 // file in the same directory, so a reader sees the old file or the new one,
-// never a part.
+// never a part, and returns what it wrote as os.Stat would describe it.
 // The file gets mode 0600, whatever the one it replaces had: it holds
 // secrets. A missing directory is created 0700, with its missing parents.
-func writeFileAtomic(path string, write func(io.Writer) error) (err error) {
+func writeFileAtomic(path string, write func(io.Writer) error) (written os.FileInfo, err error) {
 	dir := filepath.Dir(path)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return err
+		return nil, err
 	}
 	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".*.tmp") // mode 0600
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer func() {
 		if err != nil {
@@ -307,19 +336,23 @@ func writeFileAtomic(path string, write func(io.Writer) error) (err error) {
 		}
 	}()
 	if err := write(tmp); err != nil {
-		return err
+		return nil, err
 	}
 	if err := tmp.Sync(); err != nil {
-		return err
+		return nil, err
+	}
+	// The file as written: a rename keeps its identity, size and mtime.
+	if written, err = tmp.Stat(); err != nil {
+		return nil, err
 	}
 	if err := tmp.Close(); err != nil {
-		return err
+		return nil, err
 	}
 	if err := os.Rename(tmp.Name(), path); err != nil {
-		return err
+		return nil, err
 	}
 	syncDir(dir)
-	return nil
+	return written, nil
 }
 
 // syncDir makes a rename in dir durable. It is best effort: the new file is

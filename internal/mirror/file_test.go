@@ -19,7 +19,7 @@ func TestWriteFileAtomicCleansUp(t *testing.T) {
 	if err := os.MkdirAll(filepath.Join(path, "occupied"), 0o700); err != nil {
 		t.Fatal(err)
 	}
-	if err := writeFileAtomic(path, func(w io.Writer) error { _, err := io.WriteString(w, "{}"); return err }); err == nil {
+	if _, err := writeFileAtomic(path, func(w io.Writer) error { _, err := io.WriteString(w, "{}"); return err }); err == nil {
 		t.Fatal("writeFileAtomic() over a non-empty directory = nil, want an error")
 	}
 	entries, err := os.ReadDir(dir)

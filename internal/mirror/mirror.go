@@ -17,6 +17,7 @@
 package mirror
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -34,6 +35,20 @@ import (
 // DefaultTimeout is how long a write waits for another process's lock when
 // Files.Timeout is not set.
 const DefaultTimeout = 10 * time.Second
+
+// MarkKey is the field ovos-oauth puts into every entry it writes, app or
+// token: the mark that tells the daemon's own entries from those another
+// program wrote, so that an import never takes a database's mirror for the
+// Python plugin's files. Its value names the database (Files.Owner), so
+// that a daemon never takes a refresh token that another one, sharing the
+// folder, wrote there; it travels with the files (a copy, a backup, another
+// data directory beside them). ovos_utils and the programs that read these
+// files look up their fields by name and pass the rest along: a skill sees
+// one key more in its token. A program that rewrites an entry whole (the
+// plugin registering an app again, a Spotify plugin saving the token it
+// refreshed) drops the mark from that entry; one that updates it in place
+// (ovos_utils' refresh helper) keeps it.
+const MarkKey = "_ovos_oauth"
 
 // The file names ovos_utils.oauth gives its JsonStorageXDG databases.
 const (
@@ -59,6 +74,9 @@ type Files struct {
 	Dir     string        // the json_database directory, made 0700 if missing
 	LockDir string        // where the .lock files live; default os.TempDir()
 	Timeout time.Duration // how long to wait for another process's lock; default DefaultTimeout
+	// Owner names the database whose mirror this is, in the mark of every
+	// entry written (see MarkKey); "" marks them true.
+	Owner string
 
 	tokensMu sync.Mutex // held across a read-modify-write of the token file
 	appsMu   sync.Mutex // held across a read-modify-write of the apps file
@@ -98,7 +116,7 @@ func (f *Files) AppsFile() string { return filepath.Join(f.Dir, appsName) }
 // already, it is read and not written. It does not keep app. It is safe for
 // concurrent use.
 func (f *Files) PutApp(app *oauth.App, redirectURI string) error {
-	value, err := marshalValue(appRecordOf(app, redirectURI))
+	value, err := marshalValue(appRecordOf(app, redirectURI, f.Owner))
 	if err != nil {
 		return err
 	}
@@ -110,7 +128,7 @@ func (f *Files) PutApp(app *oauth.App, redirectURI string) error {
 // app's munged id. It does not keep app or tok, but reads tok.Raw, which must
 // not change until it returns. It is safe for concurrent use.
 func (f *Files) PutToken(app *oauth.App, tok *oauth.Token) error {
-	value, err := marshalValue(tokenRecordOf(tok))
+	value, err := marshalValue(tokenRecordOf(tok, f.Owner))
 	if err != nil {
 		return err
 	}
@@ -139,8 +157,10 @@ func (f *Files) DeleteApp(mungedID string) error {
 // RefreshToken returns the refresh_token in the token file's entry for
 // mungedID, "" when there is no such entry or field, and the entry's
 // expires_at (zero when absent). ovos_utils' refresh helper may have
-// replaced it, rotating the daemon's away. It takes the same locks as a
-// write and writes nothing. It is safe for concurrent use.
+// replaced it, rotating the daemon's away. An entry that the mirror of
+// another database wrote (its mark names another Owner) has none for this
+// one: that database's daemon holds that refresh token. It takes the same
+// locks as a write and writes nothing. It is safe for concurrent use.
 func (f *Files) RefreshToken(mungedID string) (oauth.Secret, time.Time, error) {
 	f.tokensMu.Lock()
 	defer f.tokensMu.Unlock()
@@ -168,10 +188,24 @@ func (f *Files) readRefreshToken(mungedID string, timeout time.Duration) (oauth.
 	}
 	var rt oauth.Secret
 	var exp time.Time
-	if raw, ok := entries[mungedID]; ok {
+	if raw, ok := entries[mungedID]; ok && !f.others(raw) {
 		rt, exp = refreshTokenOf(raw)
 	}
 	return rt, exp, nil
+}
+
+// others reports whether an entry carries the mark of another database
+// than f.Owner. Without an Owner, no entry is another's.
+func (f *Files) others(raw json.RawMessage) bool {
+	if f.Owner == "" {
+		return false
+	}
+	v, ok := markOf(raw)
+	if !ok {
+		return false
+	}
+	var owner string
+	return json.Unmarshal(v, &owner) != nil || owner != f.Owner
 }
 
 // putKey sets id's entry to value; the file is written only when that
@@ -208,9 +242,18 @@ type appRecord struct {
 	CallbackEndpoint string  `json:"callback_endpoint"`
 	Scope            string  `json:"scope"`
 	ShellIntegration bool    `json:"shell_integration"`
+	Mark             any     `json:"_ovos_oauth"` // MarkKey: the Owner, or true
 }
 
-func appRecordOf(app *oauth.App, redirectURI string) appRecord {
+// markValue is the value of MarkKey for the database owner.
+func markValue(owner string) any {
+	if owner == "" {
+		return true
+	}
+	return owner
+}
+
+func appRecordOf(app *oauth.App, redirectURI, owner string) appRecord {
 	rec := appRecord{
 		OAuthService:     app.MungedID(),
 		AuthEndpoint:     app.AuthEndpoint,
@@ -218,6 +261,7 @@ func appRecordOf(app *oauth.App, redirectURI string) appRecord {
 		CallbackEndpoint: redirectURI,
 		Scope:            app.Scope,
 		ShellIntegration: app.ShellIntegration,
+		Mark:             markValue(owner),
 	}
 	if app.ClientID != "" {
 		rec.ClientID = &app.ClientID
@@ -230,11 +274,12 @@ func appRecordOf(app *oauth.App, redirectURI string) appRecord {
 }
 
 // tokenRecordOf returns the token as the provider sent it, with the fields
-// the engine keeps apart (or learnt later) laid over it: the Token's fields
-// are the truth where the two differ.
-func tokenRecordOf(tok *oauth.Token) map[string]any {
-	rec := make(map[string]any, len(tok.Raw)+6)
+// the engine keeps apart (or learnt later) and the mark laid over it: the
+// Token's fields are the truth where the two differ.
+func tokenRecordOf(tok *oauth.Token, owner string) map[string]any {
+	rec := make(map[string]any, len(tok.Raw)+7)
 	maps.Copy(rec, tok.Raw)
+	rec[MarkKey] = markValue(owner)
 	rec["access_token"] = tok.AccessToken.Reveal()
 	if tok.RefreshToken != "" {
 		rec["refresh_token"] = tok.RefreshToken.Reveal()
@@ -257,6 +302,55 @@ func tokenRecordOf(tok *oauth.Token) map[string]any {
 	}
 	return rec
 }
+
+// Marked reports whether an entry of either file carries MarkKey with a
+// value other than false or null: ovos-oauth wrote it, and no program since
+// replaced it whole. The key is looked for as ovos-oauth and Python's json
+// module write it, never escaped. It decodes nothing, as an import beside
+// another daemon's mirror checks thousands of entries at start; the entries
+// it gets were read from a file that parsed as JSON, and on any other input
+// it may answer wrong, but never panics.
+func Marked(raw json.RawMessage) bool {
+	v, ok := markOf(raw)
+	return ok && !bytes.Equal(v, []byte("false")) && !bytes.Equal(v, []byte("null"))
+}
+
+// markOf returns the raw value of the entry's own MarkKey, the last of
+// several as a JSON decoder takes it; ok is false without one.
+func markOf(raw json.RawMessage) (value []byte, ok bool) {
+	if !bytes.Contains(raw, markQuoted) {
+		return nil, false // the plugin's entries, at the cost of a search
+	}
+	raw = bytes.Trim(raw, jsonSpace)
+	if len(raw) == 0 || raw[0] != '{' {
+		return nil, false
+	}
+	// The entry's own keys, not those of objects inside it.
+	i := skipSpace(raw, 1)
+	for i < len(raw) && raw[i] == '"' {
+		end := skipString(raw, i)
+		key := raw[i:end]
+		if i = skipSpace(raw, end); i >= len(raw) || raw[i] != ':' {
+			return nil, false
+		}
+		if i = skipSpace(raw, i+1); i >= len(raw) {
+			return nil, false
+		}
+		end = skipValue(raw, i)
+		if bytes.Equal(key, markQuoted) && end > i {
+			value = raw[i:end]
+		}
+		if i = skipSpace(raw, end); i < len(raw) && raw[i] == ',' {
+			i = skipSpace(raw, i+1)
+		}
+	}
+	if i >= len(raw) || raw[i] != '}' {
+		return nil, false // cut short
+	}
+	return value, value != nil
+}
+
+var markQuoted = []byte(`"` + MarkKey + `"`)
 
 // pythonFloat formats v so that Python's json module reads a float, even for
 // a whole number: 1767322800.0, not 1767322800.

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"maps"
 	"os"
 	"path/filepath"
@@ -140,9 +141,11 @@ func TestPutTokenShape(t *testing.T) {
 				"scope":        "user-read-playback-state",
 				"id_token":     "eyJhbGciOi.x.y",
 				"profile":      map[string]any{"name": "Zoë", "ids": []any{float64(1), "two"}},
+				"_ovos_oauth":  false, // the mark is ovos-oauth's, whatever a provider sends
 			},
 		},
 		want: map[string]any{
+			"_ovos_oauth":   true,
 			"access_token":  "access-1",
 			"refresh_token": "refresh-1",
 			"token_type":    "Bearer",
@@ -161,6 +164,7 @@ func TestPutTokenShape(t *testing.T) {
 			Obtained:    obtained,
 		},
 		want: map[string]any{
+			"_ovos_oauth":  true,
 			"access_token": "access-2",
 			"token_type":   "bearer",
 			"expires_in":   float64(5400),
@@ -174,6 +178,7 @@ func TestPutTokenShape(t *testing.T) {
 			Raw:         map[string]any{"token_type": "bearer", "refresh_token": "from-raw"},
 		},
 		want: map[string]any{
+			"_ovos_oauth":  true,
 			"access_token": "access-3",
 			"token_type":   "bearer",
 		},
@@ -231,6 +236,7 @@ func TestPutAppShape(t *testing.T) {
 			"callback_endpoint": redirectURI,
 			"scope":             "user-read-playback-state playlist-read-private",
 			"shell_integration": true,
+			"_ovos_oauth":       true,
 		},
 		"skill-gmail_mail": map[string]any{
 			"oauth_service":     "skill-gmail_mail",
@@ -241,6 +247,7 @@ func TestPutAppShape(t *testing.T) {
 			"callback_endpoint": "http://localhost:36536/auth/callback/skill-gmail_mail",
 			"scope":             "",
 			"shell_integration": false,
+			"_ovos_oauth":       true,
 		},
 	}
 	if diff := cmp.Diff(readJSON(t, f.AppsFile()), want); diff != "" {
@@ -644,5 +651,101 @@ func TestRefreshToken(t *testing.T) {
 	}
 	if rt, _, err := f.RefreshToken("other"); err != nil || rt != "" {
 		t.Fatalf("RefreshToken() of a non-string = %q, %v; want none", rt, err)
+	}
+}
+
+// FuzzMarked: Marked never panics, and on an entry that parses as a JSON
+// object without escapes it agrees with a decoder: the entry's own
+// "_ovos_oauth" key, the last of several, with a value other than false or
+// null.
+func FuzzMarked(f *testing.F) {
+	for _, seed := range []string{
+		`{"access_token": "a", "_ovos_oauth": true}`,
+		`{"_ovos_oauth": false, "_ovos_oauth": true}`,
+		`{"_ovos_oauth": null}`,
+		`{"scope": "_ovos_oauth", "x": {"_ovos_oauth": true}}`,
+		`{"_ovos_oauth": [1, {"a": "}"}], "b": 2}`,
+		`{"_ovos_oauth"`,
+		`{"_ovos_oauth": `,
+		`{"a": 1,, "_ovos_oauth": true}`,
+		` {"_ovos_oauth":0} `,
+	} {
+		f.Add([]byte(seed))
+	}
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		got := mirror.Marked(raw)
+		var entry map[string]json.RawMessage
+		if bytes.IndexByte(raw, '\\') >= 0 || json.Unmarshal(raw, &entry) != nil || entry == nil {
+			return
+		}
+		v, ok := entry[mirror.MarkKey]
+		want := ok && !bytes.Equal(v, []byte("false")) && !bytes.Equal(v, []byte("null"))
+		if got != want {
+			t.Errorf("Marked(%q) = %v, want %v", raw, got, want)
+		}
+	})
+}
+
+// TestRefreshTokenOfAnotherDatabase: two daemons with databases of their
+// own share one ovos_utils folder. The refresh token that one wrote there is
+// never offered to the other: taking it as a newer one rotated in by
+// ovos_utils, the other would refresh it, and the first would then end in
+// invalid_grant. One that ovos_utils updated in place (the mark stays), or
+// that another program wrote whole (no mark), is offered.
+func TestRefreshTokenOfAnotherDatabase(t *testing.T) {
+	a := newFiles(t)
+	a.Owner = "database-a"
+	b := mirror.New(a.Dir)
+	b.LockDir, b.Owner = a.LockDir, "database-b"
+	app := testApp("skill", "app")
+	if err := a.PutToken(app, &oauth.Token{AccessToken: "a", RefreshToken: "a's", Expiry: expiry}); err != nil {
+		t.Fatal(err)
+	}
+	if rt, _, err := a.RefreshToken(app.MungedID()); err != nil || rt != "a's" {
+		t.Errorf("a.RefreshToken() = %q, %v; want its own", rt, err)
+	}
+	if rt, _, err := b.RefreshToken(app.MungedID()); err != nil || rt != "" {
+		t.Errorf("b.RefreshToken() = %q, %v; want none: it is a's", rt, err)
+	}
+	w := mirror.NewWriter(b, slog.New(slog.DiscardHandler))
+	if rt, _, err := w.RefreshToken(app.MungedID()); err != nil || rt != "" {
+		t.Errorf("b's Writer.RefreshToken() = %q, %v; want none: it is a's", rt, err)
+	}
+
+	rewrite := func(change func(entry map[string]any) map[string]any) {
+		t.Helper()
+		data, err := os.ReadFile(a.TokenFile())
+		if err != nil {
+			t.Fatal(err)
+		}
+		var m map[string]map[string]any
+		if err := json.Unmarshal(data, &m); err != nil {
+			t.Fatal(err)
+		}
+		m[app.MungedID()] = change(m[app.MungedID()])
+		out, _ := json.Marshal(m)
+		if err := os.WriteFile(a.TokenFile(), out, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// ovos_utils' refresh helper: token_data.update(new), the mark kept.
+	rewrite(func(e map[string]any) map[string]any {
+		e["refresh_token"] = "rotated by ovos_utils"
+		return e
+	})
+	if rt, _, _ := a.RefreshToken(app.MungedID()); rt != "rotated by ovos_utils" {
+		t.Errorf("a.RefreshToken() = %q after ovos_utils rotated it, want that one", rt)
+	}
+	if rt, _, _ := b.RefreshToken(app.MungedID()); rt != "" {
+		t.Errorf("b.RefreshToken() = %q, want none: the entry is still a's", rt)
+	}
+	// A program that writes the entry whole, without the mark.
+	rewrite(func(map[string]any) map[string]any {
+		return map[string]any{"access_token": "x", "refresh_token": "spotipy's", "expires_at": 1767322800.0}
+	})
+	for name, f := range map[string]*mirror.Files{"a": a, "b": b} {
+		if rt, _, _ := f.RefreshToken(app.MungedID()); rt != "spotipy's" {
+			t.Errorf("%s.RefreshToken() = %q, want the one another program wrote", name, rt)
+		}
 	}
 }

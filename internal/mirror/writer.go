@@ -146,7 +146,7 @@ func NewWriter(files *Files, logger *slog.Logger) *Writer {
 
 // PutApp queues app's record for the apps file. It does not keep app.
 func (w *Writer) PutApp(app *oauth.App, redirectURI string) error {
-	value, err := marshalValue(appRecordOf(app, redirectURI))
+	value, err := marshalValue(appRecordOf(app, redirectURI, w.files.Owner))
 	if err != nil {
 		return err
 	}
@@ -158,7 +158,7 @@ func (w *Writer) PutApp(app *oauth.App, redirectURI string) error {
 // PutToken queues tok, refresh token included, for the token file. It
 // does not keep app or tok.
 func (w *Writer) PutToken(app *oauth.App, tok *oauth.Token) error {
-	value, err := marshalValue(tokenRecordOf(tok))
+	value, err := marshalValue(tokenRecordOf(tok, w.files.Owner))
 	if err != nil {
 		return err
 	}

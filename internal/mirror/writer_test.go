@@ -423,3 +423,32 @@ func TestWriterTrimsAfterLargeWrites(t *testing.T) {
 		})
 	}
 }
+
+// TestWriterFileDroppedRightAfterWrite: another program removes the file
+// the moment the Writer has put it in place. The Writer must not take the
+// missing file for the one it wrote: the next unchanged PutApp puts the
+// entry back.
+func TestWriterFileDroppedRightAfterWrite(t *testing.T) {
+	f := newFiles(t)
+	w := mirror.NewWriter(f, slog.New(slog.DiscardHandler))
+	drop := true
+	mirror.SetAfterWrite(func(path string) {
+		if drop && path == f.AppsFile() {
+			drop = false
+			os.Remove(path)
+		}
+	})
+	t.Cleanup(func() { mirror.SetAfterWrite(nil) })
+	app := testApp("skill", "app")
+	for range 2 {
+		if err := w.PutApp(app, redirectURI); err != nil {
+			t.Fatal(err)
+		}
+		if err := w.Flush(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := readJSON(t, f.AppsFile()); got[app.MungedID()] == nil {
+		t.Errorf("apps file = %v after the second PutApp, want the app back", got)
+	}
+}

@@ -177,11 +177,20 @@ type Flow struct {
 }
 
 // startedUnder reports whether the flow was started under the app's
-// registration as it is: the same client and the same endpoints. A login
-// started before a re-registration that moved them would hand its token to
-// the new endpoints.
+// registration as it is: the same client, the same endpoints and the same
+// login mode. A login started before a re-registration that moved them
+// would hand its token to the new endpoints; one of another mode is not
+// how the app logs in any more (Register ends those).
 func (f *Flow) startedUnder(app *App) bool {
-	return f.ClientID == app.ClientID && f.TokenEnd == app.TokenEndpoint && f.Binding == app.binding()
+	return f.ClientID == app.ClientID && f.TokenEnd == app.TokenEndpoint && f.Binding == app.binding() && f.Kind == app.flowKind()
+}
+
+// flowKind is the kind of the logins the app's mode starts.
+func (a *App) flowKind() FlowKind {
+	if a.LoginMode() == LoginDevice {
+		return FlowDevice
+	}
+	return flowKind(a.LoginMode())
 }
 
 // UserURL is the address the user opens for the flow: the verification URI

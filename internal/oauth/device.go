@@ -169,7 +169,13 @@ func (e *Engine) pollDevice(ctx context.Context, flowID string) (next time.Time,
 			err = e.keep(cur, tok, "login", f.ID, "kind", FlowDevice, "flow", FlowTag(f.ID))
 		}
 		if err != nil {
-			if derr := e.store.DeleteFlow(f.ID); derr != nil && !IsNotFound(derr) {
+			derr := e.store.DeleteFlow(f.ID)
+			if IsNotFound(derr) {
+				// Ended during the poll: replaced, or by a change of the
+				// app's login mode, which report nothing.
+				return time.Time{}, false
+			}
+			if derr != nil {
 				e.logger.Warn("device login not deleted", "flow", FlowTag(f.ID), "err", derr)
 			}
 			e.reportDevice(app, err)

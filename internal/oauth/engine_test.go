@@ -286,6 +286,36 @@ func TestTokenRequestClientAuth(t *testing.T) {
 	}
 }
 
+// TestBusFieldsExpiresInIsTimeLeft: a token on the bus says in expires_in
+// how long it has left, never less than 0, whatever lifetime the provider
+// gave it; without an expiry it has none.
+func TestBusFieldsExpiresInIsTimeLeft(t *testing.T) {
+	t.Parallel()
+	obtained := time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC)
+	tok := &oauth.Token{AccessToken: "AT", TokenType: "Bearer", Obtained: obtained, Expiry: obtained.Add(time.Hour),
+		Raw: map[string]any{"expires_in": 3600.0, "token_type": "Bearer"}}
+	tests := []struct {
+		name string
+		now  time.Time
+		want int64
+	}{
+		{"just issued", obtained, 3600},
+		{"20 minutes on", obtained.Add(20 * time.Minute), 2400},
+		{"rounded down to the second", obtained.Add(20*time.Minute + 400*time.Millisecond), 2399},
+		{"at expiry", obtained.Add(time.Hour), 0},
+		{"expired", obtained.Add(2 * time.Hour), 0},
+	}
+	for _, tt := range tests {
+		if got := tok.BusFields(tt.now)["expires_in"]; got != tt.want {
+			t.Errorf("%s: expires_in = %v (%T), want %d", tt.name, got, got, tt.want)
+		}
+	}
+	noExpiry := &oauth.Token{AccessToken: "AT", Obtained: obtained, Raw: map[string]any{"expires_in": "soon"}}
+	if got, ok := noExpiry.BusFields(obtained)["expires_in"]; ok {
+		t.Errorf("a token without an expiry: expires_in = %v, want none", got)
+	}
+}
+
 func TestCompleteKeepsWholeTokenResponse(t *testing.T) {
 	f := newFixture(t)
 	f.register(t, "app", nil)
@@ -297,7 +327,7 @@ func TestCompleteKeepsWholeTokenResponse(t *testing.T) {
 	if tok.AccessToken != "AT-1" || tok.RefreshToken != "RT-1" || tok.Scope != "read" || !tok.Expiry.Equal(f.clk.Now().Add(time.Hour)) {
 		t.Errorf("token = %+v", tok)
 	}
-	bus := tok.BusFields()
+	bus := tok.BusFields(f.clk.Now())
 	if bus["x_extra"] != "kept" || bus["access_token"] != "AT-1" || bus["expires_at"] != float64(f.clk.Now().Add(time.Hour).Unix()) {
 		t.Errorf("BusFields() = %v", bus)
 	}
@@ -509,9 +539,26 @@ func TestRegister(t *testing.T) {
 			t.Fatalf("Register() clash = %v, want conflict", err)
 		}
 	})
+	t.Run("a device login needs no auth_endpoint", func(t *testing.T) {
+		f := newFixture(t)
+		for name, mod := range map[string]func(*oauth.Registration){
+			"login device":           func(r *oauth.Registration) { r.Login = oauth.LoginDevice },
+			"device by its endpoint": func(r *oauth.Registration) {},
+		} {
+			r := oauth.Registration{SkillID: "skill.test", AppID: "app", TokenEndpoint: "https://x.example/t", DeviceEndpoint: "https://x.example/d"}
+			mod(&r)
+			if res, err := f.e.Register(ctx, r); err != nil || res.App.LoginMode() != oauth.LoginDevice {
+				t.Errorf("%s: Register() = %+v, %v; want a device login", name, res, err)
+			}
+		}
+	})
 	t.Run("invalid", func(t *testing.T) {
 		f := newFixture(t)
 		for name, mod := range map[string]func(*oauth.Registration){
+			"no auth_endpoint": func(r *oauth.Registration) { r.AuthEndpoint = "" },
+			"no auth_endpoint for another mode than device": func(r *oauth.Registration) {
+				r.AuthEndpoint, r.DeviceEndpoint, r.Login = "", "https://x.example/d", oauth.LoginLAN
+			},
 			"no skill_id":           func(r *oauth.Registration) { r.SkillID = "" },
 			"traversal app_id":      func(r *oauth.Registration) { r.AppID = "../x" },
 			"slash in skill_id":     func(r *oauth.Registration) { r.SkillID = "a/b" },

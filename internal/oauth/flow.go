@@ -194,6 +194,9 @@ func (e *Engine) PendingFlow(ctx context.Context, flowID string) (*Flow, error) 
 	}
 	f, err := e.store.Flow(flowID)
 	if IsNotFound(err) {
+		if outcome, seen := e.recent.outcome(flowID, "", e.Now()); seen && outcome == ended {
+			return nil, errEnded()
+		}
 		return nil, e.goneLink(flowID)
 	}
 	if err != nil {
@@ -311,7 +314,11 @@ func (e *Engine) complete(ctx context.Context, app *App, query url.Values, lande
 	}
 	defer e.flights.end()
 	unknown := func() error {
-		if outcome, seen := e.recent.outcome(state, app.MungedID(), e.Now()); seen {
+		outcome, seen := e.recent.outcome(state, app.MungedID(), e.Now())
+		switch {
+		case seen && outcome == ended:
+			return errEnded()
+		case seen:
 			return outcome.err()
 		}
 		return errUnknownLogin()
@@ -466,9 +473,16 @@ func (e *Engine) reportInterrupted(flows []*Flow) {
 }
 
 // errRegisteredAgain ends a login whose app was registered again with
-// another client or endpoints since it began (Flow.startedUnder).
+// another client, endpoints or login mode since it began
+// (Flow.startedUnder).
 func errRegisteredAgain() *Error {
-	return errorf(CodeInvalidState, "the app was registered again with another client or endpoints during the login; start it again")
+	return errorf(CodeInvalidState, "the app was registered again with another client, endpoints or login mode during the login; start it again")
+}
+
+// errEnded answers the link or the answer of a login that a change of the
+// app's login mode ended (endOtherLogins).
+func errEnded() *Error {
+	return &Error{Code: CodeInvalidState, Description: "this login was ended: the app now logs in another way; start a new login on your device", Err: ErrLoginEnded}
 }
 
 // maxStateLen bounds a state read from outside: a relay state carries the
@@ -538,7 +552,9 @@ func randomToken() string {
 }
 
 // recentStates remembers, for a few minutes, how logins whose state was
-// spent went, keyed by a hash of the state (no secret is kept).
+// spent went, keyed by a hash of the state (no secret is kept); and which
+// logins a change of login mode ended, by state and by the hash of the
+// link's flow id (with no app: the link names none).
 type recentStates struct {
 	mu      sync.Mutex
 	entries map[[32]byte]recentEntry
@@ -551,6 +567,7 @@ const (
 	pending loginOutcome = iota
 	completed
 	failed
+	ended // by a change of the app's login mode; never spent
 )
 
 func (o loginOutcome) describe() string {
@@ -572,6 +589,8 @@ func (o loginOutcome) err() *Error {
 		cause = ErrLoginFinishing
 	case completed:
 		cause = ErrLoginFinished
+	case ended:
+		return errEnded()
 	}
 	return &Error{Code: CodeAlreadyAnswered, Description: o.describe(), Err: cause}
 }

@@ -65,7 +65,7 @@ func TestProviderLifetimesClamped(t *testing.T) {
 			}
 			// Skills and the ovos_utils mirror read expires_in too: it says
 			// what the expiry says, or is absent with it.
-			bus := tok.BusFields()
+			bus := tok.BusFields(now)
 			got, has := bus["expires_in"]
 			switch {
 			case tt.want == 0 && has:

@@ -16,6 +16,11 @@ var (
 	ErrLoginFailed    = errors.New("the login ended without a token")
 )
 
+// ErrLoginEnded is the cause of the invalid_state error that answers the
+// link or the answer of a login which a change of the app's login mode
+// ended.
+var ErrLoginEnded = errors.New("the login was ended by a change of the app's login mode")
+
 // Bounds of the memory of short links: enough for every login a household
 // starts in a day, small enough to cost nothing.
 const (

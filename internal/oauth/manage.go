@@ -8,17 +8,36 @@ import (
 	"time"
 )
 
+// Revocation is what Revoke did with an app's tokens.
+type Revocation struct {
+	// Revoked is set when the provider revoked the tokens: the app has a
+	// revocation endpoint, and the provider accepted.
+	Revoked bool
+	// Forgotten is set when the app had tokens and they are gone here.
+	Forgotten bool
+	// Reason says why Revoked is false when Revoke did not fail: the app had
+	// no token, or the provider was not told. "" when Revoked is set.
+	Reason string
+}
+
+// Reasons of a Revocation that did not reach the provider.
+const (
+	reasonNoToken    = "the app has no token, so there was nothing to revoke"
+	reasonNoEndpoint = "the app has no revocation endpoint, so the provider was not told: the token was forgotten here only; to end its access, remove the app on your account page at the provider"
+)
+
 // Revoke forgets the app's tokens, after revoking them at the provider
 // (RFC 7009) when the app registered a revocation_endpoint: the refresh
 // token first, as revoking it ends the whole grant at most providers.
-// revoked is true when the tokens are gone here and, where there is an
-// endpoint, the provider accepted. The tokens are forgotten here even when
-// the provider cannot be reached; the error says so. The tokens go only to
-// the revocation endpoint of the registration they were obtained under: a
-// registration that moves it drops them (Register).
-func (e *Engine) Revoke(ctx context.Context, skillID, appID string) (revoked bool, err error) {
+// Without a revocation endpoint the provider is not told, and the tokens
+// keep working there until they expire or the user removes the app on the
+// provider's site: the Revocation says so. The tokens are forgotten here
+// even when the provider cannot be reached; the error says so. The tokens
+// go only to the revocation endpoint of the registration they were
+// obtained under: a registration that moves it drops them (Register).
+func (e *Engine) Revoke(ctx context.Context, skillID, appID string) (Revocation, error) {
 	if err := checkIDs(skillID, appID); err != nil {
-		return false, err
+		return Revocation{}, err
 	}
 	id := MungedID(skillID, appID)
 	unlock := e.locks.Lock(id)
@@ -27,14 +46,14 @@ func (e *Engine) Revoke(ctx context.Context, skillID, appID string) (revoked boo
 	// registration, never a token of a newer one sent to an older endpoint.
 	app, err := e.App(skillID, appID)
 	if err != nil {
-		return false, err
+		return Revocation{}, err
 	}
 	tok, err := e.currentToken(id) // an unsaved, rotated one is the live one
 	if ErrorCode(err) == CodeNotAuthorized {
-		return false, nil
+		return Revocation{Reason: reasonNoToken}, nil
 	}
 	if err != nil {
-		return false, err
+		return Revocation{}, err
 	}
 	var revokeErr error
 	if app.RevocationEndpoint != "" {
@@ -48,17 +67,21 @@ func (e *Engine) Revoke(ctx context.Context, skillID, appID string) (revoked boo
 		}
 	}
 	if err := e.store.DeleteToken(id); err != nil {
-		return false, internalErr("delete the token", err)
+		return Revocation{}, internalErr("delete the token", err)
 	}
 	e.sched.remove(job{jobRefresh, id})
 	e.unsaved.set(id, nil)
 	e.mirror("token", id, func(m Mirror) error { return m.DeleteToken(id) })
 	if revokeErr != nil {
 		e.logger.Warn("token forgotten, but revocation at the provider failed", "app", id, "err", revokeErr)
-		return false, &Error{Code: CodeProviderUnavailable, Description: "the token was forgotten here, but the provider could not revoke it", Err: revokeErr}
+		return Revocation{Forgotten: true}, &Error{Code: CodeProviderUnavailable, Description: "the token was forgotten here, but the provider could not revoke it", Err: revokeErr}
 	}
-	e.logger.Info("token revoked", "app", id, "at_provider", app.RevocationEndpoint != "")
-	return true, nil
+	if app.RevocationEndpoint == "" {
+		e.logger.Info("token forgotten; the provider was not told: the app has no revocation endpoint", "app", id)
+		return Revocation{Forgotten: true, Reason: reasonNoEndpoint}, nil
+	}
+	e.logger.Info("token revoked at the provider and forgotten", "app", id)
+	return Revocation{Revoked: true, Forgotten: true}, nil
 }
 
 // revoke sends one RFC 7009 revocation request, authenticating the client
@@ -171,9 +194,15 @@ func (e *Engine) Status(ctx context.Context, skillID string) ([]AppStatus, error
 		return nil, err
 	}
 	now := e.Now()
+	byID := make(map[string]*App, len(apps))
+	for _, a := range apps {
+		byID[a.MungedID()] = a
+	}
+	// A login that can no longer finish (started under another
+	// registration of its app) is not pending.
 	pending := make(map[string]FlowKind)
 	for _, f := range flows {
-		if now.Before(f.Expires) && f.Spent.IsZero() {
+		if a := byID[f.MungedID]; a != nil && now.Before(f.Expires) && f.Spent.IsZero() && f.startedUnder(a) {
 			pending[f.MungedID] = f.Kind
 		}
 	}

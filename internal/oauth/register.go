@@ -45,11 +45,13 @@ func (r *Registration) validate() error {
 	if err := r.applyProvider(); err != nil {
 		return err
 	}
+	// A device login (RFC 8628) never opens the authorization endpoint.
+	device := r.Login == LoginDevice || (r.Login == "" && r.DeviceEndpoint != "")
 	for _, ep := range []struct {
 		name, url string
 		required  bool
 	}{
-		{"auth_endpoint", r.AuthEndpoint, true},
+		{"auth_endpoint", r.AuthEndpoint, !device},
 		{"token_endpoint", r.TokenEndpoint, true},
 		{"device_endpoint", r.DeviceEndpoint, false},
 		{"revocation_endpoint", r.RevocationEndpoint, false},
@@ -214,6 +216,9 @@ func (e *Engine) Register(ctx context.Context, r Registration) (Registered, erro
 		return Registered{}, internalErr("save the app", err)
 	}
 	e.appChanged(app, dropToken)
+	if old != nil && old.LoginMode() != app.LoginMode() {
+		e.endOtherLogins(app)
+	}
 	if len(changed) > 0 && (res.TokenDropped || res.CredentialsDropped) {
 		// A skill's update may do this once; so does a bus client that tries
 		// to have a token or a typed secret sent to a server of its own.
@@ -225,6 +230,41 @@ func (e *Engine) Register(ctx context.Context, r Registration) (Registered, erro
 	e.logger.Info("app registered", "app", id, "new", old == nil, "login", app.LoginMode(), "redirect_uri", e.RedirectURI(app),
 		"needs_creds", app.NeedsCreds(), "token_dropped", res.TokenDropped, "credentials_dropped", res.CredentialsDropped)
 	return res, nil
+}
+
+// endOtherLogins ends the app's pending logins that its former login mode
+// started: the app no longer logs in that way (startedUnder refuses their
+// answers), so their links say the login was ended, status shows none, and
+// a device login's polls stop. Nothing is reported to the skill, as for a
+// login a newer one replaced. A login whose answer is being exchanged is
+// left to that, which startedUnder ends. A login not deleted here still
+// cannot finish.
+func (e *Engine) endOtherLogins(app *App) {
+	id := app.MungedID()
+	flows, err := e.store.FlowsOf(id)
+	if err != nil {
+		e.logger.Warn("pending logins of the former login mode not ended; they cannot finish", "app", id, "err", err)
+		return
+	}
+	now := e.Now()
+	for _, f := range flows {
+		if f.Kind == app.flowKind() || !f.Spent.IsZero() {
+			continue
+		}
+		if err := e.store.DeleteFlow(f.ID); err != nil && !IsNotFound(err) {
+			e.logger.Warn("pending login of the former login mode not ended; it cannot finish", "app", id, "flow", FlowTag(f.ID), "err", err)
+			continue
+		}
+		if f.Kind == FlowDevice {
+			e.sched.remove(job{jobPoll, f.ID})
+		}
+		// The link and the answer say what became of the login.
+		e.recent.add(f.ID, "", ended, now)
+		if f.State != "" {
+			e.recent.add(f.State.Reveal(), id, ended, now)
+		}
+		e.logger.Info("pending login ended: the app now logs in another way", "app", id, "flow", FlowTag(f.ID), "kind", f.Kind, "login", app.LoginMode())
+	}
 }
 
 // movedEndpoints names the endpoints that receive an app's tokens or client

@@ -24,8 +24,8 @@ func TestRevokeRefreshTokenFirst(t *testing.T) {
 		t.Fatal(err)
 	}
 	revoked, err := f.e.Revoke(context.Background(), "skill.test", "app")
-	if err != nil || !revoked {
-		t.Fatalf("Revoke() = %v, %v", revoked, err)
+	if err != nil || !revoked.Revoked {
+		t.Fatalf("Revoke() = %+v, %v", revoked, err)
 	}
 	if hints := rev.requests(); len(hints) != 2 || hints[0] != "refresh_token=RT-1" || hints[1] != "access_token=AT-1" {
 		t.Errorf("revocation requests = %v, want the refresh token, then the access token", hints)
@@ -231,8 +231,8 @@ func TestRevokeAfterUnsavedRotation(t *testing.T) {
 	f.te.set(jsonAnswer(200, `{"access_token":"AT-2","token_type":"Bearer","expires_in":3600,"refresh_token":"RT-2"}`))
 	e.Refresh(context.Background(), "skill.test", "app")
 	fs.setFail(false)
-	if ok, err := e.Revoke(context.Background(), "skill.test", "app"); err != nil || !ok {
-		t.Fatalf("Revoke() = %v, %v", ok, err)
+	if r, err := e.Revoke(context.Background(), "skill.test", "app"); err != nil || !r.Revoked {
+		t.Fatalf("Revoke() = %+v, %v", r, err)
 	}
 	if revoked := rev.requests(); len(revoked) == 0 || revoked[0] != "refresh_token=RT-2" {
 		t.Errorf("revoked %v, want the live RT-2 first", revoked)

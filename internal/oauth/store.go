@@ -70,6 +70,34 @@ type Store interface {
 	// as interrupted (their exchange ends them), and returns how many it
 	// deleted.
 	DeleteExpiredFlows(now time.Time) (int, error)
+
+	// Damaged lists the records that did not open or decode and were set
+	// aside: every method above skips such a record (a read finds it
+	// missing) rather than fail for every app.
+	Damaged() ([]DamagedRecord, error)
+}
+
+// The kinds of record a DamagedRecord names.
+const (
+	RecordApp   = "app"   // the app's registration: its skill registers it again
+	RecordToken = "token" // its token: the app needs a new login
+	RecordLogin = "login" // a pending login: it ended
+)
+
+// ReauthDamaged is the ReauthReason of an app whose token was damaged.
+const ReauthDamaged = "damaged"
+
+// DamagedRecord is a stored record that did not open or decode (a bad
+// card, a file edited by hand) and was set aside: never its content.
+type DamagedRecord struct {
+	// MungedID is the app the record belonged to; "" when not known.
+	MungedID string
+	// Record is one of the Record constants.
+	Record string
+	// Reason says why it was set aside, in words.
+	Reason string
+	// At is when it was set aside.
+	At time.Time
 }
 
 // Mirror copies apps and tokens to where other programs read them (the JSON

@@ -38,7 +38,7 @@ type Dir struct {
 	Path string           // directory of the PNGs
 	TTL  time.Duration    // images older than this are removed by Sweep
 	Max  int              // keep at most this many images, oldest removed first
-	Size int              // pixel size of each image
+	Size int              // pixel size of each image (the height of a captioned one)
 	Now  func() time.Time // clock for Sweep's age checks
 
 	mu sync.Mutex // serialises sweeps and writes, so Max holds
@@ -67,6 +67,21 @@ func (d *Dir) Write(text string) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	return d.write(png)
+}
+
+// WriteCaptioned is Write for an image with c written beside the QR code
+// (EncodeCaptioned), Size pixels high.
+func (d *Dir) WriteCaptioned(text string, c Caption) (string, error) {
+	png, err := EncodeCaptioned(text, c, d.size())
+	if err != nil {
+		return "", err
+	}
+	return d.write(png)
+}
+
+// write puts an encoded image into the folder, as Write describes.
+func (d *Dir) write(png []byte) (string, error) {
 	dir, err := d.abs()
 	if err != nil {
 		return "", err

@@ -1,6 +1,7 @@
 package qr
 
 import (
+	"bytes"
 	"errors"
 	"os"
 	"path/filepath"
@@ -60,6 +61,46 @@ func TestWrite(t *testing.T) {
 	// Only the image is left: the temporary file was renamed, not copied.
 	if got := names(t, d.Path); !slices.Equal(got, []string{filepath.Base(path)}) {
 		t.Errorf("dir holds %q, want only the image", got)
+	}
+}
+
+// TestWriteCaptioned: a device login's image goes into the folder as the
+// others do, with its caption beside the code.
+func TestWriteCaptioned(t *testing.T) {
+	t.Parallel()
+	d := NewDir(filepath.Join(t.TempDir(), "qr"))
+	d.Size = 300
+	c := Caption{Address: "https://www.google.com/device", Code: "WDJB-MJHT"}
+	path, err := d.WriteCaptioned(c.Address, c)
+	if err != nil {
+		t.Fatalf("WriteCaptioned() error = %v", err)
+	}
+	if !imageName.MatchString(filepath.Base(path)) || filepath.Dir(path) != d.Path {
+		t.Errorf("WriteCaptioned() = %q, want qr-<32 hex>.png in %s", path, d.Path)
+	}
+	info, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := info.Mode(); got != 0o644 {
+		t.Errorf("image mode = %v, want %v", got, os.FileMode(0o644))
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := EncodeCaptioned(c.Address, c, 300)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(data, want) {
+		t.Errorf("the file holds %d bytes, want EncodeCaptioned's %d at Size", len(data), len(want))
+	}
+	if _, err := d.WriteCaptioned("", c); !errors.Is(err, ErrEmpty) {
+		t.Errorf("WriteCaptioned(\"\") error = %v, want %v", err, ErrEmpty)
+	}
+	if got := names(t, d.Path); len(got) != 1 {
+		t.Errorf("dir holds %q, want the one image", got)
 	}
 }
 

@@ -37,16 +37,7 @@ func encodePNG(bitmap [][]bool, size int) ([]byte, error) {
 
 	var buf bytes.Buffer
 	buf.Grow(1024)
-	buf.Write(pngSignature)
-	var ihdr [13]byte
-	binary.BigEndian.PutUint32(ihdr[0:], uint32(size))
-	binary.BigEndian.PutUint32(ihdr[4:], uint32(size))
-	ihdr[8] = 1 // bit depth; colour type 0 (grayscale), deflate, filter method 0, no interlace
-	writeChunk(&buf, "IHDR", ihdr[:])
-
-	// IDAT: its length is known only once compressed; patched below.
-	start := buf.Len()
-	buf.Write([]byte{0, 0, 0, 0, 'I', 'D', 'A', 'T'})
+	start := startPNG(&buf, size, size, 1)
 	zw := zlibWriters.Get().(*zlib.Writer)
 	defer zlibWriters.Put(zw)
 	zw.Reset(&buf)
@@ -77,14 +68,71 @@ func encodePNG(bitmap [][]bool, size int) ([]byte, error) {
 	if err := zw.Close(); err != nil {
 		return nil, err
 	}
+	return endPNG(&buf, start), nil
+}
+
+// encodePNG writes the canvas as a grayscale PNG. Every row but the first
+// is written with the "Up" filter, as its difference from the row above:
+// zeros where they agree, as they do in all of a QR code's module but its
+// first row, and in the rows between lines of text, which deflate takes
+// in long runs.
+func (cv *canvas) encodePNG() ([]byte, error) {
+	var buf bytes.Buffer
+	buf.Grow(8192)
+	start := startPNG(&buf, cv.w, cv.h, canvasDepth)
+	zw := zlibWriters.Get().(*zlib.Writer)
+	defer zlibWriters.Put(zw)
+	zw.Reset(&buf)
+
+	row := make([]byte, 1+cv.stride)
+	var prev []byte
+	for y := range cv.h {
+		pix := cv.pix[y*cv.stride : (y+1)*cv.stride]
+		if prev == nil {
+			row[0] = 0 // filter None: the row as it is
+			copy(row[1:], pix)
+		} else {
+			row[0] = 2 // filter Up
+			for i, b := range pix {
+				row[1+i] = b - prev[i]
+			}
+		}
+		prev = pix
+		if _, err := zw.Write(row); err != nil {
+			return nil, err
+		}
+	}
+	if err := zw.Close(); err != nil {
+		return nil, err
+	}
+	return endPNG(&buf, start), nil
+}
+
+// startPNG writes the signature and the header of a w×h 1-bit grayscale
+// image, then the start of the IDAT chunk, whose length is known only once
+// compressed. It returns the offset endPNG needs.
+func startPNG(buf *bytes.Buffer, w, h, depth int) int {
+	buf.Write(pngSignature)
+	var ihdr [13]byte
+	binary.BigEndian.PutUint32(ihdr[0:], uint32(w))
+	binary.BigEndian.PutUint32(ihdr[4:], uint32(h))
+	ihdr[8] = byte(depth) // colour type 0 (grayscale), deflate, filter method 0, no interlace
+	writeChunk(buf, "IHDR", ihdr[:])
+	start := buf.Len()
+	buf.Write([]byte{0, 0, 0, 0, 'I', 'D', 'A', 'T'})
+	return start
+}
+
+// endPNG patches the length of the IDAT chunk that starts at start, ends it
+// with its CRC and ends the image.
+func endPNG(buf *bytes.Buffer, start int) []byte {
 	out := buf.Bytes()
 	binary.BigEndian.PutUint32(out[start:], uint32(len(out)-start-8))
 	var crc [4]byte
 	binary.BigEndian.PutUint32(crc[:], crc32.ChecksumIEEE(out[start+4:]))
 	buf.Write(crc[:])
-
-	writeChunk(&buf, "IEND", nil)
-	return buf.Bytes(), nil
+	writeChunk(buf, "IEND", nil)
+	return buf.Bytes()
 }
 
 // writeChunk appends one PNG chunk: length, type, data, CRC of type and data.

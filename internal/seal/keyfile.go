@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -15,10 +16,23 @@ import (
 // 2*KeySize hex digits with optional surrounding white space (the form
 // CreateKeyFile writes). A missing file gives an error wrapping
 // fs.ErrNotExist. Errors name the file but never hold any of its content.
+//
+// Like ssh with a private key, it refuses a file that users other than its
+// owner could read or change (group or other permission bits, or an ACL
+// that grants access), or that another user owns, with an error matching
+// ErrKeyExposed that gives the command that fixes it; see checkAccess.
 func ReadKeyFile(path string) ([]byte, error) {
-	data, err := os.ReadFile(path)
+	f, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("read key file: %w", err) // *PathError names the file
+	}
+	defer f.Close()
+	if err := checkPrivate(f, path); err != nil {
+		return nil, err
+	}
+	data, err := io.ReadAll(f)
+	if err != nil {
+		return nil, fmt.Errorf("read key file: %w", err)
 	}
 	if len(data) == KeySize {
 		return data, nil

@@ -180,6 +180,52 @@ func TestReadKeyFile(t *testing.T) {
 	}
 }
 
+// TestReadKeyFileMode: like ssh with a private key, a key file that users
+// other than its owner could read or change is refused, with a message
+// that says how to fix it; one only its owner can use is read.
+func TestReadKeyFileMode(t *testing.T) {
+	key := testKey(0x5a)
+	for _, tt := range []struct {
+		mode    os.FileMode
+		refused bool
+	}{
+		{0o600, false}, {0o400, false}, {0o700, false}, {0o200, false},
+		{0o640, true}, {0o644, true}, {0o604, true}, {0o660, true},
+		{0o620, true}, {0o602, true}, {0o610, true}, {0o666, true},
+	} {
+		t.Run(fmt.Sprintf("%04o", tt.mode), func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "secrets.key")
+			if err := os.WriteFile(path, []byte(hex.EncodeToString(key)+"\n"), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Chmod(path, tt.mode); err != nil {
+				t.Fatal(err)
+			}
+			got, err := seal.ReadKeyFile(path)
+			if !tt.refused {
+				if err != nil || !bytes.Equal(got, key) {
+					t.Errorf("ReadKeyFile() = %x, %v; want the key", got, err)
+				}
+				return
+			}
+			if err == nil {
+				t.Fatalf("ReadKeyFile() = %x, nil; want it refused", got)
+			}
+			if !errors.Is(err, seal.ErrKeyExposed) {
+				t.Errorf("ReadKeyFile() = %v, want it to match ErrKeyExposed", err)
+			}
+			for _, want := range []string{path, fmt.Sprintf("(mode %04o)", tt.mode), "only by its owner", "chmod 600 " + path} {
+				if !strings.Contains(err.Error(), want) {
+					t.Errorf("ReadKeyFile() = %q, want it to say %q", err, want)
+				}
+			}
+			if strings.Contains(err.Error(), "5a5a") {
+				t.Errorf("ReadKeyFile() = %q, shows the key", err)
+			}
+		})
+	}
+}
+
 func TestReadKeyFileMissing(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "secrets.key")
 	_, err := seal.ReadKeyFile(path)

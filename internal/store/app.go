@@ -3,6 +3,7 @@ package store
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 
 	"github.com/OpenVoiceOS/ovos-oauth/internal/oauth"
@@ -34,11 +35,9 @@ func (db *DB) Apps() ([]*oauth.App, error) {
 	var apps []*oauth.App
 	err := db.view(func(b *buckets) error {
 		return b.apps.forEach(func(k, v []byte) error {
-			app, err := decode[oauth.App](b.apps, k, v)
-			if err != nil {
-				return fmt.Errorf("app %s: %w", k, err)
-			}
-			apps = append(apps, app)
+			if app, err := decode[oauth.App](b.apps, k, v); err == nil {
+				apps = append(apps, app)
+			} // else damaged: skipped, and set aside after
 			return nil
 		})
 	})
@@ -59,7 +58,7 @@ func (db *DB) AppsOfSkill(skillID string) ([]*oauth.App, error) {
 		for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
 			app, err := decode[oauth.App](b.apps, k, v)
 			if err != nil {
-				return fmt.Errorf("app %s: %w", k, err)
+				continue // damaged: set aside after
 			}
 			if app.SkillID == skillID { // "a_b"+"c" shares the prefix of skill "a"
 				apps = append(apps, app)
@@ -104,11 +103,13 @@ func (db *DB) PutApp(app *oauth.App, dropToken bool) error {
 	}
 	err = db.update(func(b *buckets) error {
 		if b.apps.has([]byte(id)) {
+			// A damaged app tells no owner: it is set aside with its
+			// token, which no other skill can then take over.
 			prev, err := get[oauth.App](b.apps, id)
-			if err != nil {
+			if err != nil && !errors.Is(err, errDamaged) {
 				return err
 			}
-			if prev.SkillID != app.SkillID || prev.AppID != app.AppID {
+			if prev != nil && (prev.SkillID != app.SkillID || prev.AppID != app.AppID) {
 				return fmt.Errorf("munged id already taken by skill %q app %q", prev.SkillID, prev.AppID)
 			}
 		}

@@ -102,6 +102,7 @@ func fullFlow(id, mungedID string, created time.Time) *oauth.Flow {
 		MungedID:    mungedID,
 		ClientID:    "client-" + id,
 		TokenEnd:    "https://provider.example/token",
+		Binding:     "binding-" + id,
 		State:       oauth.Secret("state-" + id),
 		Verifier:    oauth.Secret("verifier-" + id),
 		RedirectURI: "http://192.168.1.2:36536/auth/callback/" + mungedID,

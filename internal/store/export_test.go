@@ -2,6 +2,7 @@ package store
 
 import (
 	"bytes"
+	"fmt"
 
 	bolt "go.etcd.io/bbolt"
 )
@@ -40,5 +41,24 @@ func (db *DB) ForgetIndexValues() error {
 			}
 		}
 		return nil
+	})
+}
+
+// Walk is walk, for its benchmark.
+var Walk = walk
+
+// Damage flips 16 bytes of the value at key in bucket of the open store,
+// as a bad card would under a running daemon: the cache is not told.
+func (db *DB) Damage(bucket, key string) error {
+	return db.bolt.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket([]byte(bucket))
+		v := bytes.Clone(b.Get([]byte(key)))
+		if v == nil {
+			return fmt.Errorf("no %s %s to damage", bucket, key)
+		}
+		for i := len(v)/2 - 8; i < len(v)/2+8; i++ {
+			v[i] ^= 0xA5
+		}
+		return b.Put([]byte(key), v)
 	})
 }

@@ -33,11 +33,11 @@ func (db *DB) PutFlow(flow *oauth.Flow, keepPerApp int) error {
 		return errors.New("put flow: empty id")
 	}
 	if flow.State == "" && flow.Kind != oauth.FlowDevice {
-		return fmt.Errorf("put flow %s: empty state", flow.ID)
+		return fmt.Errorf("put flow %s: empty state", oauth.FlowTag(flow.ID))
 	}
 	data, err := json.Marshal(flow)
 	if err != nil {
-		return fmt.Errorf("put flow %s: %w", flow.ID, err)
+		return fmt.Errorf("put flow %s: %w", oauth.FlowTag(flow.ID), err)
 	}
 	err = db.update(func(b *buckets) error {
 		if !b.apps.has([]byte(flow.MungedID)) {
@@ -50,20 +50,29 @@ func (db *DB) PutFlow(flow *oauth.Flow, keepPerApp int) error {
 		}
 		if owner := b.flowStates.Get(state); len(state) > 0 && owner != nil && !bytes.Equal(owner, id) {
 			// The state is a secret: name the other flow, not the state.
-			return fmt.Errorf("state already belongs to flow %s", owner)
+			return fmt.Errorf("state already belongs to flow %s", oauth.FlowTag(string(owner)))
 		}
 		if b.flows.has(id) {
 			prev, err := get[oauth.Flow](b.flows, flow.ID)
-			if err != nil {
+			if errors.Is(err, errDamaged) {
+				// Set aside after; its index entries go now, before
+				// this flow's take their place.
+				app, err := b.unindexFlow(flow.ID)
+				if err != nil {
+					return err
+				}
+				b.damage.setApp(bucketFlows, id, app)
+			} else if err != nil {
 				return err
-			}
-			if prev.State != flow.State {
+			} else if prev.State != flow.State {
 				if err := b.deleteState(prev); err != nil {
 					return err
 				}
 			}
-			if err := b.appFlows.Delete(appFlowKey(prev.MungedID, prev.ID)); err != nil {
-				return err
+			if prev != nil {
+				if err := b.appFlows.Delete(appFlowKey(prev.MungedID, prev.ID)); err != nil {
+					return err
+				}
 			}
 		}
 		if err := b.flows.put(id, data); err != nil {
@@ -83,7 +92,7 @@ func (db *DB) PutFlow(flow *oauth.Flow, keepPerApp int) error {
 		return nil
 	})
 	if err != nil {
-		return fmt.Errorf("put flow %s: %w", flow.ID, err)
+		return fmt.Errorf("put flow %s: %w", oauth.FlowTag(flow.ID), err)
 	}
 	return nil
 }
@@ -104,8 +113,11 @@ func (b *buckets) evictFlows(kept *oauth.Flow, keep int) error {
 		e, ok := parseIndexValue(id, v)
 		if !ok {
 			f, err := get[oauth.Flow](b.flows, id)
+			if errors.Is(err, errDamaged) {
+				continue // set aside after, with its index entries
+			}
 			if err != nil {
-				return fmt.Errorf("flow %s: %w", id, err) // the index names a missing flow
+				return fmt.Errorf("flow %s: %w", oauth.FlowTag(string(id)), err) // the index names a missing flow
 			}
 			e = indexed{id: id, created: f.Created}
 			if f.State != "" {
@@ -176,7 +188,7 @@ func (db *DB) Flow(id string) (*oauth.Flow, error) {
 		return err
 	})
 	if err != nil {
-		return nil, fmt.Errorf("get flow %s: %w", id, err)
+		return nil, fmt.Errorf("get flow %s: %w", oauth.FlowTag(id), err)
 	}
 	return flow, nil
 }
@@ -187,11 +199,9 @@ func (db *DB) Flows() ([]*oauth.Flow, error) {
 	var flows []*oauth.Flow
 	err := db.view(func(b *buckets) error {
 		return b.flows.forEach(func(k, v []byte) error {
-			f, err := decode[oauth.Flow](b.flows, k, v)
-			if err != nil {
-				return fmt.Errorf("flow %s: %w", k, err)
-			}
-			flows = append(flows, f)
+			if f, err := decode[oauth.Flow](b.flows, k, v); err == nil {
+				flows = append(flows, f)
+			} // else damaged: skipped, and set aside after
 			return nil
 		})
 	})
@@ -252,7 +262,7 @@ func (db *DB) DeleteFlow(id string) error {
 		return b.deleteFlow(f)
 	})
 	if err != nil {
-		return fmt.Errorf("delete flow %s: %w", id, err)
+		return fmt.Errorf("delete flow %s: %w", oauth.FlowTag(id), err)
 	}
 	return nil
 }
@@ -306,7 +316,7 @@ func (db *DB) SpendFlow(state, run string, now time.Time) (*oauth.Flow, error) {
 		spent.Spent, spent.SpentBy, spent.Verifier = now, run, ""
 		data, err := json.Marshal(&spent)
 		if err != nil {
-			return fmt.Errorf("flow %s: %w", f.ID, err)
+			return fmt.Errorf("flow %s: %w", oauth.FlowTag(f.ID), err)
 		}
 		if err := b.flows.put([]byte(f.ID), data); err != nil {
 			return err
@@ -332,11 +342,11 @@ func (b *buckets) unspentFlow(state string) (*oauth.Flow, error) {
 		return nil, oauth.ErrNotFound
 	}
 	if !b.flows.has(id) {
-		return nil, fmt.Errorf("state index names missing flow %s", id)
+		return nil, fmt.Errorf("state index names missing flow %s", oauth.FlowTag(string(id)))
 	}
 	f, err := get[oauth.Flow](b.flows, string(id))
 	if err != nil {
-		return nil, fmt.Errorf("flow %s: %w", id, err)
+		return nil, fmt.Errorf("flow %s: %w", oauth.FlowTag(string(id)), err)
 	}
 	if !f.Spent.IsZero() {
 		return nil, oauth.ErrNotFound
@@ -393,8 +403,11 @@ func (b *buckets) flowsOf(mungedID string) ([]*oauth.Flow, error) {
 	for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
 		id := string(k[len(prefix):])
 		f, err := get[oauth.Flow](b.flows, id)
+		if errors.Is(err, errDamaged) {
+			continue // set aside after
+		}
 		if err != nil {
-			return nil, fmt.Errorf("flow %s: %w", id, err) // the index names a missing flow
+			return nil, fmt.Errorf("flow %s: %w", oauth.FlowTag(string(id)), err) // the index names a missing flow
 		}
 		flows = append(flows, f)
 	}
@@ -407,13 +420,9 @@ func (b *buckets) deleteFlows(match func(*oauth.Flow) bool) (int, error) {
 	// Collect first: deleting under a bbolt cursor can skip keys.
 	var doomed []*oauth.Flow
 	err := b.flows.forEach(func(k, v []byte) error {
-		f, err := decode[oauth.Flow](b.flows, k, v)
-		if err != nil {
-			return fmt.Errorf("flow %s: %w", k, err)
-		}
-		if match(f) {
+		if f, err := decode[oauth.Flow](b.flows, k, v); err == nil && match(f) {
 			doomed = append(doomed, f)
-		}
+		} // a damaged one is set aside after
 		return nil
 	})
 	if err != nil {

@@ -47,11 +47,9 @@ func (db *DB) Tokens() (map[string]*oauth.Token, error) {
 	toks := make(map[string]*oauth.Token)
 	err := db.view(func(b *buckets) error {
 		return b.tokens.forEach(func(k, v []byte) error {
-			tok, err := decode[oauth.Token](b.tokens, k, v)
-			if err != nil {
-				return fmt.Errorf("token %s: %w", k, err)
-			}
-			toks[string(k)] = tok
+			if tok, err := decode[oauth.Token](b.tokens, k, v); err == nil {
+				toks[string(k)] = tok
+			} // else damaged: skipped, and set aside after
 			return nil
 		})
 	})

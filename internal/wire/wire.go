@@ -351,7 +351,16 @@ func (r *TokenGetReply) UnmarshalJSON(b []byte) error {
 // RevokeReply is oauth.revoke.response.
 type RevokeReply struct {
 	AppRef
+	// Revoked: the provider revoked the tokens (the app has a revocation
+	// endpoint, and the provider accepted).
 	Revoked bool `json:"revoked"`
+	// Forgotten: the app had tokens and they are gone here, whether or not
+	// the provider was told.
+	Forgotten bool `json:"forgotten"`
+	// Reason says why Revoked is false when the request did not fail: the
+	// app had no token, or it has no revocation endpoint and the token was
+	// only forgotten here. "" when Revoked is true.
+	Reason string `json:"reason"`
 	Error
 }
 
@@ -370,7 +379,26 @@ type StatusRequest struct {
 // StatusReply is oauth.status.response.
 type StatusReply struct {
 	Apps []AppStatus `json:"apps"`
+	// Damaged lists the damaged records of apps not registered now (one
+	// whose own record was damaged, until its skill registers it again).
+	Damaged []DamagedRecord `json:"damaged"`
 	Error
+}
+
+// DamagedRecord is a stored record of an app that did not open or decode
+// (a bad card, a hand edit) and was set aside, until ovos-oauth doctor
+// --remove deletes it: never its content.
+type DamagedRecord struct {
+	MungedID string `json:"munged_id"`
+	// Record is "token" (the saved login: the app needs a new login),
+	// "app" (the registration, with its token: the skill registers it
+	// again, then the app needs a new login) or "login" (a pending login:
+	// it ended).
+	Record string `json:"record"`
+	// Reason says why, in words.
+	Reason string `json:"reason"`
+	// At is when it was set aside, Unix seconds.
+	At float64 `json:"at"`
 }
 
 // AppStatus is one app in oauth.status: never a secret.
@@ -394,6 +422,9 @@ type AppStatus struct {
 	// NextRefreshAt is when the daemon next refreshes the token, Unix
 	// seconds; null when none is planned.
 	NextRefreshAt *float64 `json:"next_refresh_at"`
+	// Damaged lists the app's records that were damaged and set aside;
+	// empty when none.
+	Damaged []DamagedRecord `json:"damaged"`
 }
 
 // Token is an access token as skills receive it on the bus: never the
@@ -483,10 +514,9 @@ func Call[R any, PR interface {
 	*R
 	Failer
 }](ctx context.Context, c Requester, typ string, req any) (*R, error) {
-	m := bus.NewMessage(typ, req)
-	// As ovos-bus-client's emits: Python clients warn of a frame without.
-	m.Context["session"] = json.RawMessage(`{"session_id":"default"}`)
-	m, err := c.Request(ctx, m, ReplyTypes(typ)...)
+	// bus.Client.Send gives it the default session, as ovos-bus-client's
+	// emit does: Python clients warn of a frame without.
+	m, err := c.Request(ctx, bus.NewMessage(typ, req), ReplyTypes(typ)...)
 	if err != nil {
 		return nil, err
 	}

@@ -1,0 +1,314 @@
+package main
+
+// The import of ovos-PHAL-plugin-oauth's apps and tokens: at start, on
+// demand (ovos-oauth import), and for the system unit (import --service).
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/OpenVoiceOS/ovos-oauth/internal/config"
+	"github.com/OpenVoiceOS/ovos-oauth/internal/migrate"
+	"github.com/OpenVoiceOS/ovos-oauth/internal/mirror"
+	"github.com/OpenVoiceOS/ovos-oauth/internal/oauth"
+	"github.com/OpenVoiceOS/ovos-oauth/internal/store"
+)
+
+// importDir is where the plugin's files are: import_from, else ovos_utils'
+// directory; "" when neither is known.
+func importDir(cfg config.Config, getenv func(string) string) string {
+	if cfg.ImportFrom != "" {
+		return cfg.ImportFrom
+	}
+	return mirror.DefaultDir(getenv)
+}
+
+// importOnStart imports ovos-PHAL-plugin-oauth's apps and tokens while the
+// store has none: the first start after the plugin, unless import_on_start
+// is off. Once the store has an app it never runs again. What ovos-oauth's
+// mirror wrote there is never imported (see package migrate), so a daemon
+// with a new data dir beside another takes none of the other's logins. A
+// failed import is logged and the daemon starts all the same; the next start
+// tries again while the store is empty. It returns the munged ids of the
+// apps it imported.
+func importOnStart(db *store.DB, cfg config.Config, getenv func(string) string, logger *slog.Logger) []string {
+	if !cfg.ImportOnStart {
+		return nil
+	}
+	has, err := db.HasApps()
+	if err != nil {
+		logger.Error("import of ovos-PHAL-plugin-oauth's apps skipped: cannot list the store's apps", "err", err)
+		return nil
+	}
+	if has {
+		return nil
+	}
+	dir := importDir(cfg, getenv)
+	if dir == "" {
+		logger.Info("no import of ovos-PHAL-plugin-oauth's apps: neither import_from, XDG_CACHE_HOME nor HOME is set")
+		return nil
+	}
+	f, err := migrate.Read(dir)
+	if err != nil {
+		logger.Error("import of ovos-PHAL-plugin-oauth's apps failed", "dir", dir, "err", err)
+		return nil
+	}
+	return importLogged(db, f, []string{dir}, logger)
+}
+
+// importLogged imports f into st and logs it: a line for each app imported
+// and each entry skipped, and one that says what was imported from where,
+// or where it looked (looked) and found nothing. It returns the munged ids
+// of the apps imported.
+func importLogged(st oauth.Store, f migrate.Files, looked []string, logger *slog.Logger) []string {
+	if !f.Found {
+		logger.Info("no ovos-PHAL-plugin-oauth files to import", "looked_in", strings.Join(looked, ", "))
+		return nil
+	}
+	rep, err := migrate.ImportFiles(st, f, time.Now())
+	ids := make([]string, 0, len(rep.Imported))
+	tokens := 0
+	for _, imp := range rep.Imported {
+		logger.Info("imported an app of ovos-PHAL-plugin-oauth", "app", imp.MungedID, "skill_id", imp.SkillID, "app_id", imp.AppID,
+			"token", imp.Token, "expires", imp.Expiry, "split_guessed", imp.Guessed)
+		ids = append(ids, imp.MungedID)
+		if imp.Token {
+			tokens++
+		}
+	}
+	for _, sk := range rep.Skipped {
+		logger.Warn("skipped an entry of ovos-PHAL-plugin-oauth's files", "file", sk.File, "entry", sk.Name, "reason", sk.Reason)
+	}
+	if err != nil {
+		logger.Error("import of ovos-PHAL-plugin-oauth's apps failed", "dir", f.Dir, "err", err)
+		return ids
+	}
+	attrs := []any{"dir", f.Dir, "imported", len(rep.Imported), "tokens", tokens, "skipped", len(rep.Skipped),
+		"written_by_ovos_oauth", len(rep.Mirrored)}
+	if len(rep.Imported) == 0 && len(rep.Mirrored) > 0 {
+		attrs = append(attrs, "note", "the apps there are another ovos-oauth database's (its ovos_utils mirror), which keeps them: "+
+			"log them in here again, or run this daemon on that database's data_dir")
+	}
+	logger.Info("import of ovos-PHAL-plugin-oauth's apps done", attrs...)
+	return ids
+}
+
+// mirrorImported writes the apps just imported, and their tokens, to the
+// ovos_utils mirror at once, marked as this daemon's. Until a skill
+// registers again or a token is refreshed, the files would otherwise hold
+// them as the plugin wrote them, for a daemon started beside this one to
+// import as well.
+func mirrorImported(db *store.DB, engine *oauth.Engine, m oauth.Mirror, ids []string, logger *slog.Logger) {
+	for _, id := range ids {
+		app, err := db.App(id)
+		if err != nil {
+			logger.Warn("imported app not mirrored", "app", id, "err", err)
+			continue
+		}
+		if err := m.PutApp(app, engine.RedirectURI(app)); err != nil {
+			logger.Warn("imported app not mirrored", "app", id, "err", err)
+		}
+		tok, err := db.Token(id)
+		switch {
+		case errors.Is(err, oauth.ErrNotFound):
+			continue
+		case err != nil:
+			logger.Warn("imported token not mirrored", "app", id, "err", err)
+			continue
+		}
+		if err := m.PutToken(app, tok); err != nil {
+			logger.Warn("imported token not mirrored", "app", id, "err", err)
+		}
+	}
+}
+
+// mirrorOwner names the database at dbPath in the mark of every entry its
+// mirror writes: a hash of the path, the same at every start and another
+// for every data directory, which tells nothing of the path.
+func mirrorOwner(dbPath string) string {
+	sum := sha256.Sum256([]byte(dbPath))
+	return "db-" + hex.EncodeToString(sum[:6])
+}
+
+const importUsage = `Usage: ovos-oauth import [--from DIR] [--service] [--if-empty] [serve's flags]
+
+Copies the apps and tokens of ovos-PHAL-plugin-oauth (ovos_oauth_apps.json
+and ovos_oauth.json in DIR, default $XDG_CACHE_HOME/mycroft/json_database,
+else ~/.cache/mycroft/json_database) into ovos-oauth's database, which it
+finds as "ovos-oauth serve" does (--data-dir, --secrets-key-file, config
+files, the environment). Apps the database has already are left as they are,
+with their tokens; the plugin's files are only read. Entries that ovos-oauth
+itself wrote there (its ovos_utils mirror of a database, this one's or
+another's) are never imported: two databases would refresh one login. Stop
+the daemon first: it holds the database's lock.
+
+  --service   for the system service, run as root: without --from, finds the
+              files of the user that runs OVOS (the ovos user's
+              ~/.cache/mycroft/json_database, else the only
+              /home/*/.cache/mycroft/json_database), reads them with that
+              user's rights and writes the database with its owner's
+              (that of --data-dir), never as root
+  --if-empty  import only into a database without apps, and log what was
+              imported from where (or where it looked) instead of listing it:
+              what the daemon does at start
+`
+
+// importOpts are the flags of "ovos-oauth import" that are not serve's.
+type importOpts struct {
+	service bool
+	ifEmpty bool
+	// The steps of --service, each in a process of its own: read is the
+	// folder whose files are printed (as their owner), bundle takes them on
+	// stdin into the store (as its owner).
+	read   string
+	bundle bool
+}
+
+// parseImportArgs takes the import's own flags out of args, and turns
+// --from into serve's --import-from.
+func parseImportArgs(args []string) (opts importOpts, conf []string, err error) {
+	conf = make([]string, 0, len(args))
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		switch {
+		case a == "-h" || a == "--help":
+			return opts, nil, config.ErrHelp
+		case a == "--service":
+			opts.service = true
+		case a == "--if-empty":
+			opts.ifEmpty = true
+		case a == "--internal-bundle":
+			opts.bundle = true
+		case a == "--internal-read":
+			if i+1 == len(args) {
+				return opts, nil, usageErr("import: --internal-read needs a folder")
+			}
+			i++
+			opts.read = args[i]
+		case a == "--from":
+			conf = append(conf, "--import-from")
+		case strings.HasPrefix(a, "--from="):
+			conf = append(conf, "--import-from="+strings.TrimPrefix(a, "--from="))
+		default:
+			conf = append(conf, a)
+		}
+	}
+	return opts, conf, nil
+}
+
+// importCmd is "ovos-oauth import": the import on start, on demand, also
+// into a store that has apps. It fails only when the import cannot run;
+// entries it skips are listed.
+func importCmd(args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	opts, conf, err := parseImportArgs(args)
+	if errors.Is(err, config.ErrHelp) {
+		fmt.Fprint(stderr, importUsage)
+		return err
+	}
+	if err != nil {
+		return err
+	}
+	switch {
+	case opts.read != "":
+		return importReadStep(opts.read, conf, stdout)
+	case opts.bundle:
+		return importStoreStep(conf, opts.ifEmpty, stdout, stderr)
+	}
+	cfg, err := config.Load(conf, getenv, stderr)
+	if err != nil {
+		return err
+	}
+	if opts.service {
+		return importService(cfg, opts.ifEmpty, getenv, stdout, stderr, serviceHost)
+	}
+	dir := importDir(cfg, getenv)
+	if dir == "" {
+		return errors.New("import: no directory: give --from, or set XDG_CACHE_HOME or HOME")
+	}
+	db := store.New(cfg.DBPath())
+	db.KeyFile = cfg.SecretsKeyFile
+	if err := db.Open(); err != nil {
+		return fmt.Errorf("import (if the daemon runs, stop it first: it holds the database's lock): %w", err)
+	}
+	defer db.Close()
+	if opts.ifEmpty {
+		return importIfEmpty(db, func() (migrate.Files, []string, error) {
+			f, err := migrate.Read(dir)
+			return f, []string{dir}, err
+		}, newLogger(cfg, stderr).With("component", "import"))
+	}
+	f, err := migrate.Read(dir)
+	if err != nil {
+		return fmt.Errorf("import: %w", err)
+	}
+	return importPrinted(db, f, cfg.DBPath(), stdout)
+}
+
+// importIfEmpty imports what read returns into db, logged, if db has no
+// apps.
+func importIfEmpty(db *store.DB, read func() (migrate.Files, []string, error), logger *slog.Logger) error {
+	has, err := db.HasApps()
+	if err != nil {
+		return fmt.Errorf("import: list the database's apps: %w", err)
+	}
+	if has {
+		return nil
+	}
+	f, looked, err := read()
+	if err != nil {
+		logger.Error("import of ovos-PHAL-plugin-oauth's apps failed", "looked_in", strings.Join(looked, ", "), "err", err)
+		return fmt.Errorf("import: %w", err)
+	}
+	importLogged(db, f, looked, logger)
+	return nil
+}
+
+// importPrinted imports f into db and lists what it did for a person.
+func importPrinted(db *store.DB, f migrate.Files, dbPath string, stdout io.Writer) error {
+	fmt.Fprintf(stdout, "importing from %s into %s\n", f.Dir, dbPath)
+	rep, err := migrate.ImportFiles(db, f, time.Now())
+	for _, imp := range rep.Imported {
+		token := "no token: log in again"
+		if imp.Token {
+			token = "with its token"
+			if !imp.Expiry.IsZero() {
+				token += ", expires " + imp.Expiry.Format(time.RFC3339)
+			}
+		}
+		fmt.Fprintf(stdout, "imported  %s (%s)\n", imp.MungedID, token)
+		if imp.Guessed {
+			fmt.Fprintf(stdout, "          taken as skill_id %q, app_id %q: a skill that registers it split otherwise gets a conflict\n", imp.SkillID, imp.AppID)
+		}
+	}
+	for _, id := range rep.Kept {
+		fmt.Fprintf(stdout, "kept      %s: already in ovos-oauth's database, left as it is (and its token)\n", id)
+	}
+	for _, sk := range rep.Skipped {
+		if sk.Name == "" {
+			fmt.Fprintf(stdout, "skipped   %s: %s\n", sk.File, sk.Reason)
+			continue
+		}
+		fmt.Fprintf(stdout, "skipped   %q in %s: %s\n", sk.Name, sk.File, sk.Reason)
+	}
+	if n := len(rep.Mirrored); n > 0 {
+		fmt.Fprintf(stdout, "left      %d apps that ovos-oauth wrote there (the ovos_utils mirror of a database, this one's or another's): never imported, so that two databases never refresh one login\n", n)
+	}
+	if err != nil {
+		return fmt.Errorf("import: %w", err)
+	}
+	tokens := 0
+	for _, imp := range rep.Imported {
+		if imp.Token {
+			tokens++
+		}
+	}
+	fmt.Fprintf(stdout, "%d apps imported (%d with a token), %d kept, %d entries skipped; %s was not changed\n",
+		len(rep.Imported), tokens, len(rep.Kept), len(rep.Skipped), f.Dir)
+	return nil
+}
