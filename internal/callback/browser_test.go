@@ -147,6 +147,7 @@ func TestPagesFitAPhone(t *testing.T) {
 				{"expired", dev.URL + "/auth/start/" + expiredFlow},
 				{"interrupted", dev.URL + cb + "interrupted"},
 				{"invalid", dev.URL + cb + "bad"},
+				{"mode_changed", dev.URL + cb + "modechanged"},
 				{"unknown_app", dev.URL + "/auth/callback/nobody_here?state=x&code=y"},
 				{"denied", dev.URL + "/auth/callback/skill_app?state=ok&error=access_denied"},
 				{"exchange_failed", dev.URL + cb + "provider"},

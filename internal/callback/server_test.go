@@ -60,6 +60,8 @@ func (fakeEngine) Complete(ctx context.Context, id string, q url.Values, landed 
 		return nil, nil, &oauth.Error{Code: oauth.CodeInvalidRequest, Description: "no code"}
 	case q.Get("state") == "elsewhere":
 		return nil, nil, &oauth.Error{Code: oauth.CodeNotAnAnswer, Description: "not the redirect URI"}
+	case q.Get("state") == "modechanged":
+		return nil, nil, &oauth.Error{Code: oauth.CodeInvalidState, Description: "this login was ended", Err: oauth.ErrLoginEnded}
 	case q.Get("state") == "custom":
 		return &oauth.App{SkillID: "skill-custom", AppID: "custom-app"}, &oauth.Token{}, nil
 	case q.Get("state") != "ok":
