@@ -13,7 +13,7 @@ FUZZTIME  ?= 10s
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
 .DEFAULT_GOAL := help
-.PHONY: help build run test lint bench benchmarks fuzz cross deb clean FORCE
+.PHONY: help build run test lint relay-page bench benchmarks fuzz cross deb clean FORCE
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z][a-z-]*:.*## / {printf "  %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -44,6 +44,14 @@ lint: ## gofmt, go vet and staticcheck
 	if [ -n "$$unformatted" ]; then echo "gofmt -l found unformatted files:"; echo "$$unformatted"; exit 1; fi
 	$(GO) vet ./...
 	$(GO) run $(STATICCHECK) ./...
+
+# The relay page is one static file with a strict CSP: its inline script
+# and style run only under their SHA-256 hashes, and its words in every
+# language are a table inside the script. After an edit of the page or of a
+# file in internal/i18n/messages, this writes both anew (TestPageCurrent
+# fails until it has run).
+relay-page: ## rewrite web/relay/index.html's words (from internal/i18n/messages) and its CSP hashes
+	$(GO) test ./web/relay/ -run '^TestPageCurrent$$' -count=1 -update
 
 bench: build bin/ovos-oauth-bench ## the daemon under load on a bus like ovos-messagebus, beside its echo floor (scripts/bench.sh)
 	scripts/bench.sh

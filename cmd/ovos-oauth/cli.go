@@ -17,6 +17,7 @@ import (
 
 	"github.com/OpenVoiceOS/ovos-oauth/internal/bus"
 	"github.com/OpenVoiceOS/ovos-oauth/internal/config"
+	"github.com/OpenVoiceOS/ovos-oauth/internal/i18n"
 	"github.com/OpenVoiceOS/ovos-oauth/internal/wire"
 )
 
@@ -72,12 +73,15 @@ type cli struct {
 
 	cfg    config.Config
 	client *bus.Client
+	// text is the language of the command's output: English until the
+	// settings are read, then their lang.
+	text *i18n.Printer
 }
 
 // newCLI makes the flag set of command name; usage is the text above the
 // flags, withJSON adds --json.
 func newCLI(name, usage string, withJSON bool, getenv func(string) string, stdout, stderr io.Writer) *cli {
-	c := &cli{name: name, getenv: getenv, stdout: stdout, stderr: stderr}
+	c := &cli{name: name, getenv: getenv, stdout: stdout, stderr: stderr, text: i18n.For(i18n.Fallback)}
 	fs := pflag.NewFlagSet("ovos-oauth "+name, pflag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.SortFlags = false
@@ -128,6 +132,7 @@ func (c *cli) connect(ctx context.Context, h bus.Handler) (done <-chan struct{},
 		return nil, &exitError{exitUsage, err}
 	}
 	c.cfg = cfg
+	c.text = i18n.For(cfg.Lang)
 	if h == nil {
 		h = noFrames{}
 	}
@@ -169,7 +174,7 @@ func (c *cli) waitConnected(ctx context.Context) error {
 }
 
 func (c *cli) noBus() error {
-	return &exitError{exitNoDaemon, fmt.Errorf("cannot reach the bus at %s within %s (is ovos-messagebus running? is --bus-url right?)", bus.RedactURL(c.cfg.BusURL), c.timeout)}
+	return &exitError{exitNoDaemon, errors.New(c.text.Text(i18n.CLINoBus, "url", bus.RedactURL(c.cfg.BusURL), "timeout", c.timeout.String()))}
 }
 
 // failure turns the error of a call into the command's: no answer is exit
@@ -179,7 +184,7 @@ func (c *cli) failure(what string, err error) error {
 		if !c.client.Connected() {
 			return c.noBus()
 		}
-		return &exitError{exitNoDaemon, fmt.Errorf("%s: ovos-oauth did not answer within %s (is it running? systemctl status ovos-oauth, or systemctl --user status ovos-oauth)", what, c.timeout)}
+		return &exitError{exitNoDaemon, errors.New(c.text.Text(i18n.CLINoAnswer, "what", what, "timeout", c.timeout.String()))}
 	}
 	return &exitError{exitFailed, fmt.Errorf("%s: %w", what, err)}
 }

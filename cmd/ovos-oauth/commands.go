@@ -7,11 +7,13 @@ import (
 	"fmt"
 	"io"
 	"path"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/OpenVoiceOS/ovos-oauth/internal/bus"
+	"github.com/OpenVoiceOS/ovos-oauth/internal/i18n"
 	"github.com/OpenVoiceOS/ovos-oauth/internal/qr"
 	"github.com/OpenVoiceOS/ovos-oauth/internal/wire"
 )
@@ -38,16 +40,18 @@ func statusCmd(ctx context.Context, args []string, getenv func(string) string, s
 			return c.printJSON(rep)
 		}
 		if len(rep.Apps) == 0 && len(rep.Damaged) == 0 {
-			fmt.Fprintln(stdout, "no apps: a skill registers its app when it starts (or use ovos-oauth login with --provider)")
+			fmt.Fprintln(stdout, c.text.Text(i18n.CLIStatusNone))
 			return nil
 		}
 		now := time.Now()
 		if len(rep.Apps) > 0 {
 			w := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
-			fmt.Fprintln(w, "APP\tLOGIN\tAUTHORIZED\tEXPIRES\tNEXT REFRESH\tLOGIN ENDS\tNEEDS")
+			t := c.text
+			fmt.Fprintln(w, strings.Join([]string{t.Text(i18n.CLIStatusApp), t.Text(i18n.CLIStatusLogin), t.Text(i18n.CLIStatusAuthorized),
+				t.Text(i18n.CLIStatusExpires), t.Text(i18n.CLIStatusNextRefresh), t.Text(i18n.CLIStatusLoginEnds), t.Text(i18n.CLIStatusNeeds)}, "\t"))
 			for _, a := range rep.Apps {
-				fmt.Fprintf(w, "%s %s\t%s\t%s\t%s\t%s\t%s\t%s\n", a.SkillID, a.AppID, a.Login, yesNo(a.Authorized),
-					when(a.ExpiresAt, now), when(a.NextRefreshAt, now), loginEnds(a.LoginExpiresAt, now), needs(a))
+				fmt.Fprintf(w, "%s %s\t%s\t%s\t%s\t%s\t%s\t%s\n", a.SkillID, a.AppID, a.Login, yesNo(t, a.Authorized),
+					when(t, a.ExpiresAt, now), when(t, a.NextRefreshAt, now), loginEnds(t, a.LoginExpiresAt, now), needs(t, a))
 			}
 			if err := w.Flush(); err != nil {
 				return err
@@ -110,29 +114,29 @@ func damagedWords(d wire.DamagedRecord, a *wire.AppStatus) string {
 	return "a record (" + d.Record + ") was damaged (" + at + "): " + d.Reason
 }
 
-func yesNo(b bool) string {
+func yesNo(t *i18n.Printer, b bool) string {
 	if b {
-		return "yes"
+		return t.Text(i18n.CLIYes)
 	}
-	return "no"
+	return t.Text(i18n.CLINo)
 }
 
 // when is a Unix time as people read it: relative, and the local clock.
-func when(unix *float64, now time.Time) string {
+func when(p *i18n.Printer, unix *float64, now time.Time) string {
 	if unix == nil {
 		return "-"
 	}
 	t := time.UnixMicro(int64(*unix * 1e6))
 	d := t.Sub(now).Round(time.Second)
 	if d < 0 {
-		return fmt.Sprintf("%s ago (%s)", (-d).String(), t.Local().Format("Jan 2 15:04"))
+		return p.Text(i18n.CLIWhenAgo, "duration", (-d).String(), "time", t.Local().Format("Jan 2 15:04"))
 	}
-	return fmt.Sprintf("in %s (%s)", d.String(), t.Local().Format("Jan 2 15:04"))
+	return p.Text(i18n.CLIWhenIn, "duration", d.String(), "time", t.Local().Format("Jan 2 15:04"))
 }
 
 // loginEnds is when a login ends, in the words a person uses: "in 12
 // days (Dec 10)".
-func loginEnds(unix *float64, now time.Time) string {
+func loginEnds(p *i18n.Printer, unix *float64, now time.Time) string {
 	if unix == nil {
 		return "-"
 	}
@@ -143,44 +147,44 @@ func loginEnds(unix *float64, now time.Time) string {
 		date = t.Format("Jan 2 15:04")
 	}
 	if d <= 0 {
-		return "ended " + roughly(-d) + " ago (" + date + ")"
+		return p.Text(i18n.CLILoginEndsAgo, "amount", roughly(p, -d), "date", date)
 	}
-	return "in " + roughly(d) + " (" + date + ")"
+	return p.Text(i18n.CLILoginEndsIn, "amount", roughly(p, d), "date", date)
 }
 
 // roughly is a duration rounded to its largest unit: "6 months", "12
 // days", "5 hours".
-func roughly(d time.Duration) string {
+func roughly(p *i18n.Printer, d time.Duration) string {
 	const day = 24 * time.Hour
-	size, unit := time.Minute, "minute"
+	size, one, many := time.Minute, i18n.CLIUnitMinute, i18n.CLIUnitMinutes
 	switch {
 	case d >= 60*day:
-		size, unit = 30*day+10*time.Hour, "month" // a twelfth of a year
-	case d >= 24*time.Hour:
-		size, unit = 24*time.Hour, "day"
+		size, one, many = 30*day+10*time.Hour, i18n.CLIUnitMonth, i18n.CLIUnitMonths // a twelfth of a year
+	case d >= day:
+		size, one, many = day, i18n.CLIUnitDay, i18n.CLIUnitDays
 	case d >= time.Hour:
-		size, unit = time.Hour, "hour"
+		size, one, many = time.Hour, i18n.CLIUnitHour, i18n.CLIUnitHours
 	}
 	n := int64((d + size/2) / size)
-	if n != 1 {
-		unit += "s"
+	if n == 1 {
+		return p.Text(one, "n", "1")
 	}
-	return fmt.Sprintf("%d %s", n, unit)
+	return p.Text(many, "n", strconv.FormatInt(n, 10))
 }
 
 // needs is what the user must do for an app.
-func needs(a wire.AppStatus) string {
+func needs(t *i18n.Printer, a wire.AppStatus) string {
 	var out []string
 	switch {
 	case a.NeedsCreds:
-		out = append(out, "client credentials (ovos-oauth login --client-id …)")
+		out = append(out, t.Text(i18n.CLINeedsCredentials))
 	case a.NeedsReauth:
-		out = append(out, "a new login (ovos-oauth login "+a.SkillID+" "+a.AppID+")")
+		out = append(out, t.Text(i18n.CLINeedsNewLogin, "command", "ovos-oauth login "+a.SkillID+" "+a.AppID))
 	case !a.Authorized:
-		out = append(out, "a login (ovos-oauth login "+a.SkillID+" "+a.AppID+")")
+		out = append(out, t.Text(i18n.CLINeedsLogin, "command", "ovos-oauth login "+a.SkillID+" "+a.AppID))
 	}
 	if a.Flow != nil {
-		out = append(out, "login pending ("+*a.Flow+")")
+		out = append(out, t.Text(i18n.CLINeedsPending, "flow", *a.Flow))
 	}
 	if len(out) == 0 {
 		return "-"
@@ -204,7 +208,7 @@ func tokenCmd(ctx context.Context, args []string, getenv func(string) string, st
 	return c.run(ctx, nil, func(ctx context.Context) error {
 		rep, err := call[wire.TokenGetReply](ctx, c, wire.TypeTokenGet, ref)
 		if err != nil {
-			return c.failure("token", hint(err, skillID, appID))
+			return c.failure("token", hint(c.text, err, skillID, appID))
 		}
 		if c.json {
 			return c.printJSON(rep)
@@ -215,18 +219,18 @@ func tokenCmd(ctx context.Context, args []string, getenv func(string) string, st
 }
 
 // hint adds what to do to the errors a person can fix.
-func hint(err error, skillID, appID string) error {
+func hint(t *i18n.Printer, err error, skillID, appID string) error {
 	re, ok := errors.AsType[*wire.ReplyError](err)
 	if !ok {
 		return err
 	}
 	switch re.Code {
 	case "not_authorized", "reauth_required":
-		return fmt.Errorf("%w (log in with: ovos-oauth login %s %s)", err, skillID, appID)
+		return fmt.Errorf("%w (%s)", err, t.Text(i18n.CLIHintLogin, "command", "ovos-oauth login "+skillID+" "+appID))
 	case "unknown_app":
-		return fmt.Errorf("%w (the skill registers it when it starts; or give --provider and --client-id to ovos-oauth login)", err)
+		return fmt.Errorf("%w (%s)", err, t.Text(i18n.CLIHintUnknownApp))
 	case "needs_credentials":
-		return fmt.Errorf("%w (give --client-id, and --client-secret if the provider issued one)", err)
+		return fmt.Errorf("%w (%s)", err, t.Text(i18n.CLIHintCredentials))
 	}
 	return err
 }
@@ -264,17 +268,18 @@ func revokeCmd(ctx context.Context, args []string, getenv func(string) string, s
 		if c.json {
 			return c.printJSON(out)
 		}
+		app := skillID + " " + appID
 		switch {
 		case rep.Revoked:
-			fmt.Fprintf(stdout, "%s %s: the provider revoked the tokens, and they are forgotten here.\n", skillID, appID)
+			fmt.Fprintln(stdout, c.text.Text(i18n.CLIRevoked, "app", app))
 		case rep.Forgotten:
-			fmt.Fprintf(stdout, "%s %s: the tokens are forgotten here only; the provider was not told, because the app has no revocation endpoint.\n", skillID, appID)
-			fmt.Fprintln(stdout, "To end the app's access at the provider, remove the app on your account page there.")
+			fmt.Fprintln(stdout, c.text.Text(i18n.CLIForgotten, "app", app))
+			fmt.Fprintln(stdout, c.text.Text(i18n.CLIForgottenHint))
 		default:
-			fmt.Fprintf(stdout, "%s %s: there was no token to revoke.\n", skillID, appID)
+			fmt.Fprintln(stdout, c.text.Text(i18n.CLINoToken, "app", app))
 		}
 		if removed, ok := out["removed"].(bool); ok && removed {
-			fmt.Fprintf(stdout, "%s %s: app forgotten\n", skillID, appID)
+			fmt.Fprintln(stdout, c.text.Text(i18n.CLIUnregistered, "app", skillID+" "+appID))
 		}
 		return nil
 	})
@@ -328,16 +333,16 @@ func loginCmd(ctx context.Context, args []string, getenv func(string) string, st
 		if register {
 			r, err := call[wire.RegisterReply](ctx, c, wire.TypeRegister, reg)
 			if err != nil {
-				return c.failure("register", hint(err, skillID, appID))
+				return c.failure("register", hint(c.text, err, skillID, appID))
 			}
 			if !c.json {
-				fmt.Fprintf(stdout, "registered %s %s (%s login", skillID, appID, r.Login)
 				if r.RedirectURI != "" {
-					fmt.Fprintf(stdout, "; the provider must allow the redirect URI %s", r.RedirectURI)
+					fmt.Fprintln(stdout, c.text.Text(i18n.CLIRegisteredRedirect, "app", skillID+" "+appID, "mode", r.Login, "uri", r.RedirectURI))
+				} else {
+					fmt.Fprintln(stdout, c.text.Text(i18n.CLIRegistered, "app", skillID+" "+appID, "mode", r.Login))
 				}
-				fmt.Fprintln(stdout, ")")
 				if r.Warning != "" {
-					fmt.Fprintf(stdout, "warning: %s\n", r.Warning)
+					fmt.Fprintln(stdout, c.text.Text(i18n.CLIWarning, "warning", r.Warning))
 				}
 			}
 		}
@@ -349,14 +354,14 @@ func loginCmd(ctx context.Context, args []string, getenv func(string) string, st
 		defer stop()
 		u, err := call[wire.URLReply](ctx, c, wire.TypeGet, ref)
 		if err != nil {
-			return c.failure("login", hint(err, skillID, appID))
+			return c.failure("login", hint(c.text, err, skillID, appID))
 		}
 		if c.json {
 			if err := c.printJSON(u); err != nil {
 				return err
 			}
 		} else {
-			printLogin(stdout, skillID, appID, u, !*noQR)
+			printLogin(c.text, stdout, skillID, appID, u, !*noQR)
 		}
 		timer := time.NewTimer(*wait)
 		defer timer.Stop()
@@ -364,9 +369,9 @@ func loginCmd(ctx context.Context, args []string, getenv func(string) string, st
 		case m := <-outcome:
 			return loginOutcome(c, m)
 		case <-timer.C:
-			return &exitError{exitFailed, fmt.Errorf("login: not done within %s; run ovos-oauth login again for a new link", *wait)}
+			return &exitError{exitFailed, errors.New(c.text.Text(i18n.CLILoginTimeout, "wait", wait.String()))}
 		case <-ctx.Done():
-			return &exitError{exitFailed, errors.New("login: interrupted; the link stays valid until it expires")}
+			return &exitError{exitFailed, errors.New(c.text.Text(i18n.CLILoginInterrupted))}
 		}
 	})
 }
@@ -374,21 +379,21 @@ func loginCmd(ctx context.Context, args []string, getenv func(string) string, st
 // printLogin tells the user where to log in. A device login's address and
 // code come last, under the QR code, where the eye ends and a long QR code
 // cannot push them off the screen.
-func printLogin(w io.Writer, skillID, appID string, u *wire.URLReply, drawQR bool) {
+func printLogin(t *i18n.Printer, w io.Writer, skillID, appID string, u *wire.URLReply, drawQR bool) {
 	link := *u.Link
-	fmt.Fprintf(w, "To log in %s %s, open on a phone or computer:\n\n  %s\n\n", skillID, appID, link)
+	fmt.Fprintf(w, "%s\n\n  %s\n\n", t.Text(i18n.CLILoginOpen, "app", skillID+" "+appID), link)
 	if drawQR {
 		if art, err := qr.Terminal(link); err == nil {
 			fmt.Fprintln(w, art)
 		}
 	}
 	if u.UserCode != "" {
-		fmt.Fprintf(w, "Open %s and enter the code %s\n\n", qr.ShortAddress(u.VerificationURI), u.UserCode)
+		fmt.Fprintf(w, "%s\n\n", t.Text(i18n.CLILoginCode, "address", qr.ShortAddress(u.VerificationURI), "code", u.UserCode))
 	}
 	if u.UserCode == "" && *u.URL != link {
-		fmt.Fprintf(w, "(on this device's own browser the provider's page is also fine: %s)\n\n", *u.URL)
+		fmt.Fprintf(w, "%s\n\n", t.Text(i18n.CLILoginBrowser, "url", *u.URL))
 	}
-	fmt.Fprintln(w, "Waiting for the login… (Ctrl-C to stop waiting)")
+	fmt.Fprintln(w, t.Text(i18n.CLILoginWaiting))
 }
 
 // loginOutcome reports a token or an error event.
@@ -396,7 +401,7 @@ func loginOutcome(c *cli, m bus.Message) error {
 	if strings.HasPrefix(m.Type, wire.PrefixTokenError) {
 		var e wire.LoginError
 		_ = m.DecodeData(&e)
-		return &exitError{exitFailed, fmt.Errorf("login failed: %w", e.Err())}
+		return &exitError{exitFailed, fmt.Errorf("%s: %w", c.text.Text(i18n.CLILoginFailed), e.Err())}
 	}
 	var tok wire.Token
 	if err := m.DecodeData(&tok); err != nil {
@@ -410,7 +415,7 @@ func loginOutcome(c *cli, m bus.Message) error {
 		// Never the token itself: it is for the app, not the terminal.
 		return c.printJSON(map[string]any{"authorized": true, "expires_at": expires, "scope": tok.Scope})
 	}
-	fmt.Fprintf(c.stdout, "Logged in. The token expires %s; ovos-oauth refreshes it before then.\n", when(expires, time.Now()))
+	fmt.Fprintln(c.stdout, c.text.Text(i18n.CLILoginDone, "when", when(c.text, expires, time.Now())))
 	return nil
 }
 

@@ -3,6 +3,8 @@ package main
 import (
 	"testing"
 	"time"
+
+	"github.com/OpenVoiceOS/ovos-oauth/internal/i18n"
 )
 
 // TestLoginEndsInWords: ovos-oauth status says when a login ends as a
@@ -27,9 +29,21 @@ func TestLoginEndsInWords(t *testing.T) {
 		{unix(80 * time.Second), "in 1 minute (Nov 28 12:01)"},
 		{unix(-3 * 24 * time.Hour), "ended 3 days ago (Nov 25)"},
 	}
+	en := i18n.For("en-us")
 	for _, tt := range tests {
-		if got := loginEnds(tt.at, now); got != tt.want {
+		if got := loginEnds(en, tt.at, now); got != tt.want {
 			t.Errorf("loginEnds(%v) = %q, want %q", tt.at, got, tt.want)
+		}
+	}
+	// In German, both ways take the dative plural.
+	de := i18n.For("de-de")
+	for at, want := range map[*float64]string{
+		unix(182 * 24 * time.Hour): "in 6 Monaten (May 29)",
+		unix(-3 * 24 * time.Hour):  "endete vor 3 Tagen (Nov 25)",
+		unix(80 * time.Second):     "in 1 Minute (Nov 28 12:01)",
+	} {
+		if got := loginEnds(de, at, now); got != want {
+			t.Errorf("loginEnds(de, %v) = %q, want %q", at, got, want)
 		}
 	}
 }

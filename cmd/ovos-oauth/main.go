@@ -26,6 +26,7 @@ import (
 	"github.com/OpenVoiceOS/ovos-oauth/internal/callback"
 	"github.com/OpenVoiceOS/ovos-oauth/internal/config"
 	"github.com/OpenVoiceOS/ovos-oauth/internal/control"
+	"github.com/OpenVoiceOS/ovos-oauth/internal/i18n"
 	"github.com/OpenVoiceOS/ovos-oauth/internal/metrics"
 	"github.com/OpenVoiceOS/ovos-oauth/internal/mirror"
 	"github.com/OpenVoiceOS/ovos-oauth/internal/oauth"
@@ -249,6 +250,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 	}
 	svc.Sender = client
 	web := callback.New(engine, logger.With("component", "http"))
+	web.Printer = i18n.For(cfg.Lang)
 	health := func() string {
 		switch {
 		case !storeOpen.Load():

@@ -107,8 +107,8 @@ func TestLoopbackPastedInChromium(t *testing.T) {
 	}
 	s.checkToken(t, dataOf(t, s.skill.Expect(t, "oauth.token.response."+skillID+"_spotify")))
 	// The same address again, on the page still open in the other tab.
-	if text := paste(first, pasted); !strings.Contains(text, "already") {
-		t.Errorf("the spent address pasted again: page says %q, want it refused as already answered", text)
+	if text := paste(first, pasted); !strings.Contains(text, "This login is finished") {
+		t.Errorf("the spent address pasted again: page says %q, want it to say the login is finished", text)
 	}
 
 	// The same completion over the bus: the other app's pasted address.
@@ -242,8 +242,8 @@ func TestShellBrowserReplay(t *testing.T) {
 	}
 	s.checkToken(t, dataOf(t, s.skill.Expect(t, "oauth.token.response."+skillID+"_shell")))
 	// The popup's browser loads the redirect itself too.
-	if status, body := get(t, landed); status != http.StatusConflict || !strings.Contains(body, "logged in already") {
-		t.Errorf("the browser's own load of the redirect: %d, want 409 saying logged in already", status)
+	if status, body := get(t, landed); status != http.StatusOK || !strings.Contains(body, "This login is finished") {
+		t.Errorf("the browser's own load of the redirect: %d, want 200 saying the login is finished", status)
 	}
 	s.skill.request(t, "oauth.status", map[string]any{}, "oauth.status.response") // a marker: what came before it has arrived
 	if n := s.count("oauth.token.error." + skillID + "_shell"); n != 0 {

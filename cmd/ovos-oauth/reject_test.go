@@ -102,8 +102,8 @@ func TestCallbackRejections(t *testing.T) {
 		}
 		s.skill.Expect(t, "oauth.token.response."+skillID+"_a")
 		errorsBefore := s.count("oauth.token.error." + skillID + "_a")
-		if status, body := get(t, loc); status != http.StatusConflict || !strings.Contains(body, "logged in already") {
-			t.Fatalf("second use: status %d, want 409 saying the user is logged in already", status)
+		if status, body := get(t, loc); status != http.StatusOK || !strings.Contains(body, "This login is finished") {
+			t.Fatalf("second use: status %d, want 200 saying the login is finished", status)
 		}
 		// The skill has its token: a replay of the same answer (ovos-shell's
 		// browser loading it and forwarding it too) is refused without

@@ -125,11 +125,18 @@ func Screenshot(t testing.TB, url string, extra ...string) image.Image {
 	if err != nil {
 		t.Fatalf("decode screenshot: %v", err)
 	}
+	save(t, t.Name(), b)
+	return img
+}
+
+// save writes a screenshot's PNG to the directory OVOS_OAUTH_SCREENSHOTS
+// names, if it names one, as name.png (slashes turned into underscores).
+func save(t testing.TB, name string, png []byte) {
+	t.Helper()
 	if dir := os.Getenv("OVOS_OAUTH_SCREENSHOTS"); dir != "" {
-		name := filepath.Join(dir, strings.ReplaceAll(t.Name(), "/", "_")+".png")
-		if err := os.WriteFile(name, b, 0o644); err != nil {
+		p := filepath.Join(dir, strings.ReplaceAll(name, "/", "_")+".png")
+		if err := os.WriteFile(p, png, 0o644); err != nil {
 			t.Errorf("save screenshot: %v", err)
 		}
 	}
-	return img
 }

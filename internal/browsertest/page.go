@@ -2,9 +2,12 @@ package browsertest
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
+	"image"
+	"image/png"
 	"os/exec"
 	"regexp"
 	"strings"
@@ -181,6 +184,56 @@ func (p *Page) evaluate(expr string) (string, error) {
 		return s, nil
 	}
 	return fmt.Sprint(res.Result.Value), nil
+}
+
+// Navigate loads url in the page, as following a link does; it returns
+// once the browser has started the navigation (WaitFor what the new page
+// should show).
+func (p *Page) Navigate(url string) {
+	p.t.Helper()
+	p.call(p.session, "Page.navigate", map[string]any{"url": url}, nil)
+}
+
+// Phone makes the page's viewport a phone's screen of width by height CSS
+// pixels, as a phone's browser lays pages out (the viewport meta tag
+// counts).
+func (p *Page) Phone(width, height int) {
+	p.t.Helper()
+	p.call(p.session, "Emulation.setDeviceMetricsOverride", map[string]any{
+		"width": width, "height": height, "deviceScaleFactor": 1, "mobile": true,
+	}, nil)
+}
+
+// Screenshot returns a PNG of the whole page, beyond the viewport when it
+// is longer, and, if OVOS_OAUTH_SCREENSHOTS names a directory, saves it
+// there as name.png.
+func (p *Page) Screenshot(name string) image.Image {
+	p.t.Helper()
+	var shot struct {
+		Data []byte `json:"data"` // base64 in JSON: decoded by encoding/json
+	}
+	var metrics struct {
+		Content struct {
+			Width, Height float64
+		} `json:"cssContentSize"`
+	}
+	p.call(p.session, "Page.getLayoutMetrics", map[string]any{}, &metrics)
+	clip := map[string]any{"x": 0, "y": 0, "width": metrics.Content.Width, "height": metrics.Content.Height, "scale": 1}
+	p.call(p.session, "Page.captureScreenshot", map[string]any{"format": "png", "captureBeyondViewport": true, "clip": clip}, &shot)
+	img, err := png.Decode(bytes.NewReader(shot.Data))
+	if err != nil {
+		p.t.Fatalf("decode screenshot: %v", err)
+	}
+	save(p.t, name, shot.Data)
+	return img
+}
+
+// Reload reloads the page, as the browser's reload button does: also a
+// page of Chromium's own, such as the one saying that a site cannot be
+// reached, which reloads the address it failed on.
+func (p *Page) Reload() {
+	p.t.Helper()
+	p.call(p.session, "Page.reload", map[string]any{}, nil)
 }
 
 // WaitFor evaluates expr until it gives a non-empty string, and returns

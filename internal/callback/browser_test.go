@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/OpenVoiceOS/ovos-oauth/internal/browsertest"
+	"github.com/OpenVoiceOS/ovos-oauth/internal/i18n"
 )
 
 // browse loads url in headless Chromium at a phone's size and returns the
@@ -112,5 +113,78 @@ func TestPasteFromAnotherSiteInChromium(t *testing.T) {
 	}
 	if n := e.n.Load(); n != 1 {
 		t.Errorf("the engine got %d answers from the page's own form, want 1", n)
+	}
+}
+
+// TestPagesFitAPhone shows every page a person may meet on a phone of
+// 412 by 915 CSS pixels, in English and in German (long words), and checks
+// that nothing is cut off: no page is wider than the screen. With
+// OVOS_OAUTH_SCREENSHOTS set, each is saved there, to be looked at.
+func TestPagesFitAPhone(t *testing.T) {
+	t.Parallel()
+	for _, lang := range []string{"en", "de"} {
+		t.Run(lang, func(t *testing.T) {
+			t.Parallel()
+			srv := newServer(t, fakeEngine{})
+			srv.Printer = i18n.For(lang)
+			dev := httptest.NewServer(srv.Handler())
+			defer dev.Close()
+			// Posts that no page of the server's own makes, from another
+			// site (localhost is another site than 127.0.0.1).
+			other := strings.Replace(dev.URL, "127.0.0.1", "localhost", 1)
+			evil := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				w.Header().Set("Content-Type", "text/html; charset=utf-8")
+				fmt.Fprintf(w, `<!doctype html><form method="post" action="%s"><input name="url" value="x"></form><script>document.forms[0].submit()</script>`, html.EscapeString(other+r.URL.Query().Get("to")))
+			}))
+			defer evil.Close()
+			cb := "/auth/callback/skill_app?code=c&state="
+			pages := []struct{ name, url string }{
+				{"success", dev.URL + cb + "ok"},
+				{"success_no_provider", dev.URL + cb + "custom"},
+				{"finished", dev.URL + "/auth/start/" + finishedFlow},
+				{"finishing", dev.URL + cb + "finishing"},
+				{"ended", dev.URL + cb + "ended"},
+				{"expired", dev.URL + "/auth/start/" + expiredFlow},
+				{"interrupted", dev.URL + cb + "interrupted"},
+				{"invalid", dev.URL + cb + "bad"},
+				{"mode_changed", dev.URL + cb + "modechanged"},
+				{"unknown_app", dev.URL + "/auth/callback/nobody_here?state=x&code=y"},
+				{"denied", dev.URL + "/auth/callback/skill_app?state=ok&error=access_denied"},
+				{"exchange_failed", dev.URL + cb + "provider"},
+				{"unavailable", dev.URL + cb + "unavailable"},
+				{"not_an_answer", dev.URL + cb + "elsewhere"},
+				{"incomplete", dev.URL + cb + "incomplete"},
+				{"internal", dev.URL + cb + "boom"},
+				{"not_found", dev.URL + "/nothing"},
+				{"too_long", dev.URL + cb + strings.Repeat("x", 9<<10)},
+				{"cross_site", evil.URL + "/?to=/auth/start/" + loopbackFlow},
+				{"method", evil.URL + "/?to=/auth/callback/skill_app"},
+				{"paste", dev.URL + "/auth/start/" + loopbackFlow},
+			}
+			p := browsertest.Open(t, "about:blank")
+			p.Phone(412, 915)
+			look := func(name string) {
+				t.Helper()
+				p.WaitFor(`document.readyState === "complete" && document.querySelector("main h1") ? "shown" : ""`)
+				if w := p.Evaluate(`document.documentElement.scrollWidth > window.innerWidth ? document.documentElement.scrollWidth + " > " + window.innerWidth : ""`); w != "" {
+					t.Errorf("%s: the page is wider than the phone (%s px): cut off", name, w)
+				}
+				p.Screenshot("page_" + name + "_" + lang)
+			}
+			for _, pg := range pages {
+				p.Evaluate(`window.before = true`)
+				p.Navigate(pg.url)
+				p.WaitFor(`window.before ? "" : "loaded"`)
+				look(pg.name)
+			}
+			// The paste page again, after a mistyped paste: the problem
+			// shown, and what was pasted in the field.
+			p.Evaluate(`window.before = true; document.getElementById("url").value = "http://127.0.0.1:36536/auth/callback/skill_app?state=o"; document.querySelector('button[type="submit"]').click()`)
+			p.WaitFor(`window.before ? "" : "loaded"`)
+			look("paste_problem")
+			if p.Evaluate(`document.querySelector(".problem") ? "yes" : ""`) == "" {
+				t.Error("no problem said after a mistyped paste")
+			}
+		})
 	}
 }

@@ -2,23 +2,37 @@ package callback
 
 import (
 	"bytes"
+	"errors"
 	"html/template"
 	"net/http"
 	"strconv"
+	"strings"
 
+	"github.com/OpenVoiceOS/ovos-oauth/internal/i18n"
 	"github.com/OpenVoiceOS/ovos-oauth/internal/oauth"
 )
 
-// page is what a person sees on their phone.
+// page is what a person sees on their phone. Every text in it comes from
+// the server's Printer.
 type page struct {
+	Lang    string
 	Title   string
-	Message string
+	Message template.HTML
 	Hint    string
-	OK      bool
+	Mark    mark
 	// Paste, when set, makes the page a loopback login's: how to log in
 	// and a form for the address the phone ended on.
 	Paste *pasteForm
 }
+
+// mark is the sign above a page's title: how the login went.
+type mark string
+
+const (
+	markOK   mark = "ok"   // ✓ green: done
+	markFail mark = "fail" // ✗ red: did not work, or cannot
+	markWait mark = "wait" // … grey: still going
+)
 
 // pasteForm is what a loopback login's page needs.
 type pasteForm struct {
@@ -26,20 +40,16 @@ type pasteForm struct {
 	Action    string // the same page, POST
 	Example   string // the redirect URI, so the user recognises the address
 	Problem   string // why the last paste was refused, if it was
+	// Pasted is what the user pasted last, given back in the field so that
+	// a slip can be corrected rather than copied again.
+	Pasted string
+
+	Login, LoginNote, StepCopy, Label, Finish string
+	StepLanded                                template.HTML
 }
 
-var (
-	pageSuccess  = page{OK: true, Title: "You're logged in", Message: "Your device has its access now.", Hint: "You can close this page."}
-	pageNotFound = page{Title: "Page not found", Message: "There is nothing at this address.", Hint: "Scan the code on your device again."}
-	pageMethod   = page{Title: "Not allowed", Message: "This address only answers page loads."}
-	pageTooLong  = page{Title: "Address too long", Message: "This address is longer than any login answer."}
-	// A paste posted by another site's page: the user's own page posts to
-	// itself, so a real user who lands here came by a link elsewhere.
-	pageCrossSite = page{Title: "Not sent from this login's page", Message: "This address only takes what is pasted on its own page.", Hint: "Open the link from your device's QR code again and paste the address on the page it shows."}
-)
-
 var pageTemplate = template.Must(template.New("page").Parse(`<!doctype html>
-<html lang="en">
+<html lang="{{.Lang}}">
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
@@ -47,10 +57,10 @@ var pageTemplate = template.Must(template.New("page").Parse(`<!doctype html>
 <title>{{.Title}} · ovos-oauth</title>
 <style>
 body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:0;padding:2rem 1.25rem;background:#f4f5f7;color:#1d2330;line-height:1.5}
-main{max-width:28rem;margin:10vh auto 0;background:#fff;border-radius:12px;padding:1.75rem 1.5rem;box-shadow:0 1px 4px rgba(0,0,0,.08)}
+main{max-width:28rem;margin:10vh auto 0;background:#fff;border-radius:12px;padding:1.75rem 1.5rem;box-shadow:0 1px 4px rgba(0,0,0,.08);overflow-wrap:break-word}
 h1{font-size:1.35rem;margin:0 0 .75rem}
 .mark{font-size:2.5rem;line-height:1;margin-bottom:.75rem}
-.ok .mark{color:#1a7f37}.fail .mark{color:#b42318}
+.ok .mark{color:#1a7f37}.fail .mark{color:#b42318}.wait .mark{color:#5b6472}
 p{margin:.5rem 0}.hint{color:#5b6472;font-size:.95rem}
 ol{padding-left:1.25rem}li{margin:.6rem 0}code{word-break:break-all;font-size:.85rem}
 .button,button{display:inline-block;background:#1d4ed8;color:#fff;border:0;border-radius:8px;padding:.6rem 1.2rem;font-size:1rem;text-decoration:none}
@@ -60,22 +70,22 @@ textarea{box-sizing:border-box;width:100%;margin:.4rem 0 .8rem;font:inherit;font
 </style>
 </head>
 <body>
-<main class="{{if .OK}}ok{{else}}fail{{end}}">
-{{if not .Paste}}<div class="mark" aria-hidden="true">{{if .OK}}&#10003;{{else}}&#10007;{{end}}</div>{{end}}
+<main class="{{.Mark}}">
+{{if not .Paste}}<div class="mark" aria-hidden="true">{{if eq .Mark "ok"}}&#10003;{{else if eq .Mark "wait"}}&#8943;{{else}}&#10007;{{end}}</div>{{end}}
 <h1>{{.Title}}</h1>
 <p>{{.Message}}</p>
 {{with .Hint}}<p class="hint">{{.}}</p>{{end}}
 {{with .Paste}}
 <ol>
-<li><a class="button" href="{{.LoginLink}}" target="_blank" rel="noopener noreferrer">Log in</a> (in a new tab; keep this one)</li>
-<li>After you log in, your phone shows a page that cannot be opened, at an address that starts with <code>{{.Example}}</code>. That is expected: the address is meant for your device.</li>
-<li>Copy that whole address from the address bar, come back to this tab, paste it here and tap <em>Finish</em>.</li>
+<li><a class="button" href="{{.LoginLink}}" target="_blank" rel="noopener noreferrer">{{.Login}}</a> {{.LoginNote}}</li>
+<li>{{.StepLanded}}</li>
+<li>{{.StepCopy}}</li>
 </ol>
 {{with .Problem}}<p class="problem" role="alert">{{.}}</p>{{end}}
 <form method="post" action="{{.Action}}">
-<label for="url">Address your phone ended on</label>
-<textarea id="url" name="url" rows="4" required autocomplete="off" autocapitalize="off" spellcheck="false" placeholder="{{.Example}}?code=…"></textarea>
-<button type="submit">Finish</button>
+<label for="url">{{.Label}}</label>
+<textarea id="url" name="url" rows="4" required autocomplete="off" autocapitalize="off" spellcheck="false" placeholder="{{.Example}}?code=…"{{if .Problem}} autofocus{{end}}>{{.Pasted}}</textarea>
+<button type="submit">{{.Finish}}</button>
 </form>
 {{end}}
 </main>
@@ -83,18 +93,96 @@ textarea{box-sizing:border-box;width:100%;margin:.4rem 0 .8rem;font:inherit;font
 </html>
 `))
 
-// pastePage renders a loopback login's page; problem, when it has a Title,
-// says why the last paste was refused.
-func (s *Server) pastePage(w http.ResponseWriter, status int, f *oauth.Flow, problem page) {
+// simple is a page of a title, a message and a hint.
+func (s *Server) simple(m mark, title, message, hint i18n.Key) page {
+	p := page{Mark: m, Title: s.Printer.Text(title), Message: s.Printer.HTML(message)}
+	if hint != "" {
+		p.Hint = s.Printer.Text(hint)
+	}
+	return p
+}
+
+// success is the page of a finished login: which service the device can
+// now use, for which skill.
+func (s *Server) success(app *oauth.App) page {
+	p := s.simple(markOK, i18n.PageSuccessTitle, "", i18n.PageSuccessHint)
+	p.Message = s.Printer.HTML(i18n.PageSuccessMessage, "service", name(app.ServiceName()), "skill", name(app.SkillID))
+	return p
+}
+
+// name sets a name in a sentence apart, in one piece where the screen
+// allows: a skill id's hyphens do not break the line (a name longer than
+// the screen still breaks, anywhere).
+func name(s string) template.HTML {
+	return template.HTML("<strong>" + template.HTMLEscapeString(strings.ReplaceAll(s, "-", "\u2011")) + "</strong>")
+}
+
+// errorPage answers an engine error with its status and page.
+func (s *Server) errorPage(w http.ResponseWriter, err error) {
+	status, p := s.failure(err)
+	s.page(w, status, p)
+}
+
+// failure maps an engine error to a status and a page. The engine's own
+// description is English and meant for the bus; the page says the same in
+// the Printer's language, from the code and the cause.
+func (s *Server) failure(err error) (int, page) {
+	again := i18n.PageStartAgain
+	switch oauth.ErrorCode(err) {
+	case oauth.CodeAlreadyAnswered:
+		switch {
+		case errors.Is(err, oauth.ErrLoginFinished):
+			// Not a failure: the user is logged in, and this is the
+			// second look at the same login.
+			return http.StatusOK, s.simple(markOK, i18n.PageFinishedTitle, i18n.PageFinishedMessage, "")
+		case errors.Is(err, oauth.ErrLoginFinishing):
+			return http.StatusConflict, s.simple(markWait, i18n.PageFinishingTitle, i18n.PageFinishingMessage, "")
+		}
+		return http.StatusConflict, s.simple(markFail, i18n.PageEndedTitle, i18n.PageEndedMessage, again)
+	case oauth.CodeExpiredState:
+		return http.StatusGone, s.simple(markFail, i18n.PageExpiredTitle, i18n.PageExpiredMessage, again)
+	case oauth.CodeInterrupted:
+		return http.StatusGone, s.simple(markFail, i18n.PageInterruptedTitle, i18n.PageInterruptedMessage, again)
+	case oauth.CodeInvalidState:
+		if errors.Is(err, oauth.ErrLoginEnded) {
+			return http.StatusGone, s.simple(markFail, i18n.PageModeChangedTitle, i18n.PageModeChangedMessage, again)
+		}
+		return http.StatusBadRequest, s.simple(markFail, i18n.PageInvalidTitle, i18n.PageInvalidMessage, again)
+	case oauth.CodeUnknownApp:
+		return http.StatusNotFound, s.simple(markFail, i18n.PageUnknownAppTitle, i18n.PageUnknownAppMessage, again)
+	case oauth.CodeAccessDenied:
+		return http.StatusForbidden, s.simple(markFail, i18n.PageDeniedTitle, i18n.PageDeniedMessage, again)
+	case oauth.CodeExchangeFailed:
+		return http.StatusBadGateway, s.simple(markFail, i18n.PageExchangeFailedTitle, i18n.PageExchangeFailedMessage, again)
+	case oauth.CodeProviderUnavailable:
+		return http.StatusBadGateway, s.simple(markFail, i18n.PageUnavailableTitle, i18n.PageUnavailableMessage, again)
+	case oauth.CodeNotAnAnswer:
+		return http.StatusBadRequest, s.simple(markFail, i18n.PageNotAnAnswerTitle, i18n.PageNotAnAnswerMessage, again)
+	case oauth.CodeInternal:
+		return http.StatusInternalServerError, s.simple(markFail, i18n.PageInternalTitle, i18n.PageInternalMessage, again)
+	}
+	return http.StatusBadRequest, s.simple(markFail, i18n.PageIncompleteTitle, i18n.PageIncompleteMessage, again)
+}
+
+// pastePage renders a loopback login's page; problem, when set, says why
+// the last paste was refused, and pasted is what it was.
+func (s *Server) pastePage(w http.ResponseWriter, status int, f *oauth.Flow, problem, pasted string) {
+	t := s.Printer
 	link := oauth.StartPath + f.ID
 	p := page{
-		OK:      true,
-		Title:   "Log in, then paste the address",
-		Message: "This login ends at an address only your device can open. Three steps:",
-		Paste:   &pasteForm{LoginLink: link + "?login", Action: link, Example: f.RedirectURI},
-	}
-	if problem.Title != "" {
-		p.Paste.Problem = problem.Title + ": " + problem.Message
+		Mark:    markOK,
+		Title:   t.Text(i18n.PasteTitle),
+		Message: t.HTML(i18n.PasteIntro),
+		Paste: &pasteForm{
+			LoginLink: link + "?login", Action: link, Example: f.RedirectURI,
+			Problem: problem, Pasted: pasted,
+			Login:      t.Text(i18n.PasteLogin),
+			LoginNote:  t.Text(i18n.PasteLoginNote),
+			StepLanded: t.HTML(i18n.PasteStepLanded, "address", template.HTML("<code>"+template.HTMLEscapeString(f.RedirectURI)+"</code>")),
+			StepCopy:   t.Text(i18n.PasteStepCopy),
+			Label:      t.Text(i18n.PasteLabel),
+			Finish:     t.Text(i18n.PasteFinish),
+		},
 	}
 	// The form posts back to this page; everything else stays forbidden.
 	w.Header().Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'")
@@ -105,6 +193,7 @@ func (s *Server) pastePage(w http.ResponseWriter, status int, f *oauth.Flow, pro
 }
 
 func (s *Server) page(w http.ResponseWriter, status int, p page) {
+	p.Lang = s.Printer.Lang()
 	var buf bytes.Buffer
 	if err := pageTemplate.Execute(&buf, p); err != nil {
 		s.logger.Error("page not rendered", "err", err)

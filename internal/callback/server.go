@@ -2,7 +2,9 @@
 // redirect back to the device (/auth/callback/<munged_id>), the short login
 // links QR codes carry (/auth/start/<flow_id>), the page where a loopback
 // login's address is pasted back, and a health check. Every answer is a
-// short human page; none echoes a code, a state or a token.
+// short human page, in the language of the server's Printer; none echoes a
+// code, a state or a token, but the paste form, which gives the phone back
+// what it pasted when that finished nothing, so that it can be corrected.
 package callback
 
 import (
@@ -16,6 +18,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/OpenVoiceOS/ovos-oauth/internal/i18n"
 	"github.com/OpenVoiceOS/ovos-oauth/internal/oauth"
 )
 
@@ -54,6 +57,8 @@ type Server struct {
 	// and be stored, as its single-use code cannot be sent again. Default
 	// 40 s; requests that are not running end at once.
 	ShutdownTimeout time.Duration
+	// Printer is the language of the pages. Default English.
+	Printer *i18n.Printer
 
 	engine   Engine
 	logger   *slog.Logger
@@ -69,6 +74,7 @@ func New(engine Engine, logger *slog.Logger) *Server {
 		IdleTimeout:       60 * time.Second,
 		MaxHeaderBytes:    16 << 10,
 		ShutdownTimeout:   40 * time.Second,
+		Printer:           i18n.For(i18n.Fallback),
 		engine:            engine,
 		logger:            logger,
 	}
@@ -126,7 +132,7 @@ func (s *Server) guard(next http.Handler) http.Handler {
 		h.Set("X-Content-Type-Options", "nosniff")
 		h.Set("X-Frame-Options", "DENY")
 		if len(r.RequestURI) > maxURL {
-			s.page(w, http.StatusRequestURITooLong, pageTooLong)
+			s.page(w, http.StatusRequestURITooLong, s.simple(markFail, i18n.PageTooLongTitle, i18n.PageTooLongMessage, ""))
 			return
 		}
 		next.ServeHTTP(w, r)
@@ -137,13 +143,13 @@ func (s *Server) handleCallback(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
 	// Only the query is read: the path names the app, the state ties the
 	// answer to one login of it.
-	_, _, err := s.engine.Complete(r.Context(), id, r.URL.Query(), "")
+	app, _, err := s.engine.Complete(r.Context(), id, r.URL.Query(), "")
 	if err != nil {
 		s.logRefusal(r, err)
 		s.errorPage(w, err)
 		return
 	}
-	s.page(w, http.StatusOK, pageSuccess)
+	s.page(w, http.StatusOK, s.success(app))
 }
 
 // handleStart sends the phone on to the provider. A loopback login first
@@ -159,7 +165,7 @@ func (s *Server) handleStart(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if f.Kind == oauth.FlowLoopback && !r.URL.Query().Has("login") {
-		s.pastePage(w, http.StatusOK, f, page{})
+		s.pastePage(w, http.StatusOK, f, "", "")
 		return
 	}
 	http.Redirect(w, r, f.AuthURL, http.StatusSeeOther)
@@ -169,53 +175,80 @@ func (s *Server) handleStart(w http.ResponseWriter, r *http.Request) {
 // with every check of the callback: the state must be a live one of this
 // page's own login, the address its redirect URI. Only the page's own form
 // may post here: another site's page could otherwise post an address of
-// its choosing, or spend the user's.
+// its choosing, or spend the user's. A paste that finishes nothing while
+// the login is still open brings the form back, with what was pasted and
+// what is wrong with it; a login that is over says so.
 func (s *Server) handlePaste(w http.ResponseWriter, r *http.Request) {
 	if !fromOwnPage(r) {
 		s.logRefusal(r, &oauth.Error{Code: oauth.CodeInvalidRequest, Description: "a paste posted from another site"})
-		s.page(w, http.StatusForbidden, pageCrossSite)
+		s.page(w, http.StatusForbidden, s.simple(markFail, i18n.PageCrossSiteTitle, i18n.PageCrossSiteMessage, i18n.PageCrossSiteHint))
 		return
 	}
 	r.Body = http.MaxBytesReader(w, r.Body, maxForm)
 	if err := r.ParseForm(); err != nil {
-		s.page(w, http.StatusRequestEntityTooLarge, pageTooLong)
+		s.page(w, http.StatusRequestEntityTooLarge, s.simple(markFail, i18n.PageTooLongTitle, i18n.PageTooLongMessage, ""))
 		return
 	}
 	id := r.PathValue("id")
 	f, ferr := s.engine.PendingFlow(r.Context(), id)
 	pasted := strings.TrimSpace(r.PostForm.Get("url"))
-	u, err := url.Parse(pasted)
-	if pasted == "" || err != nil || u.Scheme == "" || u.Host == "" || !strings.HasPrefix(u.Path, oauth.CallbackPath) {
-		err := &oauth.Error{Code: oauth.CodeNotAnAnswer, Description: "that is not the address your phone ended on after the login; it starts with http://127.0.0.1"}
+	// refuse answers a paste that ends nothing: on the form while the
+	// login is open, else with what became of the login.
+	refuse := func(err error, problem string) {
 		s.logRefusal(r, err)
 		if ferr != nil {
-			s.errorPage(w, err)
+			s.errorPage(w, ferr)
 			return
 		}
-		s.pastePage(w, http.StatusBadRequest, f, page{Title: "Not the right address", Message: sentence(err.Description)})
+		s.pastePage(w, http.StatusBadRequest, f, problem, pasted)
+	}
+	u, err := url.Parse(pasted)
+	if pasted == "" || err != nil || u.Scheme == "" || u.Host == "" || !strings.HasPrefix(u.Path, oauth.CallbackPath) {
+		err := &oauth.Error{Code: oauth.CodeNotAnAnswer, Description: "not the address the phone ended on after the login"}
+		problem := s.Printer.Text(i18n.PasteProblemEmpty)
+		if pasted != "" && ferr == nil {
+			problem = s.Printer.Text(i18n.PasteProblemNotAddress, "address", f.RedirectURI)
+		}
+		refuse(err, problem)
 		return
 	}
 	mungedID := strings.TrimPrefix(u.Path, oauth.CallbackPath)
 	if ferr == nil && mungedID != f.MungedID {
-		err := &oauth.Error{Code: oauth.CodeInvalidState, Description: "that address belongs to the login of another app"}
-		s.logRefusal(r, err)
-		s.pastePage(w, http.StatusBadRequest, f, page{Title: "Not this login's address", Message: sentence(err.Description)})
+		refuse(&oauth.Error{Code: oauth.CodeInvalidState, Description: "the address of another app's login"}, s.Printer.Text(i18n.PasteProblemOtherApp))
 		return
 	}
 	landed := *u
 	landed.RawQuery, landed.Fragment = "", ""
-	_, _, err = s.engine.CompleteFlow(r.Context(), id, mungedID, u.Query(), landed.String())
-	if errors.Is(err, oauth.ErrOtherLogin) && ferr == nil {
-		s.logRefusal(r, err)
-		s.pastePage(w, http.StatusBadRequest, f, page{Title: "Not this login's address", Message: sentence(oauth.ErrorDescription(err))})
-		return
-	}
+	app, _, err := s.engine.CompleteFlow(r.Context(), id, mungedID, u.Query(), landed.String())
 	if err != nil {
+		// The engine spends a login only for an answer that may end it:
+		// one that did not leaves it open, for the right address.
+		if _, still := s.engine.PendingFlow(r.Context(), id); ferr == nil && still == nil {
+			refuse(err, s.pasteProblem(err, f))
+			return
+		}
 		s.logRefusal(r, err)
 		s.errorPage(w, err)
 		return
 	}
-	s.page(w, http.StatusOK, pageSuccess)
+	s.page(w, http.StatusOK, s.success(app))
+}
+
+// pasteProblem says what is wrong with a pasted address that the engine
+// refused without ending the login.
+func (s *Server) pasteProblem(err error, f *oauth.Flow) string {
+	t := s.Printer
+	switch code := oauth.ErrorCode(err); {
+	case errors.Is(err, oauth.ErrOtherLogin):
+		return t.Text(i18n.PasteProblemOtherLogin)
+	case code == oauth.CodeNotAnAnswer:
+		return t.Text(i18n.PasteProblemNotAddress, "address", f.RedirectURI)
+	case code == oauth.CodeInvalidState || code == oauth.CodeInvalidRequest:
+		return t.Text(i18n.PasteProblemIncomplete)
+	case code == oauth.CodeProviderUnavailable || code == oauth.CodeInternal:
+		return t.Text(i18n.PasteProblemRetry)
+	}
+	return t.Text(i18n.PasteProblemNotTaken)
 }
 
 // fromOwnPage reports whether a POST may come from the server's own page,
@@ -258,10 +291,10 @@ func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) {
 func (s *Server) handleOther(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		w.Header().Set("Allow", "GET, HEAD")
-		s.page(w, http.StatusMethodNotAllowed, pageMethod)
+		s.page(w, http.StatusMethodNotAllowed, s.simple(markFail, i18n.PageMethodTitle, i18n.PageMethodMessage, ""))
 		return
 	}
-	s.page(w, http.StatusNotFound, pageNotFound)
+	s.page(w, http.StatusNotFound, s.simple(markFail, i18n.PageNotFoundTitle, i18n.PageNotFoundMessage, i18n.PageNotFoundHint))
 }
 
 func (s *Server) logRefusal(r *http.Request, err error) {
@@ -307,73 +340,4 @@ func (g *rateGate) allow(now time.Time) (suppressed int, ok bool) {
 	}
 	suppressed, g.suppressed, g.last = g.suppressed, 0, now
 	return suppressed, true
-}
-
-// errorPage maps an engine error to a status and a page.
-func (s *Server) errorPage(w http.ResponseWriter, err error) {
-	code := oauth.ErrorCode(err)
-	status := http.StatusBadRequest
-	switch code {
-	case oauth.CodeUnknownApp:
-		status = http.StatusNotFound
-	case oauth.CodeAccessDenied:
-		status = http.StatusForbidden
-	case oauth.CodeExpiredState, oauth.CodeInterrupted:
-		status = http.StatusGone
-	case oauth.CodeAlreadyAnswered:
-		status = http.StatusConflict
-	case oauth.CodeExchangeFailed, oauth.CodeProviderUnavailable:
-		status = http.StatusBadGateway
-	case oauth.CodeNotAnAnswer:
-		status = http.StatusBadRequest
-	case oauth.CodeInternal:
-		status = http.StatusInternalServerError
-	}
-	hint := "Go back to your device and start the login again."
-	if code == oauth.CodeAlreadyAnswered || code == oauth.CodeInterrupted {
-		hint = "" // the message says what to do
-	}
-	s.page(w, status, page{
-		Title:   title(code),
-		Message: sentence(oauth.ErrorDescription(err)),
-		Hint:    hint,
-	})
-}
-
-func title(code string) string {
-	switch code {
-	case oauth.CodeUnknownApp:
-		return "Unknown app"
-	case oauth.CodeInvalidState:
-		return "This login link is not valid"
-	case oauth.CodeExpiredState:
-		return "This login has expired"
-	case oauth.CodeAlreadyAnswered:
-		return "This login was already answered"
-	case oauth.CodeInterrupted:
-		return "This login was interrupted"
-	case oauth.CodeAccessDenied:
-		return "Login refused"
-	case oauth.CodeExchangeFailed:
-		return "The provider refused the login"
-	case oauth.CodeProviderUnavailable:
-		return "The provider is not answering"
-	case oauth.CodeNotAnAnswer:
-		return "Not the address of your login"
-	case oauth.CodeInternal:
-		return "Something went wrong"
-	}
-	return "This login could not be finished"
-}
-
-// sentence capitalises a description and ends it with a full stop.
-func sentence(s string) string {
-	if s == "" {
-		return s
-	}
-	s = strings.ToUpper(s[:1]) + s[1:]
-	if !strings.HasSuffix(s, ".") {
-		s += "."
-	}
-	return s
 }

@@ -3,6 +3,7 @@ package callback_test
 import (
 	"context"
 	"errors"
+	"html"
 	"io"
 	"log/slog"
 	"net"
@@ -24,7 +25,11 @@ var otherLogin = &oauth.Error{Code: oauth.CodeInvalidState, Description: "that a
 const (
 	expiredFlow  = "EXPIREDEXPIREDEXPIREDEXPIR"
 	loopbackFlow = "LOOPLOOPLOOPLOOPLOOPLOOPLO"
+	finishedFlow = "FINISHEDFINISHEDFINISHEDFI"
 )
+
+// musicApp is the app a login of the fake engine is for.
+var musicApp = oauth.App{SkillID: "skill-music.openvoiceos", AppID: "music", Provider: "spotify"}
 
 // fakeEngine answers as the engine would for each case, so every error code
 // can be put in front of the server. The real engine is behind the
@@ -43,15 +48,35 @@ func (fakeEngine) Complete(ctx context.Context, id string, q url.Values, landed 
 		return nil, nil, &oauth.Error{Code: oauth.CodeInterrupted, Description: "the login was cut short"}
 	case q.Get("state") == "provider":
 		return nil, nil, &oauth.Error{Code: oauth.CodeExchangeFailed, Description: "refused"}
+	case q.Get("state") == "finished":
+		return nil, nil, &oauth.Error{Code: oauth.CodeAlreadyAnswered, Description: "you are logged in already", Err: oauth.ErrLoginFinished}
+	case q.Get("state") == "finishing":
+		return nil, nil, &oauth.Error{Code: oauth.CodeAlreadyAnswered, Description: "being finished", Err: oauth.ErrLoginFinishing}
+	case q.Get("state") == "ended":
+		return nil, nil, &oauth.Error{Code: oauth.CodeAlreadyAnswered, Description: "already answered", Err: oauth.ErrLoginFailed}
+	case q.Get("state") == "unavailable":
+		return nil, nil, &oauth.Error{Code: oauth.CodeProviderUnavailable, Description: "try again later"}
+	case q.Get("state") == "incomplete":
+		return nil, nil, &oauth.Error{Code: oauth.CodeInvalidRequest, Description: "no code"}
+	case q.Get("state") == "elsewhere":
+		return nil, nil, &oauth.Error{Code: oauth.CodeNotAnAnswer, Description: "not the redirect URI"}
+	case q.Get("state") == "modechanged":
+		return nil, nil, &oauth.Error{Code: oauth.CodeInvalidState, Description: "this login was ended", Err: oauth.ErrLoginEnded}
+	case q.Get("state") == "custom":
+		return &oauth.App{SkillID: "skill-custom", AppID: "custom-app"}, &oauth.Token{}, nil
 	case q.Get("state") != "ok":
 		return nil, nil, &oauth.Error{Code: oauth.CodeInvalidState, Description: "unknown"}
 	}
-	return &oauth.App{}, &oauth.Token{}, nil
+	app := musicApp
+	return &app, &oauth.Token{}, nil
 }
 
 func (fakeEngine) PendingFlow(ctx context.Context, id string) (*oauth.Flow, error) {
 	if id == expiredFlow {
 		return nil, &oauth.Error{Code: oauth.CodeExpiredState, Description: "this login link has expired; ask for a new one"}
+	}
+	if id == finishedFlow {
+		return nil, &oauth.Error{Code: oauth.CodeAlreadyAnswered, Description: "you are logged in already", Err: oauth.ErrLoginFinished}
 	}
 	if id == "GOODGOODGOODGOODGOODGOODGO" {
 		return &oauth.Flow{ID: id, Kind: oauth.FlowCode, AuthURL: "https://provider.example/authorize?state=abc"}, nil
@@ -208,7 +233,8 @@ func FuzzRequest(f *testing.F) {
 
 // FuzzPaste posts whatever a user might paste into a loopback login's
 // form: every answer is a page with a proper status, and none echoes a
-// value of the pasted address's query.
+// value of the pasted address's query but the form's field, which gives
+// the phone back what it pasted, escaped.
 func FuzzPaste(f *testing.F) {
 	f.Add("http://127.0.0.1:36536/auth/callback/skill_app?state=ok&code=c")
 	f.Add("http://127.0.0.1:36536/auth/callback/?state=" + strings.Repeat("s", 20))
@@ -226,10 +252,19 @@ func FuzzPaste(f *testing.F) {
 			if rec.Code < 200 || rec.Code > 599 || !strings.HasPrefix(rec.Header().Get("Content-Type"), "text/html") {
 				t.Fatalf("paste %q: status %d, Content-Type %q", pasted, rec.Code, rec.Header().Get("Content-Type"))
 			}
+			page := rec.Body.String()
+			if m := fieldRE.FindStringSubmatchIndex(page); m != nil {
+				// html/template writes NUL as U+FFFD.
+				want := strings.ReplaceAll(strings.TrimSpace(pasted), "\x00", "\uFFFD")
+				if got := html.UnescapeString(page[m[2]:m[3]]); got != "" && got != want {
+					t.Fatalf("paste %q: the field holds %q", pasted, got)
+				}
+				page = page[:m[2]] + page[m[3]:]
+			}
 			if u, err := url.Parse(strings.TrimSpace(pasted)); err == nil {
 				for _, vs := range u.Query() {
 					for _, v := range vs {
-						if len(v) >= 16 && strings.Contains(rec.Body.String(), v) {
+						if len(v) >= 16 && strings.Contains(page, v) {
 							t.Fatalf("the page echoes %q", v)
 						}
 					}
@@ -251,11 +286,11 @@ func TestPaste(t *testing.T) {
 	}{
 		{"the login's address", "http://127.0.0.1:36536/auth/callback/skill_app?state=ok&code=c", 200, "logged in"},
 		{"with spaces around", "  http://127.0.0.1:36536/auth/callback/skill_app?state=ok&code=c\n", 200, "logged in"},
-		{"a bad state", "http://127.0.0.1:36536/auth/callback/skill_app?state=bad&code=c", 400, "not valid"},
+		{"a bad state", "http://127.0.0.1:36536/auth/callback/skill_app?state=bad&code=c", 400, "incomplete"},
 		{"another app's address", "http://127.0.0.1:36536/auth/callback/other_app?state=ok&code=c", 400, "another app"},
 		{"another login's address", "http://127.0.0.1:36536/auth/callback/skill_app?state=other&code=c", 400, "another login"},
 		{"not a callback", "https://example.com/?state=ok&code=c", 400, "not the address"},
-		{"empty", "", 400, "not the address"},
+		{"empty", "", 400, "Nothing was pasted"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

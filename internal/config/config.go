@@ -74,6 +74,10 @@ type Config struct {
 	// MetricsListen is the host:port of the HTTP server of the Prometheus
 	// metrics (/metrics); empty means none.
 	MetricsListen string `mapstructure:"metrics_listen"`
+	// Lang is the language of the pages phones show and the CLI's output:
+	// a tag such as en-us, pt-PT or ca-es, as OVOS's own lang. A language
+	// ovos-oauth has no messages in, or none, is English.
+	Lang string `mapstructure:"lang"`
 }
 
 // Secret is a setting that must never reach a log line, a formatted error or
@@ -146,6 +150,7 @@ func (c Config) Validate() error {
 	if c.MetricsListen != "" {
 		check("metrics_listen", checkHostPort(c.MetricsListen))
 	}
+	check("lang", checkLang(c.Lang))
 	return errors.Join(errs...)
 }
 
@@ -157,6 +162,23 @@ func checkSecretKey(k Secret) error {
 		return nil
 	}
 	return fmt.Errorf("is %d bytes long; want 16, 24 or 32 (ASCII characters: AES-128, AES-192 or AES-256), as the bus's websocket.secret_key", len(k))
+}
+
+// checkLang accepts a language tag as OVOS writes them (en-us, pt_BR,
+// ca-es): letters, digits, hyphens and underscores. Empty is English.
+func checkLang(s string) error {
+	if s == "" {
+		return nil
+	}
+	if len(s) > 35 {
+		return fmt.Errorf("%q is not a language tag like en-us or pt-PT", s)
+	}
+	for _, r := range s {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_') {
+			return fmt.Errorf("%q is not a language tag like en-us or pt-PT", s)
+		}
+	}
+	return nil
 }
 
 // DBPath is the path of the bbolt token database inside DataDir.

@@ -15,8 +15,8 @@
 //  4. the OVOS mycroft.conf stack, for bus_url (its websocket block), the
 //     port of listen (PHAL.ovos-PHAL-plugin-oauth.port), bus_secret_key and
 //     bus_allow_unencrypted (websocket.secret_key and
-//     websocket.allow_unencrypted), with bus_url taken from embedded_bus
-//     first when that is set;
+//     websocket.allow_unencrypted), and lang (its lang), with bus_url
+//     taken from embedded_bus first when that is set;
 //  5. built-in defaults, some derived from the machine (data_dir from
 //     $STATE_DIRECTORY or the XDG data directory, public_host from the
 //     default route's interface).

@@ -59,6 +59,7 @@ var keys = []string{
 	"import_from",
 	"import_on_start",
 	"metrics_listen",
+	"lang",
 }
 
 // secretKeys are the keys whose values must never be printed, not even in
@@ -212,6 +213,9 @@ func (l loader) load(args []string, getenv func(string) string, stderr io.Writer
 	if !set["bus_allow_unencrypted"] && !flags.Changed(flagName("bus_allow_unencrypted")) && ovos.allowUnencrypted != nil {
 		c.BusAllowUnencrypted = *ovos.allowUnencrypted
 	}
+	if c.Lang == "" {
+		c.Lang = ovos.language()
+	}
 	c.LogFormat = strings.ToLower(c.LogFormat)
 	c.LogLevel = strings.ToLower(c.LogLevel)
 
@@ -266,6 +270,7 @@ func newFlagSet(stderr io.Writer) *pflag.FlagSet {
 	fs.String("import-from", "", "`directory` of ovos-PHAL-plugin-oauth's ovos_oauth_apps.json and ovos_oauth.json, imported at start while the database has no apps (default: $XDG_CACHE_HOME/mycroft/json_database, else ~/.cache/mycroft/json_database)")
 	fs.Bool("import-on-start", true, "import those files at start while the database has no apps (the system unit runs \"ovos-oauth import --service\" before the daemon instead)")
 	fs.String("metrics-listen", "", "serve Prometheus metrics at http://`host:port`/metrics (default: none)")
+	fs.String("lang", "", "`language` of the pages phones show, such as de-de or pt-PT; English where ovos-oauth has no messages in it (default: mycroft.conf's lang, else en-us)")
 	return fs
 }
 

@@ -107,6 +107,7 @@ func (e *testEnv) defaults() Config {
 		MirrorOVOSUtils: true,
 		ImportOnStart:   true,
 		SecretsKeyFile:  filepath.Join(data, "secrets.key"),
+		Lang:            "en-us",
 	}
 }
 
@@ -169,6 +170,7 @@ func TestLoadEachKey(t *testing.T) {
 		{"secrets_key_file", "/etc/ovos-oauth/secrets.key", func(c *Config, v string) { c.SecretsKeyFile = v }},
 		{"import_on_start", "false", func(c *Config, _ string) { c.ImportOnStart = false }},
 		{"metrics_listen", "127.0.0.1:9464", func(c *Config, v string) { c.MetricsListen = v }},
+		{"lang", "pt-BR", func(c *Config, v string) { c.Lang = v }},
 	}
 	sources := []struct {
 		name string
@@ -457,6 +459,43 @@ func TestLoadMycroftConf(t *testing.T) {
 	}
 	if want := "0.0.0.0:4000"; got.Listen != want {
 		t.Errorf("Listen = %q, want %q", got.Listen, want)
+	}
+	if want := "en-us"; got.Lang != want {
+		t.Errorf("Lang = %q, want %q", got.Lang, want)
+	}
+}
+
+// TestLoadLang: the pages speak the language OVOS speaks, mycroft.conf's
+// lang as its stack merges it, unless ovos-oauth's own lang says otherwise.
+func TestLoadLang(t *testing.T) {
+	e := newTestEnv(t)
+	e.write("etc/mycroft/mycroft.conf", `{"lang": "pt-PT"}`)
+	got, err := e.load()
+	if err != nil {
+		t.Fatalf("load() error = %v", err)
+	}
+	if want := "pt-PT"; got.Lang != want {
+		t.Errorf("Lang from the system mycroft.conf = %q, want %q", got.Lang, want)
+	}
+	e.write("home/.config/mycroft/mycroft.conf", `{"lang": "de-de"}`)
+	if got, err = e.load(); err != nil || got.Lang != "de-de" {
+		t.Errorf("Lang from the user's mycroft.conf = %q (%v), want de-de", got.Lang, err)
+	}
+	e.write("etc/ovos-oauth/config.yaml", "lang: ca-es\n")
+	if got, err = e.load(); err != nil || got.Lang != "ca-es" {
+		t.Errorf("Lang from ovos-oauth's config = %q (%v), want ca-es", got.Lang, err)
+	}
+	if got, err = e.load("--lang", "nl"); err != nil || got.Lang != "nl" {
+		t.Errorf("Lang from --lang = %q (%v), want nl", got.Lang, err)
+	}
+	e.write("etc/ovos-oauth/config.yaml", "lang: \"de; rm\"\n")
+	if _, err := e.load(); err == nil || !strings.HasPrefix(err.Error(), "lang: ") {
+		t.Errorf("load() with lang \"de; rm\": error = %v, want one about lang", err)
+	}
+	e.write("etc/ovos-oauth/config.yaml", "")
+	e.write("home/.config/mycroft/mycroft.conf", `{"lang": 42}`)
+	if _, err := e.load(); err == nil || !strings.Contains(err.Error(), "lang") {
+		t.Errorf("load() with mycroft.conf lang 42: error = %v, want one about lang", err)
 	}
 }
 

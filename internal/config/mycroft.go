@@ -20,6 +20,7 @@ const (
 	ovosBusPort   = 8181
 	ovosBusRoute  = "/core"
 	ovosOAuthPort = 36536
+	ovosLang      = "en-us"
 )
 
 // mycroftConf is the part of one mycroft.conf that ovos-oauth reads. A nil
@@ -30,7 +31,8 @@ type mycroftConf struct {
 	port      *int
 	route     *string
 	ssl       *bool
-	oauthPort *int // PHAL.ovos-PHAL-plugin-oauth.port
+	oauthPort *int    // PHAL.ovos-PHAL-plugin-oauth.port
+	lang      *string // the language OVOS speaks
 
 	secretKey        *Secret // websocket.secret_key; "" is no key, as in OVOS
 	secretKeyFile    string  // the file that set secretKey, for errors
@@ -53,6 +55,9 @@ func (c mycroftConf) overlay(top mycroftConf) mycroftConf {
 	}
 	if top.oauthPort != nil {
 		c.oauthPort = top.oauthPort
+	}
+	if top.lang != nil {
+		c.lang = top.lang
 	}
 	if top.secretKey != nil {
 		c.secretKey, c.secretKeyFile = top.secretKey, top.secretKeyFile
@@ -91,6 +96,14 @@ func (c mycroftConf) listenPort() int {
 		return *c.oauthPort
 	}
 	return ovosOAuthPort
+}
+
+// language is OVOS's lang, en-us when no file sets it.
+func (c mycroftConf) language() string {
+	if c.lang != nil && *c.lang != "" {
+		return *c.lang
+	}
+	return ovosLang
 }
 
 // clientHost turns the host a server binds to into one a client on the same
@@ -151,7 +164,7 @@ func readMycroftStack(paths []string) (mycroftConf, error) {
 }
 
 // parseMycroftConf reads the websocket block (the bus's address and its
-// encryption) and the plugin's port from one mycroft.conf: JSON in which a
+// encryption), the plugin's port and lang from one mycroft.conf: JSON in which a
 // line whose first non-blank characters are // or # is a comment (trailing
 // comments are not supported, as in OVOS). An empty file sets nothing. Keys
 // are matched exactly, as Python does; null means unset.
@@ -162,8 +175,12 @@ func parseMycroftConf(data []byte) (mycroftConf, error) {
 		return c, nil
 	}
 	var top map[string]json.RawMessage
-	if err := json.Unmarshal(data, &top); err != nil {
+	err := json.Unmarshal(data, &top)
+	if err != nil {
 		return c, jsonError(data, err)
+	}
+	if c.lang, err = field[string](top, "lang", "lang"); err != nil {
+		return c, err
 	}
 	ws, err := object(top, "websocket", "websocket")
 	if err != nil {

@@ -137,6 +137,7 @@ type Engine struct {
 
 	// announcer holds token events until the Mirror holds their tokens.
 	announcer announcer
+	links     linkMemory
 }
 
 // NewEngine returns an engine keeping its state in store. baseURL is how

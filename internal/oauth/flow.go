@@ -165,6 +165,7 @@ func (e *Engine) StartFlow(ctx context.Context, skillID, appID string) (*Flow, *
 		return nil, nil, internalErr("save the login", err)
 	}
 	e.flowOpened(f.ID)
+	e.links.opened(f.ID, f.Expires, now)
 	e.logger.Info("login started", "app", f.MungedID, "flow", FlowTag(f.ID), "kind", f.Kind, "pkce", app.PKCE, "expires", f.Expires)
 	e.observer().LoginStarted(app.LoginMode())
 	return f, app, nil
@@ -197,7 +198,7 @@ func (e *Engine) PendingFlow(ctx context.Context, flowID string) (*Flow, error) 
 		if outcome, seen := e.recent.outcome(flowID, "", e.Now()); seen && outcome == ended {
 			return nil, errEnded()
 		}
-		return nil, errorf(CodeInvalidState, "this login link is unknown or was already used")
+		return nil, e.goneLink(flowID)
 	}
 	if err != nil {
 		return nil, internalErr("read the login", err)
@@ -206,9 +207,28 @@ func (e *Engine) PendingFlow(ctx context.Context, flowID string) (*Flow, error) 
 		return nil, e.spentError(f)
 	}
 	if !e.Now().Before(e.flowExpires(f)) {
-		return nil, errorf(CodeExpiredState, "this login link has expired; ask for a new one")
+		return nil, errLinkExpired()
 	}
 	return f, nil
+}
+
+// goneLink answers a short link whose login the store no longer holds:
+// from what this run remembers of it, that its login finished, failed or
+// expired; else that it is unknown.
+func (e *Engine) goneLink(flowID string) *Error {
+	now := e.Now()
+	en, ok := e.links.lookup(flowID, now)
+	switch {
+	case ok && en.ended:
+		return en.outcome.err()
+	case ok && !now.Before(en.expires):
+		return errLinkExpired()
+	}
+	return errorf(CodeInvalidState, "this login link is unknown or was already used")
+}
+
+func errLinkExpired() *Error {
+	return errorf(CodeExpiredState, "this login link has expired; ask for a new one")
 }
 
 // Complete finishes an authorization-code login from the provider's answer,
@@ -300,7 +320,7 @@ func (e *Engine) complete(ctx context.Context, app *App, query url.Values, lande
 		case seen && outcome == ended:
 			return errEnded()
 		case seen:
-			return &Error{Code: CodeAlreadyAnswered, Description: outcome.describe()}
+			return outcome.err()
 		}
 		return errUnknownLogin()
 	}
@@ -339,6 +359,7 @@ func (e *Engine) complete(ctx context.Context, app *App, query url.Values, lande
 			outcome = completed // the token's write ended the flow
 		}
 		e.recent.add(state, app.MungedID(), outcome, e.Now())
+		e.links.ended(f.ID, outcome, e.Now())
 		if err != nil {
 			// Reported now, so not to be reported as interrupted.
 			if derr := e.store.DeleteFlow(f.ID); derr != nil && !IsNotFound(derr) {
@@ -419,7 +440,7 @@ func (e *Engine) spentError(f *Flow) *Error {
 	if !seen {
 		outcome = pending
 	}
-	return &Error{Code: CodeAlreadyAnswered, Description: outcome.describe()}
+	return outcome.err()
 }
 
 // reportInterrupted reports the logins among flows that a run that has
@@ -462,7 +483,7 @@ func errRegisteredAgain() *Error {
 // errEnded answers the link or the answer of a login that a change of the
 // app's login mode ended (endOtherLogins).
 func errEnded() *Error {
-	return errorf(CodeInvalidState, "this login was ended: the app now logs in another way; start a new login on your device")
+	return &Error{Code: CodeInvalidState, Description: "this login was ended: the app now logs in another way; start a new login on your device", Err: ErrLoginEnded}
 }
 
 // maxStateLen bounds a state read from outside: a relay state carries the
@@ -558,6 +579,21 @@ func (o loginOutcome) describe() string {
 		return "you are logged in already; this page can be closed"
 	}
 	return "this login was already answered; start it again on your device"
+}
+
+// err is the answer to a repeat of an answer or a link of a login that
+// went so: already_answered, its cause saying how.
+func (o loginOutcome) err() *Error {
+	cause := ErrLoginFailed
+	switch o {
+	case pending:
+		cause = ErrLoginFinishing
+	case completed:
+		cause = ErrLoginFinished
+	case ended:
+		return errEnded()
+	}
+	return &Error{Code: CodeAlreadyAnswered, Description: o.describe(), Err: cause}
 }
 
 type recentEntry struct {

@@ -12,6 +12,7 @@ import (
 // works there, and its quirks. Fields the registration gives win.
 type Provider struct {
 	Name               string
+	Title              string // the service's name as people know it, for pages: "Spotify"
 	AuthEndpoint       string
 	TokenEndpoint      string
 	DeviceEndpoint     string
@@ -59,6 +60,7 @@ const (
 var Providers = []Provider{
 	{
 		Name:          "spotify",
+		Title:         "Spotify",
 		AuthEndpoint:  "https://accounts.spotify.com/authorize",
 		TokenEndpoint: "https://accounts.spotify.com/api/token",
 		Login:         LoginLoopback,
@@ -69,6 +71,7 @@ var Providers = []Provider{
 	},
 	{
 		Name:               "google",
+		Title:              "Google",
 		AuthEndpoint:       "https://accounts.google.com/o/oauth2/v2/auth",
 		TokenEndpoint:      "https://oauth2.googleapis.com/token",
 		DeviceEndpoint:     "https://oauth2.googleapis.com/device/code",
@@ -84,6 +87,7 @@ var Providers = []Provider{
 	},
 	{
 		Name:           "microsoft",
+		Title:          "Microsoft",
 		AuthEndpoint:   "https://login.microsoftonline.com/common/oauth2/v2.0/authorize",
 		TokenEndpoint:  "https://login.microsoftonline.com/common/oauth2/v2.0/token",
 		DeviceEndpoint: "https://login.microsoftonline.com/common/oauth2/v2.0/devicecode",
@@ -95,6 +99,7 @@ var Providers = []Provider{
 	},
 	{
 		Name:           "github",
+		Title:          "GitHub",
 		AuthEndpoint:   "https://github.com/login/oauth/authorize",
 		TokenEndpoint:  "https://github.com/login/oauth/access_token",
 		DeviceEndpoint: "https://github.com/login/device/code",
@@ -104,6 +109,7 @@ var Providers = []Provider{
 	},
 	{
 		Name:          "dropbox",
+		Title:         "Dropbox",
 		AuthEndpoint:  "https://www.dropbox.com/oauth2/authorize",
 		TokenEndpoint: "https://api.dropboxapi.com/oauth2/token",
 		Login:         LoginLoopback,
@@ -114,6 +120,7 @@ var Providers = []Provider{
 	},
 	{
 		Name:           "strava",
+		Title:          "Strava",
 		AuthEndpoint:   "https://www.strava.com/oauth/authorize",
 		TokenEndpoint:  "https://www.strava.com/oauth/token",
 		Login:          LoginLAN,
@@ -123,6 +130,7 @@ var Providers = []Provider{
 	},
 	{
 		Name:               "homeassistant",
+		Title:              "Home Assistant",
 		AuthEndpoint:       "/auth/authorize",
 		TokenEndpoint:      "/auth/token",
 		RevocationEndpoint: "/auth/revoke",
@@ -133,6 +141,15 @@ var Providers = []Provider{
 		IdleLifetime:       90 * day,
 		LoginEnds:          "Home Assistant deletes a refresh token after 90 days unused",
 	},
+}
+
+// ServiceName returns the name of the service the app logs in to, for
+// pages a person reads: its known provider's Title, else its app id.
+func (a *App) ServiceName() string {
+	if p, ok := KnownProvider(a.Provider); ok && p.Title != "" {
+		return p.Title
+	}
+	return a.AppID
 }
 
 // KnownProvider returns the provider with the name.

@@ -10,6 +10,9 @@
 // index.html is the whole page, to be published as is on any static HTTPS
 // host; this package embeds it so tests can serve it, and holds the page's
 // rule in Go (Accepts) so the daemon can tell when the page would refuse it.
+// The page speaks the phone's language: its words are a table inside its
+// script, written from internal/i18n/messages by make relay-page, which
+// also writes the CSP hashes of its script and style anew.
 package relay
 
 import (

@@ -5,9 +5,13 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
+	"flag"
 	"fmt"
 	"html"
 	"image/color"
+	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -22,6 +26,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/OpenVoiceOS/ovos-oauth/internal/browsertest"
+	"github.com/OpenVoiceOS/ovos-oauth/internal/i18n"
 	"github.com/OpenVoiceOS/ovos-oauth/web/relay"
 )
 
@@ -57,7 +62,7 @@ func TestCSP(t *testing.T) {
 		"form-action": "'none'",
 	}
 	if d := cmp.Diff(csp, want); d != "" {
-		t.Errorf("Content-Security-Policy (-got +want):\n%s", d)
+		t.Errorf("Content-Security-Policy (-got +want):\n%s\nThe hashes must be those of the page's script and style: run make relay-page", d)
 	}
 	if i, j := strings.Index(page, "<style>"), strings.Index(page, "<script>"); meta[0] > i || meta[0] > j {
 		t.Error("the Content-Security-Policy meta tag comes after the style or script it governs")
@@ -105,6 +110,231 @@ func only(t *testing.T, page, tag string) string {
 func hash(s string) string {
 	sum := sha256.Sum256([]byte(s))
 	return "sha256-" + base64.StdEncoding.EncodeToString(sum[:])
+}
+
+var update = flag.Bool("update", false, "rewrite index.html's words from internal/i18n/messages and its CSP hashes (make relay-page)")
+
+// TestPageCurrent: index.html carries the words of the message catalogue
+// (its relay.* messages, every language) and the CSP hashes of its own
+// script and style. An edit of either, or of a language file, that was not
+// followed by make relay-page fails here, not silently on a phone. With
+// -update it rewrites the page instead.
+func TestPageCurrent(t *testing.T) {
+	page := string(relay.Page())
+	want, err := regenerate(page)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if *update {
+		if want != page {
+			if err := os.WriteFile("index.html", []byte(want), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			t.Log("index.html rewritten")
+		}
+		return
+	}
+	if want != page {
+		t.Errorf("index.html is stale: its words are not those of internal/i18n/messages, or its CSP hashes not those of its script and style; run make relay-page")
+	}
+	// The check sees an edit: a script changed under its old hash.
+	edited := strings.Replace(page, `"use strict";`, `"use strict";;`, 1)
+	if again, err := regenerate(edited); err != nil || again == edited {
+		t.Errorf("an edit of the script under the old hash is not caught (%v)", err)
+	}
+}
+
+var (
+	wordsLine = regexp.MustCompile(`(?m)^  const WORDS = .*;$`)
+	cspMeta   = regexp.MustCompile(`(<meta http-equiv="Content-Security-Policy" content="[^"]*script-src ')[^']*(';[^"]*style-src ')[^']*(')`)
+)
+
+// regenerate returns page with its words table, its English text before
+// the script runs, and its CSP hashes made anew.
+func regenerate(page string) (string, error) {
+	cat := i18n.Shipped()
+	words := map[string]map[string]string{}
+	for _, lang := range cat.Languages() {
+		words[lang] = map[string]string{}
+		for k, v := range cat.Messages(lang) {
+			if name, ok := strings.CutPrefix(string(k), "relay."); ok {
+				words[lang][name] = v
+			}
+		}
+	}
+	// Go's JSON escapes <, > and &, and U+2028 and U+2029: safe in a script.
+	js, err := json.Marshal(words)
+	if err != nil {
+		return "", err
+	}
+	if !wordsLine.MatchString(page) {
+		return "", errors.New("index.html has no line \"  const WORDS = …;\" to write the words into")
+	}
+	page = wordsLine.ReplaceAllLiteralString(page, "  const WORDS = "+string(js)+";")
+	en := cat.Messages(i18n.Fallback)
+	for _, r := range []struct {
+		re  *regexp.Regexp
+		key i18n.Key
+	}{
+		{regexp.MustCompile(`<title>[^<]*</title>`), i18n.RelayTitle},
+		{regexp.MustCompile(`<h1 id="title">[^<]*</h1>`), i18n.RelayTitle},
+		{regexp.MustCompile(`<p id="text">[^<]*</p>`), i18n.RelayChecking},
+	} {
+		m := r.re.FindString(page)
+		if m == "" {
+			return "", fmt.Errorf("index.html has no %s", r.re)
+		}
+		open, end := m[:strings.IndexByte(m, '>')+1], m[strings.LastIndexByte(m, '<'):]
+		page = strings.Replace(page, m, open+html.EscapeString(en[r.key])+end, 1)
+	}
+	script, ok1 := element(page, "script")
+	style, ok2 := element(page, "style")
+	if !ok1 || !ok2 || !cspMeta.MatchString(page) {
+		return "", errors.New("index.html needs one <script>, one <style> and a CSP meta tag with script-src and style-src hashes")
+	}
+	return cspMeta.ReplaceAllString(page, "${1}"+hash(script)+"${2}"+hash(style)+"${3}"), nil
+}
+
+// element returns the content of the one element tag in page.
+func element(page, tag string) (string, bool) {
+	if strings.Count(page, "<"+tag) != 1 {
+		return "", false
+	}
+	_, rest, ok := strings.Cut(page, "<"+tag+">")
+	content, _, ok2 := strings.Cut(rest, "</"+tag+">")
+	return content, ok && ok2
+}
+
+// TestLanguage: the page speaks the phone's language (navigator.languages,
+// here Chromium's --accept-lang), matched as the daemon matches
+// mycroft.conf's lang; English for one it has no words in.
+func TestLanguage(t *testing.T) {
+	t.Parallel()
+	rel := newRelay(t, nil)
+	proxy := newRecorder(t, proxyMarker)
+	tests := []struct{ accept, lang string }{
+		{"de-DE,de", "de"},
+		{"pt-BR", "pt"},
+		{"eo,fr-CA", "fr"},
+		{"eo", "en"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.accept, func(t *testing.T) {
+			t.Parallel()
+			dom := browsertest.DumpDOM(t, rel.URL+"/?state=nothing", append(flags(proxy, 5*time.Second), "--accept-lang="+tt.accept)...)
+			words := i18n.Shipped().Messages(tt.lang)
+			for _, k := range []i18n.Key{i18n.RelayRefusedTitle, i18n.RelayRefusedMessage, i18n.RelayRefusedHint} {
+				if !strings.Contains(html.UnescapeString(dom), words[k]) {
+					t.Errorf("the refusal does not say %q:\n%s", words[k], dom)
+				}
+			}
+			if !strings.Contains(dom, `<html lang="`+tt.lang+`">`) || !strings.Contains(dom, "<title>"+html.EscapeString(words[i18n.RelayTitle])+"</title>") {
+				t.Errorf("the page's lang or title is not %s's:\n%s", tt.lang, dom)
+			}
+		})
+	}
+}
+
+// TestDeviceUnreachable: a phone that is not on the home Wi-Fi cannot
+// reach the device, and the browser waits on the address until it gives
+// up; all that time the relay page stays on screen, in the phone's
+// language, saying why nothing happens, what to do, and with a link to try
+// again. The device here takes the connection and never answers, as an
+// address that is not on the phone's network keeps a browser waiting.
+func TestDeviceUnreachable(t *testing.T) {
+	t.Parallel()
+	reached := make(chan struct{}, 1)
+	stop := make(chan struct{})
+	dev := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/favicon.ico" {
+			return
+		}
+		select {
+		case reached <- struct{}{}:
+		default:
+		}
+		select {
+		case <-stop:
+		case <-r.Context().Done():
+		}
+	}))
+	t.Cleanup(dev.Close)
+	t.Cleanup(func() { close(stop) }) // first: the handler must end for Close
+	rel := newRelay(t, nil)
+	target := dev.URL + "/auth/callback/skill_app"
+	st := state(target)
+	// The relay page opens in a popup of a page of the same origin, which
+	// reads it: DevTools holds its commands to a page whose navigation is
+	// under way until that navigation ends, which here it never does.
+	p := browsertest.Open(t, rel.URL+"/watch?"+url.Values{"code": {"C"}, "state": {st}}.Encode(),
+		browsertest.IgnoreCertificateErrors, "--disable-popup-blocking", "--accept-lang=es-ES,es")
+	select {
+	case <-reached:
+	case <-time.After(time.Minute):
+		t.Fatal("the page did not send the browser on to the device")
+	}
+	var shown struct{ Text, Href, Lang, Origin, Left string }
+	if err := json.Unmarshal([]byte(p.WaitFor("popup()")), &shown); err != nil {
+		t.Fatal(err)
+	}
+	if shown.Left != "" || shown.Origin != rel.URL {
+		t.Fatalf("while the browser waits on the device, it shows %+v, want the relay page", shown)
+	}
+	es := i18n.Shipped().Messages("es")
+	for _, k := range []i18n.Key{i18n.RelaySendingTitle, i18n.RelaySendingMessage, i18n.RelaySendingHint, i18n.RelayTryAgain} {
+		if !strings.Contains(shown.Text, es[k]) {
+			t.Errorf("while the browser waits on the device, the page does not say %q; it shows:\n%s", es[k], shown.Text)
+		}
+	}
+	if shown.Href != target+"?code=C&state="+st {
+		t.Errorf("the Try again link goes to %q, want the device's callback with the answer", shown.Href)
+	}
+	if shown.Lang != "es" {
+		t.Errorf("the page's lang is %q, want es", shown.Lang)
+	}
+}
+
+// TestReloadWhenBackOnWiFi: when the browser gives up on the device, it
+// shows its own page saying the site cannot be reached, in place of the
+// relay page. Reloading that page once the phone is on the home Wi-Fi, as
+// the relay page's hint says, sends the login on to the device.
+func TestReloadWhenBackOnWiFi(t *testing.T) {
+	t.Parallel()
+	// A port with nothing on it: the browser's connection is refused.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	rel := newRelay(t, nil)
+	target := "http://" + addr + "/auth/callback/skill_app"
+	st := state(target)
+	p := browsertest.Open(t, rel.URL+"/?"+url.Values{"code": {"C"}, "state": {st}}.Encode(), browsertest.IgnoreCertificateErrors)
+	p.WaitFor(`location.protocol === "chrome-error:" ? "gave up" : ""`)
+
+	// The phone is back on the home Wi-Fi: the device answers.
+	ln, err = net.Listen("tcp", addr)
+	if err != nil {
+		t.Skipf("the port was taken meanwhile: %v", err)
+	}
+	dev := &recorder{}
+	dev.srv = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		dev.mu.Lock()
+		dev.got = append(dev.got, request{r.Method, r.Host, r.URL.Path, r.URL.RawQuery})
+		dev.mu.Unlock()
+		io.WriteString(w, "<!doctype html><title>device</title><p>"+deviceMarker+"</p>")
+	}))
+	dev.srv.Listener.Close()
+	dev.srv.Listener = ln
+	dev.srv.Start()
+	t.Cleanup(dev.srv.Close)
+	p.Reload()
+	p.WaitFor(`document.body && document.body.innerText.includes("` + deviceMarker + `") ? "at the device" : ""`)
+	want := []request{{http.MethodGet, addr, "/auth/callback/skill_app", "code=C&state=" + st}}
+	if d := cmp.Diff(dev.requests(), want); d != "" {
+		t.Errorf("device got (-got +want):\n%s", d)
+	}
 }
 
 // request is what a recorder saw.
@@ -210,7 +440,7 @@ function look() {
     if (w.location.href === "about:blank" || w.document.readyState !== "complete") return null;
     const title = w.document.getElementById("title"), text = w.document.getElementById("text");
     if (!title || !text) return {left: "not the relay page: " + w.location.href};
-    if (title.textContent.startsWith("Sending")) return null; // navigating
+    if (w.document.getElementById("box").className === "sending") return null; // navigating
     return {title: title.textContent, text: text.textContent};
   } catch (e) {
     return {left: "navigated away"};
@@ -234,8 +464,29 @@ step();
 </script>
 `
 
+// watchPage opens the relay page with its own query in a popup, a
+// top-level window like the phone's tab; popup() reports what the popup
+// shows while the relay page is sending it on, "" before.
+const watchPage = `<!doctype html>
+<script>
+"use strict";
+const w = window.open("/" + location.search);
+function popup() {
+  try {
+    const box = w.document.getElementById("box");
+    if (!box || box.className !== "sending") return "";
+    const a = box.querySelector("a");
+    return JSON.stringify({text: box.innerText, href: a ? a.href : "", lang: w.document.documentElement.lang, origin: w.location.origin});
+  } catch (e) {
+    return JSON.stringify({left: String(e)});
+  }
+}
+</script>
+`
+
 // newRelay serves the page over HTTPS on 127.0.0.1: at / as a static host
-// would, at /frame inside an iframe, and at /batch the batch page for loads.
+// would, at /frame inside an iframe, at /watch in a popup, and at /batch
+// the batch page for loads.
 func newRelay(t *testing.T, loads []load) *httptest.Server {
 	js, err := json.Marshal(loads) // escapes <, > and &: safe inside <script>
 	if err != nil {
@@ -249,6 +500,10 @@ func newRelay(t *testing.T, loads []load) *httptest.Server {
 	mux.HandleFunc("GET /frame", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
 		fmt.Fprintf(w, `<!doctype html><p>FRAMING-PAGE</p><iframe src="/?%s"></iframe>`, html.EscapeString(r.URL.RawQuery))
+	})
+	mux.HandleFunc("GET /watch", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		io.WriteString(w, watchPage)
 	})
 	mux.HandleFunc("GET /batch", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
@@ -609,3 +864,46 @@ func TestLooks(t *testing.T) {
 }
 
 func near(a uint32, b uint8) bool { d := int(a) - int(b); return d > -12 && d < 12 }
+
+// TestPageFitsAPhone shows the page at a phone's size, 412 by 915 CSS
+// pixels, in English and in German (long words), refusing a link and
+// sending the phone on, and checks that nothing is cut off: the page is no
+// wider than the screen. The device answers 204 No Content, so the browser
+// stays on the relay page as it does while it waits on a device it cannot
+// reach. With OVOS_OAUTH_SCREENSHOTS set, each is saved there.
+func TestPageFitsAPhone(t *testing.T) {
+	t.Parallel()
+	reached := make(chan struct{}, 1)
+	dev := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case reached <- struct{}{}:
+		default:
+		}
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	t.Cleanup(dev.Close)
+	rel := newRelay(t, nil)
+	st := state(dev.URL + "/auth/callback/skill_app")
+	for _, lang := range []string{"en", "de"} {
+		p := browsertest.Open(t, "about:blank", browsertest.IgnoreCertificateErrors, "--accept-lang="+lang)
+		p.Phone(412, 915)
+		for _, view := range []struct{ name, query string }{
+			{"refused", "state=nothing"},
+			{"sending", url.Values{"code": {"C"}, "state": {st}}.Encode()},
+		} {
+			p.Navigate(rel.URL + "/?" + view.query)
+			if view.name == "sending" {
+				select {
+				case <-reached:
+				case <-time.After(time.Minute):
+					t.Fatal("the page did not send the browser on to the device")
+				}
+			}
+			p.WaitFor(`document.getElementById("box").className === "` + view.name + `" ? "shown" : ""`)
+			if w := p.Evaluate(`document.documentElement.scrollWidth > window.innerWidth ? document.documentElement.scrollWidth + " > " + window.innerWidth : ""`); w != "" {
+				t.Errorf("%s, %s: the page is wider than the phone (%s px): cut off", lang, view.name, w)
+			}
+			p.Screenshot("relay_" + view.name + "_" + lang)
+		}
+	}
+}
