@@ -220,6 +220,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 	images := qr.NewDir(cfg.QRDir)
 	images.TTL = cfg.FlowTTL
 	svc := api.New(engine, images, cfg.PublicHost, port, logger.With("component", "api"))
+	svc.Text = i18n.For(cfg.Lang)
 	engine.Events = svc
 	var stats *metrics.Metrics
 	if metricsLn != nil {

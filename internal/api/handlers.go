@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/OpenVoiceOS/ovos-oauth/internal/bus"
+	"github.com/OpenVoiceOS/ovos-oauth/internal/i18n"
 	"github.com/OpenVoiceOS/ovos-oauth/internal/oauth"
 	"github.com/OpenVoiceOS/ovos-oauth/internal/qr"
 	"github.com/OpenVoiceOS/ovos-oauth/internal/wire"
@@ -300,7 +301,7 @@ func (s *Service) generateQR(ctx context.Context, req *wire.AppRef, rep *wire.QR
 	}
 	var path string
 	if f.Kind == oauth.FlowDevice {
-		path, err = s.qr.WriteCaptioned(s.link(f), qr.Caption{Address: f.VerificationURI, Code: f.UserCode})
+		path, err = s.qr.WriteCaptioned(s.link(f), qr.Caption{Address: f.VerificationURI, Code: f.UserCode, Open: s.Text.Text(i18n.QRGoTo), Enter: s.Text.Text(i18n.QREnterCode)})
 	} else {
 		path, err = s.qr.Write(s.link(f))
 	}

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/OpenVoiceOS/ovos-oauth/internal/bus"
+	"github.com/OpenVoiceOS/ovos-oauth/internal/i18n"
 	"github.com/OpenVoiceOS/ovos-oauth/internal/oauth"
 	"github.com/OpenVoiceOS/ovos-oauth/internal/qr"
 )
@@ -72,6 +73,9 @@ type Service struct {
 	ReplyWithin time.Duration
 	// Observer, if set, is told of every reply (metrics).
 	Observer Observer
+	// Text words what a person reads in the images the service makes (a
+	// device login's "Go to … and enter the code"); default English.
+	Text *i18n.Printer
 
 	engine *oauth.Engine
 	qr     QRWriter
@@ -123,6 +127,7 @@ type request struct {
 func New(engine *oauth.Engine, qr QRWriter, host string, port int, logger *slog.Logger) *Service {
 	return &Service{
 		MaxQueued: 1024, MaxQueuedPerApp: 64, MaxQueuedBytes: 16 << 20, ReplyWithin: 2500 * time.Millisecond,
+		Text:   i18n.For("en"),
 		engine: engine, qr: qr, host: host, port: port, logger: logger,
 	}
 }
