@@ -96,8 +96,8 @@ func newCLI(name, usage string, withJSON bool, getenv func(string) string, stdou
 	return c
 }
 
-// parse reads the arguments; nargs is the range of positional arguments
-// the command takes.
+// parse reads the command's flags and returns its positional arguments,
+// of which it takes from minArgs to maxArgs.
 func (c *cli) parse(args []string, minArgs, maxArgs int) ([]string, error) {
 	if err := c.flags.Parse(args); err != nil {
 		if errors.Is(err, pflag.ErrHelp) {

@@ -91,8 +91,7 @@ type Service struct {
 	// idle hands an app's first request to a worker goroutine parked
 	// after its last one, if there is one: a goroutine whose stack has
 	// grown for the handlers already, rather than a new one per request
-	// (runtime.newstack and copystack were a tenth of oauth.token.get's
-	// CPU).
+	// that would grow and copy its stack again each time.
 	idle chan *request
 
 	mu      sync.Mutex
@@ -159,8 +158,8 @@ var errBusy = &oauth.Error{Code: oauth.CodeBusy, Description: "ovos-oauth is bus
 //
 // The request starts from here, on the bus's read goroutine, rather than
 // through a dispatcher goroutine: each hand-over between goroutines costs
-// a wake-up of another thread, and at concurrency 1 those were most of the
-// daemon's time on a request (BenchmarkFrame).
+// a wake-up of another thread, which for a request answered from memory
+// weighs more than the request itself (BenchmarkFrame measures the path).
 func (s *Service) Dispatch(m bus.Message) {
 	h, ok := handlers[m.Type]
 	if !ok {
