@@ -17,12 +17,12 @@ func (s *Service) Ping() { s.emit(bus.NewMessage(wire.TypePing, nil)) }
 // TokenIssued emits oauth.token.response.<munged_id> after a login. Like
 // every event, it carries the access token and never the refresh token.
 func (s *Service) TokenIssued(app *oauth.App, tok *oauth.Token) {
-	s.emit(bus.NewMessage(wire.PrefixTokenResponse+app.MungedID(), s.busToken(tok)))
+	s.emit(bus.NewMessage(wire.PrefixTokenResponse+app.MungedID(), wireToken(tok, s.engine.Now())))
 }
 
 // TokenRefreshed emits oauth.token.refreshed.<munged_id>.
 func (s *Service) TokenRefreshed(app *oauth.App, tok *oauth.Token) {
-	s.emit(bus.NewMessage(wire.PrefixTokenRefreshed+app.MungedID(), s.busToken(tok)))
+	s.emit(bus.NewMessage(wire.PrefixTokenRefreshed+app.MungedID(), wireToken(tok, s.engine.Now())))
 }
 
 // LoginFailed emits oauth.token.error.<munged_id>.

@@ -21,8 +21,8 @@ import (
 
 // Engine is what the server needs of the flow engine; *oauth.Engine is one.
 type Engine interface {
-	Complete(ctx context.Context, mungedID string, query url.Values, landed string) (*oauth.App, *oauth.Token, error)
-	CompleteFlow(ctx context.Context, flowID, mungedID string, query url.Values, landed string) (*oauth.App, *oauth.Token, error)
+	Complete(ctx context.Context, mungedID string, query url.Values, landed string) error
+	CompleteFlow(ctx context.Context, flowID, mungedID string, query url.Values, landed string) error
 	PendingFlow(ctx context.Context, flowID string) (*oauth.Flow, error)
 }
 
@@ -137,7 +137,7 @@ func (s *Server) handleCallback(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
 	// Only the query is read: the path names the app, the state ties the
 	// answer to one login of it.
-	_, _, err := s.engine.Complete(r.Context(), id, r.URL.Query(), "")
+	err := s.engine.Complete(r.Context(), id, r.URL.Query(), "")
 	if err != nil {
 		s.logRefusal(r, err)
 		s.errorPage(w, err)
@@ -204,7 +204,7 @@ func (s *Server) handlePaste(w http.ResponseWriter, r *http.Request) {
 	}
 	landed := *u
 	landed.RawQuery, landed.Fragment = "", ""
-	_, _, err = s.engine.CompleteFlow(r.Context(), id, mungedID, u.Query(), landed.String())
+	err = s.engine.CompleteFlow(r.Context(), id, mungedID, u.Query(), landed.String())
 	if errors.Is(err, oauth.ErrOtherLogin) && ferr == nil {
 		s.logRefusal(r, err)
 		s.pastePage(w, http.StatusBadRequest, f, page{Title: "Not this login's address", Message: sentence(oauth.ErrorDescription(err))})

@@ -31,22 +31,22 @@ const (
 // end-to-end tests in cmd/ovos-oauth.
 type fakeEngine struct{}
 
-func (fakeEngine) Complete(ctx context.Context, id string, q url.Values, landed string) (*oauth.App, *oauth.Token, error) {
+func (fakeEngine) Complete(ctx context.Context, id string, q url.Values, landed string) error {
 	switch {
 	case id == "nobody_here":
-		return nil, nil, &oauth.Error{Code: oauth.CodeUnknownApp, Description: "no app"}
+		return &oauth.Error{Code: oauth.CodeUnknownApp, Description: "no app"}
 	case q.Get("error") != "":
-		return nil, nil, &oauth.Error{Code: oauth.CodeAccessDenied, Description: "the login was refused or cancelled"}
+		return &oauth.Error{Code: oauth.CodeAccessDenied, Description: "the login was refused or cancelled"}
 	case q.Get("state") == "boom":
-		return nil, nil, errors.New("disk on fire: secret-detail")
+		return errors.New("disk on fire: secret-detail")
 	case q.Get("state") == "interrupted":
-		return nil, nil, &oauth.Error{Code: oauth.CodeInterrupted, Description: "the login was cut short"}
+		return &oauth.Error{Code: oauth.CodeInterrupted, Description: "the login was cut short"}
 	case q.Get("state") == "provider":
-		return nil, nil, &oauth.Error{Code: oauth.CodeExchangeFailed, Description: "refused"}
+		return &oauth.Error{Code: oauth.CodeExchangeFailed, Description: "refused"}
 	case q.Get("state") != "ok":
-		return nil, nil, &oauth.Error{Code: oauth.CodeInvalidState, Description: "unknown"}
+		return &oauth.Error{Code: oauth.CodeInvalidState, Description: "unknown"}
 	}
-	return &oauth.App{}, &oauth.Token{}, nil
+	return nil
 }
 
 func (fakeEngine) PendingFlow(ctx context.Context, id string) (*oauth.Flow, error) {
@@ -64,9 +64,9 @@ func (fakeEngine) PendingFlow(ctx context.Context, id string) (*oauth.Flow, erro
 
 // CompleteFlow is Complete bound to the page's login: an answer whose
 // state is "other" belongs to another pending login.
-func (e fakeEngine) CompleteFlow(ctx context.Context, flowID, id string, q url.Values, landed string) (*oauth.App, *oauth.Token, error) {
+func (e fakeEngine) CompleteFlow(ctx context.Context, flowID, id string, q url.Values, landed string) error {
 	if q.Get("state") == "other" {
-		return nil, nil, otherLogin
+		return otherLogin
 	}
 	return e.Complete(ctx, id, q, landed)
 }
@@ -77,12 +77,12 @@ type counting struct {
 	n atomic.Int32
 }
 
-func (e *counting) Complete(ctx context.Context, id string, q url.Values, landed string) (*oauth.App, *oauth.Token, error) {
+func (e *counting) Complete(ctx context.Context, id string, q url.Values, landed string) error {
 	e.n.Add(1)
 	return e.fakeEngine.Complete(ctx, id, q, landed)
 }
 
-func (e *counting) CompleteFlow(ctx context.Context, flowID, id string, q url.Values, landed string) (*oauth.App, *oauth.Token, error) {
+func (e *counting) CompleteFlow(ctx context.Context, flowID, id string, q url.Values, landed string) error {
 	e.n.Add(1)
 	return e.fakeEngine.CompleteFlow(ctx, flowID, id, q, landed)
 }

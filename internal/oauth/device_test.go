@@ -365,7 +365,7 @@ func TestProviderCallsHaveDeadlines(t *testing.T) {
 		f.e.HTTPClient = &http.Client{Transport: oauthtest.InProcess{Handler: f.te}} // no Timeout
 		f.te.set(func(w http.ResponseWriter, r *http.Request) { <-r.Context().Done() })
 		began := time.Now()
-		_, _, err = f.e.Complete(context.Background(), "skill.test_app", map[string][]string{"state": {fl.State.Reveal()}, "code": {"C"}}, "")
+		err = f.e.Complete(context.Background(), "skill.test_app", map[string][]string{"state": {fl.State.Reveal()}, "code": {"C"}}, "")
 		if oauth.ErrorCode(err) != oauth.CodeProviderUnavailable {
 			t.Fatalf("Complete() = %v, want provider_unavailable", err)
 		}

@@ -122,9 +122,12 @@ func (f *providerFixture) login(t *testing.T) *oauth.Token {
 	if err != nil || answer.Host != callback.Host {
 		t.Fatalf("provider answered %d to %q, want a redirect to the callback", resp.StatusCode, resp.Header.Get("Location"))
 	}
-	_, tok, err := f.e.Complete(context.Background(), "skill.test_"+providerApp, answer.Query(), "")
-	if err != nil {
+	if err := f.e.Complete(context.Background(), "skill.test_"+providerApp, answer.Query(), ""); err != nil {
 		t.Fatalf("Complete() = %v", err)
+	}
+	tok, err := f.db.Token("skill.test_" + providerApp)
+	if err != nil {
+		t.Fatalf("no token stored after Complete(): %v", err)
 	}
 	if tok.AccessToken == "" || tok.RefreshToken == "" {
 		t.Fatalf("login gave %v, want an access and a refresh token", tok)

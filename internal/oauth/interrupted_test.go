@@ -51,7 +51,7 @@ func TestInterruptedLoginReported(t *testing.T) {
 	if got := ev.snapshot().failed; len(got) != 1 || got[0] != oauth.CodeInterrupted {
 		t.Fatalf("LoginFailed codes after the restart = %v, want [%s]", got, oauth.CodeInterrupted)
 	}
-	if _, _, err := next.Complete(context.Background(), "skill.test_app", answer, ""); oauth.ErrorCode(err) != oauth.CodeInterrupted {
+	if err := next.Complete(context.Background(), "skill.test_app", answer, ""); oauth.ErrorCode(err) != oauth.CodeInterrupted {
 		t.Errorf("the phone's retry of the answer = %v, want %s", err, oauth.CodeInterrupted)
 	}
 	if _, err := next.PendingFlow(context.Background(), fl.ID); oauth.ErrorCode(err) != oauth.CodeInterrupted {
@@ -76,7 +76,7 @@ func TestInterruptedLoginReported(t *testing.T) {
 	if _, err := f.db.DeleteExpiredFlows(f.clk.Now()); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := next.Complete(context.Background(), "skill.test_app", answer, ""); oauth.ErrorCode(err) != oauth.CodeInvalidState {
+	if err := next.Complete(context.Background(), "skill.test_app", answer, ""); oauth.ErrorCode(err) != oauth.CodeInvalidState {
 		t.Errorf("the retry of the answer after FlowTTL = %v, want %s: the record is time-limited", err, oauth.CodeInvalidState)
 	}
 }

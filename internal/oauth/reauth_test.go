@@ -162,7 +162,7 @@ func (f *syncFixture) loginAs(t *testing.T, appID string, mod func(*oauth.Regist
 		t.Fatal(err)
 	}
 	f.te.set(jsonAnswer(200, answer))
-	if _, _, err := f.e.Complete(context.Background(), "skill.test_"+appID, url.Values{"state": {fl.State.Reveal()}, "code": {"C"}}, ""); err != nil {
+	if err := f.e.Complete(context.Background(), "skill.test_"+appID, url.Values{"state": {fl.State.Reveal()}, "code": {"C"}}, ""); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -436,7 +436,7 @@ func TestNewLoginKeepsTheOldToken(t *testing.T) {
 						t.Fatal(err)
 					}
 					advance(5 * time.Second)
-				} else if _, _, err := f.e.Complete(context.Background(), "skill.test_app", url.Values{"state": {fl.State.Reveal()}, "code": {"C"}}, ""); err == nil {
+				} else if err := f.e.Complete(context.Background(), "skill.test_app", url.Values{"state": {fl.State.Reveal()}, "code": {"C"}}, ""); err == nil {
 					t.Fatalf("the answer after an hour = %v, want the login expired", err)
 				} else {
 					if got := f.tokenNow(t, "app"); got != "REFRESHED" {

@@ -66,7 +66,7 @@ func TestExchangeOutlivesThePhone(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
-		_, _, err := f.e.Complete(ctx, "skill.test_app", url.Values{"state": {q.Get("state")}, "code": {"C"}}, "")
+		err := f.e.Complete(ctx, "skill.test_app", url.Values{"state": {q.Get("state")}, "code": {"C"}}, "")
 		done <- err
 	}()
 	<-arrived

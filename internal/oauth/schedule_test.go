@@ -66,7 +66,7 @@ func (f *syncFixture) login(t *testing.T, appID, answer string) {
 		t.Fatal(err)
 	}
 	f.te.set(jsonAnswer(200, answer))
-	if _, _, err := f.e.Complete(context.Background(), "skill.test_"+appID, url.Values{"state": {fl.State.Reveal()}, "code": {"C"}}, ""); err != nil {
+	if err := f.e.Complete(context.Background(), "skill.test_"+appID, url.Values{"state": {fl.State.Reveal()}, "code": {"C"}}, ""); err != nil {
 		t.Fatal(err)
 	}
 }
