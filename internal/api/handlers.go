@@ -61,8 +61,8 @@ func shellStart(req bus.Message, data any, failed bool) bus.Message {
 	return req.Forward(wire.TypeShellStart, data)
 }
 
-// reply is a pointer to a reply type of package wire.
-type reply[R any] interface {
+// replyPtr is a pointer to a reply type of package wire.
+type replyPtr[R any] interface {
 	*R
 	wire.Failer
 }
@@ -71,7 +71,7 @@ type reply[R any] interface {
 // run fills the reply, which starts with the app the request named; the
 // error it returns becomes the reply's error. A busy or failed reply has
 // the same type, so the same fields, as a successful one.
-func route[Q, R any, PR reply[R]](send answer, run func(s *Service, ctx context.Context, req *Q, rep PR) error) handler {
+func route[Q, R any, PR replyPtr[R]](send answer, run func(s *Service, ctx context.Context, req *Q, rep PR) error) handler {
 	return handler{
 		run: func(s *Service, ctx context.Context, m bus.Message) bus.Message {
 			var req Q
