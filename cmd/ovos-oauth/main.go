@@ -190,7 +190,14 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 		defer ctlLn.Close()
 	}
 
-	engine := oauth.NewEngine(db, baseURL, logger.With("component", "oauth"))
+	client, err := newBusClient(cfg, busURL, logger.With("component", "bus"))
+	if err != nil {
+		return err
+	}
+	// Events go out on the bus; requests come in from it once the client
+	// runs, with the service as its handler.
+	events := api.NewPublisher(client, logger.With("component", "api"))
+	engine := oauth.NewEngine(db, events, baseURL, logger.With("component", "oauth"))
 	engine.FlowTTL = cfg.FlowTTL
 	engine.Monotonic = oauth.BootClock
 	engine.ReauthWarning = cfg.ReauthWarning
@@ -216,19 +223,13 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 	}
 	images := qr.NewDir(cfg.QRDir)
 	images.TTL = cfg.FlowTTL
-	svc := api.New(engine, images, cfg.PublicHost, port, logger.With("component", "api"))
-	engine.Events = svc
+	svc := api.New(engine, client, images, cfg.PublicHost, port, logger.With("component", "api"))
 	var stats *metrics.Metrics
 	if metricsLn != nil {
 		stats = metrics.New(api.RequestTypes(), engine.AppsNeedingReauth, logger.With("component", "metrics"))
 		stats.CountLoginsEnding(engine.AppsLoginEnding)
 		engine.Observer = stats
 		svc.Observer = stats
-	}
-	cfg.BusURL = busURL
-	client, err := newBusClient(cfg, svc, logger.With("component", "bus"))
-	if err != nil {
-		return err
 	}
 	// systemd (Type=notify) hears READY=1 once the store is open, the
 	// callback port bound and the bus attached: the first connection.
@@ -238,14 +239,13 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 		if stats != nil {
 			stats.BusConnected()
 		}
-		svc.Ping()
+		events.Ping()
 		ready.Do(func() {
 			if err := notifier.Notify(sdnotify.Ready); err != nil {
 				logger.Warn("systemd not told the daemon is ready", "err", err)
 			}
 		})
 	}
-	svc.Sender = client
 	web := callback.New(engine, logger.With("component", "http"))
 	health := func() string {
 		switch {
@@ -269,7 +269,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 		g.Go(func() error { return mirrorWriter.Run(gctx) })
 	}
 	g.Go(func() error { return svc.Run(gctx) })
-	g.Go(func() error { return client.Run(gctx) })
+	g.Go(func() error { return client.Run(gctx, svc) })
 	g.Go(func() error { return web.Serve(gctx, ln) })
 	if ctlLn != nil {
 		ctl := &control.Server{Copy: db.Copy, Logger: logger.With("component", "control")}

@@ -48,15 +48,13 @@ func RequestTypes() []string {
 	return types
 }
 
-// Service answers the oauth.* requests and emits the oauth.* events. It
-// implements bus.Handler and oauth.Events. Requests about one app run in
+// Service answers the oauth.* requests; it is the daemon's bus.Handler.
+// Requests about one app run in
 // the order they arrived; requests about different apps run concurrently,
 // so a slow provider or a flood of requests for one app delays only that
 // app. Every request gets its one reply within ReplyWithin: the answer, or
 // "busy" when it could not be run in time.
 type Service struct {
-	// Sender carries replies and events; it must be set before Run.
-	Sender Sender
 	// MaxQueued bounds the requests waiting to run, MaxQueuedPerApp those
 	// of one app, and MaxQueuedBytes the bytes they hold; past any of them
 	// a request is answered at once with error "busy". Defaults 1024, 64
@@ -73,6 +71,7 @@ type Service struct {
 	Observer Observer
 
 	engine *oauth.Engine
+	sender Sender
 	qr     QRWriter
 	host   string
 	port   int
@@ -82,12 +81,13 @@ type Service struct {
 	queue     *queue
 }
 
-// New returns a service over engine. host and port are what
-// oauth.get.app.host.info answers: the callback server as phones reach it.
-func New(engine *oauth.Engine, qr QRWriter, host string, port int, logger *slog.Logger) *Service {
+// New returns a service over engine that sends its replies with sender.
+// host and port are what oauth.get.app.host.info answers: the callback
+// server as phones reach it.
+func New(engine *oauth.Engine, sender Sender, qr QRWriter, host string, port int, logger *slog.Logger) *Service {
 	return &Service{
 		MaxQueued: 1024, MaxQueuedPerApp: 64, MaxQueuedBytes: 16 << 20, ReplyWithin: 2500 * time.Millisecond,
-		engine: engine, qr: qr, host: host, port: port, logger: logger,
+		engine: engine, sender: sender, qr: qr, host: host, port: port, logger: logger,
 	}
 }
 
@@ -226,7 +226,7 @@ func (s *Service) respond(r *request, out bus.Message) {
 	if s.Observer != nil {
 		s.Observer.Request(r.m.Type, outcome(out), time.Since(r.arrived))
 	}
-	if err := s.Sender.Send(out); err != nil {
+	if err := s.sender.Send(out); err != nil {
 		s.logger.Error("reply not sent", "type", out.Type, "request", r.m.Type, "err", err)
 	}
 }
@@ -244,10 +244,9 @@ func outcome(reply bus.Message) string {
 	return "ok"
 }
 
-// emit sends an event. It carries no request's context: bus.Client.Send
-// gives it the default session, as ovos-bus-client's emit does.
+// emit sends a message that follows a reply (a handler's then).
 func (s *Service) emit(m bus.Message) {
-	if err := s.Sender.Send(m); err != nil {
+	if err := s.sender.Send(m); err != nil {
 		s.logger.Error("event not sent", "type", m.Type, "err", err)
 	}
 }

@@ -224,8 +224,7 @@ func TestDeviceLoginResumesAfterRestart(t *testing.T) {
 		advance(7 * time.Second) // one poll: slow_down
 		f.stop(t)
 
-		second := oauth.NewEngine(f.db, "http://192.0.2.10:36536", slog.New(slog.DiscardHandler))
-		second.Events = f.ev
+		second := oauth.NewEngine(f.db, f.ev, "http://192.0.2.10:36536", slog.New(slog.DiscardHandler))
 		second.HTTPClient = f.e.HTTPClient
 		f.e = second
 		time.Sleep(time.Minute) // down for a minute

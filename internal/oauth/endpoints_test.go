@@ -81,8 +81,8 @@ func newProviderFixture(t *testing.T, client oauthtest.Client) *providerFixture 
 	t.Helper()
 	f := newFixture(t)
 	log := &lockedBuffer{}
-	f.e = oauth.NewEngine(f.db, "http://192.0.2.10:36536", slog.New(slog.NewTextHandler(log, nil)))
-	f.e.Now, f.e.Events = f.clk.Now, f.ev
+	f.e = oauth.NewEngine(f.db, f.ev, "http://192.0.2.10:36536", slog.New(slog.NewTextHandler(log, nil)))
+	f.e.Now = f.clk.Now
 	client.RedirectURIs = []string{f.e.RedirectURI(&oauth.App{SkillID: "skill.test", AppID: providerApp})}
 	return &providerFixture{fixture: f, p: oauthtest.Start(t, client), log: log}
 }

@@ -169,9 +169,8 @@ func newFixture(t *testing.T) *fixture {
 	}
 	t.Cleanup(func() { db.Close() })
 	f := &fixture{db: db, clk: &clock{now: time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC)}, ev: &events{}, te: newTokenEndpoint(t)}
-	f.e = oauth.NewEngine(db, "http://192.0.2.10:36536", slog.New(slog.DiscardHandler))
+	f.e = oauth.NewEngine(db, f.ev, "http://192.0.2.10:36536", slog.New(slog.DiscardHandler))
 	f.e.Now = f.clk.Now
-	f.e.Events = f.ev
 	return f
 }
 

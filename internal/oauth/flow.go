@@ -262,7 +262,7 @@ func (e *Engine) completeAnswer(ctx context.Context, flowID, mungedID string, qu
 		if spent {
 			e.logger.Warn("login failed", "app", mungedID, "code", oe.Code, "err", oe.Err)
 			e.observer().LoginFailed(app.LoginMode(), oe.Code)
-			e.Events.LoginFailed(app, oe)
+			e.events.LoginFailed(app, oe)
 		}
 		return oe
 	}
@@ -443,7 +443,7 @@ func (e *Engine) reportInterrupted(flows []*Flow) {
 		oe := errInterrupted()
 		e.logger.Warn("login interrupted: the last run stopped during its code exchange; the skill is told to start it again", "app", f.MungedID, "kind", f.Kind, "spent", f.Spent)
 		e.observer().LoginFailed(app.LoginMode(), oe.Code)
-		e.Events.LoginFailed(app, oe)
+		e.events.LoginFailed(app, oe)
 		f.Interrupted, f.Expires = now, now.Add(e.FlowTTL)
 		if err := e.store.PutFlow(f, 0); err != nil {
 			e.logger.Warn("interrupted login not marked as reported; the next start reports it again", "app", f.MungedID, "err", err)

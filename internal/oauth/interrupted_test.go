@@ -15,8 +15,8 @@ import (
 func (f *fixture) restarted(t *testing.T) (*oauth.Engine, *events) {
 	t.Helper()
 	ev := &events{}
-	e := oauth.NewEngine(f.db, "http://192.0.2.10:36536", slog.New(slog.DiscardHandler))
-	e.Now, e.Events = f.clk.Now, ev
+	e := oauth.NewEngine(f.db, ev, "http://192.0.2.10:36536", slog.New(slog.DiscardHandler))
+	e.Now = f.clk.Now
 	if err := e.LoadSchedule(); err != nil {
 		t.Fatalf("LoadSchedule() = %v", err)
 	}

@@ -190,7 +190,7 @@ func TestKnownProviders(t *testing.T) {
 // lowercase; a public_host typed in capitals still reaches the device.
 func TestRelayTargetLowercase(t *testing.T) {
 	f := newFixture(t)
-	e := oauth.NewEngine(f.db, "http://OVOS-Kitchen.Local:36536", slog.New(slog.DiscardHandler))
+	e := oauth.NewEngine(f.db, nil, "http://OVOS-Kitchen.Local:36536", slog.New(slog.DiscardHandler))
 	e.RelayURL = "https://relay.example/"
 	if _, err := e.Register(context.Background(), oauth.Registration{SkillID: "skill.test", AppID: "Spotify", ClientID: "c",
 		AuthEndpoint: "https://p.example/a", TokenEndpoint: "https://p.example/t"}); err != nil {
@@ -263,7 +263,7 @@ func TestRelayWarning(t *testing.T) {
 	lanApp := &oauth.App{SkillID: "skill.test", AppID: "app", Login: oauth.LoginLAN}
 	for _, tt := range tests {
 		t.Run(tt.base, func(t *testing.T) {
-			e := oauth.NewEngine(db, tt.base, slog.New(slog.DiscardHandler))
+			e := oauth.NewEngine(db, nil, tt.base, slog.New(slog.DiscardHandler))
 			e.RelayURL = "https://relay.example/ovos/"
 			w := e.RelayWarning(relayApp)
 			if (w != "") != tt.warn || e.RelayRefusesHost() != tt.warn {

@@ -239,8 +239,8 @@ func TestRefreshedWhenTheLoginEnds(t *testing.T) {
 func (f *syncFixture) restart(t *testing.T) {
 	t.Helper()
 	f.stop(t)
-	e := oauth.NewEngine(f.db, "http://192.0.2.10:36536", slog.New(slog.DiscardHandler))
-	e.Events, e.HTTPClient, e.Now, e.Monotonic = f.ev, f.e.HTTPClient, f.e.Now, f.e.Monotonic
+	e := oauth.NewEngine(f.db, f.ev, "http://192.0.2.10:36536", slog.New(slog.DiscardHandler))
+	e.HTTPClient, e.Now, e.Monotonic = f.e.HTTPClient, f.e.Now, f.e.Monotonic
 	f.e = e
 	f.start(t)
 }

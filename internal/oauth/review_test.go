@@ -379,8 +379,8 @@ func (rev *revocationEndpoint) requests() []string {
 // the fixture's engine.
 func (f *fixture) withFailingStore() (*failingStore, *oauth.Engine) {
 	fs := &failingStore{Store: f.db}
-	e := oauth.NewEngine(fs, "http://192.0.2.10:36536", slog.New(slog.DiscardHandler))
-	e.Now, e.Events = f.clk.Now, f.ev
+	e := oauth.NewEngine(fs, f.ev, "http://192.0.2.10:36536", slog.New(slog.DiscardHandler))
+	e.Now = f.clk.Now
 	f.e = e
 	return fs, e
 }

@@ -101,12 +101,12 @@ func (e *Engine) keep(app *App, tok *Token, how, flowID string, logArgs ...any) 
 	if how == "login" {
 		e.logger.Info("login completed", args...)
 		e.observer().LoginCompleted(app.LoginMode())
-		e.Events.TokenIssued(app, tok)
+		e.events.TokenIssued(app, tok)
 		return nil
 	}
 	e.logger.Info("token refreshed", args...)
 	e.observer().Refreshed()
-	e.Events.TokenRefreshed(app, tok)
+	e.events.TokenRefreshed(app, tok)
 	return nil
 }
 
