@@ -262,7 +262,7 @@ func (e *Engine) reportDevice(app *App, err error) {
 	}
 	e.logger.Warn("device login failed", "app", app.MungedID(), "code", oe.Code, "err", oe.Err)
 	e.observer().LoginFailed(LoginDevice, oe.Code)
-	e.Events.LoginFailed(app, oe)
+	e.events.LoginFailed(app, oe)
 }
 
 // answerError names the field of a device authorization answer that was

@@ -260,7 +260,7 @@ func (e *Engine) refreshFailed(app *App, err error) error {
 	e.observer().RefreshFailed(CodeReauthRequired)
 	e.sched.remove(job{jobRefresh, app.MungedID()})
 	e.logger.Warn("refresh token refused, login needed", "app", app.MungedID(), "reason", reason)
-	e.Events.ReauthRequired(app, reason)
+	e.events.ReauthRequired(app, reason)
 	return &Error{Code: CodeReauthRequired, Description: "the provider no longer accepts this login; log in again", Err: redactedRetrieveError(re)}
 }
 
