@@ -52,3 +52,31 @@ func TestLoadHelpInLang(t *testing.T) {
 	}
 }
 
+// TestLang: the language a command speaks before it parses its flags, as
+// Load would find it from --config, --lang and the environment alone.
+func TestLang(t *testing.T) {
+	t.Parallel()
+	e := newTestEnv(t)
+	conf := e.write("conf.yaml", "lang: it-it\n")
+	e.write("etc/mycroft/mycroft.conf", `{"lang": "pt-PT"}`)
+	tests := []struct {
+		args []string
+		want string
+	}{
+		{nil, "pt-PT"},
+		{[]string{"--skill", "x", "--lang", "de"}, "de"},
+		{[]string{"--lang=ca-es", "--timeout", "1s"}, "ca-es"},
+		{[]string{"--config", conf}, "it-it"},
+		{[]string{"--config=" + conf, "--lang", "nl"}, "nl"},
+		{[]string{"--", "--lang", "de"}, "pt-PT"},
+		// Settings that do not load: the command says why, in English.
+		{[]string{"--lang", "not a tag"}, ""},
+		{[]string{"--config", e.path("missing.yaml")}, ""},
+		{[]string{"--lang"}, "pt-PT"},
+	}
+	for _, tt := range tests {
+		if got := e.loader().lang(tt.args, e.getenv); got != tt.want {
+			t.Errorf("lang(%q) = %q, want %q", tt.args, got, tt.want)
+		}
+	}
+}
