@@ -74,7 +74,8 @@ func envName(key string) string  { return envPrefix + strings.ToUpper(key) }
 // "serve"), the environment as getenv reports it, ovos-oauth's config files
 // and the OVOS mycroft.conf stack, and validates it. It reads no other
 // environment: $HOME and the XDG variables come from getenv too. With -h or
-// --help it writes the usage to stderr and returns ErrHelp. Load is safe to
+// --help it writes the usage to stderr, in the language Lang finds, and
+// returns ErrHelp. Load is safe to
 // call concurrently.
 func Load(args []string, getenv func(string) string, stderr io.Writer) (Config, error) {
 	return defaultLoader().load(args, getenv, stderr)
