@@ -75,8 +75,7 @@ func envName(key string) string  { return envPrefix + strings.ToUpper(key) }
 // and the OVOS mycroft.conf stack, and validates it. It reads no other
 // environment: $HOME and the XDG variables come from getenv too. With -h or
 // --help it writes the usage to stderr, in the language Lang finds, and
-// returns ErrHelp. Load is safe to
-// call concurrently.
+// returns ErrHelp. Load is safe to call concurrently.
 func Load(args []string, getenv func(string) string, stderr io.Writer) (Config, error) {
 	return defaultLoader().load(args, getenv, stderr)
 }
