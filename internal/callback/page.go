@@ -86,23 +86,22 @@ type deviceCode struct {
 // copyScript makes the Copy buttons work, where scripts run: the button is
 // hidden until the script shows it, so that a page without scripts has
 // none that does nothing; the text, shown whole, can still be selected
-// and copied by hand. The clipboard API needs a secure context, which a
-// page on a LAN address over http is not; there execCommand still copies
-// the selection.
+// and copied by hand. The text is selected and copied with execCommand,
+// which works on a page at a LAN address over http; the clipboard API,
+// which needs a secure context, only where that did not copy.
 const copyScript = `for (const b of document.querySelectorAll("button[data-copy]")) {
   const text = document.getElementById(b.dataset.copy);
   const done = () => { b.textContent = b.dataset.done; };
-  const copySelection = () => { if (document.execCommand("copy")) done(); };
   b.hidden = false;
   b.addEventListener("click", () => {
     const range = document.createRange();
     range.selectNodeContents(text);
     getSelection().removeAllRanges();
     getSelection().addRange(range);
-    if (navigator.clipboard && window.isSecureContext) {
-      navigator.clipboard.writeText(text.textContent).then(done, copySelection);
-    } else {
-      copySelection();
+    if (document.execCommand("copy")) {
+      done();
+    } else if (navigator.clipboard) {
+      navigator.clipboard.writeText(text.textContent).then(done, () => {});
     }
   });
 }`

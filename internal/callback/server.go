@@ -222,7 +222,7 @@ func (s *Server) handleSetup(w http.ResponseWriter, r *http.Request, f *oauth.Fl
 	r.Body = http.MaxBytesReader(w, r.Body, maxSetupForm)
 	if err := r.ParseForm(); err != nil {
 		s.logRefusal(r, &oauth.Error{Code: oauth.CodeInvalidRequest, Description: "a setup form too large or malformed"})
-		s.page(w, http.StatusRequestEntityTooLarge, s.simple(markFail, i18n.PageTooLongTitle, i18n.PageTooLongMessage, ""))
+		s.page(w, http.StatusRequestEntityTooLarge, s.simple(markFail, i18n.SetupTooLongTitle, i18n.SetupTooLongMessage, ""))
 		return
 	}
 	clientID := strings.TrimSpace(r.PostForm.Get("client_id"))

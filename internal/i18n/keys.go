@@ -124,6 +124,8 @@ const (
 	SetupCopied         Key = "setup.copied"
 	SetupProblemEmpty   Key = "setup.problem.empty"
 	SetupProblemInvalid Key = "setup.problem.invalid"
+	SetupTooLongTitle   Key = "setup.too_long.title"
+	SetupTooLongMessage Key = "setup.too_long.message"
 	SetupStaleTitle     Key = "setup.stale.title"
 	SetupStaleMessage   Key = "setup.stale.message"
 	SetupDoneTitle      Key = "setup.done.title"
