@@ -250,6 +250,9 @@ const loginUsage = `Usage: ovos-oauth login SKILL_ID APP_ID [flags]
 
 Starts a login for the app, prints the address to open on a phone or
 computer and draws it as a QR code, then waits until the login is done.
+For an app without a client id the address is a setup page first: it says
+how to make an app at the provider, takes its client id and secret, and
+goes on into the login.
 
 The app is one a skill registered, or one you register here with --provider
 (or --auth-endpoint and --token-endpoint; for a device login
@@ -337,12 +340,17 @@ func loginCmd(ctx context.Context, args []string, getenv func(string) string, st
 	})
 }
 
-// printLogin tells the user where to log in. A device login's address and
-// code come last, under the QR code, where the eye ends and a long QR code
-// cannot push them off the screen.
+// printLogin tells the user where to log in, or for an app without a
+// client id where the setup page is that takes one and goes on into the
+// login. A device login's address and code come last, under the QR code,
+// where the eye ends and a long QR code cannot push them off the screen.
 func printLogin(t *i18n.Printer, w io.Writer, skillID, appID string, u *wire.URLReply, drawQR bool) {
 	link := *u.Link
-	fmt.Fprintf(w, "%s\n\n  %s\n\n", t.Text(i18n.CLILoginOpen, "app", skillID+" "+appID), link)
+	open := t.Text(i18n.CLILoginOpen, "app", skillID+" "+appID)
+	if u.NeedsCredentials {
+		open = t.Text(i18n.CLILoginSetup, "app", skillID+" "+appID)
+	}
+	fmt.Fprintf(w, "%s\n\n  %s\n\n", open, link)
 	if drawQR {
 		if art, err := qr.Terminal(link); err == nil {
 			fmt.Fprintln(w, art)

@@ -1,12 +1,14 @@
 package main
 
 import (
+	"context"
 	"io"
 	"net/http"
 	"net/url"
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/OpenVoiceOS/ovos-oauth/internal/browsertest"
 	"github.com/OpenVoiceOS/ovos-oauth/internal/bus/bustest"
@@ -222,4 +224,50 @@ func TestSetupGoesOnInTheAppsMode(t *testing.T) {
 		s.p.ApproveDevice(t, code[1])
 		s.checkToken(t, dataOf(t, s.skill.Expect(t, "oauth.token.response."+skillID+"_tv")))
 	})
+}
+
+// TestCLILoginWithoutClientID: "ovos-oauth login" of an app without a
+// client id prints the setup page's link and its QR code, saying what it
+// is for, and waits: the client id typed on the phone, then the provider's
+// login, end it with the token.
+func TestCLILoginWithoutClientID(t *testing.T) {
+	t.Parallel()
+	busURL, _ := bustest.StartHub(t)
+	d := startDaemon(t, busURL, t.TempDir())
+	p := oauthtest.Start(t, oauthtest.Client{ID: householdID, Secret: householdSecret, RedirectURIs: []string{d.baseURL + "/auth/callback/ocp_spotify"}})
+
+	var stdout, stderr syncBuffer
+	done := make(chan error, 1)
+	go func() {
+		done <- run(context.Background(), []string{"login", "ocp", "spotify", "--bus-url", busURL,
+			"--provider", "spotify", "--auth-endpoint", p.AuthEndpoint, "--token-endpoint", p.TokenEndpoint,
+			"--login-mode", "lan", "--scope", "openid offline_access"}, cliEnv(t), &stdout, &stderr)
+	}()
+	out := stdout.waitFor(t, "Waiting for the login")
+	if !strings.Contains(out, "ocp spotify has no client ID yet") {
+		t.Errorf("login does not say the app needs a client id first:\n%s", out)
+	}
+	link := regexp.MustCompile(`(?m)^  (http://\S+/auth/start/\S+)$`).FindStringSubmatch(out)
+	if link == nil {
+		t.Fatalf("no setup link in:\n%s", out)
+	}
+	if got := decodeTerminalQR(t, out); got != link[1] {
+		t.Errorf("the terminal QR code reads %q, want the link %q", got, link[1])
+	}
+	resp, _ := postSetup(t, link[1], url.Values{"setup": {setupForm(t, link[1])}, "client_id": {householdID}, "client_secret": {householdSecret}})
+	if resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("setup: %d, want 303 on to the provider", resp.StatusCode)
+	}
+	p.Login(t, resp.Header.Get("Location"))
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("login = %v\n%s%s", err, stdout.String(), stderr.String())
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatalf("login did not return after the user logged in:\n%s", stdout.String())
+	}
+	if !strings.Contains(stdout.String(), "Logged in.") || strings.Contains(stdout.String(), householdSecret) {
+		t.Errorf("login's output:\n%s\nwant the success line and never the secret", stdout.String())
+	}
 }
