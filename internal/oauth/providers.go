@@ -31,7 +31,8 @@ type Provider struct {
 	// Instance is set for self-hosted providers: the endpoints are paths
 	// under the registration's instance_url.
 	Instance bool
-	// Note says, for the README, why this mode and what to register.
+	// Note says, for the README, what rules of the provider's make its
+	// login mode the one that works, in sentences.
 	Note string
 	// Console is the provider's developer console, where a household
 	// makes its own app; "" for a provider without one.
@@ -125,7 +126,7 @@ var Providers = []Provider{
 		TokenEndpoint: "https://accounts.spotify.com/api/token",
 		Login:         LoginLoopback,
 		TokenAuth:     TokenAuthBasic,
-		Note:          "plain http only for the loopback literals 127.0.0.1 and [::1]",
+		Note:          "Spotify takes a plain-http redirect URI only for the loopback literals 127.0.0.1 and [::1] (no localhost), hence the loopback login. A development app has at most 5 users and one client id per developer: each household makes its own.",
 		Console:       "https://developer.spotify.com/dashboard",
 		Steps: []SetupStep{
 			{Say: i18n.SetupStepOpen, Value: "Create app"},
@@ -146,7 +147,7 @@ var Providers = []Provider{
 		// A refresh token only with offline access, and again on every
 		// consent only with prompt=consent (code logins; relay mode).
 		AuthParams: map[string]string{"access_type": "offline", "prompt": "consent"},
-		Note:       "https only, no raw IPs, no embedded browsers; the device grant needs a \"TVs and Limited Input devices\" client and covers a limited set of scopes, relay mode the rest",
+		Note:       "Google takes https redirect URIs only, no raw IP addresses, and no embedded browsers. Its device grant covers a limited set of scopes (profile, Drive files, YouTube, …; Calendar and Gmail answer invalid_scope): for the others use `login: relay`. An app left in \"Testing\" gets refresh tokens that end after 7 days.",
 		Console:    "https://console.cloud.google.com/apis/credentials",
 		Steps: []SetupStep{
 			{Say: i18n.SetupStepOpen, Value: "Create credentials → OAuth client ID"},
@@ -164,7 +165,7 @@ var Providers = []Provider{
 		DeviceEndpoint: "https://login.microsoftonline.com/common/oauth2/v2.0/devicecode",
 		Login:          LoginDevice,
 		TokenAuth:      TokenAuthPost,
-		Note:           "https except localhost; the device grant needs \"Allow public client flows\" on the app registration",
+		Note:           "Microsoft takes https redirect URIs, or http for localhost only, hence the device grant, which needs a public client. A work account's Conditional Access may block it.",
 		Console:        "https://entra.microsoft.com/",
 		Steps: []SetupStep{
 			{Say: i18n.SetupStepOpen, Value: "App registrations → New registration"},
@@ -184,7 +185,7 @@ var Providers = []Provider{
 		DeviceEndpoint: "https://github.com/login/device/code",
 		Login:          LoginLAN,
 		TokenAuth:      TokenAuthPost,
-		Note:           "accepts a plain-http LAN callback URL; the device grant works too once \"Enable Device Flow\" is ticked",
+		Note:           "GitHub takes a plain-http callback URL on the LAN. The device grant works too (`login: device`).",
 		Console:        "https://github.com/settings/developers",
 		Steps: []SetupStep{
 			{Say: i18n.SetupStepOpen, Value: "New OAuth App"},
@@ -204,7 +205,7 @@ var Providers = []Provider{
 		TokenAuth:     TokenAuthBasic,
 		// Without it Dropbox issues no refresh token.
 		AuthParams: map[string]string{"token_access_type": "offline"},
-		Note:       "https except http://localhost and http://127.0.0.1",
+		Note:       "Dropbox takes https redirect URIs, or http for localhost and 127.0.0.1 only, hence the loopback login. ovos-oauth asks for `token_access_type=offline`, without which Dropbox gives no refresh token.",
 		Console:    "https://www.dropbox.com/developers/apps",
 		Steps: []SetupStep{
 			{Say: i18n.SetupStepOpen, Value: "Create app"},
@@ -221,7 +222,7 @@ var Providers = []Provider{
 		Login:          LoginLAN,
 		TokenAuth:      TokenAuthPost,
 		ScopeSeparator: ",",
-		Note:           "checks only the callback's domain, so a LAN address works; scopes are comma-separated",
+		Note:           "Strava checks only the domain of the callback, so a LAN address works. Scopes are sent comma-separated.",
 		Console:        "https://www.strava.com/settings/api",
 		Steps: []SetupStep{
 			{Say: i18n.SetupStepOpenCreate},
@@ -238,7 +239,7 @@ var Providers = []Provider{
 		Login:              LoginLAN,
 		TokenAuth:          TokenAuthNone,
 		Instance:           true,
-		Note:               "on the LAN itself; the client id is a URL (IndieAuth) whose host must be the redirect URI's",
+		Note:               "Home Assistant is on the LAN itself, at `instance_url`. Its client id is a URL whose host must be the redirect URI's (IndieAuth); the skill registers it.",
 		Steps:              []SetupStep{{Say: i18n.SetupStepNoConsole}},
 	},
 }
