@@ -70,7 +70,7 @@ type setupEnv struct {
 	logs *lockedBuffer
 }
 
-func newSetupEnv(t *testing.T, lang string) *setupEnv {
+func newSetupEnv(t testing.TB, lang string) *setupEnv {
 	t.Helper()
 	db := store.New(filepath.Join(t.TempDir(), "test.db"))
 	if err := db.Open(); err != nil {
@@ -92,7 +92,7 @@ func newSetupEnv(t *testing.T, lang string) *setupEnv {
 
 // setup registers an app without a client id and opens its setup; mod
 // sets the rest of the registration.
-func (env *setupEnv) setup(t *testing.T, appID string, mod func(*oauth.Registration)) (link string, f *oauth.Flow) {
+func (env *setupEnv) setup(t testing.TB, appID string, mod func(*oauth.Registration)) (link string, f *oauth.Flow) {
 	t.Helper()
 	r := oauth.Registration{SkillID: "skill-music.openvoiceos", AppID: appID, Provider: "spotify", PKCE: true, Scope: "user-read-playback-state"}
 	if mod != nil {
@@ -108,7 +108,7 @@ func (env *setupEnv) setup(t *testing.T, appID string, mod func(*oauth.Registrat
 	return env.e.StartLink(f), f
 }
 
-func (env *setupEnv) app(t *testing.T, appID string) *oauth.App {
+func (env *setupEnv) app(t testing.TB, appID string) *oauth.App {
 	t.Helper()
 	app, err := env.e.App("skill-music.openvoiceos", appID)
 	if err != nil {
@@ -120,7 +120,7 @@ func (env *setupEnv) app(t *testing.T, appID string) *oauth.App {
 // post posts form to link with the headers a browser sends for the page's
 // own form unless headers says otherwise, and returns the answer,
 // redirects not followed.
-func post(t *testing.T, link string, form url.Values, headers map[string]string) (*http.Response, string) {
+func post(t testing.TB, link string, form url.Values, headers map[string]string) (*http.Response, string) {
 	t.Helper()
 	req, err := http.NewRequest(http.MethodPost, link, strings.NewReader(form.Encode()))
 	if err != nil {
@@ -459,4 +459,51 @@ func TestSetupPagesFitAPhone(t *testing.T) {
 			}
 		})
 	}
+}
+
+// FuzzSetupPost: whatever a setup's form carries, the answer is a page or
+// the way on into the login, never a crash; the secret never comes back or
+// reaches the log; and only the setup's own key with a client id that can
+// be one saves anything, that client id as typed less the spaces around it.
+func FuzzSetupPost(f *testing.F) {
+	f.Add("typed-id", "secret", true, "")
+	f.Add("", "", true, "")
+	f.Add("  ", "x", false, "x")
+	f.Add("a\x00b", "s\nt", true, "")
+	f.Add(strings.Repeat("x", 3000), "", true, "")
+	f.Add("\xff\xfe", "\u2028", true, "")
+	env := newSetupEnv(f, "en")
+	ctx := context.Background()
+	f.Fuzz(func(t *testing.T, clientID, secret string, rightKey bool, key string) {
+		if strings.Contains(clientID, "S3CR3T") {
+			t.Skip("the client id holds the secret's marker: a client id may be given back")
+		}
+		link, fl := env.setup(t, "music", nil)
+		t.Cleanup(func() { env.e.Unregister(ctx, "skill-music.openvoiceos", "music") })
+		if rightKey {
+			key = fl.SetupKey.Reveal()
+		}
+		// A marker no page holds, to find the secret by.
+		secret = "S3CR3T-" + secret
+		resp, body := post(t, link, url.Values{"setup": {key}, "client_id": {clientID}, "client_secret": {secret}}, nil)
+		switch resp.StatusCode {
+		case http.StatusSeeOther, http.StatusBadRequest, http.StatusForbidden, http.StatusRequestEntityTooLarge:
+		default:
+			t.Fatalf("status %d", resp.StatusCode)
+		}
+		if resp.StatusCode != http.StatusSeeOther && !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/html") {
+			t.Errorf("status %d without a page", resp.StatusCode)
+		}
+		if strings.Contains(body, "S3CR3T-") || strings.Contains(env.logs.String(), "S3CR3T-") {
+			t.Fatal("the secret came back or reached the log")
+		}
+		app := env.app(t, "music")
+		if resp.StatusCode == http.StatusSeeOther {
+			if app.ClientID != strings.TrimSpace(clientID) || app.ClientSecret.Reveal() != strings.TrimSpace(secret) {
+				t.Errorf("saved %q, want %q", app.ClientID, strings.TrimSpace(clientID))
+			}
+		} else if !app.NeedsCreds() {
+			t.Errorf("a refused post (%d) saved %q", resp.StatusCode, app.ClientID)
+		}
+	})
 }
