@@ -96,8 +96,8 @@ func newCLI(name, usage string, withJSON bool, getenv func(string) string, stdou
 	return c
 }
 
-// parse reads the arguments; nargs is the range of positional arguments
-// the command takes.
+// parse reads the command's flags and returns its positional arguments,
+// of which it takes from minArgs to maxArgs.
 func (c *cli) parse(args []string, minArgs, maxArgs int) ([]string, error) {
 	if err := c.flags.Parse(args); err != nil {
 		if errors.Is(err, pflag.ErrHelp) {
@@ -136,7 +136,7 @@ func (c *cli) connect(ctx context.Context, h bus.Handler) (done <-chan struct{},
 	if h == nil {
 		h = noFrames{}
 	}
-	client, err := newBusClient(cfg, h, slog.New(slog.DiscardHandler))
+	client, err := newBusClient(cfg, cfg.BusURL, slog.New(slog.DiscardHandler))
 	if err != nil {
 		return nil, &exitError{exitUsage, err}
 	}
@@ -145,7 +145,7 @@ func (c *cli) connect(ctx context.Context, h bus.Handler) (done <-chan struct{},
 	ch := make(chan struct{})
 	go func() {
 		defer close(ch)
-		_ = client.Run(ctx)
+		_ = client.Run(ctx, h)
 	}()
 	return ch, nil
 }
@@ -257,10 +257,10 @@ func (c *cli) parseApp(args []string) (wire.AppRef, error) {
 	return wire.AppRef{SkillID: rest[0], AppID: rest[1]}, nil
 }
 
-// newBusClient is a client of the bus cfg names, encrypted when cfg has the
+// newBusClient is a client of the bus at url, encrypted when cfg has the
 // bus's key: the daemon's and the CLI's.
-func newBusClient(cfg config.Config, h bus.Handler, logger *slog.Logger) (*bus.Client, error) {
-	client := bus.NewClient(cfg.BusURL, h, logger)
+func newBusClient(cfg config.Config, url string, logger *slog.Logger) (*bus.Client, error) {
+	client := bus.NewClient(url, logger)
 	if key := cfg.BusSecretKey.Reveal(); key != "" {
 		var err error
 		if client.Cipher, err = bus.NewCipher(key); err != nil {

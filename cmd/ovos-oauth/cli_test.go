@@ -125,7 +125,7 @@ func TestCLIStatusTokenRevoke(t *testing.T) {
 	for _, row := range rows[1:] {
 		switch {
 		case strings.HasPrefix(row, skillID+" demo "):
-			if !regexp.MustCompile(`lan +yes +in \S+ \(.*\) +in \S+ \(.*\) +-$`).MatchString(row) {
+			if !regexp.MustCompile(`lan +yes +in \S+ \(.*\) +in \S+ \(.*\) +- +-$`).MatchString(row) {
 				t.Errorf("row of the app logged in: %q", row)
 			}
 		case strings.HasPrefix(row, skillID+" other "):

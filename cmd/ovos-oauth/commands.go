@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"path"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -47,10 +48,10 @@ func statusCmd(ctx context.Context, args []string, getenv func(string) string, s
 			w := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
 			t := c.text
 			fmt.Fprintln(w, strings.Join([]string{t.Text(i18n.CLIStatusApp), t.Text(i18n.CLIStatusLogin), t.Text(i18n.CLIStatusAuthorized),
-				t.Text(i18n.CLIStatusExpires), t.Text(i18n.CLIStatusNextRefresh), t.Text(i18n.CLIStatusNeeds)}, "\t"))
+				t.Text(i18n.CLIStatusExpires), t.Text(i18n.CLIStatusNextRefresh), t.Text(i18n.CLIStatusLoginEnds), t.Text(i18n.CLIStatusNeeds)}, "\t"))
 			for _, a := range rep.Apps {
-				fmt.Fprintf(w, "%s %s\t%s\t%s\t%s\t%s\t%s\n", a.SkillID, a.AppID, a.Login, yesNo(t, a.Authorized),
-					when(t, a.ExpiresAt, now), when(t, a.NextRefreshAt, now), needs(t, a))
+				fmt.Fprintf(w, "%s %s\t%s\t%s\t%s\t%s\t%s\t%s\n", a.SkillID, a.AppID, a.Login, yesNo(t, a.Authorized),
+					when(t, a.ExpiresAt, now), when(t, a.NextRefreshAt, now), loginEnds(t, a.LoginExpiresAt, now), needs(t, a))
 			}
 			if err := w.Flush(); err != nil {
 				return err
@@ -131,6 +132,44 @@ func when(p *i18n.Printer, unix *float64, now time.Time) string {
 		return p.Text(i18n.CLIWhenAgo, "duration", (-d).String(), "time", t.Local().Format("Jan 2 15:04"))
 	}
 	return p.Text(i18n.CLIWhenIn, "duration", d.String(), "time", t.Local().Format("Jan 2 15:04"))
+}
+
+// loginEnds is when a login ends, in the words a person uses: "in 12
+// days (Dec 10)".
+func loginEnds(p *i18n.Printer, unix *float64, now time.Time) string {
+	if unix == nil {
+		return "-"
+	}
+	t := time.UnixMicro(int64(*unix * 1e6)).Local()
+	d := t.Sub(now)
+	date := t.Format("Jan 2")
+	if d < 48*time.Hour && d > -48*time.Hour {
+		date = t.Format("Jan 2 15:04")
+	}
+	if d <= 0 {
+		return p.Text(i18n.CLILoginEndsAgo, "amount", roughly(p, -d), "date", date)
+	}
+	return p.Text(i18n.CLILoginEndsIn, "amount", roughly(p, d), "date", date)
+}
+
+// roughly is a duration rounded to its largest unit: "6 months", "12
+// days", "5 hours".
+func roughly(p *i18n.Printer, d time.Duration) string {
+	const day = 24 * time.Hour
+	size, one, many := time.Minute, i18n.CLIUnitMinute, i18n.CLIUnitMinutes
+	switch {
+	case d >= 60*day:
+		size, one, many = 30*day+10*time.Hour, i18n.CLIUnitMonth, i18n.CLIUnitMonths // a twelfth of a year
+	case d >= day:
+		size, one, many = day, i18n.CLIUnitDay, i18n.CLIUnitDays
+	case d >= time.Hour:
+		size, one, many = time.Hour, i18n.CLIUnitHour, i18n.CLIUnitHours
+	}
+	n := int64((d + size/2) / size)
+	if n == 1 {
+		return p.Text(one, "n", "1")
+	}
+	return p.Text(many, "n", strconv.FormatInt(n, 10))
 }
 
 // needs is what the user must do for an app.

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/OpenVoiceOS/ovos-oauth/internal/bus/bustest"
+	"github.com/OpenVoiceOS/ovos-oauth/internal/i18n"
 	"github.com/OpenVoiceOS/ovos-oauth/internal/oauth/oauthtest"
 	qrimage "github.com/OpenVoiceOS/ovos-oauth/internal/qr"
 	"github.com/OpenVoiceOS/ovos-oauth/internal/qr/qrtest"
@@ -228,5 +229,36 @@ func TestCLIDeviceLogin(t *testing.T) {
 	}
 	if !strings.Contains(stdout.String(), "Logged in.") {
 		t.Errorf("no success line:\n%s", stdout.String())
+	}
+}
+
+// TestDeviceQRInLang: the words beside a device login's code are in the
+// language the device speaks.
+func TestDeviceQRInLang(t *testing.T) {
+	t.Parallel()
+	busURL, _ := bustest.StartHub(t)
+	d := startDaemon(t, busURL, t.TempDir(), "--lang", "de-de")
+	s := &setup{d: d, p: oauthtest.StartWith(t, oauthtest.Options{DevicePollInterval: time.Second}, oauthtest.Client{ID: "tv", Secret: secret}), skill: newSkill(t, busURL, skillID)}
+	s.register(t, "tv", "tv", secret, map[string]any{"device_endpoint": s.p.DeviceEndpoint})
+	qr := noErr(t, s.skill.request(t, "oauth.generate.qr.request", app("tv"), "oauth.generate.qr.response"))
+	png, err := os.ReadFile(qr["qr"].(string))
+	if err != nil {
+		t.Fatal(err)
+	}
+	link, _ := qr["verification_uri_complete"].(string)
+	if link == "" {
+		link, _ = qr["verification_uri"].(string)
+	}
+	de := i18n.For("de-de")
+	caption := qrimage.Caption{Address: qr["verification_uri"].(string), Code: qr["user_code"].(string), Open: de.Text(i18n.QRGoTo), Enter: de.Text(i18n.QREnterCode)}
+	if caption.Open == i18n.For("en").Text(i18n.QRGoTo) {
+		t.Fatalf("the German words are the English ones: %q", caption.Open)
+	}
+	want, err := qrimage.EncodeCaptioned(link, caption, qrimage.DefaultDirSize)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(png, want) {
+		t.Errorf("the image (%d bytes) is not the QR code captioned in German, %q … %q (%d bytes)", len(png), caption.Open, caption.Enter, len(want))
 	}
 }

@@ -76,8 +76,8 @@ func TestCLIInLang(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !regexp.MustCompile(`APP +ANMELDUNG +BERECHTIGT +LÄUFT AB +NÄCHSTE ERNEUERUNG +BRAUCHT\n`).MatchString(out) ||
-		!regexp.MustCompile(`lan +nein +- +- +eine Anmeldung \(ovos-oauth login `+regexp.QuoteMeta(skillID)+` notes\)`).MatchString(out) {
+	if !regexp.MustCompile(`APP +ANMELDUNG +BERECHTIGT +LÄUFT AB +NÄCHSTE ERNEUERUNG +ANMELDUNG ENDET +BRAUCHT\n`).MatchString(out) ||
+		!regexp.MustCompile(`lan +nein +- +- +- +eine Anmeldung \(ovos-oauth login `+regexp.QuoteMeta(skillID)+` notes\)`).MatchString(out) {
 		t.Errorf("status:\n%s\nwant the German table", out)
 	}
 }

@@ -161,6 +161,7 @@ func TestMetrics(t *testing.T) {
 		`ovos_oauth_refresh_failures_total{error="provider_unavailable"}`:                1,
 		`ovos_oauth_refresh_failures_total{error="reauth_required"}`:                     1,
 		`ovos_oauth_apps_needing_reauth`:                                                 1,
+		`ovos_oauth_apps_login_ending`:                                                   0,
 		`ovos_oauth_bus_connects_total`:                                                  2,
 		`ovos_oauth_bus_reconnects_total`:                                                1,
 		`ovos_oauth_requests_total{outcome="ok",type="oauth.register"}`:                  1,

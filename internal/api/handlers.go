@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/OpenVoiceOS/ovos-oauth/internal/bus"
+	"github.com/OpenVoiceOS/ovos-oauth/internal/i18n"
 	"github.com/OpenVoiceOS/ovos-oauth/internal/oauth"
 	"github.com/OpenVoiceOS/ovos-oauth/internal/qr"
 	"github.com/OpenVoiceOS/ovos-oauth/internal/wire"
@@ -61,8 +62,8 @@ func shellStart(req bus.Message, data any, failed bool) bus.Message {
 	return req.Forward(wire.TypeShellStart, data)
 }
 
-// reply is a pointer to a reply type of package wire.
-type reply[R any] interface {
+// replyPtr is a pointer to a reply type of package wire.
+type replyPtr[R any] interface {
 	*R
 	wire.Failer
 }
@@ -71,7 +72,7 @@ type reply[R any] interface {
 // run fills the reply, which starts with the app the request named; the
 // error it returns becomes the reply's error. A busy or failed reply has
 // the same type, so the same fields, as a successful one.
-func route[Q, R any, PR reply[R]](send answer, run func(s *Service, ctx context.Context, req *Q, rep PR) error) handler {
+func route[Q, R any, PR replyPtr[R]](send answer, run func(s *Service, ctx context.Context, req *Q, rep PR) error) handler {
 	return handler{
 		run: func(s *Service, ctx context.Context, m bus.Message) bus.Message {
 			var req Q
@@ -293,7 +294,7 @@ func (s *Service) refresh(ctx context.Context, req *wire.AppRef, rep *wire.Refre
 	if err != nil {
 		return err
 	}
-	t := s.busToken(tok)
+	t := wireToken(tok, s.engine.Now())
 	rep.Result, rep.ClientID, rep.Token = "Ok", &app.ClientID, &t
 	return nil
 }
@@ -316,7 +317,7 @@ func (s *Service) generateQR(ctx context.Context, req *wire.AppRef, rep *wire.QR
 	}
 	var path string
 	if f.Kind == oauth.FlowDevice {
-		path, err = s.qr.WriteCaptioned(s.link(f), qr.Caption{Address: f.VerificationURI, Code: f.UserCode})
+		path, err = s.qr.WriteCaptioned(s.link(f), qr.Caption{Address: f.VerificationURI, Code: f.UserCode, Open: s.Text.Text(i18n.QRGoTo), Enter: s.Text.Text(i18n.QREnterCode)})
 	} else {
 		path, err = s.qr.Write(s.link(f))
 	}
@@ -362,7 +363,7 @@ func (s *Service) forward(ctx context.Context, req *wire.ForwardRequest, rep *wi
 	}
 	landed := *u
 	landed.RawQuery, landed.Fragment = "", ""
-	_, _, err = s.engine.Complete(ctx, app.MungedID(), u.Query(), landed.String())
+	_, err = s.engine.Complete(ctx, app.MungedID(), u.Query(), landed.String())
 	if oauth.ErrorCode(err) == oauth.CodeNotAnAnswer {
 		// ovos-shell forwards every URL its browser shows with "code" and
 		// "state" in it, the authorization URL first: not a failure.
@@ -379,7 +380,7 @@ func (s *Service) tokenGet(ctx context.Context, req *wire.AppRef, rep *wire.Toke
 	if err != nil {
 		return err
 	}
-	rep.Token = s.busToken(tok)
+	rep.Token = wireToken(tok, s.engine.Now())
 	return nil
 }
 
@@ -424,7 +425,7 @@ func (s *Service) status(ctx context.Context, req *wire.StatusRequest, rep *wire
 			NeedsCreds: a.NeedsCreds, Authorized: a.Authorized, ExpiresAt: unixSeconds(a.Expiry),
 			NeedsReauth: a.NeedsReauth, Flow: nullable(string(a.Flow)),
 			Login: a.Login, RedirectURI: a.RedirectURI, NextRefreshAt: unixSeconds(a.NextRefresh),
-			Damaged: ds,
+			LoginExpiresAt: unixSeconds(a.LoginExpiry), Damaged: ds,
 		})
 	}
 	// The rest, of apps not registered now, in the order listed.
@@ -445,30 +446,4 @@ func unixSeconds(t time.Time) *float64 {
 	}
 	f := float64(t.UnixMicro()) / 1e6
 	return &f
-}
-
-// busToken is a token as skills get it on the bus now: never the refresh
-// token; expires_in is the time it has left.
-func (s *Service) busToken(tok *oauth.Token) wire.Token {
-	f := tok.BusFields(s.engine.Now())
-	t := wire.Token{Extra: f}
-	t.AccessToken, _ = f["access_token"].(string)
-	t.TokenType, _ = f["token_type"].(string)
-	t.Scope, _ = f["scope"].(string)
-	t.ExpiresAt, _ = f["expires_at"].(float64)
-	switch n := f["expires_in"].(type) {
-	case int64:
-		t.ExpiresIn = n
-	case float64:
-		t.ExpiresIn = int64(n)
-	case json.Number:
-		t.ExpiresIn, _ = n.Int64()
-	}
-	for _, k := range []string{"access_token", "token_type", "scope", "expires_at", "expires_in"} {
-		delete(f, k)
-	}
-	if len(f) == 0 {
-		t.Extra = nil
-	}
-	return t
 }

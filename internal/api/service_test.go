@@ -64,11 +64,9 @@ func newService(t *testing.T) (*api.Service, *outbox) {
 	}
 	t.Cleanup(func() { db.Close() })
 	logger := slog.New(slog.DiscardHandler)
-	e := oauth.NewEngine(db, "http://192.0.2.1:36536", logger)
-	svc := api.New(e, qr.NewDir(t.TempDir()), "192.0.2.1", 36536, logger)
 	out := newOutbox()
-	svc.Sender = out
-	e.Events = svc
+	e := oauth.NewEngine(db, api.NewPublisher(out, logger), "http://192.0.2.1:36536", logger)
+	svc := api.New(e, out, qr.NewDir(t.TempDir()), "192.0.2.1", 36536, logger)
 	return svc, out
 }
 
@@ -179,7 +177,7 @@ func TestHandlesOnlyRequests(t *testing.T) {
 	}
 	for _, typ := range []string{"oauth.register.response", "oauth.url", "ovos.shell.oauth.start.authentication", "oauth.ping",
 		"oauth.app.host.info.response", "oauth.generate.qr.response", "ovos.shell.oauth.display.qr.code",
-		"oauth.token.response.s_a", "oauth.token.refreshed.s_a", "oauth.token.error.s_a", "oauth.reauth.required.s_a",
+		"oauth.token.response.s_a", "oauth.token.refreshed.s_a", "oauth.token.error.s_a", "oauth.reauth.required.s_a", "oauth.reauth.upcoming.s_a",
 		"oauth.refresh.response", "oauth.status.response", "connected", "ovos.session.sync"} {
 		if svc.Handles(typ) {
 			t.Errorf("Handles(%q) = true: the daemon would answer its own replies", typ)

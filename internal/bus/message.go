@@ -328,8 +328,8 @@ func direct(data any) bool {
 // A json.Marshaler other than json.RawMessage (the reply types of package
 // wire) is called directly:
 // encoding/json would validate and compact its output, which
-// Message.MarshalJSON does anyway when the message is sent, and twice was
-// a tenth of an oauth.token.get's CPU under make bench.
+// Message.MarshalJSON does anyway when the message is sent: doing it here
+// too would scan every reply twice, on the path of every request.
 func marshalData(typ string, data any) json.RawMessage {
 	if data == nil {
 		return json.RawMessage("{}")

@@ -24,8 +24,8 @@ import (
 
 // Engine is what the server needs of the flow engine; *oauth.Engine is one.
 type Engine interface {
-	Complete(ctx context.Context, mungedID string, query url.Values, landed string) (*oauth.App, *oauth.Token, error)
-	CompleteFlow(ctx context.Context, flowID, mungedID string, query url.Values, landed string) (*oauth.App, *oauth.Token, error)
+	Complete(ctx context.Context, mungedID string, query url.Values, landed string) (*oauth.App, error)
+	CompleteFlow(ctx context.Context, flowID, mungedID string, query url.Values, landed string) (*oauth.App, error)
 	PendingFlow(ctx context.Context, flowID string) (*oauth.Flow, error)
 	PendingSetup(ctx context.Context, flowID string) (*oauth.Setup, error)
 	FinishSetup(ctx context.Context, flowID, key, clientID string, secret oauth.Secret) (*oauth.Flow, *oauth.App, error)
@@ -149,7 +149,7 @@ func (s *Server) handleCallback(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
 	// Only the query is read: the path names the app, the state ties the
 	// answer to one login of it.
-	app, _, err := s.engine.Complete(r.Context(), id, r.URL.Query(), "")
+	app, err := s.engine.Complete(r.Context(), id, r.URL.Query(), "")
 	if err != nil {
 		s.logRefusal(r, err)
 		s.errorPage(w, err)
@@ -306,7 +306,7 @@ func (s *Server) handlePaste(w http.ResponseWriter, r *http.Request, f *oauth.Fl
 	}
 	landed := *u
 	landed.RawQuery, landed.Fragment = "", ""
-	app, _, err := s.engine.CompleteFlow(r.Context(), id, mungedID, u.Query(), landed.String())
+	app, err := s.engine.CompleteFlow(r.Context(), id, mungedID, u.Query(), landed.String())
 	if err != nil {
 		// The engine spends a login only for an answer that may end it:
 		// one that did not leaves it open, for the right address.

@@ -80,7 +80,7 @@ func newSetupEnv(t testing.TB, lang string) *setupEnv {
 	ts := httptest.NewUnstartedServer(nil)
 	env := &setupEnv{url: "http://" + ts.Listener.Addr().String(), clk: &testClock{now: time.Now()}, logs: &lockedBuffer{}}
 	logger := slog.New(slog.NewTextHandler(env.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	env.e = oauth.NewEngine(db, env.url, logger)
+	env.e = oauth.NewEngine(db, nil, env.url, logger)
 	env.e.Now = env.clk.Now
 	env.srv = callback.New(env.e, logger)
 	env.srv.Printer = i18n.For(lang)

@@ -36,6 +36,9 @@ type Config struct {
 	QRDir string `mapstructure:"qr_dir"`
 	// FlowTTL is how long a pending login stays valid.
 	FlowTTL time.Duration `mapstructure:"flow_ttl"`
+	// ReauthWarning is how long before a login ends skills are told
+	// (oauth.reauth.upcoming), then once a day until a new login or the end.
+	ReauthWarning time.Duration `mapstructure:"reauth_warning"`
 	// LogFormat is "text" or "json".
 	LogFormat string `mapstructure:"log_format"`
 	// LogLevel is "debug", "info", "warn" or "error" (see LogLevelValue).
@@ -102,6 +105,13 @@ func (s Secret) Reveal() string { return string(s) }
 // decodes as nanoseconds.
 const minFlowTTL = time.Second
 
+// reauth_warning's bounds: an hour catches a bare number of seconds, and a
+// year is longer than any login ends.
+const (
+	minReauthWarning = time.Hour
+	maxReauthWarning = 365 * 24 * time.Hour
+)
+
 // Validate reports every setting that is unusable, one error per key, each
 // message starting with the key's name. Load has already called it on the
 // Config it returns.
@@ -122,6 +132,9 @@ func (c Config) Validate() error {
 	check("qr_dir", checkDir(c.QRDir))
 	if c.FlowTTL < minFlowTTL {
 		check("flow_ttl", fmt.Errorf("%v is shorter than %v (give a unit, e.g. 10m)", c.FlowTTL, minFlowTTL))
+	}
+	if c.ReauthWarning < minReauthWarning || c.ReauthWarning > maxReauthWarning {
+		check("reauth_warning", fmt.Errorf("%v is not from %v to %v (give a unit, e.g. 14d or 72h)", c.ReauthWarning, minReauthWarning, maxReauthWarning))
 	}
 	if c.LogFormat != "text" && c.LogFormat != "json" {
 		check("log_format", fmt.Errorf("%q is not text or json", c.LogFormat))

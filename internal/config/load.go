@@ -48,6 +48,7 @@ var keys = []string{
 	"public_host",
 	"qr_dir",
 	"flow_ttl",
+	"reauth_warning",
 	"log_format",
 	"log_level",
 	"mirror_ovos_utils",
@@ -257,6 +258,8 @@ func newFlagSet(stderr io.Writer) *pflag.FlagSet {
 	fs.String("public-host", "", "`address` phones reach this device at, in redirect URIs and QR codes (default: the IPv4 address of the default route's interface)")
 	fs.String("qr-dir", "", "`directory` for QR code PNGs, readable by the GUI, also as another user (default: $TMPDIR/ovos-oauth-<uid>/qr, $TMPDIR being /tmp when unset)")
 	fs.Duration("flow-ttl", 10*time.Minute, "how long a pending login stays valid")
+	warning := durationValue(14 * 24 * time.Hour)
+	fs.Var(&warning, "reauth-warning", "how long before a login ends skills are told (oauth.reauth.upcoming), then once a day: a `duration` such as 14d or 72h")
 	fs.String("log-format", "text", "log `format`: text or json")
 	fs.String("log-level", "info", "log `level`: debug, info, warn or error")
 	fs.Bool("mirror-ovos-utils", true, "mirror tokens into ovos_utils' JSON files")
@@ -401,12 +404,50 @@ func durationHook(from, to reflect.Type, data any) (any, error) {
 	if from.Kind() != reflect.String || to != reflect.TypeFor[time.Duration]() {
 		return data, nil
 	}
-	d, err := time.ParseDuration(data.(string))
+	return parseDuration(data.(string))
+}
+
+// parseDuration reads a Go duration (90s, 10m, 72h) or a whole number of
+// days (14d), as people count the time before a login ends.
+func parseDuration(s string) (time.Duration, error) {
+	if n, ok := strings.CutSuffix(s, "d"); ok {
+		days, err := strconv.ParseUint(n, 10, 16)
+		if err == nil {
+			return time.Duration(days) * 24 * time.Hour, nil
+		}
+	}
+	d, err := time.ParseDuration(s)
 	if err != nil {
-		return nil, fmt.Errorf("%q is not a duration like 90s or 10m", data)
+		return 0, fmt.Errorf("%q is not a duration like 90s, 10m or 14d", s)
 	}
 	return d, nil
 }
+
+// durationValue is a flag of a duration that may be given in days (14d).
+// viper reads it as the text it shows, which durationHook parses.
+type durationValue time.Duration
+
+func (d *durationValue) Set(s string) error {
+	v, err := parseDuration(s)
+	if err != nil {
+		return err
+	}
+	*d = durationValue(v)
+	return nil
+}
+
+// String shows whole days as days: the default reads "14d".
+func (d *durationValue) String() string {
+	v := time.Duration(*d)
+	if v > 0 && v%(24*time.Hour) == 0 {
+		return strconv.FormatInt(int64(v/(24*time.Hour)), 10) + "d"
+	}
+	return v.String()
+}
+
+// Type is not "duration", which viper would read with time.ParseDuration
+// and so lose the days.
+func (d *durationValue) Type() string { return "days" }
 
 // decodeError drops the preamble mapstructure puts before its list of
 // errors, each of which names its key.

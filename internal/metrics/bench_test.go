@@ -39,7 +39,7 @@ func BenchmarkScrape(b *testing.B) {
 			}
 			defer db.Close()
 			oauthtest.Seed(b, db, n, time.Now())
-			e := oauth.NewEngine(db, "http://192.0.2.1:36536", slog.New(slog.DiscardHandler))
+			e := oauth.NewEngine(db, nil, "http://192.0.2.1:36536", slog.New(slog.DiscardHandler))
 			m := metrics.New(api.RequestTypes(), e.AppsNeedingReauth, discard)
 			for _, typ := range api.RequestTypes() {
 				m.Request(typ, metrics.OK, time.Millisecond)

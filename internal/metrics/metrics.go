@@ -165,6 +165,23 @@ func New(requestTypes []string, needingReauth func() (int, error), logger *slog.
 	return m
 }
 
+// CountLoginsEnding adds the gauge of the apps whose login ends within the
+// warning window (oauth.Engine.AppsLoginEnding), which count calls at
+// every scrape. Call it once, before serving.
+func (m *Metrics) CountLoginsEnding(count func() (int, error)) {
+	m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Namespace: namespace, Name: "apps_login_ending",
+		Help: "Apps whose login ends within reauth_warning, or has ended, with no new login yet: their skills are told (oauth.reauth.upcoming). Read from the store at each scrape.",
+	}, func() float64 {
+		n, err := count()
+		if err != nil {
+			m.logger.Warn("apps whose login ends not counted", "err", err)
+			return math.NaN()
+		}
+		return float64(n)
+	}))
+}
+
 // Registry is the registry the metrics are on, for tests and for more
 // collectors.
 func (m *Metrics) Registry() *prometheus.Registry { return m.reg }

@@ -284,3 +284,25 @@ func TestServe(t *testing.T) {
 		t.Errorf("the server still answers after Serve returned")
 	}
 }
+
+func TestAppsLoginEnding(t *testing.T) {
+	t.Parallel()
+	n, fail := 0, false
+	m := newMetrics(t, nil)
+	m.CountLoginsEnding(func() (int, error) {
+		if fail {
+			return 0, errors.New("store closed")
+		}
+		return n, nil
+	})
+	for _, want := range []int{0, 2} {
+		n = want
+		if got, ok := series(t, m)["ovos_oauth_apps_login_ending"][""]; !ok || got != float64(want) {
+			t.Errorf("apps_login_ending = %v (there: %v), want %d", got, ok, want)
+		}
+	}
+	fail = true
+	if got := series(t, m)["ovos_oauth_apps_login_ending"][""]; !math.IsNaN(got) {
+		t.Errorf("apps_login_ending with the store failing = %v, want NaN", got)
+	}
+}

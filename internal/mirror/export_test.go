@@ -24,3 +24,7 @@ func (w *Writer) SetTrim(above int64, trim func()) {
 // file is in place; nil stops it. Tests that call it must not run in
 // parallel with others of the package that write files.
 func SetAfterWrite(hook func(path string)) { afterWrite = hook }
+
+// Watching returns a channel closed once w watches the token file for
+// other programs' changes.
+func (w *Writer) Watching() <-chan struct{} { return w.watching }

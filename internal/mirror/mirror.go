@@ -136,6 +136,10 @@ func (f *Files) PutToken(app *oauth.App, tok *oauth.Token) error {
 	return f.update(tokensName, &f.tokensMu, putKey(id, value))
 }
 
+// TokenWritten returns a closed channel: PutToken returns once the file
+// holds the token.
+func (f *Files) TokenWritten(string) <-chan struct{} { return closedChan }
+
 // DeleteToken removes the token stored under mungedID from the token file.
 // Removing one that is not there is not an error and writes nothing. It is
 // safe for concurrent use.
@@ -170,28 +174,55 @@ func (f *Files) RefreshToken(mungedID string) (oauth.Secret, time.Time, error) {
 // readRefreshToken is RefreshToken without the process's mutex, waiting at
 // most timeout for the file's lock.
 func (f *Files) readRefreshToken(mungedID string, timeout time.Duration) (oauth.Secret, time.Time, error) {
+	raw, err := f.readEntry(mungedID, timeout)
+	if raw == nil || err != nil {
+		return "", time.Time{}, err
+	}
+	rt, exp := refreshTokenOf(raw)
+	return rt, exp, nil
+}
+
+// Token returns the token in the token file's entry for mungedID as the
+// daemon would take it from another program: nil when there is no such
+// entry, it has no access token, or the mirror of another database wrote it
+// (see RefreshToken). Its Expiry is the entry's expires_at, its Obtained
+// that less expires_in (zero without both), and its Raw the entry's other
+// fields, the mark left out. It takes the same locks as a write and writes
+// nothing. It is safe for concurrent use.
+func (f *Files) Token(mungedID string) (*oauth.Token, error) {
+	f.tokensMu.Lock()
+	defer f.tokensMu.Unlock()
+	raw, err := f.readEntry(mungedID, f.timeout())
+	if raw == nil || err != nil {
+		return nil, err
+	}
+	return tokenOf(raw), nil
+}
+
+// readEntry returns the token file's entry for mungedID, nil when there is
+// none or the mirror of another database wrote it, without the process's
+// mutex, waiting at most timeout for the file's lock.
+func (f *Files) readEntry(mungedID string, timeout time.Duration) (json.RawMessage, error) {
 	if f.Dir == "" {
-		return "", time.Time{}, errors.New("mirror: no directory set")
+		return nil, errors.New("mirror: no directory set")
 	}
 	path := f.TokenFile()
 	release, err := lockFile(filepath.Join(f.lockDir(), tokensName+".lock"), timeout)
 	if errors.Is(err, os.ErrNotExist) {
-		return "", time.Time{}, nil // no lock directory: nothing was written
+		return nil, nil // no lock directory: nothing was written
 	}
 	if err != nil {
-		return "", time.Time{}, fmt.Errorf("mirror %s: %w", path, err)
+		return nil, fmt.Errorf("mirror %s: %w", path, err)
 	}
 	defer release()
 	entries, err := readEntries(path)
 	if err != nil {
-		return "", time.Time{}, fmt.Errorf("mirror %s: %w", path, err)
+		return nil, fmt.Errorf("mirror %s: %w", path, err)
 	}
-	var rt oauth.Secret
-	var exp time.Time
 	if raw, ok := entries[mungedID]; ok && !f.others(raw) {
-		rt, exp = refreshTokenOf(raw)
+		return raw, nil
 	}
-	return rt, exp, nil
+	return nil, nil
 }
 
 // others reports whether an entry carries the mark of another database

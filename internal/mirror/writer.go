@@ -53,7 +53,9 @@ var _ oauth.Mirror = (*Writer)(nil)
 //
 // Bound: a change is in the file Delay after it was queued, plus the time of
 // the write in progress and its own (a few tens of milliseconds for 10,000
-// apps). While another process holds the file's lock, the write waits for
+// apps). Token changes alone do not wait for others to join them unless the
+// last write was less than Delay ago: a token's event waits for the file.
+// While another process holds the file's lock, the write waits for
 // it and is done as soon as it is released, or at most Retry after that when
 // the lock was held longer than Files.Timeout (Retry doubles, up to a
 // minute, while writes keep failing); meanwhile calls still return at once
@@ -66,9 +68,13 @@ var _ oauth.Mirror = (*Writer)(nil)
 // write, the Writer hands the memory back to the OS (debug.FreeOSMemory, a
 // garbage collection of the small heap that is left), once per burst.
 //
-// RefreshToken answers from the queue first: the token the engine last
-// stored is the answer until it is in the file, never an older one still
-// there.
+// RefreshToken and Token answer from the queue first: the token the engine
+// last stored is the answer until it is in the file, never an older one
+// still there. TokenWritten tells when it is.
+//
+// A token entry that another program changed since this Writer last wrote
+// or read it is not written over with an older token (one expiring
+// sooner): that program refreshed it after the daemon did.
 //
 // The exported fields are options, set by NewWriter and changeable before
 // Run. A Writer is safe for concurrent use.
@@ -88,6 +94,10 @@ type Writer struct {
 	// DefaultSettle.
 	Settle time.Duration
 
+	// Changed, if set, is told of each token entry of this database that
+	// another program changed in the token file (see Run).
+	Changed func(mungedID string, tok *oauth.Token)
+
 	// trim returns memory to the OS; trimAbove is the file size that calls
 	// for it. Tests change them.
 	trim      func()
@@ -96,8 +106,16 @@ type Writer struct {
 	files  *Files
 	logger *slog.Logger
 	wake   chan struct{} // cap 1: changes are queued
-	tokens queue
-	apps   queue
+	wrote  chan struct{} // cap 1: a file was written
+	// foreign holds the changes other programs made to token entries
+	// that Changed is still to be told of; noted is poked when one is
+	// added.
+	foreign []foreignChange
+	noted   chan struct{} // cap 1
+	// watching is closed once the token file is watched.
+	watching chan struct{}
+	tokens   queue
+	apps     queue
 
 	writing sync.Mutex // one write of the queues at a time
 	mu      sync.Mutex
@@ -117,6 +135,13 @@ type queue struct {
 	known   map[string][sha256.Size]byte // hash of each entry as last written or read
 	seen    stamp                        // the file as last written or read
 	primed  bool                         // known holds every entry of the first read
+	// foreign holds the hash of each entry another program changed, as
+	// Changed was last told of it.
+	foreign map[string][sha256.Size]byte
+	// keepTheirs, if set, reports whether an entry another program changed
+	// since this Writer last wrote or read it stays rather than take the
+	// queued value.
+	keepTheirs func(theirs, ours json.RawMessage) bool
 }
 
 // change is one entry's queued change.
@@ -126,6 +151,9 @@ type change struct {
 	// only if it changed on disk since.
 	check bool
 	seq   uint64
+	// written are closed once the file holds value: the waiters of this
+	// change and of those it replaced.
+	written []chan struct{}
 }
 
 // NewWriter returns a Writer of files, logging failed writes to logger.
@@ -139,7 +167,10 @@ func NewWriter(files *Files, logger *slog.Logger) *Writer {
 		files:     files,
 		logger:    logger,
 		wake:      make(chan struct{}, 1),
-		tokens:    queue{name: tokensName, fileMu: &files.tokensMu},
+		wrote:     make(chan struct{}, 1),
+		noted:     make(chan struct{}, 1),
+		watching:  make(chan struct{}),
+		tokens:    queue{name: tokensName, fileMu: &files.tokensMu, keepTheirs: newerToken},
 		apps:      queue{name: appsName, fileMu: &files.appsMu},
 	}
 }
@@ -183,6 +214,34 @@ func (w *Writer) DeleteApp(mungedID string) error {
 	return nil
 }
 
+// TokenWritten returns a channel closed once the token file holds the
+// app's queued token, or what replaced it in the queue since; closed
+// already when nothing of the app's is queued for the token file. A write
+// that fails leaves it open until a later one succeeds.
+func (w *Writer) TokenWritten(mungedID string) <-chan struct{} {
+	return w.tokens.wait(mungedID)
+}
+
+// Token returns the app's queued token when there is one (nil when its
+// removal is queued), else the one in the token file (see Files.Token). It
+// waits for the file's lock as RefreshToken does.
+func (w *Writer) Token(mungedID string) (*oauth.Token, error) {
+	w.tokens.mu.Lock()
+	c, queued := w.tokens.pending[mungedID]
+	w.tokens.mu.Unlock()
+	if !queued || c.check {
+		raw, err := w.files.readEntry(mungedID, min(w.files.timeout(), ReadTimeout))
+		if raw == nil || err != nil {
+			return nil, err
+		}
+		return tokenOf(raw), nil
+	}
+	if c.value == nil {
+		return nil, nil
+	}
+	return tokenOf(c.value), nil
+}
+
 // RefreshToken returns the refresh token of the app's queued token when
 // there is one ("" when its removal is queued), else the one in the token
 // file (see Files.RefreshToken). It reads the file under json_database's
@@ -212,7 +271,24 @@ func (w *Writer) poke() {
 
 // Run writes queued changes until ctx ends, then writes what is queued and
 // returns nil. Failed writes are logged and retried.
+//
+// With Changed set, Run also watches the token file (inotify, through
+// fsnotify) and tells Changed, from a goroutine of its own and one entry
+// at a time, of each token entry that another program changed: one this
+// Writer wrote or read, now holding another value that does not carry the
+// mark of another database. Python programs refresh tokens themselves and
+// write them back (ovos_utils' refresh helper, a Spotify plugin with
+// spotipy); the daemon takes a newer one rather than keep handing out and
+// refreshing the token it rotated away. Run returns once Changed has
+// returned.
 func (w *Writer) Run(ctx context.Context) error {
+	if w.Changed != nil {
+		watchCtx, stop := context.WithCancel(ctx)
+		var watcher sync.WaitGroup
+		watcher.Go(func() { w.watch(watchCtx) })
+		defer watcher.Wait()
+		defer stop()
+	}
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
 	defer timer.Stop()
@@ -232,6 +308,7 @@ func (w *Writer) Run(ctx context.Context) error {
 	defer settle.Stop()
 	trimDue := false
 	failures := 0
+	var lastWrite time.Time
 	for {
 		select {
 		case <-ctx.Done():
@@ -245,12 +322,21 @@ func (w *Writer) Run(ctx context.Context) error {
 			continue
 		case <-w.wake:
 		}
-		// Let the changes that come with this one join it.
-		if !sleep(w.delay()) {
+		// Let the changes that come with this one join it: a burst of
+		// registrations (every skill answers oauth.ping) makes one write.
+		// Tokens alone go at once, unless the last write was less than
+		// Delay ago: a token's event waits for the file, and a program
+		// reading the file meanwhile finds the refresh token it replaced.
+		wait := w.delay()
+		if !w.apps.queued() {
+			wait = time.Until(lastWrite.Add(w.delay()))
+		}
+		if wait > 0 && !sleep(wait) {
 			w.flushLogged()
 			return nil
 		}
 		err := w.Flush()
+		lastWrite = time.Now()
 		if w.tookLarge() {
 			trimDue = true
 		}
@@ -267,7 +353,7 @@ func (w *Writer) Run(ctx context.Context) error {
 		// A file that stays unwritable (not JSON, a lock never released)
 		// is retried ever less often, and logged as often.
 		failures++
-		wait := min(w.retry()<<min(failures-1, 16), maxRetry)
+		wait = min(w.retry()<<min(failures-1, 16), maxRetry)
 		w.logger.Warn("ovos_utils mirror not written, will retry", "in", wait, "err", err)
 		if !sleep(wait) {
 			w.flushLogged()
@@ -302,14 +388,19 @@ func (w *Writer) flush(q *queue) error {
 		checkOnly = checkOnly && c.check
 	}
 	if checkOnly && seen.equal(stampOf(filepath.Join(w.files.Dir, q.name))) {
-		q.done(batch, seen)
+		q.done(batch, seen, nil)
 		return nil
 	}
+	var kept map[string]bool
 	now, wrote, err := w.files.updateStamp(q.name, q.fileMu, func(entries map[string]json.RawMessage) bool {
 		// Taken again under the lock: what was queued while the writer
 		// waited for another process joins this write.
 		batch, _ = q.snapshot()
 		q.prime(entries)
+		if q == &w.tokens {
+			w.noteForeign(entries)
+		}
+		kept = nil
 		changed := false
 		for id, c := range batch {
 			old, ok := entries[id]
@@ -318,6 +409,13 @@ func (w *Writer) flush(q *queue) error {
 				delete(entries, id)
 				changed = true
 			case c.value != nil && (!ok || !sameValue(old, c.value)):
+				if ok && q.keepsTheirs(id, old, c.value) {
+					if kept == nil {
+						kept = make(map[string]bool)
+					}
+					kept[id] = true
+					continue
+				}
 				entries[id] = c.value
 				changed = true
 			}
@@ -334,8 +432,34 @@ func (w *Writer) flush(q *queue) error {
 		w.large = w.large || (now.fi != nil && now.fi.Size() >= w.trimAbove)
 	}
 	w.mu.Unlock()
-	q.done(batch, now)
+	if wrote {
+		select {
+		case w.wrote <- struct{}{}:
+		default:
+		}
+	}
+	for id := range kept {
+		w.logger.Info("ovos_utils mirror keeps the newer token another program wrote", "app", id)
+	}
+	q.done(batch, now, kept)
 	return nil
+}
+
+// keepsTheirs reports whether the entry theirs in the file stays rather
+// than take ours: another program changed it since this Writer last wrote
+// or read it, and keepTheirs prefers it.
+func (q *queue) keepsTheirs(id string, theirs, ours json.RawMessage) bool {
+	if q.keepTheirs == nil {
+		return false
+	}
+	h, ok := hashOf(theirs)
+	q.mu.Lock()
+	known, isKnown := q.known[id]
+	q.mu.Unlock()
+	if ok && isKnown && h == known {
+		return false // as this Writer left it
+	}
+	return q.keepTheirs(theirs, ours)
 }
 
 // prime records, the first time the file is read, each entry it holds as
@@ -360,6 +484,13 @@ func (q *queue) prime(entries map[string]json.RawMessage) {
 	}
 }
 
+// queued reports whether changes are queued.
+func (q *queue) queued() bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return len(q.pending) > 0
+}
+
 // snapshot copies the queue and the stamp of the file as last seen.
 func (q *queue) snapshot() (map[string]change, stamp) {
 	q.mu.Lock()
@@ -377,23 +508,60 @@ func (q *queue) put(id string, value json.RawMessage) {
 	}
 	q.seq++
 	c := change{value: value, seq: q.seq}
-	if prev, queued := q.pending[id]; !queued || prev.check {
+	prev, queued := q.pending[id]
+	if !queued || prev.check {
 		if h, ok := q.known[id]; ok && value != nil && h == sha256.Sum256(value) {
 			c.check = true
 		}
 	}
+	// Whoever waited for the value replaced waits for this one: the file
+	// will never hold the other.
+	c.written = prev.written
 	q.pending[id] = c
 }
 
+// wait returns a channel closed once id's queued change, or one that
+// replaces it, is done; a closed one when none is queued.
+func (q *queue) wait(id string) <-chan struct{} {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	c, queued := q.pending[id]
+	if !queued {
+		return closedChan
+	}
+	ch := make(chan struct{})
+	c.written = append(c.written, ch)
+	q.pending[id] = c
+	return ch
+}
+
+// closedChan is a channel that is closed.
+var closedChan = func() chan struct{} {
+	ch := make(chan struct{})
+	close(ch)
+	return ch
+}()
+
 // done takes batch, now in the file, off the queue, except the entries
-// queued again since, and records the file's stamp.
-func (q *queue) done(batch map[string]change, now stamp) {
+// queued again since, and records the file's stamp. The entries of kept
+// stayed as another program wrote them: they are off the queue too, but
+// this Writer still knows its own last value.
+func (q *queue) done(batch map[string]change, now stamp, kept map[string]bool) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	for id, c := range batch {
-		if q.pending[id].seq == c.seq {
+		// The queue's own copy: waiters may have joined it since batch
+		// was taken, for the same value.
+		if cur := q.pending[id]; cur.seq == c.seq {
+			for _, ch := range cur.written {
+				close(ch)
+			}
 			delete(q.pending, id)
 		}
+		if kept[id] {
+			continue
+		}
+		delete(q.foreign, id)
 		if c.value == nil {
 			delete(q.known, id)
 		} else {
@@ -415,9 +583,7 @@ func refreshTokenOf(raw json.RawMessage) (oauth.Secret, time.Time) {
 		if s, ok := entry.RefreshToken.(string); ok {
 			rt = oauth.Secret(s)
 		}
-		if secs, ok := entry.ExpiresAt.(float64); ok && secs > 0 {
-			exp = time.UnixMicro(int64(secs * 1e6))
-		}
+		exp, _ = unixTime(entry.ExpiresAt)
 	}
 	return rt, exp
 }

@@ -118,6 +118,13 @@ type Token struct {
 	// RefreshExpiry is when the provider said the refresh token stops
 	// working (refresh_token_expires_in); zero when it did not say.
 	RefreshExpiry time.Time `json:"refresh_expiry,omitzero"`
+	// LoginAt is when the user logged in: the original authorization this
+	// token was refreshed from, carried across refreshes. Zero for a token
+	// stored by an older version or imported; its Obtained stands in.
+	LoginAt time.Time `json:"login_at,omitzero"`
+	// ReauthWarned is when the skill was last told that this login ends
+	// soon (oauth.reauth.upcoming); zero when it was not.
+	ReauthWarned time.Time `json:"reauth_warned,omitzero"`
 }
 
 // FlowKind tells how a pending login is finished.

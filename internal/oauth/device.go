@@ -63,6 +63,7 @@ func (e *Engine) startDevice(ctx context.Context, app *App) (*Flow, error) {
 	if err := e.store.PutFlow(f, 1); err != nil {
 		return nil, internalErr("save the login", err)
 	}
+	e.flowOpened(f.ID)
 	e.sched.set(job{jobPoll, f.ID}, now.Add(f.Interval))
 	e.logger.Info("device login started", "app", f.MungedID, "flow", FlowTag(f.ID), "verification_uri", f.VerificationURI, "interval", f.Interval, "expires", f.Expires)
 	e.observer().LoginStarted(LoginDevice)
@@ -140,7 +141,7 @@ func (e *Engine) pollDevice(ctx context.Context, flowID string) (next time.Time,
 		e.endDevice(f, nil, nil)
 		return time.Time{}, false
 	}
-	if !e.Now().Before(f.Expires) {
+	if !e.Now().Before(e.flowExpires(f)) {
 		e.endDevice(f, app, errorf(CodeExpiredState, "the code was not entered in time; start the login again"))
 		return time.Time{}, false
 	}
@@ -261,7 +262,7 @@ func (e *Engine) reportDevice(app *App, err error) {
 	}
 	e.logger.Warn("device login failed", "app", app.MungedID(), "code", oe.Code, "err", oe.Err)
 	e.observer().LoginFailed(LoginDevice, oe.Code)
-	e.Events.LoginFailed(app, oe)
+	e.events.LoginFailed(app, oe)
 }
 
 // answerError names the field of a device authorization answer that was

@@ -20,6 +20,10 @@ type Events interface {
 	TokenRefreshed(app *App, tok *Token)
 	LoginFailed(app *App, err *Error)
 	ReauthRequired(app *App, reason string)
+	// ReauthUpcoming: the app's login ends at ends, for reason (in
+	// words), within ReauthWarning; told once a day until a new login or
+	// the end.
+	ReauthUpcoming(app *App, ends time.Time, reason string)
 }
 
 // Observer is told how logins and refreshes go, for metrics. It hears login
@@ -67,12 +71,25 @@ type Engine struct {
 	RefreshMargin time.Duration
 	// Now is the clock. Default time.Now.
 	Now func() time.Time
-	// Events is told of logins, refreshes and failures. Default: nothing.
-	Events Events
+	// Monotonic measures time passing, where Now may jump: a Raspberry Pi
+	// boots with the time it saved last (fake-hwclock) and jumps, by days,
+	// when NTP answers. The engine tells a jump of Now from time passing
+	// by comparing the two, and moves what it read off Now before the jump
+	// with it. nil means Now itself, whose readings time.Now gives a
+	// monotonic part that Go compares by; a test whose Now stands for time
+	// passing leaves it nil. The daemon sets BootClock, which counts time
+	// spent suspended too.
+	Monotonic func() time.Time
 	// Mirror, if set, gets a copy of every app and token change. It is
 	// called inside requests, with the app's lock held: it should queue,
 	// not write (mirror.Writer).
 	Mirror Mirror
+	// MirrorWait bounds how long the event of a new token waits for the
+	// Mirror to hold that token before it goes out all the same (replies to
+	// requests never wait), and how long a refresh whose refresh token the
+	// provider refused waits for another program's token to come into the
+	// Mirror (see MirrorChanged). Default 2 s.
+	MirrorWait time.Duration
 	// Observer, if set, is told of logins and refreshes (metrics).
 	Observer Observer
 	// MaxRefreshes bounds the background refreshes run at once, so that a
@@ -94,8 +111,13 @@ type Engine struct {
 	// in hand is still valid; skills wait about 3 s for an answer.
 	// Default 2 s.
 	TokenWait time.Duration
+	// ReauthWarning is how long before a login ends (see Status's
+	// LoginExpiry) the skill is told, and then once a day until a new
+	// login or the end (Events.ReauthUpcoming). Default 14 days.
+	ReauthWarning time.Duration
 
 	store   Store
+	events  Events
 	baseURL string
 	logger  *slog.Logger
 	// run tells this run's spent logins from those a run that died left:
@@ -108,13 +130,23 @@ type Engine struct {
 	flights flights
 	unsaved unsavedTokens
 	recent  recentStates
-	links   linkMemory
+	clock   clockWatch
+	// checkClock is clockCheck but in tests that span months.
+	checkClock time.Duration
+
+	// announcer holds token events until the Mirror holds their tokens.
+	announcer announcer
+	links     linkMemory
 }
 
-// NewEngine returns an engine keeping its state in store. baseURL is how
+// NewEngine returns an engine keeping its state in store, which tells
+// events of logins, refreshes and failures (nil: no one). baseURL is how
 // phones reach this device's callback server, "http://192.168.1.23:36536":
 // redirect URIs and short login links start with it.
-func NewEngine(store Store, baseURL string, logger *slog.Logger) *Engine {
+func NewEngine(store Store, events Events, baseURL string, logger *slog.Logger) *Engine {
+	if events == nil {
+		events = nopEvents{}
+	}
 	return &Engine{
 		FlowTTL:         10 * time.Minute,
 		FlowsPerApp:     4,
@@ -124,15 +156,18 @@ func NewEngine(store Store, baseURL string, logger *slog.Logger) *Engine {
 		SlowDown:        5 * time.Second,
 		RefreshMargin:   60 * time.Second,
 		Now:             time.Now,
-		Events:          nopEvents{},
 		MaxRefreshes:    4,
 		MaxPolls:        4,
 		MinRefreshGap:   30 * time.Second,
 		RetryMin:        30 * time.Second,
 		RetryMax:        30 * time.Minute,
 		TokenWait:       2 * time.Second,
+		ReauthWarning:   14 * 24 * time.Hour,
+		MirrorWait:      2 * time.Second,
 		sched:           newSchedule(),
+		checkClock:      clockCheck,
 		store:           store,
+		events:          events,
 		baseURL:         baseURL,
 		logger:          logger,
 		run:             rand.Text(),
@@ -261,7 +296,8 @@ func (nopObserver) RefreshFailed(string)       {}
 
 type nopEvents struct{}
 
-func (nopEvents) TokenIssued(*App, *Token)    {}
-func (nopEvents) TokenRefreshed(*App, *Token) {}
-func (nopEvents) LoginFailed(*App, *Error)    {}
-func (nopEvents) ReauthRequired(*App, string) {}
+func (nopEvents) TokenIssued(*App, *Token)               {}
+func (nopEvents) TokenRefreshed(*App, *Token)            {}
+func (nopEvents) LoginFailed(*App, *Error)               {}
+func (nopEvents) ReauthRequired(*App, string)            {}
+func (nopEvents) ReauthUpcoming(*App, time.Time, string) {}

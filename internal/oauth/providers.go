@@ -4,6 +4,7 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/OpenVoiceOS/ovos-oauth/internal/i18n"
 )
@@ -34,6 +35,20 @@ type Provider struct {
 	// Note says, for the README, what rules of the provider's make its
 	// login mode the one that works, in sentences.
 	Note string
+
+	// LoginMonths is how many months after the user logged in the
+	// provider ends the login, however often its token is refreshed
+	// (Spotify); 0 for no such end. A refresh_token_expires_in in a token
+	// answer wins over it.
+	LoginMonths int
+	// IdleLifetime is how long the provider keeps a login whose refresh
+	// token is not used (Google, Microsoft, Home Assistant); 0 for no such
+	// limit. The schedule refreshes such an app at least every quarter of
+	// it, so its login never ends that way.
+	IdleLifetime time.Duration
+	// LoginEnds says in words how the provider ends logins; for
+	// LoginMonths, it is the reason oauth.reauth.upcoming gives.
+	LoginEnds string
 	// Console is the provider's developer console, where a household
 	// makes its own app; "" for a provider without one.
 	Console string
@@ -117,6 +132,14 @@ func RedirectHost(uri string) string {
 	return u.Hostname()
 }
 
+// Provider lifetimes as the providers document them.
+const (
+	day = 24 * time.Hour
+	// Six months unused, read as a little less than the shortest six
+	// months: a quarter of it is 45 days.
+	sixMonthsIdle = 180 * day
+)
+
 // Providers is the table of known providers, the one the README shows.
 var Providers = []Provider{
 	{
@@ -127,6 +150,8 @@ var Providers = []Provider{
 		Login:         LoginLoopback,
 		TokenAuth:     TokenAuthBasic,
 		Note:          "Spotify takes a plain-http redirect URI only for the loopback literals 127.0.0.1 and [::1] (no localhost), hence the loopback login. A development app has at most 5 users and one client id per developer: each household makes its own.",
+		LoginMonths:   6,
+		LoginEnds:     "Spotify ends every login 6 months after it began, however often it is refreshed",
 		Console:       "https://developer.spotify.com/dashboard",
 		Steps: []SetupStep{
 			{Say: i18n.SetupStepOpen, Value: "Create app"},
@@ -146,9 +171,11 @@ var Providers = []Provider{
 		TokenAuth:          TokenAuthPost,
 		// A refresh token only with offline access, and again on every
 		// consent only with prompt=consent (code logins; relay mode).
-		AuthParams: map[string]string{"access_type": "offline", "prompt": "consent"},
-		Note:       "Google takes https redirect URIs only, no raw IP addresses, and no embedded browsers. Its device grant covers a limited set of scopes (profile, Drive files, YouTube, …; Calendar and Gmail answer invalid_scope): for the others use `login: relay`. An app left in \"Testing\" gets refresh tokens that end after 7 days.",
-		Console:    "https://console.cloud.google.com/apis/credentials",
+		AuthParams:   map[string]string{"access_type": "offline", "prompt": "consent"},
+		Note:         "Google takes https redirect URIs only, no raw IP addresses, and no embedded browsers. Its device grant covers a limited set of scopes (profile, Drive files, YouTube, …; Calendar and Gmail answer invalid_scope): for the others use `login: relay`. An app left in \"Testing\" gets refresh tokens that end after 7 days.",
+		IdleLifetime: sixMonthsIdle,
+		LoginEnds:    "Google ends a login after 6 months unused, and after 7 days for an app in \"Testing\"",
+		Console:      "https://console.cloud.google.com/apis/credentials",
 		Steps: []SetupStep{
 			{Say: i18n.SetupStepOpen, Value: "Create credentials → OAuth client ID"},
 			{Say: i18n.SetupStepChoose, Value: "TVs and Limited Input devices", For: forDevice},
@@ -166,6 +193,8 @@ var Providers = []Provider{
 		Login:          LoginDevice,
 		TokenAuth:      TokenAuthPost,
 		Note:           "Microsoft takes https redirect URIs, or http for localhost only, hence the device grant, which needs a public client. A work account's Conditional Access may block it.",
+		IdleLifetime:   90 * day,
+		LoginEnds:      "Microsoft ends a login after 90 days unused",
 		Console:        "https://entra.microsoft.com/",
 		Steps: []SetupStep{
 			{Say: i18n.SetupStepOpen, Value: "App registrations → New registration"},
@@ -240,14 +269,17 @@ var Providers = []Provider{
 		TokenAuth:          TokenAuthNone,
 		Instance:           true,
 		Note:               "Home Assistant is on the LAN itself, at `instance_url`. Its client id is a URL whose host must be the redirect URI's (IndieAuth); the skill registers it.",
+		IdleLifetime:       90 * day,
+		LoginEnds:          "Home Assistant deletes a refresh token after 90 days unused",
 		Steps:              []SetupStep{{Say: i18n.SetupStepNoConsole}},
 	},
 }
 
 // ServiceName returns the name of the service the app logs in to, for
-// pages a person reads: its known provider's Title, else its app id.
+// pages a person reads: its known provider's Title (knownProvider), else
+// its app id.
 func (a *App) ServiceName() string {
-	if p, ok := KnownProvider(a.Provider); ok && p.Title != "" {
+	if p, ok := a.knownProvider(); ok && p.Title != "" {
 		return p.Title
 	}
 	return a.AppID
@@ -260,6 +292,29 @@ func KnownProvider(name string) (Provider, bool) {
 		return Provider{}, false
 	}
 	return Providers[i], true
+}
+
+// knownProvider is the provider the app's logins go to: the one its
+// registration named, else the one whose token endpoint it registered
+// (skills give Spotify's endpoints without naming it). A self-hosted
+// provider is known by name only.
+func (a *App) knownProvider() (Provider, bool) {
+	if a.Provider != "" {
+		return KnownProvider(a.Provider)
+	}
+	u, err := url.Parse(a.TokenEndpoint)
+	if err != nil || u.Scheme != "https" {
+		return Provider{}, false
+	}
+	for _, p := range Providers {
+		if p.Instance {
+			continue
+		}
+		if pu, err := url.Parse(p.TokenEndpoint); err == nil && strings.EqualFold(pu.Host, u.Host) {
+			return p, true
+		}
+	}
+	return Provider{}, false
 }
 
 // providerNames lists the known providers, for error messages.

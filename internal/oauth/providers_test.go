@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -73,17 +74,40 @@ func TestProviderSetupSteps(t *testing.T) {
 	}
 }
 
-var update = flag.Bool("update", false, "rewrite README.md's provider how-to from the provider table (make providers-readme)")
+var update = flag.Bool("update", false, "rewrite docs/PROVIDERS.md and the README's provider table from the provider table (make providers)")
 
-// The lines around the README's provider how-to.
-const (
-	howToBegin = "<!-- Made from the provider table (internal/oauth/providers.go) by make providers-readme: edit the table, not this. -->\n"
-	howToEnd   = "<!-- End of the provider how-to. -->\n"
-)
+// TestProvidersDoc: docs/PROVIDERS.md, the how-to of each provider, is the
+// one the provider table makes with the setup page's sentences in
+// English: one source for both. With -update it rewrites the file.
+func TestProvidersDoc(t *testing.T) {
+	path := filepath.Join("..", "..", "docs", "PROVIDERS.md")
+	b, err := os.ReadFile(path)
+	if err != nil && !(*update && os.IsNotExist(err)) {
+		t.Fatal(err)
+	}
+	want := providersDoc()
+	if *update {
+		if want != string(b) {
+			if err := os.WriteFile(path, []byte(want), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			t.Log("docs/PROVIDERS.md rewritten")
+		}
+		return
+	}
+	if want != string(b) {
+		t.Errorf("docs/PROVIDERS.md is not what the provider table makes; run make providers")
+	}
+}
 
-// TestREADMEProviders: the README's how-to of each provider is the one
-// the provider table makes, with the sentences of the setup page in
-// English: one source for both. With -update it rewrites the README.
+// readmeRow finds a provider's row in the README's provider table: its
+// first cell names the provider in code.
+var readmeRow = regexp.MustCompile("(?m)^\\| `([a-z]+)`([^|]*)\\| ([a-z]+) \\| ([^|]*) \\|(.*)$")
+
+// TestREADMEProviders: the README's provider table says, for each known
+// provider and no other, its login mode and where and what to set when
+// making the app, as the provider table says it. With -update it
+// rewrites those cells.
 func TestREADMEProviders(t *testing.T) {
 	path := filepath.Join("..", "..", "README.md")
 	b, err := os.ReadFile(path)
@@ -91,12 +115,26 @@ func TestREADMEProviders(t *testing.T) {
 		t.Fatal(err)
 	}
 	readme := string(b)
-	before, rest, ok1 := strings.Cut(readme, howToBegin)
-	_, after, ok2 := strings.Cut(rest, howToEnd)
-	if !ok1 || !ok2 {
-		t.Fatalf("README.md has no provider how-to between %q and %q", howToBegin, howToEnd)
+	var names []string
+	want := readmeRow.ReplaceAllStringFunc(readme, func(row string) string {
+		m := readmeRow.FindStringSubmatch(row)
+		p, ok := oauth.KnownProvider(m[1])
+		names = append(names, m[1])
+		if !ok {
+			return row
+		}
+		return "| `" + p.Name + "`" + m[2] + "| " + p.Login + " | " + readmeHowTo(p) + " |" + m[5]
+	})
+	for _, p := range oauth.Providers {
+		if !slices.Contains(names, p.Name) {
+			t.Errorf("the README's provider table has no row for %s", p.Name)
+		}
 	}
-	want := before + howToBegin + providerHowTo() + howToEnd + after
+	for _, n := range names {
+		if _, ok := oauth.KnownProvider(n); !ok {
+			t.Errorf("the README's provider table has a row for %s, which the provider table does not know", n)
+		}
+	}
 	if *update {
 		if want != readme {
 			if err := os.WriteFile(path, []byte(want), 0o644); err != nil {
@@ -107,27 +145,64 @@ func TestREADMEProviders(t *testing.T) {
 		return
 	}
 	if want != readme {
-		t.Errorf("README.md's provider how-to is not the provider table's; run make providers-readme")
+		t.Errorf("the README's provider table does not say what the provider table does; run make providers")
 	}
 }
 
-// providerHowTo is the README's how-to of every known provider: its rules,
+// readmeHowTo is a provider's cell in the README's table: its console, and
+// what its default login needs set there, in the console's own words.
+func readmeHowTo(p oauth.Provider) string {
+	var parts []string
+	for _, s := range p.SetupSteps(p.Login) {
+		switch uri, hostOnly := s.ShowsRedirect(); {
+		case uri:
+			parts = append(parts, "**"+s.Value+"** "+readmeRedirect(p.Login, hostOnly))
+		case s.Say == i18n.SetupStepChoose || s.Say == i18n.SetupStepTick || s.Say == i18n.SetupStepSwitch:
+			parts = append(parts, "**"+s.Value+"**")
+		case s.Say == i18n.SetupStepCopyID:
+			parts = append(parts, "no secret")
+		}
+	}
+	if p.Console == "" {
+		return "nothing: " + strings.Join(append([]string{"the client id is a URL whose host must be the redirect URI's (IndieAuth)"}, parts...), "; ")
+	}
+	console := "<" + p.Console + ">"
+	if len(parts) == 0 {
+		return console
+	}
+	return console + ": " + strings.Join(parts, ", ")
+}
+
+// providersDoc is docs/PROVIDERS.md: for every known provider, its rules,
 // the steps of making an app at its console for the login mode it uses
-// (and those that differ for the other kind of login it allows), and
-// where the client id goes.
-func providerHowTo() string {
+// (and those that differ for the other kind of login it allows), as the
+// setup page says them in English.
+func providersDoc() string {
 	en := i18n.For(i18n.Fallback)
 	var b strings.Builder
+	b.WriteString("# Making your app at each provider\n\n" +
+		"Each household makes its own app at the provider (Spotify allows one\n" +
+		"client id per developer and 5 users per development app; the others work\n" +
+		"the same way). While an app has no client id, its QR code opens a setup\n" +
+		"page on the phone that says what follows, in the user's language, with\n" +
+		"the app's exact redirect URI and a Copy button; it takes the client id\n" +
+		"and secret (the secret may stay empty) and goes straight on into the\n" +
+		"login. `ovos-oauth login SKILL_ID APP_ID` prints the same page's link;\n" +
+		"`--client-id` and `--client-secret` give them on the command line\n" +
+		"instead.\n\n" +
+		"Below, `36536` is the port of `listen`. This file is made from the\n" +
+		"provider table (internal/oauth/providers.go) by `make providers`: edit\n" +
+		"the table, not this file.\n")
 	for _, p := range oauth.Providers {
-		fmt.Fprintf(&b, "\n#### %s\n\n`provider: %s`, %s login. %s\n\n", p.Title, p.Name, p.Login, p.Note)
+		fmt.Fprintf(&b, "\n## %s\n\n`provider: %s`, %s login. %s\n\n", p.Title, p.Name, p.Login, p.Note)
 		steps := p.SetupSteps(p.Login)
 		writeSteps(&b, en, p, p.Login, steps)
+		if p.Instance || p.Login != oauth.LoginDevice && p.DeviceEndpoint == "" {
+			continue
+		}
 		other := oauth.LoginDevice
 		if p.Login == oauth.LoginDevice {
 			other = oauth.LoginRelay
-		}
-		if p.Login != oauth.LoginDevice && p.DeviceEndpoint == "" || p.Instance {
-			continue
 		}
 		var differ []oauth.SetupStep
 		for _, s := range p.SetupSteps(other) {
@@ -138,7 +213,6 @@ func providerHowTo() string {
 		fmt.Fprintf(&b, "\nWith `login: %s` instead, the steps that differ:\n\n", other)
 		writeSteps(&b, en, p, other, differ)
 	}
-	b.WriteString("\n")
 	return b.String()
 }
 
@@ -149,13 +223,13 @@ func writeSteps(b *strings.Builder, en *i18n.Printer, p oauth.Provider, login st
 	if p.Console != "" {
 		console = "[" + strings.TrimSuffix(strings.TrimPrefix(p.Console, "https://"), "/") + "](" + p.Console + ")"
 	}
-	for i, s := range steps {
-		bold := func(v string) string {
-			if v == "" {
-				return ""
-			}
-			return "**" + v + "**"
+	bold := func(v string) string {
+		if v == "" {
+			return ""
 		}
+		return "**" + v + "**"
+	}
+	for i, s := range steps {
 		text := en.Text(s.Say, "console", console, "value", bold(s.Value), "secret", bold(s.Secret), "service", p.Title)
 		if uri, hostOnly := s.ShowsRedirect(); uri {
 			text += " " + readmeRedirect(login, hostOnly)
@@ -165,11 +239,11 @@ func writeSteps(b *strings.Builder, en *i18n.Printer, p oauth.Provider, login st
 }
 
 // readmeRedirect is the redirect URI of an app in a login mode, as the
-// README writes it for any app.
+// docs write it for any app.
 func readmeRedirect(login string, hostOnly bool) string {
 	switch {
 	case login == oauth.LoginRelay:
-		return "the address of your relay page (`relay_url`, see Hosting the relay page)"
+		return "your relay page's address (`relay_url`)"
 	case hostOnly:
 		return "`<public_host>`"
 	case login == oauth.LoginLoopback:

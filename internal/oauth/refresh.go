@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"sync"
-	"time"
 
 	"golang.org/x/oauth2"
 )
@@ -72,8 +71,18 @@ func (e *Engine) currentToken(id string) (*Token, error) {
 	return e.storedToken(id)
 }
 
-// storedToken is the app's token in the store.
+// storedToken is the app's token in the store, its times read by the clock
+// as it is now (inFrame).
 func (e *Engine) storedToken(id string) (*Token, error) {
+	tok, err := e.rawToken(id)
+	if err != nil {
+		return nil, err
+	}
+	return e.inFrame(id, tok), nil
+}
+
+// rawToken is the app's token as stored.
+func (e *Engine) rawToken(id string) (*Token, error) {
 	tok, err := e.store.Token(id)
 	if IsNotFound(err) {
 		return nil, errorf(CodeNotAuthorized, "the user has not logged in to %q yet", id)
@@ -177,15 +186,29 @@ func (e *Engine) refreshNow(ctx context.Context, id string, seen *Token) (*Token
 			return cfg.TokenSource(ctx, &oauth2.Token{RefreshToken: rt.Reveal()}).Token()
 		})
 	}
-	// A Python skill may have refreshed through ovos_utils with the
-	// mirrored refresh token, rotating ours away. Its newer one is used
+	// A Python program may have refreshed with the mirrored refresh token,
+	// rotating ours away (see MirrorChanged). Its newer token is used
 	// first: presenting a rotated-away token makes some providers revoke the
-	// whole grant.
-	if rt, exp := e.mirroredRefreshToken(id); rt != "" && rt != old.RefreshToken && exp.After(old.Expiry) {
-		e.logger.Info("using the newer refresh token in the ovos_utils mirror", "app", id)
-		old = &Token{RefreshToken: rt, Scope: old.Scope, Expiry: exp}
+	// whole grant. Unless a skill asked for a new token, one that is not due
+	// is not refreshed again: one refresh per token.
+	if m := e.mirroredToken(id); e.mirrorNewer(m, old) {
+		e.logger.Info("using the newer token in the ovos_utils mirror", "app", id)
+		if old = e.adopt(m, old); seen != nil && e.fresh(old) {
+			return e.kept(app, old)
+		}
 	}
 	tok, err := refresh(old.RefreshToken)
+	// Another program presented the same refresh token a moment before:
+	// the provider refused ours as rotated away, and gave it the next one.
+	if err != nil && isInvalidGrant(err) {
+		if m := e.rotatedInMirror(id, old.RefreshToken); m != nil {
+			e.logger.Info("refresh token rotated by another program; using its token from the ovos_utils mirror", "app", id)
+			if old = e.adopt(m, old); e.fresh(old) {
+				return e.kept(app, old)
+			}
+			tok, err = refresh(old.RefreshToken)
+		}
+	}
 	if err != nil {
 		return nil, e.refreshFailed(app, err)
 	}
@@ -200,6 +223,8 @@ func (e *Engine) refreshNow(ctx context.Context, id string, seen *Token) (*Token
 	if tok.Scope == "" {
 		tok.Scope = old.Scope
 	}
+	// A refresh continues the login: it ends when the login would have.
+	tok.LoginAt, tok.ReauthWarned = loginAt(old), old.ReauthWarned
 	// Saved (fsync'd) before anyone sees the new access token: a rotated
 	// refresh token is never lost.
 	if err := e.keep(app, tok, "refresh", "", "rotated", tok.RefreshToken != old.RefreshToken); err != nil {
@@ -212,20 +237,6 @@ func (e *Engine) refreshNow(ctx context.Context, id string, seen *Token) (*Token
 func isRefusal(err error) bool {
 	var re *oauth2.RetrieveError
 	return errors.As(err, &re) && (re.Response == nil || re.Response.StatusCode < 500) && definitiveRefusal(re)
-}
-
-// mirroredRefreshToken reads the refresh token in the ovos_utils mirror,
-// with the expiry of the access token it came with.
-func (e *Engine) mirroredRefreshToken(id string) (Secret, time.Time) {
-	if e.Mirror == nil {
-		return "", time.Time{}
-	}
-	rt, exp, err := e.Mirror.RefreshToken(id)
-	if err != nil {
-		e.logger.Warn("ovos_utils mirror not read", "app", id, "err", err)
-		return "", time.Time{}
-	}
-	return rt, exp
 }
 
 // refreshFailed tells a definitive refusal (the refresh token is dead: mark
@@ -249,7 +260,7 @@ func (e *Engine) refreshFailed(app *App, err error) error {
 	e.observer().RefreshFailed(CodeReauthRequired)
 	e.sched.remove(job{jobRefresh, app.MungedID()})
 	e.logger.Warn("refresh token refused, login needed", "app", app.MungedID(), "reason", reason)
-	e.Events.ReauthRequired(app, reason)
+	e.events.ReauthRequired(app, reason)
 	return &Error{Code: CodeReauthRequired, Description: "the provider no longer accepts this login; log in again", Err: redactedRetrieveError(re)}
 }
 

@@ -29,7 +29,7 @@ func TestUnchangedRegistrationWritesNothing(t *testing.T) {
 	files := mirror.New(filepath.Join(dir, "json_database"))
 	files.LockDir = t.TempDir()
 	w := mirror.NewWriter(files, slog.New(slog.DiscardHandler))
-	e := oauth.NewEngine(db, "http://192.0.2.1:36536", slog.New(slog.DiscardHandler))
+	e := oauth.NewEngine(db, nil, "http://192.0.2.1:36536", slog.New(slog.DiscardHandler))
 	e.Mirror = w
 	ctx := context.Background()
 
@@ -89,7 +89,7 @@ func TestConcurrentRegistrationsDurable(t *testing.T) {
 	if err := db.Open(); err != nil {
 		t.Fatal(err)
 	}
-	e := oauth.NewEngine(db, "http://192.0.2.1:36536", slog.New(slog.DiscardHandler))
+	e := oauth.NewEngine(db, nil, "http://192.0.2.1:36536", slog.New(slog.DiscardHandler))
 	const skills, apps = 8, 60
 	var wg sync.WaitGroup
 	for s := range skills {
@@ -131,7 +131,7 @@ func TestStatusOfSkill(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	e := oauth.NewEngine(db, "http://192.0.2.1:36536", slog.New(slog.DiscardHandler))
+	e := oauth.NewEngine(db, nil, "http://192.0.2.1:36536", slog.New(slog.DiscardHandler))
 	ctx := context.Background()
 	for _, s := range []string{"one", "one_x", "two"} {
 		for _, a := range []string{"a", "b"} {

@@ -66,7 +66,7 @@ func TestExchangeOutlivesThePhone(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
-		_, _, err := f.e.Complete(ctx, "skill.test_app", url.Values{"state": {q.Get("state")}, "code": {"C"}}, "")
+		_, err := f.e.Complete(ctx, "skill.test_app", url.Values{"state": {q.Get("state")}, "code": {"C"}}, "")
 		done <- err
 	}()
 	<-arrived
@@ -248,10 +248,11 @@ type mirrorWith struct {
 
 func (m mirrorWith) PutApp(*oauth.App, string) error         { return nil }
 func (m mirrorWith) PutToken(*oauth.App, *oauth.Token) error { return nil }
+func (m mirrorWith) TokenWritten(string) <-chan struct{}     { return nil }
 func (m mirrorWith) DeleteToken(string) error                { return nil }
 func (m mirrorWith) DeleteApp(string) error                  { return nil }
-func (m mirrorWith) RefreshToken(string) (oauth.Secret, time.Time, error) {
-	return m.rt, m.exp, nil
+func (m mirrorWith) Token(string) (*oauth.Token, error) {
+	return &oauth.Token{AccessToken: "AT-python", RefreshToken: m.rt, Expiry: m.exp}, nil
 }
 
 func TestRefreshAdoptsMirroredRefreshToken(t *testing.T) {
@@ -379,8 +380,8 @@ func (rev *revocationEndpoint) requests() []string {
 // the fixture's engine.
 func (f *fixture) withFailingStore() (*failingStore, *oauth.Engine) {
 	fs := &failingStore{Store: f.db}
-	e := oauth.NewEngine(fs, "http://192.0.2.10:36536", slog.New(slog.DiscardHandler))
-	e.Now, e.Events = f.clk.Now, f.ev
+	e := oauth.NewEngine(fs, f.ev, "http://192.0.2.10:36536", slog.New(slog.DiscardHandler))
+	e.Now = f.clk.Now
 	f.e = e
 	return fs, e
 }

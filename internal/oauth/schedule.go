@@ -11,20 +11,25 @@ import (
 )
 
 // Run runs the engine's timed jobs until ctx ends: the refresh of every
-// stored token that has a refresh token, before it expires, and the polls of
-// pending device logins. The plan is rebuilt from the store when Run
-// starts, so a token that expired while the daemon was down is refreshed at
-// once and a device login that has not expired goes on polling. One timer
-// serves the whole plan, whatever its size: an idle daemon sleeps until the
-// next job is due. At most MaxRefreshes refreshes and MaxPolls device
-// polls run at once, each bound apart, so that polls of a provider that
-// never answers do not hold back the refreshes of other apps.
+// stored token that has a refresh token, before it expires, the polls of
+// pending device logins, and the warnings that a login ends soon. The plan
+// is rebuilt from the store when Run starts, so a token that expired while
+// the daemon was down is refreshed at once and a device login that has not
+// expired goes on polling. One timer serves the whole plan, whatever its
+// size: an idle daemon sleeps until the next job is due, or clockCheck has
+// passed, to see a jump of the clock (see Monotonic), which moves the plans
+// made before it. At most MaxRefreshes refreshes and MaxPolls device polls
+// run at once, each bound apart, so that polls of a provider that never
+// answers do not hold back the refreshes of other apps.
 //
 // When ctx ends, Run waits for the jobs in flight, its own and those bus
 // requests started, so that a rotated refresh token reaches the store
 // before the caller closes it.
 func (e *Engine) Run(ctx context.Context) error {
+	defer e.announcer.wait() // after the last refresh: its event
 	defer e.flights.drain()
+	// The clocks' first readings, before anything is planned by them.
+	seen := e.jumps()
 	if err := e.loadSchedule(); err != nil {
 		return err
 	}
@@ -35,21 +40,32 @@ func (e *Engine) Run(ctx context.Context) error {
 	lanes := []lane{
 		{jobRefresh, make(chan struct{}, max(e.MaxRefreshes, 1))},
 		{jobPoll, make(chan struct{}, max(e.MaxPolls, 1))},
+		{jobWarn, make(chan struct{}, 1)},
 	}
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
 	// Pending logins that expired are swept on the same timer: their
-	// verifiers are secrets with no use left.
-	nextSweep := e.Now()
+	// verifiers are secrets with no use left. The sweep is timed by the
+	// time that passes, whatever the clock does.
+	nextSweep := e.monotonic()
 	for {
-		now := e.Now()
-		if !now.Before(nextSweep) {
-			e.sweepFlows(now)
-			nextSweep = now.Add(max(e.FlowTTL, time.Minute))
+		if j := e.jumps(); j != seen {
+			// What was planned as "in so long" moves with the clock; the
+			// tokens this run stored follow it, and are planned again.
+			e.logger.Warn("the clock jumped: times read before move with it", "by", j-seen)
+			e.sched.shift(j-seen, e.plannedFromClock)
+			seen = j
+			wg.Go(e.followJump)
 		}
-		wake := nextSweep
+		now := e.Now()
+		if mono := e.monotonic(); !mono.Before(nextSweep) {
+			e.sweepFlows(now)
+			nextSweep = mono.Add(max(e.FlowTTL, time.Minute))
+		}
+		// Woken at least every clockCheck, to see a jump of the clock.
+		wake := now.Add(min(nextSweep.Sub(e.monotonic()), e.checkClock))
 		for _, l := range lanes {
 			for len(l.slots) < cap(l.slots) {
 				j, ok := e.sched.popDue(l.kind, now)
@@ -97,13 +113,17 @@ func (e *Engine) runJob(ctx context.Context, j job) (next time.Time, again bool)
 		return e.scheduledRefresh(ctx, j.id)
 	case jobPoll:
 		return e.pollDevice(ctx, j.id)
+	case jobWarn:
+		return e.warnReauth(j.id)
 	}
 	return time.Time{}, false
 }
 
-// sweepFlows deletes the pending logins that expired.
+// sweepFlows deletes the pending logins that expired: those this run opened
+// by the clock they were opened by (see flowExpires).
 func (e *Engine) sweepFlows(now time.Time) {
-	n, err := e.store.DeleteExpiredFlows(now)
+	e.sweepOwnFlows(now)
+	n, err := e.store.DeleteExpiredFlows(now.Add(-e.flowLag()))
 	if err != nil {
 		e.logger.Warn("expired logins not deleted", "err", err)
 		return
@@ -126,20 +146,26 @@ func (e *Engine) loadSchedule() error {
 		return err
 	}
 	plan := make(map[job]time.Time, len(tokens))
+	now := e.Now()
+	warnings := 0
 	for _, app := range apps {
 		if app.NeedsReauth {
 			continue
 		}
-		if due, ok := e.scheduleDue(tokens[app.MungedID()]); ok {
+		tok := tokens[app.MungedID()]
+		if due, ok := e.scheduleDue(app, tok); ok {
 			plan[job{jobRefresh, app.MungedID()}] = due
 		}
+		if due, ok := e.warnDue(app, tok, now); ok {
+			plan[job{jobWarn, app.MungedID()}] = due
+			warnings++
+		}
 	}
-	refreshes := len(plan)
+	refreshes := len(plan) - warnings
 	flows, err := e.store.Flows()
 	if err != nil {
 		return err
 	}
-	now := e.Now()
 	for _, f := range flows {
 		if f.Kind == FlowDevice {
 			// An expired one is reported by its first poll.
@@ -148,7 +174,7 @@ func (e *Engine) loadSchedule() error {
 	}
 	e.sched.merge(plan)
 	e.reportInterrupted(flows)
-	e.logger.Info("schedule built", "apps", len(apps), "tokens", len(tokens), "refreshes", refreshes, "device_polls", len(plan)-refreshes)
+	e.logger.Info("schedule built", "apps", len(apps), "tokens", len(tokens), "refreshes", refreshes, "device_polls", len(plan)-refreshes-warnings, "reauth_warnings", warnings)
 	return nil
 }
 
@@ -167,13 +193,41 @@ func (e *Engine) refreshDue(tok *Token) (due time.Time, ok bool) {
 	return due, true
 }
 
-// scheduleDue is when the schedule refreshes a token: when it is due, but
-// never sooner than MinRefreshGap after it was issued, whatever lifetime the
-// provider gave it (a second; or, from an older version, one that
-// overflowed into the past). Scheduled refreshes of an app are so at least
-// MinRefreshGap apart; a skill's request (Token, Refresh) does not wait.
-func (e *Engine) scheduleDue(tok *Token) (due time.Time, ok bool) {
+// scheduleDue is when the schedule refreshes the app's token: when it is
+// due, but never sooner than MinRefreshGap after it was issued, whatever
+// lifetime the provider gave it (a second; or, from an older version, one
+// that overflowed into the past). Scheduled refreshes of an app are so at
+// least MinRefreshGap apart; a skill's request (Token, Refresh) does not
+// wait.
+//
+// Two things bring it forward. A provider that ends logins left unused
+// (Microsoft, Google, Home Assistant) sees the app refreshed at least every
+// quarter of that time, however long its access token lasts, and also
+// without one that expires. And a login that ends is refreshed a
+// RefreshMargin before its end, which a provider that rotates refresh
+// tokens answers with a new one and a new end, and at its end, where the
+// provider's refusal tells the skill then (oauth.reauth.required), not at
+// the next expiry of a long-lived access token.
+func (e *Engine) scheduleDue(app *App, tok *Token) (due time.Time, ok bool) {
+	if tok == nil || tok.RefreshToken == "" {
+		return time.Time{}, false
+	}
 	due, ok = e.refreshDue(tok)
+	sooner := func(at time.Time) {
+		if !ok || at.Before(due) {
+			due, ok = at, true
+		}
+	}
+	if p, known := app.knownProvider(); known && p.IdleLifetime > 0 {
+		sooner(tok.Obtained.Add(p.IdleLifetime / 4))
+	}
+	if end, _ := e.loginEnd(app, tok); end.After(tok.Obtained) {
+		at := end.Add(-e.RefreshMargin)
+		if !at.After(tok.Obtained) {
+			at = end // refreshed just before its end already
+		}
+		sooner(at)
+	}
 	if !ok {
 		return due, false
 	}
@@ -183,9 +237,16 @@ func (e *Engine) scheduleDue(tok *Token) (due time.Time, ok bool) {
 	return due, true
 }
 
-// planRefresh puts a freshly stored token in the schedule.
-func (e *Engine) planRefresh(id string, tok *Token) {
-	if due, ok := e.scheduleDue(tok); ok {
+// planRefresh puts the app's freshly stored token in the schedule: its
+// refresh, and the warning that its login ends.
+func (e *Engine) planRefresh(app *App, tok *Token) {
+	id := app.MungedID()
+	if due, ok := e.warnDue(app, tok, e.Now()); ok {
+		e.sched.set(job{jobWarn, id}, due)
+	} else {
+		e.sched.remove(job{jobWarn, id})
+	}
+	if due, ok := e.scheduleDue(app, tok); ok {
 		e.sched.set(job{jobRefresh, id}, due)
 		return
 	}
@@ -205,7 +266,11 @@ func (e *Engine) scheduledRefresh(ctx context.Context, id string) (next time.Tim
 	tok, err := e.refreshShared(context.WithoutCancel(ctx), id, seen)
 	switch code := ErrorCode(err); {
 	case err == nil:
-		return e.scheduleDue(tok)
+		app, err := e.app(id)
+		if err != nil {
+			return time.Time{}, false // unregistered meanwhile
+		}
+		return e.scheduleDue(app, tok)
 	case code == CodeProviderUnavailable || code == CodeInternal:
 		delay := max(e.sched.backoff(job{jobRefresh, id}, e.RetryMin, e.RetryMax), e.MinRefreshGap)
 		e.logger.Info("refresh will be retried", "app", id, "in", delay)
@@ -222,6 +287,7 @@ type jobKind uint8
 const (
 	jobRefresh jobKind = iota + 1 // refresh the token of the app named by id
 	jobPoll                       // poll the device login named by id (a flow id)
+	jobWarn                       // tell the app named by id that its login ends soon
 )
 
 // job is one entry of the schedule.
@@ -235,7 +301,7 @@ type job struct {
 // job for the backoff. It is safe for concurrent use.
 type schedule struct {
 	mu     sync.Mutex
-	queues [jobPoll]dueHeap // by kind, jobRefresh first
+	queues [jobWarn]dueHeap // by kind, jobRefresh first
 	byJob  map[job]*dueEntry
 	fails  map[job]int
 	wake   chan struct{} // tells Run the plan changed
@@ -278,7 +344,7 @@ func (s *schedule) merge(plan map[job]time.Time) {
 			continue
 		}
 		q := s.queue(j.kind)
-		en := &dueEntry{job: j, due: due, index: len(*q)}
+		en := &dueEntry{job: j, due: due.Round(0), index: len(*q)}
 		*q = append(*q, en)
 		s.byJob[j] = en
 	}
@@ -308,8 +374,11 @@ func (s *schedule) planIfAbsent(j job, due time.Time) {
 	s.poke()
 }
 
-// plan puts j at due; s.mu is held.
+// plan puts j at due; s.mu is held. A due time is kept without its
+// monotonic part, so that it is compared by the wall clock that shift
+// moves it with.
 func (s *schedule) plan(j job, due time.Time) {
+	due = due.Round(0)
 	if en, ok := s.byJob[j]; ok {
 		en.due = due
 		heap.Fix(s.queue(j.kind), en.index)
@@ -318,6 +387,23 @@ func (s *schedule) plan(j job, due time.Time) {
 	en := &dueEntry{job: j, due: due}
 	heap.Push(s.queue(j.kind), en)
 	s.byJob[j] = en
+}
+
+// shift moves by d, as the clock jumped, the jobs planned as "in so long"
+// (device polls, refreshes retried after a fault) and those planned from a
+// time read off the clock before the jump (fromClock).
+func (s *schedule) shift(d time.Duration, fromClock func(job) bool) {
+	s.mu.Lock()
+	for j, en := range s.byJob {
+		if j.kind == jobPoll || (j.kind == jobRefresh && s.fails[j] > 0) || fromClock(j) {
+			en.due = en.due.Add(d)
+		}
+	}
+	for i := range s.queues {
+		heap.Init(&s.queues[i])
+	}
+	s.mu.Unlock()
+	s.poke()
 }
 
 // due reports when j is planned.

@@ -35,8 +35,8 @@ type Setup struct {
 	// RedirectURI is the exact address to register at the provider, as
 	// oauth.register.response gives it; "" for a device login.
 	RedirectURI string
-	// Provider is the app's known provider; the zero Provider when it
-	// named none.
+	// Provider is the app's known provider, by the name its registration
+	// gave or its token endpoint; the zero Provider for another.
 	Provider Provider
 }
 
@@ -86,7 +86,7 @@ func (e *Engine) PendingSetup(ctx context.Context, flowID string) (*Setup, error
 	if !f.setsUp(e, app) {
 		return nil, errRegisteredAgain()
 	}
-	p, _ := KnownProvider(app.Provider)
+	p, _ := app.knownProvider()
 	return &Setup{Flow: f, App: app, RedirectURI: f.RedirectURI, Provider: p}, nil
 }
 

@@ -39,7 +39,7 @@ func startSetup(t *testing.T, f *fixture, appID string) *oauth.Flow {
 func TestSetupSavesAsShellDoes(t *testing.T) {
 	f := newFixture(t)
 	var logs bytes.Buffer
-	e := oauth.NewEngine(f.db, "http://192.0.2.10:36536", slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
+	e := oauth.NewEngine(f.db, f.ev, "http://192.0.2.10:36536", slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
 	e.Now = f.clk.Now
 	f.e = e
 	fl := startSetup(t, f, "app")
@@ -231,5 +231,24 @@ func TestSetupLinkIsNotALogin(t *testing.T) {
 	}
 	if _, err := f.e.PendingSetup(context.Background(), fl.ID); err != nil {
 		t.Errorf("the setup after a forged answer = %v, want it pending", err)
+	}
+}
+
+// TestSetupKnowsTheProviderByItsEndpoints: a skill that registers
+// Spotify's endpoints without naming the provider gets Spotify's steps and
+// name on its setup page.
+func TestSetupKnowsTheProviderByItsEndpoints(t *testing.T) {
+	f := newFixture(t)
+	f.register(t, "app", func(r *oauth.Registration) {
+		noClient(r)
+		r.AuthEndpoint, r.TokenEndpoint, r.Login = "https://accounts.spotify.com/authorize", "https://accounts.spotify.com/api/token", oauth.LoginLoopback
+	})
+	fl, _, err := f.e.StartSetup(context.Background(), "skill.test", "app")
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := f.e.PendingSetup(context.Background(), fl.ID)
+	if err != nil || st.Provider.Name != "spotify" || st.App.ServiceName() != "Spotify" {
+		t.Errorf("PendingSetup() = %+v, %v; want Spotify's steps and name", st, err)
 	}
 }

@@ -109,12 +109,19 @@ type Mirror interface {
 	PutApp(app *App, redirectURI string) error
 	// PutToken writes the app's token, refresh token included.
 	PutToken(app *App, tok *Token) error
+	// TokenWritten returns a channel that is closed once the mirror holds
+	// the token last put for the app, or what replaced it since (a newer
+	// token, its removal); one that is closed already when nothing of the
+	// app's is waiting to be written. A mirror that writes behind its
+	// callers closes it when the file is in place.
+	TokenWritten(mungedID string) <-chan struct{}
 	// DeleteToken removes the token of the app with the munged id.
 	DeleteToken(mungedID string) error
 	// DeleteApp removes the app's record and its token.
 	DeleteApp(mungedID string) error
-	// RefreshToken returns the refresh token stored there for the app, ""
-	// when none, with the expiry of its access token (zero when unknown):
-	// ovos_utils can refresh on its own and rotate it.
-	RefreshToken(mungedID string) (Secret, time.Time, error)
+	// Token returns the app's token as the mirror holds it, nil when none:
+	// ovos_utils, or a Python program with a refresher of its own, can
+	// refresh it and rotate the refresh token. Its Expiry is the expiry
+	// written there, zero when unknown.
+	Token(mungedID string) (*Token, error)
 }

@@ -66,12 +66,16 @@ func (a *App) scope() string {
 // ovos-shell's forward, a pasted address, the relay, a device poll) or
 // refreshed it. how is "login" or "refresh"; a login's flowID names the
 // pending login the token ends, deleted in the token's own write. The token
-// is on disk before anyone hears of it. A refreshed token that cannot be
+// is on disk before anyone hears of it, and its event waits for the Mirror
+// (see announce); the caller's own reply need not. A refreshed token that cannot be
 // saved is kept in memory, not handed out, and saved by the next refresh:
 // the provider may have rotated the refresh token, and the old one is
 // dead. The caller holds the app's lock.
 func (e *Engine) keep(app *App, tok *Token, how, flowID string, logArgs ...any) error {
 	id := app.MungedID()
+	if how == "login" {
+		tok.LoginAt = tok.Obtained
+	}
 	if how == "login" && app.NeedsReauth {
 		app.NeedsReauth, app.ReauthReason, app.Updated = false, "", e.Now()
 		if err := e.store.PutApp(app, false); err != nil {
@@ -91,18 +95,19 @@ func (e *Engine) keep(app *App, tok *Token, how, flowID string, logArgs ...any) 
 		return internalErr("save the token", err)
 	}
 	e.unsaved.set(id, nil)
-	e.planRefresh(id, tok)
-	e.mirror("token", id, func(m Mirror) error { return m.PutToken(app, tok) })
+	e.tokenStored(id, tok, how)
+	e.planRefresh(app, tok)
+	written := e.mirrorToken(app, tok)
 	args := append([]any{"app", id, "expires", tok.Expiry, "refreshable", tok.RefreshToken != ""}, logArgs...)
 	if how == "login" {
 		e.logger.Info("login completed", args...)
 		e.observer().LoginCompleted(app.LoginMode())
-		e.Events.TokenIssued(app, tok)
+		e.announce(id, written, func() { e.events.TokenIssued(app, tok) })
 		return nil
 	}
 	e.logger.Info("token refreshed", args...)
 	e.observer().Refreshed()
-	e.Events.TokenRefreshed(app, tok)
+	e.announce(id, written, func() { e.events.TokenRefreshed(app, tok) })
 	return nil
 }
 
@@ -279,32 +284,4 @@ func redactedRetrieveError(re *oauth2.RetrieveError) error {
 		status = re.Response.StatusCode
 	}
 	return fmt.Errorf("token endpoint answered status %d, error %q", status, re.ErrorCode)
-}
-
-// BusFields returns the token as skills receive it on the bus at now: the
-// provider's response without the refresh token (every bus client sees every
-// frame), with access_token, token_type, a float expires_at and expires_in,
-// the whole seconds left at now (0 once expired), not the lifetime the
-// provider gave when it issued the token: a skill that adds expires_in to
-// its own clock must not get a token it takes for fresh long after.
-func (t *Token) BusFields(now time.Time) map[string]any {
-	out := make(map[string]any, len(t.Raw)+3)
-	for k, v := range t.Raw {
-		out[k] = v
-	}
-	delete(out, "refresh_token")
-	out["access_token"] = t.AccessToken.Reveal()
-	if t.TokenType != "" {
-		out["token_type"] = t.TokenType
-	}
-	delete(out, "expires_in")
-	if !t.Expiry.IsZero() {
-		out["expires_at"] = float64(t.Expiry.UnixMicro()) / 1e6
-		// Whole seconds, rounded down: never more time than the token has.
-		out["expires_in"] = int64(max(t.Expiry.Sub(now), 0) / time.Second)
-	}
-	if t.Scope != "" {
-		out["scope"] = t.Scope
-	}
-	return out
 }

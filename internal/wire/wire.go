@@ -46,6 +46,7 @@ const (
 	TypeStatus           = "oauth.status"
 	PrefixTokenRefreshed = "oauth.token.refreshed."
 	PrefixReauthRequired = "oauth.reauth.required."
+	PrefixReauthUpcoming = "oauth.reauth.upcoming."
 	PrefixTokenError     = "oauth.token.error."
 )
 
@@ -428,6 +429,11 @@ type AppStatus struct {
 	// NextRefreshAt is when the daemon next refreshes the token, Unix
 	// seconds; null when none is planned.
 	NextRefreshAt *float64 `json:"next_refresh_at"`
+	// LoginExpiresAt is when the login ends and the user must log in
+	// again, Unix seconds: when the provider said its refresh token stops
+	// working, or when the provider ends every login (Spotify: 6 months
+	// after it began). null when no end is known.
+	LoginExpiresAt *float64 `json:"login_expires_at"`
 	// Damaged lists the app's records that were damaged and set aside;
 	// empty when none.
 	Damaged []DamagedRecord `json:"damaged"`
@@ -504,6 +510,17 @@ type LoginError struct {
 // ReauthRequired is the data of oauth.reauth.required.<munged_id>.
 type ReauthRequired struct {
 	AppRef
+	Reason string `json:"reason"`
+}
+
+// ReauthUpcoming is the data of oauth.reauth.upcoming.<munged_id>: the
+// app's login ends soon, and the user should log in again before it does.
+type ReauthUpcoming struct {
+	AppRef
+	MungedID string `json:"munged_id"`
+	// LoginExpiresAt is when the login ends, Unix seconds.
+	LoginExpiresAt float64 `json:"login_expires_at"`
+	// Reason says in words why it ends then.
 	Reason string `json:"reason"`
 }
 
