@@ -29,34 +29,11 @@ func main() {
 	os.Exit(exitCode(err))
 }
 
-const usage = `Usage: ovos-oauth <command> [flags]
-
-The daemon:
-  serve     run the daemon (ovos-oauth serve --help lists its flags)
-  import    bring over ovos-PHAL-plugin-oauth's apps and tokens
-  doctor    check the database file, list damaged records (--remove: delete them)
-  backup    write every login to a file encrypted with a passphrase, daemon running or not
-  restore   load a backup into a stopped daemon's database (never an older token over a newer one)
-
-Talking to a running daemon over the bus:
-  status    list the apps: login mode, token, expiry, next refresh, what each needs
-  login     log in an app: prints the link and its QR code, waits until done
-  token     print a valid access token of an app, for scripts
-  revoke    revoke and forget an app's tokens (--unregister: the app too)
-  bus       bus listen [PATTERN] prints frames; bus emit TYPE [JSON] sends one
-
-  version   print the version
-
-Every command takes --help. Exit status: 0 done, 1 failed, 2 wrong usage,
-3 the bus or the daemon did not answer.
-`
-
 // run is main without the process: tests call it with their own arguments,
 // environment and writers.
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
-		fmt.Fprint(stderr, usage)
-		return usageErr("no command given")
+		return noCommand(getenv, stderr)
 	}
 	switch args[0] {
 	case "serve":
@@ -83,11 +60,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		fmt.Fprintln(stdout, "ovos-oauth", version)
 		return nil
 	case "help", "-h", "--help":
-		fmt.Fprint(stdout, usage)
+		fmt.Fprint(stdout, mainUsage(args[1:], getenv))
 		return nil
 	}
-	fmt.Fprint(stderr, usage)
-	return usageErr("unknown command %q", args[0])
+	return unknownCommand(args, getenv, stderr)
 }
 
 // serve runs the daemon its flags and configuration describe until ctx

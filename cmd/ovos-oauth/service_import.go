@@ -34,6 +34,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/OpenVoiceOS/ovos-oauth/internal/config"
+	"github.com/OpenVoiceOS/ovos-oauth/internal/i18n"
 	"github.com/OpenVoiceOS/ovos-oauth/internal/migrate"
 	"github.com/OpenVoiceOS/ovos-oauth/internal/store"
 )
@@ -96,7 +97,7 @@ func importService(cfg config.Config, ifEmpty bool, getenv func(string) string, 
 	logger := newLogger(cfg, stderr).With("component", "import")
 	fi, err := os.Stat(cfg.DataDir)
 	if err != nil {
-		return fmt.Errorf("import: the data directory (the system unit makes it; by hand, make it and give it to the daemon's user first): %w", err)
+		return &textError{i18n.For(cfg.Lang).Text(i18n.CLIImportDataDir, "err", err.Error()), err}
 	}
 	storeOwner := fi.Sys().(*syscall.Stat_t)
 
@@ -112,7 +113,7 @@ func importService(cfg config.Config, ifEmpty bool, getenv func(string) string, 
 	}
 	defer dataW.Close()
 	args := []string{"import", "--internal-bundle", "--data-dir", cfg.DataDir, "--secrets-key-file", cfg.SecretsKeyFile,
-		"--log-format", cfg.LogFormat, "--log-level", cfg.LogLevel}
+		"--log-format", cfg.LogFormat, "--log-level", cfg.LogLevel, "--lang", cfg.Lang}
 	if ifEmpty {
 		args = append(args, "--if-empty")
 	}
@@ -219,6 +220,7 @@ func importStoreStep(args []string, ifEmpty bool, stdout, stderr io.Writer) erro
 	fs.StringVar(&cfg.SecretsKeyFile, "secrets-key-file", "", "")
 	fs.StringVar(&cfg.LogFormat, "log-format", "text", "")
 	fs.StringVar(&cfg.LogLevel, "log-level", "info", "")
+	fs.StringVar(&cfg.Lang, "lang", "", "")
 	if err := fs.Parse(args); err != nil {
 		return usageErr("import --internal-bundle: %v", err)
 	}
@@ -261,10 +263,10 @@ func importStoreStep(args []string, ifEmpty bool, stdout, stderr io.Writer) erro
 		return fmt.Errorf("import: looked in %s: %w", strings.Join(looked, ", "), err)
 	}
 	if !f.Found {
-		fmt.Fprintf(stdout, "no ovos-PHAL-plugin-oauth files in %s\n", strings.Join(looked, ", "))
+		fmt.Fprintln(stdout, i18n.For(cfg.Lang).Text(i18n.CLIImportNoneFound, "dirs", strings.Join(looked, ", ")))
 		return nil
 	}
-	return importPrinted(db, f, cfg.DBPath(), stdout)
+	return importPrinted(i18n.For(cfg.Lang), db, f, cfg.DBPath(), stdout)
 }
 
 // syncWriter serializes the writes to w.

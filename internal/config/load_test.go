@@ -19,6 +19,8 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/spf13/pflag"
+
+	"github.com/OpenVoiceOS/ovos-oauth/internal/i18n"
 )
 
 // testEnv is a hermetic machine for Load: its environment points every
@@ -705,7 +707,7 @@ func TestKeys(t *testing.T) {
 	if diff := cmp.Diff(keys, tags); diff != "" {
 		t.Errorf("keys differ from Config's mapstructure tags (-keys +tags):\n%s", diff)
 	}
-	fs := newFlagSet(io.Discard)
+	fs := newFlagSet(i18n.For(i18n.Fallback))
 	for _, k := range keys {
 		if fs.Lookup(flagName(k)) == nil {
 			t.Errorf("no flag --%s for key %s", flagName(k), k)
