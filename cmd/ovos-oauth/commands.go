@@ -341,12 +341,17 @@ func loginCmd(ctx context.Context, args []string, getenv func(string) string, st
 	})
 }
 
-// printLogin tells the user where to log in. A device login's address and
-// code come last, under the QR code, where the eye ends and a long QR code
-// cannot push them off the screen.
+// printLogin tells the user where to log in, or for an app without a
+// client id where the setup page is that takes one and goes on into the
+// login. A device login's address and code come last, under the QR code,
+// where the eye ends and a long QR code cannot push them off the screen.
 func printLogin(t *i18n.Printer, w io.Writer, skillID, appID string, u *wire.URLReply, drawQR bool) {
 	link := *u.Link
-	fmt.Fprintf(w, "%s\n\n  %s\n\n", t.Text(i18n.CLILoginOpen, "app", skillID+" "+appID), link)
+	open := t.Text(i18n.CLILoginOpen, "app", skillID+" "+appID)
+	if u.NeedsCredentials {
+		open = t.Text(i18n.CLILoginSetup, "app", skillID+" "+appID)
+	}
+	fmt.Fprintf(w, "%s\n\n  %s\n\n", open, link)
 	if drawQR {
 		if art, err := qr.Terminal(link); err == nil {
 			fmt.Fprintln(w, art)

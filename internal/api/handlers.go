@@ -225,19 +225,35 @@ func nullable(s string) *string {
 }
 
 func (s *Service) get(ctx context.Context, req *wire.AppRef, rep *wire.URLReply) error {
-	f, _, err := s.engine.StartFlow(ctx, req.SkillID, req.AppID)
+	f, err := s.startOrSetUp(ctx, *req)
 	if err != nil {
 		return err
 	}
 	url, link := f.UserURL(), s.link(f)
+	if f.Kind == oauth.FlowSetup {
+		url = link
+	}
 	rep.URL, rep.Link, rep.DeviceLogin = &url, &link, deviceLogin(f)
+	rep.NeedsCredentials = f.Kind == oauth.FlowSetup
 	return nil
 }
 
+// startOrSetUp opens the app's login, or for an app without a client id
+// a setup: its link leads to the page that takes the client id and goes on
+// into the login, so that a QR code is all a phone needs either way.
+func (s *Service) startOrSetUp(ctx context.Context, req wire.AppRef) (*oauth.Flow, error) {
+	f, _, err := s.engine.StartFlow(ctx, req.SkillID, req.AppID)
+	if oauth.ErrorCode(err) == oauth.CodeNeedsCredentials {
+		f, _, err = s.engine.StartSetup(ctx, req.SkillID, req.AppID)
+	}
+	return f, err
+}
+
 // link is what a QR code of the login carries: a device login's
-// verification URI itself; for any other the short link, which leads to
-// the provider (or, for a loopback login, to the page that explains how to
-// finish it).
+// verification URI itself; for any other, and a setup, the short link,
+// which leads to the provider (or, for a loopback login, to the page that
+// explains how to finish it; for a setup, to the page that takes the
+// client id).
 func (s *Service) link(f *oauth.Flow) string {
 	if f.Kind == oauth.FlowDevice {
 		return f.UserURL()
@@ -288,14 +304,14 @@ func (s *Service) hostInfo(ctx context.Context, _ *struct{}, rep *wire.HostInfoR
 	return nil
 }
 
-// generateQR opens a login and renders its short link as a PNG. A device
-// login's image also shows the address and the user code, which a person
-// must type when the provider gave no complete verification URI, and
-// check against the provider's page when it did; ovos-shell shows nothing
-// but the image. The image is named at random: nothing from the request
-// reaches a file name.
+// generateQR opens a login (or a setup, for an app without a client id)
+// and renders its short link as a PNG. A device login's image also shows
+// the address and the user code, which a person must type when the
+// provider gave no complete verification URI, and check against the
+// provider's page when it did; ovos-shell shows nothing but the image. The
+// image is named at random: nothing from the request reaches a file name.
 func (s *Service) generateQR(ctx context.Context, req *wire.AppRef, rep *wire.QRReply) error {
-	f, _, err := s.engine.StartFlow(ctx, req.SkillID, req.AppID)
+	f, err := s.startOrSetUp(ctx, *req)
 	if err != nil {
 		return err
 	}
@@ -310,6 +326,7 @@ func (s *Service) generateQR(ctx context.Context, req *wire.AppRef, rep *wire.QR
 	}
 	// Upstream's reply has no url: the link is in the image.
 	rep.QR, rep.DeviceLogin = &path, deviceLogin(f)
+	rep.NeedsCredentials = f.Kind == oauth.FlowSetup
 	return nil
 }
 

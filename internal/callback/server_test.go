@@ -87,6 +87,16 @@ func (fakeEngine) PendingFlow(ctx context.Context, id string) (*oauth.Flow, erro
 	return nil, &oauth.Error{Code: oauth.CodeInvalidState, Description: "unknown"}
 }
 
+// PendingSetup and FinishSetup know no setup: the setup page is tested
+// against the real engine (setup_test.go).
+func (fakeEngine) PendingSetup(ctx context.Context, id string) (*oauth.Setup, error) {
+	return nil, &oauth.Error{Code: oauth.CodeInvalidState, Description: "unknown"}
+}
+
+func (fakeEngine) FinishSetup(ctx context.Context, id, key, clientID string, secret oauth.Secret) (*oauth.Flow, *oauth.App, error) {
+	return nil, nil, &oauth.Error{Code: oauth.CodeInvalidState, Description: "unknown"}
+}
+
 // CompleteFlow is Complete bound to the page's login: an answer whose
 // state is "other" belongs to another pending login.
 func (e fakeEngine) CompleteFlow(ctx context.Context, flowID, id string, q url.Values, landed string) (*oauth.App, error) {

@@ -297,3 +297,45 @@ const (
 	CLINoBus              Key = "cli.no_bus"
 	CLINoAnswer           Key = "cli.no_answer"
 )
+
+// The setup page of an app without a client id, and the steps of making
+// one at a provider (oauth.Provider.Steps).
+const (
+	SetupTitle          Key = "setup.title"
+	SetupIntro          Key = "setup.intro"
+	SetupLabelID        Key = "setup.label_id"
+	SetupLabelSecret    Key = "setup.label_secret"
+	SetupSave           Key = "setup.save"
+	SetupCopy           Key = "setup.copy"
+	SetupCopied         Key = "setup.copied"
+	SetupProblemEmpty   Key = "setup.problem.empty"
+	SetupProblemInvalid Key = "setup.problem.invalid"
+	SetupTooLongTitle   Key = "setup.too_long.title"
+	SetupTooLongMessage Key = "setup.too_long.message"
+	SetupStaleTitle     Key = "setup.stale.title"
+	SetupStaleMessage   Key = "setup.stale.message"
+	SetupDoneTitle      Key = "setup.done.title"
+	SetupDoneMessage    Key = "setup.done.message"
+	SetupDeviceTitle    Key = "setup.device.title"
+	SetupDeviceMessage  Key = "setup.device.message"
+	SetupDeviceOpen     Key = "setup.device.open"
+	SetupDeviceHint     Key = "setup.device.hint"
+
+	SetupStepOpen            Key = "setup.step.open"
+	SetupStepOpenCreate      Key = "setup.step.open_create"
+	SetupStepChoose          Key = "setup.step.choose"
+	SetupStepTick            Key = "setup.step.tick"
+	SetupStepSwitch          Key = "setup.step.switch"
+	SetupStepPress           Key = "setup.step.press"
+	SetupStepRedirect        Key = "setup.step.redirect"
+	SetupStepRedirectHost    Key = "setup.step.redirect_host"
+	SetupStepCopy            Key = "setup.step.copy"
+	SetupStepCopyID          Key = "setup.step.copy_id"
+	SetupStepNoConsole       Key = "setup.step.no_console"
+	SetupStepGenericCreate   Key = "setup.step.generic_create"
+	SetupStepGenericRedirect Key = "setup.step.generic_redirect"
+	SetupStepGenericDevice   Key = "setup.step.generic_device"
+	SetupStepGenericCopy     Key = "setup.step.generic_copy"
+
+	CLILoginSetup Key = "cli.login.setup"
+)

@@ -569,7 +569,8 @@ const (
 	pending loginOutcome = iota
 	completed
 	failed
-	ended // by a change of the app's login mode; never spent
+	ended     // by a change of the app's login mode; never spent
+	setupDone // a setup whose credentials were saved
 )
 
 func (o loginOutcome) describe() string {
@@ -593,6 +594,8 @@ func (o loginOutcome) err() *Error {
 		cause = ErrLoginFinished
 	case ended:
 		return errEnded()
+	case setupDone:
+		return errSetupDone()
 	}
 	return &Error{Code: CodeAlreadyAnswered, Description: o.describe(), Err: cause}
 }

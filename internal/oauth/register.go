@@ -356,18 +356,42 @@ func CheckRelayURL(raw string) error {
 	return nil
 }
 
-// SetCredentials stores a client id and secret the user typed in ovos-shell.
+// SetCredentials stores a client id and secret the user typed in ovos-shell
+// or on the setup page (FinishSetup): sealed with the app, kept by later
+// registrations without credentials (Register).
 func (e *Engine) SetCredentials(ctx context.Context, skillID, appID, clientID string, secret Secret) (*App, error) {
+	return e.setCredentials(skillID, appID, clientID, secret, nil)
+}
+
+// ErrCredentials is the cause of the error refusing a client id or secret
+// that cannot be one: none, too long, or with a control character.
+var ErrCredentials = errors.New("the client id or secret is not valid")
+
+// checkCredentials refuses what cannot be a client id and secret, before
+// anything is stored or spent.
+func checkCredentials(clientID string, secret Secret) error {
+	err := checkText("client_id", clientID)
+	if clientID == "" {
+		err = errorf(CodeInvalidRequest, "client_id is required")
+	}
+	if err == nil {
+		err = checkText("client_secret", string(secret))
+	}
+	if oe, ok := errors.AsType[*Error](err); ok {
+		oe.Err = ErrCredentials
+		return oe
+	}
+	return err
+}
+
+// setCredentials runs SetCredentials; still, if set, is called with the
+// app under its lock before anything is saved, and its error saves
+// nothing.
+func (e *Engine) setCredentials(skillID, appID, clientID string, secret Secret, still func(*App) error) (*App, error) {
 	if err := checkIDs(skillID, appID); err != nil {
 		return nil, err
 	}
-	if clientID == "" {
-		return nil, errorf(CodeInvalidRequest, "client_id is required")
-	}
-	if err := checkText("client_id", clientID); err != nil {
-		return nil, err
-	}
-	if err := checkText("client_secret", string(secret)); err != nil {
+	if err := checkCredentials(clientID, secret); err != nil {
 		return nil, err
 	}
 	id := MungedID(skillID, appID)
@@ -376,6 +400,11 @@ func (e *Engine) SetCredentials(ctx context.Context, skillID, appID, clientID st
 	app, err := e.App(skillID, appID)
 	if err != nil {
 		return nil, err
+	}
+	if still != nil {
+		if err := still(app); err != nil {
+			return nil, err
+		}
 	}
 	dropToken := app.ClientID != clientID
 	app.ClientID, app.ClientSecret, app.CredsFromUser = clientID, secret, true

@@ -117,6 +117,7 @@ func fullFlow(id, mungedID string, created time.Time) *oauth.Flow {
 		VerificationURI:         "https://provider.example/device",
 		VerificationURIComplete: "https://provider.example/device?user_code=WDJB-MJHT",
 		Interval:                5 * time.Second,
+		SetupKey:                oauth.Secret("setup-key-" + id),
 	}
 }
 

@@ -15,8 +15,8 @@ import (
 )
 
 // PutFlow stores a pending flow under its id and indexes it by the hash of
-// its state, in one transaction; a flow without a state (a device login) is
-// not indexed.
+// its state, in one transaction; a flow without a state (a device login, a
+// setup) is not indexed.
 // Replacing a flow with the same id drops its old state.
 //
 // With keepPerApp > 0, PutFlow then keeps at most keepPerApp pending flows
@@ -32,7 +32,7 @@ func (db *DB) PutFlow(flow *oauth.Flow, keepPerApp int) error {
 	if flow.ID == "" {
 		return errors.New("put flow: empty id")
 	}
-	if flow.State == "" && flow.Kind != oauth.FlowDevice {
+	if flow.State == "" && flow.Kind != oauth.FlowDevice && flow.Kind != oauth.FlowSetup {
 		return fmt.Errorf("put flow %s: empty state", oauth.FlowTag(flow.ID))
 	}
 	data, err := json.Marshal(flow)
