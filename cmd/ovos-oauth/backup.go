@@ -27,6 +27,7 @@ import (
 	bolterrors "go.etcd.io/bbolt/errors"
 	"golang.org/x/term"
 
+	"github.com/OpenVoiceOS/ovos-oauth/internal/atomicfile"
 	"github.com/OpenVoiceOS/ovos-oauth/internal/backup"
 	"github.com/OpenVoiceOS/ovos-oauth/internal/config"
 	"github.com/OpenVoiceOS/ovos-oauth/internal/control"
@@ -125,8 +126,8 @@ func backupCmd(ctx context.Context, args []string, getenv func(string) string, s
 	if err != nil {
 		return fmt.Errorf("backup: %w", err)
 	}
-	if err := writeAtomic(file, func(w io.Writer) error { return backup.Write(w, doc, pass, backupWorkFactor) }); err != nil {
-		return fmt.Errorf("backup: %w", err)
+	if _, err := atomicfile.WriteFunc(file, 0o600, func(w io.Writer) error { return backup.Write(w, doc, pass, backupWorkFactor) }); err != nil {
+		return fmt.Errorf("backup: write %s: %w", file, err)
 	}
 	var tokens, creds, logins int
 	for _, a := range doc.Apps {
@@ -459,39 +460,6 @@ func passphrase(t *i18n.Printer, getenv func(string) string, stderr io.Writer, c
 		}
 	}
 	return string(p), nil
-}
-
-// writeAtomic writes path (mode 0600) through write: whole, or not at all,
-// replacing the file that was there only once the new one is on disk.
-func writeAtomic(path string, write func(io.Writer) error) error {
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*") // 0600
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	err = f.Chmod(0o600)
-	if err == nil {
-		err = write(f)
-	}
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err != nil {
-		_ = os.Remove(tmp)
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if d, err := os.Open(dir); err == nil {
-		_ = d.Sync() // the rename survives a power cut
-		d.Close()
-	}
-	return nil
 }
 
 // takeRestored returns the apps a restore wrote that the ovos_utils mirror
