@@ -11,7 +11,6 @@ package metrics
 
 import (
 	"context"
-	"errors"
 	"log/slog"
 	"math"
 	"net"
@@ -25,6 +24,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/OpenVoiceOS/ovos-oauth/internal/api"
+	"github.com/OpenVoiceOS/ovos-oauth/internal/graceful"
 	"github.com/OpenVoiceOS/ovos-oauth/internal/oauth"
 )
 
@@ -265,18 +265,5 @@ func (m *Metrics) Serve(ctx context.Context, ln net.Listener) error {
 		MaxHeaderBytes:    maxHeaderBytes,
 		ErrorLog:          slog.NewLogLogger(m.logger.Handler(), slog.LevelDebug),
 	}
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
-	select {
-	case err := <-errc:
-		return err
-	case <-ctx.Done():
-	}
-	sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
-	defer cancel()
-	err := srv.Shutdown(sctx)
-	if serr := <-errc; !errors.Is(serr, http.ErrServerClosed) && err == nil {
-		err = serr
-	}
-	return err
+	return graceful.Serve(ctx, srv, ln, shutdownTimeout)
 }
