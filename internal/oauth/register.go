@@ -8,6 +8,8 @@ import (
 	"net/url"
 	"reflect"
 	"strings"
+
+	"github.com/OpenVoiceOS/ovos-oauth/web/relay"
 )
 
 // Registration is what a skill sends in oauth.register.
@@ -342,16 +344,18 @@ func (e *Engine) loginMode(r *Registration) (string, error) {
 	return login, nil
 }
 
-// CheckRelayURL accepts an absolute https URL without user info, query or
-// fragment: providers compare redirect URIs exactly, and the relay page
-// reads its own query.
+// CheckRelayURL accepts what the relay page can be served at
+// (relay.CheckPageURL): providers compare redirect URIs exactly, and the
+// relay page reads its own query.
 func CheckRelayURL(raw string) error {
-	if err := checkEndpoint("relay_url", raw, true); err != nil {
-		return err
+	if raw == "" {
+		return errorf(CodeInvalidRequest, "relay_url is required")
 	}
-	u, _ := url.Parse(raw)
-	if u.Scheme != "https" || u.RawQuery != "" || u.ForceQuery {
-		return errorf(CodeInvalidRequest, "relay_url must be an https URL without a query")
+	if len(raw) > maxFieldLen {
+		return errorf(CodeInvalidRequest, "relay_url is too long")
+	}
+	if err := relay.CheckPageURL(raw); err != nil {
+		return errorf(CodeInvalidRequest, "relay_url %v", err)
 	}
 	return nil
 }

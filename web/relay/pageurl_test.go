@@ -1,0 +1,45 @@
+package relay_test
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/OpenVoiceOS/ovos-oauth/web/relay"
+)
+
+func TestCheckPageURL(t *testing.T) {
+	t.Parallel()
+	for _, raw := range []string{
+		"https://relay.example/",
+		"https://relay.example/ovos/",
+		"https://relay.example:8443/ovos/index.html",
+		"https://relay.example",
+	} {
+		if err := relay.CheckPageURL(raw); err != nil {
+			t.Errorf("CheckPageURL(%q) = %v, want nil", raw, err)
+		}
+	}
+	for _, tt := range []struct {
+		raw, want string // want: in the error
+	}{
+		{"", "https://"},
+		{"relay.example/ovos/", "https://"},
+		{"http://relay.example/", "https://"},
+		{"https://relay.example/%zz", "not a URL"},
+		{"https:///ovos/", "host"},
+		{"https://user:hunter2@relay.example/", "user info"},
+		{"https://relay.example/?x=1", "query"},
+		{"https://relay.example/?", "query"},
+		{"https://relay.example/#top", "fragment"},
+		{"https://relay.example/#", "fragment"},
+	} {
+		err := relay.CheckPageURL(tt.raw)
+		if err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("CheckPageURL(%q) = %v, want an error about %q", tt.raw, err, tt.want)
+			continue
+		}
+		if tt.raw != "" && strings.Contains(err.Error(), tt.raw) {
+			t.Errorf("CheckPageURL(%q) = %v, repeats the URL", tt.raw, err)
+		}
+	}
+}
