@@ -300,6 +300,13 @@ func restoreCmd(args []string, getenv func(string) string, stdout, stderr io.Wri
 	if err != nil {
 		return nothing(err)
 	}
+	printRestored(t, stdout, results, doc.Created, cfg.DBPath())
+	return nil
+}
+
+// printRestored tells what a restore of a backup made at created did to
+// the database at path, app by app, then in sum.
+func printRestored(t *i18n.Printer, stdout io.Writer, results []store.RestoreResult, created time.Time, path string) {
 	actions := map[store.RestoreAction]string{
 		store.Restored: t.Text(i18n.CLIRestoreActionRestored),
 		store.Kept:     t.Text(i18n.CLIRestoreActionKept),
@@ -317,9 +324,8 @@ func restoreCmd(args []string, getenv func(string) string, stdout, stderr io.Wri
 	}
 	fmt.Fprintln(stdout, t.Text(i18n.CLIRestoreDone, "restored", strconv.Itoa(counts[store.Restored]), "kept", strconv.Itoa(counts[store.Kept]),
 		"skipped", strconv.Itoa(counts[store.Skipped]), "apps", plural(t, len(results), i18n.CLICountApp, i18n.CLICountApps),
-		"created", doc.Created.Local().Format(time.DateTime), "path", cfg.DBPath()))
+		"created", created.Local().Format(time.DateTime), "path", path))
 	fmt.Fprintln(stdout, t.Text(i18n.CLIRestoreStart))
-	return nil
 }
 
 // readBackup reads and checks the whole backup file, so that nothing is
