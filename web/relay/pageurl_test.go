@@ -1,6 +1,7 @@
 package relay_test
 
 import (
+	"net/url"
 	"strings"
 	"testing"
 
@@ -42,4 +43,22 @@ func TestCheckPageURL(t *testing.T) {
 			t.Errorf("CheckPageURL(%q) = %v, repeats the URL", tt.raw, err)
 		}
 	}
+}
+
+// FuzzCheckPageURL: whatever the text, CheckPageURL answers without a
+// panic, and what it accepts is an https URL with a host and nothing a
+// provider's exact comparison or the page's own query would trip on.
+func FuzzCheckPageURL(f *testing.F) {
+	for _, s := range []string{"https://relay.example/ovos/", "https://relay.example/?", "https://u@relay.example/", "http://relay.example/#"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		if relay.CheckPageURL(s) != nil {
+			return
+		}
+		u, err := url.Parse(s)
+		if err != nil || u.Scheme != "https" || u.Host == "" || u.User != nil || strings.ContainsAny(s, "?#") {
+			t.Errorf("CheckPageURL(%q) = nil, want an error", s)
+		}
+	})
 }
