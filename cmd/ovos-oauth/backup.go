@@ -27,6 +27,7 @@ import (
 	bolterrors "go.etcd.io/bbolt/errors"
 	"golang.org/x/term"
 
+	"github.com/OpenVoiceOS/ovos-oauth/internal/atomicfile"
 	"github.com/OpenVoiceOS/ovos-oauth/internal/backup"
 	"github.com/OpenVoiceOS/ovos-oauth/internal/config"
 	"github.com/OpenVoiceOS/ovos-oauth/internal/control"
@@ -125,8 +126,8 @@ func backupCmd(ctx context.Context, args []string, getenv func(string) string, s
 	if err != nil {
 		return fmt.Errorf("backup: %w", err)
 	}
-	if err := writeAtomic(file, func(w io.Writer) error { return backup.Write(w, doc, pass, backupWorkFactor) }); err != nil {
-		return fmt.Errorf("backup: %w", err)
+	if _, err := atomicfile.WriteFunc(file, 0o600, func(w io.Writer) error { return backup.Write(w, doc, pass, backupWorkFactor) }); err != nil {
+		return fmt.Errorf("backup: write %s: %w", file, err)
 	}
 	var tokens, creds, logins int
 	for _, a := range doc.Apps {
@@ -299,6 +300,13 @@ func restoreCmd(args []string, getenv func(string) string, stdout, stderr io.Wri
 	if err != nil {
 		return nothing(err)
 	}
+	printRestored(t, stdout, results, doc.Created, cfg.DBPath())
+	return nil
+}
+
+// printRestored tells what a restore of a backup made at created did to
+// the database at path, app by app, then in sum.
+func printRestored(t *i18n.Printer, stdout io.Writer, results []store.RestoreResult, created time.Time, path string) {
 	actions := map[store.RestoreAction]string{
 		store.Restored: t.Text(i18n.CLIRestoreActionRestored),
 		store.Kept:     t.Text(i18n.CLIRestoreActionKept),
@@ -316,9 +324,8 @@ func restoreCmd(args []string, getenv func(string) string, stdout, stderr io.Wri
 	}
 	fmt.Fprintln(stdout, t.Text(i18n.CLIRestoreDone, "restored", strconv.Itoa(counts[store.Restored]), "kept", strconv.Itoa(counts[store.Kept]),
 		"skipped", strconv.Itoa(counts[store.Skipped]), "apps", plural(t, len(results), i18n.CLICountApp, i18n.CLICountApps),
-		"created", doc.Created.Local().Format(time.DateTime), "path", cfg.DBPath()))
+		"created", created.Local().Format(time.DateTime), "path", path))
 	fmt.Fprintln(stdout, t.Text(i18n.CLIRestoreStart))
-	return nil
 }
 
 // readBackup reads and checks the whole backup file, so that nothing is
@@ -459,39 +466,6 @@ func passphrase(t *i18n.Printer, getenv func(string) string, stderr io.Writer, c
 		}
 	}
 	return string(p), nil
-}
-
-// writeAtomic writes path (mode 0600) through write: whole, or not at all,
-// replacing the file that was there only once the new one is on disk.
-func writeAtomic(path string, write func(io.Writer) error) error {
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*") // 0600
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	err = f.Chmod(0o600)
-	if err == nil {
-		err = write(f)
-	}
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err != nil {
-		_ = os.Remove(tmp)
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if d, err := os.Open(dir); err == nil {
-		_ = d.Sync() // the rename survives a power cut
-		d.Close()
-	}
-	return nil
 }
 
 // takeRestored returns the apps a restore wrote that the ovos_utils mirror

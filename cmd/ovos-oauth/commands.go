@@ -296,19 +296,8 @@ func loginCmd(ctx context.Context, args []string, getenv func(string) string, st
 	reg.AppRef = ref
 	return c.run(ctx, nil, func(ctx context.Context) error {
 		if register {
-			r, err := call[wire.RegisterReply](ctx, c, wire.TypeRegister, reg)
-			if err != nil {
-				return c.failure("register", hint(c.text, err, skillID, appID))
-			}
-			if !c.json {
-				if r.RedirectURI != "" {
-					fmt.Fprintln(stdout, c.text.Text(i18n.CLIRegisteredRedirect, "app", skillID+" "+appID, "mode", r.Login, "uri", r.RedirectURI))
-				} else {
-					fmt.Fprintln(stdout, c.text.Text(i18n.CLIRegistered, "app", skillID+" "+appID, "mode", r.Login))
-				}
-				if r.Warning != "" {
-					fmt.Fprintln(stdout, c.text.Text(i18n.CLIWarning, "warning", r.Warning))
-				}
+			if err := registerForLogin(ctx, c, reg); err != nil {
+				return err
 			}
 		}
 		// Listen for the outcome before the login can end.
@@ -328,17 +317,45 @@ func loginCmd(ctx context.Context, args []string, getenv func(string) string, st
 		} else {
 			printLogin(c.text, stdout, skillID, appID, u, !*noQR)
 		}
-		timer := time.NewTimer(*wait)
-		defer timer.Stop()
-		select {
-		case m := <-outcome:
-			return loginOutcome(c, m)
-		case <-timer.C:
-			return &exitError{exitFailed, errors.New(c.text.Text(i18n.CLILoginTimeout, "wait", wait.String()))}
-		case <-ctx.Done():
-			return &exitError{exitFailed, errors.New(c.text.Text(i18n.CLILoginInterrupted))}
-		}
+		return awaitLogin(ctx, c, outcome, *wait)
 	})
+}
+
+// registerForLogin registers the app that login logs in, as reg says, and
+// tells the user how.
+func registerForLogin(ctx context.Context, c *cli, reg wire.RegisterRequest) error {
+	skillID, appID := reg.SkillID, reg.AppID
+	r, err := call[wire.RegisterReply](ctx, c, wire.TypeRegister, reg)
+	if err != nil {
+		return c.failure("register", hint(c.text, err, skillID, appID))
+	}
+	if c.json {
+		return nil
+	}
+	if r.RedirectURI != "" {
+		fmt.Fprintln(c.stdout, c.text.Text(i18n.CLIRegisteredRedirect, "app", skillID+" "+appID, "mode", r.Login, "uri", r.RedirectURI))
+	} else {
+		fmt.Fprintln(c.stdout, c.text.Text(i18n.CLIRegistered, "app", skillID+" "+appID, "mode", r.Login))
+	}
+	if r.Warning != "" {
+		fmt.Fprintln(c.stdout, c.text.Text(i18n.CLIWarning, "warning", r.Warning))
+	}
+	return nil
+}
+
+// awaitLogin waits at most wait for the login's outcome, the first frame
+// on outcome, and returns it as login's result.
+func awaitLogin(ctx context.Context, c *cli, outcome <-chan bus.Message, wait time.Duration) error {
+	timer := time.NewTimer(wait)
+	defer timer.Stop()
+	select {
+	case m := <-outcome:
+		return loginOutcome(c, m)
+	case <-timer.C:
+		return &exitError{exitFailed, errors.New(c.text.Text(i18n.CLILoginTimeout, "wait", wait.String()))}
+	case <-ctx.Done():
+		return &exitError{exitFailed, errors.New(c.text.Text(i18n.CLILoginInterrupted))}
+	}
 }
 
 // printLogin tells the user where to log in, or for an app without a

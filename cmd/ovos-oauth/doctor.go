@@ -63,18 +63,7 @@ func doctorCmd(args []string, getenv func(string) string, stdout, stderr io.Writ
 		fmt.Fprintln(stdout, t.Text(i18n.CLIDoctorNoDamaged))
 		return nil
 	}
-	fmt.Fprintln(stdout, t.Text(i18n.CLIDoctorDamaged, "n", strconv.Itoa(len(rep.Damaged))))
-	w := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(w, "  "+strings.Join([]string{t.Text(i18n.CLIDoctorColSetAside), t.Text(i18n.CLIStatusApp), t.Text(i18n.CLIDoctorColRecord),
-		t.Text(i18n.CLIDoctorColWhy), t.Text(i18n.CLIDoctorColMeaning)}, "\t"))
-	for _, d := range rep.Damaged {
-		app := d.MungedID
-		if app == "" {
-			app = t.Text(i18n.CLIDoctorUnknownApp)
-		}
-		fmt.Fprintf(w, "  %s\t%s\t%s\t%s\t%s\n", d.At.Local().Format("2006-01-02 15:04:05"), app, d.Record, d.Reason, meaning(t, d.Record))
-	}
-	if err := w.Flush(); err != nil {
+	if err := printSetAside(t, stdout, rep.Damaged); err != nil {
 		return err
 	}
 	if !remove {
@@ -90,6 +79,22 @@ func doctorCmd(args []string, getenv func(string) string, stdout, stderr io.Writ
 	}
 	fmt.Fprintln(stdout, t.Text(i18n.CLIDoctorRemoved, "n", strconv.Itoa(n)))
 	return nil
+}
+
+// printSetAside lists the damaged records set aside in the file, in a table.
+func printSetAside(t *i18n.Printer, stdout io.Writer, damaged []oauth.DamagedRecord) error {
+	fmt.Fprintln(stdout, t.Text(i18n.CLIDoctorDamaged, "n", strconv.Itoa(len(damaged))))
+	w := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(w, "  "+strings.Join([]string{t.Text(i18n.CLIDoctorColSetAside), t.Text(i18n.CLIStatusApp), t.Text(i18n.CLIDoctorColRecord),
+		t.Text(i18n.CLIDoctorColWhy), t.Text(i18n.CLIDoctorColMeaning)}, "\t"))
+	for _, d := range damaged {
+		app := d.MungedID
+		if app == "" {
+			app = t.Text(i18n.CLIDoctorUnknownApp)
+		}
+		fmt.Fprintf(w, "  %s\t%s\t%s\t%s\t%s\n", d.At.Local().Format("2006-01-02 15:04:05"), app, d.Record, d.Reason, meaning(t, d.Record))
+	}
+	return w.Flush()
 }
 
 // meaning says what a damaged record of a kind cost its app.

@@ -100,33 +100,12 @@ func importService(cfg config.Config, ifEmpty bool, getenv func(string) string, 
 		return &textError{i18n.For(cfg.Lang).Text(i18n.CLIImportDataDir, "err", err.Error()), err}
 	}
 	storeOwner := fi.Sys().(*syscall.Stat_t)
-
-	readyR, readyW, err := os.Pipe()
+	storeStep, readyR, dataW, err := sys.startStoreStep(cfg, ifEmpty, stdout, stderr, storeOwner.Uid, storeOwner.Gid)
 	if err != nil {
-		return fmt.Errorf("import: %w", err)
+		return err
 	}
 	defer readyR.Close()
-	dataR, dataW, err := os.Pipe()
-	if err != nil {
-		readyW.Close()
-		return fmt.Errorf("import: %w", err)
-	}
 	defer dataW.Close()
-	args := []string{"import", "--internal-bundle", "--data-dir", cfg.DataDir, "--secrets-key-file", cfg.SecretsKeyFile,
-		"--log-format", cfg.LogFormat, "--log-level", cfg.LogLevel, "--lang", cfg.Lang}
-	if ifEmpty {
-		args = append(args, "--if-empty")
-	}
-	storeStep := sys.command(args, nil)
-	storeStep.Stdin, storeStep.Stdout, storeStep.Stderr = dataR, stdout, stderr
-	storeStep.ExtraFiles = []*os.File{readyW}
-	sys.runAs(storeStep, storeOwner.Uid, storeOwner.Gid)
-	err = storeStep.Start()
-	dataR.Close()
-	readyW.Close()
-	if err != nil {
-		return fmt.Errorf("import: start the step that writes the database: %w", err)
-	}
 	wait := func() error {
 		if err := storeStep.Wait(); err != nil {
 			return fmt.Errorf("import: the step that writes the database: %w", err)
@@ -137,34 +116,15 @@ func importService(cfg config.Config, ifEmpty bool, getenv func(string) string, 
 		return wait() // the store has apps, or failed and said why
 	}
 
-	var b importBundle
-	var found migrate.Found
-	ok := false
-	if cfg.ImportFrom != "" {
-		b.Looked = []string{cfg.ImportFrom}
-		found, err = folderOwner(cfg.ImportFrom, sys.root)
-		ok = err == nil
-	} else {
-		found, ok, b.Looked, err = sys.host.Find()
-	}
-	if err != nil {
-		b.Err = err.Error()
-	}
+	found, b, ok := sys.locate(cfg.ImportFrom)
 	if !ok {
 		werr := json.NewEncoder(dataW).Encode(b)
 		dataW.Close()
 		return errors.Join(wait(), werr)
 	}
-
-	var env []string
-	if tmp := getenv("TMPDIR"); tmp != "" {
-		env = append(env, "TMPDIR="+tmp) // where json_database's locks are
-	}
-	readStep := sys.command([]string{"import", "--internal-read", found.Dir}, env)
-	readStep.Stdout, readStep.Stderr = dataW, stderr
-	sys.runAs(readStep, found.UID, found.GID)
-	if err := readStep.Start(); err != nil {
-		b.Err = fmt.Sprintf("cannot start the step that reads %s: %v", found.Dir, err)
+	readStep, err := sys.startReadStep(found, getenv, dataW, stderr)
+	if err != nil {
+		b.Err = err.Error()
 		werr := json.NewEncoder(dataW).Encode(b)
 		dataW.Close()
 		return errors.Join(wait(), werr)
@@ -176,6 +136,75 @@ func importService(cfg config.Config, ifEmpty bool, getenv func(string) string, 
 		rerr = fmt.Errorf("import: the step that reads %s: %w", found.Dir, rerr)
 	}
 	return errors.Join(wait(), rerr)
+}
+
+// startStoreStep starts the step that writes the database, as uid and gid,
+// the owner of the store. It returns the step, the pipe on which it says
+// "ready" when the store is empty enough to import into, and the one on
+// which it reads the bundle to import; the caller closes both.
+func (s serviceSystem) startStoreStep(cfg config.Config, ifEmpty bool, stdout, stderr io.Writer, uid, gid uint32) (step *exec.Cmd, ready, data *os.File, err error) {
+	readyR, readyW, err := os.Pipe()
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("import: %w", err)
+	}
+	dataR, dataW, err := os.Pipe()
+	if err != nil {
+		readyR.Close()
+		readyW.Close()
+		return nil, nil, nil, fmt.Errorf("import: %w", err)
+	}
+	args := []string{"import", "--internal-bundle", "--data-dir", cfg.DataDir, "--secrets-key-file", cfg.SecretsKeyFile,
+		"--log-format", cfg.LogFormat, "--log-level", cfg.LogLevel, "--lang", cfg.Lang}
+	if ifEmpty {
+		args = append(args, "--if-empty")
+	}
+	step = s.command(args, nil)
+	step.Stdin, step.Stdout, step.Stderr = dataR, stdout, stderr
+	step.ExtraFiles = []*os.File{readyW}
+	s.runAs(step, uid, gid)
+	err = step.Start()
+	dataR.Close()
+	readyW.Close()
+	if err != nil {
+		readyR.Close()
+		dataW.Close()
+		return nil, nil, nil, fmt.Errorf("import: start the step that writes the database: %w", err)
+	}
+	return step, readyR, dataW, nil
+}
+
+// locate finds the plugin's files to import: in importFrom if it is set,
+// else in the home of the user that runs OVOS. Without ok, b says where it
+// looked and why it found nothing to import.
+func (s serviceSystem) locate(importFrom string) (found migrate.Found, b importBundle, ok bool) {
+	var err error
+	if importFrom != "" {
+		b.Looked = []string{importFrom}
+		found, err = folderOwner(importFrom, s.root)
+		ok = err == nil
+	} else {
+		found, ok, b.Looked, err = s.host.Find()
+	}
+	if err != nil {
+		b.Err = err.Error()
+	}
+	return found, b, ok
+}
+
+// startReadStep starts the step that reads the plugin's files found, as
+// their owner, writing the bundle to data.
+func (s serviceSystem) startReadStep(found migrate.Found, getenv func(string) string, data *os.File, stderr io.Writer) (*exec.Cmd, error) {
+	var env []string
+	if tmp := getenv("TMPDIR"); tmp != "" {
+		env = append(env, "TMPDIR="+tmp) // where json_database's locks are
+	}
+	step := s.command([]string{"import", "--internal-read", found.Dir}, env)
+	step.Stdout, step.Stderr = data, stderr
+	s.runAs(step, found.UID, found.GID)
+	if err := step.Start(); err != nil {
+		return nil, fmt.Errorf("cannot start the step that reads %s: %w", found.Dir, err)
+	}
+	return step, nil
 }
 
 // folderOwner is import_from's folder with its owner, whose rights it is

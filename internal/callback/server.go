@@ -18,6 +18,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/OpenVoiceOS/ovos-oauth/internal/graceful"
 	"github.com/OpenVoiceOS/ovos-oauth/internal/i18n"
 	"github.com/OpenVoiceOS/ovos-oauth/internal/oauth"
 )
@@ -110,20 +111,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		MaxHeaderBytes:    s.MaxHeaderBytes,
 		ErrorLog:          slog.NewLogLogger(s.logger.Handler(), slog.LevelDebug),
 	}
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
-	select {
-	case err := <-errc:
-		return err
-	case <-ctx.Done():
-	}
-	sctx, cancel := context.WithTimeout(context.Background(), s.ShutdownTimeout)
-	defer cancel()
-	err := srv.Shutdown(sctx)
-	if serr := <-errc; !errors.Is(serr, http.ErrServerClosed) && err == nil {
-		err = serr
-	}
-	return err
+	return graceful.Serve(ctx, srv, ln, s.ShutdownTimeout)
 }
 
 // guard sets the headers every page carries and refuses oversized URLs.

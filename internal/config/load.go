@@ -93,31 +93,69 @@ type loader struct {
 }
 
 func (l loader) load(args []string, getenv func(string) string, stderr io.Writer) (Config, error) {
+	flags, err := l.parseFlags(args, getenv, stderr)
+	if err != nil {
+		return Config{}, err
+	}
+	c, set, err := readSettings(flags, getenv)
+	if err != nil {
+		return Config{}, err
+	}
+	ovos, err := readMycroftStack(mycroftPaths(getenv))
+	if err != nil {
+		return Config{}, err
+	}
+	if err := l.fillIn(&c, ovos, getenv); err != nil {
+		return Config{}, err
+	}
+	// OVOS's default is true without a key, where it has no effect, and
+	// false with one: false does for both.
+	if !set["bus_allow_unencrypted"] && !flags.Changed(flagName("bus_allow_unencrypted")) && ovos.allowUnencrypted != nil {
+		c.BusAllowUnencrypted = *ovos.allowUnencrypted
+	}
+	c.LogFormat = strings.ToLower(c.LogFormat)
+	c.LogLevel = strings.ToLower(c.LogLevel)
+
+	if err := c.Validate(); err != nil {
+		return Config{}, err
+	}
+	return c, nil
+}
+
+// parseFlags parses serve's command line. With -h or --help it writes the
+// usage to stderr and returns ErrHelp.
+func (l loader) parseFlags(args []string, getenv func(string) string, stderr io.Writer) (*pflag.FlagSet, error) {
 	flags := newFlagSet(i18n.For(i18n.Fallback))
 	if err := flags.Parse(args); err != nil {
 		if errors.Is(err, pflag.ErrHelp) {
 			fmt.Fprint(stderr, usage(i18n.For(l.lang(args, getenv))))
-			return Config{}, ErrHelp
+			return nil, ErrHelp
 		}
-		return Config{}, err
+		return nil, err
 	}
 	// "--embedded-bus host:port", with a space, as before the flag could
 	// stand alone: the word after it is its value when it is an address.
 	if eb := flags.Lookup("embedded-bus"); eb.Changed && eb.Value.String() == EmbeddedAuto && flags.NArg() > 0 {
 		if err := checkHostPort(flags.Arg(0)); err != nil {
-			return Config{}, fmt.Errorf("embedded_bus: %w", err)
+			return nil, fmt.Errorf("embedded_bus: %w", err)
 		}
 		if err := eb.Value.Set(flags.Arg(0)); err != nil {
-			return Config{}, err
+			return nil, err
 		}
 		if err := flags.Parse(flags.Args()[1:]); err != nil {
-			return Config{}, err
+			return nil, err
 		}
 	}
 	if flags.NArg() > 0 {
-		return Config{}, fmt.Errorf("unexpected argument %q", flags.Arg(0))
+		return nil, fmt.Errorf("unexpected argument %q", flags.Arg(0))
 	}
+	return flags, nil
+}
 
+// readSettings merges the parsed flags, ovos-oauth's config files and the
+// environment into a Config, and returns it with the keys that a file or
+// the environment set.
+func readSettings(flags *pflag.FlagSet, getenv func(string) string) (Config, map[string]bool, error) {
 	// Viper's own order does the rest: a changed flag beats the config
 	// layer, which beats a flag's default. Files and then the environment
 	// are merged into the config layer, so the environment beats the files.
@@ -126,7 +164,7 @@ func (l loader) load(args []string, getenv func(string) string, stderr io.Writer
 	v := viper.New()
 	for _, k := range keys {
 		if err := v.BindPFlag(k, flags.Lookup(flagName(k))); err != nil {
-			return Config{}, err
+			return Config{}, nil, err
 		}
 	}
 	explicit, _ := flags.GetString("config")
@@ -135,16 +173,16 @@ func (l loader) load(args []string, getenv func(string) string, stderr io.Writer
 	}
 	files, err := configFiles(explicit, getenv)
 	if err != nil {
-		return Config{}, err
+		return Config{}, nil, err
 	}
-	set := make(map[string]bool) // keys a file or the environment sets
+	set := make(map[string]bool)
 	for _, f := range files {
 		m, err := readConfigFile(f)
 		if err != nil {
-			return Config{}, err
+			return Config{}, nil, err
 		}
 		if err := v.MergeConfigMap(m); err != nil {
-			return Config{}, fmt.Errorf("config file %s: %w", f, err)
+			return Config{}, nil, fmt.Errorf("config file %s: %w", f, err)
 		}
 		for k := range m {
 			set[k] = true
@@ -152,23 +190,24 @@ func (l loader) load(args []string, getenv func(string) string, stderr io.Writer
 	}
 	env, err := envSettings(getenv)
 	if err != nil {
-		return Config{}, err
+		return Config{}, nil, err
 	}
 	for k := range env {
 		set[k] = true
 	}
 	if err := v.MergeConfigMap(env); err != nil {
-		return Config{}, fmt.Errorf("environment: %w", err)
+		return Config{}, nil, fmt.Errorf("environment: %w", err)
 	}
 	var c Config
 	if err := v.UnmarshalExact(&c, viper.DecodeHook(durationHook)); err != nil {
-		return Config{}, fmt.Errorf("settings: %w", decodeError(err))
+		return Config{}, nil, fmt.Errorf("settings: %w", decodeError(err))
 	}
+	return c, set, nil
+}
 
-	ovos, err := readMycroftStack(mycroftPaths(getenv))
-	if err != nil {
-		return Config{}, err
-	}
+// fillIn gives the settings left empty their values from the OVOS
+// configuration or this machine, and makes the paths absolute.
+func (l loader) fillIn(c *Config, ovos mycroftConf, getenv func(string) string) error {
 	if c.EmbeddedBus == EmbeddedAuto {
 		// Host the bus where the daemon would otherwise look for it.
 		u := c.BusURL
@@ -177,7 +216,7 @@ func (l loader) load(args []string, getenv func(string) string, stderr io.Writer
 		}
 		addr, err := listenAddrOf(u)
 		if err != nil {
-			return Config{}, fmt.Errorf("embedded_bus: %w", err)
+			return fmt.Errorf("embedded_bus: %w", err)
 		}
 		c.EmbeddedBus = addr
 	}
@@ -210,25 +249,14 @@ func (l loader) load(args []string, getenv func(string) string, stderr io.Writer
 	if c.BusSecretKey == "" && ovos.secretKey != nil {
 		// Checked here, where the file that set it is known.
 		if err := checkSecretKey(*ovos.secretKey); err != nil {
-			return Config{}, fmt.Errorf("websocket.secret_key in %s: %w", ovos.secretKeyFile, err)
+			return fmt.Errorf("websocket.secret_key in %s: %w", ovos.secretKeyFile, err)
 		}
 		c.BusSecretKey = *ovos.secretKey
-	}
-	// OVOS's default is true without a key, where it has no effect, and
-	// false with one: false does for both.
-	if !set["bus_allow_unencrypted"] && !flags.Changed(flagName("bus_allow_unencrypted")) && ovos.allowUnencrypted != nil {
-		c.BusAllowUnencrypted = *ovos.allowUnencrypted
 	}
 	if c.Lang == "" {
 		c.Lang = ovos.language()
 	}
-	c.LogFormat = strings.ToLower(c.LogFormat)
-	c.LogLevel = strings.ToLower(c.LogLevel)
-
-	if err := c.Validate(); err != nil {
-		return Config{}, err
-	}
-	return c, nil
+	return nil
 }
 
 // usage is serve's --help in the language of p: the text above the flags,

@@ -147,18 +147,7 @@ func ImportFiles(st oauth.Store, f Files, now time.Time) (Report, error) {
 	rep := Report{Skipped: slices.Clone(f.Skipped)}
 	apps, tokens := f.Apps, f.Tokens
 
-	// An app is ovos-oauth's when either of its entries carries the mark.
-	mirrored := make(map[string]bool)
-	for id, raw := range apps {
-		if mirror.Marked(raw) {
-			mirrored[id] = true
-		}
-	}
-	for id, raw := range tokens {
-		if !mirrored[id] && mirror.Marked(raw) {
-			mirrored[id] = true
-		}
-	}
+	mirrored := mirroredApps(apps, tokens)
 	rep.Mirrored = slices.Sorted(maps.Keys(mirrored))
 
 	unread := make(map[string]bool) // apps skipped
@@ -207,6 +196,23 @@ func ImportFiles(st oauth.Store, f Files, now time.Time) (Report, error) {
 		}
 	}
 	return rep, nil
+}
+
+// mirroredApps returns the apps ovos-oauth's mirror wrote: those with an
+// entry in apps or tokens that carries its mark.
+func mirroredApps(apps, tokens map[string]json.RawMessage) map[string]bool {
+	mirrored := make(map[string]bool)
+	for id, raw := range apps {
+		if mirror.Marked(raw) {
+			mirrored[id] = true
+		}
+	}
+	for id, raw := range tokens {
+		if !mirrored[id] && mirror.Marked(raw) {
+			mirrored[id] = true
+		}
+	}
+	return mirrored
 }
 
 // parseApp reads one entry of the apps file. guessed reports a munged id

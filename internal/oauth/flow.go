@@ -299,15 +299,9 @@ func (e *Engine) complete(ctx context.Context, app *App, query url.Values, lande
 	if landed != "" && !e.answersAt(app, landed, nil) {
 		return false, errorf(CodeNotAnAnswer, "this address is not the app's redirect URI; the login goes on")
 	}
-	state := query.Get("state")
-	if state == "" {
-		if query.Has("error") {
-			return false, errorf(CodeInvalidRequest, "the provider's answer has an error but no state")
-		}
-		return false, errorf(CodeInvalidRequest, "the provider's answer has no state")
-	}
-	if len(state) > maxStateLen {
-		return false, errUnknownLogin()
+	state, err := answerState(query)
+	if err != nil {
+		return false, err
 	}
 	// Counted before the state is spent, so that a daemon stopping neither
 	// burns the user's code nor closes the store under the exchange.
@@ -315,39 +309,14 @@ func (e *Engine) complete(ctx context.Context, app *App, query url.Values, lande
 		return false, errorf(CodeProviderUnavailable, "ovos-oauth is stopping; start the login again")
 	}
 	defer e.flights.end()
-	unknown := func() error {
-		outcome, seen := e.recent.outcome(state, app.MungedID(), e.Now())
-		switch {
-		case seen && outcome == ended:
-			return errEnded()
-		case seen:
-			return outcome.err()
-		}
-		return errUnknownLogin()
-	}
-	f, err := e.store.FlowByState(state)
-	if IsNotFound(err) {
-		return false, unknown()
-	}
+	f, err := e.answeredFlow(app, state, landed, flowID)
 	if err != nil {
-		return false, internalErr("read the login", err)
-	}
-	if f.MungedID != app.MungedID() || f.Kind == FlowDevice {
-		return false, errUnknownLogin()
-	}
-	if flowID != "" && subtle.ConstantTimeCompare([]byte(f.ID), []byte(flowID)) != 1 {
-		return false, &Error{Code: CodeInvalidState, Description: "that address is the answer to another login, not to this page's; paste it on the page where you pressed Log in for it", Err: ErrOtherLogin}
-	}
-	if landed != "" && !e.answersAt(app, landed, f) {
-		return false, errorf(CodeNotAnAnswer, "this address is not the login's redirect URI; the login goes on")
-	}
-	if !f.Spent.IsZero() {
-		return false, e.spentError(f)
+		return false, err
 	}
 	// Spent durably before the code leaves: a run that dies during the
 	// exchange leaves the login marked, for the next run to report.
 	if f, err = e.store.SpendFlow(state, e.run, e.Now()); IsNotFound(err) {
-		return false, unknown() // answered a moment ago, by the other way
+		return false, e.unknownAnswer(state, app.MungedID()) // answered a moment ago, by the other way
 	} else if err != nil {
 		return false, internalErr("read the login", err)
 	}
@@ -378,16 +347,76 @@ func (e *Engine) complete(ctx context.Context, app *App, query url.Values, lande
 	if code == "" {
 		return true, errorf(CodeInvalidRequest, "the provider's answer has no code")
 	}
+	return true, e.redeem(ctx, app, f, code)
+}
 
+// answerState returns the state of the provider's answer query.
+func answerState(query url.Values) (string, error) {
+	state := query.Get("state")
+	if state == "" {
+		if query.Has("error") {
+			return "", errorf(CodeInvalidRequest, "the provider's answer has an error but no state")
+		}
+		return "", errorf(CodeInvalidRequest, "the provider's answer has no state")
+	}
+	if len(state) > maxStateLen {
+		return "", errUnknownLogin()
+	}
+	return state, nil
+}
+
+// answeredFlow returns the pending login of app that state answers, if
+// the answer may end it: not spent, of this app, of flowID when that is
+// set, and landed at its redirect URI when landed is set.
+func (e *Engine) answeredFlow(app *App, state, landed, flowID string) (*Flow, error) {
+	f, err := e.store.FlowByState(state)
+	if IsNotFound(err) {
+		return nil, e.unknownAnswer(state, app.MungedID())
+	}
+	if err != nil {
+		return nil, internalErr("read the login", err)
+	}
+	if f.MungedID != app.MungedID() || f.Kind == FlowDevice {
+		return nil, errUnknownLogin()
+	}
+	if flowID != "" && subtle.ConstantTimeCompare([]byte(f.ID), []byte(flowID)) != 1 {
+		return nil, &Error{Code: CodeInvalidState, Description: "that address is the answer to another login, not to this page's; paste it on the page where you pressed Log in for it", Err: ErrOtherLogin}
+	}
+	if landed != "" && !e.answersAt(app, landed, f) {
+		return nil, errorf(CodeNotAnAnswer, "this address is not the login's redirect URI; the login goes on")
+	}
+	if !f.Spent.IsZero() {
+		return nil, e.spentError(f)
+	}
+	return f, nil
+}
+
+// unknownAnswer is the error for an answer whose state names no pending
+// login of the app mungedID: how its login ended, if it ended lately.
+func (e *Engine) unknownAnswer(state, mungedID string) error {
+	outcome, seen := e.recent.outcome(state, mungedID, e.Now())
+	switch {
+	case seen && outcome == ended:
+		return errEnded()
+	case seen:
+		return outcome.err()
+	}
+	return errUnknownLogin()
+}
+
+// redeem exchanges code, the answer to f, a spent login of app, for a token
+// and keeps it; app becomes the app as the login ended, for the page to
+// name.
+func (e *Engine) redeem(ctx context.Context, app *App, f *Flow, code string) error {
 	unlock := e.locks.Lock(app.MungedID())
 	defer unlock()
 	// The app may have changed while the user was logging in.
 	cur, err := e.app(app.MungedID())
 	if err != nil {
-		return true, err
+		return err
 	}
 	if !f.startedUnder(cur) {
-		return true, errRegisteredAgain()
+		return errRegisteredAgain()
 	}
 
 	var opts []oauth2.AuthCodeOption
@@ -403,13 +432,13 @@ func (e *Engine) complete(ctx context.Context, app *App, query url.Values, lande
 		return cfg.Exchange(ctx, code, opts...)
 	})
 	if err != nil {
-		return true, exchangeError(err)
+		return exchangeError(err)
 	}
 	if err := e.keep(cur, tok, "login", f.ID, "kind", f.Kind, "flow", FlowTag(f.ID)); err != nil {
-		return true, err
+		return err
 	}
-	*app = *cur // as the login ended: the page names it
-	return true, nil
+	*app = *cur
+	return nil
 }
 
 // ErrOtherLogin is the cause of CompleteFlow's refusal of an answer that

@@ -69,6 +69,8 @@ func TestLoginModeRejections(t *testing.T) {
 		{"device without an endpoint", func(r *oauth.Registration) { r.Login = oauth.LoginDevice }, "device_endpoint"},
 		{"plain http relay", func(r *oauth.Registration) { r.RelayURL = "http://relay.example/" }, "https"},
 		{"relay with a query", func(r *oauth.Registration) { r.RelayURL = "https://relay.example/?x=1" }, "query"},
+		{"relay with an empty query", func(r *oauth.Registration) { r.RelayURL = "https://relay.example/?" }, "query"},
+		{"relay with an empty fragment", func(r *oauth.Registration) { r.RelayURL = "https://relay.example/#" }, "fragment"},
 		{"unknown provider", func(r *oauth.Registration) { r.Provider = "myspace" }, "not known"},
 		{"home assistant without its address", func(r *oauth.Registration) {
 			r.Provider, r.AuthEndpoint, r.TokenEndpoint = "homeassistant", "", ""

@@ -89,29 +89,11 @@ func checkLayout(r io.ReaderAt, size int64) error {
 	if size == 0 {
 		return nil
 	}
-	// The page size is that of the first valid meta page, searched as
-	// bbolt does: the first at offset 0, else the second at any size.
+	pageSize, err := findPageSize(r, size)
+	if err != nil {
+		return err
+	}
 	meta0, ok0 := readMeta(r, 0)
-	pageSize := int64(meta0.pageSize)
-	if !ok0 {
-		pageSize = 0
-		for off := int64(minPageSize); off <= maxPageSize && off < size-minPageSize; off <<= 1 {
-			if m, ok := readMeta(r, off); ok {
-				pageSize = int64(m.pageSize)
-				break
-			}
-		}
-	}
-	switch {
-	case pageSize == 0 && size < 2*minPageSize:
-		return fmt.Errorf("it is %d bytes, too short to be a database: it was cut short, or is not a database", size)
-	case pageSize == 0:
-		return errors.New("neither of its two first pages is a sound bbolt meta page: it was overwritten, or is not a database")
-	case pageSize < minPageSize || pageSize > maxPageSize || pageSize&(pageSize-1) != 0:
-		return fmt.Errorf("its meta page gives a page size of %d bytes, which bbolt never writes", pageSize)
-	case size < 2*pageSize:
-		return fmt.Errorf("it is %d bytes, less than its two meta pages of %d bytes: it was cut short", size, pageSize)
-	}
 	meta1, ok1 := readMeta(r, pageSize)
 	// bbolt uses the meta of the higher transaction if it is valid, else
 	// the other.
@@ -140,6 +122,40 @@ func checkLayout(r io.ReaderAt, size int64) error {
 	if err := checkFreelist(r, m.freelist, m.pgid, pageSize); err != nil {
 		return err
 	}
+	return checkRoot(r, m, pageSize)
+}
+
+// findPageSize returns the page size of a file of size bytes: that of the
+// first valid meta page, searched as bbolt does, the first at offset 0,
+// else the second at any size.
+func findPageSize(r io.ReaderAt, size int64) (int64, error) {
+	meta0, ok0 := readMeta(r, 0)
+	pageSize := int64(meta0.pageSize)
+	if !ok0 {
+		pageSize = 0
+		for off := int64(minPageSize); off <= maxPageSize && off < size-minPageSize; off <<= 1 {
+			if m, ok := readMeta(r, off); ok {
+				pageSize = int64(m.pageSize)
+				break
+			}
+		}
+	}
+	switch {
+	case pageSize == 0 && size < 2*minPageSize:
+		return 0, fmt.Errorf("it is %d bytes, too short to be a database: it was cut short, or is not a database", size)
+	case pageSize == 0:
+		return 0, errors.New("neither of its two first pages is a sound bbolt meta page: it was overwritten, or is not a database")
+	case pageSize < minPageSize || pageSize > maxPageSize || pageSize&(pageSize-1) != 0:
+		return 0, fmt.Errorf("its meta page gives a page size of %d bytes, which bbolt never writes", pageSize)
+	case size < 2*pageSize:
+		return 0, fmt.Errorf("it is %d bytes, less than its two meta pages of %d bytes: it was cut short", size, pageSize)
+	}
+	return pageSize, nil
+}
+
+// checkRoot checks the root page that m, the meta page in use, names: a
+// tree page within the pages in use.
+func checkRoot(r io.ReaderAt, m boltMeta, pageSize int64) error {
 	flags, overflow, err := pageHeader(r, m.root, pageSize)
 	switch {
 	case err != nil:

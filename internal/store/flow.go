@@ -52,28 +52,8 @@ func (db *DB) PutFlow(flow *oauth.Flow, keepPerApp int) error {
 			// The state is a secret: name the other flow, not the state.
 			return fmt.Errorf("state already belongs to flow %s", oauth.FlowTag(string(owner)))
 		}
-		if b.flows.has(id) {
-			prev, err := get[oauth.Flow](b.flows, flow.ID)
-			if errors.Is(err, errDamaged) {
-				// Set aside after; its index entries go now, before
-				// this flow's take their place.
-				app, err := b.unindexFlow(flow.ID)
-				if err != nil {
-					return err
-				}
-				b.damage.setApp(bucketFlows, id, app)
-			} else if err != nil {
-				return err
-			} else if prev.State != flow.State {
-				if err := b.deleteState(prev); err != nil {
-					return err
-				}
-			}
-			if prev != nil {
-				if err := b.appFlows.Delete(appFlowKey(prev.MungedID, prev.ID)); err != nil {
-					return err
-				}
-			}
+		if err := b.unindexReplaced(flow); err != nil {
+			return err
 		}
 		if err := b.flows.put(id, data); err != nil {
 			return err
@@ -93,6 +73,36 @@ func (db *DB) PutFlow(flow *oauth.Flow, keepPerApp int) error {
 	})
 	if err != nil {
 		return fmt.Errorf("put flow %s: %w", oauth.FlowTag(flow.ID), err)
+	}
+	return nil
+}
+
+// unindexReplaced deletes the index entries of the flow stored under
+// flow's id, if any, before flow replaces it: its app's entry, and its
+// state's if flow has another state.
+func (b *buckets) unindexReplaced(flow *oauth.Flow) error {
+	id := []byte(flow.ID)
+	if !b.flows.has(id) {
+		return nil
+	}
+	prev, err := get[oauth.Flow](b.flows, flow.ID)
+	if errors.Is(err, errDamaged) {
+		// Set aside after; its index entries go now, before this flow's
+		// take their place.
+		app, err := b.unindexFlow(flow.ID)
+		if err != nil {
+			return err
+		}
+		b.damage.setApp(bucketFlows, id, app)
+	} else if err != nil {
+		return err
+	} else if prev.State != flow.State {
+		if err := b.deleteState(prev); err != nil {
+			return err
+		}
+	}
+	if prev != nil {
+		return b.appFlows.Delete(appFlowKey(prev.MungedID, prev.ID))
 	}
 	return nil
 }
