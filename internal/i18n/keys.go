@@ -339,3 +339,21 @@ const (
 
 	CLILoginSetup Key = "cli.login.setup"
 )
+
+// What the CLI printed in English whatever the language: its dates,
+// the reasons the store and the import give, the defaults in --help.
+const (
+	CLIDate     Key = "cli.date"
+	CLIMonthJan Key = "cli.month.jan"
+	CLIMonthFeb Key = "cli.month.feb"
+	CLIMonthMar Key = "cli.month.mar"
+	CLIMonthApr Key = "cli.month.apr"
+	CLIMonthMay Key = "cli.month.may"
+	CLIMonthJun Key = "cli.month.jun"
+	CLIMonthJul Key = "cli.month.jul"
+	CLIMonthAug Key = "cli.month.aug"
+	CLIMonthSep Key = "cli.month.sep"
+	CLIMonthOct Key = "cli.month.oct"
+	CLIMonthNov Key = "cli.month.nov"
+	CLIMonthDec Key = "cli.month.dec"
+)
