@@ -70,7 +70,7 @@ func textFor(args []string, getenv func(string) string) *i18n.Printer {
 // helpText is a command's --help: the text of usage, its flags, then
 // after.
 func helpText(t *i18n.Printer, usage i18n.Key, fs *pflag.FlagSet, after string) string {
-	return t.Text(usage) + "\n\n" + t.Text(i18n.CLIUsageFlags) + "\n" + fs.FlagUsages() + after
+	return t.Text(usage) + "\n\n" + t.Text(i18n.CLIUsageFlags) + "\n" + config.FlagUsages(t, fs) + after
 }
 
 // plural is n things in words, one or many of them: "1 app", "3 apps".

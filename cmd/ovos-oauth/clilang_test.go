@@ -289,3 +289,26 @@ func TestImportInLang(t *testing.T) {
 	}
 	wantAll(t, "import again", out, "behalten     "+id+": schon in der Datenbank von ovos-oauth, bleibt, wie sie ist")
 }
+
+// TestHelpDefaultsInLang: the defaults --help gives beside the flags are
+// in the settings' language too, not pflag's English "(default 5s)".
+func TestHelpDefaultsInLang(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		args  []string
+		wants []string
+	}{
+		{[]string{"status", "--lang", "de-de", "--help"}, []string{"(Standard: 5s)"}},
+		{[]string{"backup", "--lang", "de-de", "--help"}, nil},
+		{[]string{"serve", "--lang", "de-de", "--help"}, []string{"(Standard: 10m0s)", `(Standard: "info")`, "(Standard: true)"}},
+	} {
+		r := runEnv(langEnv(t, ""), tt.args...).want(t, exitOK)
+		help := r.stdout + r.stderr
+		wantAll(t, strings.Join(tt.args, " "), help, tt.wants...)
+		if strings.Contains(help, "default") {
+			t.Errorf("%q: an English default:\n%s", tt.args, help)
+		}
+	}
+	r := runEnv(langEnv(t, ""), "status", "--help").want(t, exitOK)
+	wantAll(t, "status --help", r.stderr, "(default 5s)")
+}

@@ -356,4 +356,6 @@ const (
 	CLIMonthOct Key = "cli.month.oct"
 	CLIMonthNov Key = "cli.month.nov"
 	CLIMonthDec Key = "cli.month.dec"
+
+	CLIFlagDefault Key = "cli.flag.default"
 )
