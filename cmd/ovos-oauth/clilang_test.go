@@ -298,17 +298,20 @@ func TestHelpDefaultsInLang(t *testing.T) {
 		args  []string
 		wants []string
 	}{
-		{[]string{"status", "--lang", "de-de", "--help"}, []string{"(Standard: 5s)"}},
+		{[]string{"status", "--lang", "de-de", "--help"}, []string{"--timeout Dauer ", "(Standard: 5s)"}},
+		{[]string{"login", "--lang", "de-de", "--help"}, []string{"--login-mode Text ", "--wait Dauer "}},
 		{[]string{"backup", "--lang", "de-de", "--help"}, nil},
 		{[]string{"serve", "--lang", "de-de", "--help"}, []string{"(Standard: 10m0s)", `(Standard: "info")`, "(Standard: true)"}},
 	} {
 		r := runEnv(langEnv(t, ""), tt.args...).want(t, exitOK)
 		help := r.stdout + r.stderr
 		wantAll(t, strings.Join(tt.args, " "), help, tt.wants...)
-		if strings.Contains(help, "default") {
-			t.Errorf("%q: an English default:\n%s", tt.args, help)
+		for _, english := range []string{"default", " duration ", " string "} {
+			if strings.Contains(help, english) {
+				t.Errorf("%q: English %q:\n%s", tt.args, english, help)
+			}
 		}
 	}
 	r := runEnv(langEnv(t, ""), "status", "--help").want(t, exitOK)
-	wantAll(t, "status --help", r.stderr, "(default 5s)")
+	wantAll(t, "status --help", r.stderr, "--timeout duration ", "(default 5s)")
 }

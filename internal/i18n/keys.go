@@ -357,5 +357,8 @@ const (
 	CLIMonthNov Key = "cli.month.nov"
 	CLIMonthDec Key = "cli.month.dec"
 
-	CLIFlagDefault Key = "cli.flag.default"
+	CLIFlagDefault      Key = "cli.flag.default"
+	CLIFlagTypeDuration Key = "cli.flag.type.duration"
+	CLIFlagTypeString   Key = "cli.flag.type.string"
+	CLIFlagTypeInt      Key = "cli.flag.type.int"
 )
