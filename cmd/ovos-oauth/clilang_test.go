@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -212,6 +213,18 @@ func TestDamagedInLang(t *testing.T) {
 		"ihr Skill registriert sie wieder, dann braucht sie eine neue Anmeldung",
 		"eine laufende Anmeldung wurde beendet: starten Sie sie erneut",
 		"Sie bleiben in der Datei, bis Sie sie entfernen: ovos-oauth doctor --remove")
+	// The table's kinds of record and reasons are German too.
+	for _, re := range []string{
+		`_regapp +App +seine Prüfung schlägt fehl: seine Bytes wurden verändert +ihr Skill`,
+		`_flowapp +Anmeldung +seine Prüfung schlägt fehl: seine Bytes wurden verändert +eine laufende`,
+	} {
+		if !regexp.MustCompile(re).MatchString(out) {
+			t.Errorf("doctor lacks %s:\n%s", re, out)
+		}
+	}
+	if strings.Contains(out, "authenticate") || strings.Contains(out, " login ") {
+		t.Errorf("doctor: English words:\n%s", out)
+	}
 	out = runEnv(env, "doctor", "--data-dir", dataDir, "--remove").want(t, exitOK).stdout
 	wantAll(t, "doctor --remove", out, "2 beschädigte Einträge entfernt")
 	out = runEnv(env, "doctor", "--data-dir", dataDir).want(t, exitOK).stdout

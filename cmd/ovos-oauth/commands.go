@@ -104,7 +104,7 @@ func damagedWords(t *i18n.Printer, d wire.DamagedRecord, a *wire.AppStatus) stri
 		}
 		return t.Text(i18n.CLIDamagedLogin, "time", at)
 	}
-	return t.Text(i18n.CLIDamagedOther, "record", d.Record, "time", at, "reason", d.Reason)
+	return t.Text(i18n.CLIDamagedOther, "record", recordWord(t, d.Record), "time", at, "reason", damageWords(t, d.Reason))
 }
 
 func yesNo(t *i18n.Printer, b bool) string {

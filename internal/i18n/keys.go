@@ -361,4 +361,12 @@ const (
 	CLIFlagTypeDuration Key = "cli.flag.type.duration"
 	CLIFlagTypeString   Key = "cli.flag.type.string"
 	CLIFlagTypeInt      Key = "cli.flag.type.int"
+
+	CLIRecordApp          Key = "cli.record.app"
+	CLIRecordToken        Key = "cli.record.token"
+	CLIRecordLogin        Key = "cli.record.login"
+	CLIDamageNotAuthentic Key = "cli.damage.not_authentic"
+	CLIDamageNotSealed    Key = "cli.damage.not_sealed"
+	CLIDamageNotRecord    Key = "cli.damage.not_a_record"
+	CLIDamageAppDamaged   Key = "cli.damage.app_damaged"
 )

@@ -804,7 +804,7 @@ func decode[T any](s *sealedBucket, key, sealed []byte) (*T, error) {
 	if err := json.Unmarshal(data, v); err != nil {
 		// It authenticated, so this store wrote it; never err in the
 		// reason: it can quote the value.
-		return nil, s.damage.note(s.name, key, sealed, "it opens but does not decode as a record")
+		return nil, s.damage.note(s.name, key, sealed, DamageNotRecord)
 	}
 	return v, nil
 }
