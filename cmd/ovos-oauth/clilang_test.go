@@ -277,8 +277,7 @@ func TestBackupInLang(t *testing.T) {
 }
 
 // TestImportInLang: what import did with each app, and in all, is in
-// the settings' language (the plugin's own entries' faults stay as
-// package migrate words them).
+// the settings' language, and so is why an entry or a file was skipped.
 func TestImportInLang(t *testing.T) {
 	env := importEnv(t)
 	env["OVOS_OAUTH_LANG"] = "de-de"
@@ -294,13 +293,28 @@ func TestImportInLang(t *testing.T) {
 		"importiere aus "+pluginDir+" nach "+filepath.Join(dataDir, "ovos-oauth.db"),
 		"importiert   "+id+" (mit ihrem Token, läuft ab ",
 		"importiert   skill-bare.test_notoken (kein Token: melden Sie sich erneut an)",
-		`übersprungen "skill-broken.test_app" in ovos_oauth_apps.json: `,
+		`übersprungen "skill-broken.test_app" in ovos_oauth_apps.json: client_id ist kein Text`,
+		`übersprungen "skill-gone.test_app" in ovos_oauth.json: keine App dieses Namens in ovos_oauth_apps.json`,
 		"2 Apps importiert (1 mit Token), 0 behalten, 2 Einträge übersprungen; "+pluginDir+" wurde nicht verändert")
 	out, err = runImport(t, env, "--data-dir", dataDir)
 	if err != nil {
 		t.Fatal(err)
 	}
 	wantAll(t, "import again", out, "behalten     "+id+": schon in der Datenbank von ovos-oauth, bleibt, wie sie ist")
+
+	// A whole file that is not a JSON object.
+	torn := t.TempDir()
+	if err := os.WriteFile(filepath.Join(torn, "ovos_oauth_apps.json"), []byte("[1, 2"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, err = runImport(t, env, "--data-dir", t.TempDir(), "--import-from", torn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantAll(t, "import of a torn file", out, "übersprungen ovos_oauth_apps.json: kein JSON-Objekt; die Datei bleibt unverändert")
+	if strings.Contains(out, "not a JSON object") {
+		t.Errorf("import of a torn file: English:\n%s", out)
+	}
 }
 
 // TestHelpDefaultsInLang: the defaults --help gives beside the flags are

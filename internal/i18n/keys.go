@@ -369,4 +369,15 @@ const (
 	CLIDamageNotSealed    Key = "cli.damage.not_sealed"
 	CLIDamageNotRecord    Key = "cli.damage.not_a_record"
 	CLIDamageAppDamaged   Key = "cli.damage.app_damaged"
+
+	CLIImportWhyFileNotObject Key = "cli.import.why.file_not_object"
+	CLIImportWhyBadID         Key = "cli.import.why.bad_id"
+	CLIImportWhyNotObject     Key = "cli.import.why.not_object"
+	CLIImportWhyMissing       Key = "cli.import.why.missing"
+	CLIImportWhyNotURL        Key = "cli.import.why.not_url"
+	CLIImportWhyNotString     Key = "cli.import.why.not_string"
+	CLIImportWhyNotBool       Key = "cli.import.why.not_bool"
+	CLIImportWhyNotNumber     Key = "cli.import.why.not_number"
+	CLIImportWhyNoApp         Key = "cli.import.why.no_app"
+	CLIImportWhyAppSkipped    Key = "cli.import.why.app_skipped"
 )
