@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"os"
 	"path/filepath"
@@ -341,4 +342,39 @@ func TestHelpDefaultsInLang(t *testing.T) {
 	}
 	r := runEnv(langEnv(t, ""), "status", "--help").want(t, exitOK)
 	wantAll(t, "status --help", r.stderr, "--timeout duration ", "(default 5s)")
+}
+
+// TestDamagedFileInLang: a database file bbolt cannot map stops the
+// daemon's start, doctor, import, backup and restore with what is wrong
+// and what to do, in the settings' language.
+func TestDamagedFileInLang(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		name    string
+		data    []byte
+		problem string
+	}{
+		{"cut short", make([]byte, 100), "sie wurde abgeschnitten"},
+		{"overwritten", bytes.Repeat([]byte{0x5a}, 3*4096), "ihre ersten Seiten wurden überschrieben, oder sie ist keine Datenbank"},
+	} {
+		dataDir := t.TempDir()
+		dbPath := filepath.Join(dataDir, "ovos-oauth.db")
+		if err := os.WriteFile(dbPath, tt.data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		want := "die Datenbankdatei " + dbPath + " ist beschädigt: " + tt.problem + ". ovos-oauth hat sie nicht verändert."
+		_, err := runFailing(t, dataDir, "--lang", "de-de")
+		wantAll(t, tt.name+": serve", err.Error(), want, "mv "+dbPath+" "+dbPath+".damaged")
+		env := langEnv(t, "de-de")
+		for _, args := range [][]string{
+			{"doctor", "--data-dir", dataDir},
+			{"import", "--data-dir", dataDir, "--import-from", t.TempDir()},
+		} {
+			r := runEnv(env, args...).want(t, exitFailed)
+			wantAll(t, tt.name+": "+args[0], r.err.Error(), want)
+		}
+		if got, _ := os.ReadFile(dbPath); !bytes.Equal(got, tt.data) {
+			t.Errorf("%s: the damaged file was changed", tt.name)
+		}
+	}
 }

@@ -380,4 +380,9 @@ const (
 	CLIImportWhyNotNumber     Key = "cli.import.why.not_number"
 	CLIImportWhyNoApp         Key = "cli.import.why.no_app"
 	CLIImportWhyAppSkipped    Key = "cli.import.why.app_skipped"
+
+	CLIDamagedFile             Key = "cli.damaged_file"
+	CLIDamagedFileCutShort     Key = "cli.damaged_file.cut_short"
+	CLIDamagedFileOverwritten  Key = "cli.damaged_file.overwritten"
+	CLIDamagedFileInconsistent Key = "cli.damaged_file.inconsistent"
 )

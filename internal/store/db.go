@@ -212,7 +212,7 @@ func (db *DB) Open() error {
 		}
 		if err := walk(bdb); err != nil {
 			_ = bdb.Close()
-			return fmt.Errorf("open store %s: %w", db.Path, damagedFile(db.Path, err.Error()))
+			return fmt.Errorf("open store %s: %w", db.Path, damagedFile(db.Path, err))
 		}
 		replaced, err := replacedSince(file, db.Path)
 		if err == nil && !replaced {
