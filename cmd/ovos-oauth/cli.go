@@ -60,6 +60,15 @@ type textError struct {
 func (e *textError) Error() string { return e.msg }
 func (e *textError) Unwrap() error { return e.err }
 
+// logText is err as the log keeps it: English, the cause of a textError
+// rather than its words for a person.
+func logText(err error) error {
+	if e, ok := err.(*textError); ok && e.err != nil {
+		return e.err
+	}
+	return err
+}
+
 // textFor is the printer of a command's output before it has parsed its
 // flags: in the language config.Lang finds in args and the environment,
 // so that its --help and its usage errors speak it too.

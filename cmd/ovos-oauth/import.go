@@ -242,7 +242,7 @@ func importIfEmpty(db *store.DB, read func() (migrate.Files, []string, error), l
 	}
 	f, looked, err := read()
 	if err != nil {
-		logger.Error("import of ovos-PHAL-plugin-oauth's apps failed", "looked_in", strings.Join(looked, ", "), "err", err)
+		logger.Error("import of ovos-PHAL-plugin-oauth's apps failed", "looked_in", strings.Join(looked, ", "), "err", logText(err))
 		return fmt.Errorf("import: %w", err)
 	}
 	importLogged(db, f, looked, logger)

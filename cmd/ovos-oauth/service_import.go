@@ -51,7 +51,13 @@ type importBundle struct {
 	Looked []string `json:"looked,omitempty"`
 	// Err says why no folder was found or read, "" when none was there.
 	Err string `json:"error,omitempty"`
+	// Text is Err in the import's language, for a person, when the step
+	// that wrote the bundle has it in words of its own; the log keeps Err.
+	Text string `json:"text,omitempty"`
 }
+
+// errRootFolder is the error of folderOwner for a folder of root's.
+var errRootFolder = errors.New("the folder is root's")
 
 // serviceSystem is what importService uses of the machine.
 type serviceSystem struct {
@@ -95,9 +101,10 @@ func importService(cfg config.Config, ifEmpty bool, getenv func(string) string, 
 		stderr = &syncWriter{w: stderr}
 	}
 	logger := newLogger(cfg, stderr).With("component", "import")
+	t := i18n.For(cfg.Lang)
 	fi, err := os.Stat(cfg.DataDir)
 	if err != nil {
-		return &textError{i18n.For(cfg.Lang).Text(i18n.CLIImportDataDir, "err", err.Error()), err}
+		return &textError{t.Text(i18n.CLIImportDataDir, "err", err.Error()), err}
 	}
 	storeOwner := fi.Sys().(*syscall.Stat_t)
 
@@ -125,11 +132,11 @@ func importService(cfg config.Config, ifEmpty bool, getenv func(string) string, 
 	dataR.Close()
 	readyW.Close()
 	if err != nil {
-		return fmt.Errorf("import: start the step that writes the database: %w", err)
+		return &textError{t.Text(i18n.CLIImportStepStartStore, "err", err.Error()), fmt.Errorf("import: start the step that writes the database: %w", err)}
 	}
 	wait := func() error {
 		if err := storeStep.Wait(); err != nil {
-			return fmt.Errorf("import: the step that writes the database: %w", err)
+			return &textError{t.Text(i18n.CLIImportStepStoreFailed, "err", err.Error()), fmt.Errorf("import: the step that writes the database: %w", err)}
 		}
 		return nil
 	}
@@ -149,6 +156,9 @@ func importService(cfg config.Config, ifEmpty bool, getenv func(string) string, 
 	}
 	if err != nil {
 		b.Err = err.Error()
+		if errors.Is(err, errRootFolder) {
+			b.Text = t.Text(i18n.CLIImportStepRootFolder, "dir", cfg.ImportFrom)
+		}
 	}
 	if !ok {
 		werr := json.NewEncoder(dataW).Encode(b)
@@ -165,6 +175,7 @@ func importService(cfg config.Config, ifEmpty bool, getenv func(string) string, 
 	sys.runAs(readStep, found.UID, found.GID)
 	if err := readStep.Start(); err != nil {
 		b.Err = fmt.Sprintf("cannot start the step that reads %s: %v", found.Dir, err)
+		b.Text = t.Text(i18n.CLIImportStepStartRead, "dir", found.Dir, "err", err.Error())
 		werr := json.NewEncoder(dataW).Encode(b)
 		dataW.Close()
 		return errors.Join(wait(), werr)
@@ -173,7 +184,7 @@ func importService(cfg config.Config, ifEmpty bool, getenv func(string) string, 
 	rerr := readStep.Wait()
 	if rerr != nil {
 		logger.Error("the step that reads ovos-PHAL-plugin-oauth's files failed", "dir", found.Dir, "err", rerr)
-		rerr = fmt.Errorf("import: the step that reads %s: %w", found.Dir, rerr)
+		rerr = &textError{t.Text(i18n.CLIImportStepReadFailed, "dir", found.Dir, "err", rerr.Error()), fmt.Errorf("import: the step that reads %s: %w", found.Dir, rerr)}
 	}
 	return errors.Join(wait(), rerr)
 }
@@ -189,7 +200,7 @@ func folderOwner(dir string, asRoot bool) (migrate.Found, error) {
 	}
 	st := fi.Sys().(*syscall.Stat_t)
 	if asRoot && st.Uid == 0 {
-		return migrate.Found{}, fmt.Errorf("%s is root's: not read with root's rights; give it to the user whose files these are", dir)
+		return migrate.Found{}, fmt.Errorf("%s is root's: not read with root's rights; give it to the user whose files these are: %w", dir, errRootFolder)
 	}
 	return migrate.Found{Dir: dir, UID: st.Uid, GID: st.Gid}, nil
 }
@@ -228,6 +239,7 @@ func importStoreStep(args []string, ifEmpty bool, stdout, stderr io.Writer) erro
 		return usageErr("import --internal-bundle: give --data-dir and no arguments")
 	}
 	logger := newLogger(cfg, stderr).With("component", "import")
+	t := i18n.For(cfg.Lang)
 	ready := os.NewFile(3, "ready") // ExtraFiles[0] of importService
 	defer ready.Close()
 
@@ -235,7 +247,7 @@ func importStoreStep(args []string, ifEmpty bool, stdout, stderr io.Writer) erro
 	db.KeyFile = cfg.SecretsKeyFile
 	if err := db.Open(); err != nil {
 		logger.Error("import of ovos-PHAL-plugin-oauth's apps failed: cannot open the database (if the daemon runs, stop it first)", "err", err)
-		return fmt.Errorf("import: %w", err)
+		return &textError{t.Text(i18n.CLIImportOpen, "err", err.Error()), err}
 	}
 	defer db.Close()
 	read := func() (migrate.Files, []string, error) {
@@ -245,11 +257,13 @@ func importStoreStep(args []string, ifEmpty bool, stdout, stderr io.Writer) erro
 		ready.Close()
 		var b importBundle
 		if err := json.NewDecoder(io.LimitReader(os.Stdin, maxBundle)).Decode(&b); err != nil {
-			return migrate.Files{}, nil, fmt.Errorf("no answer from the step that reads the files: %w", err)
+			return migrate.Files{}, nil, &textError{t.Text(i18n.CLIImportStepNoAnswer, "err", err.Error()), fmt.Errorf("no answer from the step that reads the files: %w", err)}
 		}
 		switch {
 		case b.Files != nil:
 			return *b.Files, b.Looked, nil
+		case b.Text != "":
+			return migrate.Files{}, b.Looked, &textError{b.Text, errors.New(b.Err)}
 		case b.Err != "":
 			return migrate.Files{}, b.Looked, errors.New(b.Err)
 		}
@@ -260,13 +274,14 @@ func importStoreStep(args []string, ifEmpty bool, stdout, stderr io.Writer) erro
 	}
 	f, looked, err := read()
 	if err != nil {
-		return fmt.Errorf("import: looked in %s: %w", strings.Join(looked, ", "), err)
+		dirs := strings.Join(looked, ", ")
+		return &textError{t.Text(i18n.CLIImportStepLooked, "dirs", dirs, "err", err.Error()), fmt.Errorf("import: looked in %s: %w", dirs, logText(err))}
 	}
 	if !f.Found {
-		fmt.Fprintln(stdout, i18n.For(cfg.Lang).Text(i18n.CLIImportNoneFound, "dirs", strings.Join(looked, ", ")))
+		fmt.Fprintln(stdout, t.Text(i18n.CLIImportNoneFound, "dirs", strings.Join(looked, ", ")))
 		return nil
 	}
-	return importPrinted(i18n.For(cfg.Lang), db, f, cfg.DBPath(), stdout)
+	return importPrinted(t, db, f, cfg.DBPath(), stdout)
 }
 
 // syncWriter serializes the writes to w.

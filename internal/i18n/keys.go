@@ -385,4 +385,12 @@ const (
 	CLIDamagedFileCutShort     Key = "cli.damaged_file.cut_short"
 	CLIDamagedFileOverwritten  Key = "cli.damaged_file.overwritten"
 	CLIDamagedFileInconsistent Key = "cli.damaged_file.inconsistent"
+
+	CLIImportStepStartStore  Key = "cli.import.step.start_store"
+	CLIImportStepStoreFailed Key = "cli.import.step.store_failed"
+	CLIImportStepStartRead   Key = "cli.import.step.start_read"
+	CLIImportStepReadFailed  Key = "cli.import.step.read_failed"
+	CLIImportStepRootFolder  Key = "cli.import.step.root_folder"
+	CLIImportStepNoAnswer    Key = "cli.import.step.no_answer"
+	CLIImportStepLooked      Key = "cli.import.step.looked"
 )
