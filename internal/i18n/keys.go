@@ -340,8 +340,10 @@ const (
 	CLILoginSetup Key = "cli.login.setup"
 )
 
-// What the CLI printed in English whatever the language: its dates,
-// the reasons the store and the import give, the defaults in --help.
+// The CLI's dates, what --help says of a flag's value, and its words for
+// the codes the store and the import give (store.DamageReason,
+// store.FileDamage, migrate.SkipReason) and for the steps of
+// import --service.
 const (
 	CLIDate     Key = "cli.date"
 	CLIMonthJan Key = "cli.month.jan"
