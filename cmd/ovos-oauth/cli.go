@@ -60,6 +60,15 @@ type textError struct {
 func (e *textError) Error() string { return e.msg }
 func (e *textError) Unwrap() error { return e.err }
 
+// logText is err as the log keeps it: English, the cause of a textError
+// rather than its words for a person.
+func logText(err error) error {
+	if e, ok := err.(*textError); ok && e.err != nil {
+		return e.err
+	}
+	return err
+}
+
 // textFor is the printer of a command's output before it has parsed its
 // flags: in the language config.Lang finds in args and the environment,
 // so that its --help and its usage errors speak it too.
@@ -70,7 +79,7 @@ func textFor(args []string, getenv func(string) string) *i18n.Printer {
 // helpText is a command's --help: the text of usage, its flags, then
 // after.
 func helpText(t *i18n.Printer, usage i18n.Key, fs *pflag.FlagSet, after string) string {
-	return t.Text(usage) + "\n\n" + t.Text(i18n.CLIUsageFlags) + "\n" + fs.FlagUsages() + after
+	return t.Text(usage) + "\n\n" + t.Text(i18n.CLIUsageFlags) + "\n" + config.FlagUsages(t, fs) + after
 }
 
 // plural is n things in words, one or many of them: "1 app", "3 apps".

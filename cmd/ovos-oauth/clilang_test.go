@@ -1,9 +1,11 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -212,6 +214,18 @@ func TestDamagedInLang(t *testing.T) {
 		"ihr Skill registriert sie wieder, dann braucht sie eine neue Anmeldung",
 		"eine laufende Anmeldung wurde beendet: starten Sie sie erneut",
 		"Sie bleiben in der Datei, bis Sie sie entfernen: ovos-oauth doctor --remove")
+	// The table's kinds of record and reasons are German too.
+	for _, re := range []string{
+		`_regapp +App +seine Prüfung schlägt fehl: seine Bytes wurden verändert +ihr Skill`,
+		`_flowapp +Anmeldung +seine Prüfung schlägt fehl: seine Bytes wurden verändert +eine laufende`,
+	} {
+		if !regexp.MustCompile(re).MatchString(out) {
+			t.Errorf("doctor lacks %s:\n%s", re, out)
+		}
+	}
+	if strings.Contains(out, "authenticate") || strings.Contains(out, " login ") {
+		t.Errorf("doctor: English words:\n%s", out)
+	}
 	out = runEnv(env, "doctor", "--data-dir", dataDir, "--remove").want(t, exitOK).stdout
 	wantAll(t, "doctor --remove", out, "2 beschädigte Einträge entfernt")
 	out = runEnv(env, "doctor", "--data-dir", dataDir).want(t, exitOK).stdout
@@ -264,8 +278,7 @@ func TestBackupInLang(t *testing.T) {
 }
 
 // TestImportInLang: what import did with each app, and in all, is in
-// the settings' language (the plugin's own entries' faults stay as
-// package migrate words them).
+// the settings' language, and so is why an entry or a file was skipped.
 func TestImportInLang(t *testing.T) {
 	env := importEnv(t)
 	env["OVOS_OAUTH_LANG"] = "de-de"
@@ -281,11 +294,87 @@ func TestImportInLang(t *testing.T) {
 		"importiere aus "+pluginDir+" nach "+filepath.Join(dataDir, "ovos-oauth.db"),
 		"importiert   "+id+" (mit ihrem Token, läuft ab ",
 		"importiert   skill-bare.test_notoken (kein Token: melden Sie sich erneut an)",
-		`übersprungen "skill-broken.test_app" in ovos_oauth_apps.json: `,
+		`übersprungen "skill-broken.test_app" in ovos_oauth_apps.json: client_id ist kein Text`,
+		`übersprungen "skill-gone.test_app" in ovos_oauth.json: keine App dieses Namens in ovos_oauth_apps.json`,
 		"2 Apps importiert (1 mit Token), 0 behalten, 2 Einträge übersprungen; "+pluginDir+" wurde nicht verändert")
 	out, err = runImport(t, env, "--data-dir", dataDir)
 	if err != nil {
 		t.Fatal(err)
 	}
 	wantAll(t, "import again", out, "behalten     "+id+": schon in der Datenbank von ovos-oauth, bleibt, wie sie ist")
+
+	// A whole file that is not a JSON object.
+	torn := t.TempDir()
+	if err := os.WriteFile(filepath.Join(torn, "ovos_oauth_apps.json"), []byte("[1, 2"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, err = runImport(t, env, "--data-dir", t.TempDir(), "--import-from", torn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantAll(t, "import of a torn file", out, "übersprungen ovos_oauth_apps.json: kein JSON-Objekt; die Datei bleibt unverändert")
+	if strings.Contains(out, "not a JSON object") {
+		t.Errorf("import of a torn file: English:\n%s", out)
+	}
+}
+
+// TestHelpDefaultsInLang: the defaults --help gives beside the flags are
+// in the settings' language too, not pflag's English "(default 5s)".
+func TestHelpDefaultsInLang(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		args  []string
+		wants []string
+	}{
+		{[]string{"status", "--lang", "de-de", "--help"}, []string{"--timeout Dauer ", "(Standard: 5s)"}},
+		{[]string{"login", "--lang", "de-de", "--help"}, []string{"--login-mode Text ", "--wait Dauer "}},
+		{[]string{"backup", "--lang", "de-de", "--help"}, nil},
+		{[]string{"serve", "--lang", "de-de", "--help"}, []string{"(Standard: 10m0s)", `(Standard: "info")`, "(Standard: true)"}},
+	} {
+		r := runEnv(langEnv(t, ""), tt.args...).want(t, exitOK)
+		help := r.stdout + r.stderr
+		wantAll(t, strings.Join(tt.args, " "), help, tt.wants...)
+		for _, english := range []string{"default", " duration ", " string "} {
+			if strings.Contains(help, english) {
+				t.Errorf("%q: English %q:\n%s", tt.args, english, help)
+			}
+		}
+	}
+	r := runEnv(langEnv(t, ""), "status", "--help").want(t, exitOK)
+	wantAll(t, "status --help", r.stderr, "--timeout duration ", "(default 5s)")
+}
+
+// TestDamagedFileInLang: a database file bbolt cannot map stops the
+// daemon's start, doctor, import, backup and restore with what is wrong
+// and what to do, in the settings' language.
+func TestDamagedFileInLang(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		name    string
+		data    []byte
+		problem string
+	}{
+		{"cut short", make([]byte, 100), "sie wurde abgeschnitten"},
+		{"overwritten", bytes.Repeat([]byte{0x5a}, 3*4096), "ihre ersten Seiten wurden überschrieben, oder sie ist keine Datenbank"},
+	} {
+		dataDir := t.TempDir()
+		dbPath := filepath.Join(dataDir, "ovos-oauth.db")
+		if err := os.WriteFile(dbPath, tt.data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		want := "die Datenbankdatei " + dbPath + " ist beschädigt: " + tt.problem + ". ovos-oauth hat sie nicht verändert."
+		_, err := runFailing(t, dataDir, "--lang", "de-de")
+		wantAll(t, tt.name+": serve", err.Error(), want, "mv "+dbPath+" "+dbPath+".damaged")
+		env := langEnv(t, "de-de")
+		for _, args := range [][]string{
+			{"doctor", "--data-dir", dataDir},
+			{"import", "--data-dir", dataDir, "--import-from", t.TempDir()},
+		} {
+			r := runEnv(env, args...).want(t, exitFailed)
+			wantAll(t, tt.name+": "+args[0], r.err.Error(), want)
+		}
+		if got, _ := os.ReadFile(dbPath); !bytes.Equal(got, tt.data) {
+			t.Errorf("%s: the damaged file was changed", tt.name)
+		}
+	}
 }

@@ -79,7 +79,7 @@ func printDamaged(t *i18n.Printer, w io.Writer, rep *wire.StatusReply) {
 // damagedWords says what a damaged record means for its app a, nil when
 // the app is not registered now.
 func damagedWords(t *i18n.Printer, d wire.DamagedRecord, a *wire.AppStatus) string {
-	at := time.UnixMicro(int64(d.At * 1e6)).Local().Format("Jan 2 15:04")
+	at := dateTime(t, time.UnixMicro(int64(d.At*1e6)).Local())
 	login := ""
 	if a != nil {
 		login = "ovos-oauth login " + a.SkillID + " " + a.AppID
@@ -104,7 +104,7 @@ func damagedWords(t *i18n.Printer, d wire.DamagedRecord, a *wire.AppStatus) stri
 		}
 		return t.Text(i18n.CLIDamagedLogin, "time", at)
 	}
-	return t.Text(i18n.CLIDamagedOther, "record", d.Record, "time", at, "reason", d.Reason)
+	return t.Text(i18n.CLIDamagedOther, "record", recordWord(t, d.Record), "time", at, "reason", damageWords(t, d.Reason))
 }
 
 func yesNo(t *i18n.Printer, b bool) string {
@@ -122,9 +122,24 @@ func when(p *i18n.Printer, unix *float64, now time.Time) string {
 	t := time.UnixMicro(int64(*unix * 1e6))
 	d := t.Sub(now).Round(time.Second)
 	if d < 0 {
-		return p.Text(i18n.CLIWhenAgo, "duration", (-d).String(), "time", t.Local().Format("Jan 2 15:04"))
+		return p.Text(i18n.CLIWhenAgo, "duration", (-d).String(), "time", dateTime(p, t.Local()))
 	}
-	return p.Text(i18n.CLIWhenIn, "duration", d.String(), "time", t.Local().Format("Jan 2 15:04"))
+	return p.Text(i18n.CLIWhenIn, "duration", d.String(), "time", dateTime(p, t.Local()))
+}
+
+// months are the keys of the months' short names, January first.
+var months = [12]i18n.Key{i18n.CLIMonthJan, i18n.CLIMonthFeb, i18n.CLIMonthMar, i18n.CLIMonthApr, i18n.CLIMonthMay, i18n.CLIMonthJun,
+	i18n.CLIMonthJul, i18n.CLIMonthAug, i18n.CLIMonthSep, i18n.CLIMonthOct, i18n.CLIMonthNov, i18n.CLIMonthDec}
+
+// date is t's day and month as the language writes them: "Nov 28",
+// "28. Nov.".
+func date(p *i18n.Printer, t time.Time) string {
+	return p.Text(i18n.CLIDate, "month", p.Text(months[t.Month()-1]), "day", strconv.Itoa(t.Day()))
+}
+
+// dateTime is date with the time of day on a 24-hour clock.
+func dateTime(p *i18n.Printer, t time.Time) string {
+	return date(p, t) + " " + t.Format("15:04")
 }
 
 // loginEnds is when a login ends, in the words a person uses: "in 12
@@ -135,14 +150,14 @@ func loginEnds(p *i18n.Printer, unix *float64, now time.Time) string {
 	}
 	t := time.UnixMicro(int64(*unix * 1e6)).Local()
 	d := t.Sub(now)
-	date := t.Format("Jan 2")
+	day := date(p, t)
 	if d < 48*time.Hour && d > -48*time.Hour {
-		date = t.Format("Jan 2 15:04")
+		day = dateTime(p, t)
 	}
 	if d <= 0 {
-		return p.Text(i18n.CLILoginEndsAgo, "amount", roughly(p, -d), "date", date)
+		return p.Text(i18n.CLILoginEndsAgo, "amount", roughly(p, -d), "date", day)
 	}
-	return p.Text(i18n.CLILoginEndsIn, "amount", roughly(p, d), "date", date)
+	return p.Text(i18n.CLILoginEndsIn, "amount", roughly(p, d), "date", day)
 }
 
 // roughly is a duration rounded to its largest unit: "6 months", "12

@@ -92,7 +92,7 @@ func printSetAside(t *i18n.Printer, stdout io.Writer, damaged []oauth.DamagedRec
 		if app == "" {
 			app = t.Text(i18n.CLIDoctorUnknownApp)
 		}
-		fmt.Fprintf(w, "  %s\t%s\t%s\t%s\t%s\n", d.At.Local().Format("2006-01-02 15:04:05"), app, d.Record, d.Reason, meaning(t, d.Record))
+		fmt.Fprintf(w, "  %s\t%s\t%s\t%s\t%s\n", d.At.Local().Format("2006-01-02 15:04:05"), app, recordWord(t, d.Record), damageWords(t, d.Reason), meaning(t, d.Record))
 	}
 	return w.Flush()
 }
@@ -108,4 +108,33 @@ func meaning(t *i18n.Printer, record string) string {
 		return t.Text(i18n.CLIDoctorMeaningLogin)
 	}
 	return strings.TrimSpace(record)
+}
+
+// recordWord names a kind of record in t's language.
+func recordWord(t *i18n.Printer, record string) string {
+	switch record {
+	case oauth.RecordToken:
+		return t.Text(i18n.CLIRecordToken)
+	case oauth.RecordApp:
+		return t.Text(i18n.CLIRecordApp)
+	case oauth.RecordLogin:
+		return t.Text(i18n.CLIRecordLogin)
+	}
+	return strings.TrimSpace(record)
+}
+
+// damageWords says in t's language why a record was set aside, from the
+// reason the store keeps; words of another version as they are.
+func damageWords(t *i18n.Printer, reason string) string {
+	switch store.DamageReasonOf(reason) {
+	case store.DamageNotAuthentic:
+		return t.Text(i18n.CLIDamageNotAuthentic)
+	case store.DamageNotSealed:
+		return t.Text(i18n.CLIDamageNotSealed)
+	case store.DamageNotRecord:
+		return t.Text(i18n.CLIDamageNotRecord)
+	case store.DamageAppDamaged:
+		return t.Text(i18n.CLIDamageAppDamaged)
+	}
+	return reason
 }

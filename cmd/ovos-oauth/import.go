@@ -242,7 +242,7 @@ func importIfEmpty(db *store.DB, read func() (migrate.Files, []string, error), l
 	}
 	f, looked, err := read()
 	if err != nil {
-		logger.Error("import of ovos-PHAL-plugin-oauth's apps failed", "looked_in", strings.Join(looked, ", "), "err", err)
+		logger.Error("import of ovos-PHAL-plugin-oauth's apps failed", "looked_in", strings.Join(looked, ", "), "err", logText(err))
 		return fmt.Errorf("import: %w", err)
 	}
 	importLogged(db, f, looked, logger)
@@ -274,10 +274,10 @@ func importPrinted(t *i18n.Printer, db *store.DB, f migrate.Files, dbPath string
 	}
 	for _, sk := range rep.Skipped {
 		if sk.Name == "" {
-			fmt.Fprintf(stdout, "%s%s: %s\n", padTo(skipped, width), sk.File, sk.Reason)
+			fmt.Fprintf(stdout, "%s%s: %s\n", padTo(skipped, width), sk.File, skipWords(t, sk))
 			continue
 		}
-		fmt.Fprintln(stdout, padTo(skipped, width)+t.Text(i18n.CLIImportSkippedEntry, "entry", strconv.Quote(sk.Name), "file", sk.File, "reason", sk.Reason))
+		fmt.Fprintln(stdout, padTo(skipped, width)+t.Text(i18n.CLIImportSkippedEntry, "entry", strconv.Quote(sk.Name), "file", sk.File, "reason", skipWords(t, sk)))
 	}
 	if n := len(rep.Mirrored); n > 0 {
 		fmt.Fprintln(stdout, padTo(left, width)+t.Text(i18n.CLIImportLeft, "n", strconv.Itoa(n)))
@@ -294,4 +294,43 @@ func importPrinted(t *i18n.Printer, db *store.DB, f migrate.Files, dbPath string
 	fmt.Fprintln(stdout, t.Text(i18n.CLIImportDone, "imported", strconv.Itoa(len(rep.Imported)), "tokens", strconv.Itoa(tokens),
 		"kept", strconv.Itoa(len(rep.Kept)), "skipped", strconv.Itoa(len(rep.Skipped)), "dir", f.Dir))
 	return nil
+}
+
+// skipWords says in t's language why an entry or a file was skipped.
+func skipWords(t *i18n.Printer, sk migrate.Skipped) string {
+	if len(sk.Problems) == 0 {
+		return sk.Reason
+	}
+	words := make([]string, len(sk.Problems))
+	for i, p := range sk.Problems {
+		words[i] = problemWords(t, p)
+	}
+	return strings.Join(words, "; ")
+}
+
+// problemWords says one reason of a skip in t's language.
+func problemWords(t *i18n.Printer, p migrate.Problem) string {
+	switch p.Reason {
+	case migrate.SkipFileNotObject:
+		return t.Text(i18n.CLIImportWhyFileNotObject)
+	case migrate.SkipBadID:
+		return t.Text(i18n.CLIImportWhyBadID)
+	case migrate.SkipNotObject:
+		return t.Text(i18n.CLIImportWhyNotObject)
+	case migrate.SkipMissing:
+		return t.Text(i18n.CLIImportWhyMissing, "field", p.Field)
+	case migrate.SkipNotURL:
+		return t.Text(i18n.CLIImportWhyNotURL, "field", p.Field)
+	case migrate.SkipNotString:
+		return t.Text(i18n.CLIImportWhyNotString, "field", p.Field)
+	case migrate.SkipNotBool:
+		return t.Text(i18n.CLIImportWhyNotBool, "field", p.Field)
+	case migrate.SkipNotNumber:
+		return t.Text(i18n.CLIImportWhyNotNumber, "field", p.Field)
+	case migrate.SkipNoApp:
+		return t.Text(i18n.CLIImportWhyNoApp, "file", migrate.AppsFile)
+	case migrate.SkipAppSkipped:
+		return t.Text(i18n.CLIImportWhyAppSkipped, "file", migrate.AppsFile)
+	}
+	return p.String()
 }

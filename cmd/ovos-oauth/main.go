@@ -14,6 +14,8 @@ import (
 	"syscall"
 
 	"github.com/OpenVoiceOS/ovos-oauth/internal/config"
+	"github.com/OpenVoiceOS/ovos-oauth/internal/i18n"
+	"github.com/OpenVoiceOS/ovos-oauth/internal/store"
 )
 
 // version is set at build time with -ldflags "-X main.version=…".
@@ -32,6 +34,32 @@ func main() {
 // run is main without the process: tests call it with their own arguments,
 // environment and writers.
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	err := command(ctx, args, getenv, stdout, stderr)
+	if e, ok := errors.AsType[*store.DamagedFileError](err); ok {
+		// The store's words are English, for logs; a person reads this
+		// one, from the daemon's start or any command, in the settings'
+		// language. It names the file and says what to do: all there is
+		// to say.
+		return &textError{damagedFileText(textFor(args[1:], getenv), e), err}
+	}
+	return err
+}
+
+// damagedFileText says what is wrong with a damaged database file and
+// what to do, in t's language.
+func damagedFileText(t *i18n.Printer, e *store.DamagedFileError) string {
+	problem := t.Text(i18n.CLIDamagedFileInconsistent)
+	switch e.Reason {
+	case store.FileCutShort:
+		problem = t.Text(i18n.CLIDamagedFileCutShort)
+	case store.FileOverwritten:
+		problem = t.Text(i18n.CLIDamagedFileOverwritten)
+	}
+	return t.Text(i18n.CLIDamagedFile, "path", e.Path, "problem", problem)
+}
+
+// command runs the command args name.
+func command(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
 		return noCommand(getenv, stderr)
 	}

@@ -51,7 +51,13 @@ type importBundle struct {
 	Looked []string `json:"looked,omitempty"`
 	// Err says why no folder was found or read, "" when none was there.
 	Err string `json:"error,omitempty"`
+	// Text is Err in the import's language, for a person, when the step
+	// that wrote the bundle has it in words of its own; the log keeps Err.
+	Text string `json:"text,omitempty"`
 }
+
+// errRootFolder is the error of folderOwner for a folder of root's.
+var errRootFolder = errors.New("the folder is root's")
 
 // serviceSystem is what importService uses of the machine.
 type serviceSystem struct {
@@ -95,12 +101,13 @@ func importService(cfg config.Config, ifEmpty bool, getenv func(string) string, 
 		stderr = &syncWriter{w: stderr}
 	}
 	logger := newLogger(cfg, stderr).With("component", "import")
+	t := i18n.For(cfg.Lang)
 	fi, err := os.Stat(cfg.DataDir)
 	if err != nil {
-		return &textError{i18n.For(cfg.Lang).Text(i18n.CLIImportDataDir, "err", err.Error()), err}
+		return &textError{t.Text(i18n.CLIImportDataDir, "err", err.Error()), err}
 	}
 	storeOwner := fi.Sys().(*syscall.Stat_t)
-	storeStep, readyR, dataW, err := sys.startStoreStep(cfg, ifEmpty, stdout, stderr, storeOwner.Uid, storeOwner.Gid)
+	storeStep, readyR, dataW, err := sys.startStoreStep(t, cfg, ifEmpty, stdout, stderr, storeOwner.Uid, storeOwner.Gid)
 	if err != nil {
 		return err
 	}
@@ -108,7 +115,7 @@ func importService(cfg config.Config, ifEmpty bool, getenv func(string) string, 
 	defer dataW.Close()
 	wait := func() error {
 		if err := storeStep.Wait(); err != nil {
-			return fmt.Errorf("import: the step that writes the database: %w", err)
+			return &textError{t.Text(i18n.CLIImportStepStoreFailed, "err", err.Error()), fmt.Errorf("import: the step that writes the database: %w", err)}
 		}
 		return nil
 	}
@@ -116,7 +123,7 @@ func importService(cfg config.Config, ifEmpty bool, getenv func(string) string, 
 		return wait() // the store has apps, or failed and said why
 	}
 
-	found, b, ok := sys.locate(cfg.ImportFrom)
+	found, b, ok := sys.locate(t, cfg.ImportFrom)
 	if !ok {
 		werr := json.NewEncoder(dataW).Encode(b)
 		dataW.Close()
@@ -124,7 +131,8 @@ func importService(cfg config.Config, ifEmpty bool, getenv func(string) string, 
 	}
 	readStep, err := sys.startReadStep(found, getenv, dataW, stderr)
 	if err != nil {
-		b.Err = err.Error()
+		b.Err = fmt.Sprintf("cannot start the step that reads %s: %v", found.Dir, err)
+		b.Text = t.Text(i18n.CLIImportStepStartRead, "dir", found.Dir, "err", err.Error())
 		werr := json.NewEncoder(dataW).Encode(b)
 		dataW.Close()
 		return errors.Join(wait(), werr)
@@ -133,7 +141,7 @@ func importService(cfg config.Config, ifEmpty bool, getenv func(string) string, 
 	rerr := readStep.Wait()
 	if rerr != nil {
 		logger.Error("the step that reads ovos-PHAL-plugin-oauth's files failed", "dir", found.Dir, "err", rerr)
-		rerr = fmt.Errorf("import: the step that reads %s: %w", found.Dir, rerr)
+		rerr = &textError{t.Text(i18n.CLIImportStepReadFailed, "dir", found.Dir, "err", rerr.Error()), fmt.Errorf("import: the step that reads %s: %w", found.Dir, rerr)}
 	}
 	return errors.Join(wait(), rerr)
 }
@@ -142,7 +150,7 @@ func importService(cfg config.Config, ifEmpty bool, getenv func(string) string, 
 // the owner of the store. It returns the step, the pipe on which it says
 // "ready" when the store is empty enough to import into, and the one on
 // which it reads the bundle to import; the caller closes both.
-func (s serviceSystem) startStoreStep(cfg config.Config, ifEmpty bool, stdout, stderr io.Writer, uid, gid uint32) (step *exec.Cmd, ready, data *os.File, err error) {
+func (s serviceSystem) startStoreStep(t *i18n.Printer, cfg config.Config, ifEmpty bool, stdout, stderr io.Writer, uid, gid uint32) (step *exec.Cmd, ready, data *os.File, err error) {
 	readyR, readyW, err := os.Pipe()
 	if err != nil {
 		return nil, nil, nil, fmt.Errorf("import: %w", err)
@@ -168,7 +176,7 @@ func (s serviceSystem) startStoreStep(cfg config.Config, ifEmpty bool, stdout, s
 	if err != nil {
 		readyR.Close()
 		dataW.Close()
-		return nil, nil, nil, fmt.Errorf("import: start the step that writes the database: %w", err)
+		return nil, nil, nil, &textError{t.Text(i18n.CLIImportStepStartStore, "err", err.Error()), fmt.Errorf("import: start the step that writes the database: %w", err)}
 	}
 	return step, readyR, dataW, nil
 }
@@ -176,7 +184,7 @@ func (s serviceSystem) startStoreStep(cfg config.Config, ifEmpty bool, stdout, s
 // locate finds the plugin's files to import: in importFrom if it is set,
 // else in the home of the user that runs OVOS. Without ok, b says where it
 // looked and why it found nothing to import.
-func (s serviceSystem) locate(importFrom string) (found migrate.Found, b importBundle, ok bool) {
+func (s serviceSystem) locate(t *i18n.Printer, importFrom string) (found migrate.Found, b importBundle, ok bool) {
 	var err error
 	if importFrom != "" {
 		b.Looked = []string{importFrom}
@@ -187,12 +195,15 @@ func (s serviceSystem) locate(importFrom string) (found migrate.Found, b importB
 	}
 	if err != nil {
 		b.Err = err.Error()
+		if errors.Is(err, errRootFolder) {
+			b.Text = t.Text(i18n.CLIImportStepRootFolder, "dir", importFrom)
+		}
 	}
 	return found, b, ok
 }
 
 // startReadStep starts the step that reads the plugin's files found, as
-// their owner, writing the bundle to data.
+// their owner, writing the bundle to data. The error is exec's.
 func (s serviceSystem) startReadStep(found migrate.Found, getenv func(string) string, data *os.File, stderr io.Writer) (*exec.Cmd, error) {
 	var env []string
 	if tmp := getenv("TMPDIR"); tmp != "" {
@@ -202,7 +213,7 @@ func (s serviceSystem) startReadStep(found migrate.Found, getenv func(string) st
 	step.Stdout, step.Stderr = data, stderr
 	s.runAs(step, found.UID, found.GID)
 	if err := step.Start(); err != nil {
-		return nil, fmt.Errorf("cannot start the step that reads %s: %w", found.Dir, err)
+		return nil, err
 	}
 	return step, nil
 }
@@ -218,7 +229,7 @@ func folderOwner(dir string, asRoot bool) (migrate.Found, error) {
 	}
 	st := fi.Sys().(*syscall.Stat_t)
 	if asRoot && st.Uid == 0 {
-		return migrate.Found{}, fmt.Errorf("%s is root's: not read with root's rights; give it to the user whose files these are", dir)
+		return migrate.Found{}, fmt.Errorf("%s is root's: not read with root's rights; give it to the user whose files these are: %w", dir, errRootFolder)
 	}
 	return migrate.Found{Dir: dir, UID: st.Uid, GID: st.Gid}, nil
 }
@@ -257,6 +268,7 @@ func importStoreStep(args []string, ifEmpty bool, stdout, stderr io.Writer) erro
 		return usageErr("import --internal-bundle: give --data-dir and no arguments")
 	}
 	logger := newLogger(cfg, stderr).With("component", "import")
+	t := i18n.For(cfg.Lang)
 	ready := os.NewFile(3, "ready") // ExtraFiles[0] of importService
 	defer ready.Close()
 
@@ -264,7 +276,7 @@ func importStoreStep(args []string, ifEmpty bool, stdout, stderr io.Writer) erro
 	db.KeyFile = cfg.SecretsKeyFile
 	if err := db.Open(); err != nil {
 		logger.Error("import of ovos-PHAL-plugin-oauth's apps failed: cannot open the database (if the daemon runs, stop it first)", "err", err)
-		return fmt.Errorf("import: %w", err)
+		return &textError{t.Text(i18n.CLIImportOpen, "err", err.Error()), err}
 	}
 	defer db.Close()
 	read := func() (migrate.Files, []string, error) {
@@ -274,11 +286,13 @@ func importStoreStep(args []string, ifEmpty bool, stdout, stderr io.Writer) erro
 		ready.Close()
 		var b importBundle
 		if err := json.NewDecoder(io.LimitReader(os.Stdin, maxBundle)).Decode(&b); err != nil {
-			return migrate.Files{}, nil, fmt.Errorf("no answer from the step that reads the files: %w", err)
+			return migrate.Files{}, nil, &textError{t.Text(i18n.CLIImportStepNoAnswer, "err", err.Error()), fmt.Errorf("no answer from the step that reads the files: %w", err)}
 		}
 		switch {
 		case b.Files != nil:
 			return *b.Files, b.Looked, nil
+		case b.Text != "":
+			return migrate.Files{}, b.Looked, &textError{b.Text, errors.New(b.Err)}
 		case b.Err != "":
 			return migrate.Files{}, b.Looked, errors.New(b.Err)
 		}
@@ -289,13 +303,14 @@ func importStoreStep(args []string, ifEmpty bool, stdout, stderr io.Writer) erro
 	}
 	f, looked, err := read()
 	if err != nil {
-		return fmt.Errorf("import: looked in %s: %w", strings.Join(looked, ", "), err)
+		dirs := strings.Join(looked, ", ")
+		return &textError{t.Text(i18n.CLIImportStepLooked, "dirs", dirs, "err", err.Error()), fmt.Errorf("import: looked in %s: %w", dirs, logText(err))}
 	}
 	if !f.Found {
-		fmt.Fprintln(stdout, i18n.For(cfg.Lang).Text(i18n.CLIImportNoneFound, "dirs", strings.Join(looked, ", ")))
+		fmt.Fprintln(stdout, t.Text(i18n.CLIImportNoneFound, "dirs", strings.Join(looked, ", ")))
 		return nil
 	}
-	return importPrinted(i18n.For(cfg.Lang), db, f, cfg.DBPath(), stdout)
+	return importPrinted(t, db, f, cfg.DBPath(), stdout)
 }
 
 // syncWriter serializes the writes to w.

@@ -262,7 +262,7 @@ func (l loader) fillIn(c *Config, ovos mycroftConf, getenv func(string) string) 
 // usage is serve's --help in the language of p: the text above the flags,
 // then the flags.
 func usage(p *i18n.Printer) string {
-	return p.Text(i18n.CLIUsageServe) + "\n\n" + p.Text(i18n.CLIUsageFlags) + "\n" + newFlagSet(p).FlagUsages()
+	return p.Text(i18n.CLIUsageServe) + "\n\n" + p.Text(i18n.CLIUsageFlags) + "\n" + FlagUsages(p, newFlagSet(p))
 }
 
 // newFlagSet makes serve's flags, described in the language of p.

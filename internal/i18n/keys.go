@@ -339,3 +339,60 @@ const (
 
 	CLILoginSetup Key = "cli.login.setup"
 )
+
+// The CLI's dates, what --help says of a flag's value, and its words for
+// the codes the store and the import give (store.DamageReason,
+// store.FileDamage, migrate.SkipReason) and for the steps of
+// import --service.
+const (
+	CLIDate     Key = "cli.date"
+	CLIMonthJan Key = "cli.month.jan"
+	CLIMonthFeb Key = "cli.month.feb"
+	CLIMonthMar Key = "cli.month.mar"
+	CLIMonthApr Key = "cli.month.apr"
+	CLIMonthMay Key = "cli.month.may"
+	CLIMonthJun Key = "cli.month.jun"
+	CLIMonthJul Key = "cli.month.jul"
+	CLIMonthAug Key = "cli.month.aug"
+	CLIMonthSep Key = "cli.month.sep"
+	CLIMonthOct Key = "cli.month.oct"
+	CLIMonthNov Key = "cli.month.nov"
+	CLIMonthDec Key = "cli.month.dec"
+
+	CLIFlagDefault      Key = "cli.flag.default"
+	CLIFlagTypeDuration Key = "cli.flag.type.duration"
+	CLIFlagTypeString   Key = "cli.flag.type.string"
+	CLIFlagTypeInt      Key = "cli.flag.type.int"
+
+	CLIRecordApp          Key = "cli.record.app"
+	CLIRecordToken        Key = "cli.record.token"
+	CLIRecordLogin        Key = "cli.record.login"
+	CLIDamageNotAuthentic Key = "cli.damage.not_authentic"
+	CLIDamageNotSealed    Key = "cli.damage.not_sealed"
+	CLIDamageNotRecord    Key = "cli.damage.not_a_record"
+	CLIDamageAppDamaged   Key = "cli.damage.app_damaged"
+
+	CLIImportWhyFileNotObject Key = "cli.import.why.file_not_object"
+	CLIImportWhyBadID         Key = "cli.import.why.bad_id"
+	CLIImportWhyNotObject     Key = "cli.import.why.not_object"
+	CLIImportWhyMissing       Key = "cli.import.why.missing"
+	CLIImportWhyNotURL        Key = "cli.import.why.not_url"
+	CLIImportWhyNotString     Key = "cli.import.why.not_string"
+	CLIImportWhyNotBool       Key = "cli.import.why.not_bool"
+	CLIImportWhyNotNumber     Key = "cli.import.why.not_number"
+	CLIImportWhyNoApp         Key = "cli.import.why.no_app"
+	CLIImportWhyAppSkipped    Key = "cli.import.why.app_skipped"
+
+	CLIDamagedFile             Key = "cli.damaged_file"
+	CLIDamagedFileCutShort     Key = "cli.damaged_file.cut_short"
+	CLIDamagedFileOverwritten  Key = "cli.damaged_file.overwritten"
+	CLIDamagedFileInconsistent Key = "cli.damaged_file.inconsistent"
+
+	CLIImportStepStartStore  Key = "cli.import.step.start_store"
+	CLIImportStepStoreFailed Key = "cli.import.step.store_failed"
+	CLIImportStepStartRead   Key = "cli.import.step.start_read"
+	CLIImportStepReadFailed  Key = "cli.import.step.read_failed"
+	CLIImportStepRootFolder  Key = "cli.import.step.root_folder"
+	CLIImportStepNoAnswer    Key = "cli.import.step.no_answer"
+	CLIImportStepLooked      Key = "cli.import.step.looked"
+)

@@ -213,7 +213,7 @@ func (db *DB) Open() error {
 		}
 		if err := walk(bdb); err != nil {
 			_ = bdb.Close()
-			return fmt.Errorf("open store %s: %w", db.Path, damagedFile(db.Path, err.Error()))
+			return fmt.Errorf("open store %s: %w", db.Path, damagedFile(db.Path, err))
 		}
 		replaced, err := replacedSince(file, db.Path)
 		if err == nil && !replaced {
@@ -792,7 +792,7 @@ func decode[T any](s *sealedBucket, key, sealed []byte) (*T, error) {
 	if err := json.Unmarshal(data, v); err != nil {
 		// It authenticated, so this store wrote it; never err in the
 		// reason: it can quote the value.
-		return nil, s.damage.note(s.name, key, sealed, "it opens but does not decode as a record")
+		return nil, s.damage.note(s.name, key, sealed, DamageNotRecord)
 	}
 	return v, nil
 }
