@@ -114,12 +114,15 @@ func (e *Engine) FinishSetup(ctx context.Context, flowID, key, clientID string, 
 		if !f.setsUp(e, app) {
 			return errRegisteredAgain()
 		}
+		// Remembered before the setup goes: a post that finds it gone
+		// finds it remembered as used, not unknown. While the store
+		// still holds it, the store answers, not the memory.
+		e.links.ended(f.ID, setupDone, e.Now())
 		if err := e.store.DeleteFlow(f.ID); IsNotFound(err) {
 			return errSetupDone() // a post a moment ago
 		} else if err != nil {
 			return internalErr("spend the setup", err)
 		}
-		e.links.ended(f.ID, setupDone, e.Now())
 		return nil
 	})
 	if err != nil {
