@@ -92,6 +92,8 @@ func fullToken(access string) *oauth.Token {
 		},
 		Obtained:      at(0),
 		RefreshExpiry: at(86400),
+		LoginAt:       at(-3600),
+		ReauthWarned:  at(30),
 	}
 }
 
