@@ -11,6 +11,7 @@ import (
 
 	"github.com/OpenVoiceOS/ovos-oauth/internal/oauth"
 	"github.com/OpenVoiceOS/ovos-oauth/internal/store"
+	"github.com/OpenVoiceOS/ovos-oauth/internal/store/storetest"
 	"github.com/google/go-cmp/cmp"
 	bolt "go.etcd.io/bbolt"
 	bolterrors "go.etcd.io/bbolt/errors"
@@ -26,27 +27,6 @@ var equateTimes = cmp.Comparer(func(x, y time.Time) bool { return x.Equal(y) })
 
 func at(minute int) time.Time {
 	return time.Date(2025, 3, 1, 10, minute, 7, 123456789, zone)
-}
-
-// openDB opens a store in a fresh temp directory and closes it at the end of
-// the test.
-func openDB(t testing.TB) *store.DB {
-	t.Helper()
-	return openPath(t, filepath.Join(t.TempDir(), "ovos-oauth", "oauth.db"))
-}
-
-func openPath(t testing.TB, path string) *store.DB {
-	t.Helper()
-	db := store.New(path)
-	if err := db.Open(); err != nil {
-		t.Fatalf("Open() = %v", err)
-	}
-	t.Cleanup(func() {
-		if err := db.Close(); err != nil {
-			t.Errorf("Close() = %v", err)
-		}
-	})
-	return db
 }
 
 func fullApp(skillID, appID string) *oauth.App {
@@ -183,7 +163,7 @@ func fileMode(t *testing.T, path string) os.FileMode {
 func TestOpenModes(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "data")
 	path := filepath.Join(dir, "oauth.db")
-	openPath(t, path)
+	storetest.Open(t, storetest.Path(path))
 
 	if got := fileMode(t, dir); got != 0o700 {
 		t.Errorf("dir mode = %v, want %v", got, os.FileMode(0o700))
@@ -195,10 +175,7 @@ func TestOpenModes(t *testing.T) {
 
 func TestOpenFixesLooseFileMode(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "oauth.db")
-	db := store.New(path)
-	if err := db.Open(); err != nil {
-		t.Fatal(err)
-	}
+	db := storetest.Open(t, storetest.Path(path))
 	if err := db.PutApp(fullApp("skill", "app"), false); err != nil {
 		t.Fatal(err)
 	}
@@ -209,7 +186,7 @@ func TestOpenFixesLooseFileMode(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	db = openPath(t, path)
+	db = storetest.Open(t, storetest.Path(path))
 	if got := fileMode(t, path); got != 0o600 {
 		t.Errorf("file mode after reopen = %v, want %v", got, os.FileMode(0o600))
 	}
@@ -220,7 +197,7 @@ func TestOpenFixesLooseFileMode(t *testing.T) {
 
 func TestOpenLocked(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "oauth.db")
-	openPath(t, path)
+	storetest.Open(t, storetest.Path(path))
 
 	second := store.New(path)
 	second.Timeout = 100 * time.Millisecond
@@ -335,11 +312,7 @@ func TestOpenRefusesNewerSchemaWithoutWriting(t *testing.T) {
 
 func TestOpenStampsCreated(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "oauth.db")
-	db := store.New(path)
-	db.Now = func() time.Time { return at(0) }
-	if err := db.Open(); err != nil {
-		t.Fatal(err)
-	}
+	db := storetest.Open(t, storetest.Path(path), storetest.Setup(func(db *store.DB) { db.Now = func() time.Time { return at(0) } }))
 	if err := db.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -359,10 +332,7 @@ func TestOpenStampsCreated(t *testing.T) {
 
 func TestReopenKeepsData(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "oauth.db")
-	db := store.New(path)
-	if err := db.Open(); err != nil {
-		t.Fatal(err)
-	}
+	db := storetest.Open(t, storetest.Path(path))
 	app, tok := fullApp("skill", "app"), fullToken("access")
 	flow := fullFlow("f1", "skill_app", at(0))
 	if err := db.PutApp(app, false); err != nil {
@@ -378,7 +348,7 @@ func TestReopenKeepsData(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	db = openPath(t, path)
+	db = storetest.Open(t, storetest.Path(path))
 	gotApp, err := db.App("skill_app")
 	if err != nil {
 		t.Fatalf("App() = %v", err)
@@ -403,7 +373,7 @@ func TestReopenKeepsData(t *testing.T) {
 }
 
 func TestOpenTwice(t *testing.T) {
-	db := openDB(t)
+	db := storetest.Open(t)
 	if err := db.Open(); err == nil || !strings.Contains(err.Error(), "already open") {
 		t.Errorf("second Open() = %v, want an already-open error", err)
 	}

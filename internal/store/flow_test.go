@@ -12,13 +12,14 @@ import (
 
 	"github.com/OpenVoiceOS/ovos-oauth/internal/oauth"
 	"github.com/OpenVoiceOS/ovos-oauth/internal/store"
+	"github.com/OpenVoiceOS/ovos-oauth/internal/store/storetest"
 	"github.com/google/go-cmp/cmp"
 )
 
 // openWithApps opens a store holding fullApp("skill", id) for each id.
 func openWithApps(t *testing.T, appIDs ...string) *store.DB {
 	t.Helper()
-	db := openDB(t)
+	db := storetest.Open(t)
 	for _, id := range appIDs {
 		if err := db.PutApp(fullApp("skill", id), false); err != nil {
 			t.Fatal(err)

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/OpenVoiceOS/ovos-oauth/internal/store"
+	"github.com/OpenVoiceOS/ovos-oauth/internal/store/storetest"
 	bolt "go.etcd.io/bbolt"
 )
 
@@ -16,7 +17,7 @@ import (
 func TestMigrateUnindexedV2(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "oauth.db")
 	fx := newFixture(12)
-	db := openPath(t, path)
+	db := storetest.Open(t, storetest.Path(path))
 	fx.put(t, db)
 	if err := db.Close(); err != nil {
 		t.Fatal(err)
@@ -29,7 +30,7 @@ func TestMigrateUnindexedV2(t *testing.T) {
 		return tx.Bucket([]byte("meta")).Put([]byte("schema_version"), []byte("2"))
 	})
 
-	db = openPath(t, path)
+	db = storetest.Open(t, storetest.Path(path))
 	fx.check(t, db) // the index included
 	app := fx.apps[0].MungedID()
 	if err := db.DeleteApp(app); err != nil {
@@ -55,7 +56,7 @@ func TestMigrateUnindexedV2(t *testing.T) {
 // other apps cost it nothing. Counted in sealed values opened, not time.
 func TestPutFlowReadsOnlyItsApp(t *testing.T) {
 	t.Parallel()
-	db := openDB(t)
+	db := storetest.Open(t)
 	if err := db.PutApp(fullApp("skill", "app"), false); err != nil {
 		t.Fatal(err)
 	}
@@ -112,10 +113,7 @@ func TestPutFlowReadsOnlyItsApp(t *testing.T) {
 func TestConcurrentWritesDurable(t *testing.T) {
 	t.Parallel()
 	path := filepath.Join(t.TempDir(), "oauth.db")
-	db := store.New(path)
-	if err := db.Open(); err != nil {
-		t.Fatal(err)
-	}
+	db := storetest.Open(t, storetest.Path(path))
 	const writers, each = 8, 150
 	var wg sync.WaitGroup
 	for w := range writers {
@@ -135,7 +133,7 @@ func TestConcurrentWritesDurable(t *testing.T) {
 	}
 	t.Logf("%d writes in %d transactions", writers*each, writes)
 
-	db = openPath(t, path)
+	db = storetest.Open(t, storetest.Path(path))
 	for w := range writers {
 		for i := range each {
 			if _, err := db.App(fmt.Sprintf("skill%d_app%03d", w, i)); err != nil {
@@ -149,7 +147,7 @@ func TestConcurrentWritesDurable(t *testing.T) {
 // the others', and tell apart skills whose munged ids share a prefix.
 func TestPerSkillReads(t *testing.T) {
 	t.Parallel()
-	db := openDB(t)
+	db := storetest.Open(t)
 	for _, a := range [][2]string{{"a", "x"}, {"a", "y"}, {"a_b", "z"}, {"ab", "x"}} {
 		if err := db.PutApp(fullApp(a[0], a[1]), false); err != nil {
 			t.Fatal(err)

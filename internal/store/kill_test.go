@@ -16,7 +16,7 @@ import (
 	"testing"
 
 	"github.com/OpenVoiceOS/ovos-oauth/internal/oauth"
-	"github.com/OpenVoiceOS/ovos-oauth/internal/store"
+	"github.com/OpenVoiceOS/ovos-oauth/internal/store/storetest"
 	"github.com/google/go-cmp/cmp"
 )
 
@@ -74,7 +74,7 @@ func TestSurvivesKill9(t *testing.T) {
 		t.Fatalf("child ended with %v, want SIGKILL", exitErr)
 	}
 
-	db := openPath(t, path) // the kernel dropped the dead child's lock
+	db := storetest.Open(t, storetest.Path(path)) // the kernel dropped the dead child's lock
 	app, err := db.App("skill_app")
 	if err != nil {
 		t.Fatalf("App() after kill -9 = %v", err)
@@ -112,10 +112,7 @@ func TestKillChild(t *testing.T) {
 	if path == "" {
 		t.Skip("helper process for TestSurvivesKill9")
 	}
-	db := store.New(path)
-	if err := db.Open(); err != nil {
-		t.Fatal(err)
-	}
+	db := storetest.Open(t, storetest.Path(path))
 	if err := db.PutApp(fullApp("skill", "app"), false); err != nil {
 		t.Fatal(err)
 	}

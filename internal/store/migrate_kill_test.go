@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/OpenVoiceOS/ovos-oauth/internal/store"
+	"github.com/OpenVoiceOS/ovos-oauth/internal/store/storetest"
 )
 
 // migrateChildEnv carries the store path to TestMigrateKillChild.
@@ -45,7 +45,7 @@ func TestMigrationSurvivesKill9(t *testing.T) {
 			// after.
 			t.Logf("killed with schema_version %q, compact_pending %q", readMeta(t, path, "schema_version"), readMeta(t, path, "compact_pending"))
 
-			db := openPath(t, path)
+			db := storetest.Open(t, storetest.Path(path))
 			fx.check(t, db)
 			if err := db.Close(); err != nil {
 				t.Fatal(err)
@@ -111,10 +111,7 @@ func TestMigrateKillChild(t *testing.T) {
 	if path == "" {
 		t.Skip("helper process for TestMigrationSurvivesKill9")
 	}
-	db := store.New(path)
-	if err := db.Open(); err != nil {
-		t.Fatal(err)
-	}
+	storetest.Open(t, storetest.Path(path))
 	fmt.Println("ok")
 	_, _ = io.Copy(io.Discard, os.Stdin)
 	t.Fatal("stdin closed before SIGKILL")

@@ -18,6 +18,7 @@ import (
 	"github.com/OpenVoiceOS/ovos-oauth/internal/oauth"
 	"github.com/OpenVoiceOS/ovos-oauth/internal/seal"
 	"github.com/OpenVoiceOS/ovos-oauth/internal/store"
+	"github.com/OpenVoiceOS/ovos-oauth/internal/store/storetest"
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
 	bolt "go.etcd.io/bbolt"
@@ -252,7 +253,7 @@ func keyFileOf(path string) string { return filepath.Join(filepath.Dir(path), st
 func TestNewStoreSealsSecrets(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "oauth.db")
 	fx := newFixture(12)
-	db := openPath(t, path)
+	db := storetest.Open(t, storetest.Path(path))
 	fx.put(t, db)
 	// Replaced and deleted records leave freed pages behind.
 	old := newFixture(12)
@@ -287,7 +288,7 @@ func TestNewStoreSealsSecrets(t *testing.T) {
 	}
 	checkNoSecrets(t, path, secrets)
 
-	db = openPath(t, path)
+	db = storetest.Open(t, storetest.Path(path))
 	fx.check(t, db)
 }
 
@@ -308,7 +309,7 @@ func TestMigratePlainV1(t *testing.T) {
 	}
 	defer old.Close()
 
-	db := openPath(t, path)
+	db := storetest.Open(t, storetest.Path(path))
 	fx.check(t, db)
 	if err := db.Close(); err != nil {
 		t.Fatal(err)
@@ -341,7 +342,7 @@ func TestMigratePlainV1(t *testing.T) {
 
 	// The state index is by hash: the one-use take works on migrated flows,
 	// and a second Open leaves the sealed file be.
-	db = openPath(t, path)
+	db = storetest.Open(t, storetest.Path(path))
 	f := fx.flows[0]
 	if _, err := db.TakeFlow(f.State.Reveal()); err != nil {
 		t.Errorf("TakeFlow() of a migrated flow = %v", err)
@@ -407,7 +408,7 @@ func TestMigrateGoldenV1(t *testing.T) {
 		t.Fatalf("testdata/v1.db holds %d apps, %d tokens, %d flows, %d states; want 2, 2, 2, 1", len(want.apps), len(want.tokens), len(want.flows), len(states))
 	}
 
-	db := openPath(t, path)
+	db := storetest.Open(t, storetest.Path(path))
 	want.check(t, db)
 	for state, id := range states {
 		if f, err := db.TakeFlow(state); err != nil || f.ID != id {
@@ -453,7 +454,7 @@ func TestMigrateRollsBack(t *testing.T) {
 
 func TestOpenWrongKey(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "oauth.db")
-	db := openPath(t, path)
+	db := storetest.Open(t, storetest.Path(path))
 	fx := newFixture(2)
 	fx.put(t, db)
 	if err := db.Close(); err != nil {
@@ -496,12 +497,12 @@ func TestOpenWrongKey(t *testing.T) {
 	if err := os.WriteFile(keyFileOf(path), right, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	fx.check(t, openPath(t, path))
+	fx.check(t, storetest.Open(t, storetest.Path(path)))
 }
 
 func TestOpenSealedWithoutKeyFile(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "oauth.db")
-	db := openPath(t, path)
+	db := storetest.Open(t, storetest.Path(path))
 	if err := db.PutApp(fullApp("skill", "app"), false); err != nil {
 		t.Fatal(err)
 	}
@@ -537,14 +538,14 @@ func TestOpenSealedWithoutKeyFile(t *testing.T) {
 	if err := os.WriteFile(keyFileOf(path), key, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := openPath(t, path).App("skill_app"); err != nil {
+	if _, err := storetest.Open(t, storetest.Path(path)).App("skill_app"); err != nil {
 		t.Errorf("App() once the key file is back = %v", err)
 	}
 }
 
 func TestOpenSealedDamagedKeyFile(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "oauth.db")
-	db := openPath(t, path)
+	db := storetest.Open(t, storetest.Path(path))
 	if err := db.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -577,7 +578,7 @@ func TestKeyFile(t *testing.T) {
 		if db.KeyFile != keyFileOf(path) {
 			t.Errorf("New().KeyFile = %q, want %q", db.KeyFile, keyFileOf(path))
 		}
-		openPath(t, path)
+		storetest.Open(t, storetest.Path(path))
 		if got := fileMode(t, keyFileOf(path)); got != 0o600 {
 			t.Errorf("key file mode = %v, want %v", got, os.FileMode(0o600))
 		}
@@ -625,7 +626,7 @@ func TestKeyFile(t *testing.T) {
 		if err := os.WriteFile(keyFileOf(path), raw, 0o400); err != nil {
 			t.Fatal(err)
 		}
-		db := openPath(t, path)
+		db := storetest.Open(t, storetest.Path(path))
 		if err := db.PutApp(fullApp("skill", "app"), false); err != nil {
 			t.Fatal(err)
 		}
@@ -647,7 +648,7 @@ func TestKeyFile(t *testing.T) {
 // by editing the file.
 func TestSealedValueBoundToRecord(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "oauth.db")
-	db := openPath(t, path)
+	db := storetest.Open(t, storetest.Path(path))
 	for _, id := range []string{"a", "b"} {
 		if err := db.PutApp(fullApp("skill", id), false); err != nil {
 			t.Fatal(err)
@@ -667,7 +668,7 @@ func TestSealedValueBoundToRecord(t *testing.T) {
 		return tx.Bucket([]byte("flows")).Put([]byte("f1"), bytes.Clone(tx.Bucket([]byte("apps")).Get([]byte("skill_a"))))
 	})
 
-	db = openPath(t, path)
+	db = storetest.Open(t, storetest.Path(path))
 	if tok, err := db.Token("skill_b"); !errors.Is(err, seal.ErrOpen) {
 		t.Errorf("Token() of a value moved from another app = %v, %v; want seal.ErrOpen", tok, err)
 	}

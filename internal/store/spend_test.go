@@ -9,7 +9,7 @@ import (
 	"testing"
 
 	"github.com/OpenVoiceOS/ovos-oauth/internal/oauth"
-	"github.com/OpenVoiceOS/ovos-oauth/internal/store"
+	"github.com/OpenVoiceOS/ovos-oauth/internal/store/storetest"
 	"github.com/google/go-cmp/cmp"
 )
 
@@ -18,11 +18,7 @@ import (
 // store's closing: no later spend, take or sweep gets the state again.
 func TestSpendFlowSingleUse(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "oauth.db")
-	db := store.New(path)
-	if err := db.Open(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() }) // closed below; again is harmless
+	db := storetest.Open(t, storetest.Path(path))
 	if err := db.PutApp(fullApp("skill", "app"), false); err != nil {
 		t.Fatal(err)
 	}
@@ -42,7 +38,7 @@ func TestSpendFlowSingleUse(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	db = openPath(t, path)
+	db = storetest.Open(t, storetest.Path(path))
 	spent := *want
 	spent.Spent, spent.SpentBy, spent.Verifier = at(5), "run-1", ""
 	stored, err := db.FlowByState(state)
