@@ -6,12 +6,11 @@ import (
 	"errors"
 	"log/slog"
 	"net/url"
-	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/OpenVoiceOS/ovos-oauth/internal/oauth"
-	"github.com/OpenVoiceOS/ovos-oauth/internal/store"
+	"github.com/OpenVoiceOS/ovos-oauth/internal/store/storetest"
 )
 
 func TestLoginModes(t *testing.T) {
@@ -251,11 +250,7 @@ func TestRelayWarning(t *testing.T) {
 		{"http://[fd00:0::5]:36536", true}, // not as a browser writes it
 		{"http://203.0.113.7:36536", true},
 	}
-	db := store.New(filepath.Join(t.TempDir(), "test.db"))
-	if err := db.Open(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
+	db := storetest.Open(t)
 	relayApp := &oauth.App{SkillID: "skill.test", AppID: "app", Login: oauth.LoginRelay}
 	lanApp := &oauth.App{SkillID: "skill.test", AppID: "app", Login: oauth.LoginLAN}
 	for _, tt := range tests {
