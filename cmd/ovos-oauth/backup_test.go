@@ -16,6 +16,7 @@ import (
 	"github.com/OpenVoiceOS/ovos-oauth/internal/mirror"
 	"github.com/OpenVoiceOS/ovos-oauth/internal/oauth"
 	"github.com/OpenVoiceOS/ovos-oauth/internal/store"
+	"github.com/OpenVoiceOS/ovos-oauth/internal/store/storetest"
 )
 
 func init() {
@@ -54,10 +55,7 @@ func loggedIn(t *testing.T) (*setup, string) {
 // storeToken reads the token of the app from a stopped daemon's store.
 func storeToken(t *testing.T, dataDir, mungedID string) *oauth.Token {
 	t.Helper()
-	db := store.New(filepath.Join(dataDir, "ovos-oauth.db"))
-	if err := db.Open(); err != nil {
-		t.Fatalf("open the store: %v", err)
-	}
+	db := storetest.Open(t, storetest.Path(filepath.Join(dataDir, "ovos-oauth.db")))
 	defer db.Close()
 	tok, err := db.Token(mungedID)
 	if err != nil {
@@ -257,10 +255,7 @@ func TestBackupFailsCleanly(t *testing.T) {
 		t.Skip("stdin is a terminal: backup would ask for the passphrase")
 	}
 	dataDir := filepath.Join(t.TempDir(), "data")
-	db := store.New(filepath.Join(dataDir, "ovos-oauth.db"))
-	if err := db.Open(); err != nil {
-		t.Fatal(err)
-	}
+	db := storetest.Open(t, storetest.Path(filepath.Join(dataDir, "ovos-oauth.db")))
 	db.Close()
 	noKey, noDB := t.TempDir(), t.TempDir()
 	os.Link(filepath.Join(dataDir, "ovos-oauth.db"), filepath.Join(noKey, "ovos-oauth.db"))
@@ -293,10 +288,7 @@ func TestRestoreAsRootGivesFilesToTheService(t *testing.T) {
 		t.Skip("needs root")
 	}
 	src := filepath.Join(t.TempDir(), "data")
-	db := store.New(filepath.Join(src, "ovos-oauth.db"))
-	if err := db.Open(); err != nil {
-		t.Fatal(err)
-	}
+	db := storetest.Open(t, storetest.Path(filepath.Join(src, "ovos-oauth.db")))
 	if err := db.PutApp(&oauth.App{SkillID: "s", AppID: "a", ClientID: "c", AuthEndpoint: "https://p.example/a", TokenEndpoint: "https://p.example/t"}, false); err != nil {
 		t.Fatal(err)
 	}

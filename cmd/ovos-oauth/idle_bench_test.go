@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/OpenVoiceOS/ovos-oauth/internal/oauth/oauthtest"
-	"github.com/OpenVoiceOS/ovos-oauth/internal/store"
+	"github.com/OpenVoiceOS/ovos-oauth/internal/store/storetest"
 )
 
 // BenchmarkDaemonIdle10kTokens starts the daemon (this binary, in a child
@@ -125,10 +125,7 @@ func rssAnon(b *testing.B, pid int) int64 {
 func seeded10k(b *testing.B) string {
 	b.Helper()
 	dataDir := b.TempDir()
-	db := store.New(filepath.Join(dataDir, "ovos-oauth.db"))
-	if err := db.Open(); err != nil {
-		b.Fatal(err)
-	}
+	db := storetest.Open(b, storetest.Path(filepath.Join(dataDir, "ovos-oauth.db")))
 	oauthtest.Seed(b, db, 10000, time.Now())
 	db.Close()
 	return dataDir

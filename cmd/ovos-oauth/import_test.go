@@ -15,7 +15,7 @@ import (
 	"time"
 
 	"github.com/OpenVoiceOS/ovos-oauth/internal/oauth"
-	"github.com/OpenVoiceOS/ovos-oauth/internal/store"
+	"github.com/OpenVoiceOS/ovos-oauth/internal/store/storetest"
 )
 
 const importedApp = "imported"
@@ -188,10 +188,7 @@ func TestDaemonRefreshesImportedToken(t *testing.T) {
 func TestDaemonImportsOnlyIntoEmptyStore(t *testing.T) {
 	busURL, _ := startBus(t, "127.0.0.1:0", nil)
 	dataDir := t.TempDir()
-	db := store.New(filepath.Join(dataDir, "ovos-oauth.db"))
-	if err := db.Open(); err != nil {
-		t.Fatal(err)
-	}
+	db := storetest.Open(t, storetest.Path(filepath.Join(dataDir, "ovos-oauth.db")))
 	mine := &oauth.App{SkillID: skillID, AppID: "mine", AuthEndpoint: "https://p.invalid/a", TokenEndpoint: "https://p.invalid/t", PKCE: true}
 	if err := db.PutApp(mine, false); err != nil {
 		t.Fatal(err)
@@ -265,10 +262,7 @@ func TestImportCommand(t *testing.T) {
 		}
 	}
 
-	db := store.New(filepath.Join(dataDir, "ovos-oauth.db"))
-	if err := db.Open(); err != nil {
-		t.Fatal(err)
-	}
+	db := storetest.Open(t, storetest.Path(filepath.Join(dataDir, "ovos-oauth.db")))
 	tok, err := db.Token(id)
 	if err != nil || tok.RefreshToken != "plugin-refresh" || tok.AccessToken != "plugin-access" {
 		t.Errorf("store token = %v, %v; want the plugin's tokens", tok, err)

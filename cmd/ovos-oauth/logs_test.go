@@ -13,7 +13,7 @@ import (
 
 	"github.com/OpenVoiceOS/ovos-oauth/internal/oauth"
 	"github.com/OpenVoiceOS/ovos-oauth/internal/oauth/oauthtest"
-	"github.com/OpenVoiceOS/ovos-oauth/internal/store"
+	"github.com/OpenVoiceOS/ovos-oauth/internal/store/storetest"
 )
 
 // TestNoSecretInLogs runs a login, a refresh and a pending login with the
@@ -38,11 +38,7 @@ func TestNoSecretInLogs(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	db := store.New(filepath.Join(s.d.dataDir, "ovos-oauth.db"))
-	if err := db.Open(); err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db := storetest.Open(t, storetest.Path(filepath.Join(s.d.dataDir, "ovos-oauth.db")))
 	tok, err := db.Token(skillID + "_demoapp")
 	if err != nil {
 		t.Fatal(err)
@@ -114,10 +110,7 @@ func pendingFlows(t *testing.T, s *setup) map[string]string {
 	if err := s.d.stop(); err != nil {
 		t.Fatal(err)
 	}
-	db := store.New(filepath.Join(s.d.dataDir, "ovos-oauth.db"))
-	if err := db.Open(); err != nil {
-		t.Fatal(err)
-	}
+	db := storetest.Open(t, storetest.Path(filepath.Join(s.d.dataDir, "ovos-oauth.db")))
 	flows, err := db.Flows()
 	db.Close()
 	if err != nil {

@@ -17,7 +17,7 @@ import (
 	"github.com/OpenVoiceOS/ovos-oauth/internal/bus"
 	"github.com/OpenVoiceOS/ovos-oauth/internal/bus/bustest"
 	"github.com/OpenVoiceOS/ovos-oauth/internal/oauth/oauthtest"
-	"github.com/OpenVoiceOS/ovos-oauth/internal/store"
+	"github.com/OpenVoiceOS/ovos-oauth/internal/store/storetest"
 )
 
 // BenchmarkBusRegister10k runs the daemon (this binary, in a child process)
@@ -29,10 +29,7 @@ import (
 func BenchmarkBusRegister10k(b *testing.B) {
 	dataDir := b.TempDir()
 	dbPath := filepath.Join(dataDir, "ovos-oauth.db")
-	db := store.New(dbPath)
-	if err := db.Open(); err != nil {
-		b.Fatal(err)
-	}
+	db := storetest.Open(b, storetest.Path(dbPath))
 	ids := oauthtest.Seed(b, db, 10000, time.Now())
 	db.Close()
 	home := b.TempDir()
@@ -103,11 +100,7 @@ func BenchmarkBusRegister10k(b *testing.B) {
 	if err := cmd.Wait(); err != nil {
 		b.Fatalf("daemon: %v", err)
 	}
-	db = store.New(dbPath)
-	if err := db.Open(); err != nil {
-		b.Fatal(err)
-	}
-	defer db.Close()
+	db = storetest.Open(b, storetest.Path(dbPath))
 	for _, id := range acked {
 		if _, err := db.App(id); err != nil {
 			b.Errorf("acknowledged %s missing after restart: %v", id, err)

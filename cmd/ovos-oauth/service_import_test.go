@@ -19,7 +19,7 @@ import (
 	"github.com/OpenVoiceOS/ovos-oauth/internal/migrate"
 	"github.com/OpenVoiceOS/ovos-oauth/internal/mirror"
 	"github.com/OpenVoiceOS/ovos-oauth/internal/oauth"
-	"github.com/OpenVoiceOS/ovos-oauth/internal/store"
+	"github.com/OpenVoiceOS/ovos-oauth/internal/store/storetest"
 )
 
 // fakeSystem is a machine for import --service: a file system root of its
@@ -88,10 +88,7 @@ func serviceConfig(t *testing.T, dataDir string, extra ...string) (config.Config
 
 func storeApps(t *testing.T, dataDir string) []string {
 	t.Helper()
-	db := store.New(filepath.Join(dataDir, "ovos-oauth.db"))
-	if err := db.Open(); err != nil {
-		t.Fatal(err)
-	}
+	db := storetest.Open(t, storetest.Path(filepath.Join(dataDir, "ovos-oauth.db")))
 	defer db.Close()
 	apps, err := db.Apps()
 	if err != nil {
