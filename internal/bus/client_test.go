@@ -20,6 +20,7 @@ import (
 
 	"github.com/OpenVoiceOS/ovos-oauth/internal/bus"
 	"github.com/OpenVoiceOS/ovos-oauth/internal/bus/bustest"
+	"github.com/OpenVoiceOS/ovos-oauth/internal/polltest"
 )
 
 const waitLimit = 10 * time.Second
@@ -120,21 +121,6 @@ func (r *running) waitConnect(t *testing.T) {
 	case <-r.connects:
 	case <-time.After(waitLimit):
 		t.Fatal("client did not connect")
-	}
-}
-
-// poll waits until cond holds.
-func poll(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.After(waitLimit)
-	tick := time.NewTicker(time.Millisecond)
-	defer tick.Stop()
-	for !cond() {
-		select {
-		case <-tick.C:
-		case <-deadline:
-			t.Fatalf("timed out waiting until %s", what)
-		}
 	}
 }
 
@@ -315,7 +301,7 @@ func TestClientQueuesWhileDisconnected(t *testing.T) {
 	gate = make(chan struct{})
 	mu.Unlock()
 	hub.Close()
-	poll(t, "the client is disconnected", func() bool { return !c.Connected() })
+	polltest.Until(t, "the client is disconnected", func() bool { return !c.Connected() })
 	const n = 100
 	for i := range n {
 		mustSend(t, c.Client, bus.NewMessage("test.seq", seq{i}))
@@ -358,7 +344,7 @@ func TestClientReconnectsAfterServerRestart(t *testing.T) {
 	c.waitConnect(t)
 
 	stop()
-	poll(t, "the client is disconnected", func() bool { return !c.Connected() })
+	polltest.Until(t, "the client is disconnected", func() bool { return !c.Connected() })
 	ln, err = net.Listen("tcp", addr)
 	if err != nil {
 		t.Fatalf("listen again on %s: %v", addr, err)
@@ -634,7 +620,7 @@ func TestClientRunReturnsOnCancel(t *testing.T) {
 			c := newClient(t, url, newRecorder("connected"), func(c *bus.Client) { c.GreetingTimeout = time.Hour })
 			c.start(t)
 			wait(c)
-			poll(t, "Run is running", func() bool { return clientGoroutines() > 0 })
+			polltest.Until(t, "Run is running", func() bool { return clientGoroutines() > 0 })
 			c.stop()
 			if c.Connected() {
 				t.Error("Connected() = true after Run returned")
@@ -719,7 +705,7 @@ func TestDialWrongRoute(t *testing.T) {
 	c.MinBackoff, c.MaxBackoff = 5*time.Millisecond, 50*time.Millisecond
 	r := &running{Client: c}
 	r.start(t)
-	poll(t, "a log line with the status", func() bool { return strings.Contains(logs.String(), "404 Not Found") })
+	polltest.Until(t, "a log line with the status", func() bool { return strings.Contains(logs.String(), "404 Not Found") })
 	r.stop()
 	if out := logs.String(); !strings.Contains(out, "/nope") || !strings.Contains(out, "/core") {
 		t.Errorf("log = %s, want the URL and a hint at the route", out)

@@ -15,6 +15,7 @@ import (
 
 	"github.com/OpenVoiceOS/ovos-oauth/internal/bus"
 	"github.com/OpenVoiceOS/ovos-oauth/internal/bus/bustest"
+	"github.com/OpenVoiceOS/ovos-oauth/internal/polltest"
 )
 
 const (
@@ -224,7 +225,7 @@ func TestClientWrongKey(t *testing.T) {
 	rec.none(t)
 	// The hub reads each sender on its own: the marker may overtake the
 	// other key's frames. One warning comes however many follow it.
-	poll(t, "the wrong-key warning", func() bool { return len(logs.lines(t, "cannot decrypt bus frames")) > 0 })
+	polltest.Until(t, "the wrong-key warning", func() bool { return len(logs.lines(t, "cannot decrypt bus frames")) > 0 })
 	warns := logs.lines(t, "cannot decrypt bus frames")
 	if len(warns) != 1 {
 		t.Fatalf("got %d warnings, want 1 per 10s:\n%s", len(warns), logs)
@@ -329,7 +330,7 @@ func TestClientDropsReplayedFrames(t *testing.T) {
 // it was on the wire.
 func firstFrame(t *testing.T, p *bustest.Peer) []byte {
 	t.Helper()
-	poll(t, "a frame after the greeting", func() bool { return len(p.Frames()) >= 2 })
+	polltest.Until(t, "a frame after the greeting", func() bool { return len(p.Frames()) >= 2 })
 	return p.Frames()[1]
 }
 

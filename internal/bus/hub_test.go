@@ -17,6 +17,7 @@ import (
 
 	"github.com/OpenVoiceOS/ovos-oauth/internal/bus"
 	"github.com/OpenVoiceOS/ovos-oauth/internal/bus/bustest"
+	"github.com/OpenVoiceOS/ovos-oauth/internal/polltest"
 )
 
 func readFixtures() ([]byte, error) { return os.ReadFile("testdata/upstream-frames.jsonl") }
@@ -163,7 +164,7 @@ func TestHubDropsOversizedSenderOnly(t *testing.T) {
 	if !websocket.IsCloseError(err, websocket.CloseMessageTooBig) {
 		t.Errorf("oversized sender read error = %v, want close 1009", err)
 	}
-	poll(t, "the hub has one client", func() bool { return hub.Clients() == 1 })
+	polltest.Until(t, "the hub has one client", func() bool { return hub.Clients() == 1 })
 	p.Send(t, bus.NewMessage("test.marker", nil))
 	p.Expect(t, "test.marker")
 	for _, m := range p.Seen() {
@@ -214,11 +215,7 @@ func TestHubDropsSlowClient(t *testing.T) {
 	readRaw(t, fast)
 	// The slow client never reads its greeting, so nothing says the hub has
 	// counted it yet: wait until it has, or the flood below ends at once.
-	for deadline := time.Now().Add(waitLimit); hub.Clients() != 2; time.Sleep(time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("Clients() = %d, want 2", hub.Clients())
-		}
-	}
+	polltest.Until(t, "the hub to count both clients", func() bool { return hub.Clients() == 2 })
 	var wg sync.WaitGroup
 	wg.Go(func() { // keep up with the echoes
 		for {
@@ -294,11 +291,7 @@ func TestHubBusyReaderGetsBackpressure(t *testing.T) {
 	flooder := dialRaw(t, url) // never reads
 	reader := dialRaw(t, url)
 	readRaw(t, reader) // greeting
-	for deadline := time.Now().Add(waitLimit); hub.Clients() != 2; time.Sleep(time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("Clients() = %d, want 2", hub.Clients())
-		}
-	}
+	polltest.Until(t, "the hub to count both clients", func() bool { return hub.Clients() == 2 })
 	const flood = 20000
 	var got []int
 	var readErr error

@@ -9,6 +9,7 @@ import (
 
 	"github.com/OpenVoiceOS/ovos-oauth/internal/bus"
 	"github.com/OpenVoiceOS/ovos-oauth/internal/bus/bustest"
+	"github.com/OpenVoiceOS/ovos-oauth/internal/polltest"
 )
 
 func TestRedactURL(t *testing.T) {
@@ -57,7 +58,7 @@ func TestClientLogsNoURLSecrets(t *testing.T) {
 	unreachable.MinBackoff, unreachable.MaxBackoff = 5*time.Millisecond, 50*time.Millisecond
 	r = &running{Client: unreachable}
 	r.start(t)
-	poll(t, "the unreachable bus logged", func() bool { return strings.Contains(logs.String(), "cannot reach bus") })
+	polltest.Until(t, "the unreachable bus logged", func() bool { return strings.Contains(logs.String(), "cannot reach bus") })
 	r.stop()
 
 	out := logs.String()
