@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/OpenVoiceOS/ovos-oauth/internal/oauth"
+	"github.com/OpenVoiceOS/ovos-oauth/internal/polltest"
 )
 
 // loggedIn registers app and completes a login against the fake endpoint.
@@ -200,7 +201,7 @@ func TestConcurrentTokenRefreshOnce(t *testing.T) {
 	}
 	// Hold the provider's answer until the refresh has reached it, so the
 	// other askers arrive while it is in flight.
-	waitFor(t, func() bool { return f.te.count() == 2 })
+	polltest.Until(t, "two calls of the token endpoint", func() bool { return f.te.count() == 2 })
 	close(release)
 	wg.Wait()
 	close(results)
@@ -211,17 +212,5 @@ func TestConcurrentTokenRefreshOnce(t *testing.T) {
 	}
 	if got := f.te.count(); got != 2 { // the login's exchange and one refresh
 		t.Errorf("%d requests at the token endpoint, want 2 (one refresh)", got)
-	}
-}
-
-// waitFor polls cond until it holds, failing the test after 10 s.
-func waitFor(t *testing.T, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatal("condition not reached in 10s")
-		}
-		time.Sleep(time.Millisecond)
 	}
 }
