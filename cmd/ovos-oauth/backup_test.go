@@ -15,6 +15,7 @@ import (
 	"github.com/OpenVoiceOS/ovos-oauth/internal/bus/bustest"
 	"github.com/OpenVoiceOS/ovos-oauth/internal/mirror"
 	"github.com/OpenVoiceOS/ovos-oauth/internal/oauth"
+	"github.com/OpenVoiceOS/ovos-oauth/internal/polltest"
 	"github.com/OpenVoiceOS/ovos-oauth/internal/store"
 	"github.com/OpenVoiceOS/ovos-oauth/internal/store/storetest"
 )
@@ -144,7 +145,7 @@ func TestBackupRestoreRoundTrip(t *testing.T) {
 
 	d2 := startDaemon(t, s.d.busURL, fresh)
 	tokenFile := filepath.Join(mirror.DefaultDir(func(k string) string { return map[string]string{"HOME": d2.home}[k] }), "ovos_oauth.json")
-	waitFor(t, "the restored token in the ovos_utils file", func() bool {
+	polltest.Until(t, "the restored token in the ovos_utils file", func() bool {
 		data, _ := os.ReadFile(tokenFile)
 		var entries map[string]map[string]any
 		return json.Unmarshal(data, &entries) == nil && entries[skillID+"_demo"]["access_token"] == at

@@ -11,6 +11,7 @@ import (
 	"github.com/OpenVoiceOS/ovos-oauth/internal/bus"
 	"github.com/OpenVoiceOS/ovos-oauth/internal/bus/bustest"
 	"github.com/OpenVoiceOS/ovos-oauth/internal/oauth/oauthtest"
+	"github.com/OpenVoiceOS/ovos-oauth/internal/polltest"
 )
 
 // The bus's key, as websocket.secret_key in the skills' mycroft.conf, and
@@ -138,7 +139,7 @@ func TestEncryptedBusPlainRequest(t *testing.T) {
 		plain := bustest.Dial(t, url)
 
 		sk.SendRaw(t, plainRequest(t, "skill-plain.test"))
-		waitFor(t, "the daemon's refusal log line", func() bool {
+		polltest.Until(t, "the daemon's refusal log line", func() bool {
 			return len(logRecords(d, msgHasPrefix("dropping unencrypted bus frames"))) > 0
 		})
 		// The daemon still answers sealed requests; the plain one, dropped
@@ -192,7 +193,7 @@ func TestEncryptedBusWrongKey(t *testing.T) {
 		wrong.Send(t, bus.NewMessage("oauth.get.app.host.info", map[string]any{}))
 	}
 	isWarning := msgHasPrefix("cannot decrypt bus frames: the bus's secret_key differs from ovos-oauth's")
-	waitFor(t, "the daemon's warning about the key", func() bool { return len(logRecords(d, isWarning)) > 0 })
+	polltest.Until(t, "the daemon's warning about the key", func() bool { return len(logRecords(d, isWarning)) > 0 })
 
 	right, _ := encryptedSkill(t, url, "skill-enc.test", busSecretKey)
 	noErr(t, right.request(t, "oauth.get.app.host.info", map[string]any{}, "oauth.app.host.info.response"))
@@ -277,7 +278,7 @@ func TestEncryptedBusReplay(t *testing.T) {
 	s.checkToken(t, dataOf(t, sk.Expect(t, "oauth.token.response."+skillID+"_demo")))
 
 	hub.Close()
-	waitFor(t, "the daemon back on the bus", func() bool { return len(logRecords(d, msgHasPrefix("connected to bus"))) >= 2 })
+	polltest.Until(t, "the daemon back on the bus", func() bool { return len(logRecords(d, msgHasPrefix("connected to bus"))) >= 2 })
 	sk2, _ := encryptedSkill(t, url, skillID, busSecretKey)
 	replay(bustest.Dial(t, url), sk2)
 	if got := countType(sk2.Peer, "oauth.url"); got != 0 {
@@ -292,7 +293,7 @@ func TestEncryptedBusReplay(t *testing.T) {
 func capture(t *testing.T, eve *bustest.Peer, c *bus.Cipher, typ string) []byte {
 	t.Helper()
 	var got []byte
-	waitFor(t, "a sealed "+typ+" on the wire", func() bool {
+	polltest.Until(t, "a sealed "+typ+" on the wire", func() bool {
 		for _, f := range eve.Frames() {
 			if plain, err := c.Open(f); err == nil {
 				if m, err := bus.Decode(plain); err == nil && m.Type == typ {

@@ -8,6 +8,7 @@ import (
 
 	"github.com/OpenVoiceOS/ovos-oauth/internal/bus/bustest"
 	"github.com/OpenVoiceOS/ovos-oauth/internal/oauth/oauthtest"
+	"github.com/OpenVoiceOS/ovos-oauth/internal/polltest"
 )
 
 // TestTokensKeepWorkingAcrossRotationsAndRestart: with two-second access
@@ -49,7 +50,7 @@ func TestTokensKeepWorkingAcrossRotationsAndRestart(t *testing.T) {
 	expiredGet := func() {
 		t.Helper()
 		var at string
-		waitFor(t, "oauth.token.get to hand out a refreshed token", func() bool {
+		polltest.Until(t, "oauth.token.get to hand out a refreshed token", func() bool {
 			got := noErr(t, s.skill.request(t, "oauth.token.get", app("demoapp"), "oauth.token.get.response"))
 			at, _ = got["access_token"].(string)
 			return !seen[at]

@@ -2,12 +2,13 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
-	"time"
 
 	"github.com/OpenVoiceOS/ovos-oauth/internal/bus/bustest"
+	"github.com/OpenVoiceOS/ovos-oauth/internal/polltest"
 )
 
 // TestOVOSUtilsMirror: a Python skill reading ovos_utils' JSON files finds
@@ -78,24 +79,21 @@ func TestOVOSUtilsMirror(t *testing.T) {
 	waitJSON(t, filepath.Join(dir, "ovos_oauth_apps.json"), func(m map[string]any) bool { return m[skillID+"_demoapp"] == nil })
 }
 
-// waitJSON polls the file until ok accepts its content, and returns it;
-// it fails the test after 10 s (the mirror's bound is far less).
+// waitJSON polls the file until ok accepts its content, and returns it.
 func waitJSON(t *testing.T, path string, ok func(map[string]any) bool) map[string]any {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		if b, err := os.ReadFile(path); err == nil {
-			var m map[string]any
+	var m map[string]any
+	polltest.UntilNil(t, func() error {
+		b, err := os.ReadFile(path)
+		if err == nil {
+			m = nil
 			if json.Unmarshal(b, &m) == nil && ok(m) {
-				return m
+				return nil
 			}
 		}
-		if time.Now().After(deadline) {
-			b, _ := os.ReadFile(path)
-			t.Fatalf("%s did not reach the state wanted; it holds:\n%s", path, b)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+		return fmt.Errorf("%s did not reach the state wanted; it holds:\n%s", path, b)
+	})
+	return m
 }
 
 func TestOVOSUtilsMirrorOff(t *testing.T) {

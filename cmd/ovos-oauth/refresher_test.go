@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/OpenVoiceOS/ovos-oauth/internal/oauth/oauthtest"
+	"github.com/OpenVoiceOS/ovos-oauth/internal/polltest"
 )
 
 // otherRefresher plays a Python program that refreshes an app's token on
@@ -419,7 +420,7 @@ func TestTwoRefreshersRace(t *testing.T) {
 	}
 	// Settled: the daemon and the file agree on a token the provider takes.
 	var at string
-	waitFor(t, "the daemon and the file to hold the same token", func() bool {
+	polltest.Until(t, "the daemon and the file to hold the same token", func() bool {
 		got := noErr(t, s.skill.request(t, "oauth.token.get", app("demoapp"), "oauth.token.get.response"))
 		at, _ = got["access_token"].(string)
 		e := mirroredEntry(o.file, id)
