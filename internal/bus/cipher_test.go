@@ -8,16 +8,15 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/OpenVoiceOS/ovos-oauth/internal/bus"
 )
 
-// encryptedFixtures is the shared file of vectors made with pycryptodome,
-// which ovos-bus-client uses; shared/ sits beside the repository.
-var encryptedFixtures = filepath.Join("..", "..", "..", "shared", "fixtures", "encrypted-frames.json")
+// encryptedFixtures holds vectors made with pycryptodome, which
+// ovos-bus-client uses (a copy of shared/fixtures/encrypted-frames.json).
+const encryptedFixtures = "testdata/encrypted-frames.json"
 
 type vector struct {
 	SecretKey      string          `json:"secret_key"`
@@ -33,14 +32,10 @@ type sealedFrame struct {
 	Nonce      string  `json:"nonce"`
 }
 
-// vectors reads the fixture file. It is missing only when the repository
-// is checked out without shared/ beside it: a skip locally, a failure in CI.
+// vectors reads the fixture file.
 func vectors(t testing.TB) []vector {
 	t.Helper()
 	data, err := os.ReadFile(encryptedFixtures)
-	if errors.Is(err, os.ErrNotExist) && os.Getenv("CI") == "" {
-		t.Skipf("no %s (shared/ is not beside this checkout); CI runs this test", encryptedFixtures)
-	}
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -317,15 +312,9 @@ func TestCipherOpenRejects(t *testing.T) {
 func FuzzOpen(f *testing.F) {
 	const key = "0123456789abcdef"
 	c := mustCipher(f, key)
-	if data, err := os.ReadFile(encryptedFixtures); err == nil {
-		var vs []vector
-		if err := json.Unmarshal(data, &vs); err != nil {
-			f.Fatal(err)
-		}
-		for _, v := range vs {
-			f.Add([]byte(v.Frame))
-			f.Add([]byte(v.WebcryptoFrame))
-		}
+	for _, v := range vectors(f) {
+		f.Add([]byte(v.Frame))
+		f.Add([]byte(v.WebcryptoFrame))
 	}
 	f.Add(c.Seal([]byte(`{"type":"oauth.get","data":{},"context":{}}`)))
 	f.Add(c.Seal(nil))
