@@ -2,34 +2,26 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"os"
 	"os/signal"
 	"path/filepath"
 	"syscall"
 	"testing"
+
+	"github.com/OpenVoiceOS/ovos-oauth/internal/proctest"
 )
 
-// TestMain runs the daemon itself when a benchmark starts this test binary
-// as a child process (OVOS_OAUTH_TEST_DAEMON holds its arguments as JSON),
-// so that its CPU and memory are measured apart from the test's.
+// TestMain runs the program itself when a test starts this test binary as
+// a child process in the role "ovos-oauth" (see proctest and
+// daemonCommand): a daemon to SIGKILL, one whose CPU and memory a
+// benchmark measures apart from the test's, the steps of import --service.
 func TestMain(m *testing.M) {
-	if raw := os.Getenv("OVOS_OAUTH_TEST_DAEMON"); raw != "" {
-		var args []string
-		if err := json.Unmarshal([]byte(raw), &args); err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			os.Exit(2)
-		}
+	proctest.Main(map[string]proctest.Role{"ovos-oauth": func(args []string) error {
 		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-		err := run(ctx, args, os.Getenv, os.Stdout, os.Stderr)
-		stop()
-		if err != nil {
-			fmt.Fprintln(os.Stderr, "ovos-oauth:", err)
-			os.Exit(1)
-		}
-		os.Exit(0)
-	}
+		defer stop()
+		return run(ctx, args, os.Getenv, os.Stdout, os.Stderr)
+	}})
 	os.Exit(runTests(m))
 }
 

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"sync"
 	"syscall"
@@ -50,11 +49,9 @@ func BenchmarkBusRegister10k(b *testing.B) {
 
 	busURL, _ := bustest.StartHub(b)
 	watcher := bustest.Dial(b, busURL)
-	args, _ := json.Marshal([]string{"serve", "--bus-url", busURL, "--listen", "127.0.0.1:0",
-		"--public-host", "127.0.0.1", "--data-dir", dataDir, "--log-format", "json", "--log-level", "warn", "--mirror-ovos-utils=" + os.Getenv("BENCH_MIRROR")})
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), "OVOS_OAUTH_TEST_DAEMON="+string(args), "HOME="+home, "XDG_CACHE_HOME="+filepath.Join(home, ".cache"), "TMPDIR="+b.TempDir(),
-		"OVOS_OAUTH_SYSTEM_CONFIG_DIR="+b.TempDir(), "MYCROFT_SYSTEM_CONFIG=/nonexistent", "XDG_CONFIG_DIRS="+b.TempDir())
+	cmd := daemonCommand(b, home, "serve", "--bus-url", busURL, "--listen", "127.0.0.1:0",
+		"--public-host", "127.0.0.1", "--data-dir", dataDir, "--log-format", "json", "--log-level", "warn", "--mirror-ovos-utils="+os.Getenv("BENCH_MIRROR"))
+	cmd.Env = append(cmd.Env, "TMPDIR="+b.TempDir())
 	cmd.Stderr = os.Stderr
 	if err := cmd.Start(); err != nil {
 		b.Fatal(err)

@@ -19,6 +19,7 @@ import (
 	"github.com/OpenVoiceOS/ovos-oauth/internal/migrate"
 	"github.com/OpenVoiceOS/ovos-oauth/internal/mirror"
 	"github.com/OpenVoiceOS/ovos-oauth/internal/oauth"
+	"github.com/OpenVoiceOS/ovos-oauth/internal/proctest"
 	"github.com/OpenVoiceOS/ovos-oauth/internal/store/storetest"
 )
 
@@ -52,11 +53,11 @@ func (f *fakeSystem) system(root bool) serviceSystem {
 	}
 }
 
-// testBinary runs this test binary as ovos-oauth with args (see TestMain).
+// testBinary runs this test binary as ovos-oauth with args (see TestMain),
+// in the environment env alone.
 func testBinary(args, env []string) *exec.Cmd {
-	raw, _ := json.Marshal(args)
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(env, "OVOS_OAUTH_TEST_DAEMON="+string(raw))
+	cmd := proctest.Command("ovos-oauth", args...)
+	cmd.Env = append(env, proctest.Env("ovos-oauth")...)
 	return cmd
 }
 
