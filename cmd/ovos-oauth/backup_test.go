@@ -82,6 +82,7 @@ func checkMode(t *testing.T, path string) {
 // daemon there a token the provider accepts, which it refreshes, and the
 // ovos_utils files hold it as soon as that daemon starts.
 func TestBackupRestoreRoundTrip(t *testing.T) {
+	t.Parallel()
 	s, at := loggedIn(t)
 	watcher := bustest.Dial(t, s.d.busURL)
 	file := filepath.Join(t.TempDir(), "oauth.backup")
@@ -174,6 +175,7 @@ func TestBackupRestoreRoundTrip(t *testing.T) {
 // TestRestoreKeepsNewerToken: a backup restored over a store whose token
 // is newer leaves it, unless --force; and never while the daemon runs.
 func TestRestoreKeepsNewerToken(t *testing.T) {
+	t.Parallel()
 	s, first := loggedIn(t)
 	file := filepath.Join(t.TempDir(), "oauth.backup")
 	runBackupCLI(t, backupPass, "backup", file, "--data-dir", s.d.dataDir).want(t, exitOK)
@@ -213,6 +215,7 @@ func TestRestoreKeepsNewerToken(t *testing.T) {
 // file changed each fail with a clear message, and nothing is written: the
 // data directory is not even made.
 func TestRestoreRefusesBadBackups(t *testing.T) {
+	t.Parallel()
 	s, _ := loggedIn(t)
 	file := filepath.Join(t.TempDir(), "oauth.backup")
 	runBackupCLI(t, backupPass, "backup", file, "--data-dir", s.d.dataDir).want(t, exitOK)

@@ -84,6 +84,7 @@ func repliesTo(p *bustest.Peer, dest string) []bus.Message {
 // TestEncryptedBus: with the bus's key, the daemon answers a sealed request
 // with a sealed reply, and nothing it writes is plain on the wire.
 func TestEncryptedBus(t *testing.T) {
+	t.Parallel()
 	url, _ := bustest.StartHub(t)
 	d := startDaemon(t, url, t.TempDir(), "--bus-secret-key", busSecretKey)
 	sk, c := encryptedSkill(t, url, "skill-enc.test", busSecretKey)
@@ -132,6 +133,7 @@ func TestEncryptedBus(t *testing.T) {
 // TestEncryptedBusPlainRequest: a plain request on an encrypted bus gets no
 // reply unless allow_unencrypted is on, and then a sealed one.
 func TestEncryptedBusPlainRequest(t *testing.T) {
+	t.Parallel()
 	t.Run("refused", func(t *testing.T) {
 		url, _ := bustest.StartHub(t)
 		d := startDaemon(t, url, t.TempDir(), "--bus-secret-key", busSecretKey)
@@ -186,6 +188,7 @@ func TestEncryptedBusPlainRequest(t *testing.T) {
 // TestEncryptedBusWrongKey: a skill whose key differs gets no answer, and
 // the daemon's log says why, once, without either key.
 func TestEncryptedBusWrongKey(t *testing.T) {
+	t.Parallel()
 	url, _ := bustest.StartHub(t)
 	d := startDaemon(t, url, t.TempDir(), "--bus-secret-key", busSecretKey)
 	wrong, _ := encryptedSkill(t, url, "skill-wrong.test", wrongSecretKey)
@@ -214,6 +217,7 @@ func TestEncryptedBusWrongKey(t *testing.T) {
 // TestEncryptedBusKeyErrors: a key that cannot be an AES key stops the
 // daemon before it starts, naming the setting and not the key.
 func TestEncryptedBusKeyErrors(t *testing.T) {
+	t.Parallel()
 	const bad = "enc-BAD-key"
 	env := map[string]string{"HOME": t.TempDir(), "OVOS_OAUTH_SYSTEM_CONFIG_DIR": t.TempDir(), "MYCROFT_SYSTEM_CONFIG": "/nonexistent", "XDG_CONFIG_DIRS": t.TempDir(),
 		"OVOS_OAUTH_BUS_SECRET_KEY": bad}
@@ -237,6 +241,7 @@ func TestEncryptedBusKeyErrors(t *testing.T) {
 // user's pending login, which four more logins would have evicted, still
 // finishes on the phone. After a bus restart the frame is refused still.
 func TestEncryptedBusReplay(t *testing.T) {
+	t.Parallel()
 	url, hub := bustest.StartHub(t)
 	d := startDaemon(t, url, t.TempDir(), "--bus-secret-key", busSecretKey)
 	p := oauthtest.Start(t, oauthtest.Client{ID: "web", Secret: secret, RedirectURIs: []string{d.baseURL + "/auth/callback/" + skillID + "_demo"}})

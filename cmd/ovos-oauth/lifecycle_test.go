@@ -18,6 +18,7 @@ import (
 // does not hold it back), a restart in between loses nothing, and no
 // refresh token is presented twice.
 func TestTokensKeepWorkingAcrossRotationsAndRestart(t *testing.T) {
+	t.Parallel()
 	busURL, _ := bustest.StartHub(t)
 	dataDir := t.TempDir()
 	d := startDaemon(t, busURL, dataDir)
@@ -82,6 +83,7 @@ func TestTokensKeepWorkingAcrossRotationsAndRestart(t *testing.T) {
 
 // TestRevokeUnregisterStatus covers the lifecycle requests ovos-oauth adds.
 func TestRevokeUnregisterStatus(t *testing.T) {
+	t.Parallel()
 	s := newSetup(t, map[string]string{"web": secret}, "a", "b")
 	s.register(t, "a", "web", secret, map[string]any{"revocation_endpoint": s.p.RevocationEndpoint})
 	s.register(t, "b", "web", secret, nil)

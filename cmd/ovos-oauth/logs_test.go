@@ -21,6 +21,7 @@ import (
 // client secret, the code, states, the PKCE verifier, access and refresh
 // tokens.
 func TestNoSecretInLogs(t *testing.T) {
+	t.Parallel()
 	s := newSetup(t, map[string]string{"web": secret}, "demoapp")
 	s.register(t, "demoapp", "web", secret, nil)
 
@@ -68,6 +69,7 @@ func TestNoSecretInLogs(t *testing.T) {
 // answers 502 and echoes the request, which holds the client secret, the
 // code and the PKCE verifier; none of them reaches the log.
 func TestNoSecretInLogsOnFailure(t *testing.T) {
+	t.Parallel()
 	echo := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
 		w.Header().Set("Content-Type", "text/plain")

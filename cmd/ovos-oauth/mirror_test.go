@@ -14,6 +14,7 @@ import (
 // TestOVOSUtilsMirror: a Python skill reading ovos_utils' JSON files finds
 // the token and the app there, next to what other programs wrote.
 func TestOVOSUtilsMirror(t *testing.T) {
+	t.Parallel()
 	s := newSetup(t, map[string]string{"web": secret}, "demoapp")
 	dir := filepath.Join(s.d.home, ".cache", "mycroft", "json_database")
 	if err := os.MkdirAll(dir, 0o700); err != nil {
@@ -97,6 +98,7 @@ func waitJSON(t *testing.T, path string, ok func(map[string]any) bool) map[strin
 }
 
 func TestOVOSUtilsMirrorOff(t *testing.T) {
+	t.Parallel()
 	busURL, _ := bustest.StartHub(t)
 	d := startDaemon(t, busURL, t.TempDir(), "--mirror-ovos-utils=false")
 	sk := newSkill(t, busURL, skillID)

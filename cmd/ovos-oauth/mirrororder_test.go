@@ -86,6 +86,7 @@ func nextRead(t *testing.T, got <-chan readOnEvent, typ string) readOnEvent {
 // exactly the token the event carries, after a first login and after each
 // of many refreshes.
 func TestTokenEventFindsMirroredToken(t *testing.T) {
+	t.Parallel()
 	s := newSetup(t, map[string]string{"web": secret}, "demoapp")
 	id := skillID + "_demoapp"
 	file := filepath.Join(s.d.home, ".cache", "mycroft", "json_database", "ovos_oauth.json")

@@ -206,6 +206,7 @@ func noReauth(t *testing.T, s *setup) {
 // notices, hands out the live token and announces it, and its own next
 // refresh uses the live refresh token.
 func TestDaemonTakesTokenAnotherProgramRefreshed(t *testing.T) {
+	t.Parallel()
 	s, o := loggedInWithOther(t, nil)
 	_, at, err := o.refreshOnce()
 	if err != nil {
@@ -295,6 +296,7 @@ func (rp *raceProxy) serve(w http.ResponseWriter, r *http.Request) {
 // program's token from the file instead of asking the user to log in
 // again, every time.
 func TestRefreshAfterAnotherProgramRotated(t *testing.T) {
+	t.Parallel()
 	var proxy *raceProxy
 	s, o := loggedInWithOther(t, func(p *oauthtest.Provider) string {
 		proxy = newRaceProxy(t, p.TokenEndpoint)
@@ -330,6 +332,7 @@ func TestRefreshAfterAnotherProgramRotated(t *testing.T) {
 // asks for a new login, every reply carries a token, and the file never
 // goes back to a refresh token it held before.
 func TestTwoRefreshersRace(t *testing.T) {
+	t.Parallel()
 	s, o := loggedInWithOther(t, nil)
 	id := skillID + "_demoapp"
 

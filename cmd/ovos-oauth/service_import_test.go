@@ -397,6 +397,7 @@ func unitFile(t *testing.T, state, runtime string) (env map[string]string, pre [
 // imported from where. The unit's commands run here as they are, on a fake
 // machine.
 func TestSystemUnitImportsOVOSUsersFiles(t *testing.T) {
+	t.Parallel()
 	fs := newFakeSystem(t)
 	dir := fs.ovosUser(t)
 	writePluginFiles(t, dir, time.Now().Add(2*time.Hour), "https://provider.invalid/token")
