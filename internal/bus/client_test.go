@@ -155,6 +155,7 @@ func expectSeq(t *testing.T, p *bustest.Peer, n int) {
 }
 
 func TestClientDispatch(t *testing.T) {
+	t.Parallel()
 	url, hub := bustest.StartHub(t)
 	rec := newRecorder("connected", "test.handled", "test.marker")
 	c := newClient(t, url, rec)
@@ -210,6 +211,7 @@ func TestClientDispatch(t *testing.T) {
 }
 
 func TestClientSendsQueuedFramesInOrder(t *testing.T) {
+	t.Parallel()
 	url, _ := bustest.StartHub(t)
 	c := newClient(t, url, newRecorder())
 	const n = 200
@@ -253,6 +255,7 @@ func TestClientSendGivesTheDefaultSession(t *testing.T) {
 }
 
 func TestClientReconnectsAfterHubClose(t *testing.T) {
+	t.Parallel()
 	url, hub := bustest.StartHub(t)
 	c := newClient(t, url, newRecorder())
 	c.start(t)
@@ -271,6 +274,7 @@ func TestClientReconnectsAfterHubClose(t *testing.T) {
 // gate so that it is certainly disconnected while frames are sent, and a
 // peer is listening before it comes back.
 func TestClientQueuesWhileDisconnected(t *testing.T) {
+	t.Parallel()
 	hub := bus.NewHub(nil)
 	var (
 		mu   sync.Mutex
@@ -315,6 +319,7 @@ func TestClientQueuesWhileDisconnected(t *testing.T) {
 }
 
 func TestClientReconnectsAfterServerRestart(t *testing.T) {
+	t.Parallel()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -371,6 +376,7 @@ func (c failConn) Write(b []byte) (int, error) {
 }
 
 func TestClientResendsFailedWrite(t *testing.T) {
+	t.Parallel()
 	url, _ := bustest.StartHub(t)
 	var (
 		mu   sync.Mutex
@@ -412,6 +418,7 @@ func TestClientResendsFailedWrite(t *testing.T) {
 }
 
 func TestClientSendErrors(t *testing.T) {
+	t.Parallel()
 	c := bus.NewClient("ws://127.0.0.1:1/core", newRecorder(), nil)
 	c.OutboxSize = 3
 	c.MaxMessageSize = 100
@@ -444,6 +451,7 @@ func TestClientSendErrors(t *testing.T) {
 }
 
 func TestClientRunErrors(t *testing.T) {
+	t.Parallel()
 	for _, url := range []string{"http://127.0.0.1/core", "://bad", "127.0.0.1:8181"} {
 		c := bus.NewClient(url, newRecorder(), nil)
 		if err := c.Run(context.Background()); err == nil {
@@ -509,6 +517,7 @@ func readType(t *testing.T, conn *websocket.Conn) string {
 }
 
 func TestClientWaitsForGreeting(t *testing.T) {
+	t.Parallel()
 	url, conns := rawServer(t)
 	c := newClient(t, url, newRecorder(), func(c *bus.Client) { c.GreetingTimeout = time.Hour })
 	mustSend(t, c.Client, bus.NewMessage("test.queued", nil))
@@ -543,6 +552,7 @@ func TestClientWaitsForGreeting(t *testing.T) {
 }
 
 func TestClientProceedsWithoutGreeting(t *testing.T) {
+	t.Parallel()
 	url, conns := rawServer(t)
 	c := newClient(t, url, newRecorder(), func(c *bus.Client) { c.GreetingTimeout = 20 * time.Millisecond })
 	mustSend(t, c.Client, bus.NewMessage("test.queued", nil))
@@ -555,6 +565,7 @@ func TestClientProceedsWithoutGreeting(t *testing.T) {
 }
 
 func TestClientDetectsDeadConnection(t *testing.T) {
+	t.Parallel()
 	url, conns := rawServer(t)
 	c := newClient(t, url, newRecorder(), func(c *bus.Client) { bus.SetPingInterval(c, 20*time.Millisecond) })
 	c.start(t)
@@ -698,6 +709,7 @@ func benchRoundTrip(b *testing.B, noDelay bool, burst int) {
 // TestDialWrongRoute: a bus URL whose route the server does not serve is
 // reported with the HTTP status and the URL, not a bare "bad handshake".
 func TestDialWrongRoute(t *testing.T) {
+	t.Parallel()
 	url, _ := bustest.StartHub(t)
 	wrong := strings.TrimSuffix(url, "/core") + "/nope"
 	logs := &lockedBuffer{}

@@ -100,6 +100,7 @@ func isSealed(c *bus.Cipher, frame []byte) bool {
 }
 
 func TestHubRelaysEncryptedFrames(t *testing.T) {
+	t.Parallel()
 	url, _ := bustest.StartHub(t)
 	conns := []*websocket.Conn{dialRaw(t, url), dialRaw(t, url), dialRaw(t, url)}
 	for _, c := range conns {
@@ -131,6 +132,7 @@ func TestHubRelaysEncryptedFrames(t *testing.T) {
 }
 
 func TestClientEncrypted(t *testing.T) {
+	t.Parallel()
 	url, _ := bustest.StartHub(t)
 	rec := newRecorder("test.handled", "test.marker", "connected")
 	c, logs := encryptedClient(t, url, busKey, rec)
@@ -181,6 +183,7 @@ func TestClientEncrypted(t *testing.T) {
 }
 
 func TestClientAllowUnencrypted(t *testing.T) {
+	t.Parallel()
 	url, _ := bustest.StartHub(t)
 	rec := newRecorder("test.handled")
 	c, logs := encryptedClient(t, url, busKey, rec, func(c *bus.Client) { c.AllowUnencrypted = true })
@@ -209,6 +212,7 @@ func TestClientAllowUnencrypted(t *testing.T) {
 // TestClientWrongKey: frames sealed with another key are dropped with one
 // clear warning per burst, and the connection carries on.
 func TestClientWrongKey(t *testing.T) {
+	t.Parallel()
 	url, hub := bustest.StartHub(t)
 	rec := newRecorder("test.handled", "test.marker")
 	c, logs := encryptedClient(t, url, busKey, rec)
@@ -240,6 +244,7 @@ func TestClientWrongKey(t *testing.T) {
 }
 
 func TestClientMalformedEncryptedFrame(t *testing.T) {
+	t.Parallel()
 	url, _ := bustest.StartHub(t)
 	rec := newRecorder("test.marker")
 	_, logs := encryptedClient(t, url, busKey, rec)
@@ -255,6 +260,7 @@ func TestClientMalformedEncryptedFrame(t *testing.T) {
 // TestClientWithoutKeyOnEncryptedBus: a Client without a key among skills
 // that encrypt says so instead of ignoring everything in silence.
 func TestClientWithoutKeyOnEncryptedBus(t *testing.T) {
+	t.Parallel()
 	url, _ := bustest.StartHub(t)
 	rec := newRecorder("test.marker")
 	_, logs := loggedClient(t, url, rec)
@@ -277,6 +283,7 @@ func TestClientWithoutKeyOnEncryptedBus(t *testing.T) {
 // the same connection, and again after the Client has reconnected. The
 // Client's own frames, which the bus relays back to it, are not replays.
 func TestClientDropsReplayedFrames(t *testing.T) {
+	t.Parallel()
 	url, hub := bustest.StartHub(t)
 	rec := newRecorder("test.handled", "test.marker")
 	c, logs := encryptedClient(t, url, busKey, rec)
@@ -335,6 +342,7 @@ func firstFrame(t *testing.T, p *bustest.Peer) []byte {
 }
 
 func TestClientSendLimitAppliesToSealedFrame(t *testing.T) {
+	t.Parallel()
 	plain := bus.NewMessage("test.big", map[string]string{"x": strings.Repeat("a", 600)})
 	frame, _ := plain.WithSession().MarshalJSON() // as Send writes it
 	c := bus.NewClient("ws://127.0.0.1:1/core", newRecorder(), nil)

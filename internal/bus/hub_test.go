@@ -53,6 +53,7 @@ func writeRaw(t *testing.T, conn *websocket.Conn, frame []byte) {
 }
 
 func TestHubGreets(t *testing.T) {
+	t.Parallel()
 	url, hub := bustest.StartHub(t)
 	conn := dialRaw(t, url)
 	if got := readRaw(t, conn); string(got) != greeting {
@@ -64,6 +65,7 @@ func TestHubGreets(t *testing.T) {
 }
 
 func TestHubServesOnlyItsRoute(t *testing.T) {
+	t.Parallel()
 	url, _ := bustest.StartHub(t)
 	_, resp, err := websocket.DefaultDialer.Dial(strings.TrimSuffix(url, "/core")+"/other", nil)
 	if err == nil || resp == nil || resp.StatusCode != 404 {
@@ -72,6 +74,7 @@ func TestHubServesOnlyItsRoute(t *testing.T) {
 }
 
 func TestHubRelaysVerbatimToAllIncludingSender(t *testing.T) {
+	t.Parallel()
 	url, _ := bustest.StartHub(t)
 	conns := []*websocket.Conn{dialRaw(t, url), dialRaw(t, url), dialRaw(t, url)}
 	for _, c := range conns {
@@ -100,6 +103,7 @@ func TestHubRelaysVerbatimToAllIncludingSender(t *testing.T) {
 // TestHubOrder has several clients send at once: every client must see
 // every frame, and all in one order.
 func TestHubOrder(t *testing.T) {
+	t.Parallel()
 	url, _ := bustest.StartHub(t)
 	const senders, each = 4, 200
 	conns := make([]*websocket.Conn, senders)
@@ -153,6 +157,7 @@ func TestHubOrder(t *testing.T) {
 }
 
 func TestHubDropsOversizedSenderOnly(t *testing.T) {
+	t.Parallel()
 	url, hub := bustest.StartHub(t, func(h *bus.Hub) { h.MaxMessageSize = 1024 })
 	big := dialRaw(t, url)
 	readRaw(t, big)
@@ -182,6 +187,7 @@ func TestHubDropsOversizedSenderOnly(t *testing.T) {
 }
 
 func TestHubCloseDropsEveryClient(t *testing.T) {
+	t.Parallel()
 	url, hub := bustest.StartHub(t)
 	conns := []*websocket.Conn{dialRaw(t, url), dialRaw(t, url), dialRaw(t, url)}
 	for _, c := range conns {
@@ -209,6 +215,7 @@ func TestHubCloseDropsEveryClient(t *testing.T) {
 }
 
 func TestHubDropsSlowClient(t *testing.T) {
+	t.Parallel()
 	url, hub := bustest.StartHub(t)
 	slow := dialRaw(t, url) // never reads
 	fast := dialRaw(t, url)
@@ -249,6 +256,7 @@ func TestHubDropsSlowClient(t *testing.T) {
 }
 
 func TestHubServeStops(t *testing.T) {
+	t.Parallel()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

@@ -13,6 +13,7 @@ import (
 )
 
 func TestRedactURL(t *testing.T) {
+	t.Parallel()
 	tests := []struct{ in, want string }{
 		{"ws://127.0.0.1:8181/core", "ws://127.0.0.1:8181/core"},
 		{"wss://[fd00::1]:8443/core", "wss://[fd00::1]:8443/core"},
@@ -40,6 +41,7 @@ func TestRedactURL(t *testing.T) {
 // info, which no websocket client can send, stops Run at once, with an
 // error that does not show it either.
 func TestClientLogsNoURLSecrets(t *testing.T) {
+	t.Parallel()
 	const secret = "hunter2-bus-secret"
 	url, hub := bustest.StartHub(t)
 	logs := &lockedBuffer{}
