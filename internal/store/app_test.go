@@ -12,6 +12,7 @@ import (
 )
 
 func TestAppRoundTrip(t *testing.T) {
+	t.Parallel()
 	db := storetest.Open(t)
 	want := fullApp("skill-x.openvoiceos", "spotify")
 	checkAllSet(t, want)
@@ -42,6 +43,7 @@ func TestAppRoundTrip(t *testing.T) {
 }
 
 func TestAppNotFound(t *testing.T) {
+	t.Parallel()
 	db := storetest.Open(t)
 	if _, err := db.App("skill_nope"); !errors.Is(err, oauth.ErrNotFound) {
 		t.Errorf("App() = %v, want ErrNotFound", err)
@@ -49,6 +51,7 @@ func TestAppNotFound(t *testing.T) {
 }
 
 func TestApps(t *testing.T) {
+	t.Parallel()
 	db := storetest.Open(t)
 	got, err := db.Apps()
 	if err != nil || len(got) != 0 {
@@ -72,6 +75,7 @@ func TestApps(t *testing.T) {
 }
 
 func TestPutAppDropToken(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		dropToken bool
 		wantToken bool
@@ -104,6 +108,7 @@ func TestPutAppDropToken(t *testing.T) {
 }
 
 func TestPutAppMungedIDClash(t *testing.T) {
+	t.Parallel()
 	db := storetest.Open(t)
 	mine := fullApp("a_b", "c")
 	if err := db.PutApp(mine, false); err != nil {
@@ -124,6 +129,7 @@ func TestPutAppMungedIDClash(t *testing.T) {
 }
 
 func TestDeleteApp(t *testing.T) {
+	t.Parallel()
 	db := storetest.Open(t)
 	for _, a := range []*oauth.App{fullApp("skill", "gone"), fullApp("skill", "kept")} {
 		if err := db.PutApp(a, false); err != nil {
@@ -180,6 +186,7 @@ func TestDeleteApp(t *testing.T) {
 // exists for: whichever of DeleteApp and PutToken commits first, no token is
 // left behind without its app.
 func TestDeleteAppRacesPutToken(t *testing.T) {
+	t.Parallel()
 	db := storetest.Open(t)
 	app := fullApp("skill", "app")
 	for i := range 20 {

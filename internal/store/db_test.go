@@ -161,6 +161,7 @@ func fileMode(t *testing.T, path string) os.FileMode {
 }
 
 func TestOpenModes(t *testing.T) {
+	t.Parallel()
 	dir := filepath.Join(t.TempDir(), "data")
 	path := filepath.Join(dir, "oauth.db")
 	storetest.Open(t, storetest.Path(path))
@@ -174,6 +175,7 @@ func TestOpenModes(t *testing.T) {
 }
 
 func TestOpenFixesLooseFileMode(t *testing.T) {
+	t.Parallel()
 	path := filepath.Join(t.TempDir(), "oauth.db")
 	db := storetest.Open(t, storetest.Path(path))
 	if err := db.PutApp(fullApp("skill", "app"), false); err != nil {
@@ -196,6 +198,7 @@ func TestOpenFixesLooseFileMode(t *testing.T) {
 }
 
 func TestOpenLocked(t *testing.T) {
+	t.Parallel()
 	path := filepath.Join(t.TempDir(), "oauth.db")
 	storetest.Open(t, storetest.Path(path))
 
@@ -220,6 +223,7 @@ func TestOpenLocked(t *testing.T) {
 }
 
 func TestOpenSchema(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name    string
 		fill    func(*bolt.Tx) error // nil: no file before Open
@@ -297,6 +301,7 @@ func putMeta(key, value string) func(*bolt.Tx) error {
 }
 
 func TestOpenRefusesNewerSchemaWithoutWriting(t *testing.T) {
+	t.Parallel()
 	path := filepath.Join(t.TempDir(), "oauth.db")
 	writeRaw(t, path, putMeta("schema_version", "4"))
 	if err := store.New(path).Open(); err == nil {
@@ -311,6 +316,7 @@ func TestOpenRefusesNewerSchemaWithoutWriting(t *testing.T) {
 }
 
 func TestOpenStampsCreated(t *testing.T) {
+	t.Parallel()
 	path := filepath.Join(t.TempDir(), "oauth.db")
 	db := storetest.Open(t, storetest.Path(path), storetest.Setup(func(db *store.DB) { db.Now = func() time.Time { return at(0) } }))
 	if err := db.Close(); err != nil {
@@ -331,6 +337,7 @@ func TestOpenStampsCreated(t *testing.T) {
 }
 
 func TestReopenKeepsData(t *testing.T) {
+	t.Parallel()
 	path := filepath.Join(t.TempDir(), "oauth.db")
 	db := storetest.Open(t, storetest.Path(path))
 	app, tok := fullApp("skill", "app"), fullToken("access")
@@ -373,6 +380,7 @@ func TestReopenKeepsData(t *testing.T) {
 }
 
 func TestOpenTwice(t *testing.T) {
+	t.Parallel()
 	db := storetest.Open(t)
 	if err := db.Open(); err == nil || !strings.Contains(err.Error(), "already open") {
 		t.Errorf("second Open() = %v, want an already-open error", err)
@@ -380,6 +388,7 @@ func TestOpenTwice(t *testing.T) {
 }
 
 func TestOpenNotBbolt(t *testing.T) {
+	t.Parallel()
 	path := filepath.Join(t.TempDir(), "oauth.db")
 	if err := os.WriteFile(path, []byte(strings.Repeat("not a bbolt file\n", 512)), 0o600); err != nil {
 		t.Fatal(err)
@@ -396,6 +405,7 @@ func TestOpenNotBbolt(t *testing.T) {
 }
 
 func TestClose(t *testing.T) {
+	t.Parallel()
 	t.Run("never opened", func(t *testing.T) {
 		db := store.New(filepath.Join(t.TempDir(), "oauth.db"))
 		if err := db.Close(); err != nil {
@@ -422,6 +432,7 @@ func TestClose(t *testing.T) {
 }
 
 func TestNotOpen(t *testing.T) {
+	t.Parallel()
 	db := store.New(filepath.Join(t.TempDir(), "oauth.db"))
 	if _, err := db.App("skill_app"); err == nil || errors.Is(err, oauth.ErrNotFound) {
 		t.Errorf("App() on unopened store = %v, want a not-open error", err)

@@ -29,6 +29,7 @@ func openWithApps(t *testing.T, appIDs ...string) *store.DB {
 }
 
 func TestFlowRoundTrip(t *testing.T) {
+	t.Parallel()
 	db := openWithApps(t, "app")
 	want := fullFlow("f1", "skill_app", at(0))
 	// As a run spent it and the next reported it: every field is kept.
@@ -52,6 +53,7 @@ func TestFlowRoundTrip(t *testing.T) {
 }
 
 func TestTakeFlowSingleUse(t *testing.T) {
+	t.Parallel()
 	db := openWithApps(t, "app")
 	want := fullFlow("f1", "skill_app", at(0))
 	if err := db.PutFlow(want, 0); err != nil {
@@ -83,6 +85,7 @@ func TestTakeFlowSingleUse(t *testing.T) {
 }
 
 func TestTakeFlowConcurrent(t *testing.T) {
+	t.Parallel()
 	db := openWithApps(t, "app")
 	flow := fullFlow("f1", "skill_app", at(0))
 	if err := db.PutFlow(flow, 0); err != nil {
@@ -114,6 +117,7 @@ func TestTakeFlowConcurrent(t *testing.T) {
 }
 
 func TestPutFlowKeepPerApp(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name    string
 		keep    int
@@ -193,6 +197,7 @@ func TestPutFlowKeepPerApp(t *testing.T) {
 }
 
 func TestPutFlowStateClash(t *testing.T) {
+	t.Parallel()
 	db := openWithApps(t, "app")
 	first := fullFlow("f1", "skill_app", at(0))
 	if err := db.PutFlow(first, 0); err != nil {
@@ -217,6 +222,7 @@ func TestPutFlowStateClash(t *testing.T) {
 }
 
 func TestPutFlowReplace(t *testing.T) {
+	t.Parallel()
 	db := openWithApps(t, "app")
 	old := fullFlow("f1", "skill_app", at(0))
 	if err := db.PutFlow(old, 0); err != nil {
@@ -244,6 +250,7 @@ func TestPutFlowReplace(t *testing.T) {
 }
 
 func TestPutFlowInvalid(t *testing.T) {
+	t.Parallel()
 	db := openWithApps(t, "app")
 	noApp := fullFlow("f1", "skill_nope", at(0))
 	noID := fullFlow("", "skill_app", at(0))
@@ -265,6 +272,7 @@ func TestPutFlowInvalid(t *testing.T) {
 }
 
 func TestDeleteExpiredFlows(t *testing.T) {
+	t.Parallel()
 	db := openWithApps(t, "app", "other")
 	now := at(30)
 	flows := map[string]time.Time{ // id → Expires
@@ -318,6 +326,7 @@ func TestDeleteExpiredFlows(t *testing.T) {
 }
 
 func TestFlows(t *testing.T) {
+	t.Parallel()
 	db := openWithApps(t, "app")
 	if got, err := db.Flows(); err != nil || len(got) != 0 {
 		t.Fatalf("Flows() on an empty store = %v, %v; want none", got, err)
@@ -347,6 +356,7 @@ func TestFlows(t *testing.T) {
 // TestDeviceFlows: a device login has no state; it is stored, found by id,
 // deleted once, and never found by an empty state.
 func TestDeviceFlows(t *testing.T) {
+	t.Parallel()
 	db := openWithApps(t, "app")
 	f := fullFlow("dev", "skill_app", at(0))
 	f.Kind, f.State, f.Verifier = oauth.FlowDevice, "", ""
@@ -388,6 +398,7 @@ func TestDeviceFlows(t *testing.T) {
 
 // TestFlowByState peeks without consuming; DeleteFlow drops the state too.
 func TestFlowByState(t *testing.T) {
+	t.Parallel()
 	db := openWithApps(t, "app")
 	f := fullFlow("f1", "skill_app", at(0))
 	if err := db.PutFlow(f, 0); err != nil {

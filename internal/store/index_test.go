@@ -15,6 +15,7 @@ import (
 // the index in place, so eviction and DeleteApp find each app's flows, and
 // the file is then of version 3.
 func TestMigrateUnindexedV2(t *testing.T) {
+	t.Parallel()
 	path := filepath.Join(t.TempDir(), "oauth.db")
 	fx := newFixture(12)
 	db := storetest.Open(t, storetest.Path(path))
@@ -69,16 +70,16 @@ func TestPutFlowReadsOnlyItsApp(t *testing.T) {
 	for i := range 3 {
 		put(db, fmt.Sprintf("mine-%d", i), "skill_app", i, 0)
 	}
-	// 7,000 pending logins of 100 other apps, stored in one go.
-	for a := range 100 {
-		if err := db.PutApp(fullApp("other", fmt.Sprintf("app%03d", a)), false); err != nil {
-			t.Fatal(err)
-		}
-	}
+	// 7,000 pending logins of 100 other apps, stored in one go: a writer
+	// for each app, so that the writes share few commits (and fsyncs).
 	var wg sync.WaitGroup
-	for w := range 8 {
+	for a := range 100 {
 		wg.Go(func() {
-			for i := w; i < 7000; i += 8 {
+			if err := db.PutApp(fullApp("other", fmt.Sprintf("app%03d", a)), false); err != nil {
+				t.Error(err)
+				return
+			}
+			for i := a; i < 7000; i += 100 {
 				if err := db.PutFlow(fullFlow(fmt.Sprintf("other-%04d", i), fmt.Sprintf("other_app%03d", i%100), at(i%60)), 0); err != nil {
 					t.Error(err)
 					return

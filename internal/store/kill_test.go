@@ -32,6 +32,7 @@ func TestMain(m *testing.M) {
 // open; the parent then finds them all, the login can still be finished
 // (its state taken), and the spent one is marked and cannot be spent again.
 func TestSurvivesKill9(t *testing.T) {
+	t.Parallel()
 	path := filepath.Join(t.TempDir(), "oauth.db")
 	child := proctest.Start(t, proctest.Command("write and wait", path))
 	child.Expect(t, "ok") // the writes acknowledged

@@ -18,6 +18,7 @@ import (
 // compaction and the rename), then opens the store: whatever the moment,
 // every record is there and no secret is left in the file.
 func TestMigrationSurvivesKill9(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("spawns processes")
 	}

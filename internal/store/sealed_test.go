@@ -251,6 +251,7 @@ func keyFileOf(path string) string { return filepath.Join(filepath.Dir(path), st
 // TestNewStoreSealsSecrets: after writes, replacements and deletes, the file
 // holds none of the secrets, in live or freed pages, and reads them back.
 func TestNewStoreSealsSecrets(t *testing.T) {
+	t.Parallel()
 	path := filepath.Join(t.TempDir(), "oauth.db")
 	fx := newFixture(12)
 	db := storetest.Open(t, storetest.Path(path))
@@ -296,6 +297,7 @@ func TestNewStoreSealsSecrets(t *testing.T) {
 // survives, and neither the new file nor the disk blocks of the old one hold
 // a secret.
 func TestMigratePlainV1(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	path := filepath.Join(dir, "oauth.db")
 	fx := newFixture(40) // several pages of each bucket
@@ -358,6 +360,7 @@ func TestMigratePlainV1(t *testing.T) {
 // comes back as that release stored it and that no secret is left in the
 // file.
 func TestMigrateGoldenV1(t *testing.T) {
+	t.Parallel()
 	golden, err := os.ReadFile("testdata/v1.db")
 	if err != nil {
 		t.Fatal(err)
@@ -424,6 +427,7 @@ func TestMigrateGoldenV1(t *testing.T) {
 // TestMigrateRollsBack: a version 1 store the migration cannot seal whole is
 // left exactly as it was.
 func TestMigrateRollsBack(t *testing.T) {
+	t.Parallel()
 	path := filepath.Join(t.TempDir(), "oauth.db")
 	fx := newFixture(5)
 	writePlainV1(t, path, fx)
@@ -453,6 +457,7 @@ func TestMigrateRollsBack(t *testing.T) {
 }
 
 func TestOpenWrongKey(t *testing.T) {
+	t.Parallel()
 	path := filepath.Join(t.TempDir(), "oauth.db")
 	db := storetest.Open(t, storetest.Path(path))
 	fx := newFixture(2)
@@ -501,6 +506,7 @@ func TestOpenWrongKey(t *testing.T) {
 }
 
 func TestOpenSealedWithoutKeyFile(t *testing.T) {
+	t.Parallel()
 	path := filepath.Join(t.TempDir(), "oauth.db")
 	db := storetest.Open(t, storetest.Path(path))
 	if err := db.PutApp(fullApp("skill", "app"), false); err != nil {
@@ -544,6 +550,7 @@ func TestOpenSealedWithoutKeyFile(t *testing.T) {
 }
 
 func TestOpenSealedDamagedKeyFile(t *testing.T) {
+	t.Parallel()
 	path := filepath.Join(t.TempDir(), "oauth.db")
 	db := storetest.Open(t, storetest.Path(path))
 	if err := db.Close(); err != nil {
@@ -572,6 +579,7 @@ func TestOpenSealedDamagedKeyFile(t *testing.T) {
 }
 
 func TestKeyFile(t *testing.T) {
+	t.Parallel()
 	t.Run("created 0600 next to the store", func(t *testing.T) {
 		path := filepath.Join(t.TempDir(), "oauth.db")
 		db := store.New(path)
@@ -647,6 +655,7 @@ func TestKeyFile(t *testing.T) {
 // bucket does not open there, so one app cannot be handed another's secret
 // by editing the file.
 func TestSealedValueBoundToRecord(t *testing.T) {
+	t.Parallel()
 	path := filepath.Join(t.TempDir(), "oauth.db")
 	db := storetest.Open(t, storetest.Path(path))
 	for _, id := range []string{"a", "b"} {

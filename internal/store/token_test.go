@@ -11,6 +11,7 @@ import (
 )
 
 func TestTokenRoundTrip(t *testing.T) {
+	t.Parallel()
 	db := storetest.Open(t)
 	if err := db.PutApp(fullApp("skill", "app"), false); err != nil {
 		t.Fatal(err)
@@ -43,6 +44,7 @@ func TestTokenRoundTrip(t *testing.T) {
 }
 
 func TestTokenMinimal(t *testing.T) {
+	t.Parallel()
 	// Zero Expiry is omitted (omitzero) and must come back zero.
 	db := storetest.Open(t)
 	if err := db.PutApp(fullApp("skill", "app"), false); err != nil {
@@ -65,6 +67,7 @@ func TestTokenMinimal(t *testing.T) {
 }
 
 func TestTokens(t *testing.T) {
+	t.Parallel()
 	db := storetest.Open(t)
 	got, err := db.Tokens()
 	if err != nil || len(got) != 0 {
@@ -94,6 +97,7 @@ func TestTokens(t *testing.T) {
 }
 
 func TestPutTokenUnknownApp(t *testing.T) {
+	t.Parallel()
 	db := storetest.Open(t)
 	tok := fullToken("access-for-nobody")
 	err := db.PutToken("skill_nope", tok)
@@ -111,6 +115,7 @@ func TestPutTokenUnknownApp(t *testing.T) {
 }
 
 func TestDeleteToken(t *testing.T) {
+	t.Parallel()
 	db := storetest.Open(t)
 	if err := db.PutApp(fullApp("skill", "app"), false); err != nil {
 		t.Fatal(err)
