@@ -13,6 +13,7 @@ import (
 
 // A write that fails after its temporary file exists removes it.
 func TestWriteFileAtomicCleansUp(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	path := filepath.Join(dir, tokensName)
 	// rename(2) cannot replace a non-empty directory, even for root.

@@ -51,6 +51,7 @@ func tokenLock(f *mirror.Files) string { return filepath.Join(f.LockDir, "ovos_o
 // Another process holds the lock and writes its own entry meanwhile: PutToken
 // waits, then writes on top of that entry rather than over it.
 func TestWaitsForLockHolder(t *testing.T) {
+	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
 		f := newFiles(t)
 		writePython(t, f.TokenFile(), map[string]any{"earlier": "entry"})
@@ -92,6 +93,7 @@ func TestWaitsForLockHolder(t *testing.T) {
 // A lock held for ever costs a caller Timeout, then an error, and the file is
 // not touched. The other file's lock is separate.
 func TestLockTimeout(t *testing.T) {
+	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
 		f := newFiles(t)
 		writePython(t, f.TokenFile(), map[string]any{"earlier": "entry"})
@@ -151,6 +153,7 @@ const childFile = `{
 // test binary in the role "hold the lock") holds the flock as a Python skill
 // would; PutToken must wait until the child has written and let go.
 func TestWaitsForOtherProcess(t *testing.T) {
+	t.Parallel()
 	f := newFiles(t)
 	if err := os.MkdirAll(f.Dir, 0o700); err != nil {
 		t.Fatal(err)
