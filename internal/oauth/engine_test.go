@@ -208,6 +208,7 @@ func (f *fixture) complete(appID string, q url.Values) (*oauth.Token, error) {
 }
 
 func TestAuthorizationURL(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	f.register(t, "app", func(r *oauth.Registration) {
 		r.AuthParams = map[string]string{"access_type": "offline", "prompt": "consent"}
@@ -236,6 +237,7 @@ func TestAuthorizationURL(t *testing.T) {
 }
 
 func TestPKCEOff(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	f.register(t, "app", func(r *oauth.Registration) { r.PKCE = false })
 	_, q := f.start(t, "app")
@@ -251,6 +253,7 @@ func TestPKCEOff(t *testing.T) {
 }
 
 func TestTokenRequestClientAuth(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name      string
 		secret    oauth.Secret
@@ -322,6 +325,7 @@ func TestBusFieldsExpiresInIsTimeLeft(t *testing.T) {
 }
 
 func TestCompleteKeepsWholeTokenResponse(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	f.register(t, "app", nil)
 	_, q := f.start(t, "app")
@@ -352,6 +356,7 @@ func TestCompleteKeepsWholeTokenResponse(t *testing.T) {
 }
 
 func TestCompleteRejections(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name  string
 		query func(f *fixture, state string) url.Values
@@ -437,6 +442,7 @@ func TestCompleteRejections(t *testing.T) {
 }
 
 func TestCompleteStateIsSingleUse(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	f.register(t, "app", nil)
 	_, q := f.start(t, "app")
@@ -453,6 +459,7 @@ func TestCompleteStateIsSingleUse(t *testing.T) {
 }
 
 func TestCompleteLandedElsewhere(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	f.register(t, "app", nil)
 	_, q := f.start(t, "app")
@@ -470,6 +477,7 @@ func TestCompleteLandedElsewhere(t *testing.T) {
 }
 
 func TestPendingFlow(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	f.register(t, "app", nil)
 	fl, _ := f.start(t, "app")
@@ -489,6 +497,7 @@ func TestPendingFlow(t *testing.T) {
 }
 
 func TestRegister(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	t.Run("needs creds without client id", func(t *testing.T) {
 		f := newFixture(t)
@@ -585,6 +594,7 @@ func TestRegister(t *testing.T) {
 }
 
 func TestErrorJSONShape(t *testing.T) {
+	t.Parallel()
 	// Errors reach the bus as code and description only: a description
 	// never carries the cause's text.
 	err := &oauth.Error{Code: oauth.CodeInternal, Description: "x", Err: io.ErrUnexpectedEOF}

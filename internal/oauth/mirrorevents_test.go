@@ -85,6 +85,7 @@ func mirrorFixture(t *testing.T, logs *lockedBuffer) (*fixture, *mirror.Writer, 
 // before the file is written are announced in order once it holds the
 // last.
 func TestTokenEventWaitsForMirror(t *testing.T) {
+	t.Parallel()
 	f, w, ev := mirrorFixture(t, nil)
 	f.loggedIn(t, "app")
 	if got := ev.snapshot(); len(got) != 0 {
@@ -120,6 +121,7 @@ func TestTokenEventWaitsForMirror(t *testing.T) {
 // TestTokenEventMirrorStuck: a mirror that cannot write holds an event back
 // MirrorWait at most; it then goes out, with a warning in the log.
 func TestTokenEventMirrorStuck(t *testing.T) {
+	t.Parallel()
 	logs := &lockedBuffer{}
 	f, _, ev := mirrorFixture(t, logs)
 	f.e.MirrorWait = 50 * time.Millisecond

@@ -25,6 +25,7 @@ func (f *fixture) loggedIn(t *testing.T, appID string) *oauth.Token {
 }
 
 func TestRefreshRotation(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	f.loggedIn(t, "app")
 	f.clk.Add(30 * time.Minute)
@@ -62,6 +63,7 @@ func TestRefreshRotation(t *testing.T) {
 }
 
 func TestRefreshFailures(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name       string
 		answer     func(http.ResponseWriter, *http.Request)
@@ -123,6 +125,7 @@ func TestRefreshFailures(t *testing.T) {
 }
 
 func TestReauthClearedByNewLogin(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	f.loggedIn(t, "app")
 	f.te.set(jsonAnswer(400, `{"error":"invalid_grant"}`))
@@ -139,6 +142,7 @@ func TestReauthClearedByNewLogin(t *testing.T) {
 }
 
 func TestTokenRefreshesWhenDue(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	f.loggedIn(t, "app")
 	_, tok, err := f.e.Token(context.Background(), "skill.test", "app")
@@ -178,6 +182,7 @@ func TestTokenRefreshesWhenDue(t *testing.T) {
 }
 
 func TestConcurrentTokenRefreshOnce(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	f.loggedIn(t, "app")
 	f.clk.Add(2 * time.Hour)

@@ -73,6 +73,7 @@ func advance(d time.Duration) {
 }
 
 func TestScheduleRefreshesBeforeExpiry(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name     string
 		lifetime int           // expires_in, seconds
@@ -124,6 +125,7 @@ func TestScheduleRefreshesBeforeExpiry(t *testing.T) {
 }
 
 func TestScheduleRebuiltAtStartup(t *testing.T) {
+	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
 		f := newSyncFixture(t)
 		f.login(t, "expired", `{"access_token":"A","token_type":"Bearer","expires_in":600,"refresh_token":"R-expired"}`)
@@ -153,6 +155,7 @@ func TestScheduleRebuiltAtStartup(t *testing.T) {
 }
 
 func TestScheduleRetriesPassingFaults(t *testing.T) {
+	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
 		f := newSyncFixture(t)
 		f.e.RetryMin, f.e.RetryMax = 30*time.Second, 2*time.Minute
@@ -207,6 +210,7 @@ func TestScheduleRetriesPassingFaults(t *testing.T) {
 }
 
 func TestScheduleStopsOnRefusal(t *testing.T) {
+	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
 		f := newSyncFixture(t)
 		f.login(t, "app", `{"access_token":"A","token_type":"Bearer","expires_in":120,"refresh_token":"R1"}`)
@@ -229,6 +233,7 @@ func TestScheduleStopsOnRefusal(t *testing.T) {
 }
 
 func TestScheduleForgetsRevokedAndRemovedApps(t *testing.T) {
+	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
 		f := newSyncFixture(t)
 		answer := `{"access_token":"A","token_type":"Bearer","expires_in":600,"refresh_token":"R"}`
@@ -253,6 +258,7 @@ func TestScheduleForgetsRevokedAndRemovedApps(t *testing.T) {
 }
 
 func TestScheduleBoundsConcurrentRefreshes(t *testing.T) {
+	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
 		f := newSyncFixture(t)
 		f.e.MaxRefreshes = 2
@@ -299,6 +305,7 @@ func itoa(n int) string {
 // TestScheduleSweepsExpiredLogins: a login nobody finished does not keep
 // its verifier on disk past its life.
 func TestScheduleSweepsExpiredLogins(t *testing.T) {
+	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
 		f := newSyncFixture(t)
 		f.register(t, "app", nil)
