@@ -32,13 +32,6 @@ func TestMain(m *testing.M) {
 // tokens. Every test gives its daemons a HOME and XDG_CACHE_HOME of their
 // own; one that wrote into the scratch folder fails the run.
 func runTests(m *testing.M) int {
-	if os.Getenv("GOCACHE") == "" {
-		// go build in a test keeps its cache, which is under the same
-		// variable.
-		if dir, err := os.UserCacheDir(); err == nil {
-			os.Setenv("GOCACHE", filepath.Join(dir, "go-build"))
-		}
-	}
 	cache, err := os.MkdirTemp("", "ovos-oauth-test-cache-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
