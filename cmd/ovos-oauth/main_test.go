@@ -2,10 +2,13 @@ package main
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime"
+	"strconv"
 	"syscall"
 	"testing"
 
@@ -25,6 +28,22 @@ func TestMain(m *testing.M) {
 	os.Exit(runTests(m))
 }
 
+// minParallel is how many of these tests run at once unless -parallel says
+// otherwise. They mostly wait, on sockets, on a daemon's timers, on a
+// child process: the default, GOMAXPROCS, leaves a 2-core machine idle.
+const minParallel = 4
+
+// setParallel raises -test.parallel to minParallel unless the command line
+// set it.
+func setParallel() {
+	flag.Parse()
+	set := false
+	flag.Visit(func(f *flag.Flag) { set = set || f.Name == "test.parallel" })
+	if !set && runtime.GOMAXPROCS(0) < minParallel {
+		_ = flag.Set("test.parallel", strconv.Itoa(minParallel))
+	}
+}
+
 // runTests runs the tests with a scratch folder as $XDG_CACHE_HOME, so that
 // nothing that takes ovos_utils' folder from this process's environment (a
 // child daemon, a helper that forgot its own HOME) reads or writes the real
@@ -32,6 +51,7 @@ func TestMain(m *testing.M) {
 // tokens. Every test gives its daemons a HOME and XDG_CACHE_HOME of their
 // own; one that wrote into the scratch folder fails the run.
 func runTests(m *testing.M) int {
+	setParallel()
 	cache, err := os.MkdirTemp("", "ovos-oauth-test-cache-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
