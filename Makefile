@@ -13,7 +13,7 @@ FUZZTIME  ?= 10s
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
 .DEFAULT_GOAL := help
-.PHONY: help build run test lint relay-page bench benchmarks fuzz cross deb clean FORCE
+.PHONY: help build run test lint relay-page providers bench benchmarks fuzz cross deb clean FORCE
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z][a-z-]*:.*## / {printf "  %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -56,6 +56,14 @@ lint: ## gofmt, go vet and staticcheck
 # fails until it has run).
 relay-page: ## rewrite web/relay/index.html's words (from internal/i18n/messages) and its CSP hashes
 	$(GO) test ./web/relay/ -run '^TestPageCurrent$$' -count=1 -update
+
+# docs/PROVIDERS.md, the how-to of making an app at each provider, and the
+# README's provider table are made from the provider table in
+# internal/oauth/providers.go and the setup page's English sentences
+# (internal/i18n/messages/en.json). After an edit of either, this writes
+# them anew (TestProvidersDoc and TestREADMEProviders fail until it has run).
+providers: ## rewrite docs/PROVIDERS.md and the README's provider table from the provider table
+	$(GO) test ./internal/oauth/ -run '^(TestProvidersDoc|TestREADMEProviders)$$' -count=1 -update
 
 bench: build bin/ovos-oauth-bench ## the daemon under load on a bus like ovos-messagebus, beside its echo floor (scripts/bench.sh)
 	scripts/bench.sh

@@ -53,31 +53,11 @@ func (b *bench) run(ctx context.Context) (report, error) {
 	var rep report
 	b.runID = strings.ToLower(rand.Text()[:8])
 	b.pid = b.opt.pid
-	b.busURL = b.opt.busURL
-	if b.opt.hostBus != "" {
-		url, stop, err := hostBus(b.opt.hostBus)
-		if err != nil {
-			return rep, err
-		}
-		defer stop()
-		if b.busURL == "" {
-			b.busURL = url
-		}
-		fmt.Fprintf(b.stderr, "hosting a bus with Nagle's algorithm on at %s\n", url)
-	}
-	var err error
-	if b.echo, err = dial(b.busURL, "", echoResponder); err != nil {
+	disconnect, err := b.connect()
+	if err != nil {
 		return rep, err
 	}
-	defer b.echo.Close()
-	defer func() {
-		for _, c := range b.conns {
-			c.Close()
-		}
-	}()
-	if err := b.grow(1); err != nil {
-		return rep, err
-	}
+	defer disconnect()
 	if len(b.opt.daemon) > 0 {
 		if _, err := b.startDaemon(); err != nil {
 			return rep, err
@@ -93,33 +73,14 @@ func (b *bench) run(ctx context.Context) (report, error) {
 	b.memory(ctx, &rep, "up, before any request", 0)
 
 	if b.opt.preload > 0 {
-		c := slices.Max(b.opt.cs)
-		r, err := b.runRow(ctx, kindPreload, c, b.opt.preload, 0)
-		if err != nil {
+		if err := b.preload(ctx, &rep); err != nil {
 			return rep, err
-		}
-		rep.Rows = append(rep.Rows, r)
-		b.memory(ctx, &rep, "after the preload", 0)
-		if b.opt.idle > 0 {
-			b.memory(ctx, &rep, fmt.Sprintf("%v after the preload", b.opt.idle), b.opt.idle)
 		}
 	}
 	if b.opt.starts > 0 {
-		var samples []time.Duration
-		for range b.opt.starts {
-			if err := ctx.Err(); err != nil {
-				return rep, err
-			}
-			if err := b.stopDaemon(); err != nil {
-				return rep, err
-			}
-			d, err := b.startDaemon()
-			if err != nil {
-				return rep, err
-			}
-			samples = append(samples, d)
+		if rep.Startup, err = b.timeStarts(ctx); err != nil {
+			return rep, err
 		}
-		rep.Startup = newStartup(b.apps, samples)
 	}
 	defer func() {
 		if b.provider != nil {
@@ -129,10 +90,102 @@ func (b *bench) run(ctx context.Context) (report, error) {
 	if err := b.setUp(); err != nil {
 		return rep, err
 	}
+	if err := b.runRows(ctx, &rep); err != nil {
+		return rep, err
+	}
+	setRatios(rep.Rows)
+	if len(rep.Rows) > 0 && rep.Rows[len(rep.Rows)-1].Kind != kindPreload {
+		b.memoryAfter(ctx, &rep, "the last row")
+	}
+	return rep, ctx.Err()
+}
+
+// connect hosts a bus if asked, attaches the echo responder and the first
+// client to the bus, and returns what detaches them and stops the bus.
+func (b *bench) connect() (disconnect func(), err error) {
+	var undo []func()
+	disconnect = func() {
+		for _, f := range slices.Backward(undo) {
+			f()
+		}
+	}
+	defer func() {
+		if err != nil {
+			disconnect()
+		}
+	}()
+	b.busURL = b.opt.busURL
+	if b.opt.hostBus != "" {
+		url, stop, err := hostBus(b.opt.hostBus)
+		if err != nil {
+			return nil, err
+		}
+		undo = append(undo, stop)
+		if b.busURL == "" {
+			b.busURL = url
+		}
+		fmt.Fprintf(b.stderr, "hosting a bus with Nagle's algorithm on at %s\n", url)
+	}
+	if b.echo, err = dial(b.busURL, "", echoResponder); err != nil {
+		return nil, err
+	}
+	undo = append(undo, func() { b.echo.Close() }, func() {
+		for _, c := range b.conns {
+			c.Close()
+		}
+	})
+	if err := b.grow(1); err != nil {
+		return nil, err
+	}
+	return disconnect, nil
+}
+
+// memoryAfter samples the daemon's memory after what, and with -idle once
+// more when it has settled.
+func (b *bench) memoryAfter(ctx context.Context, rep *report, what string) {
+	b.memory(ctx, rep, "after "+what, 0)
+	if b.opt.idle > 0 {
+		b.memory(ctx, rep, fmt.Sprintf("%v after %s", b.opt.idle, what), b.opt.idle)
+	}
+}
+
+// preload registers the preload's apps, at the highest concurrency, as a
+// row of rep, and samples the daemon's memory after it.
+func (b *bench) preload(ctx context.Context, rep *report) error {
+	r, err := b.runRow(ctx, kindPreload, slices.Max(b.opt.cs), b.opt.preload, 0)
+	if err != nil {
+		return err
+	}
+	rep.Rows = append(rep.Rows, r)
+	b.memoryAfter(ctx, rep, "the preload")
+	return nil
+}
+
+// timeStarts restarts the daemon as often as asked and times each start.
+func (b *bench) timeStarts(ctx context.Context) (*startup, error) {
+	var samples []time.Duration
+	for range b.opt.starts {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		if err := b.stopDaemon(); err != nil {
+			return nil, err
+		}
+		d, err := b.startDaemon()
+		if err != nil {
+			return nil, err
+		}
+		samples = append(samples, d)
+	}
+	return newStartup(b.apps, samples), nil
+}
+
+// runRows runs a row of each kind at each concurrency and adds them to rep.
+func (b *bench) runRows(ctx context.Context, rep *report) error {
 	for i, c := range b.opt.cs {
 		for _, kind := range b.opt.kinds {
 			if err := ctx.Err(); err != nil {
-				return rep, err
+				return err
 			}
 			if kind == kindUnhandled && i > 0 {
 				continue // once is enough: one sender, no replies
@@ -145,19 +198,12 @@ func (b *bench) run(ctx context.Context) (report, error) {
 				r, err = b.runRow(ctx, kind, c, b.opt.n, b.opt.duration)
 			}
 			if err != nil {
-				return rep, err
+				return err
 			}
 			rep.Rows = append(rep.Rows, r)
 		}
 	}
-	setRatios(rep.Rows)
-	if len(rep.Rows) > 0 && rep.Rows[len(rep.Rows)-1].Kind != kindPreload {
-		b.memory(ctx, &rep, "after the last row", 0)
-		if b.opt.idle > 0 {
-			b.memory(ctx, &rep, fmt.Sprintf("%v after the last row", b.opt.idle), b.opt.idle)
-		}
-	}
-	return rep, ctx.Err()
+	return nil
 }
 
 // memory adds a sample of the daemon's memory to rep, after waiting wait
@@ -445,14 +491,9 @@ func (b *bench) runRow(ctx context.Context, kind string, c, n int, d time.Durati
 	r := row{Kind: kind, C: c}
 	before, okBefore := b.sample()
 	var (
-		sent     atomic.Int64
-		mu       sync.Mutex
-		lat      = make([]time.Duration, 0, max(n, 1024))
-		lost     int
-		errs     int
-		errMsg   string // the first error reply's
-		firstErr error
-		wg       sync.WaitGroup
+		sent atomic.Int64
+		t    = tally{lat: make([]time.Duration, 0, max(n, 1024))}
+		wg   sync.WaitGroup
 	)
 	start := time.Now()
 	deadline := start.Add(d)
@@ -469,50 +510,69 @@ func (b *bench) runRow(ctx context.Context, kind string, c, n int, d time.Durati
 					return
 				}
 				req := b.next(kind)
-				frame, took, err := cn.request(req.typ, req.data, req.want, b.opt.timeout)
-				mu.Lock()
-				switch {
-				case errors.Is(err, errLost):
-					lost++
-				case err != nil:
-					if firstErr == nil {
-						firstErr = err
-					}
-					mu.Unlock()
+				if !t.add(cn.request(req.typ, req.data, req.want, b.opt.timeout)) {
 					return
-				default:
-					lat = append(lat, took)
-					if msg := replyError(frame); msg != "" {
-						if errs == 0 {
-							errMsg = msg
-						}
-						errs++
-					}
 				}
-				mu.Unlock()
 			}
 		})
 	}
 	wg.Wait()
 	elapsed := time.Since(start)
-	if firstErr != nil {
-		return r, fmt.Errorf("%s at c=%d: %w", kind, c, firstErr)
+	if t.firstErr != nil {
+		return r, fmt.Errorf("%s at c=%d: %w", kind, c, t.firstErr)
 	}
 	if err := ctx.Err(); err != nil {
 		return r, err
 	}
-	if errs > 0 {
-		fmt.Fprintf(b.stderr, "ovos-oauth-bench: %s at c=%d: %d of %d replies had an error, the first %q\n", kind, c, errs, len(lat), errMsg)
+	if t.errs > 0 {
+		fmt.Fprintf(b.stderr, "ovos-oauth-bench: %s at c=%d: %d of %d replies had an error, the first %q\n", kind, c, t.errs, len(t.lat), t.errMsg)
 	}
-	r.N = len(lat) + lost
-	r.Lost, r.Errors = lost, errs
+	r.N = len(t.lat) + t.lost
+	r.Lost, r.Errors = t.lost, t.errs
 	if kind == kindRegister || kind == kindPreload {
-		b.apps += len(lat) - errs
+		b.apps += len(t.lat) - t.errs
 	}
-	r.summarize(lat, elapsed)
+	r.summarize(t.lat, elapsed)
 	after, okAfter := b.sample()
 	r.setProc(before, after, okBefore && okAfter)
 	return r, nil
+}
+
+// tally collects the outcomes of a row's requests. Safe for concurrent use
+// until the row ends.
+type tally struct {
+	mu       sync.Mutex
+	lat      []time.Duration // of the replies
+	lost     int
+	errs     int    // replies that are errors
+	errMsg   string // the first error reply's
+	firstErr error  // a failure that ends the row
+}
+
+// add records one request's reply, its latency took, or its failure, and
+// reports whether its sender goes on: not after a failure other than a
+// lost reply.
+func (t *tally) add(frame []byte, took time.Duration, err error) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	switch {
+	case errors.Is(err, errLost):
+		t.lost++
+	case err != nil:
+		if t.firstErr == nil {
+			t.firstErr = err
+		}
+		return false
+	default:
+		t.lat = append(t.lat, took)
+		if msg := replyError(frame); msg != "" {
+			if t.errs == 0 {
+				t.errMsg = msg
+			}
+			t.errs++
+		}
+	}
+	return true
 }
 
 // unhandledData is the data of a frame no OAuth daemon handles, of the size

@@ -131,27 +131,13 @@ func parseArgs(args []string, stderr io.Writer) (options, error) {
 		return o, err
 	}
 	o.daemon = fs.Args()
-	for f := range strings.SplitSeq(cs, ",") {
-		c, err := strconv.Atoi(strings.TrimSpace(f))
-		if err != nil || c < 1 {
-			return o, fmt.Errorf("-c %q: want positive integers separated by commas", cs)
-		}
-		o.cs = append(o.cs, c)
+	var err error
+	if o.cs, err = parseConcurrencies(cs); err != nil {
+		return o, err
 	}
-	for k := range strings.SplitSeq(kinds, ",") {
-		k = strings.TrimSpace(k)
-		if k == "" {
-			continue
-		}
-		if !slices.Contains(allKinds, k) {
-			return o, fmt.Errorf("-kinds: unknown kind %q, want some of %s", k, strings.Join(allKinds, ","))
-		}
-		if !slices.Contains(o.kinds, k) {
-			o.kinds = append(o.kinds, k)
-		}
+	if o.kinds, err = parseKinds(kinds); err != nil {
+		return o, err
 	}
-	// The table's order, whatever the order given.
-	slices.SortFunc(o.kinds, func(a, b string) int { return slices.Index(allKinds, a) - slices.Index(allKinds, b) })
 	switch {
 	case o.n < 0 || o.preload < 0 || o.starts < 0 || o.idle < 0:
 		return o, errors.New("-n, -preload, -starts and -idle cannot be negative")
@@ -170,6 +156,39 @@ func parseArgs(args []string, stderr io.Writer) (options, error) {
 		o.busURL = "ws://127.0.0.1:8181/core"
 	}
 	return o, nil
+}
+
+// parseConcurrencies reads -c.
+func parseConcurrencies(cs string) ([]int, error) {
+	var out []int
+	for f := range strings.SplitSeq(cs, ",") {
+		c, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || c < 1 {
+			return nil, fmt.Errorf("-c %q: want positive integers separated by commas", cs)
+		}
+		out = append(out, c)
+	}
+	return out, nil
+}
+
+// parseKinds reads -kinds, and returns each kind once, in the table's
+// order whatever the order given.
+func parseKinds(kinds string) ([]string, error) {
+	var out []string
+	for k := range strings.SplitSeq(kinds, ",") {
+		k = strings.TrimSpace(k)
+		if k == "" {
+			continue
+		}
+		if !slices.Contains(allKinds, k) {
+			return nil, fmt.Errorf("-kinds: unknown kind %q, want some of %s", k, strings.Join(allKinds, ","))
+		}
+		if !slices.Contains(out, k) {
+			out = append(out, k)
+		}
+	}
+	slices.SortFunc(out, func(a, b string) int { return slices.Index(allKinds, a) - slices.Index(allKinds, b) })
+	return out, nil
 }
 
 // run is main without the process: tests call it with their own arguments

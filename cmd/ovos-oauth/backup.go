@@ -14,8 +14,11 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -24,9 +27,11 @@ import (
 	bolterrors "go.etcd.io/bbolt/errors"
 	"golang.org/x/term"
 
+	"github.com/OpenVoiceOS/ovos-oauth/internal/atomicfile"
 	"github.com/OpenVoiceOS/ovos-oauth/internal/backup"
 	"github.com/OpenVoiceOS/ovos-oauth/internal/config"
 	"github.com/OpenVoiceOS/ovos-oauth/internal/control"
+	"github.com/OpenVoiceOS/ovos-oauth/internal/i18n"
 	"github.com/OpenVoiceOS/ovos-oauth/internal/oauth"
 	"github.com/OpenVoiceOS/ovos-oauth/internal/store"
 )
@@ -48,48 +53,6 @@ const backupLockWait = 500 * time.Millisecond
 // copyTimeout bounds the copy a running daemon hands over.
 const copyTimeout = time.Minute
 
-const backupUsage = `Usage: ovos-oauth backup FILE [--data-dir DIR] [--secrets-key-file FILE] [--config FILE]
-
-Writes every app of ovos-oauth's database to FILE (mode 0600), with its
-token, its client credentials (those typed by the user too) and its pending
-device logins, encrypted with a passphrase, for ovos-oauth restore on this
-device or on a new one after a re-flash. The passphrase is asked twice on
-the terminal, or taken from $OVOS_OAUTH_BACKUP_PASSPHRASE; never from a
-flag. Keep it apart from the file: the file and the passphrase together give
-up every login in it.
-
-It works whether the daemon runs or not, and nothing goes over the bus: a
-running daemon hands over a copy of its database on its socket in the data
-directory, which only its user and root reach; a stopped one's database is
-read where it is. Either way it is left as it was. Run it as the daemon's
-user or with sudo: it reads the key file.
-
-The data directory is the daemon's: /var/lib/ovos-oauth for the system
-service, ~/.local/state/ovos-oauth for the user service (--data-dir).
-Pending code, relay and loopback logins are not in the backup: their links
-lead to this device and expire within minutes.
-`
-
-const restoreUsage = `Usage: ovos-oauth restore FILE [--force] [--data-dir DIR] [--secrets-key-file FILE] [--config FILE]
-
-Loads a backup made by ovos-oauth backup into ovos-oauth's database, which
-may be new and have a key file of its own (a re-flashed device). The
-passphrase is asked on the terminal, or taken from
-$OVOS_OAUTH_BACKUP_PASSPHRASE. The whole file is read and checked first: a
-wrong passphrase, or a file cut short or changed, restores nothing.
-
-An app the database lacks is added with its token. A token is never put
-over a newer one (by when the provider issued it), unless --force; an app
-registered here with another client is left as it is, unless --force.
-Each app is listed with what was restored, kept or skipped, and why.
-
-Stop the daemon first: it holds the database (sudo systemctl stop
-ovos-oauth, or systemctl --user stop ovos-oauth); start it again after. It
-then hands the restored tokens to skills, and writes them to the ovos_utils
-files. Run restore as the daemon's user, or with sudo and the service's
---data-dir (files it makes are given to the directory's owner).
-`
-
 // dataFlags are the settings backup and restore take of serve's: the ones
 // that say where the database and its key are.
 type dataFlags struct {
@@ -97,17 +60,25 @@ type dataFlags struct {
 	dataDir string
 	keyFile string
 	config  string
+	lang    string
+	// text is the language of the command's output, as textFor finds it
+	// in the arguments, then the settings' lang.
+	text *i18n.Printer
 }
 
-func newDataFlags(name, usage string, stderr io.Writer) *dataFlags {
-	d := &dataFlags{}
+// newDataFlags makes the flag set of command name, which args are given
+// to; usage is the text above the flags.
+func newDataFlags(name string, usage i18n.Key, args []string, getenv func(string) string, stderr io.Writer) *dataFlags {
+	t := textFor(args, getenv)
+	d := &dataFlags{text: t}
 	fs := pflag.NewFlagSet("ovos-oauth "+name, pflag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.SortFlags = false
-	fs.Usage = func() { fmt.Fprint(stderr, usage+"\nFlags:\n"+fs.FlagUsages()) }
-	fs.StringVar(&d.dataDir, "data-dir", "", "the daemon's data `directory` (default: as the daemon's: config files, $OVOS_OAUTH_DATA_DIR, ~/.local/share/ovos-oauth)")
-	fs.StringVar(&d.keyFile, "secrets-key-file", "", "the database's key `file` (default: secrets.key in the data directory)")
-	fs.StringVar(&d.config, "config", "", "read settings from this YAML or JSON `file`, as ovos-oauth serve --config")
+	fs.Usage = func() { fmt.Fprint(stderr, helpText(t, usage, fs, "")) }
+	fs.StringVar(&d.dataDir, "data-dir", "", t.Text(i18n.CLIFlagDataDir))
+	fs.StringVar(&d.keyFile, "secrets-key-file", "", t.Text(i18n.CLIFlagSecretsKeyFile))
+	fs.StringVar(&d.config, "config", "", t.Text(i18n.CLIFlagConfig))
+	fs.StringVar(&d.lang, "lang", "", t.Text(i18n.CLIFlagLang))
 	d.fs = fs
 	return d
 }
@@ -123,10 +94,10 @@ func (d *dataFlags) parse(args []string, getenv func(string) string, stderr io.W
 	}
 	if d.fs.NArg() != 1 || d.fs.Arg(0) == "" {
 		d.fs.Usage()
-		return "", config.Config{}, usageErr("give one FILE")
+		return "", config.Config{}, wrongUsage(d.text.Text(i18n.CLIBackupOneFile))
 	}
 	var conf []string
-	for flag, v := range map[string]string{"--data-dir": d.dataDir, "--secrets-key-file": d.keyFile, "--config": d.config} {
+	for flag, v := range map[string]string{"--data-dir": d.dataDir, "--secrets-key-file": d.keyFile, "--config": d.config, "--lang": d.lang} {
 		if v != "" {
 			conf = append(conf, flag, v)
 		}
@@ -135,54 +106,59 @@ func (d *dataFlags) parse(args []string, getenv func(string) string, stderr io.W
 	if err != nil {
 		return "", config.Config{}, &exitError{exitUsage, err}
 	}
+	d.text = i18n.For(cfg.Lang)
 	return d.fs.Arg(0), cfg, nil
 }
 
 // backupCmd is "ovos-oauth backup FILE".
 func backupCmd(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	file, cfg, err := newDataFlags("backup", backupUsage, stderr).parse(args, getenv, stderr)
+	flags := newDataFlags("backup", i18n.CLIUsageBackup, args, getenv, stderr)
+	file, cfg, err := flags.parse(args, getenv, stderr)
 	if err != nil {
 		return err
 	}
-	pass, err := passphrase(getenv, stderr, true)
+	t := flags.text
+	pass, err := passphrase(t, getenv, stderr, true)
 	if err != nil {
 		return fmt.Errorf("backup: %w", err)
 	}
-	doc, from, damaged, err := readStore(ctx, cfg)
+	doc, from, damaged, err := readStore(ctx, t, cfg)
 	if err != nil {
 		return fmt.Errorf("backup: %w", err)
 	}
-	if err := writeAtomic(file, func(w io.Writer) error { return backup.Write(w, doc, pass, backupWorkFactor) }); err != nil {
-		return fmt.Errorf("backup: %w", err)
+	if _, err := atomicfile.WriteFunc(file, 0o600, func(w io.Writer) error { return backup.Write(w, doc, pass, backupWorkFactor) }); err != nil {
+		return fmt.Errorf("backup: write %s: %w", file, err)
 	}
 	var tokens, creds, logins int
 	for _, a := range doc.Apps {
 		var what []string
 		if a.Token != nil {
 			tokens++
-			what = append(what, "token issued "+a.Token.Obtained.Local().Format(time.DateTime))
+			what = append(what, t.Text(i18n.CLIBackupTokenIssued, "time", a.Token.Obtained.Local().Format(time.DateTime)))
 		} else {
-			what = append(what, "no token")
+			what = append(what, t.Text(i18n.CLIBackupNoToken))
 		}
 		if a.App.CredsFromUser {
 			creds++
-			what = append(what, "credentials typed by the user")
+			what = append(what, t.Text(i18n.CLIBackupTyped))
 		}
 		if n := len(a.DeviceLogins); n > 0 {
 			logins += n
-			what = append(what, plural(n, "pending device login"))
+			what = append(what, plural(t, n, i18n.CLICountDeviceLogin, i18n.CLICountDeviceLogins))
 		}
 		if a.App.NeedsReauth {
-			what = append(what, "needs a new login")
+			what = append(what, t.Text(i18n.CLIBackupNeedsLogin))
 		}
 		fmt.Fprintf(stdout, "  %s %s: %s\n", a.App.SkillID, a.App.AppID, strings.Join(what, ", "))
 	}
-	fmt.Fprintf(stdout, "backed up %s (%s, %s typed by the user, %s) from %s to %s\n",
-		plural(len(doc.Apps), "app"), plural(tokens, "token"), plural(creds, "credential"), plural(logins, "pending device login"), from, file)
+	fmt.Fprintln(stdout, t.Text(i18n.CLIBackupDone, "apps", plural(t, len(doc.Apps), i18n.CLICountApp, i18n.CLICountApps),
+		"tokens", plural(t, tokens, i18n.CLICountToken, i18n.CLICountTokens),
+		"credentials", plural(t, creds, i18n.CLICountCredential, i18n.CLICountCredentials),
+		"logins", plural(t, logins, i18n.CLICountDeviceLogin, i18n.CLICountDeviceLogins), "from", from, "file", file))
 	if damaged > 0 {
-		fmt.Fprintf(stdout, "%s damaged and set aside in the database are not in the backup (ovos-oauth doctor lists them)\n", plural(damaged, "record"))
+		fmt.Fprintln(stdout, t.Text(i18n.CLIBackupDamaged, "records", plural(t, damaged, i18n.CLICountRecord, i18n.CLICountRecords)))
 	}
-	fmt.Fprintln(stdout, "Keep the file off this device, and the passphrase apart from it: with both, anyone has these logins.")
+	fmt.Fprintln(stdout, t.Text(i18n.CLIBackupKeepApart))
 	return nil
 }
 
@@ -190,9 +166,9 @@ func backupCmd(ctx context.Context, args []string, getenv func(string) string, s
 // private temporary folder: every app with its token and pending device
 // logins, and how many damaged records were left out. from says where the
 // copy came from.
-func readStore(ctx context.Context, cfg config.Config) (doc *backup.Document, from string, damaged int, err error) {
+func readStore(ctx context.Context, t *i18n.Printer, cfg config.Config) (doc *backup.Document, from string, damaged int, err error) {
 	if _, err := os.Stat(cfg.SecretsKeyFile); err != nil {
-		return nil, "", 0, fmt.Errorf("the database's key file: %w (a database the daemon has run with has one; give --secrets-key-file if it is elsewhere)", err)
+		return nil, "", 0, &textError{t.Text(i18n.CLIBackupNoKey, "err", err.Error()), err}
 	}
 	tmp, err := os.MkdirTemp("", "ovos-oauth-backup-") // 0700
 	if err != nil {
@@ -204,7 +180,7 @@ func readStore(ctx context.Context, cfg config.Config) (doc *backup.Document, fr
 	if err != nil {
 		return nil, "", 0, err
 	}
-	from, err = copyStore(ctx, cfg, f)
+	from, err = copyStore(ctx, t, cfg, f)
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
@@ -250,16 +226,16 @@ func readStore(ctx context.Context, cfg config.Config) (doc *backup.Document, fr
 // copyStore writes a consistent copy of the database file to w: from the
 // running daemon's socket, else, with no daemon there, from the file under
 // its shared lock. It says which.
-func copyStore(ctx context.Context, cfg config.Config, w io.Writer) (string, error) {
+func copyStore(ctx context.Context, t *i18n.Printer, cfg config.Config, w io.Writer) (string, error) {
 	sock := filepath.Join(filepath.Dir(cfg.DBPath()), control.SocketName)
 	ctx, cancel := context.WithTimeout(ctx, copyTimeout)
 	defer cancel()
 	_, err := control.Fetch(ctx, sock, w)
 	switch {
 	case err == nil:
-		return "the running daemon", nil
+		return t.Text(i18n.CLIBackupFromDaemon), nil
 	case errors.Is(err, fs.ErrPermission):
-		return "", fmt.Errorf("%w: run as the daemon's user, or with sudo", err)
+		return "", &textError{t.Text(i18n.CLIBackupPermission, "err", err.Error()), err}
 	case !control.NoDaemon(err):
 		return "", err
 	}
@@ -267,35 +243,39 @@ func copyStore(ctx context.Context, cfg config.Config, w io.Writer) (string, err
 	_, err = store.CopyFile(cfg.DBPath(), w, backupLockWait)
 	switch {
 	case errors.Is(err, store.ErrLocked):
-		return "", fmt.Errorf("%s is in use, but no daemon answers on %s: an older ovos-oauth runs, or doctor, import or restore does; let it end, or stop the daemon, and back up again", cfg.DBPath(), sock)
+		return "", &textError{t.Text(i18n.CLIBackupInUse, "path", cfg.DBPath(), "socket", sock), err}
 	case errors.Is(err, fs.ErrNotExist):
-		return "", fmt.Errorf("no database at %s: is the data directory right? The system service's is /var/lib/ovos-oauth, the user service's ~/.local/state/ovos-oauth: give it with --data-dir", cfg.DBPath())
+		return "", &textError{t.Text(i18n.CLIBackupNoDatabase, "path", cfg.DBPath()), err}
 	case err != nil:
 		return "", err
 	}
-	return "the database file (no daemon running)", nil
+	return t.Text(i18n.CLIBackupFromFile), nil
 }
 
 // restoreCmd is "ovos-oauth restore FILE".
 func restoreCmd(args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	flags := newDataFlags("restore", restoreUsage, stderr)
-	force := flags.fs.Bool("force", false, "the backup's registrations and tokens replace the database's, even newer ones")
+	flags := newDataFlags("restore", i18n.CLIUsageRestore, args, getenv, stderr)
+	force := flags.fs.Bool("force", false, flags.text.Text(i18n.CLIFlagForce))
 	file, cfg, err := flags.parse(args, getenv, stderr)
 	if err != nil {
 		return err
 	}
-	doc, err := readBackup(file, getenv, stderr)
+	t := flags.text
+	doc, err := readBackup(t, file, getenv, stderr)
 	if err != nil {
 		return err
 	}
 	if os.Geteuid() == 0 {
 		if _, err := os.Stat(cfg.DataDir); errors.Is(err, fs.ErrNotExist) {
-			return fmt.Errorf("restore: there is no data directory %s: as root, give the service's with --data-dir (/var/lib/ovos-oauth for the system service; start and stop the service once if it has never run); nothing was restored", cfg.DataDir)
+			return &textError{t.Text(i18n.CLIRestoreNoDataDir, "path", cfg.DataDir), err}
 		}
 	}
-	give, err := giveToDataDirOwner(cfg)
+	nothing := func(err error) error {
+		return &textError{t.Text(i18n.CLIRestoreFailed, "err", err.Error()), err}
+	}
+	give, err := giveToDataDirOwner(t, cfg)
 	if err != nil {
-		return fmt.Errorf("restore: %w; nothing was restored", err)
+		return nothing(err)
 	}
 	db := store.New(cfg.DBPath())
 	db.KeyFile = cfg.SecretsKeyFile
@@ -306,10 +286,10 @@ func restoreCmd(args []string, getenv func(string) string, stdout, stderr io.Wri
 		err = gerr
 	}
 	if errors.Is(err, bolterrors.ErrTimeout) {
-		return fmt.Errorf("restore: the daemon is running (it holds %s): stop it first with sudo systemctl stop ovos-oauth (or systemctl --user stop ovos-oauth), run ovos-oauth restore again, then start it; nothing was restored", cfg.DBPath())
+		return &textError{t.Text(i18n.CLIRestoreRunning, "path", cfg.DBPath()), err}
 	}
 	if err != nil {
-		return fmt.Errorf("restore: %w; nothing was restored", err)
+		return nothing(err)
 	}
 	defer db.Close()
 	apps := make([]store.RestoreApp, len(doc.Apps))
@@ -318,68 +298,107 @@ func restoreCmd(args []string, getenv func(string) string, stdout, stderr io.Wri
 	}
 	results, err := db.Restore(apps, *force, time.Now())
 	if err != nil {
-		return fmt.Errorf("restore: %w; nothing was restored", err)
+		return nothing(err)
 	}
+	printRestored(t, stdout, results, doc.Created, cfg.DBPath())
+	return nil
+}
+
+// printRestored tells what a restore of a backup made at created did to
+// the database at path, app by app, then in sum.
+func printRestored(t *i18n.Printer, stdout io.Writer, results []store.RestoreResult, created time.Time, path string) {
+	actions := map[store.RestoreAction]string{
+		store.Restored: t.Text(i18n.CLIRestoreActionRestored),
+		store.Kept:     t.Text(i18n.CLIRestoreActionKept),
+		store.Skipped:  t.Text(i18n.CLIRestoreActionSkipped),
+	}
+	width := columnWidth(10, slices.Collect(maps.Values(actions))...)
 	counts := map[store.RestoreAction]int{}
 	for _, r := range results {
 		counts[r.Action]++
-		fmt.Fprintf(stdout, "%-9s %s: %s\n", r.Action, r.MungedID, restoredWords(r))
+		action, ok := actions[r.Action]
+		if !ok {
+			action = string(r.Action)
+		}
+		fmt.Fprintf(stdout, "%s%s: %s\n", padTo(action, width), r.MungedID, restoredWords(t, r))
 	}
-	fmt.Fprintf(stdout, "%d restored, %d kept, %d skipped, of the %s of the backup of %s, into %s\n",
-		counts[store.Restored], counts[store.Kept], counts[store.Skipped], plural(len(results), "app"), doc.Created.Local().Format(time.DateTime), cfg.DBPath())
-	fmt.Fprintln(stdout, "Start the daemon again: sudo systemctl start ovos-oauth (or systemctl --user start ovos-oauth).")
-	return nil
+	fmt.Fprintln(stdout, t.Text(i18n.CLIRestoreDone, "restored", strconv.Itoa(counts[store.Restored]), "kept", strconv.Itoa(counts[store.Kept]),
+		"skipped", strconv.Itoa(counts[store.Skipped]), "apps", plural(t, len(results), i18n.CLICountApp, i18n.CLICountApps),
+		"created", created.Local().Format(time.DateTime), "path", path))
+	fmt.Fprintln(stdout, t.Text(i18n.CLIRestoreStart))
 }
 
 // readBackup reads and checks the whole backup file, so that nothing is
 // written for one that does not open.
-func readBackup(file string, getenv func(string) string, stderr io.Writer) (*backup.Document, error) {
+func readBackup(t *i18n.Printer, file string, getenv func(string) string, stderr io.Writer) (*backup.Document, error) {
 	f, err := os.Open(file)
 	if err != nil {
 		return nil, fmt.Errorf("restore: %w", err)
 	}
 	defer f.Close()
 	if fi, err := f.Stat(); err != nil || !fi.Mode().IsRegular() {
-		return nil, fmt.Errorf("restore: %s is not a backup file", file)
+		return nil, errors.New(t.Text(i18n.CLIRestoreNotAFile, "file", file))
 	}
-	pass, err := passphrase(getenv, stderr, false)
+	pass, err := passphrase(t, getenv, stderr, false)
 	if err != nil {
 		return nil, fmt.Errorf("restore: %w", err)
 	}
 	doc, err := backup.Read(f, pass)
 	switch {
 	case errors.Is(err, backup.ErrPassphrase):
-		return nil, fmt.Errorf("restore: the passphrase does not open %s (it is the one given to ovos-oauth backup); nothing was restored", file)
+		return nil, &textError{t.Text(i18n.CLIRestoreWrongPassphrase, "file", file), err}
 	case errors.Is(err, backup.ErrDamaged):
-		return nil, fmt.Errorf("restore: %s is not a whole backup (cut short or changed, e.g. by a copy that did not finish): %w; nothing was restored, use another copy of it", file, err)
+		return nil, &textError{t.Text(i18n.CLIRestoreNotWhole, "file", file, "err", err.Error()), err}
 	case err != nil:
-		return nil, fmt.Errorf("restore: %s: %w; nothing was restored", file, err)
+		return nil, &textError{t.Text(i18n.CLIRestoreUnreadable, "file", file, "err", err.Error()), err}
 	}
 	return doc, nil
 }
 
 // restoredWords says what restore did with an app, never a secret.
-func restoredWords(r store.RestoreResult) string {
+func restoredWords(t *i18n.Printer, r store.RestoreResult) string {
 	var what []string
 	switch {
 	case r.AppAdded:
-		what = append(what, "app added")
+		what = append(what, t.Text(i18n.CLIRestoreAppAdded))
 	case r.AppReplaced:
-		what = append(what, "registration and client credentials taken from the backup")
+		what = append(what, t.Text(i18n.CLIRestoreAppReplaced))
 	}
 	if r.TokenRestored {
-		what = append(what, "token issued "+r.Obtained.Local().Format(time.DateTime))
+		what = append(what, t.Text(i18n.CLIBackupTokenIssued, "time", r.Obtained.Local().Format(time.DateTime)))
 	}
 	if r.Logins > 0 {
-		what = append(what, plural(r.Logins, "pending device login"))
+		what = append(what, plural(t, r.Logins, i18n.CLICountDeviceLogin, i18n.CLICountDeviceLogins))
 	}
-	if r.Reason != "" {
-		what = append(what, r.Reason)
+	if why := restoreReason(t, r); why != "" {
+		what = append(what, why)
 	}
 	if len(what) == 0 {
-		what = append(what, "nothing to restore")
+		what = append(what, t.Text(i18n.CLIRestoreNothing))
 	}
 	return strings.Join(what, "; ")
+}
+
+// restoreReason says why restore kept or skipped an app, or left its
+// token; "" when it did all.
+func restoreReason(t *i18n.Printer, r store.RestoreResult) string {
+	switch r.Reason {
+	case "":
+		return ""
+	case store.ReasonDamaged:
+		return t.Text(i18n.CLIRestoreWhyDamaged)
+	case store.ReasonIDTaken:
+		return t.Text(i18n.CLIRestoreWhyIDTaken, "skill", strconv.Quote(r.OtherSkillID), "app", strconv.Quote(r.OtherAppID))
+	case store.ReasonOtherClient:
+		return t.Text(i18n.CLIRestoreWhyOtherClient)
+	case store.ReasonNoToken:
+		return t.Text(i18n.CLIRestoreWhyNoToken)
+	case store.ReasonLoginEnded:
+		return t.Text(i18n.CLIRestoreWhyLoginEnded)
+	case store.ReasonNewer:
+		return t.Text(i18n.CLIRestoreWhyNewer)
+	}
+	return string(r.Reason)
 }
 
 // giveToDataDirOwner is for root restoring into a data directory of
@@ -387,7 +406,7 @@ func restoredWords(r store.RestoreResult) string {
 // files that Open creates would be root's, which the daemon cannot open.
 // The function it returns gives those created since to the directory's
 // owner. For anyone else it does nothing.
-func giveToDataDirOwner(cfg config.Config) (func() error, error) {
+func giveToDataDirOwner(t *i18n.Printer, cfg config.Config) (func() error, error) {
 	nothing := func() error { return nil }
 	if os.Geteuid() != 0 {
 		return nothing, nil
@@ -409,7 +428,7 @@ func giveToDataDirOwner(cfg config.Config) (func() error, error) {
 	return func() error {
 		for _, p := range missing {
 			if err := os.Lchown(p, int(owner.Uid), int(owner.Gid)); err != nil && !errors.Is(err, fs.ErrNotExist) {
-				return fmt.Errorf("give %s to the data directory's owner (uid %d): %w", p, owner.Uid, err)
+				return &textError{t.Text(i18n.CLIRestoreChown, "path", p, "uid", strconv.FormatUint(uint64(owner.Uid), 10), "err", err.Error()), err}
 			}
 		}
 		return nil
@@ -418,76 +437,35 @@ func giveToDataDirOwner(cfg config.Config) (func() error, error) {
 
 // passphrase is the backup's passphrase: $OVOS_OAUTH_BACKUP_PASSPHRASE
 // when set, else asked on the terminal without echo, twice with confirm.
-func passphrase(getenv func(string) string, stderr io.Writer, confirm bool) (string, error) {
+func passphrase(t *i18n.Printer, getenv func(string) string, stderr io.Writer, confirm bool) (string, error) {
 	if p := getenv(envPassphrase); p != "" {
 		return p, nil
 	}
 	fd := int(os.Stdin.Fd())
 	if !term.IsTerminal(fd) {
-		return "", fmt.Errorf("no passphrase: run it at a terminal, which asks for it, or set $%s", envPassphrase)
+		return "", errors.New(t.Text(i18n.CLIPassphraseNone))
 	}
-	fmt.Fprint(stderr, "Passphrase of the backup: ")
+	fmt.Fprint(stderr, t.Text(i18n.CLIPassphrasePrompt)+" ")
 	p, err := term.ReadPassword(fd)
 	fmt.Fprintln(stderr)
 	if err != nil {
-		return "", fmt.Errorf("read the passphrase: %w", err)
+		return "", &textError{t.Text(i18n.CLIPassphraseRead, "err", err.Error()), err}
 	}
 	if len(p) == 0 {
-		return "", errors.New("the passphrase is empty: a backup needs one")
+		return "", errors.New(t.Text(i18n.CLIPassphraseEmpty))
 	}
 	if confirm {
-		fmt.Fprint(stderr, "The same again: ")
+		fmt.Fprint(stderr, t.Text(i18n.CLIPassphraseAgain)+" ")
 		again, err := term.ReadPassword(fd)
 		fmt.Fprintln(stderr)
 		if err != nil {
-			return "", fmt.Errorf("read the passphrase: %w", err)
+			return "", &textError{t.Text(i18n.CLIPassphraseRead, "err", err.Error()), err}
 		}
 		if string(again) != string(p) {
-			return "", errors.New("the two passphrases differ: nothing was written; try again")
+			return "", errors.New(t.Text(i18n.CLIPassphraseDiffer))
 		}
 	}
 	return string(p), nil
-}
-
-// writeAtomic writes path (mode 0600) through write: whole, or not at all,
-// replacing the file that was there only once the new one is on disk.
-func writeAtomic(path string, write func(io.Writer) error) error {
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*") // 0600
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	err = f.Chmod(0o600)
-	if err == nil {
-		err = write(f)
-	}
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err != nil {
-		_ = os.Remove(tmp)
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if d, err := os.Open(dir); err == nil {
-		_ = d.Sync() // the rename survives a power cut
-		d.Close()
-	}
-	return nil
-}
-
-// plural is n and the noun, with an s unless n is 1.
-func plural(n int, noun string) string {
-	if n == 1 {
-		return "1 " + noun
-	}
-	return fmt.Sprintf("%d %ss", n, noun)
 }
 
 // takeRestored returns the apps a restore wrote that the ovos_utils mirror

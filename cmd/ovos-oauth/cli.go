@@ -10,8 +10,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/spf13/pflag"
 
@@ -29,11 +31,6 @@ const (
 	exitNoDaemon = 3 // no bus, or no answer from ovos-oauth in time
 )
 
-const exitCodes = `
-Exit status: 0 done; 1 failed (the daemon's error is printed); 2 wrong usage;
-3 the bus or ovos-oauth did not answer in time.
-`
-
 // exitError is an error with the exit status it ends the process with.
 type exitError struct {
 	code int
@@ -45,6 +42,86 @@ func (e *exitError) Unwrap() error { return e.err }
 
 func usageErr(format string, args ...any) error {
 	return &exitError{exitUsage, fmt.Errorf(format, args...)}
+}
+
+// wrongUsage is the error of wrong usage that says msg, a sentence of the
+// catalogue.
+func wrongUsage(msg string) error {
+	return &exitError{exitUsage, errors.New(msg)}
+}
+
+// textError is an error that says msg, a sentence of the catalogue in
+// which the text of err, its cause, stands; it wraps err.
+type textError struct {
+	msg string
+	err error
+}
+
+func (e *textError) Error() string { return e.msg }
+func (e *textError) Unwrap() error { return e.err }
+
+// logText is err as the log keeps it: English, the cause of a textError
+// rather than its words for a person.
+func logText(err error) error {
+	if e, ok := err.(*textError); ok && e.err != nil {
+		return e.err
+	}
+	return err
+}
+
+// textFor is the printer of a command's output before it has parsed its
+// flags: in the language config.Lang finds in args and the environment,
+// so that its --help and its usage errors speak it too.
+func textFor(args []string, getenv func(string) string) *i18n.Printer {
+	return i18n.For(config.Lang(args, getenv))
+}
+
+// helpText is a command's --help: the text of usage, its flags, then
+// after.
+func helpText(t *i18n.Printer, usage i18n.Key, fs *pflag.FlagSet, after string) string {
+	return t.Text(usage) + "\n\n" + t.Text(i18n.CLIUsageFlags) + "\n" + config.FlagUsages(t, fs) + after
+}
+
+// plural is n things in words, one or many of them: "1 app", "3 apps".
+func plural(t *i18n.Printer, n int, one, many i18n.Key) string {
+	if n == 1 {
+		return t.Text(one, "n", "1")
+	}
+	return t.Text(many, "n", strconv.Itoa(n))
+}
+
+// columnWidth is the width of a column of words with text after them: at
+// least least runes, and one more than the widest word, whatever its
+// language.
+func columnWidth(least int, words ...string) int {
+	width := least
+	for _, w := range words {
+		width = max(width, utf8.RuneCountInString(w)+1)
+	}
+	return width
+}
+
+// padTo is s with spaces up to width runes.
+func padTo(s string, width int) string {
+	return s + strings.Repeat(" ", max(0, width-utf8.RuneCountInString(s)))
+}
+
+// mainUsage is "ovos-oauth --help", in the language of args.
+func mainUsage(args []string, getenv func(string) string) string {
+	return textFor(args, getenv).Text(i18n.CLIUsageMain) + "\n"
+}
+
+// noCommand tells of a call of ovos-oauth without a command.
+func noCommand(getenv func(string) string, stderr io.Writer) error {
+	fmt.Fprint(stderr, mainUsage(nil, getenv))
+	return wrongUsage(textFor(nil, getenv).Text(i18n.CLINoCommand))
+}
+
+// unknownCommand tells of a call of ovos-oauth with a command it lacks,
+// args[0].
+func unknownCommand(args []string, getenv func(string) string, stderr io.Writer) error {
+	fmt.Fprint(stderr, mainUsage(args[1:], getenv))
+	return wrongUsage(textFor(args[1:], getenv).Text(i18n.CLIUnknownCommand, "command", strconv.Quote(args[0])))
 }
 
 // exitCode is the status err ends the process with.
@@ -67,37 +144,40 @@ type cli struct {
 	config  string
 	timeout time.Duration
 	json    bool
+	lang    string
 	getenv  func(string) string
 	stdout  io.Writer
 	stderr  io.Writer
 
 	cfg    config.Config
 	client *bus.Client
-	// text is the language of the command's output: English until the
-	// settings are read, then their lang.
+	// text is the language of the command's output, as textFor finds it
+	// in the arguments, then the settings' lang.
 	text *i18n.Printer
 }
 
-// newCLI makes the flag set of command name; usage is the text above the
-// flags, withJSON adds --json.
-func newCLI(name, usage string, withJSON bool, getenv func(string) string, stdout, stderr io.Writer) *cli {
-	c := &cli{name: name, getenv: getenv, stdout: stdout, stderr: stderr, text: i18n.For(i18n.Fallback)}
+// newCLI makes the flag set of command name, which args are given to;
+// usage is the text above the flags, withJSON adds --json.
+func newCLI(name string, usage i18n.Key, withJSON bool, args []string, getenv func(string) string, stdout, stderr io.Writer) *cli {
+	t := textFor(args, getenv)
+	c := &cli{name: name, getenv: getenv, stdout: stdout, stderr: stderr, text: t}
 	fs := pflag.NewFlagSet("ovos-oauth "+name, pflag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.SortFlags = false
-	fs.Usage = func() { fmt.Fprint(stderr, usage+"\nFlags:\n"+fs.FlagUsages()+exitCodes) }
-	fs.StringVar(&c.busURL, "bus-url", "", "OVOS messagebus `URL` (default: as the daemon: config files, $OVOS_OAUTH_BUS_URL, mycroft.conf, ws://127.0.0.1:8181/core)")
-	fs.StringVar(&c.config, "config", "", "read settings from this YAML or JSON `file`, as ovos-oauth serve --config")
-	fs.DurationVar(&c.timeout, "timeout", 5*time.Second, "how long to wait for the bus and for each answer of ovos-oauth")
+	fs.Usage = func() { fmt.Fprint(stderr, helpText(t, usage, fs, "\n"+t.Text(i18n.CLIUsageExitCodes)+"\n")) }
+	fs.StringVar(&c.busURL, "bus-url", "", t.Text(i18n.CLIFlagBusURL))
+	fs.StringVar(&c.config, "config", "", t.Text(i18n.CLIFlagConfig))
+	fs.DurationVar(&c.timeout, "timeout", 5*time.Second, t.Text(i18n.CLIFlagTimeout))
+	fs.StringVar(&c.lang, "lang", "", t.Text(i18n.CLIFlagLang))
 	if withJSON {
-		fs.BoolVar(&c.json, "json", false, "print the answer as JSON")
+		fs.BoolVar(&c.json, "json", false, t.Text(i18n.CLIFlagJSON))
 	}
 	c.flags = fs
 	return c
 }
 
-// parse reads the arguments; nargs is the range of positional arguments
-// the command takes.
+// parse reads the command's flags and returns its positional arguments,
+// of which it takes from minArgs to maxArgs.
 func (c *cli) parse(args []string, minArgs, maxArgs int) ([]string, error) {
 	if err := c.flags.Parse(args); err != nil {
 		if errors.Is(err, pflag.ErrHelp) {
@@ -108,10 +188,10 @@ func (c *cli) parse(args []string, minArgs, maxArgs int) ([]string, error) {
 	rest := c.flags.Args()
 	if len(rest) < minArgs || len(rest) > maxArgs {
 		c.flags.Usage()
-		return nil, usageErr("%s: wrong number of arguments", c.name)
+		return nil, wrongUsage(c.text.Text(i18n.CLIWrongArgs, "command", c.name))
 	}
 	if c.timeout <= 0 {
-		return nil, usageErr("%s: --timeout must be positive", c.name)
+		return nil, wrongUsage(c.text.Text(i18n.CLITimeoutPositive, "command", c.name))
 	}
 	return rest, nil
 }
@@ -127,6 +207,9 @@ func (c *cli) connect(ctx context.Context, h bus.Handler) (done <-chan struct{},
 	if c.config != "" {
 		conf = append(conf, "--config", c.config)
 	}
+	if c.lang != "" {
+		conf = append(conf, "--lang", c.lang)
+	}
 	cfg, err := config.Load(conf, c.getenv, c.stderr)
 	if err != nil {
 		return nil, &exitError{exitUsage, err}
@@ -136,7 +219,7 @@ func (c *cli) connect(ctx context.Context, h bus.Handler) (done <-chan struct{},
 	if h == nil {
 		h = noFrames{}
 	}
-	client, err := newBusClient(cfg, h, slog.New(slog.DiscardHandler))
+	client, err := newBusClient(cfg, cfg.BusURL, slog.New(slog.DiscardHandler))
 	if err != nil {
 		return nil, &exitError{exitUsage, err}
 	}
@@ -145,7 +228,7 @@ func (c *cli) connect(ctx context.Context, h bus.Handler) (done <-chan struct{},
 	ch := make(chan struct{})
 	go func() {
 		defer close(ch)
-		_ = client.Run(ctx)
+		_ = client.Run(ctx, h)
 	}()
 	return ch, nil
 }
@@ -251,16 +334,16 @@ func (c *cli) parseApp(args []string) (wire.AppRef, error) {
 	}
 	for _, id := range rest {
 		if id == "" || strings.ContainsAny(id, "/ \t\n") {
-			return wire.AppRef{}, usageErr("%q is not a skill_id or app_id", id)
+			return wire.AppRef{}, wrongUsage(c.text.Text(i18n.CLIBadID, "id", strconv.Quote(id)))
 		}
 	}
 	return wire.AppRef{SkillID: rest[0], AppID: rest[1]}, nil
 }
 
-// newBusClient is a client of the bus cfg names, encrypted when cfg has the
+// newBusClient is a client of the bus at url, encrypted when cfg has the
 // bus's key: the daemon's and the CLI's.
-func newBusClient(cfg config.Config, h bus.Handler, logger *slog.Logger) (*bus.Client, error) {
-	client := bus.NewClient(cfg.BusURL, h, logger)
+func newBusClient(cfg config.Config, url string, logger *slog.Logger) (*bus.Client, error) {
+	client := bus.NewClient(url, logger)
 	if key := cfg.BusSecretKey.Reveal(); key != "" {
 		var err error
 		if client.Cipher, err = bus.NewCipher(key); err != nil {

@@ -18,16 +18,9 @@ import (
 	"github.com/OpenVoiceOS/ovos-oauth/internal/wire"
 )
 
-const statusUsage = `Usage: ovos-oauth status [--skill SKILL_ID] [flags]
-
-Lists the apps ovos-oauth keeps: how each logs in, whether it has a token,
-when that expires and is next refreshed, and what it needs from you. Never a
-secret.
-`
-
 func statusCmd(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	c := newCLI("status", statusUsage, true, getenv, stdout, stderr)
-	skill := c.flags.String("skill", "", "only the apps of this `skill_id`")
+	c := newCLI("status", i18n.CLIUsageStatus, true, args, getenv, stdout, stderr)
+	skill := c.flags.String("skill", "", c.text.Text(i18n.CLIFlagSkill))
 	if _, err := c.parse(args, 0, 0); err != nil {
 		return err
 	}
@@ -57,27 +50,27 @@ func statusCmd(ctx context.Context, args []string, getenv func(string) string, s
 				return err
 			}
 		}
-		printDamaged(stdout, rep)
+		printDamaged(c.text, stdout, rep)
 		return nil
 	})
 }
 
 // printDamaged tells, in plain words, of the records that were damaged and
 // set aside, and what each means for its app now.
-func printDamaged(w io.Writer, rep *wire.StatusReply) {
+func printDamaged(t *i18n.Printer, w io.Writer, rep *wire.StatusReply) {
 	var lines []string
 	for _, a := range rep.Apps {
 		for _, d := range a.Damaged {
-			lines = append(lines, a.SkillID+" "+a.AppID+": "+damagedWords(d, &a))
+			lines = append(lines, a.SkillID+" "+a.AppID+": "+damagedWords(t, d, &a))
 		}
 	}
 	for _, d := range rep.Damaged {
-		lines = append(lines, d.MungedID+" (not registered now): "+damagedWords(d, nil))
+		lines = append(lines, t.Text(i18n.CLIDamagedNotRegistered, "app", d.MungedID)+": "+damagedWords(t, d, nil))
 	}
 	if len(lines) == 0 {
 		return
 	}
-	fmt.Fprintln(w, "\nDamaged records were set aside, so that the other apps kept working (ovos-oauth doctor\nlists them; stop the daemon first, then ovos-oauth doctor --remove deletes them):")
+	fmt.Fprintln(w, "\n"+t.Text(i18n.CLIDamagedIntro))
 	for _, l := range lines {
 		fmt.Fprintln(w, "  "+l)
 	}
@@ -85,33 +78,33 @@ func printDamaged(w io.Writer, rep *wire.StatusReply) {
 
 // damagedWords says what a damaged record means for its app a, nil when
 // the app is not registered now.
-func damagedWords(d wire.DamagedRecord, a *wire.AppStatus) string {
-	at := time.UnixMicro(int64(d.At * 1e6)).Local().Format("Jan 2 15:04")
+func damagedWords(t *i18n.Printer, d wire.DamagedRecord, a *wire.AppStatus) string {
+	at := dateTime(t, time.UnixMicro(int64(d.At*1e6)).Local())
 	login := ""
 	if a != nil {
-		login = " (ovos-oauth login " + a.SkillID + " " + a.AppID + ")"
+		login = "ovos-oauth login " + a.SkillID + " " + a.AppID
 	}
 	switch d.Record {
 	case "token":
 		switch {
 		case a == nil:
-			return "the saved login was damaged (" + at + "); once its skill registers the app again, log in again"
+			return t.Text(i18n.CLIDamagedTokenUnregistered, "time", at)
 		case a.Authorized:
-			return "the saved login was damaged (" + at + "); logged in again since"
+			return t.Text(i18n.CLIDamagedTokenAgain, "time", at)
 		}
-		return "the saved login was damaged (" + at + "); log in again" + login
+		return t.Text(i18n.CLIDamagedToken, "time", at, "command", login)
 	case "app":
 		if a == nil {
-			return "the saved registration was damaged (" + at + "); its skill registers the app again when it starts"
+			return t.Text(i18n.CLIDamagedAppUnregistered, "time", at)
 		}
-		return "the saved registration was damaged (" + at + "); its skill registered the app again"
+		return t.Text(i18n.CLIDamagedApp, "time", at)
 	case "login":
 		if a != nil && !a.Authorized && a.Flow == nil {
-			return "a pending login was damaged (" + at + ") and ended; start it again" + login
+			return t.Text(i18n.CLIDamagedLoginRestart, "time", at, "command", login)
 		}
-		return "a pending login was damaged (" + at + ") and ended"
+		return t.Text(i18n.CLIDamagedLogin, "time", at)
 	}
-	return "a record (" + d.Record + ") was damaged (" + at + "): " + d.Reason
+	return t.Text(i18n.CLIDamagedOther, "record", recordWord(t, d.Record), "time", at, "reason", damageWords(t, d.Reason))
 }
 
 func yesNo(t *i18n.Printer, b bool) string {
@@ -129,9 +122,24 @@ func when(p *i18n.Printer, unix *float64, now time.Time) string {
 	t := time.UnixMicro(int64(*unix * 1e6))
 	d := t.Sub(now).Round(time.Second)
 	if d < 0 {
-		return p.Text(i18n.CLIWhenAgo, "duration", (-d).String(), "time", t.Local().Format("Jan 2 15:04"))
+		return p.Text(i18n.CLIWhenAgo, "duration", (-d).String(), "time", dateTime(p, t.Local()))
 	}
-	return p.Text(i18n.CLIWhenIn, "duration", d.String(), "time", t.Local().Format("Jan 2 15:04"))
+	return p.Text(i18n.CLIWhenIn, "duration", d.String(), "time", dateTime(p, t.Local()))
+}
+
+// months are the keys of the months' short names, January first.
+var months = [12]i18n.Key{i18n.CLIMonthJan, i18n.CLIMonthFeb, i18n.CLIMonthMar, i18n.CLIMonthApr, i18n.CLIMonthMay, i18n.CLIMonthJun,
+	i18n.CLIMonthJul, i18n.CLIMonthAug, i18n.CLIMonthSep, i18n.CLIMonthOct, i18n.CLIMonthNov, i18n.CLIMonthDec}
+
+// date is t's day and month as the language writes them: "Nov 28",
+// "28. Nov.".
+func date(p *i18n.Printer, t time.Time) string {
+	return p.Text(i18n.CLIDate, "month", p.Text(months[t.Month()-1]), "day", strconv.Itoa(t.Day()))
+}
+
+// dateTime is date with the time of day on a 24-hour clock.
+func dateTime(p *i18n.Printer, t time.Time) string {
+	return date(p, t) + " " + t.Format("15:04")
 }
 
 // loginEnds is when a login ends, in the words a person uses: "in 12
@@ -142,14 +150,14 @@ func loginEnds(p *i18n.Printer, unix *float64, now time.Time) string {
 	}
 	t := time.UnixMicro(int64(*unix * 1e6)).Local()
 	d := t.Sub(now)
-	date := t.Format("Jan 2")
+	day := date(p, t)
 	if d < 48*time.Hour && d > -48*time.Hour {
-		date = t.Format("Jan 2 15:04")
+		day = dateTime(p, t)
 	}
 	if d <= 0 {
-		return p.Text(i18n.CLILoginEndsAgo, "amount", roughly(p, -d), "date", date)
+		return p.Text(i18n.CLILoginEndsAgo, "amount", roughly(p, -d), "date", day)
 	}
-	return p.Text(i18n.CLILoginEndsIn, "amount", roughly(p, d), "date", date)
+	return p.Text(i18n.CLILoginEndsIn, "amount", roughly(p, d), "date", day)
 }
 
 // roughly is a duration rounded to its largest unit: "6 months", "12
@@ -192,14 +200,8 @@ func needs(t *i18n.Printer, a wire.AppStatus) string {
 	return strings.Join(out, "; ")
 }
 
-const tokenUsage = `Usage: ovos-oauth token SKILL_ID APP_ID [flags]
-
-Prints a valid access token of the app (refreshed first if it expires
-soon), for scripts: curl -H "Authorization: Bearer $(ovos-oauth token …)".
-`
-
 func tokenCmd(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	c := newCLI("token", tokenUsage, true, getenv, stdout, stderr)
+	c := newCLI("token", i18n.CLIUsageToken, true, args, getenv, stdout, stderr)
 	ref, err := c.parseApp(args)
 	if err != nil {
 		return err
@@ -235,18 +237,9 @@ func hint(t *i18n.Printer, err error, skillID, appID string) error {
 	return err
 }
 
-const revokeUsage = `Usage: ovos-oauth revoke SKILL_ID APP_ID [--unregister] [flags]
-
-Revokes the app's tokens at the provider where it has a revocation endpoint,
-and forgets them: the app needs a new login. Without a revocation endpoint
-the provider is not told: to end the app's access there, remove the app on
-your account page at the provider. With --unregister ovos-oauth also
-forgets the app itself (a skill registers it again when it starts).
-`
-
 func revokeCmd(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	c := newCLI("revoke", revokeUsage, true, getenv, stdout, stderr)
-	unregister := c.flags.Bool("unregister", false, "also forget the app")
+	c := newCLI("revoke", i18n.CLIUsageRevoke, true, args, getenv, stdout, stderr)
+	unregister := c.flags.Bool("unregister", false, c.text.Text(i18n.CLIFlagUnregister))
 	ref, err := c.parseApp(args)
 	if err != nil {
 		return err
@@ -285,35 +278,22 @@ func revokeCmd(ctx context.Context, args []string, getenv func(string) string, s
 	})
 }
 
-const loginUsage = `Usage: ovos-oauth login SKILL_ID APP_ID [flags]
-
-Starts a login for the app, prints the address to open on a phone or
-computer and draws it as a QR code, then waits until the login is done.
-
-The app is one a skill registered, or one you register here with --provider
-(or --auth-endpoint and --token-endpoint; for a device login
---device-endpoint and --token-endpoint) and --client-id: for programs that
-read ovos_utils' token files and never register, e.g.
-  ovos-oauth login ocp spotify --provider spotify --client-id ID --client-secret SECRET
-makes the "ocp_spotify" token that ovos-media-plugin-spotify reads.
-`
-
 func loginCmd(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	c := newCLI("login", loginUsage, true, getenv, stdout, stderr)
+	c := newCLI("login", i18n.CLIUsageLogin, true, args, getenv, stdout, stderr)
 	var reg wire.RegisterRequest
-	fs := c.flags
-	fs.StringVar(&reg.Provider, "provider", "", "register the app for this known `provider` (spotify, google, microsoft, github, dropbox, strava, homeassistant)")
-	fs.StringVar(&reg.ClientID, "client-id", "", "register the app with this client `id`")
-	fs.StringVar(&reg.ClientSecret, "client-secret", "", "and this client `secret` (prefer $OVOS_OAUTH_CLIENT_SECRET: other users can list arguments)")
-	scope := fs.String("scope", "", "space-separated `scopes` to ask for")
-	fs.StringVar(&reg.AuthEndpoint, "auth-endpoint", "", "authorization endpoint `URL` (default: the provider's; a device login needs none)")
-	fs.StringVar(&reg.TokenEndpoint, "token-endpoint", "", "token endpoint `URL` (default: the provider's)")
-	fs.StringVar(&reg.DeviceEndpoint, "device-endpoint", "", "device authorization endpoint `URL` (RFC 8628)")
-	fs.StringVar(&reg.RevocationEndpoint, "revocation-endpoint", "", "token revocation endpoint `URL` (RFC 7009), where revoke tells the provider (default: the provider's)")
-	fs.StringVar(&reg.InstanceURL, "instance-url", "", "base `URL` of a self-hosted provider (Home Assistant)")
-	fs.StringVar(&reg.Login, "login-mode", "", "how to log in: lan, relay, loopback or device (default: the provider's)")
-	wait := fs.Duration("wait", 10*time.Minute, "how long to wait for the login to be done")
-	noQR := fs.Bool("no-qr", false, "do not draw the QR code")
+	fs, t := c.flags, c.text
+	fs.StringVar(&reg.Provider, "provider", "", t.Text(i18n.CLIFlagProvider))
+	fs.StringVar(&reg.ClientID, "client-id", "", t.Text(i18n.CLIFlagClientID))
+	fs.StringVar(&reg.ClientSecret, "client-secret", "", t.Text(i18n.CLIFlagClientSecret))
+	scope := fs.String("scope", "", t.Text(i18n.CLIFlagScope))
+	fs.StringVar(&reg.AuthEndpoint, "auth-endpoint", "", t.Text(i18n.CLIFlagAuthEndpoint))
+	fs.StringVar(&reg.TokenEndpoint, "token-endpoint", "", t.Text(i18n.CLIFlagTokenEndpoint))
+	fs.StringVar(&reg.DeviceEndpoint, "device-endpoint", "", t.Text(i18n.CLIFlagDeviceEndpoint))
+	fs.StringVar(&reg.RevocationEndpoint, "revocation-endpoint", "", t.Text(i18n.CLIFlagRevocationEndpoint))
+	fs.StringVar(&reg.InstanceURL, "instance-url", "", t.Text(i18n.CLIFlagInstanceURL))
+	fs.StringVar(&reg.Login, "login-mode", "", t.Text(i18n.CLIFlagLoginMode))
+	wait := fs.Duration("wait", 10*time.Minute, t.Text(i18n.CLIFlagWait))
+	noQR := fs.Bool("no-qr", false, t.Text(i18n.CLIFlagNoQR))
 	ref, err := c.parseApp(args)
 	if err != nil {
 		return err
@@ -326,24 +306,13 @@ func loginCmd(ctx context.Context, args []string, getenv func(string) string, st
 	register := reg.Provider != "" || reg.ClientID != "" || reg.AuthEndpoint != "" || reg.TokenEndpoint != "" ||
 		reg.DeviceEndpoint != "" || reg.RevocationEndpoint != "" || reg.InstanceURL != "" || reg.Login != "" || *scope != ""
 	if reg.ClientSecret != "" && !register {
-		return usageErr("login: a client secret alone registers nothing: give --client-id too")
+		return wrongUsage(c.text.Text(i18n.CLILoginSecretAlone))
 	}
 	reg.AppRef = ref
 	return c.run(ctx, nil, func(ctx context.Context) error {
 		if register {
-			r, err := call[wire.RegisterReply](ctx, c, wire.TypeRegister, reg)
-			if err != nil {
-				return c.failure("register", hint(c.text, err, skillID, appID))
-			}
-			if !c.json {
-				if r.RedirectURI != "" {
-					fmt.Fprintln(stdout, c.text.Text(i18n.CLIRegisteredRedirect, "app", skillID+" "+appID, "mode", r.Login, "uri", r.RedirectURI))
-				} else {
-					fmt.Fprintln(stdout, c.text.Text(i18n.CLIRegistered, "app", skillID+" "+appID, "mode", r.Login))
-				}
-				if r.Warning != "" {
-					fmt.Fprintln(stdout, c.text.Text(i18n.CLIWarning, "warning", r.Warning))
-				}
+			if err := registerForLogin(ctx, c, reg); err != nil {
+				return err
 			}
 		}
 		// Listen for the outcome before the login can end.
@@ -363,25 +332,58 @@ func loginCmd(ctx context.Context, args []string, getenv func(string) string, st
 		} else {
 			printLogin(c.text, stdout, skillID, appID, u, !*noQR)
 		}
-		timer := time.NewTimer(*wait)
-		defer timer.Stop()
-		select {
-		case m := <-outcome:
-			return loginOutcome(c, m)
-		case <-timer.C:
-			return &exitError{exitFailed, errors.New(c.text.Text(i18n.CLILoginTimeout, "wait", wait.String()))}
-		case <-ctx.Done():
-			return &exitError{exitFailed, errors.New(c.text.Text(i18n.CLILoginInterrupted))}
-		}
+		return awaitLogin(ctx, c, outcome, *wait)
 	})
 }
 
-// printLogin tells the user where to log in. A device login's address and
-// code come last, under the QR code, where the eye ends and a long QR code
-// cannot push them off the screen.
+// registerForLogin registers the app that login logs in, as reg says, and
+// tells the user how.
+func registerForLogin(ctx context.Context, c *cli, reg wire.RegisterRequest) error {
+	skillID, appID := reg.SkillID, reg.AppID
+	r, err := call[wire.RegisterReply](ctx, c, wire.TypeRegister, reg)
+	if err != nil {
+		return c.failure("register", hint(c.text, err, skillID, appID))
+	}
+	if c.json {
+		return nil
+	}
+	if r.RedirectURI != "" {
+		fmt.Fprintln(c.stdout, c.text.Text(i18n.CLIRegisteredRedirect, "app", skillID+" "+appID, "mode", r.Login, "uri", r.RedirectURI))
+	} else {
+		fmt.Fprintln(c.stdout, c.text.Text(i18n.CLIRegistered, "app", skillID+" "+appID, "mode", r.Login))
+	}
+	if r.Warning != "" {
+		fmt.Fprintln(c.stdout, c.text.Text(i18n.CLIWarning, "warning", r.Warning))
+	}
+	return nil
+}
+
+// awaitLogin waits at most wait for the login's outcome, the first frame
+// on outcome, and returns it as login's result.
+func awaitLogin(ctx context.Context, c *cli, outcome <-chan bus.Message, wait time.Duration) error {
+	timer := time.NewTimer(wait)
+	defer timer.Stop()
+	select {
+	case m := <-outcome:
+		return loginOutcome(c, m)
+	case <-timer.C:
+		return &exitError{exitFailed, errors.New(c.text.Text(i18n.CLILoginTimeout, "wait", wait.String()))}
+	case <-ctx.Done():
+		return &exitError{exitFailed, errors.New(c.text.Text(i18n.CLILoginInterrupted))}
+	}
+}
+
+// printLogin tells the user where to log in, or for an app without a
+// client id where the setup page is that takes one and goes on into the
+// login. A device login's address and code come last, under the QR code,
+// where the eye ends and a long QR code cannot push them off the screen.
 func printLogin(t *i18n.Printer, w io.Writer, skillID, appID string, u *wire.URLReply, drawQR bool) {
 	link := *u.Link
-	fmt.Fprintf(w, "%s\n\n  %s\n\n", t.Text(i18n.CLILoginOpen, "app", skillID+" "+appID), link)
+	open := t.Text(i18n.CLILoginOpen, "app", skillID+" "+appID)
+	if u.NeedsCredentials {
+		open = t.Text(i18n.CLILoginSetup, "app", skillID+" "+appID)
+	}
+	fmt.Fprintf(w, "%s\n\n  %s\n\n", open, link)
 	if drawQR {
 		if art, err := qr.Terminal(link); err == nil {
 			fmt.Fprintln(w, art)
@@ -419,18 +421,11 @@ func loginOutcome(c *cli, m bus.Message) error {
 	return nil
 }
 
-const busListenUsage = `Usage: ovos-oauth bus listen [PATTERN] [flags]
-
-Prints every frame on the bus whose type matches PATTERN (a glob: * matches
-any characters, e.g. 'oauth.*'; default: all), one JSON object a line, until
-interrupted or --count frames were printed. The bus carries access tokens:
-what this prints, any bus client sees.
-`
-
 func busCmd(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	t := textFor(args, getenv)
 	if len(args) == 0 {
-		fmt.Fprint(stderr, "Usage: ovos-oauth bus listen [PATTERN] | ovos-oauth bus emit TYPE [JSON]\n")
-		return usageErr("bus: listen or emit?")
+		fmt.Fprintln(stderr, t.Text(i18n.CLIUsageBus))
+		return wrongUsage(t.Text(i18n.CLIBusWhich))
 	}
 	switch args[0] {
 	case "listen":
@@ -438,10 +433,10 @@ func busCmd(ctx context.Context, args []string, getenv func(string) string, stdo
 	case "emit":
 		return busEmit(ctx, args[1:], getenv, stdout, stderr)
 	case "-h", "--help", "help":
-		fmt.Fprint(stdout, "Usage: ovos-oauth bus listen [PATTERN] | ovos-oauth bus emit TYPE [JSON]\n")
+		fmt.Fprintln(stdout, t.Text(i18n.CLIUsageBus))
 		return nil
 	}
-	return usageErr("bus: unknown command %q: listen or emit", args[0])
+	return wrongUsage(t.Text(i18n.CLIBusUnknown, "command", strconv.Quote(args[0])))
 }
 
 // globMatch reports whether typ matches pattern, where * matches any run
@@ -474,8 +469,8 @@ func (p *printer) Dispatch(m bus.Message) {
 }
 
 func busListen(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	c := newCLI("bus listen", busListenUsage, false, getenv, stdout, stderr)
-	count := c.flags.Int("count", 0, "stop after `n` frames (default: never)")
+	c := newCLI("bus listen", i18n.CLIUsageBusListen, false, args, getenv, stdout, stderr)
+	count := c.flags.Int("count", 0, c.text.Text(i18n.CLIFlagCount))
 	rest, err := c.parse(args, 0, 1)
 	if err != nil {
 		return err
@@ -485,11 +480,11 @@ func busListen(ctx context.Context, args []string, getenv func(string) string, s
 		pattern = rest[0]
 	}
 	if _, err := path.Match(pattern, ""); err != nil {
-		return usageErr("bus listen: bad pattern %q: %v", pattern, err)
+		return wrongUsage(c.text.Text(i18n.CLIBusBadPattern, "pattern", strconv.Quote(pattern), "err", err.Error()))
 	}
 	p := &printer{pattern: pattern, frames: make(chan bus.Message, 4096), dropped: make(chan struct{}, 1)}
 	return c.run(ctx, p, func(ctx context.Context) error {
-		fmt.Fprintf(stderr, "listening on %s for %s\n", bus.RedactURL(c.cfg.BusURL), pattern)
+		fmt.Fprintln(stderr, c.text.Text(i18n.CLIBusListening, "url", bus.RedactURL(c.cfg.BusURL), "pattern", pattern))
 		enc := json.NewEncoder(stdout)
 		enc.SetEscapeHTML(false)
 		for n := 0; *count == 0 || n < *count; n++ {
@@ -497,7 +492,7 @@ func busListen(ctx context.Context, args []string, getenv func(string) string, s
 			case <-ctx.Done():
 				return nil
 			case <-p.dropped:
-				fmt.Fprintln(stderr, "some frames were dropped: the output is slower than the bus")
+				fmt.Fprintln(stderr, c.text.Text(i18n.CLIBusDropped))
 				n--
 			case m := <-p.frames:
 				if err := enc.Encode(m); err != nil {
@@ -509,16 +504,9 @@ func busListen(ctx context.Context, args []string, getenv func(string) string, s
 	})
 }
 
-const busEmitUsage = `Usage: ovos-oauth bus emit TYPE [JSON] [flags]
-
-Sends one frame of type TYPE with data JSON (an object; default {}) and
-waits until the bus has relayed it. With --reply it waits for the reply of
-that type instead, the frame that answers this one, and prints it.
-`
-
 func busEmit(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	c := newCLI("bus emit", busEmitUsage, false, getenv, stdout, stderr)
-	replyType := c.flags.String("reply", "", "wait for the reply of this `type` and print it (e.g. oauth.url)")
+	c := newCLI("bus emit", i18n.CLIUsageBusEmit, false, args, getenv, stdout, stderr)
+	replyType := c.flags.String("reply", "", c.text.Text(i18n.CLIFlagReply))
 	rest, err := c.parse(args, 1, 2)
 	if err != nil {
 		return err
@@ -527,7 +515,7 @@ func busEmit(ctx context.Context, args []string, getenv func(string) string, std
 	data := json.RawMessage("{}")
 	if len(rest) == 2 {
 		if !json.Valid([]byte(rest[1])) || !strings.HasPrefix(strings.TrimSpace(rest[1]), "{") {
-			return usageErr("bus emit: data %q is not a JSON object", rest[1])
+			return wrongUsage(c.text.Text(i18n.CLIBusNotObject, "data", strconv.Quote(rest[1])))
 		}
 		data = json.RawMessage(rest[1])
 	}
@@ -550,10 +538,10 @@ func busEmit(ctx context.Context, args []string, getenv func(string) string, std
 			if *replyType == "" {
 				return c.failure("bus emit", err)
 			}
-			return &exitError{exitNoDaemon, fmt.Errorf("bus emit: no %s within %s", want, c.timeout)}
+			return &exitError{exitNoDaemon, errors.New(c.text.Text(i18n.CLIBusNoReply, "type", want, "timeout", c.timeout.String()))}
 		}
 		if *replyType == "" {
-			fmt.Fprintf(stderr, "sent %s\n", typ)
+			fmt.Fprintln(stderr, c.text.Text(i18n.CLIBusSent, "type", typ))
 			return nil
 		}
 		enc := json.NewEncoder(stdout)

@@ -14,10 +14,12 @@ import (
 
 	"github.com/OpenVoiceOS/ovos-oauth/internal/bus"
 	"github.com/OpenVoiceOS/ovos-oauth/internal/bus/bustest"
+	"github.com/OpenVoiceOS/ovos-oauth/internal/config"
 )
 
-// daemon is an ovos-oauth started through run, as main starts it.
-type daemon struct {
+// runningDaemon is an ovos-oauth daemon started as serve starts it, from
+// its flags.
+type runningDaemon struct {
 	busURL  string // the bus it is attached to
 	baseURL string // its callback server, as phones reach it
 	dataDir string
@@ -28,15 +30,15 @@ type daemon struct {
 }
 
 // startDaemon runs the daemon on a bus, with a data dir and free ports, and
-// waits for its start-up log line. extra flags go after the defaults.
-func startDaemon(t *testing.T, busURL, dataDir string, extra ...string) *daemon {
+// waits until it is on the bus. extra flags go after the defaults.
+func startDaemon(t *testing.T, busURL, dataDir string, extra ...string) *runningDaemon {
 	t.Helper()
 	return startDaemonHome(t, busURL, dataDir, t.TempDir(), extra...)
 }
 
 // startDaemonHome is startDaemon with home as $HOME, where the ovos_utils
 // mirror and the import's default folder are.
-func startDaemonHome(t *testing.T, busURL, dataDir, home string, extra ...string) *daemon {
+func startDaemonHome(t *testing.T, busURL, dataDir, home string, extra ...string) *runningDaemon {
 	t.Helper()
 	env := map[string]string{"HOME": home, "OVOS_OAUTH_SYSTEM_CONFIG_DIR": t.TempDir(), "MYCROFT_SYSTEM_CONFIG": "/nonexistent", "XDG_CONFIG_DIRS": t.TempDir()}
 	return startDaemonEnv(t, busURL, dataDir, env, extra...)
@@ -44,11 +46,11 @@ func startDaemonHome(t *testing.T, busURL, dataDir, home string, extra ...string
 
 // startDaemonEnv is startDaemon with the environment env, which holds its
 // $HOME.
-func startDaemonEnv(t *testing.T, busURL, dataDir string, env map[string]string, extra ...string) *daemon {
+func startDaemonEnv(t *testing.T, busURL, dataDir string, env map[string]string, extra ...string) *runningDaemon {
 	t.Helper()
 	home := env["HOME"]
 	logs := newLogSink()
-	args := []string{"serve",
+	args := []string{
 		"--listen", "127.0.0.1:0",
 		"--public-host", "127.0.0.1",
 		"--data-dir", dataDir,
@@ -62,29 +64,29 @@ func startDaemonEnv(t *testing.T, busURL, dataDir string, env map[string]string,
 		args = append(args, "--bus-url", busURL)
 	}
 	args = append(args, extra...)
+	getenv := func(k string) string { return env[k] }
+	cfg, err := config.Load(args, getenv, logs)
+	if err != nil {
+		t.Fatalf("config.Load(%q) = %v", args, err)
+	}
+	d := newDaemon(cfg, newLogger(cfg, logs), getenv)
+	if err := d.Open(); err != nil {
+		t.Fatalf("Open() = %v (Close() = %v); logs:\n%s", err, d.Close(), logs)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- run(ctx, args, func(k string) string { return env[k] }, &bytes.Buffer{}, logs) }()
+	go func() { done <- errors.Join(d.Run(ctx), d.Close()) }()
 
-	var started map[string]any
-	select {
-	case started = <-logs.started:
-	case err := <-done:
-		cancel()
-		t.Fatalf("run() = %v before start-up; logs:\n%s", err, logs)
-	case <-time.After(10 * time.Second):
-		cancel()
-		t.Fatalf("daemon did not start in 10s; logs:\n%s", logs)
-	}
 	// A frame sent before the daemon is on the bus never reaches it (the bus
 	// keeps nothing), so tests start once it is.
 	select {
-	case <-logs.busUp:
+	case <-d.Ready():
 	case err := <-done:
 		cancel()
-		t.Fatalf("run() = %v before joining the bus; logs:\n%s", err, logs)
+		t.Fatalf("Run() = %v before joining the bus; logs:\n%s", err, logs)
 	case <-time.After(10 * time.Second):
 		cancel()
+		<-done
 		t.Fatalf("daemon did not join the bus in 10s; logs:\n%s", logs)
 	}
 	var once sync.Once
@@ -102,12 +104,10 @@ func startDaemonEnv(t *testing.T, busURL, dataDir string, env map[string]string,
 	}
 	t.Cleanup(func() {
 		if err := stop(); err != nil {
-			t.Errorf("run() at stop = %v", err)
+			t.Errorf("Run() or Close() at stop = %v", err)
 		}
 	})
-	d := &daemon{busURL: started["bus"].(string), baseURL: started["callback"].(string), dataDir: dataDir, home: home, logs: logs, stop: stop}
-	d.metrics, _ = started["metrics"].(string)
-	return d
+	return &runningDaemon{busURL: d.BusURL(), baseURL: d.CallbackURL(), metrics: d.MetricsAddr(), dataDir: dataDir, home: home, logs: logs, stop: stop}
 }
 
 // logSink collects the daemon's JSON log lines and announces its start-up.
@@ -116,11 +116,10 @@ type logSink struct {
 	buf     bytes.Buffer
 	partial []byte
 	started chan map[string]any
-	busUp   chan struct{} // closed at the first "connected to bus"
 }
 
 func newLogSink() *logSink {
-	return &logSink{started: make(chan map[string]any, 1), busUp: make(chan struct{})}
+	return &logSink{started: make(chan map[string]any, 1)}
 }
 
 func (l *logSink) Write(p []byte) (int, error) {
@@ -139,17 +138,10 @@ func (l *logSink) Write(p []byte) (int, error) {
 		if json.Unmarshal(line, &rec) != nil {
 			continue
 		}
-		switch rec["msg"] {
-		case "ovos-oauth started":
+		if rec["msg"] == "ovos-oauth started" {
 			select {
 			case l.started <- rec:
 			default:
-			}
-		case "connected to bus":
-			select {
-			case <-l.busUp:
-			default:
-				close(l.busUp)
 			}
 		}
 	}

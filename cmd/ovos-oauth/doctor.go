@@ -4,30 +4,16 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/OpenVoiceOS/ovos-oauth/internal/config"
+	"github.com/OpenVoiceOS/ovos-oauth/internal/i18n"
 	"github.com/OpenVoiceOS/ovos-oauth/internal/oauth"
 	"github.com/OpenVoiceOS/ovos-oauth/internal/store"
 )
-
-const doctorUsage = `Usage: ovos-oauth doctor [--remove] [--data-dir DIR] [serve's flags]
-
-Checks ovos-oauth's database as a repair tool, like fsck: that the file is
-whole (not cut short, every page readable, bbolt's consistency check), and
-lists the records that were damaged (a bad card, a hand edit) and set aside
-so that the other apps kept working: which app, when, why; never their
-content. With --remove it deletes them. It needs no key file.
-
-Stop the daemon first: it holds the database's lock
-(sudo systemctl stop ovos-oauth, or systemctl --user stop ovos-oauth).
-
-Exit status: 0 the file is sound (damaged records may be listed, or were
-removed); 1 the file is damaged, in use by the daemon or missing; 2 wrong
-usage.
-`
 
 // doctorLockWait is how long doctor waits for the daemon's lock: a running
 // daemon holds it for good, so waiting longer tells nothing more.
@@ -41,7 +27,7 @@ func doctorCmd(args []string, getenv func(string) string, stdout, stderr io.Writ
 	for _, a := range args {
 		switch a {
 		case "-h", "--help":
-			fmt.Fprint(stderr, doctorUsage)
+			fmt.Fprintln(stderr, textFor(args, getenv).Text(i18n.CLIUsageDoctor))
 			return config.ErrHelp
 		case "--remove":
 			remove = true
@@ -53,65 +39,102 @@ func doctorCmd(args []string, getenv func(string) string, stdout, stderr io.Writ
 	if err != nil {
 		return &exitError{exitUsage, err}
 	}
+	t := i18n.For(cfg.Lang)
 	path := cfg.DBPath()
 	rep, err := store.Inspect(path, doctorLockWait)
 	if errors.Is(err, store.ErrLocked) {
-		return fmt.Errorf("doctor: %s is in use, most likely by the daemon: stop it first (sudo systemctl stop ovos-oauth, or systemctl --user stop ovos-oauth), run ovos-oauth doctor, then start it again", path)
+		return &textError{t.Text(i18n.CLIDoctorInUse, "path", path), err}
 	}
 	if err != nil {
 		return fmt.Errorf("doctor: %w", err)
 	}
-	fmt.Fprintf(stdout, "%s: %d bytes, %d apps, %d tokens, %d pending logins\n", path, rep.Size,
-		rep.Records[oauth.RecordApp], rep.Records[oauth.RecordToken], rep.Records[oauth.RecordLogin])
+	fmt.Fprintln(stdout, t.Text(i18n.CLIDoctorSummary, "path", path, "bytes", strconv.FormatInt(rep.Size, 10),
+		"apps", plural(t, rep.Records[oauth.RecordApp], i18n.CLICountApp, i18n.CLICountApps),
+		"tokens", plural(t, rep.Records[oauth.RecordToken], i18n.CLICountToken, i18n.CLICountTokens),
+		"logins", plural(t, rep.Records[oauth.RecordLogin], i18n.CLICountLogin, i18n.CLICountLogins)))
 	if len(rep.Problems) > 0 {
 		for _, p := range rep.Problems {
-			fmt.Fprintf(stdout, "  problem: %s\n", p)
+			fmt.Fprintln(stdout, "  "+t.Text(i18n.CLIDoctorProblem, "problem", p))
 		}
-		return fmt.Errorf("doctor: bbolt's consistency check found problems in %s (listed above): the daemon may lose data when it next writes. Keep a copy of the file as it is (cp %s %s.damaged), then restore a backup (with the key file backed up with it), or move it aside (mv %s %s.damaged) to start with an empty store, in which every app needs a new login",
-			path, path, path, path, path)
+		return errors.New(t.Text(i18n.CLIDoctorProblems, "path", path))
 	}
-	fmt.Fprintln(stdout, "the file is whole: every page reads, and bbolt's consistency check finds nothing")
+	fmt.Fprintln(stdout, t.Text(i18n.CLIDoctorWhole))
 	if len(rep.Damaged) == 0 {
-		fmt.Fprintln(stdout, "no damaged records")
+		fmt.Fprintln(stdout, t.Text(i18n.CLIDoctorNoDamaged))
 		return nil
 	}
-	fmt.Fprintf(stdout, "%d damaged records, set aside (their content is never shown):\n", len(rep.Damaged))
-	w := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(w, "  SET ASIDE\tAPP\tRECORD\tWHY\tFOR THE APP")
-	for _, d := range rep.Damaged {
-		app := d.MungedID
-		if app == "" {
-			app = "(unknown)"
-		}
-		fmt.Fprintf(w, "  %s\t%s\t%s\t%s\t%s\n", d.At.Local().Format("2006-01-02 15:04:05"), app, d.Record, d.Reason, meaning(d.Record))
-	}
-	if err := w.Flush(); err != nil {
+	if err := printSetAside(t, stdout, rep.Damaged); err != nil {
 		return err
 	}
 	if !remove {
-		fmt.Fprintln(stdout, "They are kept in the file until you remove them: ovos-oauth doctor --remove")
+		fmt.Fprintln(stdout, t.Text(i18n.CLIDoctorKept))
 		return nil
 	}
 	n, err := store.RemoveDamaged(path, doctorLockWait)
 	if errors.Is(err, store.ErrLocked) {
-		return fmt.Errorf("doctor: %s was taken by another process meanwhile: stop the daemon first, then run ovos-oauth doctor --remove again", path)
+		return &textError{t.Text(i18n.CLIDoctorTaken, "path", path), err}
 	}
 	if err != nil {
 		return fmt.Errorf("doctor: %w", err)
 	}
-	fmt.Fprintf(stdout, "removed %d damaged records\n", n)
+	fmt.Fprintln(stdout, t.Text(i18n.CLIDoctorRemoved, "n", strconv.Itoa(n)))
 	return nil
 }
 
+// printSetAside lists the damaged records set aside in the file, in a table.
+func printSetAside(t *i18n.Printer, stdout io.Writer, damaged []oauth.DamagedRecord) error {
+	fmt.Fprintln(stdout, t.Text(i18n.CLIDoctorDamaged, "n", strconv.Itoa(len(damaged))))
+	w := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(w, "  "+strings.Join([]string{t.Text(i18n.CLIDoctorColSetAside), t.Text(i18n.CLIStatusApp), t.Text(i18n.CLIDoctorColRecord),
+		t.Text(i18n.CLIDoctorColWhy), t.Text(i18n.CLIDoctorColMeaning)}, "\t"))
+	for _, d := range damaged {
+		app := d.MungedID
+		if app == "" {
+			app = t.Text(i18n.CLIDoctorUnknownApp)
+		}
+		fmt.Fprintf(w, "  %s\t%s\t%s\t%s\t%s\n", d.At.Local().Format("2006-01-02 15:04:05"), app, recordWord(t, d.Record), damageWords(t, d.Reason), meaning(t, d.Record))
+	}
+	return w.Flush()
+}
+
 // meaning says what a damaged record of a kind cost its app.
-func meaning(record string) string {
+func meaning(t *i18n.Printer, record string) string {
 	switch record {
 	case oauth.RecordToken:
-		return "it needs a new login"
+		return t.Text(i18n.CLIDoctorMeaningToken)
 	case oauth.RecordApp:
-		return "its skill registers it again, then it needs a new login"
+		return t.Text(i18n.CLIDoctorMeaningApp)
 	case oauth.RecordLogin:
-		return "a pending login ended: start it again"
+		return t.Text(i18n.CLIDoctorMeaningLogin)
 	}
 	return strings.TrimSpace(record)
+}
+
+// recordWord names a kind of record in t's language.
+func recordWord(t *i18n.Printer, record string) string {
+	switch record {
+	case oauth.RecordToken:
+		return t.Text(i18n.CLIRecordToken)
+	case oauth.RecordApp:
+		return t.Text(i18n.CLIRecordApp)
+	case oauth.RecordLogin:
+		return t.Text(i18n.CLIRecordLogin)
+	}
+	return strings.TrimSpace(record)
+}
+
+// damageWords says in t's language why a record was set aside, from the
+// reason the store keeps; words of another version as they are.
+func damageWords(t *i18n.Printer, reason string) string {
+	switch store.DamageReasonOf(reason) {
+	case store.DamageNotAuthentic:
+		return t.Text(i18n.CLIDamageNotAuthentic)
+	case store.DamageNotSealed:
+		return t.Text(i18n.CLIDamageNotSealed)
+	case store.DamageNotRecord:
+		return t.Text(i18n.CLIDamageNotRecord)
+	case store.DamageAppDamaged:
+		return t.Text(i18n.CLIDamageAppDamaged)
+	}
+	return reason
 }

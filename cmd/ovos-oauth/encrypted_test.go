@@ -32,7 +32,7 @@ func encryptedSkill(t *testing.T, busURL, id, key string) (*skill, *bus.Cipher) 
 }
 
 // logRecords returns the daemon's log records for which match holds.
-func logRecords(d *daemon, match func(rec map[string]any) bool) []map[string]any {
+func logRecords(d *runningDaemon, match func(rec map[string]any) bool) []map[string]any {
 	var out []map[string]any
 	for line := range strings.SplitSeq(d.logs.String(), "\n") {
 		var rec map[string]any
@@ -51,7 +51,7 @@ func msgHasPrefix(prefix string) func(map[string]any) bool {
 }
 
 // noKeyInLogs fails if the daemon's log shows a key.
-func noKeyInLogs(t *testing.T, d *daemon) {
+func noKeyInLogs(t *testing.T, d *runningDaemon) {
 	t.Helper()
 	if logs := d.logs.String(); strings.Contains(logs, busSecretKey) || strings.Contains(logs, wrongSecretKey) {
 		t.Errorf("the daemon's log shows a bus key:\n%s", logs)

@@ -10,10 +10,12 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/OpenVoiceOS/ovos-oauth/internal/config"
+	"github.com/OpenVoiceOS/ovos-oauth/internal/i18n"
 	"github.com/OpenVoiceOS/ovos-oauth/internal/migrate"
 	"github.com/OpenVoiceOS/ovos-oauth/internal/mirror"
 	"github.com/OpenVoiceOS/ovos-oauth/internal/oauth"
@@ -136,29 +138,6 @@ func mirrorOwner(dbPath string) string {
 	return "db-" + hex.EncodeToString(sum[:6])
 }
 
-const importUsage = `Usage: ovos-oauth import [--from DIR] [--service] [--if-empty] [serve's flags]
-
-Copies the apps and tokens of ovos-PHAL-plugin-oauth (ovos_oauth_apps.json
-and ovos_oauth.json in DIR, default $XDG_CACHE_HOME/mycroft/json_database,
-else ~/.cache/mycroft/json_database) into ovos-oauth's database, which it
-finds as "ovos-oauth serve" does (--data-dir, --secrets-key-file, config
-files, the environment). Apps the database has already are left as they are,
-with their tokens; the plugin's files are only read. Entries that ovos-oauth
-itself wrote there (its ovos_utils mirror of a database, this one's or
-another's) are never imported: two databases would refresh one login. Stop
-the daemon first: it holds the database's lock.
-
-  --service   for the system service, run as root: without --from, finds the
-              files of the user that runs OVOS (the ovos user's
-              ~/.cache/mycroft/json_database, else the only
-              /home/*/.cache/mycroft/json_database), reads them with that
-              user's rights and writes the database with its owner's
-              (that of --data-dir), never as root
-  --if-empty  import only into a database without apps, and log what was
-              imported from where (or where it looked) instead of listing it:
-              what the daemon does at start
-`
-
 // importOpts are the flags of "ovos-oauth import" that are not serve's.
 type importOpts struct {
 	service bool
@@ -208,7 +187,7 @@ func parseImportArgs(args []string) (opts importOpts, conf []string, err error) 
 func importCmd(args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	opts, conf, err := parseImportArgs(args)
 	if errors.Is(err, config.ErrHelp) {
-		fmt.Fprint(stderr, importUsage)
+		fmt.Fprintln(stderr, textFor(args, getenv).Text(i18n.CLIUsageImport))
 		return err
 	}
 	if err != nil {
@@ -227,14 +206,15 @@ func importCmd(args []string, getenv func(string) string, stdout, stderr io.Writ
 	if opts.service {
 		return importService(cfg, opts.ifEmpty, getenv, stdout, stderr, serviceHost)
 	}
+	t := i18n.For(cfg.Lang)
 	dir := importDir(cfg, getenv)
 	if dir == "" {
-		return errors.New("import: no directory: give --from, or set XDG_CACHE_HOME or HOME")
+		return errors.New(t.Text(i18n.CLIImportNoDir))
 	}
 	db := store.New(cfg.DBPath())
 	db.KeyFile = cfg.SecretsKeyFile
 	if err := db.Open(); err != nil {
-		return fmt.Errorf("import (if the daemon runs, stop it first: it holds the database's lock): %w", err)
+		return &textError{t.Text(i18n.CLIImportOpen, "err", err.Error()), err}
 	}
 	defer db.Close()
 	if opts.ifEmpty {
@@ -247,7 +227,7 @@ func importCmd(args []string, getenv func(string) string, stdout, stderr io.Writ
 	if err != nil {
 		return fmt.Errorf("import: %w", err)
 	}
-	return importPrinted(db, f, cfg.DBPath(), stdout)
+	return importPrinted(t, db, f, cfg.DBPath(), stdout)
 }
 
 // importIfEmpty imports what read returns into db, logged, if db has no
@@ -262,7 +242,7 @@ func importIfEmpty(db *store.DB, read func() (migrate.Files, []string, error), l
 	}
 	f, looked, err := read()
 	if err != nil {
-		logger.Error("import of ovos-PHAL-plugin-oauth's apps failed", "looked_in", strings.Join(looked, ", "), "err", err)
+		logger.Error("import of ovos-PHAL-plugin-oauth's apps failed", "looked_in", strings.Join(looked, ", "), "err", logText(err))
 		return fmt.Errorf("import: %w", err)
 	}
 	importLogged(db, f, looked, logger)
@@ -270,34 +250,37 @@ func importIfEmpty(db *store.DB, read func() (migrate.Files, []string, error), l
 }
 
 // importPrinted imports f into db and lists what it did for a person.
-func importPrinted(db *store.DB, f migrate.Files, dbPath string, stdout io.Writer) error {
-	fmt.Fprintf(stdout, "importing from %s into %s\n", f.Dir, dbPath)
+func importPrinted(t *i18n.Printer, db *store.DB, f migrate.Files, dbPath string, stdout io.Writer) error {
+	fmt.Fprintln(stdout, t.Text(i18n.CLIImportFrom, "dir", f.Dir, "path", dbPath))
 	rep, err := migrate.ImportFiles(db, f, time.Now())
+	imported, kept, skipped, left := t.Text(i18n.CLIImportActionImported), t.Text(i18n.CLIImportActionKept),
+		t.Text(i18n.CLIImportActionSkipped), t.Text(i18n.CLIImportActionLeft)
+	width := columnWidth(10, imported, kept, skipped, left)
 	for _, imp := range rep.Imported {
-		token := "no token: log in again"
-		if imp.Token {
-			token = "with its token"
-			if !imp.Expiry.IsZero() {
-				token += ", expires " + imp.Expiry.Format(time.RFC3339)
-			}
+		token := t.Text(i18n.CLIImportNoToken)
+		switch {
+		case imp.Token && imp.Expiry.IsZero():
+			token = t.Text(i18n.CLIImportWithToken)
+		case imp.Token:
+			token = t.Text(i18n.CLIImportWithTokenExpires, "time", imp.Expiry.Format(time.RFC3339))
 		}
-		fmt.Fprintf(stdout, "imported  %s (%s)\n", imp.MungedID, token)
+		fmt.Fprintf(stdout, "%s%s (%s)\n", padTo(imported, width), imp.MungedID, token)
 		if imp.Guessed {
-			fmt.Fprintf(stdout, "          taken as skill_id %q, app_id %q: a skill that registers it split otherwise gets a conflict\n", imp.SkillID, imp.AppID)
+			fmt.Fprintln(stdout, padTo("", width)+t.Text(i18n.CLIImportGuessed, "skill", strconv.Quote(imp.SkillID), "app", strconv.Quote(imp.AppID)))
 		}
 	}
 	for _, id := range rep.Kept {
-		fmt.Fprintf(stdout, "kept      %s: already in ovos-oauth's database, left as it is (and its token)\n", id)
+		fmt.Fprintf(stdout, "%s%s: %s\n", padTo(kept, width), id, t.Text(i18n.CLIImportKept))
 	}
 	for _, sk := range rep.Skipped {
 		if sk.Name == "" {
-			fmt.Fprintf(stdout, "skipped   %s: %s\n", sk.File, sk.Reason)
+			fmt.Fprintf(stdout, "%s%s: %s\n", padTo(skipped, width), sk.File, skipWords(t, sk))
 			continue
 		}
-		fmt.Fprintf(stdout, "skipped   %q in %s: %s\n", sk.Name, sk.File, sk.Reason)
+		fmt.Fprintln(stdout, padTo(skipped, width)+t.Text(i18n.CLIImportSkippedEntry, "entry", strconv.Quote(sk.Name), "file", sk.File, "reason", skipWords(t, sk)))
 	}
 	if n := len(rep.Mirrored); n > 0 {
-		fmt.Fprintf(stdout, "left      %d apps that ovos-oauth wrote there (the ovos_utils mirror of a database, this one's or another's): never imported, so that two databases never refresh one login\n", n)
+		fmt.Fprintln(stdout, padTo(left, width)+t.Text(i18n.CLIImportLeft, "n", strconv.Itoa(n)))
 	}
 	if err != nil {
 		return fmt.Errorf("import: %w", err)
@@ -308,7 +291,46 @@ func importPrinted(db *store.DB, f migrate.Files, dbPath string, stdout io.Write
 			tokens++
 		}
 	}
-	fmt.Fprintf(stdout, "%d apps imported (%d with a token), %d kept, %d entries skipped; %s was not changed\n",
-		len(rep.Imported), tokens, len(rep.Kept), len(rep.Skipped), f.Dir)
+	fmt.Fprintln(stdout, t.Text(i18n.CLIImportDone, "imported", strconv.Itoa(len(rep.Imported)), "tokens", strconv.Itoa(tokens),
+		"kept", strconv.Itoa(len(rep.Kept)), "skipped", strconv.Itoa(len(rep.Skipped)), "dir", f.Dir))
 	return nil
+}
+
+// skipWords says in t's language why an entry or a file was skipped.
+func skipWords(t *i18n.Printer, sk migrate.Skipped) string {
+	if len(sk.Problems) == 0 {
+		return sk.Reason
+	}
+	words := make([]string, len(sk.Problems))
+	for i, p := range sk.Problems {
+		words[i] = problemWords(t, p)
+	}
+	return strings.Join(words, "; ")
+}
+
+// problemWords says one reason of a skip in t's language.
+func problemWords(t *i18n.Printer, p migrate.Problem) string {
+	switch p.Reason {
+	case migrate.SkipFileNotObject:
+		return t.Text(i18n.CLIImportWhyFileNotObject)
+	case migrate.SkipBadID:
+		return t.Text(i18n.CLIImportWhyBadID)
+	case migrate.SkipNotObject:
+		return t.Text(i18n.CLIImportWhyNotObject)
+	case migrate.SkipMissing:
+		return t.Text(i18n.CLIImportWhyMissing, "field", p.Field)
+	case migrate.SkipNotURL:
+		return t.Text(i18n.CLIImportWhyNotURL, "field", p.Field)
+	case migrate.SkipNotString:
+		return t.Text(i18n.CLIImportWhyNotString, "field", p.Field)
+	case migrate.SkipNotBool:
+		return t.Text(i18n.CLIImportWhyNotBool, "field", p.Field)
+	case migrate.SkipNotNumber:
+		return t.Text(i18n.CLIImportWhyNotNumber, "field", p.Field)
+	case migrate.SkipNoApp:
+		return t.Text(i18n.CLIImportWhyNoApp, "file", migrate.AppsFile)
+	case migrate.SkipAppSkipped:
+		return t.Text(i18n.CLIImportWhyAppSkipped, "file", migrate.AppsFile)
+	}
+	return p.String()
 }

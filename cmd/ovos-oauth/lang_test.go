@@ -80,4 +80,18 @@ func TestCLIInLang(t *testing.T) {
 		!regexp.MustCompile(`lan +nein +- +- +- +eine Anmeldung \(ovos-oauth login `+regexp.QuoteMeta(skillID)+` notes\)`).MatchString(out) {
 		t.Errorf("status:\n%s\nwant the German table", out)
 	}
+
+	// Once logged in, its dates are German too: no English month.
+	link := noErr(t, s.skill.request(t, "oauth.get", app("notes"), "oauth.url"))["link"].(string)
+	if resp, body := s.p.Login(t, link); resp.StatusCode != http.StatusOK {
+		t.Fatalf("login: status %d, page\n%s", resp.StatusCode, body)
+	}
+	s.skill.Expect(t, "oauth.token.response."+skillID+"_notes")
+	out, err = cli("status", "--bus-url", s.d.busURL, "--lang", "de-de")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !regexp.MustCompile(`lan +ja +in [0-9hms]+ \(\d{1,2}\. (Jan\.|Feb\.|März|Apr\.|Mai|Juni|Juli|Aug\.|Sept\.|Okt\.|Nov\.|Dez\.) \d\d:\d\d\)`).MatchString(out) {
+		t.Errorf("status after the login:\n%s\nwant its expiry as a German date", out)
+	}
 }

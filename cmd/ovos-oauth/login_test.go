@@ -25,7 +25,7 @@ const (
 // setup starts a bus, a daemon on it and a provider that knows the given
 // clients, whose redirect URIs are the daemon's callbacks for apps.
 type setup struct {
-	d     *daemon
+	d     *runningDaemon
 	p     *oauthtest.Provider
 	skill *skill
 }

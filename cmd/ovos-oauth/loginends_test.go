@@ -36,15 +36,23 @@ func TestLoginEndsInWords(t *testing.T) {
 			t.Errorf("loginEnds(%v) = %q, want %q", tt.at, got, tt.want)
 		}
 	}
-	// In German, both ways take the dative plural.
+	// In German, both ways take the dative plural, and the date is
+	// German: no English month.
 	de := i18n.For("de-de")
 	for at, want := range map[*float64]string{
-		unix(182 * 24 * time.Hour): "in 6 Monaten (May 29)",
-		unix(-3 * 24 * time.Hour):  "endete vor 3 Tagen (Nov 25)",
-		unix(80 * time.Second):     "in 1 Minute (Nov 28 12:01)",
+		unix(182 * 24 * time.Hour): "in 6 Monaten (29. Mai)",
+		unix(-3 * 24 * time.Hour):  "endete vor 3 Tagen (25. Nov.)",
+		unix(80 * time.Second):     "in 1 Minute (28. Nov. 12:01)",
+		unix(59 * 24 * time.Hour):  "in 59 Tagen (26. Jan.)",
 	} {
 		if got := loginEnds(de, at, now); got != want {
 			t.Errorf("loginEnds(de, %v) = %q, want %q", at, got, want)
 		}
+	}
+	if got, want := when(de, unix(-90*time.Minute), now), "vor 1h30m0s (28. Nov. 10:30)"; got != want {
+		t.Errorf("when(de) = %q, want %q", got, want)
+	}
+	if got, want := when(en, unix(90*time.Minute), now), "in 1h30m0s (Nov 28 13:30)"; got != want {
+		t.Errorf("when(en) = %q, want %q", got, want)
 	}
 }

@@ -58,10 +58,10 @@ func (r *fileReader) Invalid(string, error) {}
 func listenAndRead(t *testing.T, busURL, file, mungedID string) <-chan readOnEvent {
 	t.Helper()
 	r := &fileReader{prefixes: []string{"oauth.token.response.", "oauth.token.refreshed."}, file: file, id: mungedID, got: make(chan readOnEvent, 64)}
-	c := bus.NewClient(busURL, r, nil)
+	c := bus.NewClient(busURL, nil)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
-	go func() { defer close(done); _ = c.Run(ctx) }()
+	go func() { defer close(done); _ = c.Run(ctx, r) }()
 	t.Cleanup(func() { cancel(); <-done })
 	polltest.Until(t, "the reading skill to connect", c.Connected)
 	return r.got

@@ -83,8 +83,8 @@ func TestHostileReRegistrationGetsNoSecret(t *testing.T) {
 	if hostile["token_dropped"] != true || hostile["credentials_dropped"] != true || hostile["needs_creds"] != true || hostile["client_id"] != nil {
 		t.Errorf("hostile oauth.register.response = %v, want token_dropped, credentials_dropped, needs_creds and no client_id", hostile)
 	}
-	if got := dataOf(t, s.skill.request(t, "oauth.get", app("typed"), "oauth.url")); got["error"] != "needs_credentials" {
-		t.Errorf("oauth.get = %v, want error needs_credentials: the typed ones were entered for other endpoints", got)
+	if got := noErr(t, s.skill.request(t, "oauth.get", app("typed"), "oauth.url")); got["needs_credentials"] != true || !strings.HasPrefix(got["link"].(string), s.d.baseURL+"/auth/start/") {
+		t.Errorf("oauth.get = %v, want the setup link with needs_credentials: the typed ones were entered for other endpoints", got)
 	}
 
 	if reqs := evil.requests(); len(reqs) != 0 {

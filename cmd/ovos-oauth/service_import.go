@@ -34,6 +34,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/OpenVoiceOS/ovos-oauth/internal/config"
+	"github.com/OpenVoiceOS/ovos-oauth/internal/i18n"
 	"github.com/OpenVoiceOS/ovos-oauth/internal/migrate"
 	"github.com/OpenVoiceOS/ovos-oauth/internal/store"
 )
@@ -50,7 +51,13 @@ type importBundle struct {
 	Looked []string `json:"looked,omitempty"`
 	// Err says why no folder was found or read, "" when none was there.
 	Err string `json:"error,omitempty"`
+	// Text is Err in the import's language, for a person, when the step
+	// that wrote the bundle has it in words of its own; the log keeps Err.
+	Text string `json:"text,omitempty"`
 }
+
+// errRootFolder is the error of folderOwner for a folder of root's.
+var errRootFolder = errors.New("the folder is root's")
 
 // serviceSystem is what importService uses of the machine.
 type serviceSystem struct {
@@ -94,41 +101,21 @@ func importService(cfg config.Config, ifEmpty bool, getenv func(string) string, 
 		stderr = &syncWriter{w: stderr}
 	}
 	logger := newLogger(cfg, stderr).With("component", "import")
+	t := i18n.For(cfg.Lang)
 	fi, err := os.Stat(cfg.DataDir)
 	if err != nil {
-		return fmt.Errorf("import: the data directory (the system unit makes it; by hand, make it and give it to the daemon's user first): %w", err)
+		return &textError{t.Text(i18n.CLIImportDataDir, "err", err.Error()), err}
 	}
 	storeOwner := fi.Sys().(*syscall.Stat_t)
-
-	readyR, readyW, err := os.Pipe()
+	storeStep, readyR, dataW, err := sys.startStoreStep(t, cfg, ifEmpty, stdout, stderr, storeOwner.Uid, storeOwner.Gid)
 	if err != nil {
-		return fmt.Errorf("import: %w", err)
+		return err
 	}
 	defer readyR.Close()
-	dataR, dataW, err := os.Pipe()
-	if err != nil {
-		readyW.Close()
-		return fmt.Errorf("import: %w", err)
-	}
 	defer dataW.Close()
-	args := []string{"import", "--internal-bundle", "--data-dir", cfg.DataDir, "--secrets-key-file", cfg.SecretsKeyFile,
-		"--log-format", cfg.LogFormat, "--log-level", cfg.LogLevel}
-	if ifEmpty {
-		args = append(args, "--if-empty")
-	}
-	storeStep := sys.command(args, nil)
-	storeStep.Stdin, storeStep.Stdout, storeStep.Stderr = dataR, stdout, stderr
-	storeStep.ExtraFiles = []*os.File{readyW}
-	sys.runAs(storeStep, storeOwner.Uid, storeOwner.Gid)
-	err = storeStep.Start()
-	dataR.Close()
-	readyW.Close()
-	if err != nil {
-		return fmt.Errorf("import: start the step that writes the database: %w", err)
-	}
 	wait := func() error {
 		if err := storeStep.Wait(); err != nil {
-			return fmt.Errorf("import: the step that writes the database: %w", err)
+			return &textError{t.Text(i18n.CLIImportStepStoreFailed, "err", err.Error()), fmt.Errorf("import: the step that writes the database: %w", err)}
 		}
 		return nil
 	}
@@ -136,34 +123,16 @@ func importService(cfg config.Config, ifEmpty bool, getenv func(string) string, 
 		return wait() // the store has apps, or failed and said why
 	}
 
-	var b importBundle
-	var found migrate.Found
-	ok := false
-	if cfg.ImportFrom != "" {
-		b.Looked = []string{cfg.ImportFrom}
-		found, err = folderOwner(cfg.ImportFrom, sys.root)
-		ok = err == nil
-	} else {
-		found, ok, b.Looked, err = sys.host.Find()
-	}
-	if err != nil {
-		b.Err = err.Error()
-	}
+	found, b, ok := sys.locate(t, cfg.ImportFrom)
 	if !ok {
 		werr := json.NewEncoder(dataW).Encode(b)
 		dataW.Close()
 		return errors.Join(wait(), werr)
 	}
-
-	var env []string
-	if tmp := getenv("TMPDIR"); tmp != "" {
-		env = append(env, "TMPDIR="+tmp) // where json_database's locks are
-	}
-	readStep := sys.command([]string{"import", "--internal-read", found.Dir}, env)
-	readStep.Stdout, readStep.Stderr = dataW, stderr
-	sys.runAs(readStep, found.UID, found.GID)
-	if err := readStep.Start(); err != nil {
+	readStep, err := sys.startReadStep(found, getenv, dataW, stderr)
+	if err != nil {
 		b.Err = fmt.Sprintf("cannot start the step that reads %s: %v", found.Dir, err)
+		b.Text = t.Text(i18n.CLIImportStepStartRead, "dir", found.Dir, "err", err.Error())
 		werr := json.NewEncoder(dataW).Encode(b)
 		dataW.Close()
 		return errors.Join(wait(), werr)
@@ -172,9 +141,81 @@ func importService(cfg config.Config, ifEmpty bool, getenv func(string) string, 
 	rerr := readStep.Wait()
 	if rerr != nil {
 		logger.Error("the step that reads ovos-PHAL-plugin-oauth's files failed", "dir", found.Dir, "err", rerr)
-		rerr = fmt.Errorf("import: the step that reads %s: %w", found.Dir, rerr)
+		rerr = &textError{t.Text(i18n.CLIImportStepReadFailed, "dir", found.Dir, "err", rerr.Error()), fmt.Errorf("import: the step that reads %s: %w", found.Dir, rerr)}
 	}
 	return errors.Join(wait(), rerr)
+}
+
+// startStoreStep starts the step that writes the database, as uid and gid,
+// the owner of the store. It returns the step, the pipe on which it says
+// "ready" when the store is empty enough to import into, and the one on
+// which it reads the bundle to import; the caller closes both.
+func (s serviceSystem) startStoreStep(t *i18n.Printer, cfg config.Config, ifEmpty bool, stdout, stderr io.Writer, uid, gid uint32) (step *exec.Cmd, ready, data *os.File, err error) {
+	readyR, readyW, err := os.Pipe()
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("import: %w", err)
+	}
+	dataR, dataW, err := os.Pipe()
+	if err != nil {
+		readyR.Close()
+		readyW.Close()
+		return nil, nil, nil, fmt.Errorf("import: %w", err)
+	}
+	args := []string{"import", "--internal-bundle", "--data-dir", cfg.DataDir, "--secrets-key-file", cfg.SecretsKeyFile,
+		"--log-format", cfg.LogFormat, "--log-level", cfg.LogLevel, "--lang", cfg.Lang}
+	if ifEmpty {
+		args = append(args, "--if-empty")
+	}
+	step = s.command(args, nil)
+	step.Stdin, step.Stdout, step.Stderr = dataR, stdout, stderr
+	step.ExtraFiles = []*os.File{readyW}
+	s.runAs(step, uid, gid)
+	err = step.Start()
+	dataR.Close()
+	readyW.Close()
+	if err != nil {
+		readyR.Close()
+		dataW.Close()
+		return nil, nil, nil, &textError{t.Text(i18n.CLIImportStepStartStore, "err", err.Error()), fmt.Errorf("import: start the step that writes the database: %w", err)}
+	}
+	return step, readyR, dataW, nil
+}
+
+// locate finds the plugin's files to import: in importFrom if it is set,
+// else in the home of the user that runs OVOS. Without ok, b says where it
+// looked and why it found nothing to import.
+func (s serviceSystem) locate(t *i18n.Printer, importFrom string) (found migrate.Found, b importBundle, ok bool) {
+	var err error
+	if importFrom != "" {
+		b.Looked = []string{importFrom}
+		found, err = folderOwner(importFrom, s.root)
+		ok = err == nil
+	} else {
+		found, ok, b.Looked, err = s.host.Find()
+	}
+	if err != nil {
+		b.Err = err.Error()
+		if errors.Is(err, errRootFolder) {
+			b.Text = t.Text(i18n.CLIImportStepRootFolder, "dir", importFrom)
+		}
+	}
+	return found, b, ok
+}
+
+// startReadStep starts the step that reads the plugin's files found, as
+// their owner, writing the bundle to data. The error is exec's.
+func (s serviceSystem) startReadStep(found migrate.Found, getenv func(string) string, data *os.File, stderr io.Writer) (*exec.Cmd, error) {
+	var env []string
+	if tmp := getenv("TMPDIR"); tmp != "" {
+		env = append(env, "TMPDIR="+tmp) // where json_database's locks are
+	}
+	step := s.command([]string{"import", "--internal-read", found.Dir}, env)
+	step.Stdout, step.Stderr = data, stderr
+	s.runAs(step, found.UID, found.GID)
+	if err := step.Start(); err != nil {
+		return nil, err
+	}
+	return step, nil
 }
 
 // folderOwner is import_from's folder with its owner, whose rights it is
@@ -188,7 +229,7 @@ func folderOwner(dir string, asRoot bool) (migrate.Found, error) {
 	}
 	st := fi.Sys().(*syscall.Stat_t)
 	if asRoot && st.Uid == 0 {
-		return migrate.Found{}, fmt.Errorf("%s is root's: not read with root's rights; give it to the user whose files these are", dir)
+		return migrate.Found{}, fmt.Errorf("%s is root's: not read with root's rights; give it to the user whose files these are: %w", dir, errRootFolder)
 	}
 	return migrate.Found{Dir: dir, UID: st.Uid, GID: st.Gid}, nil
 }
@@ -219,6 +260,7 @@ func importStoreStep(args []string, ifEmpty bool, stdout, stderr io.Writer) erro
 	fs.StringVar(&cfg.SecretsKeyFile, "secrets-key-file", "", "")
 	fs.StringVar(&cfg.LogFormat, "log-format", "text", "")
 	fs.StringVar(&cfg.LogLevel, "log-level", "info", "")
+	fs.StringVar(&cfg.Lang, "lang", "", "")
 	if err := fs.Parse(args); err != nil {
 		return usageErr("import --internal-bundle: %v", err)
 	}
@@ -226,6 +268,7 @@ func importStoreStep(args []string, ifEmpty bool, stdout, stderr io.Writer) erro
 		return usageErr("import --internal-bundle: give --data-dir and no arguments")
 	}
 	logger := newLogger(cfg, stderr).With("component", "import")
+	t := i18n.For(cfg.Lang)
 	ready := os.NewFile(3, "ready") // ExtraFiles[0] of importService
 	defer ready.Close()
 
@@ -233,7 +276,7 @@ func importStoreStep(args []string, ifEmpty bool, stdout, stderr io.Writer) erro
 	db.KeyFile = cfg.SecretsKeyFile
 	if err := db.Open(); err != nil {
 		logger.Error("import of ovos-PHAL-plugin-oauth's apps failed: cannot open the database (if the daemon runs, stop it first)", "err", err)
-		return fmt.Errorf("import: %w", err)
+		return &textError{t.Text(i18n.CLIImportOpen, "err", err.Error()), err}
 	}
 	defer db.Close()
 	read := func() (migrate.Files, []string, error) {
@@ -243,11 +286,13 @@ func importStoreStep(args []string, ifEmpty bool, stdout, stderr io.Writer) erro
 		ready.Close()
 		var b importBundle
 		if err := json.NewDecoder(io.LimitReader(os.Stdin, maxBundle)).Decode(&b); err != nil {
-			return migrate.Files{}, nil, fmt.Errorf("no answer from the step that reads the files: %w", err)
+			return migrate.Files{}, nil, &textError{t.Text(i18n.CLIImportStepNoAnswer, "err", err.Error()), fmt.Errorf("no answer from the step that reads the files: %w", err)}
 		}
 		switch {
 		case b.Files != nil:
 			return *b.Files, b.Looked, nil
+		case b.Text != "":
+			return migrate.Files{}, b.Looked, &textError{b.Text, errors.New(b.Err)}
 		case b.Err != "":
 			return migrate.Files{}, b.Looked, errors.New(b.Err)
 		}
@@ -258,13 +303,14 @@ func importStoreStep(args []string, ifEmpty bool, stdout, stderr io.Writer) erro
 	}
 	f, looked, err := read()
 	if err != nil {
-		return fmt.Errorf("import: looked in %s: %w", strings.Join(looked, ", "), err)
+		dirs := strings.Join(looked, ", ")
+		return &textError{t.Text(i18n.CLIImportStepLooked, "dirs", dirs, "err", err.Error()), fmt.Errorf("import: looked in %s: %w", dirs, logText(err))}
 	}
 	if !f.Found {
-		fmt.Fprintf(stdout, "no ovos-PHAL-plugin-oauth files in %s\n", strings.Join(looked, ", "))
+		fmt.Fprintln(stdout, t.Text(i18n.CLIImportNoneFound, "dirs", strings.Join(looked, ", ")))
 		return nil
 	}
-	return importPrinted(db, f, cfg.DBPath(), stdout)
+	return importPrinted(t, db, f, cfg.DBPath(), stdout)
 }
 
 // syncWriter serializes the writes to w.

@@ -431,3 +431,24 @@ func TestSystemUnitImportsOVOSUsersFiles(t *testing.T) {
 		t.Errorf("the unit's start log lacks %q:\n%s", want, &preLog)
 	}
 }
+
+// TestImportServiceInLang: what import --service says when a step fails
+// is in the settings' language, in the step's message and in its own.
+func TestImportServiceInLang(t *testing.T) {
+	t.Parallel()
+	fs := newFakeSystem(t)
+	missing := filepath.Join(t.TempDir(), "nothing-here")
+	cfg, getenv := serviceConfig(t, t.TempDir(), "--import-from", missing, "--lang", "de-de")
+	var stdout, stderr bytes.Buffer
+	err := importService(cfg, false, getenv, &stdout, &stderr, fs.system(false))
+	if err == nil {
+		t.Fatalf("importService() from a missing folder = nil; stderr:\n%s", &stderr)
+	}
+	wantAll(t, "import --service", err.Error(), "import: der Schritt, der die Datenbank schreibt, ist fehlgeschlagen: ")
+	wantAll(t, "the store step", stderr.String(), "import: gesucht in "+missing+": ")
+	for _, english := range []string{"the step that", "looked in"} {
+		if strings.Contains(err.Error()+stderr.String(), english) {
+			t.Errorf("import --service: English %q: %v\n%s", english, err, &stderr)
+		}
+	}
+}

@@ -17,10 +17,10 @@ import (
 // wire.Call.
 func requester(t *testing.T, busURL string) *bus.Client {
 	t.Helper()
-	c := bus.NewClient(busURL, noFrames{}, nil)
+	c := bus.NewClient(busURL, nil)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
-	go func() { defer close(done); _ = c.Run(ctx) }()
+	go func() { defer close(done); _ = c.Run(ctx, noFrames{}) }()
 	t.Cleanup(func() { cancel(); <-done })
 	polltest.Until(t, "the test client to connect", c.Connected)
 	return c

@@ -24,16 +24,14 @@ type replies chan bus.Message
 func (r replies) Send(m bus.Message) error { r <- m; return nil }
 
 // runBenchService runs a service over a real bbolt file until the benchmark
-// ends; sender makes its Sender (a bus client of the service, say).
-func runBenchService(b *testing.B, sender func(*api.Service) api.Sender) (*api.Service, *store.DB) {
+// ends, sending with sender (a bus client, say).
+func runBenchService(b *testing.B, sender api.Sender) (*api.Service, *store.DB) {
 	b.Helper()
 	db := storetest.Open(b)
 	b.Cleanup(func() { db.Close() })
 	logger := slog.New(slog.DiscardHandler)
-	e := oauth.NewEngine(db, "http://192.0.2.1:36536", logger)
-	svc := api.New(e, qr.NewDir(b.TempDir()), "192.0.2.1", 36536, logger)
-	svc.Sender = sender(svc)
-	e.Events = svc
+	e := oauth.NewEngine(db, api.NewPublisher(sender, logger), "http://192.0.2.1:36536", logger)
+	svc := api.New(e, sender, qr.NewDir(b.TempDir()), "192.0.2.1", 36536, logger)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- svc.Run(ctx) }()
@@ -46,7 +44,7 @@ func runBenchService(b *testing.B, sender func(*api.Service) api.Sender) (*api.S
 func benchService(b *testing.B) (*api.Service, replies) {
 	b.Helper()
 	out := make(replies, 16)
-	svc, db := runBenchService(b, func(*api.Service) api.Sender { return out })
+	svc, db := runBenchService(b, out)
 	svc.Dispatch(request("oauth.register", map[string]any{"skill_id": "s", "app_id": "a", "client_id": "c",
 		"auth_endpoint": "https://p.example/a", "token_endpoint": "https://p.example/t", "shell_integration": false}))
 	<-out
@@ -141,8 +139,9 @@ func (h typeChan) Handles(typ string) bool { return typ == h.typ }
 func (h typeChan) Dispatch(m bus.Message)  { h.c <- m }
 func (typeChan) Invalid(string, error)     {}
 
-// runClient runs c until the benchmark ends and waits for its connection.
-func runClient(b *testing.B, c *bus.Client) {
+// runClient runs c with h until the benchmark ends and waits for its
+// connection.
+func runClient(b *testing.B, c *bus.Client, h bus.Handler) {
 	b.Helper()
 	up := make(chan struct{}, 1)
 	c.OnConnect = func() {
@@ -153,7 +152,7 @@ func runClient(b *testing.B, c *bus.Client) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- c.Run(ctx) }()
+	go func() { done <- c.Run(ctx, h) }()
 	b.Cleanup(func() { cancel(); <-done })
 	<-up
 }
@@ -172,17 +171,14 @@ func BenchmarkBusRequest(b *testing.B) {
 		b.Run(tt.typ, func(b *testing.B) {
 			url, _ := bustest.StartHub(b, func(h *bus.Hub) { h.NoDelay = false })
 			logger := slog.New(slog.DiscardHandler)
-			var daemon *bus.Client
-			runBenchService(b, func(svc *api.Service) api.Sender {
-				daemon = bus.NewClient(url, svc, logger)
-				return daemon
-			})
-			runClient(b, daemon)
+			daemon := bus.NewClient(url, logger)
+			svc, _ := runBenchService(b, daemon)
+			runClient(b, daemon, svc)
 
 			replies := typeChan{tt.reply, make(chan bus.Message, 1)}
 			registered := typeChan{"oauth.register.response", make(chan bus.Message, 1)}
-			skill := bus.NewClient(url, multiHandler{replies, registered}, logger)
-			runClient(b, skill)
+			skill := bus.NewClient(url, logger)
+			runClient(b, skill, multiHandler{replies, registered})
 			if err := skill.Send(request("oauth.register", map[string]any{"skill_id": "s", "app_id": "a", "client_id": "c",
 				"auth_endpoint": "https://p.example/a", "token_endpoint": "https://p.example/t", "shell_integration": false})); err != nil {
 				b.Fatal(err)

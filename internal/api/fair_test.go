@@ -49,7 +49,8 @@ func (o *timedOutbox) Send(m bus.Message) error {
 func fairFixture(t *testing.T) (*api.Service, *timedOutbox, *store.DB) {
 	t.Helper()
 	db := storetest.Open(t)
-	e := oauth.NewEngine(db, "http://192.0.2.10:36536", slog.New(slog.DiscardHandler))
+	out := &timedOutbox{}
+	e := oauth.NewEngine(db, api.NewPublisher(out, slog.New(slog.DiscardHandler)), "http://192.0.2.10:36536", slog.New(slog.DiscardHandler))
 	e.HTTPClient = &http.Client{Transport: oauthtest.InProcess{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if strings.HasSuffix(r.URL.Path, "/slow") {
 			<-r.Context().Done() // hangs until the engine gives up
@@ -58,10 +59,7 @@ func fairFixture(t *testing.T) (*api.Service, *timedOutbox, *store.DB) {
 		w.Header().Set("Content-Type", "application/json")
 		w.Write([]byte(`{"access_token":"AT-new","token_type":"Bearer","expires_in":3600}`))
 	})}}
-	out := &timedOutbox{}
-	svc := api.New(e, nil, "192.0.2.10", 36536, slog.New(slog.DiscardHandler))
-	svc.Sender = out
-	e.Events = svc
+	svc := api.New(e, out, nil, "192.0.2.10", 36536, slog.New(slog.DiscardHandler))
 	now := time.Now()
 	for _, id := range []string{"slow", "fast"} {
 		if _, err := e.Register(context.Background(), oauth.Registration{SkillID: "skill", AppID: id, ClientID: "c",

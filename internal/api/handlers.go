@@ -62,8 +62,8 @@ func shellStart(req bus.Message, data any, failed bool) bus.Message {
 	return req.Forward(wire.TypeShellStart, data)
 }
 
-// reply is a pointer to a reply type of package wire.
-type reply[R any] interface {
+// replyPtr is a pointer to a reply type of package wire.
+type replyPtr[R any] interface {
 	*R
 	wire.Failer
 }
@@ -72,7 +72,7 @@ type reply[R any] interface {
 // run fills the reply, which starts with the app the request named; the
 // error it returns becomes the reply's error. A busy or failed reply has
 // the same type, so the same fields, as a successful one.
-func route[Q, R any, PR reply[R]](send answer, run func(s *Service, ctx context.Context, req *Q, rep PR) error) handler {
+func route[Q, R any, PR replyPtr[R]](send answer, run func(s *Service, ctx context.Context, req *Q, rep PR) error) handler {
 	return handler{
 		run: func(s *Service, ctx context.Context, m bus.Message) bus.Message {
 			var req Q
@@ -225,19 +225,35 @@ func nullable(s string) *string {
 }
 
 func (s *Service) get(ctx context.Context, req *wire.AppRef, rep *wire.URLReply) error {
-	f, _, err := s.engine.StartFlow(ctx, req.SkillID, req.AppID)
+	f, err := s.startOrSetUp(ctx, *req)
 	if err != nil {
 		return err
 	}
 	url, link := f.UserURL(), s.link(f)
+	if f.Kind == oauth.FlowSetup {
+		url = link
+	}
 	rep.URL, rep.Link, rep.DeviceLogin = &url, &link, deviceLogin(f)
+	rep.NeedsCredentials = f.Kind == oauth.FlowSetup
 	return nil
 }
 
+// startOrSetUp opens the app's login, or for an app without a client id
+// a setup: its link leads to the page that takes the client id and goes on
+// into the login, so that a QR code is all a phone needs either way.
+func (s *Service) startOrSetUp(ctx context.Context, req wire.AppRef) (*oauth.Flow, error) {
+	f, _, err := s.engine.StartFlow(ctx, req.SkillID, req.AppID)
+	if oauth.ErrorCode(err) == oauth.CodeNeedsCredentials {
+		f, _, err = s.engine.StartSetup(ctx, req.SkillID, req.AppID)
+	}
+	return f, err
+}
+
 // link is what a QR code of the login carries: a device login's
-// verification URI itself; for any other the short link, which leads to
-// the provider (or, for a loopback login, to the page that explains how to
-// finish it).
+// verification URI itself; for any other, and a setup, the short link,
+// which leads to the provider (or, for a loopback login, to the page that
+// explains how to finish it; for a setup, to the page that takes the
+// client id).
 func (s *Service) link(f *oauth.Flow) string {
 	if f.Kind == oauth.FlowDevice {
 		return f.UserURL()
@@ -278,7 +294,7 @@ func (s *Service) refresh(ctx context.Context, req *wire.AppRef, rep *wire.Refre
 	if err != nil {
 		return err
 	}
-	t := s.busToken(tok)
+	t := wireToken(tok, s.engine.Now())
 	rep.Result, rep.ClientID, rep.Token = "Ok", &app.ClientID, &t
 	return nil
 }
@@ -288,14 +304,14 @@ func (s *Service) hostInfo(ctx context.Context, _ *struct{}, rep *wire.HostInfoR
 	return nil
 }
 
-// generateQR opens a login and renders its short link as a PNG. A device
-// login's image also shows the address and the user code, which a person
-// must type when the provider gave no complete verification URI, and
-// check against the provider's page when it did; ovos-shell shows nothing
-// but the image. The image is named at random: nothing from the request
-// reaches a file name.
+// generateQR opens a login (or a setup, for an app without a client id)
+// and renders its short link as a PNG. A device login's image also shows
+// the address and the user code, which a person must type when the
+// provider gave no complete verification URI, and check against the
+// provider's page when it did; ovos-shell shows nothing but the image. The
+// image is named at random: nothing from the request reaches a file name.
 func (s *Service) generateQR(ctx context.Context, req *wire.AppRef, rep *wire.QRReply) error {
-	f, _, err := s.engine.StartFlow(ctx, req.SkillID, req.AppID)
+	f, err := s.startOrSetUp(ctx, *req)
 	if err != nil {
 		return err
 	}
@@ -310,6 +326,7 @@ func (s *Service) generateQR(ctx context.Context, req *wire.AppRef, rep *wire.QR
 	}
 	// Upstream's reply has no url: the link is in the image.
 	rep.QR, rep.DeviceLogin = &path, deviceLogin(f)
+	rep.NeedsCredentials = f.Kind == oauth.FlowSetup
 	return nil
 }
 
@@ -346,7 +363,7 @@ func (s *Service) forward(ctx context.Context, req *wire.ForwardRequest, rep *wi
 	}
 	landed := *u
 	landed.RawQuery, landed.Fragment = "", ""
-	_, _, err = s.engine.Complete(ctx, app.MungedID(), u.Query(), landed.String())
+	_, err = s.engine.Complete(ctx, app.MungedID(), u.Query(), landed.String())
 	if oauth.ErrorCode(err) == oauth.CodeNotAnAnswer {
 		// ovos-shell forwards every URL its browser shows with "code" and
 		// "state" in it, the authorization URL first: not a failure.
@@ -363,7 +380,7 @@ func (s *Service) tokenGet(ctx context.Context, req *wire.AppRef, rep *wire.Toke
 	if err != nil {
 		return err
 	}
-	rep.Token = s.busToken(tok)
+	rep.Token = wireToken(tok, s.engine.Now())
 	return nil
 }
 
@@ -429,30 +446,4 @@ func unixSeconds(t time.Time) *float64 {
 	}
 	f := float64(t.UnixMicro()) / 1e6
 	return &f
-}
-
-// busToken is a token as skills get it on the bus now: never the refresh
-// token; expires_in is the time it has left.
-func (s *Service) busToken(tok *oauth.Token) wire.Token {
-	f := tok.BusFields(s.engine.Now())
-	t := wire.Token{Extra: f}
-	t.AccessToken, _ = f["access_token"].(string)
-	t.TokenType, _ = f["token_type"].(string)
-	t.Scope, _ = f["scope"].(string)
-	t.ExpiresAt, _ = f["expires_at"].(float64)
-	switch n := f["expires_in"].(type) {
-	case int64:
-		t.ExpiresIn = n
-	case float64:
-		t.ExpiresIn = int64(n)
-	case json.Number:
-		t.ExpiresIn, _ = n.Int64()
-	}
-	for _, k := range []string{"access_token", "token_type", "scope", "expires_at", "expires_in"} {
-		delete(f, k)
-	}
-	if len(f) == 0 {
-		t.Extra = nil
-	}
-	return t
 }

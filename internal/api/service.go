@@ -7,11 +7,9 @@ package api
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"log/slog"
 	"slices"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/OpenVoiceOS/ovos-oauth/internal/bus"
@@ -51,19 +49,18 @@ func RequestTypes() []string {
 	return types
 }
 
-// Service answers the oauth.* requests and emits the oauth.* events. It
-// implements bus.Handler and oauth.Events. Requests about one app run in
+// Service answers the oauth.* requests; it is the daemon's bus.Handler.
+// Requests about one app run in
 // the order they arrived; requests about different apps run concurrently,
 // so a slow provider or a flood of requests for one app delays only that
 // app. Every request gets its one reply within ReplyWithin: the answer, or
 // "busy" when it could not be run in time.
 type Service struct {
-	// Sender carries replies and events; it must be set before Run.
-	Sender Sender
 	// MaxQueued bounds the requests waiting to run, MaxQueuedPerApp those
 	// of one app, and MaxQueuedBytes the bytes they hold; past any of them
 	// a request is answered at once with error "busy". Defaults 1024, 64
-	// and 16 MiB.
+	// and 16 MiB. They and ReplyWithin are read at the first Dispatch or
+	// Run, whichever comes first.
 	MaxQueued, MaxQueuedPerApp, MaxQueuedBytes int
 	// ReplyWithin bounds the time from a request's arrival to its reply; a
 	// skill waits about 3 s. A request still queued then is answered
@@ -78,66 +75,33 @@ type Service struct {
 	Text *i18n.Printer
 
 	engine *oauth.Engine
+	sender Sender
 	qr     QRWriter
 	host   string
 	port   int
 	logger *slog.Logger
 
-	initOnce sync.Once
-	// life is the handlers' context: cancelled when Run's ends.
-	life    context.Context
-	stop    context.CancelFunc
-	workers sync.WaitGroup // running requests' goroutines, and idle ones
-	// idle hands an app's first request to a worker goroutine parked
-	// after its last one, if there is one: a goroutine whose stack has
-	// grown for the handlers already, rather than a new one per request
-	// (runtime.newstack and copystack were a tenth of oauth.token.get's
-	// CPU).
-	idle chan *request
-
-	mu      sync.Mutex
-	running bool                 // Run has started: workers may start
-	nidle   int                  // workers parked on idle, or about to be
-	stopped bool                 // Run's context has ended: requests are dropped
-	apps    map[string]*appQueue // per app with a request running or waiting
-	queued  int                  // requests dispatched and not yet answered or started
-	bytes   int                  // their sizes
+	queueOnce sync.Once
+	queue     *queue
 }
 
-// appQueue is one app's requests: the one running (if active) and those
-// waiting behind it, in arrival order.
-type appQueue struct {
-	active  bool
-	waiting []*request
-}
-
-// request is a dispatched request on its way to a worker.
-type request struct {
-	m        bus.Message
-	h        handler
-	key      string // the app it is about
-	size     int
-	arrived  time.Time
-	deadline time.Time
-	expire   *time.Timer // answers it busy while it waits, at its deadline
-}
-
-// New returns a service over engine. host and port are what
-// oauth.get.app.host.info answers: the callback server as phones reach it.
-func New(engine *oauth.Engine, qr QRWriter, host string, port int, logger *slog.Logger) *Service {
+// New returns a service over engine that sends its replies with sender.
+// host and port are what oauth.get.app.host.info answers: the callback
+// server as phones reach it.
+func New(engine *oauth.Engine, sender Sender, qr QRWriter, host string, port int, logger *slog.Logger) *Service {
 	return &Service{
 		MaxQueued: 1024, MaxQueuedPerApp: 64, MaxQueuedBytes: 16 << 20, ReplyWithin: 2500 * time.Millisecond,
 		Text:   i18n.For("en"),
-		engine: engine, qr: qr, host: host, port: port, logger: logger,
+		engine: engine, sender: sender, qr: qr, host: host, port: port, logger: logger,
 	}
 }
 
-func (s *Service) init() {
-	s.initOnce.Do(func() {
-		s.life, s.stop = context.WithCancel(context.Background())
-		s.idle = make(chan *request)
-		s.apps = make(map[string]*appQueue)
+// requests returns the service's queue, made on first use.
+func (s *Service) requests() *queue {
+	s.queueOnce.Do(func() {
+		s.queue = newQueue(s.MaxQueued, s.MaxQueuedPerApp, s.MaxQueuedBytes, s.ReplyWithin, s.serve, s.busy)
 	})
+	return s.queue
 }
 
 // Handles reports whether msgType is a request this service answers. It is
@@ -156,146 +120,12 @@ var errBusy = &oauth.Error{Code: oauth.CodeBusy, Description: "ovos-oauth is bus
 // own when no other request of its app is running (and Run has started),
 // else queued behind them. A request that does not fit is answered "busy"
 // at once; one dispatched after Run's context ended is dropped.
-//
-// The request starts from here, on the bus's read goroutine, rather than
-// through a dispatcher goroutine: each hand-over between goroutines costs
-// a wake-up of another thread, and at concurrency 1 those were most of the
-// daemon's time on a request (BenchmarkFrame).
 func (s *Service) Dispatch(m bus.Message) {
 	h, ok := handlers[m.Type]
 	if !ok {
 		return
 	}
-	s.init()
-	now := time.Now()
-	r := &request{m: m, h: h, key: orderKey(m), size: messageSize(m), arrived: now, deadline: now.Add(s.ReplyWithin)}
-	s.mu.Lock()
-	if s.stopped {
-		// Dropped at shutdown; the asker times out as it would with the
-		// daemon stopped.
-		s.mu.Unlock()
-		return
-	}
-	q := s.apps[r.key]
-	// Counted as queued whether it starts at once or not, so that the
-	// bounds mean what they say also for a lone request.
-	fits := s.queued < s.MaxQueued && (q == nil || len(q.waiting) < s.MaxQueuedPerApp) && s.bytes+r.size <= s.MaxQueuedBytes
-	start := false
-	switch {
-	case !fits:
-	case q == nil && s.running:
-		s.apps[r.key] = &appQueue{active: true}
-		s.workers.Add(1)
-		start = true
-	default:
-		if q == nil {
-			q = &appQueue{}
-			s.apps[r.key] = q
-		}
-		q.waiting = append(q.waiting, r)
-		s.queued++
-		s.bytes += r.size
-		r.expire = time.AfterFunc(time.Until(r.deadline), func() { s.expired(r) })
-	}
-	s.mu.Unlock()
-	switch {
-	case !fits:
-		s.logger.Warn("request refused, queue full", "type", m.Type)
-		s.answer(r, h.fail(m, errBusy))
-	case start:
-		select {
-		case s.idle <- r:
-			s.workers.Done() // the parked worker is counted already
-		default:
-			go s.work(r)
-		}
-	}
-}
-
-// maxIdle bounds the workers parked for the next request: as many as the
-// requests that usually run at once on a device.
-const maxIdle = 4
-
-// work runs r, then the requests of its app that queued meanwhile, one at
-// a time. When the app's queue is empty it parks for another app's first
-// request, unless maxIdle workers are parked already or Run is ending.
-func (s *Service) work(r *request) {
-	defer s.workers.Done()
-	for {
-		for r != nil {
-			s.handle(s.life, r)
-			s.mu.Lock()
-			r = s.next(r.key)
-			s.mu.Unlock()
-		}
-		s.mu.Lock()
-		park := !s.stopped && s.nidle < maxIdle
-		if park {
-			s.nidle++
-		}
-		s.mu.Unlock()
-		if !park {
-			return
-		}
-		select {
-		case r = <-s.idle:
-		case <-s.life.Done():
-		}
-		s.mu.Lock()
-		s.nidle--
-		s.mu.Unlock()
-		if r == nil {
-			return
-		}
-	}
-}
-
-// next takes the next waiting request of the app off its queue, or, when
-// none waits, ends the app's turn and returns nil. s.mu is held.
-func (s *Service) next(key string) *request {
-	q := s.apps[key]
-	if len(q.waiting) == 0 || s.stopped {
-		delete(s.apps, key)
-		return nil
-	}
-	r := q.waiting[0]
-	q.waiting[0] = nil
-	q.waiting = q.waiting[1:]
-	s.dequeued(r)
-	return r
-}
-
-// dequeued takes r off the queue's counts: it started, or was answered.
-// s.mu is held.
-func (s *Service) dequeued(r *request) {
-	s.queued--
-	s.bytes -= r.size
-	if r.expire != nil {
-		// Stopped under s.mu: a timer that fired already finds r gone.
-		r.expire.Stop()
-	}
-}
-
-// expired answers r "busy" if it is still waiting at its deadline.
-func (s *Service) expired(r *request) {
-	s.mu.Lock()
-	q := s.apps[r.key]
-	i := -1
-	if q != nil {
-		i = slices.Index(q.waiting, r)
-	}
-	if i >= 0 {
-		q.waiting = slices.Delete(q.waiting, i, i+1)
-		s.dequeued(r)
-		if !q.active && len(q.waiting) == 0 {
-			delete(s.apps, r.key)
-		}
-	}
-	s.mu.Unlock()
-	if i >= 0 {
-		s.logger.Warn("request refused, waited too long behind this app's others", "type", r.m.Type)
-		s.answer(r, r.h.fail(r.m, errBusy))
-	}
+	s.requests().push(&request{m: m, h: h, key: orderKey(m), size: messageSize(m), arrived: time.Now()})
 }
 
 // messageSize is what a queued request holds in memory, near enough.
@@ -317,42 +147,16 @@ func (s *Service) Invalid(msgType string, err error) {
 	}
 	m := bus.Message{Type: msgType}
 	s.logger.Info("request refused", "type", msgType, "code", oauth.CodeInvalidRequest)
-	s.answer(&request{m: m, arrived: time.Now()}, h.fail(m, &oauth.Error{Code: oauth.CodeInvalidRequest, Description: "the message is not valid JSON, or its data is not an object", Err: err}))
+	s.respond(&request{m: m, arrived: time.Now()}, h.fail(m, &oauth.Error{Code: oauth.CodeInvalidRequest, Description: "the message is not valid JSON, or its data is not an object", Err: err}))
 }
 
 // Run lets requests run until ctx ends (those dispatched before it wait
 // for it), then drops the ones still waiting, cancels the running ones'
 // context and waits for them to finish. One request runs per app at a
 // time; requests that wait behind it past their deadline are answered
-// "busy" by their own timer.
+// "busy".
 func (s *Service) Run(ctx context.Context) error {
-	s.init()
-	s.mu.Lock()
-	s.running = true
-	for key, q := range s.apps {
-		if !q.active && !s.stopped {
-			q.active = true
-			s.workers.Add(1)
-			go s.work(s.next(key))
-		}
-	}
-	s.mu.Unlock()
-
-	<-ctx.Done()
-	s.mu.Lock()
-	s.stopped = true
-	for _, q := range s.apps {
-		// Requests not yet started are dropped at shutdown; their
-		// askers time out as they would with the daemon stopped.
-		for _, r := range q.waiting {
-			s.dequeued(r)
-		}
-		q.waiting = nil
-	}
-	s.mu.Unlock()
-	s.stop()
-	s.workers.Wait()
-	return nil
+	return s.requests().Run(ctx)
 }
 
 // orderKey is the app a request is about, so requests about one app run in
@@ -390,59 +194,23 @@ func plainString(raw json.RawMessage) bool {
 	return true
 }
 
-// handle runs one request and sends its one reply by the request's
-// deadline. A handler still running then is answered "busy"; it is waited
-// for (its work, a refresh or an exchange, finishes and is stored) before
-// the app's next request starts, and its result is dropped.
-//
-// The handler runs on the caller's goroutine; the deadline's busy reply
-// comes from the context's own timer, so a request costs no goroutine and
-// no timer beyond those.
-func (s *Service) handle(ctx context.Context, r *request) {
-	m, h := r.m, r.h
-	if !time.Now().Before(r.deadline) {
-		s.answer(r, h.fail(m, errBusy))
-		return
-	}
-	hctx, cancel := context.WithDeadline(ctx, r.deadline)
-	defer cancel()
-	var answered atomic.Bool
-	busy := func() {
-		if answered.CompareAndSwap(false, true) {
-			s.logger.Warn("request answered busy, it took too long", "type", m.Type)
-			s.answer(r, h.fail(m, errBusy))
-		}
-	}
-	late := context.AfterFunc(hctx, func() {
-		// At the deadline, not at shutdown: a handler whose context is
-		// cancelled returns soon, with its own reply.
-		if errors.Is(hctx.Err(), context.DeadlineExceeded) {
-			busy()
-		}
-	})
-	reply := s.run(hctx, r)
-	late()
-	if errors.Is(hctx.Err(), context.DeadlineExceeded) {
-		// Past the deadline the answer is "busy", whoever sends it: a
-		// handler that gave up at its deadline does not race the timer
-		// with its own error.
-		busy()
-		return
-	}
-	if !answered.CompareAndSwap(false, true) {
-		return
-	}
-	s.answer(r, reply)
-	if h.then != nil {
-		for _, ev := range h.then(s, m, reply) {
-			s.emit(ev)
+// serve runs r's handler and returns what sends its reply and the events
+// that follow it.
+func (s *Service) serve(ctx context.Context, r *request) (send func()) {
+	reply := s.call(ctx, r)
+	return func() {
+		s.respond(r, reply)
+		if r.h.then != nil {
+			for _, ev := range r.h.then(s, r.m, reply) {
+				s.emit(ev)
+			}
 		}
 	}
 }
 
-// run runs r's handler and returns its reply. A bug in one handler must
+// call runs r's handler and returns its reply. A bug in one handler must
 // not take the daemon down, and the asker still gets its one reply.
-func (s *Service) run(ctx context.Context, r *request) (reply bus.Message) {
+func (s *Service) call(ctx context.Context, r *request) (reply bus.Message) {
 	defer func() {
 		if p := recover(); p != nil {
 			s.logger.Error("request handler panicked", "type", r.m.Type, "panic", p)
@@ -452,12 +220,20 @@ func (s *Service) run(ctx context.Context, r *request) (reply bus.Message) {
 	return r.h.run(s, ctx, r.m)
 }
 
-// answer sends the one reply to r, telling the Observer first.
-func (s *Service) answer(r *request, out bus.Message) {
+// busy answers r "busy", saying why in the log.
+func (s *Service) busy(r *request, why string) {
+	s.logger.Warn(why, "type", r.m.Type)
+	s.respond(r, r.h.fail(r.m, errBusy))
+}
+
+// respond sends the one reply to r, telling the Observer first.
+func (s *Service) respond(r *request, out bus.Message) {
 	if s.Observer != nil {
 		s.Observer.Request(r.m.Type, outcome(out), time.Since(r.arrived))
 	}
-	s.reply(r.m, out)
+	if err := s.sender.Send(out); err != nil {
+		s.logger.Error("reply not sent", "type", out.Type, "request", r.m.Type, "err", err)
+	}
 }
 
 // outcome is "ok", or the error code a reply carries.
@@ -473,16 +249,9 @@ func outcome(reply bus.Message) string {
 	return "ok"
 }
 
-func (s *Service) reply(req bus.Message, out bus.Message) {
-	if err := s.Sender.Send(out); err != nil {
-		s.logger.Error("reply not sent", "type", out.Type, "request", req.Type, "err", err)
-	}
-}
-
-// emit sends an event. It carries no request's context: bus.Client.Send
-// gives it the default session, as ovos-bus-client's emit does.
+// emit sends a message that follows a reply (a handler's then).
 func (s *Service) emit(m bus.Message) {
-	if err := s.Sender.Send(m); err != nil {
+	if err := s.sender.Send(m); err != nil {
 		s.logger.Error("event not sent", "type", m.Type, "err", err)
 	}
 }

@@ -59,11 +59,9 @@ func newService(t *testing.T) (*api.Service, *outbox) {
 	t.Helper()
 	db := storetest.Open(t)
 	logger := slog.New(slog.DiscardHandler)
-	e := oauth.NewEngine(db, "http://192.0.2.1:36536", logger)
-	svc := api.New(e, qr.NewDir(t.TempDir()), "192.0.2.1", 36536, logger)
 	out := newOutbox()
-	svc.Sender = out
-	e.Events = svc
+	e := oauth.NewEngine(db, api.NewPublisher(out, logger), "http://192.0.2.1:36536", logger)
+	svc := api.New(e, out, qr.NewDir(t.TempDir()), "192.0.2.1", 36536, logger)
 	return svc, out
 }
 

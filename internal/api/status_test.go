@@ -16,10 +16,9 @@ import (
 func TestStatusLoginExpiresAt(t *testing.T) {
 	db := storetest.Open(t)
 	logger := slog.New(slog.DiscardHandler)
-	e := oauth.NewEngine(db, "http://192.0.2.1:36536", logger)
-	svc := api.New(e, qr.NewDir(t.TempDir()), "192.0.2.1", 36536, logger)
 	out := newOutbox()
-	svc.Sender, e.Events = out, svc
+	e := oauth.NewEngine(db, api.NewPublisher(out, logger), "http://192.0.2.1:36536", logger)
+	svc := api.New(e, out, qr.NewDir(t.TempDir()), "192.0.2.1", 36536, logger)
 	run(t, svc)
 	for _, appID := range []string{"spotify", "other"} {
 		svc.Dispatch(request("oauth.register", map[string]any{"skill_id": "s", "app_id": appID, "client_id": "c",

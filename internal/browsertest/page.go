@@ -229,6 +229,22 @@ func (p *Page) DOM() string {
 	return p.Evaluate("document.documentElement.outerHTML")
 }
 
+// Click clicks the middle of the first element that selector matches with
+// the mouse, as a person does: the page sees a user's gesture, which a
+// click() from Evaluate is not (copying to the clipboard needs one).
+func (p *Page) Click(selector string) {
+	p.t.Helper()
+	quoted, _ := json.Marshal(selector)
+	at := p.Evaluate(`(() => { const e = document.querySelector(` + string(quoted) + `); if (!e) return ""; e.scrollIntoView({block: "center"}); const r = e.getBoundingClientRect(); return (r.left + r.width / 2) + " " + (r.top + r.height / 2); })()`)
+	var x, y float64
+	if _, err := fmt.Sscan(at, &x, &y); err != nil {
+		p.t.Fatalf("click %s: no such element on the page", selector)
+	}
+	for _, typ := range []string{"mousePressed", "mouseReleased"} {
+		p.call(p.session, "Input.dispatchMouseEvent", map[string]any{"type": typ, "x": x, "y": y, "button": "left", "clickCount": 1}, nil)
+	}
+}
+
 // Navigate loads url in the page, as following a link does; it returns
 // once the browser has started the navigation (WaitFor what the new page
 // should show).

@@ -111,7 +111,7 @@ func TestRunBackoff(t *testing.T) {
 			mu    sync.Mutex
 			times []time.Time
 		)
-		c := NewClient("ws://bus.invalid/core", nopHandler{}, nil)
+		c := NewClient("ws://bus.invalid/core", nil)
 		c.MinBackoff, c.MaxBackoff = minD, maxD
 		c.Dialer = &websocket.Dialer{NetDialContext: func(context.Context, string, string) (net.Conn, error) {
 			mu.Lock()
@@ -122,7 +122,7 @@ func TestRunBackoff(t *testing.T) {
 			}
 			return nil, errors.New("connection refused")
 		}}
-		if err := c.Run(ctx); err != nil {
+		if err := c.Run(ctx, nopHandler{}); err != nil {
 			t.Fatalf("Run() = %v, want nil", err)
 		}
 		if len(times) != dials {

@@ -19,7 +19,7 @@ import (
 // waiting to be written.
 var ErrOutboxFull = errors.New("bus: outbox full")
 
-// Handler receives the frames a Client reads. Both methods are called from
+// Handler receives the frames a Client reads. Its methods are called from
 // the Client's read goroutine, one frame at a time and in the order the bus
 // sent them, and never after Run has returned.
 type Handler interface {
@@ -100,10 +100,9 @@ type Client struct {
 	// every frame is plain and this is ignored.
 	AllowUnencrypted bool
 
-	url     string
-	logURL  string // url without what may be secret in it, for logs and errors
-	handler Handler
-	logger  *slog.Logger
+	url    string
+	logURL string // url without what may be secret in it, for logs and errors
+	logger *slog.Logger
 	// pingInterval paces websocket pings, which find a dead TCP connection;
 	// tests shorten it.
 	pingInterval time.Duration
@@ -128,9 +127,9 @@ type Client struct {
 	nwatch   atomic.Int32
 }
 
-// NewClient returns a Client for the bus at url (ws://host:port/route) that
-// hands the frames h accepts to h, which must not be nil. logger may be nil.
-func NewClient(url string, h Handler, logger *slog.Logger) *Client {
+// NewClient returns a Client for the bus at url (ws://host:port/route).
+// logger may be nil.
+func NewClient(url string, logger *slog.Logger) *Client {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
@@ -143,7 +142,6 @@ func NewClient(url string, h Handler, logger *slog.Logger) *Client {
 		Dialer:          &websocket.Dialer{HandshakeTimeout: handshakeTimeout},
 		url:             url,
 		logURL:          RedactURL(url),
-		handler:         h,
 		logger:          logger,
 		pingInterval:    defaultPingInterval,
 		wake:            make(chan struct{}, 1),
@@ -216,10 +214,14 @@ func (c *Client) pop() {
 }
 
 // Run connects to the bus and serves the connection, reconnecting with
-// backoff whenever it drops, until ctx ends. It returns nil on cancellation,
-// after every goroutine it started has exited; the only error is an unusable
-// URL or a second concurrent Run.
-func (c *Client) Run(ctx context.Context) error {
+// backoff whenever it drops, until ctx ends. It hands the frames h accepts
+// to h. It returns nil on cancellation, after every goroutine it started
+// has exited; the only errors are an unusable URL, a nil h, or a second
+// concurrent Run.
+func (c *Client) Run(ctx context.Context, h Handler) error {
+	if h == nil {
+		return errors.New("bus: Client.Run needs a Handler")
+	}
 	u, err := url.Parse(c.url)
 	if err != nil {
 		// Unwrapped: url.Error's text quotes the whole URL.
@@ -244,7 +246,7 @@ func (c *Client) Run(ctx context.Context) error {
 	bo.max = max(bo.max, bo.min)
 	quiet := false // this outage has been logged at warn already
 	for {
-		established, err := c.connect(ctx)
+		established, err := c.connect(ctx, h)
 		if ctx.Err() != nil {
 			return nil
 		}
@@ -269,10 +271,10 @@ func (c *Client) Run(ctx context.Context) error {
 	}
 }
 
-// connect dials once and serves the connection until it fails or ctx ends.
-// established reports whether it got as far as writing (greeted, or the
-// greeting timed out), which resets the backoff.
-func (c *Client) connect(ctx context.Context) (established bool, err error) {
+// connect dials once and serves the connection, handing frames to h, until
+// it fails or ctx ends. established reports whether it got as far as
+// writing (greeted, or the greeting timed out), which resets the backoff.
+func (c *Client) connect(ctx context.Context, h Handler) (established bool, err error) {
 	dialer := c.Dialer
 	if dialer == nil {
 		dialer = &websocket.Dialer{HandshakeTimeout: handshakeTimeout}
@@ -301,7 +303,7 @@ func (c *Client) connect(ctx context.Context) (established bool, err error) {
 		up      atomic.Bool
 		errc    = make(chan error, 2)
 	)
-	wg.Go(func() { errc <- c.readLoop(conn, greeted) })
+	wg.Go(func() { errc <- c.readLoop(conn, h, greeted) })
 	wg.Go(func() { errc <- c.writeLoop(connCtx, conn, greeted, &up) })
 	select {
 	case err = <-errc:
@@ -317,9 +319,9 @@ func (c *Client) connect(ctx context.Context) (established bool, err error) {
 	return up.Load(), err
 }
 
-// readLoop reads frames until the connection fails, closing greeted at the
-// bus's "connected" frame.
-func (c *Client) readLoop(conn *websocket.Conn, greeted chan<- struct{}) error {
+// readLoop reads frames and hands them to h until the connection fails,
+// closing greeted at the bus's "connected" frame.
+func (c *Client) readLoop(conn *websocket.Conn, h Handler, greeted chan<- struct{}) error {
 	// The tornado bus answers pings; a connection that answers nothing for
 	// three ping intervals is dead even if TCP has not noticed.
 	timeout := 3 * c.pingInterval
@@ -351,16 +353,16 @@ func (c *Client) readLoop(conn *websocket.Conn, greeted chan<- struct{}) error {
 			return fmt.Errorf("read: %w", err)
 		}
 		ack.rearm()
-		c.handle(buf.Bytes(), greeted, &isGreeted)
+		c.handle(buf.Bytes(), h, greeted, &isGreeted)
 		if buf.Cap() > maxIdleBuffer {
 			buf = bytes.Buffer{}
 		}
 	}
 }
 
-// handle routes one frame. Frames the handler does not want cost a peek
-// (and, on an encrypted bus, opening).
-func (c *Client) handle(frame []byte, greeted chan<- struct{}, isGreeted *bool) {
+// handle routes one frame to h. Frames h does not want cost a peek (and,
+// on an encrypted bus, opening).
+func (c *Client) handle(frame []byte, h Handler, greeted chan<- struct{}, isGreeted *bool) {
 	if c.Cipher != nil {
 		var ok bool
 		if frame, ok = c.open(frame, greeted, isGreeted); !ok {
@@ -386,16 +388,16 @@ func (c *Client) handle(frame []byte, greeted chan<- struct{}, isGreeted *bool) 
 	if c.nwatch.Load() > 0 {
 		c.deliver(typ, frame)
 	}
-	if !c.handler.Handles(typ) {
+	if !h.Handles(typ) {
 		return
 	}
 	msg, err := Decode(frame)
 	if err != nil {
 		c.logger.Debug("malformed frame", "type", typ, "bytes", len(frame), "err", err)
-		c.handler.Invalid(typ, err)
+		h.Invalid(typ, err)
 		return
 	}
-	c.handler.Dispatch(msg)
+	h.Dispatch(msg)
 }
 
 // How often the read loop may repeat a complaint about frames it drops; each

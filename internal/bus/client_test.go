@@ -70,9 +70,10 @@ func testLogger(t *testing.T) *slog.Logger {
 	return slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelDebug}))
 }
 
-// running is a Client whose Run goroutine the test owns.
+// running is a Client whose Run goroutine the test owns, with h.
 type running struct {
 	*bus.Client
+	h        bus.Handler
 	connects chan struct{} // one value per OnConnect call
 	stop     func()        // cancels Run and waits for it; idempotent
 }
@@ -81,9 +82,9 @@ type running struct {
 // connects. configure runs before Run; the test's cleanup stops it.
 func newClient(t *testing.T, url string, h bus.Handler, configure ...func(*bus.Client)) *running {
 	t.Helper()
-	c := bus.NewClient(url, h, testLogger(t))
+	c := bus.NewClient(url, testLogger(t))
 	c.MinBackoff, c.MaxBackoff = 5*time.Millisecond, 50*time.Millisecond
-	r := &running{Client: c, connects: make(chan struct{}, 100)}
+	r := &running{Client: c, h: h, connects: make(chan struct{}, 100)}
 	c.OnConnect = func() { r.connects <- struct{}{} }
 	for _, f := range configure {
 		f(c)
@@ -96,7 +97,7 @@ func (r *running) start(t *testing.T) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- r.Run(ctx) }()
+	go func() { done <- r.Run(ctx, r.h) }()
 	var once sync.Once
 	r.stop = func() {
 		once.Do(func() {
@@ -419,7 +420,7 @@ func TestClientResendsFailedWrite(t *testing.T) {
 
 func TestClientSendErrors(t *testing.T) {
 	t.Parallel()
-	c := bus.NewClient("ws://127.0.0.1:1/core", newRecorder(), nil)
+	c := bus.NewClient("ws://127.0.0.1:1/core", nil)
 	c.OutboxSize = 3
 	c.MaxMessageSize = 100
 	for i := range 3 {
@@ -431,7 +432,7 @@ func TestClientSendErrors(t *testing.T) {
 		t.Errorf("Send() on a full outbox = %v, want ErrOutboxFull", err)
 	}
 
-	c = bus.NewClient("ws://127.0.0.1:1/core", newRecorder(), nil)
+	c = bus.NewClient("ws://127.0.0.1:1/core", nil)
 	c.MaxMessageSize = 100
 	tests := []struct {
 		name string
@@ -453,8 +454,8 @@ func TestClientSendErrors(t *testing.T) {
 func TestClientRunErrors(t *testing.T) {
 	t.Parallel()
 	for _, url := range []string{"http://127.0.0.1/core", "://bad", "127.0.0.1:8181"} {
-		c := bus.NewClient(url, newRecorder(), nil)
-		if err := c.Run(context.Background()); err == nil {
+		c := bus.NewClient(url, nil)
+		if err := c.Run(context.Background(), newRecorder()); err == nil {
 			t.Errorf("Run() with url %q = nil, want an error", url)
 		}
 	}
@@ -462,8 +463,11 @@ func TestClientRunErrors(t *testing.T) {
 	c := newClient(t, url, newRecorder())
 	c.start(t)
 	c.waitConnect(t)
-	if err := c.Run(context.Background()); err == nil {
+	if err := c.Run(context.Background(), newRecorder()); err == nil {
 		t.Error("second concurrent Run() = nil, want an error")
+	}
+	if err := bus.NewClient(url, nil).Run(context.Background(), nil); err == nil {
+		t.Error("Run() without a Handler = nil, want an error")
 	}
 }
 
@@ -684,12 +688,12 @@ func BenchmarkRoundTrip(b *testing.B) {
 func benchRoundTrip(b *testing.B, noDelay bool, burst int) {
 	url, _ := bustest.StartHub(b, func(h *bus.Hub) { h.NoDelay = noDelay })
 	echo := make(echoHandler, burst)
-	c := bus.NewClient(url, echo, nil)
+	c := bus.NewClient(url, nil)
 	connected := make(chan struct{}, 1)
 	c.OnConnect = func() { connected <- struct{}{} }
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- c.Run(ctx) }()
+	go func() { done <- c.Run(ctx, echo) }()
 	defer func() { cancel(); <-done }()
 	<-connected
 	msg := bus.NewMessage("bench.echo", map[string]string{"skill_id": "skill-demo.test", "app_id": "demoapp"})
@@ -713,9 +717,9 @@ func TestDialWrongRoute(t *testing.T) {
 	url, _ := bustest.StartHub(t)
 	wrong := strings.TrimSuffix(url, "/core") + "/nope"
 	logs := &lockedBuffer{}
-	c := bus.NewClient(wrong, newRecorder(), slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
+	c := bus.NewClient(wrong, slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
 	c.MinBackoff, c.MaxBackoff = 5*time.Millisecond, 50*time.Millisecond
-	r := &running{Client: c}
+	r := &running{Client: c, h: newRecorder()}
 	r.start(t)
 	polltest.Until(t, "a log line with the status", func() bool { return strings.Contains(logs.String(), "404 Not Found") })
 	r.stop()
@@ -751,12 +755,12 @@ func (l *lockedBuffer) String() string {
 func BenchmarkOthersFrames(b *testing.B) {
 	url, _ := bustest.StartHub(b, func(h *bus.Hub) { h.NoDelay = false })
 	echo := make(echoHandler, 1)
-	c := bus.NewClient(url, echo, nil)
+	c := bus.NewClient(url, nil)
 	connected := make(chan struct{}, 1)
 	c.OnConnect = func() { connected <- struct{}{} }
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- c.Run(ctx) }()
+	go func() { done <- c.Run(ctx, echo) }()
 	defer func() { cancel(); <-done }()
 	<-connected
 	other := bustest.Dial(b, url)

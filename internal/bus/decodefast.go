@@ -52,13 +52,7 @@ func decodeFast(frame []byte) (Message, bool) {
 		case "context":
 			switch val[0] {
 			case '{':
-				ctx := map[string]json.RawMessage{}
-				v := walker{b: val, i: 1}
-				v.members(func(k string, raw []byte) bool {
-					ctx[k] = bytes.Clone(raw)
-					return true
-				})
-				m.Context = ctx
+				m.Context = contextOf(val)
 			case 'n':
 			default:
 				return false
@@ -76,6 +70,18 @@ func decodeFast(frame []byte) (Message, bool) {
 		m.Context = map[string]json.RawMessage{}
 	}
 	return m, true
+}
+
+// contextOf returns the members of val, a context object, copied out of
+// the frame.
+func contextOf(val []byte) map[string]json.RawMessage {
+	ctx := map[string]json.RawMessage{}
+	v := walker{b: val, i: 1}
+	v.members(func(k string, raw []byte) bool {
+		ctx[k] = bytes.Clone(raw)
+		return true
+	})
+	return ctx
 }
 
 // walker finds its way through JSON already known to be valid.

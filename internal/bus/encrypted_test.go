@@ -62,9 +62,9 @@ func (b *logBuffer) lines(t *testing.T, prefix string) []map[string]any {
 func loggedClient(t *testing.T, url string, h bus.Handler, configure ...func(*bus.Client)) (*running, *logBuffer) {
 	t.Helper()
 	logs := &logBuffer{}
-	cl := bus.NewClient(url, h, slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
+	cl := bus.NewClient(url, slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
 	cl.MinBackoff, cl.MaxBackoff = 5*time.Millisecond, 50*time.Millisecond
-	c := &running{Client: cl, connects: make(chan struct{}, 100)}
+	c := &running{Client: cl, h: h, connects: make(chan struct{}, 100)}
 	cl.OnConnect = func() { c.connects <- struct{}{} }
 	for _, f := range configure {
 		f(cl)
@@ -345,7 +345,7 @@ func TestClientSendLimitAppliesToSealedFrame(t *testing.T) {
 	t.Parallel()
 	plain := bus.NewMessage("test.big", map[string]string{"x": strings.Repeat("a", 600)})
 	frame, _ := plain.WithSession().MarshalJSON() // as Send writes it
-	c := bus.NewClient("ws://127.0.0.1:1/core", newRecorder(), nil)
+	c := bus.NewClient("ws://127.0.0.1:1/core", nil)
 	c.MaxMessageSize = int64(len(frame) + 10)
 	if err := c.Send(plain); err != nil {
 		t.Fatalf("plain Send() = %v, want nil", err)
@@ -361,13 +361,13 @@ func TestClientSendLimitAppliesToSealedFrame(t *testing.T) {
 func BenchmarkRoundTripEncrypted(b *testing.B) {
 	url, _ := bustest.StartHub(b)
 	echo := make(echoHandler, 1)
-	c := bus.NewClient(url, echo, nil)
+	c := bus.NewClient(url, nil)
 	c.Cipher = mustCipher(b, busKey)
 	connected := make(chan struct{}, 1)
 	c.OnConnect = func() { connected <- struct{}{} }
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- c.Run(ctx) }()
+	go func() { done <- c.Run(ctx, echo) }()
 	defer func() { cancel(); <-done }()
 	<-connected
 	msg := bus.NewMessage("bench.echo", map[string]string{"skill_id": "skill-demo.test", "app_id": "demoapp"})

@@ -2,7 +2,6 @@ package bus
 
 import (
 	"context"
-	"errors"
 	"log/slog"
 	"maps"
 	"net"
@@ -12,6 +11,8 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+
+	"github.com/OpenVoiceOS/ovos-oauth/internal/graceful"
 )
 
 // greeting is what ovos-messagebus sends each client as it connects.
@@ -264,8 +265,9 @@ func (h *Hub) Close() error {
 }
 
 // Serve serves the Hub at Route on ln until ctx ends, then closes ln and
-// every client connection and returns nil once all of its goroutines have
-// exited. It returns an error if serving fails. A Hub serves once: after
+// every client connection and returns once all of its goroutines have
+// exited: nil, or an error if serving failed or a request that is not a
+// websocket's outlived the 5 s it is given to end. A Hub serves once: after
 // Serve returns, it refuses new clients.
 func (h *Hub) Serve(ctx context.Context, ln net.Listener) error {
 	route := h.Route
@@ -281,29 +283,24 @@ func (h *Hub) Serve(ctx context.Context, ln net.Listener) error {
 		IdleTimeout:       time.Minute,
 		ErrorLog:          slog.NewLogLogger(h.logger.Handler(), slog.LevelDebug),
 	}
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
+	// Shutdown closes ln and idle connections but knows nothing of hijacked
+	// websockets: stop drops those, and refuses clients from then on.
+	stopped := make(chan struct{})
+	srv.RegisterOnShutdown(func() {
+		defer close(stopped)
+		h.stop()
+	})
+	err := graceful.Serve(ctx, srv, ln, 5*time.Second)
+	<-stopped
+	h.active.Wait()
+	return err
+}
 
-	var err error
-	select {
-	case <-ctx.Done():
-	case err = <-errc:
-	}
+// stop marks the Hub as having served, so it refuses new clients, then
+// drops the connected ones.
+func (h *Hub) stop() {
 	h.mu.Lock()
 	h.stopped = true
 	h.mu.Unlock()
-	// Shutdown closes ln and idle connections but knows nothing of hijacked
-	// websockets: Close drops those.
-	shutdownCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	_ = srv.Shutdown(shutdownCtx)
 	h.Close()
-	h.active.Wait()
-	if err == nil {
-		err = <-errc
-	}
-	if errors.Is(err, http.ErrServerClosed) {
-		return nil
-	}
-	return err
 }

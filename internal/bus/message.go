@@ -137,41 +137,8 @@ func decodeTokens(frame []byte) (Message, error) {
 			}
 			seen[i] = true
 		}
-		switch key {
-		case "type":
-			var raw json.RawMessage
-			if err := dec.Decode(&raw); err != nil {
-				return Message{}, err
-			}
-			if firstByte(raw) != '"' {
-				return Message{}, errTypeString
-			}
-			if err := json.Unmarshal(raw, &m.Type); err != nil {
-				return Message{}, err
-			}
-		case "data":
-			var raw json.RawMessage
-			if err := dec.Decode(&raw); err != nil {
-				return Message{}, err
-			}
-			switch firstByte(raw) {
-			case '{':
-				m.Data = raw
-			case 'n': // null: the decoder has validated the literal
-				m.Data = nil
-			default:
-				return Message{}, errDataObject
-			}
-		case "context":
-			var ctx map[string]json.RawMessage
-			if err := dec.Decode(&ctx); err != nil {
-				return Message{}, fmt.Errorf("context: %w", err)
-			}
-			m.Context = ctx
-		default:
-			if err := skipValue(dec, &scratch); err != nil {
-				return Message{}, err
-			}
+		if err := decodeMember(dec, key, &m, &scratch); err != nil {
+			return Message{}, err
 		}
 	}
 	if _, err := dec.Token(); err != nil { // the closing brace
@@ -190,6 +157,48 @@ func decodeTokens(frame []byte) (Message, error) {
 		m.Context = map[string]json.RawMessage{}
 	}
 	return m, nil
+}
+
+// decodeMember decodes the value of the top-level key from dec into m;
+// scratch is decodeTokens' buffer for the values it skips.
+func decodeMember(dec *json.Decoder, key string, m *Message, scratch *json.RawMessage) error {
+	switch key {
+	case "type":
+		var raw json.RawMessage
+		if err := dec.Decode(&raw); err != nil {
+			return err
+		}
+		if firstByte(raw) != '"' {
+			return errTypeString
+		}
+		if err := json.Unmarshal(raw, &m.Type); err != nil {
+			return err
+		}
+	case "data":
+		var raw json.RawMessage
+		if err := dec.Decode(&raw); err != nil {
+			return err
+		}
+		switch firstByte(raw) {
+		case '{':
+			m.Data = raw
+		case 'n': // null: the decoder has validated the literal
+			m.Data = nil
+		default:
+			return errDataObject
+		}
+	case "context":
+		var ctx map[string]json.RawMessage
+		if err := dec.Decode(&ctx); err != nil {
+			return fmt.Errorf("context: %w", err)
+		}
+		m.Context = ctx
+	default:
+		if err := skipValue(dec, scratch); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // knownKey returns the index of a frame's top-level key in the seen set of
@@ -328,8 +337,8 @@ func direct(data any) bool {
 // A json.Marshaler other than json.RawMessage (the reply types of package
 // wire) is called directly:
 // encoding/json would validate and compact its output, which
-// Message.MarshalJSON does anyway when the message is sent, and twice was
-// a tenth of an oauth.token.get's CPU under make bench.
+// Message.MarshalJSON does anyway when the message is sent: doing it here
+// too would scan every reply twice, on the path of every request.
 func marshalData(typ string, data any) json.RawMessage {
 	if data == nil {
 		return json.RawMessage("{}")

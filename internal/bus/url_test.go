@@ -46,9 +46,9 @@ func TestClientLogsNoURLSecrets(t *testing.T) {
 	url, hub := bustest.StartHub(t)
 	logs := &lockedBuffer{}
 	logger := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	c := bus.NewClient(url+"?token="+secret, newRecorder(), logger)
+	c := bus.NewClient(url+"?token="+secret, logger)
 	c.MinBackoff, c.MaxBackoff = 5*time.Millisecond, 50*time.Millisecond
-	r := &running{Client: c, connects: make(chan struct{}, 100)}
+	r := &running{Client: c, h: newRecorder(), connects: make(chan struct{}, 100)}
 	c.OnConnect = func() { r.connects <- struct{}{} }
 	r.start(t)
 	r.waitConnect(t)
@@ -56,9 +56,9 @@ func TestClientLogsNoURLSecrets(t *testing.T) {
 	r.waitConnect(t)
 	r.stop()
 
-	unreachable := bus.NewClient("ws://127.0.0.1:1/core?token="+secret, newRecorder(), logger)
+	unreachable := bus.NewClient("ws://127.0.0.1:1/core?token="+secret, logger)
 	unreachable.MinBackoff, unreachable.MaxBackoff = 5*time.Millisecond, 50*time.Millisecond
-	r = &running{Client: unreachable}
+	r = &running{Client: unreachable, h: newRecorder()}
 	r.start(t)
 	polltest.Until(t, "the unreachable bus logged", func() bool { return strings.Contains(logs.String(), "cannot reach bus") })
 	r.stop()
@@ -76,8 +76,8 @@ func TestClientLogsNoURLSecrets(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
 	defer cancel()
 	logs = &lockedBuffer{}
-	withUser := bus.NewClient("ws://ovos:"+secret+"@127.0.0.1:1/core", newRecorder(), slog.New(slog.NewTextHandler(logs, nil)))
-	err := withUser.Run(ctx)
+	withUser := bus.NewClient("ws://ovos:"+secret+"@127.0.0.1:1/core", slog.New(slog.NewTextHandler(logs, nil)))
+	err := withUser.Run(ctx, newRecorder())
 	if err == nil || !strings.Contains(err.Error(), "user info") {
 		t.Errorf("Run() with user info in the URL = %v, want an error about it", err)
 	}

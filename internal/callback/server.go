@@ -18,15 +18,18 @@ import (
 	"sync"
 	"time"
 
+	"github.com/OpenVoiceOS/ovos-oauth/internal/graceful"
 	"github.com/OpenVoiceOS/ovos-oauth/internal/i18n"
 	"github.com/OpenVoiceOS/ovos-oauth/internal/oauth"
 )
 
 // Engine is what the server needs of the flow engine; *oauth.Engine is one.
 type Engine interface {
-	Complete(ctx context.Context, mungedID string, query url.Values, landed string) (*oauth.App, *oauth.Token, error)
-	CompleteFlow(ctx context.Context, flowID, mungedID string, query url.Values, landed string) (*oauth.App, *oauth.Token, error)
+	Complete(ctx context.Context, mungedID string, query url.Values, landed string) (*oauth.App, error)
+	CompleteFlow(ctx context.Context, flowID, mungedID string, query url.Values, landed string) (*oauth.App, error)
 	PendingFlow(ctx context.Context, flowID string) (*oauth.Flow, error)
+	PendingSetup(ctx context.Context, flowID string) (*oauth.Setup, error)
+	FinishSetup(ctx context.Context, flowID, key, clientID string, secret oauth.Secret) (*oauth.Flow, *oauth.App, error)
 }
 
 var _ Engine = (*oauth.Engine)(nil)
@@ -36,6 +39,10 @@ const maxURL = 8 << 10
 
 // maxForm bounds the body of a paste: one URL and a little form encoding.
 const maxForm = 16 << 10
+
+// maxSetupForm bounds the body of a setup's form: a client id, a secret
+// (each at most 2 KiB) and the setup's key.
+const maxSetupForm = 8 << 10
 
 // Server serves the callback endpoints. Its exported fields may be changed
 // before Serve; it is safe for concurrent use once serving.
@@ -85,7 +92,7 @@ func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET "+oauth.CallbackPath+"{id}", s.handleCallback)
 	mux.HandleFunc("GET "+oauth.StartPath+"{id}", s.handleStart)
-	mux.HandleFunc("POST "+oauth.StartPath+"{id}", s.handlePaste)
+	mux.HandleFunc("POST "+oauth.StartPath+"{id}", s.handlePost)
 	mux.HandleFunc("GET /healthz", s.handleHealth)
 	mux.HandleFunc("/", s.handleOther)
 	return s.guard(mux)
@@ -104,20 +111,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		MaxHeaderBytes:    s.MaxHeaderBytes,
 		ErrorLog:          slog.NewLogLogger(s.logger.Handler(), slog.LevelDebug),
 	}
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
-	select {
-	case err := <-errc:
-		return err
-	case <-ctx.Done():
-	}
-	sctx, cancel := context.WithTimeout(context.Background(), s.ShutdownTimeout)
-	defer cancel()
-	err := srv.Shutdown(sctx)
-	if serr := <-errc; !errors.Is(serr, http.ErrServerClosed) && err == nil {
-		err = serr
-	}
-	return err
+	return graceful.Serve(ctx, srv, ln, s.ShutdownTimeout)
 }
 
 // guard sets the headers every page carries and refuses oversized URLs.
@@ -143,7 +137,7 @@ func (s *Server) handleCallback(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
 	// Only the query is read: the path names the app, the state ties the
 	// answer to one login of it.
-	app, _, err := s.engine.Complete(r.Context(), id, r.URL.Query(), "")
+	app, err := s.engine.Complete(r.Context(), id, r.URL.Query(), "")
 	if err != nil {
 		s.logRefusal(r, err)
 		s.errorPage(w, err)
@@ -164,33 +158,114 @@ func (s *Server) handleStart(w http.ResponseWriter, r *http.Request) {
 		s.errorPage(w, err)
 		return
 	}
-	if f.Kind == oauth.FlowLoopback && !r.URL.Query().Has("login") {
+	switch {
+	case f.Kind == oauth.FlowSetup:
+		st, err := s.engine.PendingSetup(r.Context(), f.ID)
+		if err != nil {
+			s.logRefusal(r, err)
+			s.errorPage(w, err)
+			return
+		}
+		s.setupPage(w, http.StatusOK, st, "", "")
+		return
+	case f.Kind == oauth.FlowLoopback && !r.URL.Query().Has("login"):
 		s.pastePage(w, http.StatusOK, f, "", "")
 		return
 	}
 	http.Redirect(w, r, f.AuthURL, http.StatusSeeOther)
 }
 
-// handlePaste finishes a loopback login from the address the user pasted,
-// with every check of the callback: the state must be a live one of this
-// page's own login, the address its redirect URI. Only the page's own form
-// may post here: another site's page could otherwise post an address of
-// its choosing, or spend the user's. A paste that finishes nothing while
-// the login is still open brings the form back, with what was pasted and
-// what is wrong with it; a login that is over says so.
-func (s *Server) handlePaste(w http.ResponseWriter, r *http.Request) {
+// handlePost takes the form of a short link's page: a setup's client id,
+// or a loopback login's pasted address. Only the page's own form may post
+// here: another site's page could otherwise post credentials or an address
+// of its choosing, or spend the user's.
+func (s *Server) handlePost(w http.ResponseWriter, r *http.Request) {
 	if !fromOwnPage(r) {
-		s.logRefusal(r, &oauth.Error{Code: oauth.CodeInvalidRequest, Description: "a paste posted from another site"})
+		s.logRefusal(r, &oauth.Error{Code: oauth.CodeInvalidRequest, Description: "a form posted from another site"})
 		s.page(w, http.StatusForbidden, s.simple(markFail, i18n.PageCrossSiteTitle, i18n.PageCrossSiteMessage, i18n.PageCrossSiteHint))
 		return
 	}
+	f, ferr := s.engine.PendingFlow(r.Context(), r.PathValue("id"))
+	switch {
+	case ferr == nil && f.Kind == oauth.FlowSetup:
+		s.handleSetup(w, r, f)
+		return
+	case errors.Is(ferr, oauth.ErrSetupDone):
+		// Posted again: the page says the app is set up, the status that
+		// this post saved nothing.
+		s.logRefusal(r, ferr)
+		_, p := s.failure(ferr)
+		s.page(w, http.StatusConflict, p)
+		return
+	}
+	s.handlePaste(w, r, f, ferr)
+}
+
+// handleSetup saves the client id and secret posted on a setup's page and
+// goes straight on into the app's login: to the provider, to a loopback
+// login's paste page, or to a page with a device login's code. What cannot
+// be a client id brings the form back, the client id as typed, the secret
+// never. Nothing posted is logged.
+func (s *Server) handleSetup(w http.ResponseWriter, r *http.Request, f *oauth.Flow) {
+	r.Body = http.MaxBytesReader(w, r.Body, maxSetupForm)
+	if err := r.ParseForm(); err != nil {
+		s.logRefusal(r, &oauth.Error{Code: oauth.CodeInvalidRequest, Description: "a setup form too large or malformed"})
+		s.page(w, http.StatusRequestEntityTooLarge, s.simple(markFail, i18n.SetupTooLongTitle, i18n.SetupTooLongMessage, ""))
+		return
+	}
+	clientID := strings.TrimSpace(r.PostForm.Get("client_id"))
+	secret := oauth.Secret(strings.TrimSpace(r.PostForm.Get("client_secret")))
+	login, _, err := s.engine.FinishSetup(r.Context(), f.ID, r.PostForm.Get("setup"), clientID, secret)
+	switch {
+	case errors.Is(err, oauth.ErrCredentials):
+		st, serr := s.engine.PendingSetup(r.Context(), f.ID)
+		if serr != nil {
+			s.logRefusal(r, serr)
+			s.errorPage(w, serr)
+			return
+		}
+		problem := i18n.SetupProblemInvalid
+		if clientID == "" {
+			problem = i18n.SetupProblemEmpty
+		}
+		s.setupPage(w, http.StatusBadRequest, st, s.Printer.Text(problem), clientID)
+		return
+	case errors.Is(err, oauth.ErrSetupForm):
+		s.logRefusal(r, err)
+		s.page(w, http.StatusForbidden, s.simple(markFail, i18n.SetupStaleTitle, i18n.SetupStaleMessage, ""))
+		return
+	case err != nil:
+		s.logRefusal(r, err)
+		status, p := s.failure(err)
+		if status < 400 {
+			status = http.StatusConflict // it saved nothing
+		}
+		s.page(w, status, p)
+		return
+	}
+	switch login.Kind {
+	case oauth.FlowDevice:
+		s.devicePage(w, login)
+	case oauth.FlowLoopback:
+		http.Redirect(w, r, oauth.StartPath+login.ID, http.StatusSeeOther)
+	default:
+		http.Redirect(w, r, login.AuthURL, http.StatusSeeOther)
+	}
+}
+
+// handlePaste finishes a loopback login from the address the user pasted,
+// with every check of the callback: the state must be a live one of this
+// page's own login, the address its redirect URI. f is the link's login,
+// or ferr what became of it. A paste that finishes nothing while the login
+// is still open brings the form back, with what was pasted and what is
+// wrong with it; a login that is over says so.
+func (s *Server) handlePaste(w http.ResponseWriter, r *http.Request, f *oauth.Flow, ferr error) {
 	r.Body = http.MaxBytesReader(w, r.Body, maxForm)
 	if err := r.ParseForm(); err != nil {
 		s.page(w, http.StatusRequestEntityTooLarge, s.simple(markFail, i18n.PageTooLongTitle, i18n.PageTooLongMessage, ""))
 		return
 	}
 	id := r.PathValue("id")
-	f, ferr := s.engine.PendingFlow(r.Context(), id)
 	pasted := strings.TrimSpace(r.PostForm.Get("url"))
 	// refuse answers a paste that ends nothing: on the form while the
 	// login is open, else with what became of the login.
@@ -219,7 +294,7 @@ func (s *Server) handlePaste(w http.ResponseWriter, r *http.Request) {
 	}
 	landed := *u
 	landed.RawQuery, landed.Fragment = "", ""
-	app, _, err := s.engine.CompleteFlow(r.Context(), id, mungedID, u.Query(), landed.String())
+	app, err := s.engine.CompleteFlow(r.Context(), id, mungedID, u.Query(), landed.String())
 	if err != nil {
 		// The engine spends a login only for an answer that may end it:
 		// one that did not leaves it open, for the right address.

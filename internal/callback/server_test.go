@@ -36,39 +36,39 @@ var musicApp = oauth.App{SkillID: "skill-music.openvoiceos", AppID: "music", Pro
 // end-to-end tests in cmd/ovos-oauth.
 type fakeEngine struct{}
 
-func (fakeEngine) Complete(ctx context.Context, id string, q url.Values, landed string) (*oauth.App, *oauth.Token, error) {
+func (fakeEngine) Complete(ctx context.Context, id string, q url.Values, landed string) (*oauth.App, error) {
 	switch {
 	case id == "nobody_here":
-		return nil, nil, &oauth.Error{Code: oauth.CodeUnknownApp, Description: "no app"}
+		return nil, &oauth.Error{Code: oauth.CodeUnknownApp, Description: "no app"}
 	case q.Get("error") != "":
-		return nil, nil, &oauth.Error{Code: oauth.CodeAccessDenied, Description: "the login was refused or cancelled"}
+		return nil, &oauth.Error{Code: oauth.CodeAccessDenied, Description: "the login was refused or cancelled"}
 	case q.Get("state") == "boom":
-		return nil, nil, errors.New("disk on fire: secret-detail")
+		return nil, errors.New("disk on fire: secret-detail")
 	case q.Get("state") == "interrupted":
-		return nil, nil, &oauth.Error{Code: oauth.CodeInterrupted, Description: "the login was cut short"}
+		return nil, &oauth.Error{Code: oauth.CodeInterrupted, Description: "the login was cut short"}
 	case q.Get("state") == "provider":
-		return nil, nil, &oauth.Error{Code: oauth.CodeExchangeFailed, Description: "refused"}
+		return nil, &oauth.Error{Code: oauth.CodeExchangeFailed, Description: "refused"}
 	case q.Get("state") == "finished":
-		return nil, nil, &oauth.Error{Code: oauth.CodeAlreadyAnswered, Description: "you are logged in already", Err: oauth.ErrLoginFinished}
+		return nil, &oauth.Error{Code: oauth.CodeAlreadyAnswered, Description: "you are logged in already", Err: oauth.ErrLoginFinished}
 	case q.Get("state") == "finishing":
-		return nil, nil, &oauth.Error{Code: oauth.CodeAlreadyAnswered, Description: "being finished", Err: oauth.ErrLoginFinishing}
+		return nil, &oauth.Error{Code: oauth.CodeAlreadyAnswered, Description: "being finished", Err: oauth.ErrLoginFinishing}
 	case q.Get("state") == "ended":
-		return nil, nil, &oauth.Error{Code: oauth.CodeAlreadyAnswered, Description: "already answered", Err: oauth.ErrLoginFailed}
+		return nil, &oauth.Error{Code: oauth.CodeAlreadyAnswered, Description: "already answered", Err: oauth.ErrLoginFailed}
 	case q.Get("state") == "unavailable":
-		return nil, nil, &oauth.Error{Code: oauth.CodeProviderUnavailable, Description: "try again later"}
+		return nil, &oauth.Error{Code: oauth.CodeProviderUnavailable, Description: "try again later"}
 	case q.Get("state") == "incomplete":
-		return nil, nil, &oauth.Error{Code: oauth.CodeInvalidRequest, Description: "no code"}
+		return nil, &oauth.Error{Code: oauth.CodeInvalidRequest, Description: "no code"}
 	case q.Get("state") == "elsewhere":
-		return nil, nil, &oauth.Error{Code: oauth.CodeNotAnAnswer, Description: "not the redirect URI"}
+		return nil, &oauth.Error{Code: oauth.CodeNotAnAnswer, Description: "not the redirect URI"}
 	case q.Get("state") == "modechanged":
-		return nil, nil, &oauth.Error{Code: oauth.CodeInvalidState, Description: "this login was ended", Err: oauth.ErrLoginEnded}
+		return nil, &oauth.Error{Code: oauth.CodeInvalidState, Description: "this login was ended", Err: oauth.ErrLoginEnded}
 	case q.Get("state") == "custom":
-		return &oauth.App{SkillID: "skill-custom", AppID: "custom-app"}, &oauth.Token{}, nil
+		return &oauth.App{SkillID: "skill-custom", AppID: "custom-app"}, nil
 	case q.Get("state") != "ok":
-		return nil, nil, &oauth.Error{Code: oauth.CodeInvalidState, Description: "unknown"}
+		return nil, &oauth.Error{Code: oauth.CodeInvalidState, Description: "unknown"}
 	}
 	app := musicApp
-	return &app, &oauth.Token{}, nil
+	return &app, nil
 }
 
 func (fakeEngine) PendingFlow(ctx context.Context, id string) (*oauth.Flow, error) {
@@ -87,11 +87,21 @@ func (fakeEngine) PendingFlow(ctx context.Context, id string) (*oauth.Flow, erro
 	return nil, &oauth.Error{Code: oauth.CodeInvalidState, Description: "unknown"}
 }
 
+// PendingSetup and FinishSetup know no setup: the setup page is tested
+// against the real engine (setup_test.go).
+func (fakeEngine) PendingSetup(ctx context.Context, id string) (*oauth.Setup, error) {
+	return nil, &oauth.Error{Code: oauth.CodeInvalidState, Description: "unknown"}
+}
+
+func (fakeEngine) FinishSetup(ctx context.Context, id, key, clientID string, secret oauth.Secret) (*oauth.Flow, *oauth.App, error) {
+	return nil, nil, &oauth.Error{Code: oauth.CodeInvalidState, Description: "unknown"}
+}
+
 // CompleteFlow is Complete bound to the page's login: an answer whose
 // state is "other" belongs to another pending login.
-func (e fakeEngine) CompleteFlow(ctx context.Context, flowID, id string, q url.Values, landed string) (*oauth.App, *oauth.Token, error) {
+func (e fakeEngine) CompleteFlow(ctx context.Context, flowID, id string, q url.Values, landed string) (*oauth.App, error) {
 	if q.Get("state") == "other" {
-		return nil, nil, otherLogin
+		return nil, otherLogin
 	}
 	return e.Complete(ctx, id, q, landed)
 }
@@ -102,12 +112,12 @@ type counting struct {
 	n atomic.Int32
 }
 
-func (e *counting) Complete(ctx context.Context, id string, q url.Values, landed string) (*oauth.App, *oauth.Token, error) {
+func (e *counting) Complete(ctx context.Context, id string, q url.Values, landed string) (*oauth.App, error) {
 	e.n.Add(1)
 	return e.fakeEngine.Complete(ctx, id, q, landed)
 }
 
-func (e *counting) CompleteFlow(ctx context.Context, flowID, id string, q url.Values, landed string) (*oauth.App, *oauth.Token, error) {
+func (e *counting) CompleteFlow(ctx context.Context, flowID, id string, q url.Values, landed string) (*oauth.App, error) {
 	e.n.Add(1)
 	return e.fakeEngine.CompleteFlow(ctx, flowID, id, q, landed)
 }

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/OpenVoiceOS/ovos-oauth/internal/bus"
+	"github.com/OpenVoiceOS/ovos-oauth/web/relay"
 )
 
 // Config is the daemon's settings once every source has been merged and every
@@ -237,18 +238,11 @@ func checkBusURL(s string) error {
 	return nil
 }
 
-// checkRelayURL accepts an absolute https URL without query, fragment or
-// user info: it is registered at providers as a redirect URI, which they
-// compare exactly.
+// checkRelayURL accepts what the relay page can be served at: it is
+// registered at providers as a redirect URI, which they compare exactly.
 func checkRelayURL(s string) error {
-	u, err := url.Parse(s)
-	switch {
-	case err != nil:
-		return fmt.Errorf("%q is not a URL", s)
-	case u.Scheme != "https":
-		return fmt.Errorf("%q is not an https:// URL (providers that need a relay refuse plain http)", s)
-	case u.Host == "" || u.User != nil || u.RawQuery != "" || u.Fragment != "":
-		return fmt.Errorf("%q must be https://host/path, without user info, query or fragment", s)
+	if err := relay.CheckPageURL(s); err != nil {
+		return fmt.Errorf("%q %w", s, err)
 	}
 	return nil
 }

@@ -21,6 +21,7 @@ import (
 	"github.com/spf13/viper"
 
 	"github.com/OpenVoiceOS/ovos-oauth/internal/bus"
+	"github.com/OpenVoiceOS/ovos-oauth/internal/i18n"
 )
 
 // ErrHelp is returned by Load when -h or --help was given, after the usage
@@ -73,11 +74,15 @@ func envName(key string) string  { return envPrefix + strings.ToUpper(key) }
 // "serve"), the environment as getenv reports it, ovos-oauth's config files
 // and the OVOS mycroft.conf stack, and validates it. It reads no other
 // environment: $HOME and the XDG variables come from getenv too. With -h or
-// --help it writes the usage to stderr and returns ErrHelp. Load is safe to
-// call concurrently.
+// --help it writes the usage to stderr, in the language Lang finds, and
+// returns ErrHelp. Load is safe to call concurrently.
 func Load(args []string, getenv func(string) string, stderr io.Writer) (Config, error) {
-	l := loader{routeFile: "/proc/net/route", interfaces: systemInterfaces}
-	return l.load(args, getenv, stderr)
+	return defaultLoader().load(args, getenv, stderr)
+}
+
+// defaultLoader reads this machine.
+func defaultLoader() loader {
+	return loader{routeFile: "/proc/net/route", interfaces: systemInterfaces}
 }
 
 // loader holds what Load reads of the machine besides files and the
@@ -88,30 +93,69 @@ type loader struct {
 }
 
 func (l loader) load(args []string, getenv func(string) string, stderr io.Writer) (Config, error) {
-	flags := newFlagSet(stderr)
+	flags, err := l.parseFlags(args, getenv, stderr)
+	if err != nil {
+		return Config{}, err
+	}
+	c, set, err := readSettings(flags, getenv)
+	if err != nil {
+		return Config{}, err
+	}
+	ovos, err := readMycroftStack(mycroftPaths(getenv))
+	if err != nil {
+		return Config{}, err
+	}
+	if err := l.fillIn(&c, ovos, getenv); err != nil {
+		return Config{}, err
+	}
+	// OVOS's default is true without a key, where it has no effect, and
+	// false with one: false does for both.
+	if !set["bus_allow_unencrypted"] && !flags.Changed(flagName("bus_allow_unencrypted")) && ovos.allowUnencrypted != nil {
+		c.BusAllowUnencrypted = *ovos.allowUnencrypted
+	}
+	c.LogFormat = strings.ToLower(c.LogFormat)
+	c.LogLevel = strings.ToLower(c.LogLevel)
+
+	if err := c.Validate(); err != nil {
+		return Config{}, err
+	}
+	return c, nil
+}
+
+// parseFlags parses serve's command line. With -h or --help it writes the
+// usage to stderr and returns ErrHelp.
+func (l loader) parseFlags(args []string, getenv func(string) string, stderr io.Writer) (*pflag.FlagSet, error) {
+	flags := newFlagSet(i18n.For(i18n.Fallback))
 	if err := flags.Parse(args); err != nil {
 		if errors.Is(err, pflag.ErrHelp) {
-			return Config{}, ErrHelp
+			fmt.Fprint(stderr, usage(i18n.For(l.lang(args, getenv))))
+			return nil, ErrHelp
 		}
-		return Config{}, err
+		return nil, err
 	}
 	// "--embedded-bus host:port", with a space, as before the flag could
 	// stand alone: the word after it is its value when it is an address.
 	if eb := flags.Lookup("embedded-bus"); eb.Changed && eb.Value.String() == EmbeddedAuto && flags.NArg() > 0 {
 		if err := checkHostPort(flags.Arg(0)); err != nil {
-			return Config{}, fmt.Errorf("embedded_bus: %w", err)
+			return nil, fmt.Errorf("embedded_bus: %w", err)
 		}
 		if err := eb.Value.Set(flags.Arg(0)); err != nil {
-			return Config{}, err
+			return nil, err
 		}
 		if err := flags.Parse(flags.Args()[1:]); err != nil {
-			return Config{}, err
+			return nil, err
 		}
 	}
 	if flags.NArg() > 0 {
-		return Config{}, fmt.Errorf("unexpected argument %q", flags.Arg(0))
+		return nil, fmt.Errorf("unexpected argument %q", flags.Arg(0))
 	}
+	return flags, nil
+}
 
+// readSettings merges the parsed flags, ovos-oauth's config files and the
+// environment into a Config, and returns it with the keys that a file or
+// the environment set.
+func readSettings(flags *pflag.FlagSet, getenv func(string) string) (Config, map[string]bool, error) {
 	// Viper's own order does the rest: a changed flag beats the config
 	// layer, which beats a flag's default. Files and then the environment
 	// are merged into the config layer, so the environment beats the files.
@@ -120,7 +164,7 @@ func (l loader) load(args []string, getenv func(string) string, stderr io.Writer
 	v := viper.New()
 	for _, k := range keys {
 		if err := v.BindPFlag(k, flags.Lookup(flagName(k))); err != nil {
-			return Config{}, err
+			return Config{}, nil, err
 		}
 	}
 	explicit, _ := flags.GetString("config")
@@ -129,16 +173,16 @@ func (l loader) load(args []string, getenv func(string) string, stderr io.Writer
 	}
 	files, err := configFiles(explicit, getenv)
 	if err != nil {
-		return Config{}, err
+		return Config{}, nil, err
 	}
-	set := make(map[string]bool) // keys a file or the environment sets
+	set := make(map[string]bool)
 	for _, f := range files {
 		m, err := readConfigFile(f)
 		if err != nil {
-			return Config{}, err
+			return Config{}, nil, err
 		}
 		if err := v.MergeConfigMap(m); err != nil {
-			return Config{}, fmt.Errorf("config file %s: %w", f, err)
+			return Config{}, nil, fmt.Errorf("config file %s: %w", f, err)
 		}
 		for k := range m {
 			set[k] = true
@@ -146,23 +190,24 @@ func (l loader) load(args []string, getenv func(string) string, stderr io.Writer
 	}
 	env, err := envSettings(getenv)
 	if err != nil {
-		return Config{}, err
+		return Config{}, nil, err
 	}
 	for k := range env {
 		set[k] = true
 	}
 	if err := v.MergeConfigMap(env); err != nil {
-		return Config{}, fmt.Errorf("environment: %w", err)
+		return Config{}, nil, fmt.Errorf("environment: %w", err)
 	}
 	var c Config
 	if err := v.UnmarshalExact(&c, viper.DecodeHook(durationHook)); err != nil {
-		return Config{}, fmt.Errorf("settings: %w", decodeError(err))
+		return Config{}, nil, fmt.Errorf("settings: %w", decodeError(err))
 	}
+	return c, set, nil
+}
 
-	ovos, err := readMycroftStack(mycroftPaths(getenv))
-	if err != nil {
-		return Config{}, err
-	}
+// fillIn gives the settings left empty their values from the OVOS
+// configuration or this machine, and makes the paths absolute.
+func (l loader) fillIn(c *Config, ovos mycroftConf, getenv func(string) string) error {
 	if c.EmbeddedBus == EmbeddedAuto {
 		// Host the bus where the daemon would otherwise look for it.
 		u := c.BusURL
@@ -171,7 +216,7 @@ func (l loader) load(args []string, getenv func(string) string, stderr io.Writer
 		}
 		addr, err := listenAddrOf(u)
 		if err != nil {
-			return Config{}, fmt.Errorf("embedded_bus: %w", err)
+			return fmt.Errorf("embedded_bus: %w", err)
 		}
 		c.EmbeddedBus = addr
 	}
@@ -204,74 +249,92 @@ func (l loader) load(args []string, getenv func(string) string, stderr io.Writer
 	if c.BusSecretKey == "" && ovos.secretKey != nil {
 		// Checked here, where the file that set it is known.
 		if err := checkSecretKey(*ovos.secretKey); err != nil {
-			return Config{}, fmt.Errorf("websocket.secret_key in %s: %w", ovos.secretKeyFile, err)
+			return fmt.Errorf("websocket.secret_key in %s: %w", ovos.secretKeyFile, err)
 		}
 		c.BusSecretKey = *ovos.secretKey
-	}
-	// OVOS's default is true without a key, where it has no effect, and
-	// false with one: false does for both.
-	if !set["bus_allow_unencrypted"] && !flags.Changed(flagName("bus_allow_unencrypted")) && ovos.allowUnencrypted != nil {
-		c.BusAllowUnencrypted = *ovos.allowUnencrypted
 	}
 	if c.Lang == "" {
 		c.Lang = ovos.language()
 	}
-	c.LogFormat = strings.ToLower(c.LogFormat)
-	c.LogLevel = strings.ToLower(c.LogLevel)
-
-	if err := c.Validate(); err != nil {
-		return Config{}, err
-	}
-	return c, nil
+	return nil
 }
 
-const usageIntro = `Usage: ovos-oauth serve [flags]
+// usage is serve's --help in the language of p: the text above the flags,
+// then the flags.
+func usage(p *i18n.Printer) string {
+	return p.Text(i18n.CLIUsageServe) + "\n\n" + p.Text(i18n.CLIUsageFlags) + "\n" + FlagUsages(p, newFlagSet(p))
+}
 
-Every flag is also a config file key (--bus-url is bus_url) and an
-environment variable (OVOS_OAUTH_BUS_URL). Flags win over the environment,
-the environment over config files, config files over mycroft.conf. An empty
-value means the default.
-
-Config files: --config or $OVOS_OAUTH_CONFIG names one YAML or JSON file.
-Otherwise /etc/ovos-oauth/config.{yaml,yml,json} (the directory is
-$OVOS_OAUTH_SYSTEM_CONFIG_DIR if set) is read, then
-$XDG_CONFIG_HOME/ovos-oauth/config.{yaml,yml,json} over it.
-
-Flags:
-`
-
-func newFlagSet(stderr io.Writer) *pflag.FlagSet {
+// newFlagSet makes serve's flags, described in the language of p.
+func newFlagSet(p *i18n.Printer) *pflag.FlagSet {
 	fs := pflag.NewFlagSet("ovos-oauth serve", pflag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs.SetOutput(io.Discard)
 	fs.SortFlags = false
-	fs.Usage = func() { fmt.Fprint(stderr, usageIntro+fs.FlagUsages()) }
+	// load writes the usage once it knows the language.
+	fs.Usage = func() {}
 
 	// Defaults that depend on the machine are filled after merging, so
 	// their flags default to empty and say where the value comes from.
 	// The other defaults live here alone: viper falls back to them.
-	fs.String("config", "", "read settings from this YAML or JSON `file`")
-	fs.String("bus-url", "", "OVOS messagebus `URL`, ws:// or wss:// (default: mycroft.conf's websocket block, else ws://127.0.0.1:8181/core; with --embedded-bus, that bus)")
-	fs.String("embedded-bus", "", "host an OVOS-compatible messagebus in-process at `host:port`; alone (or \"auto\"), at --bus-url's address, else mycroft.conf's, else 127.0.0.1:8181 (default: none)")
+	fs.String("config", "", p.Text(i18n.CLIFlagServeConfig))
+	fs.String("bus-url", "", p.Text(i18n.CLIFlagServeBusURL))
+	fs.String("embedded-bus", "", p.Text(i18n.CLIFlagServeEmbeddedBus))
 	fs.Lookup("embedded-bus").NoOptDefVal = EmbeddedAuto
-	fs.String("data-dir", "", "`directory` of the token database and QR codes (default: $STATE_DIRECTORY, else $XDG_DATA_HOME/ovos-oauth, else ~/.local/share/ovos-oauth)")
-	fs.String("listen", "", "`host:port` of the OAuth callback server (default: 0.0.0.0:36536, the port from mycroft.conf's PHAL.ovos-PHAL-plugin-oauth.port)")
-	fs.String("public-host", "", "`address` phones reach this device at, in redirect URIs and QR codes (default: the IPv4 address of the default route's interface)")
-	fs.String("qr-dir", "", "`directory` for QR code PNGs, readable by the GUI, also as another user (default: $TMPDIR/ovos-oauth-<uid>/qr, $TMPDIR being /tmp when unset)")
-	fs.Duration("flow-ttl", 10*time.Minute, "how long a pending login stays valid")
+	fs.String("data-dir", "", p.Text(i18n.CLIFlagServeDataDir))
+	fs.String("listen", "", p.Text(i18n.CLIFlagServeListen))
+	fs.String("public-host", "", p.Text(i18n.CLIFlagServePublicHost))
+	fs.String("qr-dir", "", p.Text(i18n.CLIFlagServeQRDir))
+	fs.Duration("flow-ttl", 10*time.Minute, p.Text(i18n.CLIFlagServeFlowTTL))
 	warning := durationValue(14 * 24 * time.Hour)
-	fs.Var(&warning, "reauth-warning", "how long before a login ends skills are told (oauth.reauth.upcoming), then once a day: a `duration` such as 14d or 72h")
-	fs.String("log-format", "text", "log `format`: text or json")
-	fs.String("log-level", "info", "log `level`: debug, info, warn or error")
-	fs.Bool("mirror-ovos-utils", true, "mirror tokens into ovos_utils' JSON files")
-	fs.String("relay-url", "", "HTTPS `URL` of a hosted relay page (web/relay/index.html): apps without a login mode of their own log in through it (default: none)")
-	fs.String("secrets-key-file", "", "`file` of the key that seals the database's secrets, made (0600) when missing for a new or unsealed database; back it up with the database (default: $CREDENTIALS_DIRECTORY/ovos-oauth.key if it exists, else <data-dir>/secrets.key)")
-	fs.String("bus-secret-key", "", "`key` of an encrypted bus, 16, 24 or 32 characters, as the bus's websocket.secret_key; prefer the environment or a config file, which other users cannot list (default: mycroft.conf's websocket.secret_key, else none: a plain bus)")
-	fs.Bool("bus-allow-unencrypted", false, "on an encrypted bus, also accept plain frames (default: mycroft.conf's websocket.allow_unencrypted, else false)")
-	fs.String("import-from", "", "`directory` of ovos-PHAL-plugin-oauth's ovos_oauth_apps.json and ovos_oauth.json, imported at start while the database has no apps (default: $XDG_CACHE_HOME/mycroft/json_database, else ~/.cache/mycroft/json_database)")
-	fs.Bool("import-on-start", true, "import those files at start while the database has no apps (the system unit runs \"ovos-oauth import --service\" before the daemon instead)")
-	fs.String("metrics-listen", "", "serve Prometheus metrics at http://`host:port`/metrics (default: none)")
-	fs.String("lang", "", "`language` of the pages phones show, such as de-de or pt-PT; English where ovos-oauth has no messages in it (default: mycroft.conf's lang, else en-us)")
+	fs.Var(&warning, "reauth-warning", p.Text(i18n.CLIFlagServeReauthWarning))
+	fs.String("log-format", "text", p.Text(i18n.CLIFlagServeLogFormat))
+	fs.String("log-level", "info", p.Text(i18n.CLIFlagServeLogLevel))
+	fs.Bool("mirror-ovos-utils", true, p.Text(i18n.CLIFlagServeMirrorOvosUtils))
+	fs.String("relay-url", "", p.Text(i18n.CLIFlagServeRelayURL))
+	fs.String("secrets-key-file", "", p.Text(i18n.CLIFlagServeSecretsKeyFile))
+	fs.String("bus-secret-key", "", p.Text(i18n.CLIFlagServeBusSecretKey))
+	fs.Bool("bus-allow-unencrypted", false, p.Text(i18n.CLIFlagServeBusAllowUnencrypted))
+	fs.String("import-from", "", p.Text(i18n.CLIFlagServeImportFrom))
+	fs.Bool("import-on-start", true, p.Text(i18n.CLIFlagServeImportOnStart))
+	fs.String("metrics-listen", "", p.Text(i18n.CLIFlagServeMetricsListen))
+	fs.String("lang", "", p.Text(i18n.CLIFlagServeLang))
 	return fs
+}
+
+// Lang returns the language tag of a command's output: the lang Load
+// finds, reading of args only --config and --lang, so that a command
+// knows it before it parses its other flags, which may not be serve's,
+// and speaks it in its --help and usage errors too. It returns "" (for
+// English) when the settings do not load: the command's own Load says why.
+func Lang(args []string, getenv func(string) string) string {
+	return defaultLoader().lang(args, getenv)
+}
+
+func (l loader) lang(args []string, getenv func(string) string) string {
+	var conf []string
+	for i := 0; i < len(args); i++ {
+		name, value, ok := strings.Cut(args[i], "=")
+		if name == "--" {
+			break
+		}
+		if name != "--config" && name != "--lang" {
+			continue
+		}
+		if !ok {
+			if i+1 == len(args) {
+				break
+			}
+			i++
+			value = args[i]
+		}
+		// One word, so that a value never reads as a flag.
+		conf = append(conf, name+"="+value)
+	}
+	c, err := l.load(conf, getenv, io.Discard)
+	if err != nil {
+		return ""
+	}
+	return c.Lang
 }
 
 // configFiles lists the config files to read, lowest precedence first. An

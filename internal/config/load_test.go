@@ -19,6 +19,8 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/spf13/pflag"
+
+	"github.com/OpenVoiceOS/ovos-oauth/internal/i18n"
 )
 
 // testEnv is a hermetic machine for Load: its environment points every
@@ -554,6 +556,8 @@ func TestLoadErrors(t *testing.T) {
 		{name: "wildcard public host", args: []string{"--public-host", "0.0.0.0"}, want: []string{"public_host:"}},
 		{name: "plain http relay", args: []string{"--relay-url", "http://relay.example/"}, want: []string{"relay_url:", "https://"}},
 		{name: "relay with a query", env: map[string]string{"OVOS_OAUTH_RELAY_URL": "https://relay.example/?x=1"}, want: []string{"relay_url:", "query"}},
+		{name: "relay with an empty query", args: []string{"--relay-url", "https://relay.example/?"}, want: []string{"relay_url:", "query"}},
+		{name: "relay with an empty fragment", args: []string{"--relay-url", "https://relay.example/#"}, want: []string{"relay_url:", "fragment"}},
 		{name: "bad embedded bus", args: []string{"--embedded-bus", "9000"}, want: []string{"embedded_bus:"}},
 		{name: "malformed mycroft.conf", files: map[string]string{"etc/xdg/mycroft/mycroft.conf": "{\n  \"websocket\": {\"port\": 8181,}\n}"},
 			want: []string{"etc/xdg/mycroft/mycroft.conf", "line 2"}},
@@ -718,7 +722,7 @@ func TestKeys(t *testing.T) {
 	if diff := cmp.Diff(keys, tags); diff != "" {
 		t.Errorf("keys differ from Config's mapstructure tags (-keys +tags):\n%s", diff)
 	}
-	fs := newFlagSet(io.Discard)
+	fs := newFlagSet(i18n.For(i18n.Fallback))
 	for _, k := range keys {
 		if fs.Lookup(flagName(k)) == nil {
 			t.Errorf("no flag --%s for key %s", flagName(k), k)

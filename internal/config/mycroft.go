@@ -182,37 +182,7 @@ func parseMycroftConf(data []byte) (mycroftConf, error) {
 	if c.lang, err = field[string](top, "lang", "lang"); err != nil {
 		return c, err
 	}
-	ws, err := object(top, "websocket", "websocket")
-	if err != nil {
-		return c, err
-	}
-	if c.host, err = field[string](ws, "host", "websocket.host"); err != nil {
-		return c, err
-	}
-	if c.host != nil && !isBusHost(*c.host) {
-		return c, fmt.Errorf("websocket.host: %q is not a host name or IP address", *c.host)
-	}
-	if c.port, err = port(ws, "port", "websocket.port", 1); err != nil {
-		return c, err
-	}
-	if c.route, err = field[string](ws, "route", "websocket.route"); err != nil {
-		return c, err
-	}
-	if c.route != nil && !isRoute(*c.route) {
-		return c, fmt.Errorf("websocket.route: %q is not a URL path", *c.route)
-	}
-	if c.ssl, err = field[bool](ws, "ssl", "websocket.ssl"); err != nil {
-		return c, err
-	}
-	if raw, ok := ws["secret_key"]; ok {
-		// Not field: its error would quote the value.
-		var k *string
-		if err := json.Unmarshal(raw, &k); err != nil {
-			return c, errors.New("websocket.secret_key: not a string")
-		}
-		c.secretKey = (*Secret)(k)
-	}
-	if c.allowUnencrypted, err = field[bool](ws, "allow_unencrypted", "websocket.allow_unencrypted"); err != nil {
+	if err := c.readWebsocket(top); err != nil {
 		return c, err
 	}
 	phal, err := object(top, "PHAL", "PHAL")
@@ -228,6 +198,45 @@ func parseMycroftConf(data []byte) (mycroftConf, error) {
 		return c, err
 	}
 	return c, nil
+}
+
+// readWebsocket reads the websocket block of top, a mycroft.conf: the bus's
+// address and its encryption.
+func (c *mycroftConf) readWebsocket(top map[string]json.RawMessage) error {
+	ws, err := object(top, "websocket", "websocket")
+	if err != nil {
+		return err
+	}
+	if c.host, err = field[string](ws, "host", "websocket.host"); err != nil {
+		return err
+	}
+	if c.host != nil && !isBusHost(*c.host) {
+		return fmt.Errorf("websocket.host: %q is not a host name or IP address", *c.host)
+	}
+	if c.port, err = port(ws, "port", "websocket.port", 1); err != nil {
+		return err
+	}
+	if c.route, err = field[string](ws, "route", "websocket.route"); err != nil {
+		return err
+	}
+	if c.route != nil && !isRoute(*c.route) {
+		return fmt.Errorf("websocket.route: %q is not a URL path", *c.route)
+	}
+	if c.ssl, err = field[bool](ws, "ssl", "websocket.ssl"); err != nil {
+		return err
+	}
+	if raw, ok := ws["secret_key"]; ok {
+		// Not field: its error would quote the value.
+		var k *string
+		if err := json.Unmarshal(raw, &k); err != nil {
+			return errors.New("websocket.secret_key: not a string")
+		}
+		c.secretKey = (*Secret)(k)
+	}
+	if c.allowUnencrypted, err = field[bool](ws, "allow_unencrypted", "websocket.allow_unencrypted"); err != nil {
+		return err
+	}
+	return nil
 }
 
 // uncomment blanks whole-line comments, keeping the line count so that

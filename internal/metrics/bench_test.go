@@ -32,7 +32,7 @@ func BenchmarkScrape(b *testing.B) {
 		b.Run("apps="+strconv.Itoa(n), func(b *testing.B) {
 			db := storetest.Open(b)
 			oauthtest.Seed(b, db, n, time.Now())
-			e := oauth.NewEngine(db, "http://192.0.2.1:36536", slog.New(slog.DiscardHandler))
+			e := oauth.NewEngine(db, nil, "http://192.0.2.1:36536", slog.New(slog.DiscardHandler))
 			m := metrics.New(api.RequestTypes(), e.AppsNeedingReauth, discard)
 			for _, typ := range api.RequestTypes() {
 				m.Request(typ, metrics.OK, time.Millisecond)

@@ -11,7 +11,6 @@ package metrics
 
 import (
 	"context"
-	"errors"
 	"log/slog"
 	"math"
 	"net"
@@ -25,6 +24,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/OpenVoiceOS/ovos-oauth/internal/api"
+	"github.com/OpenVoiceOS/ovos-oauth/internal/graceful"
 	"github.com/OpenVoiceOS/ovos-oauth/internal/oauth"
 )
 
@@ -138,14 +138,7 @@ func New(requestTypes []string, needingReauth func() (int, error), logger *slog.
 	reauth := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Namespace: namespace, Name: "apps_needing_reauth",
 		Help: "Apps whose refresh token the provider refused for good: they need a new login. Read from the store at each scrape.",
-	}, func() float64 {
-		n, err := needingReauth()
-		if err != nil {
-			m.logger.Warn("apps needing a new login not counted", "err", err)
-			return math.NaN()
-		}
-		return float64(n)
-	})
+	}, m.gauge("apps needing a new login", needingReauth))
 	m.reg.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
@@ -154,7 +147,13 @@ func New(requestTypes []string, needingReauth func() (int, error), logger *slog.
 		m.busConnects, m.busReconnects,
 		m.requests, m.duration,
 	)
-	// The series a dashboard plots from zero exist from the start.
+	m.startSeries()
+	return m
+}
+
+// startSeries makes the series a dashboard plots from zero exist from the
+// start.
+func (m *Metrics) startSeries() {
 	for _, mode := range Modes {
 		m.loginsStarted.WithLabelValues(mode)
 		m.loginsCompleted.WithLabelValues(mode)
@@ -162,7 +161,6 @@ func New(requestTypes []string, needingReauth func() (int, error), logger *slog.
 	for _, typ := range m.types {
 		m.requests.WithLabelValues(typ, OK)
 	}
-	return m
 }
 
 // CountLoginsEnding adds the gauge of the apps whose login ends within the
@@ -172,14 +170,20 @@ func (m *Metrics) CountLoginsEnding(count func() (int, error)) {
 	m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Namespace: namespace, Name: "apps_login_ending",
 		Help: "Apps whose login ends within reauth_warning, or has ended, with no new login yet: their skills are told (oauth.reauth.upcoming). Read from the store at each scrape.",
-	}, func() float64 {
+	}, m.gauge("apps whose login ends", count)))
+}
+
+// gauge reads a gauge's value from count at a scrape; a failure, logged
+// as what is "not counted", makes it NaN.
+func (m *Metrics) gauge(what string, count func() (int, error)) func() float64 {
+	return func() float64 {
 		n, err := count()
 		if err != nil {
-			m.logger.Warn("apps whose login ends not counted", "err", err)
+			m.logger.Warn(what+" not counted", "err", err)
 			return math.NaN()
 		}
 		return float64(n)
-	}))
+	}
 }
 
 // Registry is the registry the metrics are on, for tests and for more
@@ -265,18 +269,5 @@ func (m *Metrics) Serve(ctx context.Context, ln net.Listener) error {
 		MaxHeaderBytes:    maxHeaderBytes,
 		ErrorLog:          slog.NewLogLogger(m.logger.Handler(), slog.LevelDebug),
 	}
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
-	select {
-	case err := <-errc:
-		return err
-	case <-ctx.Done():
-	}
-	sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
-	defer cancel()
-	err := srv.Shutdown(sctx)
-	if serr := <-errc; !errors.Is(serr, http.ErrServerClosed) && err == nil {
-		err = serr
-	}
-	return err
+	return graceful.Serve(ctx, srv, ln, shutdownTimeout)
 }

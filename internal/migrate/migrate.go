@@ -76,9 +76,83 @@ type Imported struct {
 // Skipped is an entry that was not imported, and why. Name is the entry's
 // key (a munged id), or "" when the whole file could not be read.
 type Skipped struct {
-	File   string
-	Name   string
+	File string
+	Name string
+	// Reason says why in English, for the log.
 	Reason string
+	// Problems says why as codes, for a person in their language.
+	Problems []Problem
+}
+
+// SkipReason is a code of why an entry or a file was skipped.
+type SkipReason string
+
+// The reasons an entry or a file is skipped.
+const (
+	SkipFileNotObject SkipReason = "file_not_object" // the whole file is not a JSON object
+	SkipBadID         SkipReason = "bad_id"          // the key is not a munged id
+	SkipNotObject     SkipReason = "not_object"      // the entry is not a JSON object
+	SkipMissing       SkipReason = "missing"         // Field is missing
+	SkipNotURL        SkipReason = "not_url"         // Field is not an http or https URL
+	SkipNotString     SkipReason = "not_string"      // Field is not a string
+	SkipNotBool       SkipReason = "not_bool"        // Field is not true or false
+	SkipNotNumber     SkipReason = "not_number"      // Field is not a number
+	SkipNoApp         SkipReason = "no_app"          // a token whose app is not in AppsFile
+	SkipAppSkipped    SkipReason = "app_skipped"     // a token whose app was skipped
+)
+
+// Problem is one reason an entry was skipped; Field is the entry's field
+// it is about, if any.
+type Problem struct {
+	Reason SkipReason
+	Field  string
+}
+
+// String says the problem in English.
+func (p Problem) String() string {
+	switch p.Reason {
+	case SkipFileNotObject:
+		return mirror.ErrNotObject.Error()
+	case SkipBadID:
+		return "not a valid munged id (<skill_id>_<app_id>, letters, digits, '.', '_' and '-')"
+	case SkipNotObject:
+		return "not a JSON object"
+	case SkipMissing:
+		return p.Field + " is missing"
+	case SkipNotURL:
+		return p.Field + " is not an http or https URL"
+	case SkipNotString:
+		return p.Field + " is not a string"
+	case SkipNotBool:
+		return p.Field + " is not true or false"
+	case SkipNotNumber:
+		return p.Field + " is not a number"
+	case SkipNoApp:
+		return "no app of that name in " + AppsFile
+	case SkipAppSkipped:
+		return "its app in " + AppsFile + " was skipped"
+	}
+	return string(p.Reason)
+}
+
+// problems is the error of an entry that cannot be imported.
+type problems []Problem
+
+func (e problems) Error() string {
+	words := make([]string, len(e))
+	for i, p := range e {
+		words[i] = p.String()
+	}
+	return strings.Join(words, "; ")
+}
+
+// skip is the Skipped of entry name of file, for err.
+func skip(file, name string, err error) Skipped {
+	sk := Skipped{File: file, Name: name, Reason: err.Error()}
+	if ps, ok := errors.AsType[problems](err); ok {
+		sk.Problems = ps
+	}
+	return sk
 }
 
 // Files is what the plugin's two files in Dir hold: their entries, keyed by
@@ -113,14 +187,14 @@ func Read(dir string) (Files, error) {
 		if !errors.Is(err, mirror.ErrNotObject) {
 			return f, fmt.Errorf("read %s: %w", AppsFile, err)
 		}
-		f.Skipped = append(f.Skipped, Skipped{File: AppsFile, Reason: err.Error()})
+		f.Skipped = append(f.Skipped, Skipped{File: AppsFile, Reason: err.Error(), Problems: []Problem{{Reason: SkipFileNotObject}}})
 	}
 	f.Tokens, err = files.Tokens()
 	if err != nil {
 		if !errors.Is(err, mirror.ErrNotObject) {
 			return f, fmt.Errorf("read %s: %w", TokensFile, err)
 		}
-		f.Skipped = append(f.Skipped, Skipped{File: TokensFile, Reason: err.Error()})
+		f.Skipped = append(f.Skipped, Skipped{File: TokensFile, Reason: err.Error(), Problems: []Problem{{Reason: SkipFileNotObject}}})
 	}
 	return f, nil
 }
@@ -147,18 +221,7 @@ func ImportFiles(st oauth.Store, f Files, now time.Time) (Report, error) {
 	rep := Report{Skipped: slices.Clone(f.Skipped)}
 	apps, tokens := f.Apps, f.Tokens
 
-	// An app is ovos-oauth's when either of its entries carries the mark.
-	mirrored := make(map[string]bool)
-	for id, raw := range apps {
-		if mirror.Marked(raw) {
-			mirrored[id] = true
-		}
-	}
-	for id, raw := range tokens {
-		if !mirrored[id] && mirror.Marked(raw) {
-			mirrored[id] = true
-		}
-	}
+	mirrored := mirroredApps(apps, tokens)
 	rep.Mirrored = slices.Sorted(maps.Keys(mirrored))
 
 	unread := make(map[string]bool) // apps skipped
@@ -168,7 +231,7 @@ func ImportFiles(st oauth.Store, f Files, now time.Time) (Report, error) {
 		}
 		app, guessed, err := parseApp(id, apps[id], now)
 		if err != nil {
-			rep.Skipped = append(rep.Skipped, Skipped{File: AppsFile, Name: id, Reason: err.Error()})
+			rep.Skipped = append(rep.Skipped, skip(AppsFile, id, err))
 			unread[id] = true
 			continue
 		}
@@ -182,7 +245,7 @@ func ImportFiles(st oauth.Store, f Files, now time.Time) (Report, error) {
 		var tok *oauth.Token
 		if raw, ok := tokens[id]; ok {
 			if tok, err = parseToken(raw, now); err != nil {
-				rep.Skipped = append(rep.Skipped, Skipped{File: TokensFile, Name: id, Reason: err.Error()})
+				rep.Skipped = append(rep.Skipped, skip(TokensFile, id, err))
 			}
 		}
 		if err := st.PutApp(app, false); err != nil {
@@ -201,12 +264,29 @@ func ImportFiles(st oauth.Store, f Files, now time.Time) (Report, error) {
 		switch _, ok := apps[id]; {
 		case mirrored[id]:
 		case !ok:
-			rep.Skipped = append(rep.Skipped, Skipped{File: TokensFile, Name: id, Reason: "no app of that name in " + AppsFile})
+			rep.Skipped = append(rep.Skipped, skip(TokensFile, id, problems{{Reason: SkipNoApp}}))
 		case unread[id]:
-			rep.Skipped = append(rep.Skipped, Skipped{File: TokensFile, Name: id, Reason: "its app in " + AppsFile + " was skipped"})
+			rep.Skipped = append(rep.Skipped, skip(TokensFile, id, problems{{Reason: SkipAppSkipped}}))
 		}
 	}
 	return rep, nil
+}
+
+// mirroredApps returns the apps ovos-oauth's mirror wrote: those with an
+// entry in apps or tokens that carries its mark.
+func mirroredApps(apps, tokens map[string]json.RawMessage) map[string]bool {
+	mirrored := make(map[string]bool)
+	for id, raw := range apps {
+		if mirror.Marked(raw) {
+			mirrored[id] = true
+		}
+	}
+	for id, raw := range tokens {
+		if !mirrored[id] && mirror.Marked(raw) {
+			mirrored[id] = true
+		}
+	}
+	return mirrored
 }
 
 // parseApp reads one entry of the apps file. guessed reports a munged id
@@ -214,11 +294,11 @@ func ImportFiles(st oauth.Store, f Files, now time.Time) (Report, error) {
 func parseApp(id string, raw json.RawMessage, now time.Time) (app *oauth.App, guessed bool, err error) {
 	skillID, appID, guessed, ok := splitMungedID(id)
 	if !ok {
-		return nil, false, errors.New("not a valid munged id (<skill_id>_<app_id>, letters, digits, '.', '_' and '-')")
+		return nil, false, problems{{Reason: SkipBadID}}
 	}
 	var rec map[string]any
 	if err := json.Unmarshal(raw, &rec); err != nil || rec == nil {
-		return nil, false, errors.New("not a JSON object")
+		return nil, false, problems{{Reason: SkipNotObject}}
 	}
 	f := fields{rec: rec}
 	app = &oauth.App{
@@ -271,11 +351,11 @@ func splitMungedID(id string) (skillID, appID string, guessed, ok bool) {
 // checkEndpoint wants an absolute http or https URL, as a registration does.
 func checkEndpoint(name, raw string) error {
 	if raw == "" {
-		return fmt.Errorf("%s is missing", name)
+		return problems{{Reason: SkipMissing, Field: name}}
 	}
 	u, err := url.Parse(raw)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return fmt.Errorf("%s is not an http or https URL", name)
+		return problems{{Reason: SkipNotURL, Field: name}}
 	}
 	return nil
 }
@@ -288,7 +368,7 @@ const maxLifetime = 365 * 24 * time.Hour
 func parseToken(raw json.RawMessage, now time.Time) (*oauth.Token, error) {
 	var rec map[string]any
 	if err := json.Unmarshal(raw, &rec); err != nil || rec == nil {
-		return nil, errors.New("not a JSON object")
+		return nil, problems{{Reason: SkipNotObject}}
 	}
 	f := fields{rec: rec}
 	tok := &oauth.Token{
@@ -303,7 +383,7 @@ func parseToken(raw json.RawMessage, now time.Time) (*oauth.Token, error) {
 		return nil, err
 	}
 	if tok.AccessToken == "" {
-		return nil, errors.New("access_token is missing")
+		return nil, problems{{Reason: SkipMissing, Field: "access_token"}}
 	}
 	// Anyone could have written these numbers: an expiry is believed up to
 	// a year ahead and a lifetime up to a year, as the engine believes a
@@ -339,7 +419,7 @@ func parseToken(raw json.RawMessage, now time.Time) (*oauth.Token, error) {
 // first one of the wrong type. A null is an absent value, as Python's None.
 type fields struct {
 	rec map[string]any
-	bad []string
+	bad problems
 }
 
 func (f *fields) str(key string) string {
@@ -349,7 +429,7 @@ func (f *fields) str(key string) string {
 	case string:
 		return v
 	}
-	f.wrong(key, "a string")
+	f.wrong(key, SkipNotString)
 	return ""
 }
 
@@ -360,7 +440,7 @@ func (f *fields) boolean(key string, def bool) bool {
 	case bool:
 		return v
 	}
-	f.wrong(key, "true or false")
+	f.wrong(key, SkipNotBool)
 	return def
 }
 
@@ -371,14 +451,14 @@ func (f *fields) number(key string) (float64, bool) {
 	case float64:
 		return v, true
 	}
-	f.wrong(key, "a number")
+	f.wrong(key, SkipNotNumber)
 	return 0, false
 }
 
-func (f *fields) wrong(key, want string) {
-	msg := key + " is not " + want
-	if !slices.Contains(f.bad, msg) {
-		f.bad = append(f.bad, msg)
+func (f *fields) wrong(key string, reason SkipReason) {
+	p := Problem{Reason: reason, Field: key}
+	if !slices.Contains(f.bad, p) {
+		f.bad = append(f.bad, p)
 	}
 }
 
@@ -386,5 +466,5 @@ func (f *fields) err() error {
 	if len(f.bad) == 0 {
 		return nil
 	}
-	return errors.New(strings.Join(f.bad, "; "))
+	return f.bad
 }

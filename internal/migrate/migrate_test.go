@@ -593,3 +593,35 @@ func TestImportAbsurdLifetimes(t *testing.T) {
 		})
 	}
 }
+
+// TestSkippedProblems: why an entry or a file was skipped is given as
+// codes too, with the field they are about, for the CLI to word in the
+// user's language.
+func TestSkippedProblems(t *testing.T) {
+	t.Parallel()
+	dir := pluginDir(t, `{"a.b_secret": {"client_secret": 1, "shell_integration": "yes", "auth_endpoint": "https://x.invalid/a", "token_endpoint": "https://x.invalid/t"},
+		"a.b_rel": {"auth_endpoint": "/a", "token_endpoint": "https://x.invalid/t"}, "bad": {}}`,
+		`{"a.b_none": {"access_token": "t"}, "a.b_rel": {"access_token": "t"}}`)
+	rep, err := migrate.Import(openStore(t), dir, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []migrate.Skipped{
+		{File: migrate.AppsFile, Name: "a.b_rel", Problems: []migrate.Problem{{Reason: migrate.SkipNotURL, Field: "auth_endpoint"}}},
+		{File: migrate.AppsFile, Name: "a.b_secret", Problems: []migrate.Problem{{Reason: migrate.SkipNotString, Field: "client_secret"}, {Reason: migrate.SkipNotBool, Field: "shell_integration"}}},
+		{File: migrate.AppsFile, Name: "bad", Problems: []migrate.Problem{{Reason: migrate.SkipBadID}}},
+		{File: migrate.TokensFile, Name: "a.b_none", Problems: []migrate.Problem{{Reason: migrate.SkipNoApp}}},
+		{File: migrate.TokensFile, Name: "a.b_rel", Problems: []migrate.Problem{{Reason: migrate.SkipAppSkipped}}},
+	}
+	if diff := cmp.Diff(rep.Skipped, want, cmpopts.IgnoreFields(migrate.Skipped{}, "Reason")); diff != "" {
+		t.Errorf("Import() skipped (-got +want):\n%s", diff)
+	}
+
+	rep, err = migrate.Import(openStore(t), pluginDir(t, `[1`, `{}`), time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Skipped) != 1 || !slices.Equal(rep.Skipped[0].Problems, []migrate.Problem{{Reason: migrate.SkipFileNotObject}}) {
+		t.Errorf("Import() of a torn file skipped %+v, want the file, file_not_object", rep.Skipped)
+	}
+}

@@ -16,6 +16,8 @@ import (
 	"sync"
 	"time"
 	"unicode/utf8"
+
+	"github.com/OpenVoiceOS/ovos-oauth/internal/atomicfile"
 )
 
 // errNotObject reports a file that does not hold a JSON object. It is left as
@@ -55,7 +57,7 @@ func (f *Files) updateStamp(name string, mu *sync.Mutex, change func(entries map
 	if !change(entries) {
 		return read, false, nil
 	}
-	written, err := writeFileAtomic(path, func(w io.Writer) error { return writeEntries(w, entries) })
+	written, err := writeFile(path, func(w io.Writer) error { return writeEntries(w, entries) })
 	if err != nil {
 		return stamp{}, false, fmt.Errorf("mirror %s: %w", path, err)
 	}
@@ -315,53 +317,13 @@ func marshalValue(v any) (json.RawMessage, error) {
 	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
 }
 
-// writeFileAtomic replaces path with what write writes, through a temporary
-// file in the same directory, so a reader sees the old file or the new one,
-// never a part, and returns what it wrote as os.Stat would describe it.
-// The file gets mode 0600, whatever the one it replaces had: it holds
-// secrets. A missing directory is created 0700, with its missing parents.
-func writeFileAtomic(path string, write func(io.Writer) error) (written os.FileInfo, err error) {
-	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
+// writeFile replaces path with what write writes, whole (atomicfile), and
+// returns what it wrote as os.Stat would describe it. The file gets mode
+// 0600, whatever the one it replaces had: it holds secrets. A missing
+// directory is created 0700, with its missing parents.
+func writeFile(path string, write func(io.Writer) error) (os.FileInfo, error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, err
 	}
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".*.tmp") // mode 0600
-	if err != nil {
-		return nil, err
-	}
-	defer func() {
-		if err != nil {
-			tmp.Close()
-			os.Remove(tmp.Name())
-		}
-	}()
-	if err := write(tmp); err != nil {
-		return nil, err
-	}
-	if err := tmp.Sync(); err != nil {
-		return nil, err
-	}
-	// The file as written: a rename keeps its identity, size and mtime.
-	if written, err = tmp.Stat(); err != nil {
-		return nil, err
-	}
-	if err := tmp.Close(); err != nil {
-		return nil, err
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return nil, err
-	}
-	syncDir(dir)
-	return written, nil
-}
-
-// syncDir makes a rename in dir durable. It is best effort: the new file is
-// in place already, and some filesystems cannot sync a directory.
-func syncDir(dir string) {
-	d, err := os.Open(dir)
-	if err != nil {
-		return
-	}
-	d.Sync()
-	d.Close()
+	return atomicfile.WriteFunc(path, 0o600, write)
 }

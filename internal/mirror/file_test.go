@@ -4,37 +4,8 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
-	"io"
-	"os"
-	"path/filepath"
-	"slices"
 	"testing"
 )
-
-// A write that fails after its temporary file exists removes it.
-func TestWriteFileAtomicCleansUp(t *testing.T) {
-	t.Parallel()
-	dir := t.TempDir()
-	path := filepath.Join(dir, tokensName)
-	// rename(2) cannot replace a non-empty directory, even for root.
-	if err := os.MkdirAll(filepath.Join(path, "occupied"), 0o700); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := writeFileAtomic(path, func(w io.Writer) error { _, err := io.WriteString(w, "{}"); return err }); err == nil {
-		t.Fatal("writeFileAtomic() over a non-empty directory = nil, want an error")
-	}
-	entries, err := os.ReadDir(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var names []string
-	for _, e := range entries {
-		names = append(names, e.Name())
-	}
-	if !slices.Equal(names, []string{tokensName}) {
-		t.Errorf("files left = %v, want only %s", names, tokensName)
-	}
-}
 
 // encodeEntries is writeEntries into memory.
 func encodeEntries(entries map[string]json.RawMessage) ([]byte, error) {

@@ -97,21 +97,8 @@ func (w *Writer) watch(ctx context.Context) {
 		return
 	}
 	defer fw.Close()
-	dir := filepath.Clean(w.files.Dir)
-	for {
-		err := fw.Add(dir)
-		if err == nil {
-			break
-		}
-		if !errors.Is(err, fs.ErrNotExist) {
-			w.logger.Warn("ovos_utils token file not watched: tokens other programs refresh are taken at the daemon's next refresh", "err", err)
-			return
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-w.wrote: // the first write makes the directory
-		}
+	if !w.watchDir(ctx, fw) {
+		return
 	}
 	// What the file holds now is what other programs changed since.
 	w.readTokens(false, true)
@@ -156,6 +143,27 @@ func (w *Writer) watch(ctx context.Context) {
 			armed, written = false, false
 		case <-w.noted:
 			w.tellForeign()
+		}
+	}
+}
+
+// watchDir adds the mirror's directory to fw, once it exists, and reports
+// whether it did before ctx ended; a failure is logged.
+func (w *Writer) watchDir(ctx context.Context, fw *fsnotify.Watcher) bool {
+	dir := filepath.Clean(w.files.Dir)
+	for {
+		err := fw.Add(dir)
+		if err == nil {
+			return true
+		}
+		if !errors.Is(err, fs.ErrNotExist) {
+			w.logger.Warn("ovos_utils token file not watched: tokens other programs refresh are taken at the daemon's next refresh", "err", err)
+			return false
+		}
+		select {
+		case <-ctx.Done():
+			return false
+		case <-w.wrote: // the first write makes the directory
 		}
 	}
 }

@@ -289,18 +289,16 @@ func (w *Writer) Run(ctx context.Context) error {
 		defer watcher.Wait()
 		defer stop()
 	}
+	w.writeLoop(ctx)
+	return nil
+}
+
+// writeLoop writes queued changes until ctx ends, then writes what is
+// queued.
+func (w *Writer) writeLoop(ctx context.Context) {
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
 	defer timer.Stop()
-	sleep := func(d time.Duration) bool {
-		timer.Reset(d)
-		select {
-		case <-ctx.Done():
-			return false
-		case <-timer.C:
-			return true
-		}
-	}
 	// settle fires Settle after the last write that followed a large
 	// one: the burst is over, its garbage can go back.
 	settle := time.NewTimer(time.Hour)
@@ -313,7 +311,7 @@ func (w *Writer) Run(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 			w.flushLogged()
-			return nil
+			return
 		case <-settle.C:
 			if trimDue {
 				trimDue = false
@@ -322,18 +320,9 @@ func (w *Writer) Run(ctx context.Context) error {
 			continue
 		case <-w.wake:
 		}
-		// Let the changes that come with this one join it: a burst of
-		// registrations (every skill answers oauth.ping) makes one write.
-		// Tokens alone go at once, unless the last write was less than
-		// Delay ago: a token's event waits for the file, and a program
-		// reading the file meanwhile finds the refresh token it replaced.
-		wait := w.delay()
-		if !w.apps.queued() {
-			wait = time.Until(lastWrite.Add(w.delay()))
-		}
-		if wait > 0 && !sleep(wait) {
+		if wait := w.batchWait(lastWrite); wait > 0 && !sleep(ctx, timer, wait) {
 			w.flushLogged()
-			return nil
+			return
 		}
 		err := w.Flush()
 		lastWrite = time.Now()
@@ -353,14 +342,39 @@ func (w *Writer) Run(ctx context.Context) error {
 		// A file that stays unwritable (not JSON, a lock never released)
 		// is retried ever less often, and logged as often.
 		failures++
-		wait = min(w.retry()<<min(failures-1, 16), maxRetry)
+		wait := min(w.retry()<<min(failures-1, 16), maxRetry)
 		w.logger.Warn("ovos_utils mirror not written, will retry", "in", wait, "err", err)
-		if !sleep(wait) {
+		if !sleep(ctx, timer, wait) {
 			w.flushLogged()
-			return nil
+			return
 		}
 		w.poke()
 	}
+}
+
+// sleep waits d on timer, which no one else uses, and reports whether it
+// did so before ctx ended.
+func sleep(ctx context.Context, timer *time.Timer, d time.Duration) bool {
+	timer.Reset(d)
+	select {
+	case <-ctx.Done():
+		return false
+	case <-timer.C:
+		return true
+	}
+}
+
+// batchWait is how long a write waits, once a change is queued, for the
+// changes that come with it to join it: a burst of registrations (every
+// skill answers oauth.ping) makes one write. Tokens alone go at once,
+// unless the last write, at lastWrite, was less than Delay ago: a token's
+// event waits for the file, and a program reading the file meanwhile finds
+// the refresh token it replaced.
+func (w *Writer) batchWait(lastWrite time.Time) time.Duration {
+	if !w.apps.queued() {
+		return time.Until(lastWrite.Add(w.delay()))
+	}
+	return w.delay()
 }
 
 func (w *Writer) flushLogged() {
@@ -400,26 +414,8 @@ func (w *Writer) flush(q *queue) error {
 		if q == &w.tokens {
 			w.noteForeign(entries)
 		}
-		kept = nil
-		changed := false
-		for id, c := range batch {
-			old, ok := entries[id]
-			switch {
-			case c.value == nil && ok:
-				delete(entries, id)
-				changed = true
-			case c.value != nil && (!ok || !sameValue(old, c.value)):
-				if ok && q.keepsTheirs(id, old, c.value) {
-					if kept == nil {
-						kept = make(map[string]bool)
-					}
-					kept[id] = true
-					continue
-				}
-				entries[id] = c.value
-				changed = true
-			}
-		}
+		var changed bool
+		changed, kept = q.apply(batch, entries)
 		return changed
 	})
 	if err != nil {
@@ -443,6 +439,31 @@ func (w *Writer) flush(q *queue) error {
 	}
 	q.done(batch, now, kept)
 	return nil
+}
+
+// apply makes the changes of batch to entries, the file's, and reports
+// whether it changed them, and which entries it kept as they were, theirs
+// being newer than ours (keepsTheirs).
+func (q *queue) apply(batch map[string]change, entries map[string]json.RawMessage) (changed bool, kept map[string]bool) {
+	for id, c := range batch {
+		old, ok := entries[id]
+		switch {
+		case c.value == nil && ok:
+			delete(entries, id)
+			changed = true
+		case c.value != nil && (!ok || !sameValue(old, c.value)):
+			if ok && q.keepsTheirs(id, old, c.value) {
+				if kept == nil {
+					kept = make(map[string]bool)
+				}
+				kept[id] = true
+				continue
+			}
+			entries[id] = c.value
+			changed = true
+		}
+	}
+	return changed, kept
 }
 
 // keepsTheirs reports whether the entry theirs in the file stays rather

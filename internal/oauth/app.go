@@ -130,15 +130,17 @@ type Token struct {
 // FlowKind tells how a pending login is finished.
 type FlowKind string
 
-// Flow kinds, one per login mode. Code, relay and loopback logins are
-// authorization-code logins finished by the provider's answer (at the
-// callback, from ovos-shell's forward or pasted); a device login is finished
-// by polling the token endpoint.
+// Flow kinds, one per login mode, and the setup. Code, relay and loopback
+// logins are authorization-code logins finished by the provider's answer
+// (at the callback, from ovos-shell's forward or pasted); a device login is
+// finished by polling the token endpoint. A setup is no login: it is the
+// page that takes the client id of an app that has none yet (setup.go).
 const (
 	FlowCode     FlowKind = "code" // LoginLAN
 	FlowRelay    FlowKind = "relay"
 	FlowLoopback FlowKind = "loopback"
 	FlowDevice   FlowKind = "device"
+	FlowSetup    FlowKind = "setup"
 )
 
 // Flow is a pending login. It is single-use: the answer that spends its
@@ -172,6 +174,10 @@ type Flow struct {
 	VerificationURI         string        `json:"verification_uri,omitempty"`
 	VerificationURIComplete string        `json:"verification_uri_complete,omitempty"`
 	Interval                time.Duration `json:"interval,omitempty"`
+
+	// A setup (FlowSetup) has no state either: it has the random key its
+	// page's form posts back, and the redirect URI the page showed.
+	SetupKey Secret `json:"setup_key,omitempty"`
 
 	// Spent is when an answer spent the login's state and its code went to
 	// be exchanged, by the run of the daemon named by SpentBy (a random id
@@ -238,7 +244,8 @@ func (t Token) LogValue() slog.Value {
 }
 
 // LogValue implements slog.LogValuer: a Flow logs as its tag, kind and
-// times, never its id (which opens it), state, verifier or device code.
+// times, never its id (which opens it), state, verifier, device code or
+// setup key.
 func (f Flow) LogValue() slog.Value {
 	return slog.GroupValue(
 		slog.String("tag", FlowTag(f.ID)),

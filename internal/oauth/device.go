@@ -158,29 +158,7 @@ func (e *Engine) pollDevice(ctx context.Context, flowID string) (next time.Time,
 	var re *oauth2.RetrieveError
 	switch {
 	case err == nil:
-		unlock := e.locks.Lock(app.MungedID())
-		defer unlock()
-		// The login ends in the token's own write: a kill before it leaves
-		// the login pending, polled again by the next run.
-		cur, err := e.app(app.MungedID())
-		if err == nil && !f.startedUnder(cur) {
-			err = errRegisteredAgain() // during the poll
-		}
-		if err == nil {
-			err = e.keep(cur, tok, "login", f.ID, "kind", FlowDevice, "flow", FlowTag(f.ID))
-		}
-		if err != nil {
-			derr := e.store.DeleteFlow(f.ID)
-			if IsNotFound(derr) {
-				// Ended during the poll: replaced, or by a change of the
-				// app's login mode, which report nothing.
-				return time.Time{}, false
-			}
-			if derr != nil {
-				e.logger.Warn("device login not deleted", "flow", FlowTag(f.ID), "err", derr)
-			}
-			e.reportDevice(app, err)
-		}
+		e.deviceGranted(app, f, tok)
 		return time.Time{}, false
 	case errors.As(err, &re) && re.ErrorCode == "authorization_pending":
 	case errors.As(err, &re) && re.ErrorCode == "slow_down":
@@ -204,6 +182,35 @@ func (e *Engine) pollDevice(ctx context.Context, flowID string) (next time.Time,
 		e.logger.Info("device login poll failed, will poll again", "app", f.MungedID, "err", safeErr(err))
 	}
 	return e.Now().Add(pollInterval(f)), true
+}
+
+// deviceGranted ends f, a device login of app, with tok, the token the
+// provider granted it: kept, or the failure reported.
+func (e *Engine) deviceGranted(app *App, f *Flow, tok *Token) {
+	unlock := e.locks.Lock(app.MungedID())
+	defer unlock()
+	// The login ends in the token's own write: a kill before it leaves
+	// the login pending, polled again by the next run.
+	cur, err := e.app(app.MungedID())
+	if err == nil && !f.startedUnder(cur) {
+		err = errRegisteredAgain() // during the poll
+	}
+	if err == nil {
+		err = e.keep(cur, tok, "login", f.ID, "kind", FlowDevice, "flow", FlowTag(f.ID))
+	}
+	if err == nil {
+		return
+	}
+	derr := e.store.DeleteFlow(f.ID)
+	if IsNotFound(derr) {
+		// Ended during the poll: replaced, or by a change of the app's
+		// login mode, which report nothing.
+		return
+	}
+	if derr != nil {
+		e.logger.Warn("device login not deleted", "flow", FlowTag(f.ID), "err", derr)
+	}
+	e.reportDevice(app, err)
 }
 
 // pollInterval is the wait before a device login's next poll: a stored
@@ -262,7 +269,7 @@ func (e *Engine) reportDevice(app *App, err error) {
 	}
 	e.logger.Warn("device login failed", "app", app.MungedID(), "code", oe.Code, "err", oe.Err)
 	e.observer().LoginFailed(LoginDevice, oe.Code)
-	e.Events.LoginFailed(app, oe)
+	e.events.LoginFailed(app, oe)
 }
 
 // answerError names the field of a device authorization answer that was

@@ -228,8 +228,7 @@ func TestDeviceLoginResumesAfterRestart(t *testing.T) {
 		advance(7 * time.Second) // one poll: slow_down
 		f.stop(t)
 
-		second := oauth.NewEngine(f.db, "http://192.0.2.10:36536", slog.New(slog.DiscardHandler))
-		second.Events = f.ev
+		second := oauth.NewEngine(f.db, f.ev, "http://192.0.2.10:36536", slog.New(slog.DiscardHandler))
 		second.HTTPClient = f.e.HTTPClient
 		f.e = second
 		time.Sleep(time.Minute) // down for a minute
@@ -373,7 +372,7 @@ func TestProviderCallsHaveDeadlines(t *testing.T) {
 		f.e.HTTPClient = &http.Client{Transport: oauthtest.InProcess{Handler: f.te}} // no Timeout
 		f.te.set(func(w http.ResponseWriter, r *http.Request) { <-r.Context().Done() })
 		began := time.Now()
-		_, _, err = f.e.Complete(context.Background(), "skill.test_app", map[string][]string{"state": {fl.State.Reveal()}, "code": {"C"}}, "")
+		_, err = f.e.Complete(context.Background(), "skill.test_app", map[string][]string{"state": {fl.State.Reveal()}, "code": {"C"}}, "")
 		if oauth.ErrorCode(err) != oauth.CodeProviderUnavailable {
 			t.Fatalf("Complete() = %v, want provider_unavailable", err)
 		}

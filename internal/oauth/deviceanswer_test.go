@@ -66,7 +66,7 @@ func TestDeviceAnswerChecked(t *testing.T) {
 			t.Parallel()
 			f := newFixture(t)
 			var logs bytes.Buffer
-			e := oauth.NewEngine(f.db, "http://192.0.2.10:36536", slog.New(slog.NewTextHandler(&logs, nil)))
+			e := oauth.NewEngine(f.db, nil, "http://192.0.2.10:36536", slog.New(slog.NewTextHandler(&logs, nil)))
 			e.Now = f.clk.Now
 			f.e = e
 			answer := map[string]any{"device_code": "DC", "user_code": tt.userCode, "expires_in": 600, "interval": 5}

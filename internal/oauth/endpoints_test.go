@@ -81,8 +81,8 @@ func newProviderFixture(t *testing.T, client oauthtest.Client) *providerFixture 
 	t.Helper()
 	f := newFixture(t)
 	log := &lockedBuffer{}
-	f.e = oauth.NewEngine(f.db, "http://192.0.2.10:36536", slog.New(slog.NewTextHandler(log, nil)))
-	f.e.Now, f.e.Events = f.clk.Now, f.ev
+	f.e = oauth.NewEngine(f.db, f.ev, "http://192.0.2.10:36536", slog.New(slog.NewTextHandler(log, nil)))
+	f.e.Now = f.clk.Now
 	client.RedirectURIs = []string{f.e.RedirectURI(&oauth.App{SkillID: "skill.test", AppID: providerApp})}
 	return &providerFixture{fixture: f, p: oauthtest.Start(t, client), log: log}
 }
@@ -122,9 +122,12 @@ func (f *providerFixture) login(t *testing.T) *oauth.Token {
 	if err != nil || answer.Host != callback.Host {
 		t.Fatalf("provider answered %d to %q, want a redirect to the callback", resp.StatusCode, resp.Header.Get("Location"))
 	}
-	_, tok, err := f.e.Complete(context.Background(), "skill.test_"+providerApp, answer.Query(), "")
-	if err != nil {
+	if _, err := f.e.Complete(context.Background(), "skill.test_"+providerApp, answer.Query(), ""); err != nil {
 		t.Fatalf("Complete() = %v", err)
+	}
+	tok, err := f.db.Token("skill.test_" + providerApp)
+	if err != nil {
+		t.Fatalf("no token stored after Complete(): %v", err)
 	}
 	if tok.AccessToken == "" || tok.RefreshToken == "" {
 		t.Fatalf("login gave %v, want an access and a refresh token", tok)

@@ -80,8 +80,6 @@ type Engine struct {
 	// passing leaves it nil. The daemon sets BootClock, which counts time
 	// spent suspended too.
 	Monotonic func() time.Time
-	// Events is told of logins, refreshes and failures. Default: nothing.
-	Events Events
 	// Mirror, if set, gets a copy of every app and token change. It is
 	// called inside requests, with the app's lock held: it should queue,
 	// not write (mirror.Writer).
@@ -119,6 +117,7 @@ type Engine struct {
 	ReauthWarning time.Duration
 
 	store   Store
+	events  Events
 	baseURL string
 	logger  *slog.Logger
 	// run tells this run's spent logins from those a run that died left:
@@ -140,10 +139,14 @@ type Engine struct {
 	links     linkMemory
 }
 
-// NewEngine returns an engine keeping its state in store. baseURL is how
+// NewEngine returns an engine keeping its state in store, which tells
+// events of logins, refreshes and failures (nil: no one). baseURL is how
 // phones reach this device's callback server, "http://192.168.1.23:36536":
 // redirect URIs and short login links start with it.
-func NewEngine(store Store, baseURL string, logger *slog.Logger) *Engine {
+func NewEngine(store Store, events Events, baseURL string, logger *slog.Logger) *Engine {
+	if events == nil {
+		events = nopEvents{}
+	}
 	return &Engine{
 		FlowTTL:         10 * time.Minute,
 		FlowsPerApp:     4,
@@ -153,7 +156,6 @@ func NewEngine(store Store, baseURL string, logger *slog.Logger) *Engine {
 		SlowDown:        5 * time.Second,
 		RefreshMargin:   60 * time.Second,
 		Now:             time.Now,
-		Events:          nopEvents{},
 		MaxRefreshes:    4,
 		MaxPolls:        4,
 		MinRefreshGap:   30 * time.Second,
@@ -165,6 +167,7 @@ func NewEngine(store Store, baseURL string, logger *slog.Logger) *Engine {
 		sched:           newSchedule(),
 		checkClock:      clockCheck,
 		store:           store,
+		events:          events,
 		baseURL:         baseURL,
 		logger:          logger,
 		run:             rand.Text(),

@@ -165,9 +165,8 @@ func newFixture(t *testing.T) *fixture {
 	t.Helper()
 	db := storetest.Open(t)
 	f := &fixture{db: db, clk: &clock{now: time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC)}, ev: &events{}, te: newTokenEndpoint(t)}
-	f.e = oauth.NewEngine(db, "http://192.0.2.10:36536", slog.New(slog.DiscardHandler))
+	f.e = oauth.NewEngine(db, f.ev, "http://192.0.2.10:36536", slog.New(slog.DiscardHandler))
 	f.e.Now = f.clk.Now
-	f.e.Events = f.ev
 	return f
 }
 
@@ -203,8 +202,10 @@ func (f *fixture) start(t *testing.T, appID string) (*oauth.Flow, url.Values) {
 }
 
 func (f *fixture) complete(appID string, q url.Values) (*oauth.Token, error) {
-	_, tok, err := f.e.Complete(context.Background(), "skill.test_"+appID, q, "")
-	return tok, err
+	if _, err := f.e.Complete(context.Background(), "skill.test_"+appID, q, ""); err != nil {
+		return nil, err
+	}
+	return f.db.Token("skill.test_" + appID)
 }
 
 func TestAuthorizationURL(t *testing.T) {
@@ -294,36 +295,6 @@ func TestTokenRequestClientAuth(t *testing.T) {
 	}
 }
 
-// TestBusFieldsExpiresInIsTimeLeft: a token on the bus says in expires_in
-// how long it has left, never less than 0, whatever lifetime the provider
-// gave it; without an expiry it has none.
-func TestBusFieldsExpiresInIsTimeLeft(t *testing.T) {
-	t.Parallel()
-	obtained := time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC)
-	tok := &oauth.Token{AccessToken: "AT", TokenType: "Bearer", Obtained: obtained, Expiry: obtained.Add(time.Hour),
-		Raw: map[string]any{"expires_in": 3600.0, "token_type": "Bearer"}}
-	tests := []struct {
-		name string
-		now  time.Time
-		want int64
-	}{
-		{"just issued", obtained, 3600},
-		{"20 minutes on", obtained.Add(20 * time.Minute), 2400},
-		{"rounded down to the second", obtained.Add(20*time.Minute + 400*time.Millisecond), 2399},
-		{"at expiry", obtained.Add(time.Hour), 0},
-		{"expired", obtained.Add(2 * time.Hour), 0},
-	}
-	for _, tt := range tests {
-		if got := tok.BusFields(tt.now)["expires_in"]; got != tt.want {
-			t.Errorf("%s: expires_in = %v (%T), want %d", tt.name, got, got, tt.want)
-		}
-	}
-	noExpiry := &oauth.Token{AccessToken: "AT", Obtained: obtained, Raw: map[string]any{"expires_in": "soon"}}
-	if got, ok := noExpiry.BusFields(obtained)["expires_in"]; ok {
-		t.Errorf("a token without an expiry: expires_in = %v, want none", got)
-	}
-}
-
 func TestCompleteKeepsWholeTokenResponse(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
@@ -336,12 +307,8 @@ func TestCompleteKeepsWholeTokenResponse(t *testing.T) {
 	if tok.AccessToken != "AT-1" || tok.RefreshToken != "RT-1" || tok.Scope != "read" || !tok.Expiry.Equal(f.clk.Now().Add(time.Hour)) {
 		t.Errorf("token = %+v", tok)
 	}
-	bus := tok.BusFields(f.clk.Now())
-	if bus["x_extra"] != "kept" || bus["access_token"] != "AT-1" || bus["expires_at"] != float64(f.clk.Now().Add(time.Hour).Unix()) {
-		t.Errorf("BusFields() = %v", bus)
-	}
-	if _, ok := bus["refresh_token"]; ok {
-		t.Errorf("BusFields() carries the refresh token")
+	if tok.Raw["x_extra"] != "kept" {
+		t.Errorf("token's raw fields = %v, want the provider's x_extra kept", tok.Raw)
 	}
 	stored, err := f.db.Token("skill.test_app")
 	if err != nil || stored.RefreshToken != "RT-1" {
@@ -464,14 +431,14 @@ func TestCompleteLandedElsewhere(t *testing.T) {
 	f.register(t, "app", nil)
 	_, q := f.start(t, "app")
 	answer := url.Values{"state": {q.Get("state")}, "code": {"C"}}
-	_, _, err := f.e.Complete(context.Background(), "skill.test_app", answer, "http://evil.example/auth/callback/skill.test_app")
+	_, err := f.e.Complete(context.Background(), "skill.test_app", answer, "http://evil.example/auth/callback/skill.test_app")
 	if oauth.ErrorCode(err) != oauth.CodeNotAnAnswer {
 		t.Fatalf("Complete() landed elsewhere = %v, want not_an_answer", err)
 	}
 	if got := f.ev.snapshot(); len(got.failed) != 0 {
 		t.Errorf("LoginFailed %v for an answer that is none", got.failed)
 	}
-	if _, _, err := f.e.Complete(context.Background(), "skill.test_app", answer, "http://192.0.2.10:36536/auth/callback/skill.test_app"); err != nil {
+	if _, err := f.e.Complete(context.Background(), "skill.test_app", answer, "http://192.0.2.10:36536/auth/callback/skill.test_app"); err != nil {
 		t.Errorf("Complete() at the redirect URI afterwards = %v: the state was spent by the stray one", err)
 	}
 }

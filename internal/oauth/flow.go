@@ -243,9 +243,10 @@ func errLinkExpired() *Error {
 // the flow's verifier and redirect URI, and the token stored and announced;
 // a failure from then on is reported to the skill as oauth.token.error.
 //
-// The app is returned whenever it is known, with or without an error, so the
-// caller can report a failure against it.
-func (e *Engine) Complete(ctx context.Context, mungedID string, query url.Values, landed string) (*App, *Token, error) {
+// It returns the app as the login left it, for the page that says which
+// service was linked; the error says why no token was stored. The skill
+// hears of the token from Events.
+func (e *Engine) Complete(ctx context.Context, mungedID string, query url.Values, landed string) (*App, error) {
 	return e.completeAnswer(ctx, "", mungedID, query, landed)
 }
 
@@ -254,26 +255,26 @@ func (e *Engine) Complete(ctx context.Context, mungedID string, query url.Values
 // The answer of another pending login, of this app or another, is refused
 // before anything is spent (an *Error wrapping ErrOtherLogin), and that
 // login goes on.
-func (e *Engine) CompleteFlow(ctx context.Context, flowID, mungedID string, query url.Values, landed string) (*App, *Token, error) {
+func (e *Engine) CompleteFlow(ctx context.Context, flowID, mungedID string, query url.Values, landed string) (*App, error) {
 	return e.completeAnswer(ctx, flowID, mungedID, query, landed)
 }
 
 // completeAnswer runs Complete and CompleteFlow; flowID, when set, is the
 // only login the answer may end.
-func (e *Engine) completeAnswer(ctx context.Context, flowID, mungedID string, query url.Values, landed string) (*App, *Token, error) {
+func (e *Engine) completeAnswer(ctx context.Context, flowID, mungedID string, query url.Values, landed string) (*App, error) {
 	// An unknown app is answered as a known one without a live state, so
 	// that the callback does not list the registered apps to the LAN.
 	if !ValidMungedID(mungedID) {
-		return nil, nil, errUnknownLogin()
+		return nil, errUnknownLogin()
 	}
 	app, err := e.app(mungedID)
 	if ErrorCode(err) == CodeUnknownApp {
-		return nil, nil, errUnknownLogin()
+		return nil, errUnknownLogin()
 	}
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	tok, spent, err := e.complete(ctx, app, query, landed, flowID)
+	spent, err := e.complete(ctx, app, query, landed, flowID)
 	if err != nil {
 		var oe *Error
 		if !errors.As(err, &oe) {
@@ -282,73 +283,42 @@ func (e *Engine) completeAnswer(ctx context.Context, flowID, mungedID string, qu
 		if spent {
 			e.logger.Warn("login failed", "app", mungedID, "code", oe.Code, "err", oe.Err)
 			e.observer().LoginFailed(app.LoginMode(), oe.Code)
-			e.Events.LoginFailed(app, oe)
+			e.events.LoginFailed(app, oe)
 		}
-		return app, nil, oe
+		return nil, oe
 	}
-	return app, tok, nil
+	return app, nil
 }
 
 // complete runs Complete. spent is set when the answer consumed a live
 // login of the app, so that its failure is the skill's to hear.
-func (e *Engine) complete(ctx context.Context, app *App, query url.Values, landed, flowID string) (tok *Token, spent bool, err error) {
+func (e *Engine) complete(ctx context.Context, app *App, query url.Values, landed, flowID string) (spent bool, err error) {
 	// The addresses an answer may land on, before any state is looked at:
 	// ovos-shell forwards every URL its browser shows that contains "code"
 	// and "state", the authorization URL first.
 	if landed != "" && !e.answersAt(app, landed, nil) {
-		return nil, false, errorf(CodeNotAnAnswer, "this address is not the app's redirect URI; the login goes on")
+		return false, errorf(CodeNotAnAnswer, "this address is not the app's redirect URI; the login goes on")
 	}
-	state := query.Get("state")
-	if state == "" {
-		if query.Has("error") {
-			return nil, false, errorf(CodeInvalidRequest, "the provider's answer has an error but no state")
-		}
-		return nil, false, errorf(CodeInvalidRequest, "the provider's answer has no state")
-	}
-	if len(state) > maxStateLen {
-		return nil, false, errUnknownLogin()
+	state, err := answerState(query)
+	if err != nil {
+		return false, err
 	}
 	// Counted before the state is spent, so that a daemon stopping neither
 	// burns the user's code nor closes the store under the exchange.
 	if !e.flights.begin() {
-		return nil, false, errorf(CodeProviderUnavailable, "ovos-oauth is stopping; start the login again")
+		return false, errorf(CodeProviderUnavailable, "ovos-oauth is stopping; start the login again")
 	}
 	defer e.flights.end()
-	unknown := func() error {
-		outcome, seen := e.recent.outcome(state, app.MungedID(), e.Now())
-		switch {
-		case seen && outcome == ended:
-			return errEnded()
-		case seen:
-			return outcome.err()
-		}
-		return errUnknownLogin()
-	}
-	f, err := e.store.FlowByState(state)
-	if IsNotFound(err) {
-		return nil, false, unknown()
-	}
+	f, err := e.answeredFlow(app, state, landed, flowID)
 	if err != nil {
-		return nil, false, internalErr("read the login", err)
-	}
-	if f.MungedID != app.MungedID() || f.Kind == FlowDevice {
-		return nil, false, errUnknownLogin()
-	}
-	if flowID != "" && subtle.ConstantTimeCompare([]byte(f.ID), []byte(flowID)) != 1 {
-		return nil, false, &Error{Code: CodeInvalidState, Description: "that address is the answer to another login, not to this page's; paste it on the page where you pressed Log in for it", Err: ErrOtherLogin}
-	}
-	if landed != "" && !e.answersAt(app, landed, f) {
-		return nil, false, errorf(CodeNotAnAnswer, "this address is not the login's redirect URI; the login goes on")
-	}
-	if !f.Spent.IsZero() {
-		return nil, false, e.spentError(f)
+		return false, err
 	}
 	// Spent durably before the code leaves: a run that dies during the
 	// exchange leaves the login marked, for the next run to report.
 	if f, err = e.store.SpendFlow(state, e.run, e.Now()); IsNotFound(err) {
-		return nil, false, unknown() // answered a moment ago, by the other way
+		return false, e.unknownAnswer(state, app.MungedID()) // answered a moment ago, by the other way
 	} else if err != nil {
-		return nil, false, internalErr("read the login", err)
+		return false, internalErr("read the login", err)
 	}
 	// The state is spent: a repeat from now on, even during the exchange,
 	// is answered as one; how this ends is recorded for it.
@@ -368,25 +338,85 @@ func (e *Engine) complete(ctx context.Context, app *App, query url.Values, lande
 		}
 	}()
 	if !e.Now().Before(e.flowExpires(f)) {
-		return nil, true, errorf(CodeExpiredState, "this login took too long; start it again")
+		return true, errorf(CodeExpiredState, "this login took too long; start it again")
 	}
 	if query.Has("error") {
-		return nil, true, providerDenied(query.Get("error"))
+		return true, providerDenied(query.Get("error"))
 	}
 	code := query.Get("code")
 	if code == "" {
-		return nil, true, errorf(CodeInvalidRequest, "the provider's answer has no code")
+		return true, errorf(CodeInvalidRequest, "the provider's answer has no code")
 	}
+	return true, e.redeem(ctx, app, f, code)
+}
 
+// answerState returns the state of the provider's answer query.
+func answerState(query url.Values) (string, error) {
+	state := query.Get("state")
+	if state == "" {
+		if query.Has("error") {
+			return "", errorf(CodeInvalidRequest, "the provider's answer has an error but no state")
+		}
+		return "", errorf(CodeInvalidRequest, "the provider's answer has no state")
+	}
+	if len(state) > maxStateLen {
+		return "", errUnknownLogin()
+	}
+	return state, nil
+}
+
+// answeredFlow returns the pending login of app that state answers, if
+// the answer may end it: not spent, of this app, of flowID when that is
+// set, and landed at its redirect URI when landed is set.
+func (e *Engine) answeredFlow(app *App, state, landed, flowID string) (*Flow, error) {
+	f, err := e.store.FlowByState(state)
+	if IsNotFound(err) {
+		return nil, e.unknownAnswer(state, app.MungedID())
+	}
+	if err != nil {
+		return nil, internalErr("read the login", err)
+	}
+	if f.MungedID != app.MungedID() || f.Kind == FlowDevice {
+		return nil, errUnknownLogin()
+	}
+	if flowID != "" && subtle.ConstantTimeCompare([]byte(f.ID), []byte(flowID)) != 1 {
+		return nil, &Error{Code: CodeInvalidState, Description: "that address is the answer to another login, not to this page's; paste it on the page where you pressed Log in for it", Err: ErrOtherLogin}
+	}
+	if landed != "" && !e.answersAt(app, landed, f) {
+		return nil, errorf(CodeNotAnAnswer, "this address is not the login's redirect URI; the login goes on")
+	}
+	if !f.Spent.IsZero() {
+		return nil, e.spentError(f)
+	}
+	return f, nil
+}
+
+// unknownAnswer is the error for an answer whose state names no pending
+// login of the app mungedID: how its login ended, if it ended lately.
+func (e *Engine) unknownAnswer(state, mungedID string) error {
+	outcome, seen := e.recent.outcome(state, mungedID, e.Now())
+	switch {
+	case seen && outcome == ended:
+		return errEnded()
+	case seen:
+		return outcome.err()
+	}
+	return errUnknownLogin()
+}
+
+// redeem exchanges code, the answer to f, a spent login of app, for a token
+// and keeps it; app becomes the app as the login ended, for the page to
+// name.
+func (e *Engine) redeem(ctx context.Context, app *App, f *Flow, code string) error {
 	unlock := e.locks.Lock(app.MungedID())
 	defer unlock()
 	// The app may have changed while the user was logging in.
 	cur, err := e.app(app.MungedID())
 	if err != nil {
-		return nil, true, err
+		return err
 	}
 	if !f.startedUnder(cur) {
-		return nil, true, errRegisteredAgain()
+		return errRegisteredAgain()
 	}
 
 	var opts []oauth2.AuthCodeOption
@@ -398,17 +428,17 @@ func (e *Engine) complete(ctx context.Context, app *App, query url.Values, lande
 	ctx, cancel := e.providerCall(ctx)
 	defer cancel()
 	cfg := e.config(cur, f.RedirectURI)
-	tok, err = e.retrieve(ctx, func(ctx context.Context) (*oauth2.Token, error) {
+	tok, err := e.retrieve(ctx, func(ctx context.Context) (*oauth2.Token, error) {
 		return cfg.Exchange(ctx, code, opts...)
 	})
 	if err != nil {
-		return nil, true, exchangeError(err)
+		return exchangeError(err)
 	}
 	if err := e.keep(cur, tok, "login", f.ID, "kind", f.Kind, "flow", FlowTag(f.ID)); err != nil {
-		return nil, true, err
+		return err
 	}
 	*app = *cur
-	return tok, true, nil
+	return nil
 }
 
 // ErrOtherLogin is the cause of CompleteFlow's refusal of an answer that
@@ -465,7 +495,7 @@ func (e *Engine) reportInterrupted(flows []*Flow) {
 		oe := errInterrupted()
 		e.logger.Warn("login interrupted: the last run stopped during its code exchange; the skill is told to start it again", "app", f.MungedID, "kind", f.Kind, "spent", f.Spent)
 		e.observer().LoginFailed(app.LoginMode(), oe.Code)
-		e.Events.LoginFailed(app, oe)
+		e.events.LoginFailed(app, oe)
 		f.Interrupted, f.Expires = now, now.Add(e.FlowTTL)
 		if err := e.store.PutFlow(f, 0); err != nil {
 			e.logger.Warn("interrupted login not marked as reported; the next start reports it again", "app", f.MungedID, "err", err)
@@ -568,7 +598,8 @@ const (
 	pending loginOutcome = iota
 	completed
 	failed
-	ended // by a change of the app's login mode; never spent
+	ended     // by a change of the app's login mode; never spent
+	setupDone // a setup whose credentials were saved
 )
 
 func (o loginOutcome) describe() string {
@@ -592,6 +623,8 @@ func (o loginOutcome) err() *Error {
 		cause = ErrLoginFinished
 	case ended:
 		return errEnded()
+	case setupDone:
+		return errSetupDone()
 	}
 	return &Error{Code: CodeAlreadyAnswered, Description: o.describe(), Err: cause}
 }

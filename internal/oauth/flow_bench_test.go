@@ -18,7 +18,7 @@ func BenchmarkStartFlow(b *testing.B) {
 	for _, mode := range []string{oauth.LoginLAN, oauth.LoginRelay} {
 		b.Run(mode, func(b *testing.B) {
 			db := storetest.Open(b)
-			e := oauth.NewEngine(db, "http://192.0.2.10:36536", slog.New(slog.DiscardHandler))
+			e := oauth.NewEngine(db, nil, "http://192.0.2.10:36536", slog.New(slog.DiscardHandler))
 			e.RelayURL = "https://relay.example/ovos/"
 			ctx := context.Background()
 			if _, err := e.Register(ctx, oauth.Registration{

@@ -51,7 +51,7 @@ func FuzzLifetimes(f *testing.F) {
 		f.Add([]byte(body), "application/json")
 		f.Add([]byte(body), "application/x-www-form-urlencoded")
 	}
-	e := NewEngine(nil, "http://192.0.2.1:36536", slog.New(slog.DiscardHandler))
+	e := NewEngine(nil, nil, "http://192.0.2.1:36536", slog.New(slog.DiscardHandler))
 	obtained := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
 	f.Fuzz(func(t *testing.T, body []byte, contentType string) {
 		tok := e.newToken("a", "Bearer", "r", parseRaw(body, contentType), obtained)
@@ -134,7 +134,7 @@ func FuzzDeviceFlow(f *testing.F) {
 	f.Add([]byte(`{"device_code":"D","user_code":"U","verification_uri":"http://p.test/d","verification_uri_complete":"https://p.test/d?c=<b>"}`))
 	f.Add([]byte(`{"device_code":"D","user_code":"U","verification_uri":"https://[::1]/d","interval":0.5,"expires_in":"0.5"}`))
 	f.Add([]byte(`[]`))
-	e := NewEngine(nil, "http://192.0.2.1:36536", slog.New(slog.DiscardHandler))
+	e := NewEngine(nil, nil, "http://192.0.2.1:36536", slog.New(slog.DiscardHandler))
 	app := &App{SkillID: "s", AppID: "a", ClientID: "c", TokenEndpoint: "https://p.test/token"}
 	now := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
 	f.Fuzz(func(t *testing.T, body []byte) {

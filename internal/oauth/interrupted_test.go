@@ -15,8 +15,8 @@ import (
 func (f *fixture) restarted(t *testing.T) (*oauth.Engine, *events) {
 	t.Helper()
 	ev := &events{}
-	e := oauth.NewEngine(f.db, "http://192.0.2.10:36536", slog.New(slog.DiscardHandler))
-	e.Now, e.Events = f.clk.Now, ev
+	e := oauth.NewEngine(f.db, ev, "http://192.0.2.10:36536", slog.New(slog.DiscardHandler))
+	e.Now = f.clk.Now
 	if err := e.LoadSchedule(); err != nil {
 		t.Fatalf("LoadSchedule() = %v", err)
 	}
@@ -52,7 +52,7 @@ func TestInterruptedLoginReported(t *testing.T) {
 	if got := ev.snapshot().failed; len(got) != 1 || got[0] != oauth.CodeInterrupted {
 		t.Fatalf("LoginFailed codes after the restart = %v, want [%s]", got, oauth.CodeInterrupted)
 	}
-	if _, _, err := next.Complete(context.Background(), "skill.test_app", answer, ""); oauth.ErrorCode(err) != oauth.CodeInterrupted {
+	if _, err := next.Complete(context.Background(), "skill.test_app", answer, ""); oauth.ErrorCode(err) != oauth.CodeInterrupted {
 		t.Errorf("the phone's retry of the answer = %v, want %s", err, oauth.CodeInterrupted)
 	}
 	if _, err := next.PendingFlow(context.Background(), fl.ID); oauth.ErrorCode(err) != oauth.CodeInterrupted {
@@ -77,7 +77,7 @@ func TestInterruptedLoginReported(t *testing.T) {
 	if _, err := f.db.DeleteExpiredFlows(f.clk.Now()); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := next.Complete(context.Background(), "skill.test_app", answer, ""); oauth.ErrorCode(err) != oauth.CodeInvalidState {
+	if _, err := next.Complete(context.Background(), "skill.test_app", answer, ""); oauth.ErrorCode(err) != oauth.CodeInvalidState {
 		t.Errorf("the retry of the answer after FlowTTL = %v, want %s: the record is time-limited", err, oauth.CodeInvalidState)
 	}
 }

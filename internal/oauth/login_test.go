@@ -70,6 +70,8 @@ func TestLoginModeRejections(t *testing.T) {
 		{"device without an endpoint", func(r *oauth.Registration) { r.Login = oauth.LoginDevice }, "device_endpoint"},
 		{"plain http relay", func(r *oauth.Registration) { r.RelayURL = "http://relay.example/" }, "https"},
 		{"relay with a query", func(r *oauth.Registration) { r.RelayURL = "https://relay.example/?x=1" }, "query"},
+		{"relay with an empty query", func(r *oauth.Registration) { r.RelayURL = "https://relay.example/?" }, "query"},
+		{"relay with an empty fragment", func(r *oauth.Registration) { r.RelayURL = "https://relay.example/#" }, "fragment"},
 		{"unknown provider", func(r *oauth.Registration) { r.Provider = "myspace" }, "not known"},
 		{"home assistant without its address", func(r *oauth.Registration) {
 			r.Provider, r.AuthEndpoint, r.TokenEndpoint = "homeassistant", "", ""
@@ -112,7 +114,7 @@ func TestRelayLogin(t *testing.T) {
 			if err != nil || string(dec) != "http://192.0.2.10:36536/auth/callback/skill.test_app" {
 				t.Fatalf("state's target = %q, %v", dec, err)
 			}
-			_, _, err = f.e.Complete(context.Background(), "skill.test_app", url.Values{"state": {q.Get("state")}, "code": {"C"}}, landed)
+			_, err = f.e.Complete(context.Background(), "skill.test_app", url.Values{"state": {q.Get("state")}, "code": {"C"}}, landed)
 			if err != nil {
 				t.Fatalf("Complete() = %v", err)
 			}
@@ -194,7 +196,7 @@ func TestKnownProviders(t *testing.T) {
 func TestRelayTargetLowercase(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
-	e := oauth.NewEngine(f.db, "http://OVOS-Kitchen.Local:36536", slog.New(slog.DiscardHandler))
+	e := oauth.NewEngine(f.db, nil, "http://OVOS-Kitchen.Local:36536", slog.New(slog.DiscardHandler))
 	e.RelayURL = "https://relay.example/"
 	if _, err := e.Register(context.Background(), oauth.Registration{SkillID: "skill.test", AppID: "Spotify", ClientID: "c",
 		AuthEndpoint: "https://p.example/a", TokenEndpoint: "https://p.example/t"}); err != nil {
@@ -223,7 +225,7 @@ func TestCompleteFlowOnlyItsOwnLogin(t *testing.T) {
 	answerB := url.Values{"state": {qb.Get("state")}, "code": {"C"}}
 	landed := "http://127.0.0.1:36536/auth/callback/skill.test_app"
 
-	_, _, err := f.e.CompleteFlow(context.Background(), a.ID, "skill.test_app", answerB, landed)
+	_, err := f.e.CompleteFlow(context.Background(), a.ID, "skill.test_app", answerB, landed)
 	if !errors.Is(err, oauth.ErrOtherLogin) || oauth.ErrorCode(err) != oauth.CodeInvalidState {
 		t.Fatalf("CompleteFlow(a, b's answer) = %v, want invalid_state for another login", err)
 	}
@@ -233,8 +235,11 @@ func TestCompleteFlowOnlyItsOwnLogin(t *testing.T) {
 	if len(f.ev.failed) != 0 {
 		t.Errorf("failures reported: %v", f.ev.failed)
 	}
-	if _, tok, err := f.e.CompleteFlow(context.Background(), b.ID, "skill.test_app", answerB, landed); err != nil || tok == nil {
+	if _, err := f.e.CompleteFlow(context.Background(), b.ID, "skill.test_app", answerB, landed); err != nil {
 		t.Fatalf("CompleteFlow(b, b's answer) = %v, want the token", err)
+	}
+	if _, err := f.db.Token("skill.test_app"); err != nil {
+		t.Fatalf("no token stored after CompleteFlow(b, b's answer): %v", err)
 	}
 }
 
@@ -262,7 +267,7 @@ func TestRelayWarning(t *testing.T) {
 	lanApp := &oauth.App{SkillID: "skill.test", AppID: "app", Login: oauth.LoginLAN}
 	for _, tt := range tests {
 		t.Run(tt.base, func(t *testing.T) {
-			e := oauth.NewEngine(db, tt.base, slog.New(slog.DiscardHandler))
+			e := oauth.NewEngine(db, nil, tt.base, slog.New(slog.DiscardHandler))
 			e.RelayURL = "https://relay.example/ovos/"
 			w := e.RelayWarning(relayApp)
 			if (w != "") != tt.warn || e.RelayRefusesHost() != tt.warn {

@@ -124,25 +124,25 @@ func (e *Engine) Unregister(ctx context.Context, skillID, appID string) (removed
 
 // AppStatus is what oauth.status tells of an app: never a secret.
 type AppStatus struct {
-	MungedID    string    `json:"munged_id"`
-	SkillID     string    `json:"skill_id"`
-	AppID       string    `json:"app_id"`
-	NeedsCreds  bool      `json:"needs_creds"`
-	Authorized  bool      `json:"authorized"`
-	Expiry      time.Time `json:"-"`
-	NeedsReauth bool      `json:"needs_reauth"`
+	MungedID    string
+	SkillID     string
+	AppID       string
+	NeedsCreds  bool
+	Authorized  bool
+	Expiry      time.Time
+	NeedsReauth bool
 	// Flow is the kind of the app's pending login, "" when none.
-	Flow FlowKind `json:"flow"`
+	Flow FlowKind
 	// Login is the app's login mode, RedirectURI the exact address to
 	// register at the provider ("" for a device login).
-	Login       string `json:"login"`
-	RedirectURI string `json:"redirect_uri"`
+	Login       string
+	RedirectURI string
 	// NextRefresh is when the timer next refreshes the token; zero when
 	// none is planned.
-	NextRefresh time.Time `json:"-"`
+	NextRefresh time.Time
 	// LoginExpiry is when the login ends and a new one is needed (see
 	// loginEnd); zero when it is not known to end.
-	LoginExpiry time.Time `json:"-"`
+	LoginExpiry time.Time
 }
 
 // statusOf reads the apps of skillID, all of them when it is "", with their

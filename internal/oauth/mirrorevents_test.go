@@ -68,15 +68,17 @@ func (e *fileEvents) await(t *testing.T, n int) []fileEvent {
 func mirrorFixture(t *testing.T, logs *lockedBuffer) (*fixture, *mirror.Writer, *fileEvents) {
 	t.Helper()
 	f := newFixture(t)
-	if logs != nil {
-		f.e = oauth.NewEngine(f.db, "http://192.0.2.10:36536", slog.New(slog.NewTextHandler(logs, nil)))
-		f.e.Now = f.clk.Now
-	}
 	files := mirror.New(filepath.Join(t.TempDir(), "json_database"))
 	files.LockDir = t.TempDir()
 	w := mirror.NewWriter(files, slog.New(slog.DiscardHandler))
 	ev := &fileEvents{files: files}
-	f.e.Mirror, f.e.Events = w, ev
+	var h slog.Handler = slog.DiscardHandler
+	if logs != nil {
+		h = slog.NewTextHandler(logs, nil)
+	}
+	f.e = oauth.NewEngine(f.db, ev, "http://192.0.2.10:36536", slog.New(h))
+	f.e.Now = f.clk.Now
+	f.e.Mirror = w
 	return f, w, ev
 }
 

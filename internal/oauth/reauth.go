@@ -106,7 +106,7 @@ func (e *Engine) warnReauth(id string) (next time.Time, again bool) {
 	}
 	end, reason := e.loginEnd(app, tok)
 	e.logger.Info("login ends soon: the skill is told", "app", id, "ends", end, "reason", reason)
-	e.Events.ReauthUpcoming(app, end, reason)
+	e.events.ReauthUpcoming(app, end, reason)
 	tok.ReauthWarned = now
 	if err := e.store.PutToken(id, tok); err != nil {
 		// Told all the same; a restart may tell it again.

@@ -165,7 +165,7 @@ func (f *syncFixture) loginAs(t *testing.T, appID string, mod func(*oauth.Regist
 		t.Fatal(err)
 	}
 	f.te.set(jsonAnswer(200, answer))
-	if _, _, err := f.e.Complete(context.Background(), "skill.test_"+appID, url.Values{"state": {fl.State.Reveal()}, "code": {"C"}}, ""); err != nil {
+	if _, err := f.e.Complete(context.Background(), "skill.test_"+appID, url.Values{"state": {fl.State.Reveal()}, "code": {"C"}}, ""); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -244,8 +244,8 @@ func TestRefreshedWhenTheLoginEnds(t *testing.T) {
 func (f *syncFixture) restart(t *testing.T) {
 	t.Helper()
 	f.stop(t)
-	e := oauth.NewEngine(f.db, "http://192.0.2.10:36536", slog.New(slog.DiscardHandler))
-	e.Events, e.HTTPClient, e.Now, e.Monotonic = f.ev, f.e.HTTPClient, f.e.Now, f.e.Monotonic
+	e := oauth.NewEngine(f.db, f.ev, "http://192.0.2.10:36536", slog.New(slog.DiscardHandler))
+	e.HTTPClient, e.Now, e.Monotonic = f.e.HTTPClient, f.e.Now, f.e.Monotonic
 	f.e = e
 	f.start(t)
 }
@@ -445,7 +445,7 @@ func TestNewLoginKeepsTheOldToken(t *testing.T) {
 						t.Fatal(err)
 					}
 					advance(5 * time.Second)
-				} else if _, _, err := f.e.Complete(context.Background(), "skill.test_app", url.Values{"state": {fl.State.Reveal()}, "code": {"C"}}, ""); err == nil {
+				} else if _, err := f.e.Complete(context.Background(), "skill.test_app", url.Values{"state": {fl.State.Reveal()}, "code": {"C"}}, ""); err == nil {
 					t.Fatalf("the answer after an hour = %v, want the login expired", err)
 				} else {
 					if got := f.tokenNow(t, "app"); got != "REFRESHED" {

@@ -154,28 +154,9 @@ func (e *Engine) refreshNow(ctx context.Context, id string, seen *Token) (*Token
 	if err != nil {
 		return nil, err
 	}
-	if app.NeedsReauth {
-		return nil, errorf(CodeReauthRequired, "the provider no longer accepts this login; log in again")
-	}
-	// A token refreshed earlier but not saved: save it now, and ask the
-	// provider for nothing until it is.
-	if tok := e.unsaved.get(id); tok != nil {
-		if err := e.keep(app, tok, "refresh", "", "saved_late", true); err != nil {
-			return nil, err
-		}
-		return tok, nil
-	}
-	old, err := e.storedToken(id)
-	if err != nil {
-		return nil, err
-	}
-	if seen != nil && old.Obtained.After(seen.Obtained) {
-		if due, ok := e.refreshDue(old); !ok || e.Now().Before(due) {
-			return old, nil // refreshed meanwhile by someone else
-		}
-	}
-	if old.RefreshToken == "" {
-		return nil, errorf(CodeReauthRequired, "the provider gave no refresh token; log in again")
+	old, answer, err := e.toRefresh(app, id, seen)
+	if answer != nil || err != nil {
+		return answer, err
 	}
 
 	ctx, cancel := e.providerCall(ctx)
@@ -212,6 +193,49 @@ func (e *Engine) refreshNow(ctx context.Context, id string, seen *Token) (*Token
 	if err != nil {
 		return nil, e.refreshFailed(app, err)
 	}
+	tok.continues(old)
+	// Saved (fsync'd) before anyone sees the new access token: a rotated
+	// refresh token is never lost.
+	if err := e.keep(app, tok, "refresh", "", "rotated", tok.RefreshToken != old.RefreshToken); err != nil {
+		return nil, err
+	}
+	return tok, nil
+}
+
+// toRefresh returns the stored token of app, called id, that a refresh
+// replaces, or the answer without asking the provider: a token refreshed
+// earlier but not saved, saved now, or one refreshed by someone else since
+// the caller saw seen. The app's lock is held.
+func (e *Engine) toRefresh(app *App, id string, seen *Token) (old, answer *Token, err error) {
+	if app.NeedsReauth {
+		return nil, nil, errorf(CodeReauthRequired, "the provider no longer accepts this login; log in again")
+	}
+	// A token refreshed earlier but not saved: save it now, and ask the
+	// provider for nothing until it is.
+	if tok := e.unsaved.get(id); tok != nil {
+		if err := e.keep(app, tok, "refresh", "", "saved_late", true); err != nil {
+			return nil, nil, err
+		}
+		return nil, tok, nil
+	}
+	old, err = e.storedToken(id)
+	if err != nil {
+		return nil, nil, err
+	}
+	if seen != nil && old.Obtained.After(seen.Obtained) {
+		if due, ok := e.refreshDue(old); !ok || e.Now().Before(due) {
+			return nil, old, nil // refreshed meanwhile by someone else
+		}
+	}
+	if old.RefreshToken == "" {
+		return nil, nil, errorf(CodeReauthRequired, "the provider gave no refresh token; log in again")
+	}
+	return old, nil, nil
+}
+
+// continues completes tok, the provider's answer to a refresh of old, with
+// what it carries over from old.
+func (tok *Token) continues(old *Token) {
 	// RFC 6749 §6: no refresh_token in the answer means the old one stays.
 	if tok.RefreshToken == "" {
 		tok.RefreshToken = old.RefreshToken
@@ -225,12 +249,6 @@ func (e *Engine) refreshNow(ctx context.Context, id string, seen *Token) (*Token
 	}
 	// A refresh continues the login: it ends when the login would have.
 	tok.LoginAt, tok.ReauthWarned = loginAt(old), old.ReauthWarned
-	// Saved (fsync'd) before anyone sees the new access token: a rotated
-	// refresh token is never lost.
-	if err := e.keep(app, tok, "refresh", "", "rotated", tok.RefreshToken != old.RefreshToken); err != nil {
-		return nil, err
-	}
-	return tok, nil
 }
 
 // isRefusal reports whether a token endpoint error is a definitive refusal.
@@ -260,7 +278,7 @@ func (e *Engine) refreshFailed(app *App, err error) error {
 	e.observer().RefreshFailed(CodeReauthRequired)
 	e.sched.remove(job{jobRefresh, app.MungedID()})
 	e.logger.Warn("refresh token refused, login needed", "app", app.MungedID(), "reason", reason)
-	e.Events.ReauthRequired(app, reason)
+	e.events.ReauthRequired(app, reason)
 	return &Error{Code: CodeReauthRequired, Description: "the provider no longer accepts this login; log in again", Err: redactedRetrieveError(re)}
 }
 

@@ -8,6 +8,9 @@ import (
 	"net/url"
 	"reflect"
 	"strings"
+	"time"
+
+	"github.com/OpenVoiceOS/ovos-oauth/web/relay"
 )
 
 // Registration is what a skill sends in oauth.register.
@@ -45,21 +48,8 @@ func (r *Registration) validate() error {
 	if err := r.applyProvider(); err != nil {
 		return err
 	}
-	// A device login (RFC 8628) never opens the authorization endpoint.
-	device := r.Login == LoginDevice || (r.Login == "" && r.DeviceEndpoint != "")
-	for _, ep := range []struct {
-		name, url string
-		required  bool
-	}{
-		{"auth_endpoint", r.AuthEndpoint, !device},
-		{"token_endpoint", r.TokenEndpoint, true},
-		{"device_endpoint", r.DeviceEndpoint, false},
-		{"revocation_endpoint", r.RevocationEndpoint, false},
-		{"redirect_uri", r.RedirectURI, false},
-	} {
-		if err := checkEndpoint(ep.name, ep.url, ep.required); err != nil {
-			return err
-		}
+	if err := r.checkEndpoints(); err != nil {
+		return err
 	}
 	if err := checkText("client_id", r.ClientID); err != nil {
 		return err
@@ -95,10 +85,36 @@ func (r *Registration) validate() error {
 	default:
 		return errorf(CodeInvalidRequest, `token_auth must be "basic", "post" or "none"`)
 	}
-	if len(r.AuthParams) > 32 {
+	return checkAuthParams(r.AuthParams)
+}
+
+// checkEndpoints checks the registration's URLs.
+func (r *Registration) checkEndpoints() error {
+	// A device login (RFC 8628) never opens the authorization endpoint.
+	device := r.Login == LoginDevice || (r.Login == "" && r.DeviceEndpoint != "")
+	for _, ep := range []struct {
+		name, url string
+		required  bool
+	}{
+		{"auth_endpoint", r.AuthEndpoint, !device},
+		{"token_endpoint", r.TokenEndpoint, true},
+		{"device_endpoint", r.DeviceEndpoint, false},
+		{"revocation_endpoint", r.RevocationEndpoint, false},
+		{"redirect_uri", r.RedirectURI, false},
+	} {
+		if err := checkEndpoint(ep.name, ep.url, ep.required); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// checkAuthParams checks the extra parameters of the authorization URL.
+func checkAuthParams(params map[string]string) error {
+	if len(params) > 32 {
 		return errorf(CodeInvalidRequest, "auth_params has too many entries")
 	}
-	for k, v := range r.AuthParams {
+	for k, v := range params {
 		if reservedAuthParam(k) {
 			return errorf(CodeInvalidRequest, "auth_params may not set %q", k)
 		}
@@ -149,54 +165,16 @@ func (e *Engine) Register(ctx context.Context, r Registration) (Registered, erro
 	unlock := e.locks.Lock(id)
 	defer unlock()
 
-	old, err := e.store.App(id)
-	switch {
-	case err == nil:
-		if old.SkillID != r.SkillID || old.AppID != r.AppID {
-			return Registered{}, errorf(CodeConflict, "munged id %q is taken by skill %q, app %q", id, old.SkillID, old.AppID)
-		}
-	case IsNotFound(err):
-		old = nil
-	default:
-		return Registered{}, internalErr("read the app", err)
+	old, err := e.registered(id, r.SkillID, r.AppID)
+	if err != nil {
+		return Registered{}, err
 	}
-
-	app := &App{
-		SkillID:            r.SkillID,
-		AppID:              r.AppID,
-		ClientID:           r.ClientID,
-		ClientSecret:       r.ClientSecret,
-		AuthEndpoint:       r.AuthEndpoint,
-		TokenEndpoint:      r.TokenEndpoint,
-		DeviceEndpoint:     r.DeviceEndpoint,
-		RevocationEndpoint: r.RevocationEndpoint,
-		Scope:              r.Scope,
-		ShellIntegration:   r.ShellIntegration,
-		TokenAuth:          r.TokenAuth,
-		PKCE:               r.PKCE,
-		AuthParams:         r.AuthParams,
-		RedirectURI:        r.RedirectURI,
-		Login:              login,
-		RelayURL:           r.RelayURL,
-		ScopeSeparator:     r.ScopeSeparator,
-		Provider:           r.Provider,
-		Created:            e.Now(),
-	}
+	app := r.app(login, e.Now())
 	dropToken := false
 	var changed []string
 	if old != nil {
-		app.Created = old.Created
-		changed = movedEndpoints(old, app)
-		if r.ClientID == "" && old.CredsFromUser && len(changed) == 0 {
-			app.ClientID, app.ClientSecret, app.CredsFromUser = old.ClientID, old.ClientSecret, true
-		}
-		if app.ClientID != old.ClientID {
-			changed = append(changed, "client_id")
-		}
+		changed = app.carryOver(old)
 		dropToken = len(changed) > 0
-		if !dropToken {
-			app.NeedsReauth, app.ReauthReason = old.NeedsReauth, old.ReauthReason
-		}
 		app.Updated = old.Updated
 		if sameApp(old, app) {
 			// Nothing to store. The mirror is told all the same, as another
@@ -230,6 +208,67 @@ func (e *Engine) Register(ctx context.Context, r Registration) (Registered, erro
 	e.logger.Info("app registered", "app", id, "new", old == nil, "login", app.LoginMode(), "redirect_uri", e.RedirectURI(app),
 		"needs_creds", app.NeedsCreds(), "token_dropped", res.TokenDropped, "credentials_dropped", res.CredentialsDropped)
 	return res, nil
+}
+
+// registered returns the app of skillID and appID, called id, as it is
+// stored; nil if there is none.
+func (e *Engine) registered(id, skillID, appID string) (*App, error) {
+	old, err := e.store.App(id)
+	switch {
+	case err == nil:
+		if old.SkillID != skillID || old.AppID != appID {
+			return nil, errorf(CodeConflict, "munged id %q is taken by skill %q, app %q", id, old.SkillID, old.AppID)
+		}
+		return old, nil
+	case IsNotFound(err):
+		return nil, nil
+	default:
+		return nil, internalErr("read the app", err)
+	}
+}
+
+// app returns the app r registers, created at now, logging in by login.
+func (r *Registration) app(login string, now time.Time) *App {
+	return &App{
+		SkillID:            r.SkillID,
+		AppID:              r.AppID,
+		ClientID:           r.ClientID,
+		ClientSecret:       r.ClientSecret,
+		AuthEndpoint:       r.AuthEndpoint,
+		TokenEndpoint:      r.TokenEndpoint,
+		DeviceEndpoint:     r.DeviceEndpoint,
+		RevocationEndpoint: r.RevocationEndpoint,
+		Scope:              r.Scope,
+		ShellIntegration:   r.ShellIntegration,
+		TokenAuth:          r.TokenAuth,
+		PKCE:               r.PKCE,
+		AuthParams:         r.AuthParams,
+		RedirectURI:        r.RedirectURI,
+		Login:              login,
+		RelayURL:           r.RelayURL,
+		ScopeSeparator:     r.ScopeSeparator,
+		Provider:           r.Provider,
+		Created:            now,
+	}
+}
+
+// carryOver keeps in app, which registers old's app again, what stays of
+// old: its creation time, and while neither an endpoint nor the client
+// changes, the credentials the user typed (if app brings none) and its
+// need of a new login. It returns what changed.
+func (app *App) carryOver(old *App) (changed []string) {
+	app.Created = old.Created
+	changed = movedEndpoints(old, app)
+	if app.ClientID == "" && old.CredsFromUser && len(changed) == 0 {
+		app.ClientID, app.ClientSecret, app.CredsFromUser = old.ClientID, old.ClientSecret, true
+	}
+	if app.ClientID != old.ClientID {
+		changed = append(changed, "client_id")
+	}
+	if len(changed) == 0 {
+		app.NeedsReauth, app.ReauthReason = old.NeedsReauth, old.ReauthReason
+	}
+	return changed
 }
 
 // endOtherLogins ends the app's pending logins that its former login mode
@@ -342,32 +381,58 @@ func (e *Engine) loginMode(r *Registration) (string, error) {
 	return login, nil
 }
 
-// CheckRelayURL accepts an absolute https URL without user info, query or
-// fragment: providers compare redirect URIs exactly, and the relay page
-// reads its own query.
+// CheckRelayURL accepts what the relay page can be served at
+// (relay.CheckPageURL): providers compare redirect URIs exactly, and the
+// relay page reads its own query.
 func CheckRelayURL(raw string) error {
-	if err := checkEndpoint("relay_url", raw, true); err != nil {
-		return err
+	if raw == "" {
+		return errorf(CodeInvalidRequest, "relay_url is required")
 	}
-	u, _ := url.Parse(raw)
-	if u.Scheme != "https" || u.RawQuery != "" || u.ForceQuery {
-		return errorf(CodeInvalidRequest, "relay_url must be an https URL without a query")
+	if len(raw) > maxFieldLen {
+		return errorf(CodeInvalidRequest, "relay_url is too long")
+	}
+	if err := relay.CheckPageURL(raw); err != nil {
+		return errorf(CodeInvalidRequest, "relay_url %v", err)
 	}
 	return nil
 }
 
-// SetCredentials stores a client id and secret the user typed in ovos-shell.
+// SetCredentials stores a client id and secret the user typed in ovos-shell
+// or on the setup page (FinishSetup): sealed with the app, kept by later
+// registrations without credentials (Register).
 func (e *Engine) SetCredentials(ctx context.Context, skillID, appID, clientID string, secret Secret) (*App, error) {
+	return e.setCredentials(skillID, appID, clientID, secret, nil)
+}
+
+// ErrCredentials is the cause of the error refusing a client id or secret
+// that cannot be one: none, too long, or with a control character.
+var ErrCredentials = errors.New("the client id or secret is not valid")
+
+// checkCredentials refuses what cannot be a client id and secret, before
+// anything is stored or spent.
+func checkCredentials(clientID string, secret Secret) error {
+	err := checkText("client_id", clientID)
+	if clientID == "" {
+		err = errorf(CodeInvalidRequest, "client_id is required")
+	}
+	if err == nil {
+		err = checkText("client_secret", string(secret))
+	}
+	if oe, ok := errors.AsType[*Error](err); ok {
+		oe.Err = ErrCredentials
+		return oe
+	}
+	return err
+}
+
+// setCredentials runs SetCredentials; still, if set, is called with the
+// app under its lock before anything is saved, and its error saves
+// nothing.
+func (e *Engine) setCredentials(skillID, appID, clientID string, secret Secret, still func(*App) error) (*App, error) {
 	if err := checkIDs(skillID, appID); err != nil {
 		return nil, err
 	}
-	if clientID == "" {
-		return nil, errorf(CodeInvalidRequest, "client_id is required")
-	}
-	if err := checkText("client_id", clientID); err != nil {
-		return nil, err
-	}
-	if err := checkText("client_secret", string(secret)); err != nil {
+	if err := checkCredentials(clientID, secret); err != nil {
 		return nil, err
 	}
 	id := MungedID(skillID, appID)
@@ -376,6 +441,11 @@ func (e *Engine) SetCredentials(ctx context.Context, skillID, appID, clientID st
 	app, err := e.App(skillID, appID)
 	if err != nil {
 		return nil, err
+	}
+	if still != nil {
+		if err := still(app); err != nil {
+			return nil, err
+		}
 	}
 	dropToken := app.ClientID != clientID
 	app.ClientID, app.ClientSecret, app.CredsFromUser = clientID, secret, true

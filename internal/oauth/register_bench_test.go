@@ -26,7 +26,7 @@ func benchEngine(b *testing.B) (*oauth.Engine, *mirror.Files) {
 	oauthtest.Seed(b, db, 10000, time.Now())
 	files := mirror.New(filepath.Join(dir, "json_database"))
 	files.LockDir = b.TempDir()
-	e := oauth.NewEngine(db, "http://192.0.2.1:36536", slog.New(slog.DiscardHandler))
+	e := oauth.NewEngine(db, nil, "http://192.0.2.1:36536", slog.New(slog.DiscardHandler))
 	w := mirror.NewWriter(files, slog.New(slog.DiscardHandler))
 	apps, err := db.Apps()
 	if err != nil {

@@ -25,7 +25,7 @@ func TestUnchangedRegistrationWritesNothing(t *testing.T) {
 	files := mirror.New(filepath.Join(dir, "json_database"))
 	files.LockDir = t.TempDir()
 	w := mirror.NewWriter(files, slog.New(slog.DiscardHandler))
-	e := oauth.NewEngine(db, "http://192.0.2.1:36536", slog.New(slog.DiscardHandler))
+	e := oauth.NewEngine(db, nil, "http://192.0.2.1:36536", slog.New(slog.DiscardHandler))
 	e.Mirror = w
 	ctx := context.Background()
 
@@ -82,7 +82,7 @@ func TestConcurrentRegistrationsDurable(t *testing.T) {
 	t.Parallel()
 	path := filepath.Join(t.TempDir(), "oauth.db")
 	db := storetest.Open(t, storetest.Path(path))
-	e := oauth.NewEngine(db, "http://192.0.2.1:36536", slog.New(slog.DiscardHandler))
+	e := oauth.NewEngine(db, nil, "http://192.0.2.1:36536", slog.New(slog.DiscardHandler))
 	const skills, apps = 8, 60
 	var wg sync.WaitGroup
 	for s := range skills {
@@ -116,7 +116,7 @@ func TestConcurrentRegistrationsDurable(t *testing.T) {
 func TestStatusOfSkill(t *testing.T) {
 	t.Parallel()
 	db := storetest.Open(t)
-	e := oauth.NewEngine(db, "http://192.0.2.1:36536", slog.New(slog.DiscardHandler))
+	e := oauth.NewEngine(db, nil, "http://192.0.2.1:36536", slog.New(slog.DiscardHandler))
 	ctx := context.Background()
 	for _, s := range []string{"one", "one_x", "two"} {
 		for _, a := range []string{"a", "b"} {

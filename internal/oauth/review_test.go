@@ -70,7 +70,7 @@ func TestExchangeOutlivesThePhone(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
-		_, _, err := f.e.Complete(ctx, "skill.test_app", url.Values{"state": {q.Get("state")}, "code": {"C"}}, "")
+		_, err := f.e.Complete(ctx, "skill.test_app", url.Values{"state": {q.Get("state")}, "code": {"C"}}, "")
 		done <- err
 	}()
 	<-arrived
@@ -393,8 +393,8 @@ func (rev *revocationEndpoint) requests() []string {
 // the fixture's engine.
 func (f *fixture) withFailingStore() (*failingStore, *oauth.Engine) {
 	fs := &failingStore{Store: f.db}
-	e := oauth.NewEngine(fs, "http://192.0.2.10:36536", slog.New(slog.DiscardHandler))
-	e.Now, e.Events = f.clk.Now, f.ev
+	e := oauth.NewEngine(fs, f.ev, "http://192.0.2.10:36536", slog.New(slog.DiscardHandler))
+	e.Now = f.clk.Now
 	f.e = e
 	return fs, e
 }

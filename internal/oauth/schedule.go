@@ -67,25 +67,7 @@ func (e *Engine) Run(ctx context.Context) error {
 		// Woken at least every clockCheck, to see a jump of the clock.
 		wake := now.Add(min(nextSweep.Sub(e.monotonic()), e.checkClock))
 		for _, l := range lanes {
-			for len(l.slots) < cap(l.slots) {
-				j, ok := e.sched.popDue(l.kind, now)
-				if !ok {
-					break
-				}
-				l.slots <- struct{}{}
-				wg.Go(func() {
-					defer func() {
-						<-l.slots
-						e.sched.poke()
-					}()
-					if next, again := e.runJob(ctx, j); again {
-						e.sched.planIfAbsent(j, next)
-					}
-				})
-			}
-			if next, ok := e.sched.next(l.kind); ok && len(l.slots) < cap(l.slots) && next.Before(wake) {
-				wake = next
-			}
+			wake = e.startDue(ctx, &wg, l, now, wake)
 		}
 		timer.Reset(max(wake.Sub(now), 0))
 		select {
@@ -102,6 +84,32 @@ func (e *Engine) Run(ctx context.Context) error {
 type lane struct {
 	kind  jobKind
 	slots chan struct{}
+}
+
+// startDue starts l's jobs that are due at now, in wg, while l has a slot
+// free, and returns when the loop must wake next for l: wake, or its next
+// job's time if l has a slot for it and it comes sooner.
+func (e *Engine) startDue(ctx context.Context, wg *sync.WaitGroup, l lane, now, wake time.Time) time.Time {
+	for len(l.slots) < cap(l.slots) {
+		j, ok := e.sched.popDue(l.kind, now)
+		if !ok {
+			break
+		}
+		l.slots <- struct{}{}
+		wg.Go(func() {
+			defer func() {
+				<-l.slots
+				e.sched.poke()
+			}()
+			if next, again := e.runJob(ctx, j); again {
+				e.sched.planIfAbsent(j, next)
+			}
+		})
+	}
+	if next, ok := e.sched.next(l.kind); ok && len(l.slots) < cap(l.slots) && next.Before(wake) {
+		return next
+	}
+	return wake
 }
 
 // runJob runs one due job and returns when it wants to run again. A plan

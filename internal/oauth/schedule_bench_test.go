@@ -15,7 +15,7 @@ import (
 func BenchmarkLoadSchedule10k(b *testing.B) {
 	db := storetest.Open(b)
 	oauthtest.Seed(b, db, 10000, time.Now())
-	e := oauth.NewEngine(db, "http://192.0.2.1:36536", slog.New(slog.DiscardHandler))
+	e := oauth.NewEngine(db, nil, "http://192.0.2.1:36536", slog.New(slog.DiscardHandler))
 	b.ReportAllocs()
 	for b.Loop() {
 		if err := e.LoadSchedule(); err != nil {

@@ -30,8 +30,7 @@ func newSyncFixture(t *testing.T) *syncFixture {
 	te := newTokenHandler()
 	te.Server = &httptest.Server{URL: "http://provider.test"}
 	f := &fixture{db: db, ev: &events{}, te: te}
-	f.e = oauth.NewEngine(db, "http://192.0.2.10:36536", slog.New(slog.DiscardHandler))
-	f.e.Events = f.ev
+	f.e = oauth.NewEngine(db, f.ev, "http://192.0.2.10:36536", slog.New(slog.DiscardHandler))
 	f.e.HTTPClient = &http.Client{Transport: oauthtest.InProcess{Handler: te}, Timeout: 30 * time.Second}
 	return &syncFixture{fixture: f}
 }
@@ -61,7 +60,7 @@ func (f *syncFixture) login(t *testing.T, appID, answer string) {
 		t.Fatal(err)
 	}
 	f.te.set(jsonAnswer(200, answer))
-	if _, _, err := f.e.Complete(context.Background(), "skill.test_"+appID, url.Values{"state": {fl.State.Reveal()}, "code": {"C"}}, ""); err != nil {
+	if _, err := f.e.Complete(context.Background(), "skill.test_"+appID, url.Values{"state": {fl.State.Reveal()}, "code": {"C"}}, ""); err != nil {
 		t.Fatal(err)
 	}
 }

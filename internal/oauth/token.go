@@ -102,12 +102,12 @@ func (e *Engine) keep(app *App, tok *Token, how, flowID string, logArgs ...any) 
 	if how == "login" {
 		e.logger.Info("login completed", args...)
 		e.observer().LoginCompleted(app.LoginMode())
-		e.announce(id, written, func() { e.Events.TokenIssued(app, tok) })
+		e.announce(id, written, func() { e.events.TokenIssued(app, tok) })
 		return nil
 	}
 	e.logger.Info("token refreshed", args...)
 	e.observer().Refreshed()
-	e.announce(id, written, func() { e.Events.TokenRefreshed(app, tok) })
+	e.announce(id, written, func() { e.events.TokenRefreshed(app, tok) })
 	return nil
 }
 
@@ -284,32 +284,4 @@ func redactedRetrieveError(re *oauth2.RetrieveError) error {
 		status = re.Response.StatusCode
 	}
 	return fmt.Errorf("token endpoint answered status %d, error %q", status, re.ErrorCode)
-}
-
-// BusFields returns the token as skills receive it on the bus at now: the
-// provider's response without the refresh token (every bus client sees every
-// frame), with access_token, token_type, a float expires_at and expires_in,
-// the whole seconds left at now (0 once expired), not the lifetime the
-// provider gave when it issued the token: a skill that adds expires_in to
-// its own clock must not get a token it takes for fresh long after.
-func (t *Token) BusFields(now time.Time) map[string]any {
-	out := make(map[string]any, len(t.Raw)+3)
-	for k, v := range t.Raw {
-		out[k] = v
-	}
-	delete(out, "refresh_token")
-	out["access_token"] = t.AccessToken.Reveal()
-	if t.TokenType != "" {
-		out["token_type"] = t.TokenType
-	}
-	delete(out, "expires_in")
-	if !t.Expiry.IsZero() {
-		out["expires_at"] = float64(t.Expiry.UnixMicro()) / 1e6
-		// Whole seconds, rounded down: never more time than the token has.
-		out["expires_in"] = int64(max(t.Expiry.Sub(now), 0) / time.Second)
-	}
-	if t.Scope != "" {
-		out["scope"] = t.Scope
-	}
-	return out
 }

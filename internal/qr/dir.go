@@ -12,6 +12,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/OpenVoiceOS/ovos-oauth/internal/atomicfile"
 )
 
 // Defaults that NewDir sets and that Dir also falls back to for zero fields.
@@ -101,8 +103,11 @@ func (d *Dir) write(png []byte) (string, error) {
 	_ = d.sweep(dir, d.max()-1)
 
 	path := filepath.Join(dir, newName())
-	if err := writeFileAtomic(dir, path, png); err != nil {
-		return "", err
+	// Whole or not at all, under a temporary name that does not look like an
+	// image, so neither a reader nor a sweep sees a part of one; 0644
+	// whatever the umask, as the GUI runs as another user.
+	if err := atomicfile.Write(path, png, 0o644); err != nil {
+		return "", fmt.Errorf("write qr image: %w", err)
 	}
 	return path, nil
 }
@@ -250,35 +255,6 @@ func ensureDir(dir string) error {
 		return fmt.Errorf("create qr dir: %w", err)
 	}
 	return nil
-}
-
-// writeFileAtomic writes data to path through a temporary file in dir. The
-// temporary name does not look like an image, so a concurrent Sweep or a
-// reader never sees a partial one. No fsync: the images live minutes, in a
-// runtime folder, and a crash loses nothing a new login would not recreate.
-func writeFileAtomic(dir, path string, data []byte) (err error) {
-	f, err := os.CreateTemp(dir, ".qr-*.tmp")
-	if err != nil {
-		return fmt.Errorf("write qr image: %w", err)
-	}
-	defer func() {
-		if err != nil {
-			f.Close()
-			os.Remove(f.Name())
-			err = fmt.Errorf("write qr image: %w", err)
-		}
-	}()
-	if _, err := f.Write(data); err != nil {
-		return err
-	}
-	// CreateTemp makes 0600 files; the GUI runs as another user.
-	if err := f.Chmod(0o644); err != nil {
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	return os.Rename(f.Name(), path)
 }
 
 // newName returns a fresh image name. It comes from crypto/rand alone so that

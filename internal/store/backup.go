@@ -88,6 +88,32 @@ const (
 	Skipped RestoreAction = "skipped"
 )
 
+// RestoreReason says why Restore kept or skipped an app, or left its
+// token as it was: a code that the CLI words in the user's language.
+type RestoreReason string
+
+// Why Restore did not write all of an app.
+const (
+	// ReasonDamaged: the app's record in the store was damaged and is set
+	// aside now: a restore again adds the app.
+	ReasonDamaged RestoreReason = "damaged"
+	// ReasonIDTaken: the app's munged id is another skill's app in the
+	// store, OtherSkillID's OtherAppID.
+	ReasonIDTaken RestoreReason = "id_taken"
+	// ReasonOtherClient: the store's app has another client or token
+	// endpoint, to which the backup's token does not belong; force takes
+	// the backup's registration and token.
+	ReasonOtherClient RestoreReason = "other_client"
+	// ReasonNoToken: the backup has no token for the app.
+	ReasonNoToken RestoreReason = "no_token"
+	// ReasonLoginEnded: the backup's app needed a new login when the
+	// backup was made, so its token is not taken.
+	ReasonLoginEnded RestoreReason = "login_ended"
+	// ReasonNewer: the store's token is as new as the backup's or newer;
+	// force takes the backup's.
+	ReasonNewer RestoreReason = "newer"
+)
+
 // RestoreResult is what Restore did with one app: never a secret.
 type RestoreResult struct {
 	MungedID string
@@ -103,8 +129,11 @@ type RestoreResult struct {
 	// Obtained is when the backup's token was issued, StoreObtained when
 	// the store's was; zero for none.
 	Obtained, StoreObtained time.Time
-	// Reason says, for Kept and Skipped, why, in plain words.
-	Reason string
+	// Reason says, for Kept and Skipped, why.
+	Reason RestoreReason
+	// OtherSkillID and OtherAppID name the app whose id this is in the
+	// store, for ReasonIDTaken.
+	OtherSkillID, OtherAppID string
 }
 
 // Restore writes the apps of a backup into the store, in one transaction:
@@ -169,7 +198,7 @@ func (b *buckets) restore(a RestoreApp, force bool, now time.Time) (RestoreResul
 	cur, err := get[oauth.App](b.apps, id)
 	switch {
 	case errors.Is(err, errDamaged):
-		r.Action, r.Reason = Skipped, "its record in this store was damaged and is set aside now: run the restore again"
+		r.Action, r.Reason = Skipped, ReasonDamaged
 		return r, nil
 	case errors.Is(err, oauth.ErrNotFound):
 		if err := b.putJSON(b.apps, id, a.App); err != nil {
@@ -185,7 +214,7 @@ func (b *buckets) restore(a RestoreApp, force bool, now time.Time) (RestoreResul
 	case err != nil:
 		return r, err
 	case cur.SkillID != a.App.SkillID || cur.AppID != a.App.AppID:
-		r.Action, r.Reason = Skipped, fmt.Sprintf("its id is taken in this store by skill %q app %q", cur.SkillID, cur.AppID)
+		r.Action, r.Reason, r.OtherSkillID, r.OtherAppID = Skipped, ReasonIDTaken, cur.SkillID, cur.AppID
 		return r, nil
 	default:
 		if err := b.restoreOver(cur, a, force, &r); err != nil || r.Action == Skipped {
@@ -219,7 +248,7 @@ func (b *buckets) restoreOver(cur *oauth.App, a RestoreApp, force bool, r *Resto
 	sameClient := cur.ClientID == a.App.ClientID && cur.TokenEndpoint == a.App.TokenEndpoint
 	takeApp := force || (cur.NeedsCreds() && !a.App.NeedsCreds())
 	if !sameClient && !takeApp {
-		r.Action, r.Reason = Skipped, "it is registered in this store with another client or token endpoint, to which the backup's token does not belong (--force takes the backup's registration and token)"
+		r.Action, r.Reason = Skipped, ReasonOtherClient
 		return nil
 	}
 	app, writeApp := cur, false
@@ -228,17 +257,17 @@ func (b *buckets) restoreOver(cur *oauth.App, a RestoreApp, force bool, r *Resto
 	}
 	switch {
 	case a.Token == nil:
-		r.Reason = "the backup has no token for it"
+		r.Reason = ReasonNoToken
 	case force || !sameClient:
 		r.TokenRestored = true // the store's token, if any, was another client's
 	case a.App.NeedsReauth:
-		r.Reason = "the backup's login had ended: it needed a new login when the backup was made"
+		r.Reason = ReasonLoginEnded
 	case curTok == nil:
 		r.TokenRestored = true
 	case a.Token.Obtained.After(curTok.Obtained):
 		r.TokenRestored = true
 	default:
-		r.Reason = "the token in this store is as new as the backup's or newer (--force takes the backup's)"
+		r.Reason = ReasonNewer
 	}
 	if r.TokenRestored && !r.AppReplaced && app.NeedsReauth {
 		// The mark was about the token that is replaced now.

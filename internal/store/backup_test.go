@@ -123,8 +123,8 @@ func TestRestoreKeepsNewerTokens(t *testing.T) {
 		{App: older, Token: tokenAt("backup-older", at(20))},
 	}
 	got := restore(t, db, backup, false, at(40))
-	if r := got[newer.MungedID()]; r.Action != store.Kept || r.TokenRestored || r.Reason == "" || !r.StoreObtained.Equal(at(30)) {
-		t.Errorf("newer: %+v, want kept with a reason", r)
+	if r := got[newer.MungedID()]; r.Action != store.Kept || r.TokenRestored || r.Reason != store.ReasonNewer || !r.StoreObtained.Equal(at(30)) {
+		t.Errorf("newer: %+v, want kept as newer", r)
 	}
 	if tok := tokenOf(t, db, newer.MungedID()); tok.AccessToken != "store-newer" {
 		t.Errorf("the store's newer token was replaced by the backup's")
@@ -194,14 +194,14 @@ func TestRestoreOverRegistrations(t *testing.T) {
 	if app, _ := db.App(backed.MungedID()); app.ClientID != backed.ClientID || app.ClientSecret != backed.ClientSecret || !app.CredsFromUser {
 		t.Errorf("the user's credentials were not restored: client %q", app.ClientID)
 	}
-	if r := got[other.MungedID()]; r.Action != store.Skipped || r.Reason == "" {
+	if r := got[other.MungedID()]; r.Action != store.Skipped || r.Reason != store.ReasonOtherClient {
 		t.Errorf("app of another client here: %+v, want skipped", r)
 	}
 	if tokenOf(t, db, other.MungedID()).AccessToken != "here" {
 		t.Error("the token of another client was replaced")
 	}
-	if r := got[clash.MungedID()]; r.Action != store.Skipped {
-		t.Errorf("munged id of another skill: %+v, want skipped", r)
+	if r := got[clash.MungedID()]; r.Action != store.Skipped || r.Reason != store.ReasonIDTaken || r.OtherSkillID != "a" || r.OtherAppID != "b_c" {
+		t.Errorf("munged id of another skill: %+v, want skipped, naming the skill and app that have it", r)
 	}
 	if app, _ := db.App(clash.MungedID()); app.SkillID != "a" {
 		t.Errorf("another skill's app was replaced: %+v", app)
@@ -209,7 +209,7 @@ func TestRestoreOverRegistrations(t *testing.T) {
 	if _, err := db.Token(clash.MungedID()); !errors.Is(err, oauth.ErrNotFound) {
 		t.Errorf("another skill's app got the backup's token: %v", err)
 	}
-	if r := got[ended.MungedID()]; r.Action != store.Kept || r.TokenRestored {
+	if r := got[ended.MungedID()]; r.Action != store.Kept || r.TokenRestored || r.Reason != store.ReasonLoginEnded {
 		t.Errorf("backup whose login had ended: %+v, want kept", r)
 	}
 	if r := got[marked.MungedID()]; !r.TokenRestored {

@@ -17,8 +17,56 @@ import (
 // ErrDamagedFile is wrapped by the error of Open, and of Check, for a file
 // that bbolt cannot safely map: cut short, or with no sound meta page.
 // bbolt itself would crash the process on such a file (SIGBUS on a page
-// past the end, or a panic on a freelist page full of zeros).
+// past the end, or a panic on a freelist page full of zeros). That error
+// is a *DamagedFileError, which says what is wrong as a code too.
 var ErrDamagedFile = errors.New("the database file is damaged")
+
+// FileDamage says what is wrong with a damaged database file, as a code a
+// program words in its user's language.
+type FileDamage string
+
+// What can be wrong with a database file.
+const (
+	// FileCutShort: the file ends before its last transaction's pages.
+	FileCutShort FileDamage = "cut_short"
+	// FileOverwritten: no sound meta page: overwritten, or not a database.
+	FileOverwritten FileDamage = "overwritten"
+	// FileInconsistent: its pages do not fit together.
+	FileInconsistent FileDamage = "inconsistent"
+)
+
+// DamagedFileError is the error of Open, Inspect and RemoveDamaged for a
+// file bbolt cannot safely map. It wraps ErrDamagedFile. Its Error is
+// English, for logs; a program words Reason and Path for a person.
+type DamagedFileError struct {
+	Path   string
+	Reason FileDamage
+	// Problem says what is wrong in English, with the numbers found.
+	Problem string
+}
+
+// Error names the file, says what is wrong, then what to do. The file is
+// never deleted or changed: it may be all the user has.
+func (e *DamagedFileError) Error() string {
+	return fmt.Sprintf("%v: %s. ovos-oauth did not change it. Restore it from a backup (with the key file backed up with it), or move it aside (mv %s %s.damaged) to start with an empty store, in which the skills register their apps again and every app needs a new login",
+		ErrDamagedFile, e.Problem, e.Path, e.Path)
+}
+
+func (e *DamagedFileError) Unwrap() error { return ErrDamagedFile }
+
+// layoutError is an error of checkLayout that knows what it means.
+type layoutError struct {
+	reason FileDamage
+	msg    string
+}
+
+func (e *layoutError) Error() string { return e.msg }
+
+func cutShort(format string, args ...any) error {
+	return &layoutError{FileCutShort, fmt.Sprintf(format, args...)}
+}
+
+func overwritten(msg string) error { return &layoutError{FileOverwritten, msg} }
 
 // bbolt's on-disk layout, as of go.etcd.io/bbolt v1.5 (file format version
 // 2): pages of the size recorded in the meta pages, pages 0 and 1 the two
@@ -89,29 +137,11 @@ func checkLayout(r io.ReaderAt, size int64) error {
 	if size == 0 {
 		return nil
 	}
-	// The page size is that of the first valid meta page, searched as
-	// bbolt does: the first at offset 0, else the second at any size.
+	pageSize, err := findPageSize(r, size)
+	if err != nil {
+		return err
+	}
 	meta0, ok0 := readMeta(r, 0)
-	pageSize := int64(meta0.pageSize)
-	if !ok0 {
-		pageSize = 0
-		for off := int64(minPageSize); off <= maxPageSize && off < size-minPageSize; off <<= 1 {
-			if m, ok := readMeta(r, off); ok {
-				pageSize = int64(m.pageSize)
-				break
-			}
-		}
-	}
-	switch {
-	case pageSize == 0 && size < 2*minPageSize:
-		return fmt.Errorf("it is %d bytes, too short to be a database: it was cut short, or is not a database", size)
-	case pageSize == 0:
-		return errors.New("neither of its two first pages is a sound bbolt meta page: it was overwritten, or is not a database")
-	case pageSize < minPageSize || pageSize > maxPageSize || pageSize&(pageSize-1) != 0:
-		return fmt.Errorf("its meta page gives a page size of %d bytes, which bbolt never writes", pageSize)
-	case size < 2*pageSize:
-		return fmt.Errorf("it is %d bytes, less than its two meta pages of %d bytes: it was cut short", size, pageSize)
-	}
 	meta1, ok1 := readMeta(r, pageSize)
 	// bbolt uses the meta of the higher transaction if it is valid, else
 	// the other.
@@ -122,11 +152,11 @@ func checkLayout(r io.ReaderAt, size int64) error {
 	pages := uint64(size / pageSize)
 	switch {
 	case !ok:
-		return errors.New("neither of its two meta pages is sound: it was overwritten")
+		return overwritten("neither of its two meta pages is sound: it was overwritten")
 	case int64(m.pageSize) != pageSize:
 		return fmt.Errorf("its two meta pages disagree on the page size (%d and %d bytes)", meta0.pageSize, meta1.pageSize)
 	case m.pgid > pages:
-		return fmt.Errorf("it is %d bytes, but its last transaction wrote pages up to byte %d: it was cut short", size, satMul(m.pgid, uint64(pageSize)))
+		return cutShort("it is %d bytes, but its last transaction wrote pages up to byte %d: it was cut short", size, satMul(m.pgid, uint64(pageSize)))
 	case m.pgid < 4 || m.root < 2 || m.root >= m.pgid:
 		return fmt.Errorf("its meta page names a root page %d that is not among its %d pages", m.root, m.pgid)
 	case m.freelist == pgidNoFreelist:
@@ -140,6 +170,40 @@ func checkLayout(r io.ReaderAt, size int64) error {
 	if err := checkFreelist(r, m.freelist, m.pgid, pageSize); err != nil {
 		return err
 	}
+	return checkRoot(r, m, pageSize)
+}
+
+// findPageSize returns the page size of a file of size bytes: that of the
+// first valid meta page, searched as bbolt does, the first at offset 0,
+// else the second at any size.
+func findPageSize(r io.ReaderAt, size int64) (int64, error) {
+	meta0, ok0 := readMeta(r, 0)
+	pageSize := int64(meta0.pageSize)
+	if !ok0 {
+		pageSize = 0
+		for off := int64(minPageSize); off <= maxPageSize && off < size-minPageSize; off <<= 1 {
+			if m, ok := readMeta(r, off); ok {
+				pageSize = int64(m.pageSize)
+				break
+			}
+		}
+	}
+	switch {
+	case pageSize == 0 && size < 2*minPageSize:
+		return 0, cutShort("it is %d bytes, too short to be a database: it was cut short, or is not a database", size)
+	case pageSize == 0:
+		return 0, overwritten("neither of its two first pages is a sound bbolt meta page: it was overwritten, or is not a database")
+	case pageSize < minPageSize || pageSize > maxPageSize || pageSize&(pageSize-1) != 0:
+		return 0, fmt.Errorf("its meta page gives a page size of %d bytes, which bbolt never writes", pageSize)
+	case size < 2*pageSize:
+		return 0, cutShort("it is %d bytes, less than its two meta pages of %d bytes: it was cut short", size, pageSize)
+	}
+	return pageSize, nil
+}
+
+// checkRoot checks the root page that m, the meta page in use, names: a
+// tree page within the pages in use.
+func checkRoot(r io.ReaderAt, m boltMeta, pageSize int64) error {
 	flags, overflow, err := pageHeader(r, m.root, pageSize)
 	switch {
 	case err != nil:
@@ -216,17 +280,20 @@ func checkFile(f *os.File, path string) error {
 		return err
 	}
 	if err := checkLayout(f, fi.Size()); err != nil {
-		return damagedFile(path, err.Error())
+		return damagedFile(path, err)
 	}
 	return nil
 }
 
-// damagedFile is the error for a damaged file at path: what is wrong, then
-// what to do. The file is never deleted or changed: it may be all the user
-// has.
-func damagedFile(path, problem string) error {
-	return fmt.Errorf("%w: %s. ovos-oauth did not change it. Restore it from a backup (with the key file backed up with it), or move it aside (mv %s %s.damaged) to start with an empty store, in which the skills register their apps again and every app needs a new login",
-		ErrDamagedFile, problem, path, path)
+// damagedFile is the error for a damaged file at path, problem what is
+// wrong: a layoutError knows what it means, any other is of pages that do
+// not fit together.
+func damagedFile(path string, problem error) error {
+	reason := FileInconsistent
+	if le, ok := errors.AsType[*layoutError](problem); ok {
+		reason = le.reason
+	}
+	return &DamagedFileError{Path: path, Reason: reason, Problem: problem.Error()}
 }
 
 // walk reads every key and value of the file through bbolt, in the calling
@@ -286,7 +353,7 @@ func boltOpen(path string, opts *bolt.Options) (bdb *bolt.DB, err error) {
 			if file != nil {
 				_ = file.Close()
 			}
-			bdb, err = nil, damagedFile(path, fmt.Sprintf("bbolt cannot read it (%v)", r))
+			bdb, err = nil, damagedFile(path, fmt.Errorf("bbolt cannot read it (%v)", r))
 		}
 	}()
 	return bolt.Open(path, 0o600, &guarded)

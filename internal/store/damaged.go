@@ -48,7 +48,7 @@ const (
 type damagedRecord struct {
 	bucket   string
 	key, raw []byte // copies: bbolt's are good only in their transaction
-	reason   string
+	reason   DamageReason
 	app      string // the munged id of a flow's app, when found before
 	// orphaned is set for a whole token set aside with its damaged app:
 	// the app that may replace it under its id is not marked.
@@ -64,7 +64,7 @@ type damageLog struct {
 }
 
 // note records a damaged value and returns errDamaged.
-func (l *damageLog) note(bucket string, key, raw []byte, reason string) error {
+func (l *damageLog) note(bucket string, key, raw []byte, reason DamageReason) error {
 	if l == nil {
 		return errDamaged
 	}
@@ -86,12 +86,52 @@ func (l *damageLog) setApp(bucket string, key []byte, app string) {
 	}
 }
 
-// reasonOf says in words why a value did not open.
-func reasonOf(err error) string {
-	if errors.Is(err, seal.ErrOpen) {
-		return "it does not authenticate: its bytes were changed"
+// DamageReason says why a record was set aside, as a code a program
+// words in its user's language.
+type DamageReason string
+
+// The reasons a record is set aside.
+const (
+	// DamageNotAuthentic: its seal does not authenticate.
+	DamageNotAuthentic DamageReason = "not_authentic"
+	// DamageNotSealed: it is not a sealed value at all.
+	DamageNotSealed DamageReason = "not_sealed"
+	// DamageNotRecord: it opens but does not decode as a record.
+	DamageNotRecord DamageReason = "not_a_record"
+	// DamageAppDamaged: a token set aside with its damaged app.
+	DamageAppDamaged DamageReason = "app_damaged"
+)
+
+// damageWords are the words each reason is stored in, in the quarantine
+// record and oauth.DamagedRecord.Reason: English, as ovos-oauth has always
+// stored them, so that files and bus replies keep their form.
+var damageWords = map[DamageReason]string{
+	DamageNotAuthentic: "it does not authenticate: its bytes were changed",
+	DamageNotSealed:    "it is not a sealed value: its bytes were changed",
+	DamageNotRecord:    "it opens but does not decode as a record",
+	DamageAppDamaged:   "its app's record was damaged",
+}
+
+// String returns the reason in the English words that are stored.
+func (r DamageReason) String() string { return damageWords[r] }
+
+// DamageReasonOf returns the code of a stored reason, oauth.DamagedRecord's
+// Reason; "" for words it does not know (written by another version).
+func DamageReasonOf(words string) DamageReason {
+	for r, w := range damageWords {
+		if w == words {
+			return r
+		}
 	}
-	return "it is not a sealed value: its bytes were changed"
+	return ""
+}
+
+// reasonOf is why a value did not open.
+func reasonOf(err error) DamageReason {
+	if errors.Is(err, seal.ErrOpen) {
+		return DamageNotAuthentic
+	}
+	return DamageNotSealed
 }
 
 // setAsideRecord is a record moved to quarantine, for the log.
@@ -114,7 +154,7 @@ func (b *buckets) setAside(now time.Time) (moved []setAsideRecord, touched []str
 		if d.seenBefore && !intact {
 			continue // set aside by another transaction, or replaced
 		}
-		rec := setAsideRecord{DamagedRecord: oauth.DamagedRecord{Reason: d.reason, At: now}}
+		rec := setAsideRecord{DamagedRecord: oauth.DamagedRecord{Reason: d.reason.String(), At: now}}
 		switch d.bucket {
 		case bucketApps:
 			rec.Record, rec.MungedID = oauth.RecordApp, string(d.key)
@@ -197,7 +237,7 @@ func (b *buckets) quarantine(d damagedRecord, rec oauth.DamagedRecord) error {
 func (b *buckets) orphan(mungedID string) (int, error) {
 	if raw := b.tokens.b.Get([]byte(mungedID)); raw != nil {
 		n := len(b.damage.records)
-		_ = b.damage.note(bucketTokens, []byte(mungedID), raw, "its app's record was damaged")
+		_ = b.damage.note(bucketTokens, []byte(mungedID), raw, DamageAppDamaged)
 		if len(b.damage.records) > n { // else noted as damaged itself
 			b.damage.records[n].orphaned = true
 		}

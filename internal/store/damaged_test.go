@@ -280,6 +280,35 @@ func TestDamagedRecordsDoNotStopTheStore(t *testing.T) {
 	if got := string(q["flows/flow-c"]["app"]); got != "s_c" {
 		t.Errorf("quarantine flows/flow-c app = %q, want s_c", got)
 	}
+	// Each stored reason reads back as its code, for the CLI to word.
+	for origin, fields := range q {
+		want := store.DamageNotAuthentic
+		if origin == "tokens/s_b" {
+			want = store.DamageAppDamaged
+		}
+		if got := store.DamageReasonOf(string(fields["reason"])); got != want {
+			t.Errorf("DamageReasonOf(quarantine %s reason %q) = %q, want %q", origin, fields["reason"], got, want)
+		}
+	}
+}
+
+// TestDamageReasonWords: the words a reason is stored in stay as they have
+// always been (files written before hold them), and read back as the code.
+func TestDamageReasonWords(t *testing.T) {
+	t.Parallel()
+	for r, words := range map[store.DamageReason]string{
+		store.DamageNotAuthentic: "it does not authenticate: its bytes were changed",
+		store.DamageNotSealed:    "it is not a sealed value: its bytes were changed",
+		store.DamageNotRecord:    "it opens but does not decode as a record",
+		store.DamageAppDamaged:   "its app's record was damaged",
+	} {
+		if r.String() != words || store.DamageReasonOf(words) != r {
+			t.Errorf("%s: words %q, DamageReasonOf = %q; want %q and back", r, r.String(), store.DamageReasonOf(words), words)
+		}
+	}
+	if got := store.DamageReasonOf("a reason of another version"); got != "" {
+		t.Errorf("DamageReasonOf(unknown words) = %q, want \"\"", got)
+	}
 }
 
 // checkSetAsideLogs checks that logs hold one warning per record set aside,

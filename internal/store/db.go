@@ -58,6 +58,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/OpenVoiceOS/ovos-oauth/internal/atomicfile"
 	"github.com/OpenVoiceOS/ovos-oauth/internal/oauth"
 	"github.com/OpenVoiceOS/ovos-oauth/internal/seal"
 	bolt "go.etcd.io/bbolt"
@@ -212,7 +213,7 @@ func (db *DB) Open() error {
 		}
 		if err := walk(bdb); err != nil {
 			_ = bdb.Close()
-			return fmt.Errorf("open store %s: %w", db.Path, damagedFile(db.Path, err.Error()))
+			return fmt.Errorf("open store %s: %w", db.Path, damagedFile(db.Path, err))
 		}
 		replaced, err := replacedSince(file, db.Path)
 		if err == nil && !replaced {
@@ -570,7 +571,7 @@ func (db *DB) compact(src *bolt.DB, old *os.File) error {
 		_ = os.Remove(tmp)
 		return fmt.Errorf("compact: %w", err)
 	}
-	if err := syncDir(filepath.Dir(db.Path)); err != nil {
+	if err := atomicfile.SyncDir(filepath.Dir(db.Path)); err != nil {
 		return fmt.Errorf("compact: %w", err)
 	}
 	// Best effort, and nothing to retry if it fails: the old file is already
@@ -595,19 +596,6 @@ func scrub(f *os.File) error {
 		}
 	}
 	return f.Sync()
-}
-
-// syncDir fsyncs a directory, so that a rename in it survives a power cut.
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	err = d.Sync()
-	if cerr := d.Close(); err == nil {
-		err = cerr
-	}
-	return err
 }
 
 func createBuckets(tx *bolt.Tx) error {
@@ -804,7 +792,7 @@ func decode[T any](s *sealedBucket, key, sealed []byte) (*T, error) {
 	if err := json.Unmarshal(data, v); err != nil {
 		// It authenticated, so this store wrote it; never err in the
 		// reason: it can quote the value.
-		return nil, s.damage.note(s.name, key, sealed, "it opens but does not decode as a record")
+		return nil, s.damage.note(s.name, key, sealed, DamageNotRecord)
 	}
 	return v, nil
 }

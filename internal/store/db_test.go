@@ -72,7 +72,7 @@ func fullToken(access string) *oauth.Token {
 		},
 		Obtained:      at(0),
 		RefreshExpiry: at(86400),
-		LoginAt:       at(-3600),
+		LoginAt:       at(-60),
 		ReauthWarned:  at(30),
 	}
 }
@@ -97,6 +97,7 @@ func fullFlow(id, mungedID string, created time.Time) *oauth.Flow {
 		VerificationURI:         "https://provider.example/device",
 		VerificationURIComplete: "https://provider.example/device?user_code=WDJB-MJHT",
 		Interval:                5 * time.Second,
+		SetupKey:                oauth.Secret("setup-key-" + id),
 	}
 }
 

@@ -151,7 +151,7 @@ func openRepair(path string, readOnly bool, timeout time.Duration) (*bolt.DB, er
 	}
 	if err := walk(bdb); err != nil {
 		_ = bdb.Close()
-		return nil, fmt.Errorf("open %s: %w", path, damagedFile(path, err.Error()))
+		return nil, fmt.Errorf("open %s: %w", path, damagedFile(path, err))
 	}
 	return bdb, nil
 }

@@ -134,3 +134,38 @@ func forgetFreePages(t *testing.T, data []byte) []byte {
 	e.PutUint16(count, 0)
 	return data
 }
+
+// TestDamagedFileError: a file bbolt cannot map fails Open and Inspect
+// with a *DamagedFileError that names the file and says what is wrong as
+// a code, for the CLI to word; its English text names the file and what
+// to do.
+func TestDamagedFileError(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		name string
+		data []byte
+		want store.FileDamage
+	}{
+		{"too short", make([]byte, 100), store.FileCutShort},
+		{"no meta page", []byte(strings.Repeat("Z", 3*4096)), store.FileOverwritten},
+	} {
+		path := filepath.Join(t.TempDir(), "ovos-oauth.db")
+		if err := os.WriteFile(path, tt.data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		db := store.New(path)
+		db.KeyFile = filepath.Join(t.TempDir(), "secrets.key")
+		openErr := db.Open()
+		_, inspectErr := store.Inspect(path, time.Second)
+		for what, err := range map[string]error{"Open": openErr, "Inspect": inspectErr} {
+			e, ok := errors.AsType[*store.DamagedFileError](err)
+			if !ok || e.Path != path || e.Reason != tt.want || !errors.Is(err, store.ErrDamagedFile) {
+				t.Errorf("%s: %s() = %v, want a *DamagedFileError of %s, %s", tt.name, what, err, path, tt.want)
+				continue
+			}
+			if !strings.Contains(err.Error(), "mv "+path+" "+path+".damaged") || !strings.Contains(err.Error(), e.Problem) {
+				t.Errorf("%s: %s() = %q, want it to say what is wrong and what to do", tt.name, what, err)
+			}
+		}
+	}
+}

@@ -15,8 +15,8 @@ import (
 )
 
 // PutFlow stores a pending flow under its id and indexes it by the hash of
-// its state, in one transaction; a flow without a state (a device login) is
-// not indexed.
+// its state, in one transaction; a flow without a state (a device login, a
+// setup) is not indexed.
 // Replacing a flow with the same id drops its old state.
 //
 // With keepPerApp > 0, PutFlow then keeps at most keepPerApp pending flows
@@ -32,7 +32,7 @@ func (db *DB) PutFlow(flow *oauth.Flow, keepPerApp int) error {
 	if flow.ID == "" {
 		return errors.New("put flow: empty id")
 	}
-	if flow.State == "" && flow.Kind != oauth.FlowDevice {
+	if flow.State == "" && flow.Kind != oauth.FlowDevice && flow.Kind != oauth.FlowSetup {
 		return fmt.Errorf("put flow %s: empty state", oauth.FlowTag(flow.ID))
 	}
 	data, err := json.Marshal(flow)
@@ -52,28 +52,8 @@ func (db *DB) PutFlow(flow *oauth.Flow, keepPerApp int) error {
 			// The state is a secret: name the other flow, not the state.
 			return fmt.Errorf("state already belongs to flow %s", oauth.FlowTag(string(owner)))
 		}
-		if b.flows.has(id) {
-			prev, err := get[oauth.Flow](b.flows, flow.ID)
-			if errors.Is(err, errDamaged) {
-				// Set aside after; its index entries go now, before
-				// this flow's take their place.
-				app, err := b.unindexFlow(flow.ID)
-				if err != nil {
-					return err
-				}
-				b.damage.setApp(bucketFlows, id, app)
-			} else if err != nil {
-				return err
-			} else if prev.State != flow.State {
-				if err := b.deleteState(prev); err != nil {
-					return err
-				}
-			}
-			if prev != nil {
-				if err := b.appFlows.Delete(appFlowKey(prev.MungedID, prev.ID)); err != nil {
-					return err
-				}
-			}
+		if err := b.unindexReplaced(flow); err != nil {
+			return err
 		}
 		if err := b.flows.put(id, data); err != nil {
 			return err
@@ -93,6 +73,36 @@ func (db *DB) PutFlow(flow *oauth.Flow, keepPerApp int) error {
 	})
 	if err != nil {
 		return fmt.Errorf("put flow %s: %w", oauth.FlowTag(flow.ID), err)
+	}
+	return nil
+}
+
+// unindexReplaced deletes the index entries of the flow stored under
+// flow's id, if any, before flow replaces it: its app's entry, and its
+// state's if flow has another state.
+func (b *buckets) unindexReplaced(flow *oauth.Flow) error {
+	id := []byte(flow.ID)
+	if !b.flows.has(id) {
+		return nil
+	}
+	prev, err := get[oauth.Flow](b.flows, flow.ID)
+	if errors.Is(err, errDamaged) {
+		// Set aside after; its index entries go now, before this flow's
+		// take their place.
+		app, err := b.unindexFlow(flow.ID)
+		if err != nil {
+			return err
+		}
+		b.damage.setApp(bucketFlows, id, app)
+	} else if err != nil {
+		return err
+	} else if prev.State != flow.State {
+		if err := b.deleteState(prev); err != nil {
+			return err
+		}
+	}
+	if prev != nil {
+		return b.appFlows.Delete(appFlowKey(prev.MungedID, prev.ID))
 	}
 	return nil
 }

@@ -52,6 +52,33 @@ func TestFlowRoundTrip(t *testing.T) {
 	}
 }
 
+// TestPutSetupWithoutState: a setup has no state, as a device login has
+// none: it is stored under its id, found by nothing else, and deleted once.
+func TestPutSetupWithoutState(t *testing.T) {
+	db := openWithApps(t, "app")
+	f := &oauth.Flow{ID: "s1", Kind: oauth.FlowSetup, MungedID: "skill_app", SetupKey: "key", Created: at(0), Expires: at(10)}
+	if err := db.PutFlow(f, 3); err != nil {
+		t.Fatalf("PutFlow(setup) = %v", err)
+	}
+	got, err := db.Flow("s1")
+	if err != nil || got.SetupKey != "key" {
+		t.Fatalf("Flow() = %v, %v; want the setup with its key", got, err)
+	}
+	if _, err := db.FlowByState(""); !errors.Is(err, oauth.ErrNotFound) {
+		t.Errorf("FlowByState(\"\") = %v, want ErrNotFound", err)
+	}
+	if err := db.DeleteFlow("s1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.DeleteFlow("s1"); !errors.Is(err, oauth.ErrNotFound) {
+		t.Errorf("second DeleteFlow() = %v, want ErrNotFound: a setup is spent once", err)
+	}
+	// Another kind still needs a state.
+	if err := db.PutFlow(&oauth.Flow{ID: "c1", Kind: oauth.FlowCode, MungedID: "skill_app", Created: at(0), Expires: at(10)}, 3); err == nil {
+		t.Error("PutFlow() of a code login without a state = nil error")
+	}
+}
+
 func TestTakeFlowSingleUse(t *testing.T) {
 	t.Parallel()
 	db := openWithApps(t, "app")

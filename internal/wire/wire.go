@@ -235,6 +235,9 @@ type URLReply struct {
 	// or for a loopback login to the page that tells how to finish it (the
 	// verification URI for a device login). null when it failed.
 	Link *string `json:"link"`
+	// NeedsCredentials: the app has no client id yet, and URL and Link
+	// lead to the setup page that takes it, then goes on to the login.
+	NeedsCredentials bool `json:"needs_credentials"`
 	DeviceLogin
 	Error
 }
@@ -287,6 +290,9 @@ type QRReply struct {
 	AppRef
 	// QR is the absolute path of the PNG, null when it failed.
 	QR *string `json:"qr"`
+	// NeedsCredentials: the app has no client id yet, and the QR code
+	// leads to the setup page that takes it, then to the login.
+	NeedsCredentials bool `json:"needs_credentials"`
 	DeviceLogin
 	Error
 }

@@ -18,6 +18,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -146,18 +147,21 @@ func TestPageCurrent(t *testing.T) {
 
 var (
 	wordsLine = regexp.MustCompile(`(?m)^  const WORDS = .*;$`)
+	noscript  = regexp.MustCompile(`(?m)^<noscript>.*</noscript>$`)
 	cspMeta   = regexp.MustCompile(`(<meta http-equiv="Content-Security-Policy" content="[^"]*script-src ')[^']*(';[^"]*style-src ')[^']*(')`)
 )
 
 // regenerate returns page with its words table, its English text before
-// the script runs, and its CSP hashes made anew.
+// the script runs, its words for a browser without JavaScript, and its CSP
+// hashes made anew.
 func regenerate(page string) (string, error) {
 	cat := i18n.Shipped()
 	words := map[string]map[string]string{}
 	for _, lang := range cat.Languages() {
 		words[lang] = map[string]string{}
 		for k, v := range cat.Messages(lang) {
-			if name, ok := strings.CutPrefix(string(k), "relay."); ok {
+			// The script never shows the words of a browser without it.
+			if name, ok := strings.CutPrefix(string(k), "relay."); ok && k != i18n.RelayNoscript {
 				words[lang][name] = v
 			}
 		}
@@ -187,6 +191,17 @@ func regenerate(page string) (string, error) {
 		open, end := m[:strings.IndexByte(m, '>')+1], m[strings.LastIndexByte(m, '<'):]
 		page = strings.Replace(page, m, open+html.EscapeString(en[r.key])+end, 1)
 	}
+	// Without a script the page cannot know the phone's language: it says
+	// why it does nothing in every one it has, English first.
+	if !noscript.MatchString(page) {
+		return "", errors.New("index.html has no <noscript>…</noscript> line")
+	}
+	langs := append([]string{i18n.Fallback}, slices.DeleteFunc(cat.Languages(), func(l string) bool { return l == i18n.Fallback })...)
+	var ps strings.Builder
+	for _, lang := range langs {
+		fmt.Fprintf(&ps, `<p lang="%s">%s</p>`, lang, html.EscapeString(cat.Messages(lang)[i18n.RelayNoscript]))
+	}
+	page = noscript.ReplaceAllLiteralString(page, "<noscript>"+ps.String()+"</noscript>")
 	script, ok1 := element(page, "script")
 	style, ok2 := element(page, "style")
 	if !ok1 || !ok2 || !cspMeta.MatchString(page) {
