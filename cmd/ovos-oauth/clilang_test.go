@@ -173,6 +173,7 @@ func TestBusInLang(t *testing.T) {
 // TestDamagedInLang: status's lines about damaged records, and doctor's
 // report, questions and removal, speak the settings' language.
 func TestDamagedInLang(t *testing.T) {
+	t.Parallel()
 	busURL, _ := bustest.StartHub(t)
 	dataDir := t.TempDir()
 	dbPath := filepath.Join(dataDir, "ovos-oauth.db")
@@ -280,6 +281,7 @@ func TestBackupInLang(t *testing.T) {
 // TestImportInLang: what import did with each app, and in all, is in
 // the settings' language, and so is why an entry or a file was skipped.
 func TestImportInLang(t *testing.T) {
+	t.Parallel()
 	env := importEnv(t)
 	env["OVOS_OAUTH_LANG"] = "de-de"
 	pluginDir := filepath.Join(env["HOME"], ".cache", "mycroft", "json_database")

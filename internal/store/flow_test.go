@@ -55,6 +55,7 @@ func TestFlowRoundTrip(t *testing.T) {
 // TestPutSetupWithoutState: a setup has no state, as a device login has
 // none: it is stored under its id, found by nothing else, and deleted once.
 func TestPutSetupWithoutState(t *testing.T) {
+	t.Parallel()
 	db := openWithApps(t, "app")
 	f := &oauth.Flow{ID: "s1", Kind: oauth.FlowSetup, MungedID: "skill_app", SetupKey: "key", Created: at(0), Expires: at(10)}
 	if err := db.PutFlow(f, 3); err != nil {
