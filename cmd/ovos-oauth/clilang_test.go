@@ -12,7 +12,7 @@ import (
 
 	"github.com/OpenVoiceOS/ovos-oauth/internal/bus/bustest"
 	"github.com/OpenVoiceOS/ovos-oauth/internal/oauth"
-	"github.com/OpenVoiceOS/ovos-oauth/internal/store"
+	"github.com/OpenVoiceOS/ovos-oauth/internal/store/storetest"
 )
 
 // langEnv is cliEnv with lang as $OVOS_OAUTH_LANG ("" for none), and the
@@ -238,10 +238,7 @@ func TestDamagedInLang(t *testing.T) {
 func TestBackupInLang(t *testing.T) {
 	t.Parallel()
 	dataDir := t.TempDir()
-	db := store.New(filepath.Join(dataDir, "ovos-oauth.db"))
-	if err := db.Open(); err != nil {
-		t.Fatal(err)
-	}
+	db := storetest.Open(t, storetest.Path(filepath.Join(dataDir, "ovos-oauth.db")))
 	a := &oauth.App{SkillID: skillID, AppID: "demo", ClientID: "web", AuthEndpoint: "https://provider.invalid/authorize",
 		TokenEndpoint: "https://provider.invalid/token", PKCE: true}
 	err := db.PutApp(a, false)
