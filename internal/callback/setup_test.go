@@ -390,6 +390,7 @@ func TestSetupPageInChromium(t *testing.T) {
 func TestSetupPagesFitAPhone(t *testing.T) {
 	t.Parallel()
 	p := oauthtest.Start(t, oauthtest.Client{ID: "tv", Secret: "tv-secret"})
+	browser := browsertest.Start(t)
 	for _, lang := range []string{"en", "de", "pt"} {
 		t.Run(lang, func(t *testing.T) {
 			t.Parallel()
@@ -408,7 +409,7 @@ func TestSetupPagesFitAPhone(t *testing.T) {
 				t.Fatalf("using a setup: %d", resp.StatusCode)
 			}
 
-			b := browsertest.Open(t, "about:blank")
+			b := browser.Open(t, "about:blank")
 			b.Phone(412, 915)
 			look := func(name string) {
 				t.Helper()
