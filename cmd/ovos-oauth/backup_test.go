@@ -15,7 +15,9 @@ import (
 	"github.com/OpenVoiceOS/ovos-oauth/internal/bus/bustest"
 	"github.com/OpenVoiceOS/ovos-oauth/internal/mirror"
 	"github.com/OpenVoiceOS/ovos-oauth/internal/oauth"
+	"github.com/OpenVoiceOS/ovos-oauth/internal/polltest"
 	"github.com/OpenVoiceOS/ovos-oauth/internal/store"
+	"github.com/OpenVoiceOS/ovos-oauth/internal/store/storetest"
 )
 
 func init() {
@@ -54,10 +56,7 @@ func loggedIn(t *testing.T) (*setup, string) {
 // storeToken reads the token of the app from a stopped daemon's store.
 func storeToken(t *testing.T, dataDir, mungedID string) *oauth.Token {
 	t.Helper()
-	db := store.New(filepath.Join(dataDir, "ovos-oauth.db"))
-	if err := db.Open(); err != nil {
-		t.Fatalf("open the store: %v", err)
-	}
+	db := storetest.Open(t, storetest.Path(filepath.Join(dataDir, "ovos-oauth.db")))
 	defer db.Close()
 	tok, err := db.Token(mungedID)
 	if err != nil {
@@ -83,6 +82,7 @@ func checkMode(t *testing.T, path string) {
 // daemon there a token the provider accepts, which it refreshes, and the
 // ovos_utils files hold it as soon as that daemon starts.
 func TestBackupRestoreRoundTrip(t *testing.T) {
+	t.Parallel()
 	s, at := loggedIn(t)
 	watcher := bustest.Dial(t, s.d.busURL)
 	file := filepath.Join(t.TempDir(), "oauth.backup")
@@ -146,7 +146,7 @@ func TestBackupRestoreRoundTrip(t *testing.T) {
 
 	d2 := startDaemon(t, s.d.busURL, fresh)
 	tokenFile := filepath.Join(mirror.DefaultDir(func(k string) string { return map[string]string{"HOME": d2.home}[k] }), "ovos_oauth.json")
-	waitFor(t, "the restored token in the ovos_utils file", func() bool {
+	polltest.Until(t, "the restored token in the ovos_utils file", func() bool {
 		data, _ := os.ReadFile(tokenFile)
 		var entries map[string]map[string]any
 		return json.Unmarshal(data, &entries) == nil && entries[skillID+"_demo"]["access_token"] == at
@@ -175,6 +175,7 @@ func TestBackupRestoreRoundTrip(t *testing.T) {
 // TestRestoreKeepsNewerToken: a backup restored over a store whose token
 // is newer leaves it, unless --force; and never while the daemon runs.
 func TestRestoreKeepsNewerToken(t *testing.T) {
+	t.Parallel()
 	s, first := loggedIn(t)
 	file := filepath.Join(t.TempDir(), "oauth.backup")
 	runBackupCLI(t, backupPass, "backup", file, "--data-dir", s.d.dataDir).want(t, exitOK)
@@ -214,6 +215,7 @@ func TestRestoreKeepsNewerToken(t *testing.T) {
 // file changed each fail with a clear message, and nothing is written: the
 // data directory is not even made.
 func TestRestoreRefusesBadBackups(t *testing.T) {
+	t.Parallel()
 	s, _ := loggedIn(t)
 	file := filepath.Join(t.TempDir(), "oauth.backup")
 	runBackupCLI(t, backupPass, "backup", file, "--data-dir", s.d.dataDir).want(t, exitOK)
@@ -257,10 +259,7 @@ func TestBackupFailsCleanly(t *testing.T) {
 		t.Skip("stdin is a terminal: backup would ask for the passphrase")
 	}
 	dataDir := filepath.Join(t.TempDir(), "data")
-	db := store.New(filepath.Join(dataDir, "ovos-oauth.db"))
-	if err := db.Open(); err != nil {
-		t.Fatal(err)
-	}
+	db := storetest.Open(t, storetest.Path(filepath.Join(dataDir, "ovos-oauth.db")))
 	db.Close()
 	noKey, noDB := t.TempDir(), t.TempDir()
 	os.Link(filepath.Join(dataDir, "ovos-oauth.db"), filepath.Join(noKey, "ovos-oauth.db"))
@@ -293,10 +292,7 @@ func TestRestoreAsRootGivesFilesToTheService(t *testing.T) {
 		t.Skip("needs root")
 	}
 	src := filepath.Join(t.TempDir(), "data")
-	db := store.New(filepath.Join(src, "ovos-oauth.db"))
-	if err := db.Open(); err != nil {
-		t.Fatal(err)
-	}
+	db := storetest.Open(t, storetest.Path(filepath.Join(src, "ovos-oauth.db")))
 	if err := db.PutApp(&oauth.App{SkillID: "s", AppID: "a", ClientID: "c", AuthEndpoint: "https://p.example/a", TokenEndpoint: "https://p.example/t"}, false); err != nil {
 		t.Fatal(err)
 	}

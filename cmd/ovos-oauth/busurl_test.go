@@ -4,6 +4,8 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+
+	"github.com/OpenVoiceOS/ovos-oauth/internal/polltest"
 )
 
 // TestHealthzHidesBusURL: /healthz, which anyone on the LAN can fetch, says
@@ -21,7 +23,7 @@ func TestHealthzHidesBusURL(t *testing.T) {
 
 	stopBus()
 	var body string
-	waitFor(t, "/healthz to say the bus is gone", func() bool {
+	polltest.Until(t, "/healthz to say the bus is gone", func() bool {
 		var status int
 		status, body = fetch(t, health)
 		return status == http.StatusServiceUnavailable
@@ -34,7 +36,7 @@ func TestHealthzHidesBusURL(t *testing.T) {
 			t.Errorf("/healthz shows %q: %q", leak, body)
 		}
 	}
-	waitFor(t, "the log of the lost bus", func() bool {
+	polltest.Until(t, "the log of the lost bus", func() bool {
 		return len(logRecords(d, msgHasPrefix("bus connection lost"))) > 0 && len(logRecords(d, msgHasPrefix("cannot reach bus"))) > 0
 	})
 	if err := d.stop(); err != nil {

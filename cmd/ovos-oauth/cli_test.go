@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -15,6 +16,7 @@ import (
 	"github.com/OpenVoiceOS/ovos-oauth/internal/bus"
 	"github.com/OpenVoiceOS/ovos-oauth/internal/bus/bustest"
 	"github.com/OpenVoiceOS/ovos-oauth/internal/oauth/oauthtest"
+	"github.com/OpenVoiceOS/ovos-oauth/internal/polltest"
 	"github.com/OpenVoiceOS/ovos-oauth/internal/qr/qrtest"
 	"github.com/OpenVoiceOS/ovos-oauth/internal/wire"
 )
@@ -40,13 +42,12 @@ func (b *syncBuffer) String() string {
 // waitFor waits until the buffer holds s.
 func (b *syncBuffer) waitFor(t *testing.T, s string) string {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !strings.Contains(b.String(), s) {
-		if time.Now().After(deadline) {
-			t.Fatalf("no %q in the output within 10s:\n%s", s, b)
+	polltest.UntilNil(t, func() error {
+		if out := b.String(); !strings.Contains(out, s) {
+			return fmt.Errorf("no %q in the output:\n%s", s, out)
 		}
-		time.Sleep(5 * time.Millisecond)
-	}
+		return nil
+	})
 	return b.String()
 }
 

@@ -12,7 +12,7 @@ import (
 
 	"github.com/OpenVoiceOS/ovos-oauth/internal/bus/bustest"
 	"github.com/OpenVoiceOS/ovos-oauth/internal/oauth"
-	"github.com/OpenVoiceOS/ovos-oauth/internal/store"
+	"github.com/OpenVoiceOS/ovos-oauth/internal/store/storetest"
 )
 
 // langEnv is cliEnv with lang as $OVOS_OAUTH_LANG ("" for none), and the
@@ -173,6 +173,7 @@ func TestBusInLang(t *testing.T) {
 // TestDamagedInLang: status's lines about damaged records, and doctor's
 // report, questions and removal, speak the settings' language.
 func TestDamagedInLang(t *testing.T) {
+	t.Parallel()
 	busURL, _ := bustest.StartHub(t)
 	dataDir := t.TempDir()
 	dbPath := filepath.Join(dataDir, "ovos-oauth.db")
@@ -237,10 +238,7 @@ func TestDamagedInLang(t *testing.T) {
 func TestBackupInLang(t *testing.T) {
 	t.Parallel()
 	dataDir := t.TempDir()
-	db := store.New(filepath.Join(dataDir, "ovos-oauth.db"))
-	if err := db.Open(); err != nil {
-		t.Fatal(err)
-	}
+	db := storetest.Open(t, storetest.Path(filepath.Join(dataDir, "ovos-oauth.db")))
 	a := &oauth.App{SkillID: skillID, AppID: "demo", ClientID: "web", AuthEndpoint: "https://provider.invalid/authorize",
 		TokenEndpoint: "https://provider.invalid/token", PKCE: true}
 	err := db.PutApp(a, false)
@@ -280,6 +278,7 @@ func TestBackupInLang(t *testing.T) {
 // TestImportInLang: what import did with each app, and in all, is in
 // the settings' language, and so is why an entry or a file was skipped.
 func TestImportInLang(t *testing.T) {
+	t.Parallel()
 	env := importEnv(t)
 	env["OVOS_OAUTH_LANG"] = "de-de"
 	pluginDir := filepath.Join(env["HOME"], ".cache", "mycroft", "json_database")

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"strings"
 	"testing"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/OpenVoiceOS/ovos-oauth/internal/bus/bustest"
 	"github.com/OpenVoiceOS/ovos-oauth/internal/oauth/oauthtest"
+	"github.com/OpenVoiceOS/ovos-oauth/internal/polltest"
 	"github.com/OpenVoiceOS/ovos-oauth/internal/wire"
 )
 
@@ -40,17 +42,17 @@ func TestCLILoginDeviceWithoutAuthEndpoint(t *testing.T) {
 	}()
 	// With --json the command prints the login's reply, then the outcome.
 	var u wire.URLReply
-	deadline := time.After(10 * time.Second)
-	for u.UserCode == "" {
+	polltest.UntilNil(t, func() error {
 		select {
 		case err := <-done:
 			t.Fatalf("login ended before the code was shown: %v\nstdout:\n%s\nstderr:\n%s", err, stdout.String(), stderr.String())
-		case <-deadline:
-			t.Fatalf("no login printed within 10s:\n%s", stdout.String())
-		case <-time.After(10 * time.Millisecond):
+		default:
 		}
-		_ = json.NewDecoder(strings.NewReader(stdout.String())).Decode(&u)
-	}
+		if _ = json.NewDecoder(strings.NewReader(stdout.String())).Decode(&u); u.UserCode == "" {
+			return fmt.Errorf("no login printed:\n%s", stdout.String())
+		}
+		return nil
+	})
 	p.ApproveDevice(t, u.UserCode)
 	select {
 	case err := <-done:

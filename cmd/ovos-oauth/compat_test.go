@@ -41,6 +41,7 @@ var defects = map[int]map[string]string{
 // fields against what the plugin answered; the token the fixture shows
 // arriving comes from a real login here.
 func TestUpstreamFrames(t *testing.T) {
+	t.Parallel()
 	frames := readFrames(t, "testdata/upstream-frames.jsonl")
 	busURL, _ := bustest.StartHub(t)
 	d := startDaemon(t, busURL, t.TempDir())

@@ -96,6 +96,7 @@ func records(list any) []string {
 // show it, and ovos-oauth doctor lists and removes them once the daemon is
 // stopped.
 func TestDaemonStartsWithDamagedRecords(t *testing.T) {
+	t.Parallel()
 	busURL, _ := bustest.StartHub(t)
 	dataDir := t.TempDir()
 	dbPath := filepath.Join(dataDir, "ovos-oauth.db")
@@ -211,6 +212,7 @@ func TestDaemonStartsWithDamagedRecords(t *testing.T) {
 // a message naming the file and what to do, not a crash of the runtime;
 // ovos-oauth doctor says the same, and neither touches the file.
 func TestDaemonRefusesTruncatedStore(t *testing.T) {
+	t.Parallel()
 	busURL, _ := bustest.StartHub(t)
 	dataDir := t.TempDir()
 	dbPath := filepath.Join(dataDir, "ovos-oauth.db")

@@ -12,6 +12,7 @@ import (
 	"github.com/OpenVoiceOS/ovos-oauth/internal/bus/bustest"
 	"github.com/OpenVoiceOS/ovos-oauth/internal/i18n"
 	"github.com/OpenVoiceOS/ovos-oauth/internal/oauth/oauthtest"
+	"github.com/OpenVoiceOS/ovos-oauth/internal/polltest"
 	qrimage "github.com/OpenVoiceOS/ovos-oauth/internal/qr"
 	"github.com/OpenVoiceOS/ovos-oauth/internal/qr/qrtest"
 )
@@ -77,7 +78,7 @@ func TestDeviceLogin(t *testing.T) {
 	}
 
 	// The user takes a while: polls go on, one of them too fast.
-	waitFor(t, "a slow_down answer", func() bool { return countPolls(s.p, "slow_down") > 0 })
+	polltest.Until(t, "a slow_down answer", func() bool { return countPolls(s.p, "slow_down") > 0 })
 	if countPolls(s.p, "authorization_pending") == 0 {
 		t.Errorf("polls = %v, want authorization_pending before the user acted", s.p.DevicePolls())
 	}
@@ -153,7 +154,7 @@ func TestDeviceLoginSurvivesRestart(t *testing.T) {
 	t.Parallel()
 	s, busURL := deviceSetup(t, oauthtest.Options{})
 	got := noErr(t, s.skill.request(t, "oauth.get", app("tv"), "oauth.url"))
-	waitFor(t, "a first poll", func() bool { return countPolls(s.p, "authorization_pending") > 0 })
+	polltest.Until(t, "a first poll", func() bool { return countPolls(s.p, "authorization_pending") > 0 })
 	if err := s.d.stop(); err != nil {
 		t.Fatal(err)
 	}
@@ -175,18 +176,6 @@ func countPolls(p *oauthtest.Provider, code string) int {
 		}
 	}
 	return n
-}
-
-// waitFor polls cond until it holds, for at most 20 s.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("waited 20 s for %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
 }
 
 // TestCLIDeviceLogin: "ovos-oauth login" for a device login prints, under

@@ -11,6 +11,7 @@ import (
 	"github.com/OpenVoiceOS/ovos-oauth/internal/bus"
 	"github.com/OpenVoiceOS/ovos-oauth/internal/bus/bustest"
 	"github.com/OpenVoiceOS/ovos-oauth/internal/oauth/oauthtest"
+	"github.com/OpenVoiceOS/ovos-oauth/internal/polltest"
 )
 
 // The bus's key, as websocket.secret_key in the skills' mycroft.conf, and
@@ -83,6 +84,7 @@ func repliesTo(p *bustest.Peer, dest string) []bus.Message {
 // TestEncryptedBus: with the bus's key, the daemon answers a sealed request
 // with a sealed reply, and nothing it writes is plain on the wire.
 func TestEncryptedBus(t *testing.T) {
+	t.Parallel()
 	url, _ := bustest.StartHub(t)
 	d := startDaemon(t, url, t.TempDir(), "--bus-secret-key", busSecretKey)
 	sk, c := encryptedSkill(t, url, "skill-enc.test", busSecretKey)
@@ -131,6 +133,7 @@ func TestEncryptedBus(t *testing.T) {
 // TestEncryptedBusPlainRequest: a plain request on an encrypted bus gets no
 // reply unless allow_unencrypted is on, and then a sealed one.
 func TestEncryptedBusPlainRequest(t *testing.T) {
+	t.Parallel()
 	t.Run("refused", func(t *testing.T) {
 		url, _ := bustest.StartHub(t)
 		d := startDaemon(t, url, t.TempDir(), "--bus-secret-key", busSecretKey)
@@ -138,7 +141,7 @@ func TestEncryptedBusPlainRequest(t *testing.T) {
 		plain := bustest.Dial(t, url)
 
 		sk.SendRaw(t, plainRequest(t, "skill-plain.test"))
-		waitFor(t, "the daemon's refusal log line", func() bool {
+		polltest.Until(t, "the daemon's refusal log line", func() bool {
 			return len(logRecords(d, msgHasPrefix("dropping unencrypted bus frames"))) > 0
 		})
 		// The daemon still answers sealed requests; the plain one, dropped
@@ -185,6 +188,7 @@ func TestEncryptedBusPlainRequest(t *testing.T) {
 // TestEncryptedBusWrongKey: a skill whose key differs gets no answer, and
 // the daemon's log says why, once, without either key.
 func TestEncryptedBusWrongKey(t *testing.T) {
+	t.Parallel()
 	url, _ := bustest.StartHub(t)
 	d := startDaemon(t, url, t.TempDir(), "--bus-secret-key", busSecretKey)
 	wrong, _ := encryptedSkill(t, url, "skill-wrong.test", wrongSecretKey)
@@ -192,7 +196,7 @@ func TestEncryptedBusWrongKey(t *testing.T) {
 		wrong.Send(t, bus.NewMessage("oauth.get.app.host.info", map[string]any{}))
 	}
 	isWarning := msgHasPrefix("cannot decrypt bus frames: the bus's secret_key differs from ovos-oauth's")
-	waitFor(t, "the daemon's warning about the key", func() bool { return len(logRecords(d, isWarning)) > 0 })
+	polltest.Until(t, "the daemon's warning about the key", func() bool { return len(logRecords(d, isWarning)) > 0 })
 
 	right, _ := encryptedSkill(t, url, "skill-enc.test", busSecretKey)
 	noErr(t, right.request(t, "oauth.get.app.host.info", map[string]any{}, "oauth.app.host.info.response"))
@@ -213,6 +217,7 @@ func TestEncryptedBusWrongKey(t *testing.T) {
 // TestEncryptedBusKeyErrors: a key that cannot be an AES key stops the
 // daemon before it starts, naming the setting and not the key.
 func TestEncryptedBusKeyErrors(t *testing.T) {
+	t.Parallel()
 	const bad = "enc-BAD-key"
 	env := map[string]string{"HOME": t.TempDir(), "OVOS_OAUTH_SYSTEM_CONFIG_DIR": t.TempDir(), "MYCROFT_SYSTEM_CONFIG": "/nonexistent", "XDG_CONFIG_DIRS": t.TempDir(),
 		"OVOS_OAUTH_BUS_SECRET_KEY": bad}
@@ -236,6 +241,7 @@ func TestEncryptedBusKeyErrors(t *testing.T) {
 // user's pending login, which four more logins would have evicted, still
 // finishes on the phone. After a bus restart the frame is refused still.
 func TestEncryptedBusReplay(t *testing.T) {
+	t.Parallel()
 	url, hub := bustest.StartHub(t)
 	d := startDaemon(t, url, t.TempDir(), "--bus-secret-key", busSecretKey)
 	p := oauthtest.Start(t, oauthtest.Client{ID: "web", Secret: secret, RedirectURIs: []string{d.baseURL + "/auth/callback/" + skillID + "_demo"}})
@@ -277,7 +283,7 @@ func TestEncryptedBusReplay(t *testing.T) {
 	s.checkToken(t, dataOf(t, sk.Expect(t, "oauth.token.response."+skillID+"_demo")))
 
 	hub.Close()
-	waitFor(t, "the daemon back on the bus", func() bool { return len(logRecords(d, msgHasPrefix("connected to bus"))) >= 2 })
+	polltest.Until(t, "the daemon back on the bus", func() bool { return len(logRecords(d, msgHasPrefix("connected to bus"))) >= 2 })
 	sk2, _ := encryptedSkill(t, url, skillID, busSecretKey)
 	replay(bustest.Dial(t, url), sk2)
 	if got := countType(sk2.Peer, "oauth.url"); got != 0 {
@@ -292,7 +298,7 @@ func TestEncryptedBusReplay(t *testing.T) {
 func capture(t *testing.T, eve *bustest.Peer, c *bus.Cipher, typ string) []byte {
 	t.Helper()
 	var got []byte
-	waitFor(t, "a sealed "+typ+" on the wire", func() bool {
+	polltest.Until(t, "a sealed "+typ+" on the wire", func() bool {
 		for _, f := range eve.Frames() {
 			if plain, err := c.Open(f); err == nil {
 				if m, err := bus.Decode(plain); err == nil && m.Type == typ {

@@ -84,6 +84,7 @@ func (f *faultyTokenEndpoint) counts() (refused, upstream int) {
 // and the next refresh works with it; invalid_grant tells the skill once
 // that the user must log in again, and nothing more is sent to the provider.
 func TestProviderFaults(t *testing.T) {
+	t.Parallel()
 	busURL, _ := bustest.StartHub(t)
 	d := startDaemon(t, busURL, t.TempDir())
 	p := oauthtest.Start(t, oauthtest.Client{ID: "web", Secret: secret, RedirectURIs: []string{d.baseURL + "/auth/callback/" + skillID + "_demoapp"}})

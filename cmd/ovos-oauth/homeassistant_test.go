@@ -13,6 +13,7 @@ import (
 // IndieAuth), it shows the QR code itself, and it reads access_token from
 // the token event.
 func TestHomeAssistantPlugin(t *testing.T) {
+	t.Parallel()
 	const (
 		haSkill = "ovos-PHAL-plugin-homeassistant"
 		haApp   = "homeassistant-phal-plugin"

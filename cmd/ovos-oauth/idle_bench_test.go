@@ -2,7 +2,6 @@ package main
 
 import (
 	"bufio"
-	"encoding/json"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -12,7 +11,8 @@ import (
 	"time"
 
 	"github.com/OpenVoiceOS/ovos-oauth/internal/oauth/oauthtest"
-	"github.com/OpenVoiceOS/ovos-oauth/internal/store"
+	"github.com/OpenVoiceOS/ovos-oauth/internal/proctest"
+	"github.com/OpenVoiceOS/ovos-oauth/internal/store/storetest"
 )
 
 // BenchmarkDaemonIdle10kTokens starts the daemon (this binary, in a child
@@ -26,9 +26,8 @@ func BenchmarkDaemonIdle10kTokens(b *testing.B) {
 	dataDir := seeded10k(b)
 
 	for b.Loop() {
-		args, _ := json.Marshal([]string{"serve", "--embedded-bus", "127.0.0.1:0", "--listen", "127.0.0.1:0",
-			"--public-host", "127.0.0.1", "--data-dir", dataDir, "--log-format", "json", "--mirror-ovos-utils=false"})
-		cmd := daemonCommand(b, args, b.TempDir())
+		cmd := daemonCommand(b, b.TempDir(), "serve", "--embedded-bus", "127.0.0.1:0", "--listen", "127.0.0.1:0",
+			"--public-host", "127.0.0.1", "--data-dir", dataDir, "--log-format", "json", "--mirror-ovos-utils=false")
 		stderr, err := cmd.StderrPipe()
 		if err != nil {
 			b.Fatal(err)
@@ -125,20 +124,17 @@ func rssAnon(b *testing.B, pid int) int64 {
 func seeded10k(b *testing.B) string {
 	b.Helper()
 	dataDir := b.TempDir()
-	db := store.New(filepath.Join(dataDir, "ovos-oauth.db"))
-	if err := db.Open(); err != nil {
-		b.Fatal(err)
-	}
+	db := storetest.Open(b, storetest.Path(filepath.Join(dataDir, "ovos-oauth.db")))
 	oauthtest.Seed(b, db, 10000, time.Now())
 	db.Close()
 	return dataDir
 }
 
-// daemonCommand is this test binary run as the daemon with the serve
-// arguments args (JSON), HOME home and no config file of this machine.
-func daemonCommand(tb testing.TB, args []byte, home string) *exec.Cmd {
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), "OVOS_OAUTH_TEST_DAEMON="+string(args), "HOME="+home, "XDG_CACHE_HOME="+filepath.Join(home, ".cache"),
+// daemonCommand is this test binary run as ovos-oauth with args, HOME home
+// and no config file of this machine.
+func daemonCommand(tb testing.TB, home string, args ...string) *exec.Cmd {
+	cmd := proctest.Command("ovos-oauth", args...)
+	cmd.Env = append(cmd.Env, "HOME="+home, "XDG_CACHE_HOME="+filepath.Join(home, ".cache"),
 		"OVOS_OAUTH_SYSTEM_CONFIG_DIR="+tb.TempDir(), "MYCROFT_SYSTEM_CONFIG=/nonexistent", "XDG_CONFIG_DIRS="+tb.TempDir())
 	return cmd
 }

@@ -15,7 +15,7 @@ import (
 	"time"
 
 	"github.com/OpenVoiceOS/ovos-oauth/internal/oauth"
-	"github.com/OpenVoiceOS/ovos-oauth/internal/store"
+	"github.com/OpenVoiceOS/ovos-oauth/internal/store/storetest"
 )
 
 const importedApp = "imported"
@@ -97,6 +97,7 @@ func writePluginFiles(t *testing.T, dir string, expiresAt time.Time, tokenEndpoi
 // TestDaemonImportsPluginOnStart: the first start takes the plugin's apps and
 // tokens; a skill gets the imported token at once, without a login.
 func TestDaemonImportsPluginOnStart(t *testing.T) {
+	t.Parallel()
 	busURL, _ := startBus(t, "127.0.0.1:0", nil)
 	pluginDir := filepath.Join(t.TempDir(), "json_database")
 	expiresAt := time.Now().Add(2 * time.Hour)
@@ -147,6 +148,7 @@ func TestDaemonImportsPluginOnStart(t *testing.T) {
 // refreshed with the plugin's refresh token and client credentials, at the
 // plugin's token endpoint: the skill gets a fresh token, no login needed.
 func TestDaemonRefreshesImportedToken(t *testing.T) {
+	t.Parallel()
 	refreshed := make(chan struct{}, 1)
 	provider := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		user, pass, _ := r.BasicAuth()
@@ -186,12 +188,10 @@ func TestDaemonRefreshesImportedToken(t *testing.T) {
 // TestDaemonImportsOnlyIntoEmptyStore: a store with an app is not touched
 // at start, so the daemon never reads its own mirror back.
 func TestDaemonImportsOnlyIntoEmptyStore(t *testing.T) {
+	t.Parallel()
 	busURL, _ := startBus(t, "127.0.0.1:0", nil)
 	dataDir := t.TempDir()
-	db := store.New(filepath.Join(dataDir, "ovos-oauth.db"))
-	if err := db.Open(); err != nil {
-		t.Fatal(err)
-	}
+	db := storetest.Open(t, storetest.Path(filepath.Join(dataDir, "ovos-oauth.db")))
 	mine := &oauth.App{SkillID: skillID, AppID: "mine", AuthEndpoint: "https://p.invalid/a", TokenEndpoint: "https://p.invalid/t", PKCE: true}
 	if err := db.PutApp(mine, false); err != nil {
 		t.Fatal(err)
@@ -224,6 +224,7 @@ func runImport(t *testing.T, env map[string]string, args ...string) (stdout stri
 }
 
 func TestImportCommand(t *testing.T) {
+	t.Parallel()
 	env := importEnv(t)
 	// The default directory: ovos_utils' under $HOME/.cache.
 	pluginDir := filepath.Join(env["HOME"], ".cache", "mycroft", "json_database")
@@ -265,10 +266,7 @@ func TestImportCommand(t *testing.T) {
 		}
 	}
 
-	db := store.New(filepath.Join(dataDir, "ovos-oauth.db"))
-	if err := db.Open(); err != nil {
-		t.Fatal(err)
-	}
+	db := storetest.Open(t, storetest.Path(filepath.Join(dataDir, "ovos-oauth.db")))
 	tok, err := db.Token(id)
 	if err != nil || tok.RefreshToken != "plugin-refresh" || tok.AccessToken != "plugin-access" {
 		t.Errorf("store token = %v, %v; want the plugin's tokens", tok, err)
@@ -284,6 +282,7 @@ func TestImportCommand(t *testing.T) {
 }
 
 func TestImportCommandFails(t *testing.T) {
+	t.Parallel()
 	env := importEnv(t)
 	pluginDir := t.TempDir()
 	if err := os.Mkdir(filepath.Join(pluginDir, "ovos_oauth_apps.json"), 0o700); err != nil { // unreadable as a file
@@ -310,6 +309,7 @@ func TestImportCommandFails(t *testing.T) {
 // one of them would end in invalid_grant. What the plugin writes there
 // afterwards is the plugin's, and is imported.
 func TestSecondStoreImportsNothingOfTheFirst(t *testing.T) {
+	t.Parallel()
 	home := t.TempDir()
 	jsonDir := filepath.Join(home, ".cache", "mycroft", "json_database")
 	// The plugin's files, which the first daemon imports: its mirror then

@@ -3,21 +3,19 @@
 package main
 
 import (
-	"encoding/json"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 
 	"github.com/OpenVoiceOS/ovos-oauth/internal/bus/bustest"
 	"github.com/OpenVoiceOS/ovos-oauth/internal/oauth/oauthtest"
+	"github.com/OpenVoiceOS/ovos-oauth/internal/proctest"
 )
 
 // hangingTokenEndpoint never answers a code exchange: it tells the test
@@ -63,22 +61,15 @@ func TestLoginInterruptedByKill(t *testing.T) {
 	port := strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
 	ln.Close()
 	base := "http://127.0.0.1:" + port
-	start := func() *exec.Cmd {
-		args, _ := json.Marshal([]string{"serve", "--bus-url", busURL, "--listen", "127.0.0.1:" + port, "--public-host", "127.0.0.1",
-			"--data-dir", dataDir, "--qr-dir", filepath.Join(dataDir, "qr"), "--log-format", "json", "--mirror-ovos-utils=false"})
-		cmd := daemonCommand(t, args, home)
+	start := func() *proctest.Child {
+		cmd := daemonCommand(t, home, "serve", "--bus-url", busURL, "--listen", "127.0.0.1:"+port, "--public-host", "127.0.0.1",
+			"--data-dir", dataDir, "--qr-dir", filepath.Join(dataDir, "qr"), "--log-format", "json", "--mirror-ovos-utils=false")
 		cmd.Stderr = logs
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() {
-			cmd.Process.Kill()
-			cmd.Wait()
-		})
+		daemon := proctest.Start(t, cmd)
 		skill.Expect(t, "oauth.ping") // on the bus
-		return cmd
+		return daemon
 	}
-	cmd := start()
+	daemon := start()
 
 	const appID = "cut"
 	munged := skillID + "_" + appID
@@ -107,10 +98,7 @@ func TestLoginInterruptedByKill(t *testing.T) {
 		phoneDone <- err
 	}()
 	<-arrived
-	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
-		t.Fatal(err)
-	}
-	cmd.Wait()
+	daemon.Kill(t)
 	if err := <-phoneDone; err == nil {
 		t.Fatal("the phone got an answer from a daemon killed during the exchange")
 	}

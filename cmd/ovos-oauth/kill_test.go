@@ -6,35 +6,23 @@ import (
 	"math/rand/v2"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/OpenVoiceOS/ovos-oauth/internal/bus"
 	"github.com/OpenVoiceOS/ovos-oauth/internal/bus/bustest"
 	"github.com/OpenVoiceOS/ovos-oauth/internal/oauth/oauthtest"
+	"github.com/OpenVoiceOS/ovos-oauth/internal/proctest"
 )
 
-// buildDaemon builds the real binary once per test.
-func buildDaemon(t *testing.T) string {
-	t.Helper()
-	bin := filepath.Join(t.TempDir(), "ovos-oauth")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	return bin
-}
-
-// TestSIGKILLLosesNothingAcknowledged kills the real binary with SIGKILL at
-// a random moment while skills register, log in and refresh, 20 times:
+// TestSIGKILLLosesNothingAcknowledged kills the daemon (this test binary
+// run as ovos-oauth, see TestMain) with SIGKILL at a random moment while skills register, log in and refresh, 20 times:
 // after each restart every registration that was answered, and every token
 // that was announced, is there.
 func TestSIGKILLLosesNothingAcknowledged(t *testing.T) {
 	t.Parallel()
-	bin := buildDaemon(t)
 	busURL, _ := bustest.StartHub(t)
 	dataDir, home := t.TempDir(), t.TempDir()
 	logFile, err := os.Create(filepath.Join(t.TempDir(), "daemon.log"))
@@ -50,23 +38,18 @@ func TestSIGKILLLosesNothingAcknowledged(t *testing.T) {
 	port := strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
 	ln.Close()
 	skill := newSkill(t, busURL, skillID)
-	start := func() *exec.Cmd {
-		cmd := exec.Command(bin, "serve", "--bus-url", busURL, "--listen", "127.0.0.1:"+port, "--public-host", "127.0.0.1",
+	start := func() *proctest.Child {
+		cmd := proctest.Command("ovos-oauth", "serve", "--bus-url", busURL, "--listen", "127.0.0.1:"+port, "--public-host", "127.0.0.1",
 			"--data-dir", dataDir, "--log-format", "json", "--mirror-ovos-utils=false")
-		cmd.Env = []string{"HOME=" + home, "OVOS_OAUTH_SYSTEM_CONFIG_DIR=" + t.TempDir(), "MYCROFT_SYSTEM_CONFIG=/nonexistent", "XDG_CONFIG_DIRS=" + t.TempDir()}
+		cmd.Env = append([]string{"HOME=" + home, "OVOS_OAUTH_SYSTEM_CONFIG_DIR=" + t.TempDir(), "MYCROFT_SYSTEM_CONFIG=/nonexistent", "XDG_CONFIG_DIRS=" + t.TempDir()},
+			proctest.Env("ovos-oauth")...)
 		cmd.Stderr = logFile
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
+		daemon := proctest.Start(t, cmd)
 		skill.Expect(t, "oauth.ping") // on the bus
-		return cmd
-	}
-	kill := func(cmd *exec.Cmd) {
-		cmd.Process.Signal(syscall.SIGKILL)
-		cmd.Wait()
+		return daemon
 	}
 
-	cmd := start()
+	daemon := start()
 	base := "http://127.0.0.1:" + port
 	p := oauthtest.Start(t, oauthtest.Client{ID: "web", Secret: secret, RedirectURIs: []string{base + "/auth/callback/" + skillID + "_login", base + "/auth/callback/" + skillID + "_fresh"}})
 	s := &setup{p: p, skill: skill}
@@ -112,8 +95,8 @@ func TestSIGKILLLosesNothingAcknowledged(t *testing.T) {
 		})
 		acked = append(acked, id)
 		time.Sleep(time.Duration(rand.IntN(20)) * time.Millisecond)
-		kill(cmd)
-		cmd = start()
+		daemon.Kill(t)
+		daemon = start()
 
 		st := noErr(t, skill.request(t, "oauth.status", map[string]any{}, "oauth.status.response"))
 		have := map[string]bool{}
@@ -133,7 +116,7 @@ func TestSIGKILLLosesNothingAcknowledged(t *testing.T) {
 			t.Fatalf("round %d: the token of the login announced before the SIGKILL is gone", round)
 		}
 	}
-	kill(cmd)
+	daemon.Kill(t)
 	if total, reused := p.Refreshes(); reused != 0 {
 		t.Errorf("%d of %d refreshes presented a refresh token twice: a rotated one was lost", reused, total)
 	}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/OpenVoiceOS/ovos-oauth/internal/bus/bustest"
 	"github.com/OpenVoiceOS/ovos-oauth/internal/oauth/oauthtest"
+	"github.com/OpenVoiceOS/ovos-oauth/internal/polltest"
 )
 
 // TestTokensKeepWorkingAcrossRotationsAndRestart: with two-second access
@@ -17,6 +18,7 @@ import (
 // does not hold it back), a restart in between loses nothing, and no
 // refresh token is presented twice.
 func TestTokensKeepWorkingAcrossRotationsAndRestart(t *testing.T) {
+	t.Parallel()
 	busURL, _ := bustest.StartHub(t)
 	dataDir := t.TempDir()
 	d := startDaemon(t, busURL, dataDir)
@@ -49,7 +51,7 @@ func TestTokensKeepWorkingAcrossRotationsAndRestart(t *testing.T) {
 	expiredGet := func() {
 		t.Helper()
 		var at string
-		waitFor(t, "oauth.token.get to hand out a refreshed token", func() bool {
+		polltest.Until(t, "oauth.token.get to hand out a refreshed token", func() bool {
 			got := noErr(t, s.skill.request(t, "oauth.token.get", app("demoapp"), "oauth.token.get.response"))
 			at, _ = got["access_token"].(string)
 			return !seen[at]
@@ -81,6 +83,7 @@ func TestTokensKeepWorkingAcrossRotationsAndRestart(t *testing.T) {
 
 // TestRevokeUnregisterStatus covers the lifecycle requests ovos-oauth adds.
 func TestRevokeUnregisterStatus(t *testing.T) {
+	t.Parallel()
 	s := newSetup(t, map[string]string{"web": secret}, "a", "b")
 	s.register(t, "a", "web", secret, map[string]any{"revocation_endpoint": s.p.RevocationEndpoint})
 	s.register(t, "b", "web", secret, nil)

@@ -98,6 +98,7 @@ func keys(m map[string]any) []string {
 }
 
 func TestLoginConfidentialClientViaGetURL(t *testing.T) {
+	t.Parallel()
 	s := newSetup(t, map[string]string{"web": secret}, "demoapp")
 	reg := s.register(t, "demoapp", "web", secret, nil)
 	if reg["munged_id"] != skillID+"_demoapp" || reg["client_id"] != "web" || reg["needs_creds"] != false {
@@ -150,6 +151,7 @@ func TestLoginConfidentialClientViaGetURL(t *testing.T) {
 }
 
 func TestLoginPublicClientViaQRShortLink(t *testing.T) {
+	t.Parallel()
 	s := newSetup(t, map[string]string{"native": ""}, "pub")
 	reg := s.register(t, "pub", "native", "", nil)
 	if reg["needs_creds"] != false {
@@ -204,6 +206,7 @@ func decodeQR(t *testing.T, path string) string {
 // user for one, opens the login in its browser, and forwards the URL its
 // browser lands on instead of letting it load.
 func TestLoginViaShellForward(t *testing.T) {
+	t.Parallel()
 	s := newSetup(t, map[string]string{"typed-id": "typed-secret"}, "nocreds")
 	reg := s.register(t, "nocreds", "", "", nil)
 	if reg["needs_creds"] != true || reg["client_id"] != nil {
@@ -247,6 +250,7 @@ func TestLoginViaShellForward(t *testing.T) {
 }
 
 func TestRefreshAndRestartKeepTokens(t *testing.T) {
+	t.Parallel()
 	busURL, _ := bustest.StartHub(t)
 	dataDir := t.TempDir()
 	d := startDaemon(t, busURL, dataDir)

@@ -10,6 +10,7 @@ import (
 // TestLoginEndsInWords: ovos-oauth status says when a login ends as a
 // person reads it: "in 12 days".
 func TestLoginEndsInWords(t *testing.T) {
+	t.Parallel()
 	now := time.Date(2026, 11, 28, 12, 0, 0, 0, time.Local)
 	unix := func(d time.Duration) *float64 {
 		f := float64(now.Add(d).Unix())

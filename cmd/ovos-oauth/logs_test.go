@@ -13,7 +13,7 @@ import (
 
 	"github.com/OpenVoiceOS/ovos-oauth/internal/oauth"
 	"github.com/OpenVoiceOS/ovos-oauth/internal/oauth/oauthtest"
-	"github.com/OpenVoiceOS/ovos-oauth/internal/store"
+	"github.com/OpenVoiceOS/ovos-oauth/internal/store/storetest"
 )
 
 // TestNoSecretInLogs runs a login, a refresh and a pending login with the
@@ -21,6 +21,7 @@ import (
 // client secret, the code, states, the PKCE verifier, access and refresh
 // tokens.
 func TestNoSecretInLogs(t *testing.T) {
+	t.Parallel()
 	s := newSetup(t, map[string]string{"web": secret}, "demoapp")
 	s.register(t, "demoapp", "web", secret, nil)
 
@@ -38,11 +39,7 @@ func TestNoSecretInLogs(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	db := store.New(filepath.Join(s.d.dataDir, "ovos-oauth.db"))
-	if err := db.Open(); err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db := storetest.Open(t, storetest.Path(filepath.Join(s.d.dataDir, "ovos-oauth.db")))
 	tok, err := db.Token(skillID + "_demoapp")
 	if err != nil {
 		t.Fatal(err)
@@ -72,6 +69,7 @@ func TestNoSecretInLogs(t *testing.T) {
 // answers 502 and echoes the request, which holds the client secret, the
 // code and the PKCE verifier; none of them reaches the log.
 func TestNoSecretInLogsOnFailure(t *testing.T) {
+	t.Parallel()
 	echo := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
 		w.Header().Set("Content-Type", "text/plain")
@@ -114,10 +112,7 @@ func pendingFlows(t *testing.T, s *setup) map[string]string {
 	if err := s.d.stop(); err != nil {
 		t.Fatal(err)
 	}
-	db := store.New(filepath.Join(s.d.dataDir, "ovos-oauth.db"))
-	if err := db.Open(); err != nil {
-		t.Fatal(err)
-	}
+	db := storetest.Open(t, storetest.Path(filepath.Join(s.d.dataDir, "ovos-oauth.db")))
 	flows, err := db.Flows()
 	db.Close()
 	if err != nil {

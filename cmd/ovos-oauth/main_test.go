@@ -2,35 +2,46 @@ package main
 
 import (
 	"context"
-	"encoding/json"
+	"flag"
 	"fmt"
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime"
+	"strconv"
 	"syscall"
 	"testing"
+
+	"github.com/OpenVoiceOS/ovos-oauth/internal/proctest"
 )
 
-// TestMain runs the daemon itself when a benchmark starts this test binary
-// as a child process (OVOS_OAUTH_TEST_DAEMON holds its arguments as JSON),
-// so that its CPU and memory are measured apart from the test's.
+// TestMain runs the program itself when a test starts this test binary as
+// a child process in the role "ovos-oauth" (see proctest and
+// daemonCommand): a daemon to SIGKILL, one whose CPU and memory a
+// benchmark measures apart from the test's, the steps of import --service.
 func TestMain(m *testing.M) {
-	if raw := os.Getenv("OVOS_OAUTH_TEST_DAEMON"); raw != "" {
-		var args []string
-		if err := json.Unmarshal([]byte(raw), &args); err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			os.Exit(2)
-		}
+	proctest.Main(map[string]proctest.Role{"ovos-oauth": func(args []string) error {
 		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-		err := run(ctx, args, os.Getenv, os.Stdout, os.Stderr)
-		stop()
-		if err != nil {
-			fmt.Fprintln(os.Stderr, "ovos-oauth:", err)
-			os.Exit(1)
-		}
-		os.Exit(0)
-	}
+		defer stop()
+		return run(ctx, args, os.Getenv, os.Stdout, os.Stderr)
+	}})
 	os.Exit(runTests(m))
+}
+
+// minParallel is how many of these tests run at once unless -parallel says
+// otherwise. They mostly wait, on sockets, on a daemon's timers, on a
+// child process: the default, GOMAXPROCS, leaves a 2-core machine idle.
+const minParallel = 4
+
+// setParallel raises -test.parallel to minParallel unless the command line
+// set it.
+func setParallel() {
+	flag.Parse()
+	set := false
+	flag.Visit(func(f *flag.Flag) { set = set || f.Name == "test.parallel" })
+	if !set && runtime.GOMAXPROCS(0) < minParallel {
+		_ = flag.Set("test.parallel", strconv.Itoa(minParallel))
+	}
 }
 
 // runTests runs the tests with a scratch folder as $XDG_CACHE_HOME, so that
@@ -40,13 +51,7 @@ func TestMain(m *testing.M) {
 // tokens. Every test gives its daemons a HOME and XDG_CACHE_HOME of their
 // own; one that wrote into the scratch folder fails the run.
 func runTests(m *testing.M) int {
-	if os.Getenv("GOCACHE") == "" {
-		// go build in a test keeps its cache, which is under the same
-		// variable.
-		if dir, err := os.UserCacheDir(); err == nil {
-			os.Setenv("GOCACHE", filepath.Join(dir, "go-build"))
-		}
-	}
+	setParallel()
 	cache, err := os.MkdirTemp("", "ovos-oauth-test-cache-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)

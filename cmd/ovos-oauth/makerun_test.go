@@ -1,12 +1,15 @@
 package main
 
 import (
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/OpenVoiceOS/ovos-oauth/internal/polltest"
 )
 
 // TestMakeRunStaysInItsFolder: the daemon of make run keeps everything it
@@ -76,18 +79,14 @@ func TestMakeRunStaysInItsFolder(t *testing.T) {
 	// it is, has the app.
 	runFile := filepath.Join(runDir, "cache", "mycroft", "json_database", "ovos_oauth_apps.json")
 	userFile := filepath.Join(userDir, "ovos_oauth_apps.json")
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	polltest.UntilNil(t, func() error {
 		run, _ := os.ReadFile(runFile)
 		user, _ := os.ReadFile(userFile)
-		if strings.Contains(string(run)+string(user), skillID+"_dev") {
-			break
+		if !strings.Contains(string(run)+string(user), skillID+"_dev") {
+			return fmt.Errorf("the mirror wrote the app neither to %s nor to %s; log:\n%s", runFile, userFile, d.logs)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the mirror wrote the app neither to %s nor to %s; log:\n%s", runFile, userFile, d.logs)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+		return nil
+	})
 	unchanged(t)
 	if err := d.stop(); err != nil {
 		t.Fatal(err)

@@ -10,6 +10,7 @@ import (
 // public, PKCE-only one, finished each of the three ways a user can: the
 // oauth.get URL, the QR code's short link, and ovos-shell's forward.
 func TestLoginMatrix(t *testing.T) {
+	t.Parallel()
 	clients := []struct {
 		name, id, secret string
 	}{

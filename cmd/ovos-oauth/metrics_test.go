@@ -80,6 +80,7 @@ func checkSamples(t *testing.T, got map[string]float64, want map[string]float64)
 // each counter moved once per event, with the mode, error code and request
 // type as labels, and nothing that names the skill, the app or a secret.
 func TestMetrics(t *testing.T) {
+	t.Parallel()
 	busURL, stopBus := startBus(t, "127.0.0.1:0", nil)
 	dataDir := t.TempDir()
 	d := startDaemon(t, busURL, dataDir, "--metrics-listen", "127.0.0.1:0")
@@ -218,6 +219,7 @@ func TestMetrics(t *testing.T) {
 // started (the start-up line names none), and the callback server does not
 // serve them either.
 func TestMetricsOffByDefault(t *testing.T) {
+	t.Parallel()
 	busURL, _ := startBus(t, "127.0.0.1:0", nil)
 	d := startDaemon(t, busURL, t.TempDir())
 	if d.metrics != "" {

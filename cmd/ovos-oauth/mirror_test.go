@@ -2,17 +2,19 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
-	"time"
 
 	"github.com/OpenVoiceOS/ovos-oauth/internal/bus/bustest"
+	"github.com/OpenVoiceOS/ovos-oauth/internal/polltest"
 )
 
 // TestOVOSUtilsMirror: a Python skill reading ovos_utils' JSON files finds
 // the token and the app there, next to what other programs wrote.
 func TestOVOSUtilsMirror(t *testing.T) {
+	t.Parallel()
 	s := newSetup(t, map[string]string{"web": secret}, "demoapp")
 	dir := filepath.Join(s.d.home, ".cache", "mycroft", "json_database")
 	if err := os.MkdirAll(dir, 0o700); err != nil {
@@ -78,27 +80,25 @@ func TestOVOSUtilsMirror(t *testing.T) {
 	waitJSON(t, filepath.Join(dir, "ovos_oauth_apps.json"), func(m map[string]any) bool { return m[skillID+"_demoapp"] == nil })
 }
 
-// waitJSON polls the file until ok accepts its content, and returns it;
-// it fails the test after 10 s (the mirror's bound is far less).
+// waitJSON polls the file until ok accepts its content, and returns it.
 func waitJSON(t *testing.T, path string, ok func(map[string]any) bool) map[string]any {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		if b, err := os.ReadFile(path); err == nil {
-			var m map[string]any
+	var m map[string]any
+	polltest.UntilNil(t, func() error {
+		b, err := os.ReadFile(path)
+		if err == nil {
+			m = nil
 			if json.Unmarshal(b, &m) == nil && ok(m) {
-				return m
+				return nil
 			}
 		}
-		if time.Now().After(deadline) {
-			b, _ := os.ReadFile(path)
-			t.Fatalf("%s did not reach the state wanted; it holds:\n%s", path, b)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+		return fmt.Errorf("%s did not reach the state wanted; it holds:\n%s", path, b)
+	})
+	return m
 }
 
 func TestOVOSUtilsMirrorOff(t *testing.T) {
+	t.Parallel()
 	busURL, _ := bustest.StartHub(t)
 	d := startDaemon(t, busURL, t.TempDir(), "--mirror-ovos-utils=false")
 	sk := newSkill(t, busURL, skillID)

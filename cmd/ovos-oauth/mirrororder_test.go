@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/OpenVoiceOS/ovos-oauth/internal/bus"
+	"github.com/OpenVoiceOS/ovos-oauth/internal/polltest"
 )
 
 // fileReader is a skill on the bus that, like a Python skill reading
@@ -62,13 +63,7 @@ func listenAndRead(t *testing.T, busURL, file, mungedID string) <-chan readOnEve
 	done := make(chan struct{})
 	go func() { defer close(done); _ = c.Run(ctx, r) }()
 	t.Cleanup(func() { cancel(); <-done })
-	deadline := time.Now().Add(10 * time.Second)
-	for !c.Connected() {
-		if time.Now().After(deadline) {
-			t.Fatal("the reading skill did not connect")
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	polltest.Until(t, "the reading skill to connect", c.Connected)
 	return r.got
 }
 
@@ -91,6 +86,7 @@ func nextRead(t *testing.T, got <-chan readOnEvent, typ string) readOnEvent {
 // exactly the token the event carries, after a first login and after each
 // of many refreshes.
 func TestTokenEventFindsMirroredToken(t *testing.T) {
+	t.Parallel()
 	s := newSetup(t, map[string]string{"web": secret}, "demoapp")
 	id := skillID + "_demoapp"
 	file := filepath.Join(s.d.home, ".cache", "mycroft", "json_database", "ovos_oauth.json")

@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/OpenVoiceOS/ovos-oauth/internal/oauth/oauthtest"
+	"github.com/OpenVoiceOS/ovos-oauth/internal/polltest"
 )
 
 // otherRefresher plays a Python program that refreshes an app's token on
@@ -205,6 +206,7 @@ func noReauth(t *testing.T, s *setup) {
 // notices, hands out the live token and announces it, and its own next
 // refresh uses the live refresh token.
 func TestDaemonTakesTokenAnotherProgramRefreshed(t *testing.T) {
+	t.Parallel()
 	s, o := loggedInWithOther(t, nil)
 	_, at, err := o.refreshOnce()
 	if err != nil {
@@ -294,6 +296,7 @@ func (rp *raceProxy) serve(w http.ResponseWriter, r *http.Request) {
 // program's token from the file instead of asking the user to log in
 // again, every time.
 func TestRefreshAfterAnotherProgramRotated(t *testing.T) {
+	t.Parallel()
 	var proxy *raceProxy
 	s, o := loggedInWithOther(t, func(p *oauthtest.Provider) string {
 		proxy = newRaceProxy(t, p.TokenEndpoint)
@@ -329,6 +332,7 @@ func TestRefreshAfterAnotherProgramRotated(t *testing.T) {
 // asks for a new login, every reply carries a token, and the file never
 // goes back to a refresh token it held before.
 func TestTwoRefreshersRace(t *testing.T) {
+	t.Parallel()
 	s, o := loggedInWithOther(t, nil)
 	id := skillID + "_demoapp"
 
@@ -419,7 +423,7 @@ func TestTwoRefreshersRace(t *testing.T) {
 	}
 	// Settled: the daemon and the file agree on a token the provider takes.
 	var at string
-	waitFor(t, "the daemon and the file to hold the same token", func() bool {
+	polltest.Until(t, "the daemon and the file to hold the same token", func() bool {
 		got := noErr(t, s.skill.request(t, "oauth.token.get", app("demoapp"), "oauth.token.get.response"))
 		at, _ = got["access_token"].(string)
 		e := mirroredEntry(o.file, id)

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"sync"
 	"syscall"
@@ -17,7 +16,7 @@ import (
 	"github.com/OpenVoiceOS/ovos-oauth/internal/bus"
 	"github.com/OpenVoiceOS/ovos-oauth/internal/bus/bustest"
 	"github.com/OpenVoiceOS/ovos-oauth/internal/oauth/oauthtest"
-	"github.com/OpenVoiceOS/ovos-oauth/internal/store"
+	"github.com/OpenVoiceOS/ovos-oauth/internal/store/storetest"
 )
 
 // BenchmarkBusRegister10k runs the daemon (this binary, in a child process)
@@ -29,10 +28,7 @@ import (
 func BenchmarkBusRegister10k(b *testing.B) {
 	dataDir := b.TempDir()
 	dbPath := filepath.Join(dataDir, "ovos-oauth.db")
-	db := store.New(dbPath)
-	if err := db.Open(); err != nil {
-		b.Fatal(err)
-	}
+	db := storetest.Open(b, storetest.Path(dbPath))
 	ids := oauthtest.Seed(b, db, 10000, time.Now())
 	db.Close()
 	home := b.TempDir()
@@ -53,11 +49,9 @@ func BenchmarkBusRegister10k(b *testing.B) {
 
 	busURL, _ := bustest.StartHub(b)
 	watcher := bustest.Dial(b, busURL)
-	args, _ := json.Marshal([]string{"serve", "--bus-url", busURL, "--listen", "127.0.0.1:0",
-		"--public-host", "127.0.0.1", "--data-dir", dataDir, "--log-format", "json", "--log-level", "warn", "--mirror-ovos-utils=" + os.Getenv("BENCH_MIRROR")})
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), "OVOS_OAUTH_TEST_DAEMON="+string(args), "HOME="+home, "XDG_CACHE_HOME="+filepath.Join(home, ".cache"), "TMPDIR="+b.TempDir(),
-		"OVOS_OAUTH_SYSTEM_CONFIG_DIR="+b.TempDir(), "MYCROFT_SYSTEM_CONFIG=/nonexistent", "XDG_CONFIG_DIRS="+b.TempDir())
+	cmd := daemonCommand(b, home, "serve", "--bus-url", busURL, "--listen", "127.0.0.1:0",
+		"--public-host", "127.0.0.1", "--data-dir", dataDir, "--log-format", "json", "--log-level", "warn", "--mirror-ovos-utils="+os.Getenv("BENCH_MIRROR"))
+	cmd.Env = append(cmd.Env, "TMPDIR="+b.TempDir())
 	cmd.Stderr = os.Stderr
 	if err := cmd.Start(); err != nil {
 		b.Fatal(err)
@@ -103,11 +97,7 @@ func BenchmarkBusRegister10k(b *testing.B) {
 	if err := cmd.Wait(); err != nil {
 		b.Fatalf("daemon: %v", err)
 	}
-	db = store.New(dbPath)
-	if err := db.Open(); err != nil {
-		b.Fatal(err)
-	}
-	defer db.Close()
+	db = storetest.Open(b, storetest.Path(dbPath))
 	for _, id := range acked {
 		if _, err := db.App(id); err != nil {
 			b.Errorf("acknowledged %s missing after restart: %v", id, err)

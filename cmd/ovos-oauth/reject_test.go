@@ -66,6 +66,7 @@ func (s *setup) noTokenEvent(t *testing.T, appID string) {
 }
 
 func TestCallbackRejections(t *testing.T) {
+	t.Parallel()
 	s := newSetup(t, map[string]string{"web": secret}, "a", "b")
 	s.register(t, "a", "web", secret, nil)
 	s.register(t, "b", "web", secret, nil)
@@ -198,6 +199,7 @@ func TestCallbackRejections(t *testing.T) {
 }
 
 func TestBusRejections(t *testing.T) {
+	t.Parallel()
 	s := newSetup(t, map[string]string{"web": secret}, "a")
 	s.register(t, "a", "web", secret, nil)
 

@@ -45,6 +45,7 @@ func startBus(t *testing.T, addr string, open <-chan struct{}) (url string, stop
 // the phone; when it comes back the daemon reconnects, says oauth.ping, and
 // the token event it could not send reaches the skill.
 func TestBusRestartLosesNothing(t *testing.T) {
+	t.Parallel()
 	busURL, stopBus := startBus(t, "127.0.0.1:0", nil)
 	d := startDaemon(t, busURL, t.TempDir())
 	p := oauthtest.Start(t, oauthtest.Client{ID: "web", Secret: secret, RedirectURIs: []string{d.baseURL + "/auth/callback/" + skillID + "_demoapp"}})
@@ -71,6 +72,7 @@ func TestBusRestartLosesNothing(t *testing.T) {
 // TestEmbeddedBus: with --embedded-bus the daemon hosts the bus itself and
 // skills talk to it there.
 func TestEmbeddedBus(t *testing.T) {
+	t.Parallel()
 	d := startDaemon(t, "", t.TempDir(), "--embedded-bus", "127.0.0.1:0")
 	if d.busURL == "" || d.busURL == "ws://127.0.0.1:0/core" {
 		t.Fatalf("bus URL = %q, want the embedded bus's real address", d.busURL)

@@ -21,6 +21,7 @@ import (
 // with a message saying what to do and changes nothing; the right one serves
 // the token again.
 func TestSecretsSealedAtRest(t *testing.T) {
+	t.Parallel()
 	busURL, _ := bustest.StartHub(t)
 	dataDir := t.TempDir()
 	d := startDaemon(t, busURL, dataDir)

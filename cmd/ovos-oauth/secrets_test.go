@@ -46,6 +46,7 @@ func (h *hostileEndpoint) requests() []string {
 // oauth.get). The server receives nothing, both replies say the login was
 // dropped, and the skill's access token is not handed out any more.
 func TestHostileReRegistrationGetsNoSecret(t *testing.T) {
+	t.Parallel()
 	s := newSetup(t, map[string]string{"web": secret, "typed-id": "typed-secret"}, "revokable", "typed")
 	evil := newHostileEndpoint(t)
 

@@ -19,7 +19,8 @@ import (
 	"github.com/OpenVoiceOS/ovos-oauth/internal/migrate"
 	"github.com/OpenVoiceOS/ovos-oauth/internal/mirror"
 	"github.com/OpenVoiceOS/ovos-oauth/internal/oauth"
-	"github.com/OpenVoiceOS/ovos-oauth/internal/store"
+	"github.com/OpenVoiceOS/ovos-oauth/internal/proctest"
+	"github.com/OpenVoiceOS/ovos-oauth/internal/store/storetest"
 )
 
 // fakeSystem is a machine for import --service: a file system root of its
@@ -52,11 +53,11 @@ func (f *fakeSystem) system(root bool) serviceSystem {
 	}
 }
 
-// testBinary runs this test binary as ovos-oauth with args (see TestMain).
+// testBinary runs this test binary as ovos-oauth with args (see TestMain),
+// in the environment env alone.
 func testBinary(args, env []string) *exec.Cmd {
-	raw, _ := json.Marshal(args)
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(env, "OVOS_OAUTH_TEST_DAEMON="+string(raw))
+	cmd := proctest.Command("ovos-oauth", args...)
+	cmd.Env = append(env, proctest.Env("ovos-oauth")...)
 	return cmd
 }
 
@@ -88,10 +89,7 @@ func serviceConfig(t *testing.T, dataDir string, extra ...string) (config.Config
 
 func storeApps(t *testing.T, dataDir string) []string {
 	t.Helper()
-	db := store.New(filepath.Join(dataDir, "ovos-oauth.db"))
-	if err := db.Open(); err != nil {
-		t.Fatal(err)
-	}
+	db := storetest.Open(t, storetest.Path(filepath.Join(dataDir, "ovos-oauth.db")))
 	defer db.Close()
 	apps, err := db.Apps()
 	if err != nil {
@@ -399,6 +397,7 @@ func unitFile(t *testing.T, state, runtime string) (env map[string]string, pre [
 // imported from where. The unit's commands run here as they are, on a fake
 // machine.
 func TestSystemUnitImportsOVOSUsersFiles(t *testing.T) {
+	t.Parallel()
 	fs := newFakeSystem(t)
 	dir := fs.ovosUser(t)
 	writePluginFiles(t, dir, time.Now().Add(2*time.Hour), "https://provider.invalid/token")

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"log/slog"
 	"path/filepath"
@@ -26,9 +25,8 @@ func BenchmarkExecToPing10k(b *testing.B) {
 	var total time.Duration
 	for b.Loop() {
 		skill := bustest.Dial(b, busURL)
-		args, _ := json.Marshal([]string{"serve", "--bus-url", busURL, "--listen", "127.0.0.1:0",
-			"--public-host", "127.0.0.1", "--data-dir", dataDir, "--log-format", "json"})
-		cmd := daemonCommand(b, args, home)
+		cmd := daemonCommand(b, home, "serve", "--bus-url", busURL, "--listen", "127.0.0.1:0",
+			"--public-host", "127.0.0.1", "--data-dir", dataDir, "--log-format", "json")
 		start := time.Now()
 		if err := cmd.Start(); err != nil {
 			b.Fatal(err)
@@ -75,9 +73,8 @@ func BenchmarkExecToPingBesideMirror2k(b *testing.B) {
 	var total time.Duration
 	for b.Loop() {
 		skill := bustest.Dial(b, busURL)
-		args, _ := json.Marshal([]string{"serve", "--bus-url", busURL, "--listen", "127.0.0.1:0",
-			"--public-host", "127.0.0.1", "--data-dir", b.TempDir(), "--log-format", "json"})
-		cmd := daemonCommand(b, args, home)
+		cmd := daemonCommand(b, home, "serve", "--bus-url", busURL, "--listen", "127.0.0.1:0",
+			"--public-host", "127.0.0.1", "--data-dir", b.TempDir(), "--log-format", "json")
 		start := time.Now()
 		if err := cmd.Start(); err != nil {
 			b.Fatal(err)

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/OpenVoiceOS/ovos-oauth/internal/bus"
+	"github.com/OpenVoiceOS/ovos-oauth/internal/polltest"
 	"github.com/OpenVoiceOS/ovos-oauth/internal/wire"
 )
 
@@ -21,13 +22,7 @@ func requester(t *testing.T, busURL string) *bus.Client {
 	done := make(chan struct{})
 	go func() { defer close(done); _ = c.Run(ctx, noFrames{}) }()
 	t.Cleanup(func() { cancel(); <-done })
-	deadline := time.Now().Add(10 * time.Second)
-	for !c.Connected() {
-		if time.Now().After(deadline) {
-			t.Fatal("test client did not connect")
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	polltest.Until(t, "the test client to connect", c.Connected)
 	return c
 }
 

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"log/slog"
 	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -16,6 +15,7 @@ import (
 	"github.com/OpenVoiceOS/ovos-oauth/internal/oauth"
 	"github.com/OpenVoiceOS/ovos-oauth/internal/qr"
 	"github.com/OpenVoiceOS/ovos-oauth/internal/store"
+	"github.com/OpenVoiceOS/ovos-oauth/internal/store/storetest"
 )
 
 // replies is a Sender that hands on every message it is given.
@@ -27,10 +27,7 @@ func (r replies) Send(m bus.Message) error { r <- m; return nil }
 // ends, sending with sender (a bus client, say).
 func runBenchService(b *testing.B, sender api.Sender) (*api.Service, *store.DB) {
 	b.Helper()
-	db := store.New(filepath.Join(b.TempDir(), "db"))
-	if err := db.Open(); err != nil {
-		b.Fatal(err)
-	}
+	db := storetest.Open(b)
 	b.Cleanup(func() { db.Close() })
 	logger := slog.New(slog.DiscardHandler)
 	e := oauth.NewEngine(db, api.NewPublisher(sender, logger), "http://192.0.2.1:36536", logger)

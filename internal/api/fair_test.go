@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"log/slog"
 	"net/http"
-	"path/filepath"
 	"runtime"
 	"strings"
 	"sync"
@@ -18,6 +17,7 @@ import (
 	"github.com/OpenVoiceOS/ovos-oauth/internal/oauth"
 	"github.com/OpenVoiceOS/ovos-oauth/internal/oauth/oauthtest"
 	"github.com/OpenVoiceOS/ovos-oauth/internal/store"
+	"github.com/OpenVoiceOS/ovos-oauth/internal/store/storetest"
 )
 
 // timedOutbox records when each message was sent, on the bubble's clock.
@@ -48,11 +48,7 @@ func (o *timedOutbox) Send(m bus.Message) error {
 // one.
 func fairFixture(t *testing.T) (*api.Service, *timedOutbox, *store.DB) {
 	t.Helper()
-	db := store.New(filepath.Join(t.TempDir(), "test.db"))
-	if err := db.Open(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
+	db := storetest.Open(t)
 	out := &timedOutbox{}
 	e := oauth.NewEngine(db, api.NewPublisher(out, slog.New(slog.DiscardHandler)), "http://192.0.2.10:36536", slog.New(slog.DiscardHandler))
 	e.HTTPClient = &http.Client{Transport: oauthtest.InProcess{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

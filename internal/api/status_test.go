@@ -2,24 +2,19 @@ package api_test
 
 import (
 	"log/slog"
-	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/OpenVoiceOS/ovos-oauth/internal/api"
 	"github.com/OpenVoiceOS/ovos-oauth/internal/oauth"
 	"github.com/OpenVoiceOS/ovos-oauth/internal/qr"
-	"github.com/OpenVoiceOS/ovos-oauth/internal/store"
+	"github.com/OpenVoiceOS/ovos-oauth/internal/store/storetest"
 )
 
 // TestStatusLoginExpiresAt: oauth.status gives each app's login_expires_at,
 // Unix seconds, and null where no end is known.
 func TestStatusLoginExpiresAt(t *testing.T) {
-	db := store.New(filepath.Join(t.TempDir(), "db"))
-	if err := db.Open(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
+	db := storetest.Open(t)
 	logger := slog.New(slog.DiscardHandler)
 	out := newOutbox()
 	e := oauth.NewEngine(db, api.NewPublisher(out, logger), "http://192.0.2.1:36536", logger)

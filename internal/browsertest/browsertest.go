@@ -4,7 +4,8 @@
 // Every run gets a new profile and the flags that keep Chromium quiet on a
 // closed network; a test adds what it needs (IgnoreCertificateErrors,
 // VirtualTimeBudget, LoopbackOnly). The helpers are safe for parallel tests:
-// each call starts its own browser.
+// DumpDOM, Screenshot and Open start a browser each; Start starts one that
+// a test's parallel subtests open their pages in, as tabs.
 package browsertest
 
 import (

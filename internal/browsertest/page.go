@@ -19,23 +19,40 @@ import (
 	"github.com/gorilla/websocket"
 )
 
-// Page is a page open in its own headless Chromium, driven over the
+// Page is a page open in a tab of headless Chromium, driven over the
 // DevTools protocol, for pages a person uses rather than reads: type into a
 // form, press its button, read where it led. Evaluate runs as the DevTools
 // console does, outside the page's Content-Security-Policy, which still
-// governs everything the page itself does. A Page is closed, with its
-// browser, when the test ends; its methods are not for concurrent use.
+// governs everything the page itself does. A Page is closed when its test
+// ends; its methods are not for concurrent use.
 type Page struct {
 	t       testing.TB
 	conn    *websocket.Conn
+	target  string
 	session string
 	next    int
 }
 
+// A Browser is a headless Chromium that tests open Pages in, each a tab
+// with a DevTools connection of its own. It is safe for concurrent use:
+// parallel subtests each open their tab in their parent's browser instead
+// of starting one each, which on a small machine costs more than the pages.
+type Browser struct {
+	wsURL string
+}
+
 var devtoolsLine = regexp.MustCompile(`DevTools listening on (ws://\S+)`)
 
-// Open starts Chromium with the base flags and extra, and opens url in it.
+// Open starts a browser of its own with the base flags and extra, and opens
+// url in it.
 func Open(t testing.TB, url string, extra ...string) *Page {
+	t.Helper()
+	return Start(t, extra...).Open(t, url)
+}
+
+// Start starts Chromium with the base flags and extra. It is stopped when
+// t and its subtests have ended.
+func Start(t testing.TB, extra ...string) *Browser {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	args := append(append(flags(t), extra...), "--remote-debugging-port=0", "about:blank")
@@ -69,13 +86,20 @@ func Open(t testing.TB, url string, extra ...string) *Page {
 			}
 		}
 	})
-	var wsURL string
 	select {
-	case wsURL = <-found:
+	case wsURL := <-found:
+		return &Browser{wsURL: wsURL}
 	case <-time.After(timeout):
 		t.Fatal("chromium did not open its DevTools endpoint")
+		return nil
 	}
-	conn, _, err := websocket.DefaultDialer.Dial(wsURL, nil)
+}
+
+// Open opens url in a new tab, for the test t: a subtest may open one in
+// its parent's browser. The tab is closed when t ends.
+func (b *Browser) Open(t testing.TB, url string) *Page {
+	t.Helper()
+	conn, _, err := websocket.DefaultDialer.Dial(b.wsURL, nil)
 	if err != nil {
 		t.Fatalf("connect to chromium: %v", err)
 	}
@@ -85,12 +109,22 @@ func Open(t testing.TB, url string, extra ...string) *Page {
 		TargetID string `json:"targetId"`
 	}
 	p.call("", "Target.createTarget", map[string]any{"url": url}, &target)
+	p.target = target.TargetID
+	t.Cleanup(p.close)
 	var attached struct {
 		SessionID string `json:"sessionId"`
 	}
 	p.call("", "Target.attachToTarget", map[string]any{"targetId": target.TargetID, "flatten": true}, &attached)
 	p.session = attached.SessionID
 	return p
+}
+
+// close closes the page's tab, so that a browser shared by many tests does
+// not keep them all; the browser's end closes it anyway, hence no check.
+func (p *Page) close() {
+	p.conn.SetWriteDeadline(time.Now().Add(time.Second))
+	p.next++
+	_ = p.conn.WriteJSON(map[string]any{"id": p.next, "method": "Target.closeTarget", "params": map[string]any{"targetId": p.target}})
 }
 
 // call sends one DevTools command and reads its result into out, skipping
@@ -184,6 +218,15 @@ func (p *Page) evaluate(expr string) (string, error) {
 		return s, nil
 	}
 	return fmt.Sprint(res.Result.Value), nil
+}
+
+// DOM waits until the page has loaded, with what it links to, and returns
+// its DOM, as DumpDOM does.
+func (p *Page) DOM() string {
+	p.t.Helper()
+	// A new tab is on about:blank, complete, until its page commits.
+	p.WaitFor(`location.href !== "about:blank" && document.readyState === "complete" ? "loaded" : ""`)
+	return p.Evaluate("document.documentElement.outerHTML")
 }
 
 // Click clicks the middle of the first element that selector matches with

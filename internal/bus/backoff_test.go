@@ -27,6 +27,7 @@ func ceiling(minD, maxD time.Duration, n int) time.Duration {
 }
 
 func TestBackoffBounds(t *testing.T) {
+	t.Parallel()
 	const minD, maxD = 200 * time.Millisecond, 15 * time.Second
 	tests := []struct {
 		name string
@@ -62,6 +63,7 @@ func TestBackoffBounds(t *testing.T) {
 }
 
 func TestBackoffJitter(t *testing.T) {
+	t.Parallel()
 	const minD, maxD = 200 * time.Millisecond, 15 * time.Second
 	r := rand.New(rand.NewPCG(1, 2))
 	for run := range 200 {
@@ -82,6 +84,7 @@ func TestBackoffJitter(t *testing.T) {
 }
 
 func TestBackoffNoOverflow(t *testing.T) {
+	t.Parallel()
 	b := backoff{min: time.Nanosecond, max: math.MaxInt64, rand: func(n int64) int64 { return n - 1 }}
 	prev := time.Duration(0)
 	for i := range 200 {
@@ -99,6 +102,7 @@ func TestBackoffNoOverflow(t *testing.T) {
 // TestRunBackoff drives Run's reconnect loop in fake time against a bus that
 // refuses every dial.
 func TestRunBackoff(t *testing.T) {
+	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
 		const minD, maxD, dials = 100 * time.Millisecond, 2 * time.Second, 15
 		ctx, cancel := context.WithCancel(t.Context())

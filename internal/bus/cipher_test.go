@@ -8,16 +8,15 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/OpenVoiceOS/ovos-oauth/internal/bus"
 )
 
-// encryptedFixtures is the shared file of vectors made with pycryptodome,
-// which ovos-bus-client uses; shared/ sits beside the repository.
-var encryptedFixtures = filepath.Join("..", "..", "..", "shared", "fixtures", "encrypted-frames.json")
+// encryptedFixtures holds vectors made with pycryptodome, which
+// ovos-bus-client uses (a copy of shared/fixtures/encrypted-frames.json).
+const encryptedFixtures = "testdata/encrypted-frames.json"
 
 type vector struct {
 	SecretKey      string          `json:"secret_key"`
@@ -33,14 +32,10 @@ type sealedFrame struct {
 	Nonce      string  `json:"nonce"`
 }
 
-// vectors reads the fixture file. It is missing only when the repository
-// is checked out without shared/ beside it: a skip locally, a failure in CI.
+// vectors reads the fixture file.
 func vectors(t testing.TB) []vector {
 	t.Helper()
 	data, err := os.ReadFile(encryptedFixtures)
-	if errors.Is(err, os.ErrNotExist) && os.Getenv("CI") == "" {
-		t.Skipf("no %s (shared/ is not beside this checkout); CI runs this test", encryptedFixtures)
-	}
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -86,6 +81,7 @@ func unhex(t *testing.T, s string) []byte {
 // TestCipherFixtures checks every pycryptodome vector both ways: Open reads
 // its frame in both shapes, and Seal with its nonce writes the same bytes.
 func TestCipherFixtures(t *testing.T) {
+	t.Parallel()
 	sizes := map[int]bool{}
 	for i, v := range vectors(t) {
 		t.Run(fmt.Sprintf("%d/AES-%d", i, 8*len(v.SecretKey)), func(t *testing.T) {
@@ -116,6 +112,7 @@ func TestCipherFixtures(t *testing.T) {
 }
 
 func TestCipherRoundTrip(t *testing.T) {
+	t.Parallel()
 	plaintexts := [][]byte{
 		[]byte(`{"type":"oauth.get.app.host.info","data":{},"context":{}}`),
 		upstreamFrame(t, "ovos.session.sync"),
@@ -162,6 +159,7 @@ func flipBit(t *testing.T, s string, i int) string {
 }
 
 func TestCipherTampering(t *testing.T) {
+	t.Parallel()
 	c := mustCipher(t, "0123456789abcdef")
 	f := parseSealed(t, c.Seal([]byte(`{"type":"oauth.get","data":{"app_id":"demoapp"},"context":{}}`)))
 	tests := []struct {
@@ -192,6 +190,7 @@ func TestCipherTampering(t *testing.T) {
 }
 
 func TestCipherWrongKey(t *testing.T) {
+	t.Parallel()
 	for i, v := range vectors(t) {
 		for _, key := range []string{"fedcba9876543210", "0123456789abcdeF", strings.Repeat("k", 24), strings.Repeat("k", 32)} {
 			if key == v.SecretKey {
@@ -207,6 +206,7 @@ func TestCipherWrongKey(t *testing.T) {
 }
 
 func TestNewCipherKeyLength(t *testing.T) {
+	t.Parallel()
 	for _, key := range []string{"", "short", "0123456789abcde", "0123456789abcdef0", strings.Repeat("x", 31), strings.Repeat("x", 33), strings.Repeat("x", 64), "ééééééé"} {
 		c, err := bus.NewCipher(key)
 		if err == nil {
@@ -224,6 +224,7 @@ func TestNewCipherKeyLength(t *testing.T) {
 
 // TestCipherNeverPrintsKey formats and logs a Cipher every way there is.
 func TestCipherNeverPrintsKey(t *testing.T) {
+	t.Parallel()
 	const key = "KEY-0123456789abcdefKEY-01234567"
 	c := mustCipher(t, key)
 	var logs bytes.Buffer
@@ -239,6 +240,7 @@ func TestCipherNeverPrintsKey(t *testing.T) {
 }
 
 func TestCipherOpenShapes(t *testing.T) {
+	t.Parallel()
 	c := mustCipher(t, "0123456789abcdef")
 	plain := []byte(`{"type":"x","data":{},"context":{}}`)
 	f := parseSealed(t, c.Seal(plain))
@@ -265,6 +267,7 @@ func TestCipherOpenShapes(t *testing.T) {
 }
 
 func TestCipherOpenRejects(t *testing.T) {
+	t.Parallel()
 	c := mustCipher(t, "0123456789abcdef")
 	f := parseSealed(t, c.Seal([]byte(`{"type":"x"}`)))
 	ct, tag, nonce := f.Ciphertext, *f.Tag, f.Nonce
@@ -317,15 +320,9 @@ func TestCipherOpenRejects(t *testing.T) {
 func FuzzOpen(f *testing.F) {
 	const key = "0123456789abcdef"
 	c := mustCipher(f, key)
-	if data, err := os.ReadFile(encryptedFixtures); err == nil {
-		var vs []vector
-		if err := json.Unmarshal(data, &vs); err != nil {
-			f.Fatal(err)
-		}
-		for _, v := range vs {
-			f.Add([]byte(v.Frame))
-			f.Add([]byte(v.WebcryptoFrame))
-		}
+	for _, v := range vectors(f) {
+		f.Add([]byte(v.Frame))
+		f.Add([]byte(v.WebcryptoFrame))
 	}
 	f.Add(c.Seal([]byte(`{"type":"oauth.get","data":{},"context":{}}`)))
 	f.Add(c.Seal(nil))

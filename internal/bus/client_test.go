@@ -20,6 +20,7 @@ import (
 
 	"github.com/OpenVoiceOS/ovos-oauth/internal/bus"
 	"github.com/OpenVoiceOS/ovos-oauth/internal/bus/bustest"
+	"github.com/OpenVoiceOS/ovos-oauth/internal/polltest"
 )
 
 const waitLimit = 10 * time.Second
@@ -124,21 +125,6 @@ func (r *running) waitConnect(t *testing.T) {
 	}
 }
 
-// poll waits until cond holds.
-func poll(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.After(waitLimit)
-	tick := time.NewTicker(time.Millisecond)
-	defer tick.Stop()
-	for !cond() {
-		select {
-		case <-tick.C:
-		case <-deadline:
-			t.Fatalf("timed out waiting until %s", what)
-		}
-	}
-}
-
 func mustSend(t *testing.T, c *bus.Client, m bus.Message) {
 	t.Helper()
 	if err := c.Send(m); err != nil {
@@ -170,6 +156,7 @@ func expectSeq(t *testing.T, p *bustest.Peer, n int) {
 }
 
 func TestClientDispatch(t *testing.T) {
+	t.Parallel()
 	url, hub := bustest.StartHub(t)
 	rec := newRecorder("connected", "test.handled", "test.marker")
 	c := newClient(t, url, rec)
@@ -225,6 +212,7 @@ func TestClientDispatch(t *testing.T) {
 }
 
 func TestClientSendsQueuedFramesInOrder(t *testing.T) {
+	t.Parallel()
 	url, _ := bustest.StartHub(t)
 	c := newClient(t, url, newRecorder())
 	const n = 200
@@ -268,6 +256,7 @@ func TestClientSendGivesTheDefaultSession(t *testing.T) {
 }
 
 func TestClientReconnectsAfterHubClose(t *testing.T) {
+	t.Parallel()
 	url, hub := bustest.StartHub(t)
 	c := newClient(t, url, newRecorder())
 	c.start(t)
@@ -286,6 +275,7 @@ func TestClientReconnectsAfterHubClose(t *testing.T) {
 // gate so that it is certainly disconnected while frames are sent, and a
 // peer is listening before it comes back.
 func TestClientQueuesWhileDisconnected(t *testing.T) {
+	t.Parallel()
 	hub := bus.NewHub(nil)
 	var (
 		mu   sync.Mutex
@@ -316,7 +306,7 @@ func TestClientQueuesWhileDisconnected(t *testing.T) {
 	gate = make(chan struct{})
 	mu.Unlock()
 	hub.Close()
-	poll(t, "the client is disconnected", func() bool { return !c.Connected() })
+	polltest.Until(t, "the client is disconnected", func() bool { return !c.Connected() })
 	const n = 100
 	for i := range n {
 		mustSend(t, c.Client, bus.NewMessage("test.seq", seq{i}))
@@ -330,6 +320,7 @@ func TestClientQueuesWhileDisconnected(t *testing.T) {
 }
 
 func TestClientReconnectsAfterServerRestart(t *testing.T) {
+	t.Parallel()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -359,7 +350,7 @@ func TestClientReconnectsAfterServerRestart(t *testing.T) {
 	c.waitConnect(t)
 
 	stop()
-	poll(t, "the client is disconnected", func() bool { return !c.Connected() })
+	polltest.Until(t, "the client is disconnected", func() bool { return !c.Connected() })
 	ln, err = net.Listen("tcp", addr)
 	if err != nil {
 		t.Fatalf("listen again on %s: %v", addr, err)
@@ -386,6 +377,7 @@ func (c failConn) Write(b []byte) (int, error) {
 }
 
 func TestClientResendsFailedWrite(t *testing.T) {
+	t.Parallel()
 	url, _ := bustest.StartHub(t)
 	var (
 		mu   sync.Mutex
@@ -427,6 +419,7 @@ func TestClientResendsFailedWrite(t *testing.T) {
 }
 
 func TestClientSendErrors(t *testing.T) {
+	t.Parallel()
 	c := bus.NewClient("ws://127.0.0.1:1/core", nil)
 	c.OutboxSize = 3
 	c.MaxMessageSize = 100
@@ -459,6 +452,7 @@ func TestClientSendErrors(t *testing.T) {
 }
 
 func TestClientRunErrors(t *testing.T) {
+	t.Parallel()
 	for _, url := range []string{"http://127.0.0.1/core", "://bad", "127.0.0.1:8181"} {
 		c := bus.NewClient(url, nil)
 		if err := c.Run(context.Background(), newRecorder()); err == nil {
@@ -527,6 +521,7 @@ func readType(t *testing.T, conn *websocket.Conn) string {
 }
 
 func TestClientWaitsForGreeting(t *testing.T) {
+	t.Parallel()
 	url, conns := rawServer(t)
 	c := newClient(t, url, newRecorder(), func(c *bus.Client) { c.GreetingTimeout = time.Hour })
 	mustSend(t, c.Client, bus.NewMessage("test.queued", nil))
@@ -561,6 +556,7 @@ func TestClientWaitsForGreeting(t *testing.T) {
 }
 
 func TestClientProceedsWithoutGreeting(t *testing.T) {
+	t.Parallel()
 	url, conns := rawServer(t)
 	c := newClient(t, url, newRecorder(), func(c *bus.Client) { c.GreetingTimeout = 20 * time.Millisecond })
 	mustSend(t, c.Client, bus.NewMessage("test.queued", nil))
@@ -573,6 +569,7 @@ func TestClientProceedsWithoutGreeting(t *testing.T) {
 }
 
 func TestClientDetectsDeadConnection(t *testing.T) {
+	t.Parallel()
 	url, conns := rawServer(t)
 	c := newClient(t, url, newRecorder(), func(c *bus.Client) { bus.SetPingInterval(c, 20*time.Millisecond) })
 	c.start(t)
@@ -638,7 +635,7 @@ func TestClientRunReturnsOnCancel(t *testing.T) {
 			c := newClient(t, url, newRecorder("connected"), func(c *bus.Client) { c.GreetingTimeout = time.Hour })
 			c.start(t)
 			wait(c)
-			poll(t, "Run is running", func() bool { return clientGoroutines() > 0 })
+			polltest.Until(t, "Run is running", func() bool { return clientGoroutines() > 0 })
 			c.stop()
 			if c.Connected() {
 				t.Error("Connected() = true after Run returned")
@@ -716,6 +713,7 @@ func benchRoundTrip(b *testing.B, noDelay bool, burst int) {
 // TestDialWrongRoute: a bus URL whose route the server does not serve is
 // reported with the HTTP status and the URL, not a bare "bad handshake".
 func TestDialWrongRoute(t *testing.T) {
+	t.Parallel()
 	url, _ := bustest.StartHub(t)
 	wrong := strings.TrimSuffix(url, "/core") + "/nope"
 	logs := &lockedBuffer{}
@@ -723,7 +721,7 @@ func TestDialWrongRoute(t *testing.T) {
 	c.MinBackoff, c.MaxBackoff = 5*time.Millisecond, 50*time.Millisecond
 	r := &running{Client: c, h: newRecorder()}
 	r.start(t)
-	poll(t, "a log line with the status", func() bool { return strings.Contains(logs.String(), "404 Not Found") })
+	polltest.Until(t, "a log line with the status", func() bool { return strings.Contains(logs.String(), "404 Not Found") })
 	r.stop()
 	if out := logs.String(); !strings.Contains(out, "/nope") || !strings.Contains(out, "/core") {
 		t.Errorf("log = %s, want the URL and a hint at the route", out)

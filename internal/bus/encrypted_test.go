@@ -15,6 +15,7 @@ import (
 
 	"github.com/OpenVoiceOS/ovos-oauth/internal/bus"
 	"github.com/OpenVoiceOS/ovos-oauth/internal/bus/bustest"
+	"github.com/OpenVoiceOS/ovos-oauth/internal/polltest"
 )
 
 const (
@@ -99,6 +100,7 @@ func isSealed(c *bus.Cipher, frame []byte) bool {
 }
 
 func TestHubRelaysEncryptedFrames(t *testing.T) {
+	t.Parallel()
 	url, _ := bustest.StartHub(t)
 	conns := []*websocket.Conn{dialRaw(t, url), dialRaw(t, url), dialRaw(t, url)}
 	for _, c := range conns {
@@ -130,6 +132,7 @@ func TestHubRelaysEncryptedFrames(t *testing.T) {
 }
 
 func TestClientEncrypted(t *testing.T) {
+	t.Parallel()
 	url, _ := bustest.StartHub(t)
 	rec := newRecorder("test.handled", "test.marker", "connected")
 	c, logs := encryptedClient(t, url, busKey, rec)
@@ -180,6 +183,7 @@ func TestClientEncrypted(t *testing.T) {
 }
 
 func TestClientAllowUnencrypted(t *testing.T) {
+	t.Parallel()
 	url, _ := bustest.StartHub(t)
 	rec := newRecorder("test.handled")
 	c, logs := encryptedClient(t, url, busKey, rec, func(c *bus.Client) { c.AllowUnencrypted = true })
@@ -208,6 +212,7 @@ func TestClientAllowUnencrypted(t *testing.T) {
 // TestClientWrongKey: frames sealed with another key are dropped with one
 // clear warning per burst, and the connection carries on.
 func TestClientWrongKey(t *testing.T) {
+	t.Parallel()
 	url, hub := bustest.StartHub(t)
 	rec := newRecorder("test.handled", "test.marker")
 	c, logs := encryptedClient(t, url, busKey, rec)
@@ -224,7 +229,7 @@ func TestClientWrongKey(t *testing.T) {
 	rec.none(t)
 	// The hub reads each sender on its own: the marker may overtake the
 	// other key's frames. One warning comes however many follow it.
-	poll(t, "the wrong-key warning", func() bool { return len(logs.lines(t, "cannot decrypt bus frames")) > 0 })
+	polltest.Until(t, "the wrong-key warning", func() bool { return len(logs.lines(t, "cannot decrypt bus frames")) > 0 })
 	warns := logs.lines(t, "cannot decrypt bus frames")
 	if len(warns) != 1 {
 		t.Fatalf("got %d warnings, want 1 per 10s:\n%s", len(warns), logs)
@@ -239,6 +244,7 @@ func TestClientWrongKey(t *testing.T) {
 }
 
 func TestClientMalformedEncryptedFrame(t *testing.T) {
+	t.Parallel()
 	url, _ := bustest.StartHub(t)
 	rec := newRecorder("test.marker")
 	_, logs := encryptedClient(t, url, busKey, rec)
@@ -254,6 +260,7 @@ func TestClientMalformedEncryptedFrame(t *testing.T) {
 // TestClientWithoutKeyOnEncryptedBus: a Client without a key among skills
 // that encrypt says so instead of ignoring everything in silence.
 func TestClientWithoutKeyOnEncryptedBus(t *testing.T) {
+	t.Parallel()
 	url, _ := bustest.StartHub(t)
 	rec := newRecorder("test.marker")
 	_, logs := loggedClient(t, url, rec)
@@ -276,6 +283,7 @@ func TestClientWithoutKeyOnEncryptedBus(t *testing.T) {
 // the same connection, and again after the Client has reconnected. The
 // Client's own frames, which the bus relays back to it, are not replays.
 func TestClientDropsReplayedFrames(t *testing.T) {
+	t.Parallel()
 	url, hub := bustest.StartHub(t)
 	rec := newRecorder("test.handled", "test.marker")
 	c, logs := encryptedClient(t, url, busKey, rec)
@@ -329,11 +337,12 @@ func TestClientDropsReplayedFrames(t *testing.T) {
 // it was on the wire.
 func firstFrame(t *testing.T, p *bustest.Peer) []byte {
 	t.Helper()
-	poll(t, "a frame after the greeting", func() bool { return len(p.Frames()) >= 2 })
+	polltest.Until(t, "a frame after the greeting", func() bool { return len(p.Frames()) >= 2 })
 	return p.Frames()[1]
 }
 
 func TestClientSendLimitAppliesToSealedFrame(t *testing.T) {
+	t.Parallel()
 	plain := bus.NewMessage("test.big", map[string]string{"x": strings.Repeat("a", 600)})
 	frame, _ := plain.WithSession().MarshalJSON() // as Send writes it
 	c := bus.NewClient("ws://127.0.0.1:1/core", nil)

@@ -17,6 +17,7 @@ import (
 
 	"github.com/OpenVoiceOS/ovos-oauth/internal/bus"
 	"github.com/OpenVoiceOS/ovos-oauth/internal/bus/bustest"
+	"github.com/OpenVoiceOS/ovos-oauth/internal/polltest"
 )
 
 func readFixtures() ([]byte, error) { return os.ReadFile("testdata/upstream-frames.jsonl") }
@@ -52,6 +53,7 @@ func writeRaw(t *testing.T, conn *websocket.Conn, frame []byte) {
 }
 
 func TestHubGreets(t *testing.T) {
+	t.Parallel()
 	url, hub := bustest.StartHub(t)
 	conn := dialRaw(t, url)
 	if got := readRaw(t, conn); string(got) != greeting {
@@ -63,6 +65,7 @@ func TestHubGreets(t *testing.T) {
 }
 
 func TestHubServesOnlyItsRoute(t *testing.T) {
+	t.Parallel()
 	url, _ := bustest.StartHub(t)
 	_, resp, err := websocket.DefaultDialer.Dial(strings.TrimSuffix(url, "/core")+"/other", nil)
 	if err == nil || resp == nil || resp.StatusCode != 404 {
@@ -71,6 +74,7 @@ func TestHubServesOnlyItsRoute(t *testing.T) {
 }
 
 func TestHubRelaysVerbatimToAllIncludingSender(t *testing.T) {
+	t.Parallel()
 	url, _ := bustest.StartHub(t)
 	conns := []*websocket.Conn{dialRaw(t, url), dialRaw(t, url), dialRaw(t, url)}
 	for _, c := range conns {
@@ -99,6 +103,7 @@ func TestHubRelaysVerbatimToAllIncludingSender(t *testing.T) {
 // TestHubOrder has several clients send at once: every client must see
 // every frame, and all in one order.
 func TestHubOrder(t *testing.T) {
+	t.Parallel()
 	url, _ := bustest.StartHub(t)
 	const senders, each = 4, 200
 	conns := make([]*websocket.Conn, senders)
@@ -152,6 +157,7 @@ func TestHubOrder(t *testing.T) {
 }
 
 func TestHubDropsOversizedSenderOnly(t *testing.T) {
+	t.Parallel()
 	url, hub := bustest.StartHub(t, func(h *bus.Hub) { h.MaxMessageSize = 1024 })
 	big := dialRaw(t, url)
 	readRaw(t, big)
@@ -163,7 +169,7 @@ func TestHubDropsOversizedSenderOnly(t *testing.T) {
 	if !websocket.IsCloseError(err, websocket.CloseMessageTooBig) {
 		t.Errorf("oversized sender read error = %v, want close 1009", err)
 	}
-	poll(t, "the hub has one client", func() bool { return hub.Clients() == 1 })
+	polltest.Until(t, "the hub has one client", func() bool { return hub.Clients() == 1 })
 	p.Send(t, bus.NewMessage("test.marker", nil))
 	p.Expect(t, "test.marker")
 	for _, m := range p.Seen() {
@@ -181,6 +187,7 @@ func TestHubDropsOversizedSenderOnly(t *testing.T) {
 }
 
 func TestHubCloseDropsEveryClient(t *testing.T) {
+	t.Parallel()
 	url, hub := bustest.StartHub(t)
 	conns := []*websocket.Conn{dialRaw(t, url), dialRaw(t, url), dialRaw(t, url)}
 	for _, c := range conns {
@@ -208,17 +215,14 @@ func TestHubCloseDropsEveryClient(t *testing.T) {
 }
 
 func TestHubDropsSlowClient(t *testing.T) {
+	t.Parallel()
 	url, hub := bustest.StartHub(t)
 	slow := dialRaw(t, url) // never reads
 	fast := dialRaw(t, url)
 	readRaw(t, fast)
 	// The slow client never reads its greeting, so nothing says the hub has
 	// counted it yet: wait until it has, or the flood below ends at once.
-	for deadline := time.Now().Add(waitLimit); hub.Clients() != 2; time.Sleep(time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("Clients() = %d, want 2", hub.Clients())
-		}
-	}
+	polltest.Until(t, "the hub to count both clients", func() bool { return hub.Clients() == 2 })
 	var wg sync.WaitGroup
 	wg.Go(func() { // keep up with the echoes
 		for {
@@ -252,6 +256,7 @@ func TestHubDropsSlowClient(t *testing.T) {
 }
 
 func TestHubServeStops(t *testing.T) {
+	t.Parallel()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -294,11 +299,7 @@ func TestHubBusyReaderGetsBackpressure(t *testing.T) {
 	flooder := dialRaw(t, url) // never reads
 	reader := dialRaw(t, url)
 	readRaw(t, reader) // greeting
-	for deadline := time.Now().Add(waitLimit); hub.Clients() != 2; time.Sleep(time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("Clients() = %d, want 2", hub.Clients())
-		}
-	}
+	polltest.Until(t, "the hub to count both clients", func() bool { return hub.Clients() == 2 })
 	const flood = 20000
 	var got []int
 	var readErr error

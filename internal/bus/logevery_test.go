@@ -6,6 +6,7 @@ import (
 )
 
 func TestLogEvery(t *testing.T) {
+	t.Parallel()
 	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	steps := []struct {
 		at     time.Duration

@@ -64,6 +64,7 @@ func sameJSON(t *testing.T, a, b []byte) string {
 }
 
 func TestDecodeUpstreamFrames(t *testing.T) {
+	t.Parallel()
 	for i, frame := range upstreamFrames(t) {
 		m, err := Decode(frame)
 		if err != nil {
@@ -90,6 +91,7 @@ func TestDecodeUpstreamFrames(t *testing.T) {
 }
 
 func TestDecode(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name  string
 		frame string
@@ -162,6 +164,7 @@ func TestDecode(t *testing.T) {
 }
 
 func TestDecodeRejects(t *testing.T) {
+	t.Parallel()
 	tests := []struct{ name, frame string }{
 		{"empty", ``},
 		{"whitespace", " \n "},
@@ -209,6 +212,7 @@ func TestDecodeRejects(t *testing.T) {
 }
 
 func TestMarshalJSON(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name string
 		m    Message
@@ -251,6 +255,7 @@ func TestMarshalJSON(t *testing.T) {
 }
 
 func TestMarshalJSONRejects(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name string
 		m    Message
@@ -279,6 +284,7 @@ type registerResponse struct {
 }
 
 func TestResponseMatchesUpstream(t *testing.T) {
+	t.Parallel()
 	frames := upstreamFrames(t)
 	// Lines 3 and 4: the first oauth.register and its reply, whose request
 	// carries both source and destination.
@@ -308,6 +314,7 @@ func TestResponseMatchesUpstream(t *testing.T) {
 }
 
 func TestReply(t *testing.T) {
+	t.Parallel()
 	raw := func(s string) json.RawMessage { return json.RawMessage(s) }
 	session := raw(`{"session_id":"default","lang":"en-US","context":{"timeout":120}}`)
 	tests := []struct {
@@ -379,6 +386,7 @@ func TestReply(t *testing.T) {
 }
 
 func TestNewMessage(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name string
 		data any
@@ -402,6 +410,7 @@ func TestNewMessage(t *testing.T) {
 }
 
 func TestDataHelpersPanicOnProgrammerError(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name string
 		data any
@@ -433,6 +442,7 @@ func TestDataHelpersPanicOnProgrammerError(t *testing.T) {
 }
 
 func TestDecodeData(t *testing.T) {
+	t.Parallel()
 	var v struct {
 		AppID string `json:"app_id"`
 	}
@@ -449,6 +459,7 @@ func TestDecodeData(t *testing.T) {
 }
 
 func TestLogValueHidesContents(t *testing.T) {
+	t.Parallel()
 	m, err := Decode(upstreamFrame(t, "oauth.token.response.skill-demo.test_demoapp"))
 	if err != nil {
 		t.Fatal(err)

@@ -7,6 +7,7 @@ import (
 )
 
 func TestPeekTypeUpstreamFrames(t *testing.T) {
+	t.Parallel()
 	for i, frame := range upstreamFrames(t) {
 		m, err := Decode(frame)
 		if err != nil {
@@ -24,6 +25,7 @@ func TestPeekTypeUpstreamFrames(t *testing.T) {
 }
 
 func TestPeekType(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name   string
 		frame  string

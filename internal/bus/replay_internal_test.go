@@ -17,6 +17,7 @@ func nonceOf(i int) [nonceSize]byte {
 }
 
 func TestReplayGuardRefusesSeenNonce(t *testing.T) {
+	t.Parallel()
 	g := replayGuard{window: time.Hour, limit: 10}
 	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	steps := []struct {
@@ -34,6 +35,7 @@ func TestReplayGuardRefusesSeenNonce(t *testing.T) {
 // count bound) every nonce is remembered for at least the window, older
 // ones are forgotten, and the guard holds at most two windows of them.
 func TestReplayGuardWindow(t *testing.T) {
+	t.Parallel()
 	const window = 10 * time.Minute
 	g := replayGuard{window: window, limit: 1 << 20}
 	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
@@ -63,6 +65,7 @@ func TestReplayGuardWindow(t *testing.T) {
 // is remembered until limit newer ones have come, and the guard never
 // holds more than twice limit.
 func TestReplayGuardLimit(t *testing.T) {
+	t.Parallel()
 	const limit = 8
 	g := replayGuard{window: time.Hour, limit: limit}
 	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)

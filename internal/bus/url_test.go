@@ -9,9 +9,11 @@ import (
 
 	"github.com/OpenVoiceOS/ovos-oauth/internal/bus"
 	"github.com/OpenVoiceOS/ovos-oauth/internal/bus/bustest"
+	"github.com/OpenVoiceOS/ovos-oauth/internal/polltest"
 )
 
 func TestRedactURL(t *testing.T) {
+	t.Parallel()
 	tests := []struct{ in, want string }{
 		{"ws://127.0.0.1:8181/core", "ws://127.0.0.1:8181/core"},
 		{"wss://[fd00::1]:8443/core", "wss://[fd00::1]:8443/core"},
@@ -39,6 +41,7 @@ func TestRedactURL(t *testing.T) {
 // info, which no websocket client can send, stops Run at once, with an
 // error that does not show it either.
 func TestClientLogsNoURLSecrets(t *testing.T) {
+	t.Parallel()
 	const secret = "hunter2-bus-secret"
 	url, hub := bustest.StartHub(t)
 	logs := &lockedBuffer{}
@@ -57,7 +60,7 @@ func TestClientLogsNoURLSecrets(t *testing.T) {
 	unreachable.MinBackoff, unreachable.MaxBackoff = 5*time.Millisecond, 50*time.Millisecond
 	r = &running{Client: unreachable, h: newRecorder()}
 	r.start(t)
-	poll(t, "the unreachable bus logged", func() bool { return strings.Contains(logs.String(), "cannot reach bus") })
+	polltest.Until(t, "the unreachable bus logged", func() bool { return strings.Contains(logs.String(), "cannot reach bus") })
 	r.stop()
 
 	out := logs.String()

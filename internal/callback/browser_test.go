@@ -15,11 +15,12 @@ import (
 	"github.com/OpenVoiceOS/ovos-oauth/internal/i18n"
 )
 
-// browse loads url in headless Chromium at a phone's size and returns the
-// rendered DOM and a screenshot.
-func browse(t *testing.T, url string) (string, image.Image) {
+// browse loads url in a tab of b and returns the rendered DOM and a
+// screenshot.
+func browse(t *testing.T, b *browsertest.Browser, url string) (string, image.Image) {
 	t.Helper()
-	return browsertest.DumpDOM(t, url), browsertest.Screenshot(t, url)
+	p := b.Open(t, url)
+	return p.DOM(), p.Screenshot(t.Name())
 }
 
 // pixels counts the screenshot's pixels close to c.
@@ -48,8 +49,10 @@ var (
 // real browser, with the server's own Content-Security-Policy in force: the
 // words are there and the style applies (the mark's colour is painted).
 func TestPagesInChromium(t *testing.T) {
+	t.Parallel()
 	srv := httptest.NewServer(newServer(t, fakeEngine{}).Handler())
-	defer srv.Close()
+	t.Cleanup(srv.Close)
+	b := browsertest.Start(t)
 	tests := []struct {
 		name, path string
 		words      []string
@@ -63,7 +66,8 @@ func TestPagesInChromium(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			dom, img := browse(t, srv.URL+tt.path)
+			t.Parallel()
+			dom, img := browse(t, b, srv.URL+tt.path)
 			for _, w := range tt.words {
 				if !strings.Contains(dom, w) && !strings.Contains(dom, strings.ReplaceAll(w, "'", "&#39;")) {
 					t.Errorf("page lacks %q", w)
@@ -85,6 +89,7 @@ func TestPagesInChromium(t *testing.T) {
 // and the engine hears nothing; the page's own form, in the same browser,
 // finishes the login.
 func TestPasteFromAnotherSiteInChromium(t *testing.T) {
+	t.Parallel()
 	e := &counting{}
 	srv := httptest.NewServer(newServer(t, e).Handler())
 	defer srv.Close()
@@ -122,6 +127,7 @@ func TestPasteFromAnotherSiteInChromium(t *testing.T) {
 // OVOS_OAUTH_SCREENSHOTS set, each is saved there, to be looked at.
 func TestPagesFitAPhone(t *testing.T) {
 	t.Parallel()
+	b := browsertest.Start(t)
 	for _, lang := range []string{"en", "de"} {
 		t.Run(lang, func(t *testing.T) {
 			t.Parallel()
@@ -161,7 +167,7 @@ func TestPagesFitAPhone(t *testing.T) {
 				{"method", evil.URL + "/?to=/auth/callback/skill_app"},
 				{"paste", dev.URL + "/auth/start/" + loopbackFlow},
 			}
-			p := browsertest.Open(t, "about:blank")
+			p := b.Open(t, "about:blank")
 			p.Phone(412, 915)
 			look := func(name string) {
 				t.Helper()

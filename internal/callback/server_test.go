@@ -128,6 +128,7 @@ func newServer(t testing.TB, e callback.Engine) *callback.Server {
 }
 
 func TestStatusesAndPages(t *testing.T) {
+	t.Parallel()
 	h := newServer(t, fakeEngine{}).Handler()
 	tests := []struct {
 		method, target string
@@ -183,6 +184,7 @@ func TestStatusesAndPages(t *testing.T) {
 }
 
 func TestServeShutsDown(t *testing.T) {
+	t.Parallel()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -288,6 +290,7 @@ func FuzzPaste(f *testing.F) {
 // its query to the engine with the address it names; what is not such an
 // address is refused on the page, without asking the engine.
 func TestPaste(t *testing.T) {
+	t.Parallel()
 	h := newServer(t, fakeEngine{}).Handler()
 	tests := []struct {
 		name, pasted string
@@ -341,6 +344,7 @@ func TestPaste(t *testing.T) {
 // TestRefusalsLoggedRarely: a flood of refused callbacks from the LAN
 // leaves one log line, not one per request.
 func TestRefusalsLoggedRarely(t *testing.T) {
+	t.Parallel()
 	var logs strings.Builder
 	srv := callback.New(fakeEngine{}, slog.New(slog.NewTextHandler(&logs, nil)))
 	h := srv.Handler()
@@ -363,6 +367,7 @@ func TestRefusalsLoggedRarely(t *testing.T) {
 // server's, is refused before the engine hears of it. A POST with neither
 // header (an old browser, or no browser) is taken.
 func TestPasteFromAnotherSite(t *testing.T) {
+	t.Parallel()
 	const own = "http://device.test:36536"
 	tests := []struct {
 		name    string

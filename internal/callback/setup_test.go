@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
@@ -22,7 +21,7 @@ import (
 	"github.com/OpenVoiceOS/ovos-oauth/internal/i18n"
 	"github.com/OpenVoiceOS/ovos-oauth/internal/oauth"
 	"github.com/OpenVoiceOS/ovos-oauth/internal/oauth/oauthtest"
-	"github.com/OpenVoiceOS/ovos-oauth/internal/store"
+	"github.com/OpenVoiceOS/ovos-oauth/internal/store/storetest"
 )
 
 // The secret a user types on the setup page: it must never come back.
@@ -72,11 +71,7 @@ type setupEnv struct {
 
 func newSetupEnv(t testing.TB, lang string) *setupEnv {
 	t.Helper()
-	db := store.New(filepath.Join(t.TempDir(), "test.db"))
-	if err := db.Open(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
+	db := storetest.Open(t)
 	ts := httptest.NewUnstartedServer(nil)
 	env := &setupEnv{url: "http://" + ts.Listener.Addr().String(), clk: &testClock{now: time.Now()}, logs: &lockedBuffer{}}
 	logger := slog.New(slog.NewTextHandler(env.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
@@ -395,6 +390,7 @@ func TestSetupPageInChromium(t *testing.T) {
 func TestSetupPagesFitAPhone(t *testing.T) {
 	t.Parallel()
 	p := oauthtest.Start(t, oauthtest.Client{ID: "tv", Secret: "tv-secret"})
+	browser := browsertest.Start(t)
 	for _, lang := range []string{"en", "de", "pt"} {
 		t.Run(lang, func(t *testing.T) {
 			t.Parallel()
@@ -413,7 +409,7 @@ func TestSetupPagesFitAPhone(t *testing.T) {
 				t.Fatalf("using a setup: %d", resp.StatusCode)
 			}
 
-			b := browsertest.Open(t, "about:blank")
+			b := browser.Open(t, "about:blank")
 			b.Phone(412, 915)
 			look := func(name string) {
 				t.Helper()

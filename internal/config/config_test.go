@@ -25,6 +25,7 @@ func validConfig() Config {
 }
 
 func TestValidateAccepts(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name   string
 		modify func(c *Config)
@@ -58,6 +59,7 @@ func TestValidateAccepts(t *testing.T) {
 }
 
 func TestValidateRejects(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name   string
 		modify func(c *Config)
@@ -119,6 +121,7 @@ func TestValidateRejects(t *testing.T) {
 // TestValidateBusURLHidesSecrets: an error about bus_url shows the URL
 // without its user info or query, which may hold a password.
 func TestValidateBusURLHidesSecrets(t *testing.T) {
+	t.Parallel()
 	for _, u := range []string{
 		"ws://ovos:hunter2@127.0.0.1:8181/core",
 		"http://127.0.0.1:8181/core?token=hunter2",
@@ -140,6 +143,7 @@ func TestValidateBusURLHidesSecrets(t *testing.T) {
 }
 
 func TestValidateReportsEveryKey(t *testing.T) {
+	t.Parallel()
 	err := Config{}.Validate()
 	if err == nil {
 		t.Fatal("Config{}.Validate() = nil, want errors")
@@ -152,6 +156,7 @@ func TestValidateReportsEveryKey(t *testing.T) {
 }
 
 func TestLogLevelValue(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		level string
 		want  slog.Level
@@ -171,6 +176,7 @@ func TestLogLevelValue(t *testing.T) {
 }
 
 func TestDBPath(t *testing.T) {
+	t.Parallel()
 	if got, want := (Config{DataDir: "/var/lib/ovos-oauth"}).DBPath(), "/var/lib/ovos-oauth/ovos-oauth.db"; got != want {
 		t.Errorf("DBPath() = %q, want %q", got, want)
 	}

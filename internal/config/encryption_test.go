@@ -18,6 +18,7 @@ const (
 // TestLoadBusSecretKey sets the key from each source and from several at
 // once: the strongest wins, and mycroft.conf is the weakest.
 func TestLoadBusSecretKey(t *testing.T) {
+	t.Parallel()
 	type setter func(e *testEnv, key string) []string
 	var (
 		flag setter = func(_ *testEnv, k string) []string { return []string{"--bus-secret-key", k} }
@@ -86,6 +87,7 @@ func TestLoadBusSecretKey(t *testing.T) {
 }
 
 func TestLoadBusAllowUnencrypted(t *testing.T) {
+	t.Parallel()
 	const withKey = `{"websocket": {"secret_key": "` + key16 + `"}}`
 	tests := []struct {
 		name    string
@@ -139,6 +141,7 @@ func TestLoadBusAllowUnencrypted(t *testing.T) {
 // TestLoadBusSecretKeyErrors: a key that cannot be an AES key stops the
 // start-up with an error that names where it was set, never the key.
 func TestLoadBusSecretKeyErrors(t *testing.T) {
+	t.Parallel()
 	const bad = "BAD-secret-KEY-x" + "y" // 17 bytes
 	tests := []struct {
 		name  string
@@ -196,6 +199,7 @@ func TestLoadBusSecretKeyErrors(t *testing.T) {
 // TestLoadBusSecretKeyOverridesBadMycroftKey: a broken key that another
 // source overrides does not matter, as in OVOS.
 func TestLoadBusSecretKeyOverridesBadMycroftKey(t *testing.T) {
+	t.Parallel()
 	for name, override := range map[string]func(e *testEnv) []string{
 		"user mycroft.conf": func(e *testEnv) []string {
 			e.write("home/.config/mycroft/mycroft.conf", `{"websocket": {"secret_key": "`+key32+`"}}`)
@@ -218,6 +222,7 @@ func TestLoadBusSecretKeyOverridesBadMycroftKey(t *testing.T) {
 }
 
 func TestValidateBusSecretKey(t *testing.T) {
+	t.Parallel()
 	for _, k := range []string{"", key16, key24, key32} {
 		c := validConfig()
 		c.BusSecretKey = Secret(k)
@@ -240,6 +245,7 @@ func TestValidateBusSecretKey(t *testing.T) {
 // TestBusSecretKeyNeverPrinted formats and logs a loaded Config and asks for
 // --help with the key given: the key shows nowhere.
 func TestBusSecretKeyNeverPrinted(t *testing.T) {
+	t.Parallel()
 	e := newTestEnv(t)
 	c, err := e.load("--bus-secret-key", key32)
 	if err != nil {

@@ -114,6 +114,7 @@ func (e *testEnv) defaults() Config {
 }
 
 func TestLoadDefaults(t *testing.T) {
+	t.Parallel()
 	e := newTestEnv(t)
 	got, err := e.load()
 	if err != nil {
@@ -130,6 +131,7 @@ func TestLoadDefaults(t *testing.T) {
 // TestLoadEmptyEnvironment: with no HOME, STATE_DIRECTORY or XDG_DATA_HOME
 // there is nowhere to keep tokens, and Load says so rather than guessing.
 func TestLoadEmptyEnvironment(t *testing.T) {
+	t.Parallel()
 	e := newTestEnv(t)
 	delete(e.vars, "HOME")
 	_, err := e.load()
@@ -149,6 +151,7 @@ func TestLoadEmptyEnvironment(t *testing.T) {
 
 // TestLoadEachKey sets each key alone from each source.
 func TestLoadEachKey(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		key   string
 		value string
@@ -218,6 +221,7 @@ func TestLoadEachKey(t *testing.T) {
 // TestLoadPrecedence sets bus_url and the listen port in every combination
 // of sources: the strongest present must win.
 func TestLoadPrecedence(t *testing.T) {
+	t.Parallel()
 	// Weakest first.
 	layers := []struct {
 		name   string
@@ -278,6 +282,7 @@ func TestLoadPrecedence(t *testing.T) {
 }
 
 func TestLoadConfigFiles(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name  string
 		files map[string]string
@@ -397,6 +402,7 @@ func TestLoadConfigFiles(t *testing.T) {
 }
 
 func TestLoadEmbeddedBus(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name    string
 		args    []string
@@ -440,6 +446,7 @@ func TestLoadEmbeddedBus(t *testing.T) {
 }
 
 func TestLoadMycroftConf(t *testing.T) {
+	t.Parallel()
 	e := newTestEnv(t)
 	e.write("etc/mycroft/mycroft.conf", `// OVOS system config
 {
@@ -470,6 +477,7 @@ func TestLoadMycroftConf(t *testing.T) {
 // TestLoadLang: the pages speak the language OVOS speaks, mycroft.conf's
 // lang as its stack merges it, unless ovos-oauth's own lang says otherwise.
 func TestLoadLang(t *testing.T) {
+	t.Parallel()
 	e := newTestEnv(t)
 	e.write("etc/mycroft/mycroft.conf", `{"lang": "pt-PT"}`)
 	got, err := e.load()
@@ -502,6 +510,7 @@ func TestLoadLang(t *testing.T) {
 }
 
 func TestLoadErrors(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name  string
 		args  []string
@@ -590,6 +599,7 @@ func TestLoadErrors(t *testing.T) {
 }
 
 func TestLoadDataDir(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name string
 		env  map[string]string
@@ -630,6 +640,7 @@ func TestLoadDataDir(t *testing.T) {
 // key file when it exists; otherwise the data directory's, whatever
 // CREDENTIALS_DIRECTORY says.
 func TestLoadSecretsKeyFile(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name  string
 		creds string // CREDENTIALS_DIRECTORY, inside the test machine
@@ -677,6 +688,7 @@ func TestLoadSecretsKeyFile(t *testing.T) {
 }
 
 func TestLoadHelp(t *testing.T) {
+	t.Parallel()
 	for _, arg := range []string{"-h", "--help"} {
 		t.Run(arg, func(t *testing.T) {
 			var stderr bytes.Buffer
@@ -701,6 +713,7 @@ func TestLoadHelp(t *testing.T) {
 
 // TestKeys keeps the key list, the flags and the Config struct in step.
 func TestKeys(t *testing.T) {
+	t.Parallel()
 	var tags []string
 	typ := reflect.TypeFor[Config]()
 	for i := range typ.NumField() {
@@ -731,6 +744,7 @@ const exampleConfig = "../../configs/ovos-oauth.yaml"
 // TestExampleConfig keeps configs/ovos-oauth.yaml true: it loads, it changes
 // nothing from the defaults, and it documents every key.
 func TestExampleConfig(t *testing.T) {
+	t.Parallel()
 	e := newTestEnv(t)
 	got, err := Load([]string{"--config", exampleConfig}, e.getenv, io.Discard)
 	if err != nil {
@@ -769,6 +783,7 @@ func TestExampleConfig(t *testing.T) {
 // TestEmbeddedBusAlone: --embedded-bus without a value hosts the bus where
 // the daemon would look for it, and swallows no other flag.
 func TestEmbeddedBusAlone(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		args          []string
 		embedded, bus string

@@ -9,6 +9,7 @@ import (
 )
 
 func TestParseMycroftConf(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name       string
 		conf       string
@@ -67,6 +68,7 @@ func TestParseMycroftConf(t *testing.T) {
 }
 
 func TestParseMycroftConfErrors(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name string
 		conf string
@@ -107,6 +109,7 @@ func TestParseMycroftConfErrors(t *testing.T) {
 }
 
 func TestMycroftPaths(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name string
 		env  map[string]string
@@ -136,6 +139,7 @@ func TestMycroftPaths(t *testing.T) {
 // from its last entry to its first, then the user's file, each overriding
 // only the values it sets.
 func TestMycroftStack(t *testing.T) {
+	t.Parallel()
 	files := map[string]string{
 		"system": `// system
 {"websocket": {"host": "system.lan", "port": 1001, "route": "/system", "ssl": false},
@@ -188,6 +192,7 @@ func TestMycroftStack(t *testing.T) {
 }
 
 func TestMycroftStackErrorNamesFile(t *testing.T) {
+	t.Parallel()
 	e := newTestEnv(t)
 	e.write("etc/mycroft/mycroft.conf", `{"websocket": {"port": 1001}}`)
 	bad := e.write("home/.config/mycroft/mycroft.conf", "{\n  // fine\n  \"websocket\": {\"port\": 1001\n}")

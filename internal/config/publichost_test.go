@@ -13,6 +13,7 @@ import (
 const routeHeader = "Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\tMask\t\tMTU\tWindow\tIRTT\n"
 
 func TestDefaultRoutes(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name  string
 		table string
@@ -57,6 +58,7 @@ func TestDefaultRoutes(t *testing.T) {
 }
 
 func TestPublicHost(t *testing.T) {
+	t.Parallel()
 	up := net.FlagUp | net.FlagBroadcast
 	lo := netInterface{name: "lo", flags: net.FlagUp | net.FlagLoopback, addrs: addrs("127.0.0.1", "::1")}
 	twoDefaults := routeHeader +
@@ -169,6 +171,7 @@ func TestPublicHost(t *testing.T) {
 
 // TestPublicHostZeroLoader: a loader with nothing to read still answers.
 func TestPublicHostZeroLoader(t *testing.T) {
+	t.Parallel()
 	if got := (loader{}).publicHost(); got != "127.0.0.1" {
 		t.Errorf("publicHost() = %q, want 127.0.0.1", got)
 	}
@@ -177,6 +180,7 @@ func TestPublicHostZeroLoader(t *testing.T) {
 // TestSystemInterfaces runs the real lookup: whatever this machine has, the
 // answer is usable.
 func TestSystemInterfaces(t *testing.T) {
+	t.Parallel()
 	if _, err := systemInterfaces(); err != nil {
 		t.Skipf("no interfaces here: %v", err)
 	}

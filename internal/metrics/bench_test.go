@@ -4,7 +4,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"strconv"
 	"testing"
 	"time"
@@ -13,7 +12,7 @@ import (
 	"github.com/OpenVoiceOS/ovos-oauth/internal/metrics"
 	"github.com/OpenVoiceOS/ovos-oauth/internal/oauth"
 	"github.com/OpenVoiceOS/ovos-oauth/internal/oauth/oauthtest"
-	"github.com/OpenVoiceOS/ovos-oauth/internal/store"
+	"github.com/OpenVoiceOS/ovos-oauth/internal/store/storetest"
 )
 
 // BenchmarkRequest is what metrics add to every bus request.
@@ -31,13 +30,7 @@ func BenchmarkRequest(b *testing.B) {
 func BenchmarkScrape(b *testing.B) {
 	for _, n := range []int{10, 10000} {
 		b.Run("apps="+strconv.Itoa(n), func(b *testing.B) {
-			dir := b.TempDir()
-			db := store.New(filepath.Join(dir, "bench.db"))
-			db.KeyFile = filepath.Join(dir, "secrets.key")
-			if err := db.Open(); err != nil {
-				b.Fatal(err)
-			}
-			defer db.Close()
+			db := storetest.Open(b)
 			oauthtest.Seed(b, db, n, time.Now())
 			e := oauth.NewEngine(db, nil, "http://192.0.2.1:36536", slog.New(slog.DiscardHandler))
 			m := metrics.New(api.RequestTypes(), e.AppsNeedingReauth, discard)

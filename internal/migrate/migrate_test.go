@@ -17,6 +17,7 @@ import (
 	"github.com/OpenVoiceOS/ovos-oauth/internal/mirror"
 	"github.com/OpenVoiceOS/ovos-oauth/internal/oauth"
 	"github.com/OpenVoiceOS/ovos-oauth/internal/store"
+	"github.com/OpenVoiceOS/ovos-oauth/internal/store/storetest"
 )
 
 var now = time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
@@ -69,11 +70,7 @@ func entries(kv ...string) string {
 
 func openStore(t *testing.T) *store.DB {
 	t.Helper()
-	db := store.New(filepath.Join(t.TempDir(), "ovos-oauth.db"))
-	if err := db.Open(); err != nil {
-		t.Fatalf("Open() error = %v", err)
-	}
-	t.Cleanup(func() { db.Close() })
+	db := storetest.Open(t)
 	return db
 }
 

@@ -51,6 +51,7 @@ func accessTokenIn(t *testing.T, f *mirror.Files, id string) any {
 // replaced, and so is the daemon's own earlier entry, whatever its expiry
 // (a clock set back).
 func TestWriterKeepsNewerForeignToken(t *testing.T) {
+	t.Parallel()
 	f := newFiles(t)
 	w := mirror.NewWriter(f, slog.New(slog.DiscardHandler))
 	app := testApp("skill", "a")

@@ -7,10 +7,8 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -19,6 +17,7 @@ import (
 	"time"
 
 	"github.com/OpenVoiceOS/ovos-oauth/internal/mirror"
+	"github.com/OpenVoiceOS/ovos-oauth/internal/proctest"
 	"github.com/google/go-cmp/cmp"
 )
 
@@ -52,6 +51,7 @@ func tokenLock(f *mirror.Files) string { return filepath.Join(f.LockDir, "ovos_o
 // Another process holds the lock and writes its own entry meanwhile: PutToken
 // waits, then writes on top of that entry rather than over it.
 func TestWaitsForLockHolder(t *testing.T) {
+	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
 		f := newFiles(t)
 		writePython(t, f.TokenFile(), map[string]any{"earlier": "entry"})
@@ -93,6 +93,7 @@ func TestWaitsForLockHolder(t *testing.T) {
 // A lock held for ever costs a caller Timeout, then an error, and the file is
 // not touched. The other file's lock is separate.
 func TestLockTimeout(t *testing.T) {
+	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
 		f := newFiles(t)
 		writePython(t, f.TokenFile(), map[string]any{"earlier": "entry"})
@@ -132,11 +133,12 @@ func TestLockTimeout(t *testing.T) {
 	})
 }
 
-// Environment of TestLockHolderChild, run by TestWaitsForOtherProcess.
-const (
-	childLockEnv = "OVOS_OAUTH_MIRROR_CHILD_LOCK"
-	childFileEnv = "OVOS_OAUTH_MIRROR_CHILD_FILE"
-)
+// TestMain runs the child process of TestWaitsForOtherProcess (see
+// proctest).
+func TestMain(m *testing.M) {
+	proctest.Main(map[string]proctest.Role{"hold the lock": holdLockAndWrite})
+	os.Exit(m.Run())
+}
 
 // childFile is what the child writes while it holds the lock: json_database
 // rewrites the whole file, so anything PutToken had written before would be
@@ -148,46 +150,16 @@ const childFile = `{
 }`
 
 // TestWaitsForOtherProcess is the cross-process check: a child process (this
-// test binary, as TestLockHolderChild) holds the flock as a Python skill
+// test binary in the role "hold the lock") holds the flock as a Python skill
 // would; PutToken must wait until the child has written and let go.
 func TestWaitsForOtherProcess(t *testing.T) {
+	t.Parallel()
 	f := newFiles(t)
 	if err := os.MkdirAll(f.Dir, 0o700); err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.CommandContext(t.Context(), os.Args[0], "-test.run=^TestLockHolderChild$", "-test.count=1")
-	cmd.Env = append(os.Environ(), childLockEnv+"="+tokenLock(f), childFileEnv+"="+f.TokenFile())
-	stdin, err := cmd.StdinPipe() // the child waits on it; closing it ends an orphan
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer stdin.Close()
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	lines := bufio.NewScanner(stdout)
-	// waitFor reads the child's output up to the line want. It takes the t
-	// of its caller, in or out of the synctest bubble.
-	waitFor := func(t *testing.T, want string) {
-		t.Helper()
-		var out []string
-		for lines.Scan() {
-			if lines.Text() == want {
-				return
-			}
-			out = append(out, lines.Text())
-		}
-		stdin.Close()
-		err := cmd.Wait()
-		t.Fatalf("child ended (%v) before saying %q:\n%s\n%s", err, want, strings.Join(out, "\n"), &stderr)
-	}
-	waitFor(t, "locked")
+	child := proctest.Start(t, proctest.Command("hold the lock", tokenLock(f), f.TokenFile()))
+	child.Expect(t, "locked")
 
 	synctest.Test(t, func(t *testing.T) {
 		done := make(chan error, 1)
@@ -202,16 +174,14 @@ func TestWaitsForOtherProcess(t *testing.T) {
 			t.Fatalf("Stat(token file) = %v while the child held the lock, want nothing written", err)
 		}
 
-		if _, err := io.WriteString(stdin, "write\n"); err != nil {
-			t.Fatal(err)
-		}
-		waitFor(t, "released")
+		child.Send(t, "write")
+		child.Expect(t, "released")
 		if err := <-done; err != nil {
 			t.Fatalf("PutToken() after the child let go error = %v", err)
 		}
 	})
-	if err := cmd.Wait(); err != nil {
-		t.Fatalf("child: %v\n%s", err, &stderr)
+	if err := child.Wait(); err != nil {
+		t.Fatalf("child: %v", err)
 	}
 
 	got := readJSON(t, f.TokenFile())
@@ -220,22 +190,26 @@ func TestWaitsForOtherProcess(t *testing.T) {
 	}
 }
 
-// TestLockHolderChild is the child process of TestWaitsForOtherProcess; run
-// directly, it skips. It takes the lock, says "locked", waits for a line on
-// stdin, rewrites the file whole, lets go and says "released".
-func TestLockHolderChild(t *testing.T) {
-	lockPath := os.Getenv(childLockEnv)
-	if lockPath == "" {
-		t.Skip("helper process for TestWaitsForOtherProcess")
+// holdLockAndWrite is the child process of TestWaitsForOtherProcess. It
+// takes the lock at args[0], says "locked", waits for a line on stdin,
+// rewrites the file at args[1] whole, lets go and says "released".
+func holdLockAndWrite(args []string) error {
+	f, err := os.OpenFile(args[0], os.O_RDWR|os.O_CREATE, 0o666)
+	if err != nil {
+		return err
 	}
-	release := holdLock(t, lockPath)
+	defer f.Close()
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
+		return err
+	}
 	fmt.Println("locked")
 	if _, err := bufio.NewReader(os.Stdin).ReadString('\n'); err != nil {
-		t.Fatalf("read stdin: %v", err) // the parent is gone; exiting drops the lock
+		return fmt.Errorf("read stdin: %w", err) // the parent is gone; exiting drops the lock
 	}
-	if err := os.WriteFile(os.Getenv(childFileEnv), []byte(childFile), 0o644); err != nil {
-		t.Fatal(err)
+	if err := os.WriteFile(args[1], []byte(childFile), 0o644); err != nil {
+		return err
 	}
-	release()
+	f.Close() // closing the only descriptor drops the flock
 	fmt.Println("released")
+	return nil
 }

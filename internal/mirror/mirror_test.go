@@ -121,6 +121,7 @@ func checkDirNames(t *testing.T, dir string, want ...string) {
 }
 
 func TestPutTokenShape(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name string
 		tok  *oauth.Token
@@ -199,6 +200,7 @@ func TestPutTokenShape(t *testing.T) {
 
 // Python reads 1767322800 as an int; expires_at must stay a float.
 func TestExpiresAtIsFloat(t *testing.T) {
+	t.Parallel()
 	f := newFiles(t)
 	tok := testToken("player")
 	tok.Expiry = time.Unix(1767322800, 0)
@@ -215,6 +217,7 @@ func TestExpiresAtIsFloat(t *testing.T) {
 }
 
 func TestPutAppShape(t *testing.T) {
+	t.Parallel()
 	noCreds := testApp("skill-gmail", "mail")
 	noCreds.ClientID, noCreds.ClientSecret, noCreds.Scope = "", "", ""
 	noCreds.ShellIntegration = false
@@ -259,6 +262,7 @@ func TestPutAppShape(t *testing.T) {
 }
 
 func TestDeleteToken(t *testing.T) {
+	t.Parallel()
 	f := newFiles(t)
 	a, b := testApp("skill", "a"), testApp("skill", "b")
 	for _, app := range []*oauth.App{a, b} {
@@ -291,6 +295,7 @@ func TestDeleteToken(t *testing.T) {
 
 // Deleting from files that do not exist creates nothing.
 func TestDeleteNothing(t *testing.T) {
+	t.Parallel()
 	f := newFiles(t)
 	if err := f.DeleteToken("skill_a"); err != nil {
 		t.Errorf("DeleteToken() error = %v", err)
@@ -304,6 +309,7 @@ func TestDeleteNothing(t *testing.T) {
 }
 
 func TestDeleteAppRemovesBoth(t *testing.T) {
+	t.Parallel()
 	f := newFiles(t)
 	a, b := testApp("skill", "a"), testApp("skill", "b")
 	for _, app := range []*oauth.App{a, b} {
@@ -345,6 +351,7 @@ const foreignFile = `{
 }`
 
 func TestForeignEntriesPreserved(t *testing.T) {
+	t.Parallel()
 	f := newFiles(t)
 	if err := os.MkdirAll(f.Dir, 0o700); err != nil {
 		t.Fatal(err)
@@ -412,6 +419,7 @@ func compact(t *testing.T, raw json.RawMessage) string {
 }
 
 func TestNotAnObjectLeftUntouched(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name, content string
 	}{
@@ -484,6 +492,7 @@ func TestNotAnObjectLeftUntouched(t *testing.T) {
 // A zero-length file is what json_database leaves when killed while writing
 // (it truncates in place); it holds nothing to keep.
 func TestEmptyFileIsEmptyObject(t *testing.T) {
+	t.Parallel()
 	for _, content := range []string{"", " \n\t"} {
 		f := newFiles(t)
 		if err := os.MkdirAll(f.Dir, 0o700); err != nil {
@@ -502,6 +511,7 @@ func TestEmptyFileIsEmptyObject(t *testing.T) {
 }
 
 func TestModes(t *testing.T) {
+	t.Parallel()
 	root := t.TempDir()
 	f := mirror.New(filepath.Join(root, "cache", "mycroft", "json_database"))
 	f.LockDir = t.TempDir()
@@ -533,6 +543,7 @@ func TestModes(t *testing.T) {
 
 // A file another program created 0644 holds secrets once we write to it.
 func TestExistingFileBecomes0600(t *testing.T) {
+	t.Parallel()
 	f := newFiles(t)
 	writePython(t, f.TokenFile(), map[string]any{"ocp_spotify": map[string]any{"access_token": "x"}})
 	if err := os.Chmod(f.TokenFile(), 0o644); err != nil {
@@ -553,6 +564,7 @@ func TestExistingFileBecomes0600(t *testing.T) {
 // Writers on two Files share a directory, as two daemons (or a daemon and a
 // stale one) would: only the flock keeps them from losing each other's keys.
 func TestConcurrentWriters(t *testing.T) {
+	t.Parallel()
 	one := newFiles(t)
 	two := mirror.New(one.Dir)
 	two.LockDir = one.LockDir
@@ -590,6 +602,7 @@ func TestConcurrentWriters(t *testing.T) {
 }
 
 func TestNoDir(t *testing.T) {
+	t.Parallel()
 	f := &mirror.Files{LockDir: t.TempDir()}
 	if err := f.PutToken(testApp("skill", "a"), testToken("a")); err == nil {
 		t.Error("PutToken() with no Dir = nil, want an error")
@@ -597,6 +610,7 @@ func TestNoDir(t *testing.T) {
 }
 
 func TestDefaultDir(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name string
 		env  map[string]string
@@ -618,6 +632,7 @@ func TestDefaultDir(t *testing.T) {
 }
 
 func TestPaths(t *testing.T) {
+	t.Parallel()
 	f := mirror.New("/home/ovos/.cache/mycroft/json_database")
 	if got, want := f.TokenFile(), "/home/ovos/.cache/mycroft/json_database/ovos_oauth.json"; got != want {
 		t.Errorf("TokenFile() = %q, want %q", got, want)
@@ -628,6 +643,7 @@ func TestPaths(t *testing.T) {
 }
 
 func TestRefreshToken(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	f := mirror.New(dir)
 	f.LockDir = t.TempDir()
@@ -693,6 +709,7 @@ func FuzzMarked(f *testing.F) {
 // invalid_grant. One that ovos_utils updated in place (the mark stays), or
 // that another program wrote whole (no mark), is offered.
 func TestRefreshTokenOfAnotherDatabase(t *testing.T) {
+	t.Parallel()
 	a := newFiles(t)
 	a.Owner = "database-a"
 	b := mirror.New(a.Dir)

@@ -48,6 +48,7 @@ func mtime(t *testing.T, path string) time.Time {
 // Many changes queued together make one write of each file, Delay after
 // the first, and the calls return before it.
 func TestWriterCoalesces(t *testing.T) {
+	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
 		f := newFiles(t)
 		w, stop := startWriter(t, f)
@@ -82,6 +83,7 @@ func TestWriterCoalesces(t *testing.T) {
 // An app registered again unchanged writes nothing and reads nothing; once
 // another program dropped the file, the same call puts the entry back.
 func TestWriterUnchangedWritesNothing(t *testing.T) {
+	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
 		f := newFiles(t)
 		w, stop := startWriter(t, f)
@@ -127,6 +129,7 @@ func TestWriterUnchangedWritesNothing(t *testing.T) {
 // While another process holds the lock, calls return at once and their
 // changes wait; the file is written as soon as the lock is released.
 func TestWriterWaitsForLock(t *testing.T) {
+	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
 		f := newFiles(t)
 		w, stop := startWriter(t, f)
@@ -164,6 +167,7 @@ func TestWriterWaitsForLock(t *testing.T) {
 // A lock held longer than Files.Timeout fails the write, which is retried
 // Retry later with what was queued since: nothing is lost.
 func TestWriterRetries(t *testing.T) {
+	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
 		f := newFiles(t)
 		w, stop := startWriter(t, f)
@@ -188,6 +192,7 @@ func TestWriterRetries(t *testing.T) {
 // Changes still queued when Run ends are written before it returns, and
 // Flush writes those made after.
 func TestWriterFlushesOnShutdown(t *testing.T) {
+	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
 		f := newFiles(t)
 		w, stop := startWriter(t, f)
@@ -269,6 +274,7 @@ func (h *countHandler) count() int {
 // retried ever less often, so the log is not flooded; once it is fixed the
 // queued change gets in.
 func TestWriterBacksOff(t *testing.T) {
+	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
 		f := newFiles(t)
 		if err := os.MkdirAll(f.Dir, 0o700); err != nil {
@@ -307,6 +313,7 @@ func TestWriterBacksOff(t *testing.T) {
 // for it too, RefreshToken gives up after ReadTimeout: a refresh is not
 // held up for the lock's whole Timeout, nor behind the Writer's wait.
 func TestWriterRefreshTokenBoundedWait(t *testing.T) {
+	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
 		f := newFiles(t)
 		w, stop := startWriter(t, f)
@@ -333,6 +340,7 @@ func TestWriterRefreshTokenBoundedWait(t *testing.T) {
 // After a restart, the apps all registering again unchanged cost one read
 // of the file, the first, and no write: what it holds is known from then on.
 func TestWriterRestartReadsOnce(t *testing.T) {
+	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
 		f := newFiles(t)
 		first := mirror.NewWriter(f, slog.New(slog.DiscardHandler))
@@ -370,6 +378,7 @@ func TestWriterRestartReadsOnce(t *testing.T) {
 // to the OS once Settle has passed with no further write, and only then:
 // once per burst, not once per write. A burst of small files never does.
 func TestWriterTrimsAfterLargeWrites(t *testing.T) {
+	t.Parallel()
 	for _, tt := range []struct {
 		name  string
 		above int64
@@ -427,7 +436,7 @@ func TestWriterTrimsAfterLargeWrites(t *testing.T) {
 // TestWriterFileDroppedRightAfterWrite: another program removes the file
 // the moment the Writer has put it in place. The Writer must not take the
 // missing file for the one it wrote: the next unchanged PutApp puts the
-// entry back.
+// entry back. Not parallel: SetAfterWrite is the package's.
 func TestWriterFileDroppedRightAfterWrite(t *testing.T) {
 	f := newFiles(t)
 	w := mirror.NewWriter(f, slog.New(slog.DiscardHandler))

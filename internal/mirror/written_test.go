@@ -25,6 +25,7 @@ func isClosed(ch <-chan struct{}) bool {
 // it; a write kept out by another process's lock leaves it open. (A
 // registration queued with them holds them back Delay.)
 func TestTokenWritten(t *testing.T) {
+	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
 		f := newFiles(t)
 		w, stop := startWriter(t, f)
@@ -85,6 +86,7 @@ func TestTokenWritten(t *testing.T) {
 
 // Files writes before PutToken returns: its TokenWritten is closed.
 func TestFilesTokenWritten(t *testing.T) {
+	t.Parallel()
 	f := newFiles(t)
 	var m oauth.Mirror = f
 	if !isClosed(m.TokenWritten("skill_a")) {
@@ -96,6 +98,7 @@ func TestFilesTokenWritten(t *testing.T) {
 // the file. One that follows a write closer than Delay waits for the rest
 // of it, so that a burst of refreshes makes few writes.
 func TestWriterTokenAtOnce(t *testing.T) {
+	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
 		f := newFiles(t)
 		w, stop := startWriter(t, f)

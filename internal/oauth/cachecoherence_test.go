@@ -13,6 +13,7 @@ import (
 // oauth.token.get makes) sees what that path wrote, never what it had
 // read, and so kept, before.
 func TestReadsFollowEveryWritePath(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	ctx := context.Background()
 	f.loggedIn(t, "app")

@@ -53,6 +53,7 @@ var jumps = []struct {
 // nor makes it last longer than it should: it ends flow_ttl after it began,
 // in the time that passed, and the sweep deletes it then.
 func TestClockJumpDuringPendingLogin(t *testing.T) {
+	t.Parallel()
 	for _, jump := range jumps {
 		t.Run(jump.name, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
@@ -97,6 +98,7 @@ func TestClockJumpDuringPendingLogin(t *testing.T) {
 // it (the code has not expired in the time that passed) nor stops its polls
 // for longer than a minute; the user's code entered after the jump logs in.
 func TestClockJumpDuringDevicePoll(t *testing.T) {
+	t.Parallel()
 	for _, jump := range jumps {
 		t.Run(jump.name, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
@@ -138,6 +140,7 @@ func TestClockJumpDuringDevicePoll(t *testing.T) {
 // the time that passed, and a token is taken for valid while it is, and
 // for expired once it is, whatever the clock says; also by the next run.
 func TestClockJumpDuringPlannedRefresh(t *testing.T) {
+	t.Parallel()
 	for _, jump := range jumps {
 		t.Run(jump.name, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {

@@ -84,6 +84,7 @@ func sinceStart(t0 time.Time, at []time.Time) []int {
 }
 
 func TestDeviceLoginPolls(t *testing.T) {
+	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
 		script := &deviceScript{authorize: deviceAnswer, answers: []func(http.ResponseWriter, *http.Request){
 			oauthError("authorization_pending"),
@@ -138,6 +139,7 @@ func TestDeviceLoginPolls(t *testing.T) {
 }
 
 func TestDeviceLoginEnds(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name    string
 		answers []func(http.ResponseWriter, *http.Request)
@@ -184,6 +186,7 @@ func TestDeviceLoginEnds(t *testing.T) {
 // TestDeviceLoginOutlastsFaults: the network, a 5xx or garbage do not end
 // a device login: the user may still be typing the code.
 func TestDeviceLoginOutlastsFaults(t *testing.T) {
+	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
 		script := &deviceScript{authorize: deviceAnswer, answers: []func(http.ResponseWriter, *http.Request){
 			jsonAnswer(503, `down`),
@@ -210,6 +213,7 @@ func TestDeviceLoginOutlastsFaults(t *testing.T) {
 // TestDeviceLoginResumesAfterRestart: a pending device login is in the
 // store; the next engine on it polls on, with the interval slow_down left.
 func TestDeviceLoginResumesAfterRestart(t *testing.T) {
+	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
 		script := &deviceScript{authorize: deviceAnswer, answers: []func(http.ResponseWriter, *http.Request){
 			oauthError("slow_down"),
@@ -248,6 +252,7 @@ func TestDeviceLoginResumesAfterRestart(t *testing.T) {
 // TestDeviceLoginReplaced: a new login request for the app replaces the
 // pending device login; the old code is never polled again.
 func TestDeviceLoginReplaced(t *testing.T) {
+	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
 		script := &deviceScript{authorize: deviceAnswer, answers: []func(http.ResponseWriter, *http.Request){oauthError("authorization_pending")}}
 		f := newDeviceFixture(t, script)
@@ -288,6 +293,7 @@ func TestDeviceLoginReplaced(t *testing.T) {
 // client authenticated as at the token endpoint, and the app's scope
 // joined by its separator.
 func TestDeviceAuthorizationRequest(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name      string
 		tokenAuth string
@@ -324,6 +330,7 @@ func TestDeviceAuthorizationRequest(t *testing.T) {
 }
 
 func TestDeviceAuthorizationFailures(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name   string
 		answer func(http.ResponseWriter, *http.Request)
@@ -354,6 +361,7 @@ func TestDeviceAuthorizationFailures(t *testing.T) {
 // an HTTP client that has no timeout of its own, fails the exchange after
 // ProviderTimeout instead of hanging the login.
 func TestProviderCallsHaveDeadlines(t *testing.T) {
+	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
 		f := newSyncFixture(t)
 		f.register(t, "app", nil)

@@ -17,6 +17,7 @@ import (
 // without markup. Anything else ends the login with provider_unavailable
 // and a warning in the log, and nothing is stored.
 func TestDeviceAnswerChecked(t *testing.T) {
+	t.Parallel()
 	const goodURI = "https://provider.example/device"
 	tests := []struct {
 		name     string

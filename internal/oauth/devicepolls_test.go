@@ -16,6 +16,7 @@ import (
 // endpoint never answers do not take the slots an unrelated app's
 // refreshes run in; it is refreshed on time, every 30 s.
 func TestHungDevicePollsLeaveRefreshesAlone(t *testing.T) {
+	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
 		f := newSyncFixture(t)
 		f.login(t, "app", `{"access_token":"AT","token_type":"Bearer","expires_in":60,"refresh_token":"RT"}`)
@@ -78,6 +79,7 @@ func TestHungDevicePollsLeaveRefreshesAlone(t *testing.T) {
 // TestDevicePollsBounded: device polls run at most MaxPolls at once, as
 // refreshes run at most MaxRefreshes at once.
 func TestDevicePollsBounded(t *testing.T) {
+	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
 		f := newSyncFixture(t)
 		f.e.MaxPolls = 2

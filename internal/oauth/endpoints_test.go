@@ -153,6 +153,7 @@ func noneOf(t *testing.T, rec *recorder, secrets map[string]string) {
 // refresh token nor the access token reaches its endpoint, and the daemon
 // does not claim a revocation it did not make.
 func TestRevokeAfterHostileReRegistration(t *testing.T) {
+	t.Parallel()
 	const secret = "web-client-secret"
 	f := newProviderFixture(t, oauthtest.Client{ID: "web", Secret: secret})
 	ctx := context.Background()
@@ -211,6 +212,7 @@ func (f *providerFixture) wantWarning(t *testing.T, endpoint string, secrets ...
 // that typed credentials would be kept), for a device login at an endpoint
 // of its own, and asks for a login. The typed secret does not reach it.
 func TestDeviceLoginAfterHostileReRegistration(t *testing.T) {
+	t.Parallel()
 	const typedSecret = "typed-client-secret"
 	f := newProviderFixture(t, oauthtest.Client{ID: "typed-id", Secret: typedSecret})
 	ctx := context.Background()
@@ -249,6 +251,7 @@ func TestDeviceLoginAfterHostileReRegistration(t *testing.T) {
 // re-registration that moves an endpoint is not finished under the new
 // one: its token would go where the login was not meant to send it.
 func TestPendingLoginBoundToItsEndpoints(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	f.register(t, "app", nil)
 	_, q := f.start(t, "app")
@@ -266,6 +269,7 @@ func TestPendingLoginBoundToItsEndpoints(t *testing.T) {
 // device poll with a token after the app was registered again with another
 // revocation endpoint. The token is not stored under that registration.
 func TestDevicePollInFlightDuringReRegistration(t *testing.T) {
+	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
 		f := newSyncFixture(t)
 		arrived, release := make(chan struct{}), make(chan struct{})
@@ -311,6 +315,7 @@ func TestDevicePollInFlightDuringReRegistration(t *testing.T) {
 // drop the app's token. Endpoints are compared as provider presets resolve
 // them; of the authorization endpoint only the origin counts.
 func TestReRegistrationKeepsOrDropsTheToken(t *testing.T) {
+	t.Parallel()
 	github, _ := oauth.KnownProvider("github")
 	explicitGitHub := func(r *oauth.Registration) {
 		r.AuthEndpoint, r.TokenEndpoint, r.DeviceEndpoint = github.AuthEndpoint, github.TokenEndpoint, github.DeviceEndpoint
@@ -382,6 +387,7 @@ func TestReRegistrationKeepsOrDropsTheToken(t *testing.T) {
 // stay; a skill's own secret never carries over to a registration that
 // sends none.
 func TestReRegistrationAndClientSecrets(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	noClient := func(r *oauth.Registration) { r.ClientID, r.ClientSecret = "", "" }
 	t.Run("typed credentials", func(t *testing.T) {

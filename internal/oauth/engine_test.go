@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -16,6 +15,7 @@ import (
 
 	"github.com/OpenVoiceOS/ovos-oauth/internal/oauth"
 	"github.com/OpenVoiceOS/ovos-oauth/internal/store"
+	"github.com/OpenVoiceOS/ovos-oauth/internal/store/storetest"
 )
 
 // clock is a settable test clock.
@@ -163,11 +163,7 @@ type fixture struct {
 
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
-	db := store.New(filepath.Join(t.TempDir(), "test.db"))
-	if err := db.Open(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
+	db := storetest.Open(t)
 	f := &fixture{db: db, clk: &clock{now: time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC)}, ev: &events{}, te: newTokenEndpoint(t)}
 	f.e = oauth.NewEngine(db, f.ev, "http://192.0.2.10:36536", slog.New(slog.DiscardHandler))
 	f.e.Now = f.clk.Now
@@ -213,6 +209,7 @@ func (f *fixture) complete(appID string, q url.Values) (*oauth.Token, error) {
 }
 
 func TestAuthorizationURL(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	f.register(t, "app", func(r *oauth.Registration) {
 		r.AuthParams = map[string]string{"access_type": "offline", "prompt": "consent"}
@@ -241,6 +238,7 @@ func TestAuthorizationURL(t *testing.T) {
 }
 
 func TestPKCEOff(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	f.register(t, "app", func(r *oauth.Registration) { r.PKCE = false })
 	_, q := f.start(t, "app")
@@ -256,6 +254,7 @@ func TestPKCEOff(t *testing.T) {
 }
 
 func TestTokenRequestClientAuth(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name      string
 		secret    oauth.Secret
@@ -297,6 +296,7 @@ func TestTokenRequestClientAuth(t *testing.T) {
 }
 
 func TestCompleteKeepsWholeTokenResponse(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	f.register(t, "app", nil)
 	_, q := f.start(t, "app")
@@ -323,6 +323,7 @@ func TestCompleteKeepsWholeTokenResponse(t *testing.T) {
 }
 
 func TestCompleteRejections(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name  string
 		query func(f *fixture, state string) url.Values
@@ -408,6 +409,7 @@ func TestCompleteRejections(t *testing.T) {
 }
 
 func TestCompleteStateIsSingleUse(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	f.register(t, "app", nil)
 	_, q := f.start(t, "app")
@@ -424,6 +426,7 @@ func TestCompleteStateIsSingleUse(t *testing.T) {
 }
 
 func TestCompleteLandedElsewhere(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	f.register(t, "app", nil)
 	_, q := f.start(t, "app")
@@ -441,6 +444,7 @@ func TestCompleteLandedElsewhere(t *testing.T) {
 }
 
 func TestPendingFlow(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	f.register(t, "app", nil)
 	fl, _ := f.start(t, "app")
@@ -460,6 +464,7 @@ func TestPendingFlow(t *testing.T) {
 }
 
 func TestRegister(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	t.Run("needs creds without client id", func(t *testing.T) {
 		f := newFixture(t)
@@ -556,6 +561,7 @@ func TestRegister(t *testing.T) {
 }
 
 func TestErrorJSONShape(t *testing.T) {
+	t.Parallel()
 	// Errors reach the bus as code and description only: a description
 	// never carries the cause's text.
 	err := &oauth.Error{Code: oauth.CodeInternal, Description: "x", Err: io.ErrUnexpectedEOF}

@@ -4,11 +4,10 @@ import (
 	"context"
 	"log/slog"
 	"net/url"
-	"path/filepath"
 	"testing"
 
 	"github.com/OpenVoiceOS/ovos-oauth/internal/oauth"
-	"github.com/OpenVoiceOS/ovos-oauth/internal/store"
+	"github.com/OpenVoiceOS/ovos-oauth/internal/store/storetest"
 )
 
 // BenchmarkStartFlow measures opening a pending login: state, PKCE
@@ -18,11 +17,7 @@ import (
 func BenchmarkStartFlow(b *testing.B) {
 	for _, mode := range []string{oauth.LoginLAN, oauth.LoginRelay} {
 		b.Run(mode, func(b *testing.B) {
-			db := store.New(filepath.Join(b.TempDir(), "bench.db"))
-			if err := db.Open(); err != nil {
-				b.Fatal(err)
-			}
-			defer db.Close()
+			db := storetest.Open(b)
 			e := oauth.NewEngine(db, nil, "http://192.0.2.10:36536", slog.New(slog.DiscardHandler))
 			e.RelayURL = "https://relay.example/ovos/"
 			ctx := context.Background()

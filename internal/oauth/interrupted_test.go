@@ -29,6 +29,7 @@ func (f *fixture) restarted(t *testing.T) (*oauth.Engine, *events) {
 // the answer and of the short link with interrupted, never sends the code
 // again, and forgets the login after FlowTTL.
 func TestInterruptedLoginReported(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	f.register(t, "app", nil)
 	fl, q := f.start(t, "app")
@@ -86,6 +87,7 @@ func TestInterruptedLoginReported(t *testing.T) {
 // phone's second copy of the answer hears it is being finished, and the
 // token's write ends the login.
 func TestExchangingLoginNotInterrupted(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	f.register(t, "app", nil)
 	fl, q := f.start(t, "app")
@@ -120,6 +122,7 @@ func TestExchangingLoginNotInterrupted(t *testing.T) {
 // TestFailedExchangeNotInterrupted: a login whose exchange the provider
 // refused was reported then; it leaves nothing for a restart to report.
 func TestFailedExchangeNotInterrupted(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	f.register(t, "app", nil)
 	_, q := f.start(t, "app")

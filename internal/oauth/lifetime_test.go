@@ -19,6 +19,7 @@ const maxLifetime = 365 * 24 * time.Hour
 // stored expiry is after the moment the token was obtained and at most a
 // year later, or absent; never in the past through an overflow.
 func TestProviderLifetimesClamped(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name      string
 		expiresIn string // the JSON value
@@ -114,6 +115,7 @@ func checkCalm(t *testing.T, at []time.Time, span, floor time.Duration) {
 // or a token that lives a second, does not make the daemon refresh in a
 // loop: scheduled refreshes of an app are at least 30 s apart.
 func TestNoRefreshStormFromProviderLifetimes(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name      string
 		expiresIn string
@@ -150,6 +152,7 @@ func TestNoRefreshStormFromProviderLifetimes(t *testing.T) {
 // provider that then issues one-second tokens is asked every 30 s, not in
 // a loop.
 func TestNoRefreshStormAfterRestart(t *testing.T) {
+	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
 		f := newSyncFixture(t)
 		f.register(t, "app", nil)
@@ -190,6 +193,7 @@ func TestNoRefreshStormAfterRestart(t *testing.T) {
 // refreshes does not hold back a skill that asks for a token whose access
 // token expired, or asks for a refresh.
 func TestRequestedRefreshNotDelayedByFloor(t *testing.T) {
+	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
 		f := newSyncFixture(t)
 		answer := `{"access_token":"AT","token_type":"Bearer","refresh_token":"RT","expires_in":1}`
@@ -225,6 +229,7 @@ func TestRequestedRefreshNotDelayedByFloor(t *testing.T) {
 // is kept on the token, clamped like expires_in, and carried over by a
 // refresh that keeps the refresh token.
 func TestRefreshTokenLifetime(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	f.register(t, "app", nil)
 	_, q := f.start(t, "app")
@@ -261,6 +266,7 @@ func TestRefreshTokenLifetime(t *testing.T) {
 // whatever their form, give a poll every 1 s to 1 min and a login that
 // lasts 1 min to 1 h; what cannot be read is the default.
 func TestDeviceLifetimesClamped(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		interval, expiresIn string
 		every, lasts        time.Duration

@@ -14,6 +14,7 @@ import (
 // again, says so (already_answered, ErrLoginFinished), and so does the
 // provider's answer loaded again; neither is "unknown".
 func TestLinkAfterLogin(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	f.register(t, "app", nil)
 	fl, q := f.start(t, "app")
@@ -38,6 +39,7 @@ func TestLinkAfterLogin(t *testing.T) {
 // TestLinkAfterFailure: the link of a login that ended without a token
 // says that it ended, not that it finished.
 func TestLinkAfterFailure(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	f.register(t, "app", nil)
 	fl, q := f.start(t, "app")
@@ -54,6 +56,7 @@ func TestLinkAfterFailure(t *testing.T) {
 // TestLinkExpiredAfterSweep: a link that expired says so, before the sweep
 // deleted its login and after.
 func TestLinkExpiredAfterSweep(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	f.register(t, "app", nil)
 	fl, _ := f.start(t, "app")

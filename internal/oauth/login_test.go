@@ -6,15 +6,15 @@ import (
 	"errors"
 	"log/slog"
 	"net/url"
-	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/OpenVoiceOS/ovos-oauth/internal/oauth"
-	"github.com/OpenVoiceOS/ovos-oauth/internal/store"
+	"github.com/OpenVoiceOS/ovos-oauth/internal/store/storetest"
 )
 
 func TestLoginModes(t *testing.T) {
+	t.Parallel()
 	const relay = "https://relay.example/ovos/"
 	tests := []struct {
 		name     string
@@ -59,6 +59,7 @@ func TestLoginModes(t *testing.T) {
 }
 
 func TestLoginModeRejections(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name string
 		mod  func(r *oauth.Registration)
@@ -94,6 +95,7 @@ func TestLoginModeRejections(t *testing.T) {
 // page, the provider is sent the relay URL in both requests, and the answer
 // may land on either address.
 func TestRelayLogin(t *testing.T) {
+	t.Parallel()
 	const relay = "https://relay.example/ovos/"
 	for _, landed := range []string{"", relay, "http://192.0.2.10:36536/auth/callback/skill.test_app"} {
 		t.Run("landed="+landed, func(t *testing.T) {
@@ -124,6 +126,7 @@ func TestRelayLogin(t *testing.T) {
 }
 
 func TestKnownProviders(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name   string
 		mod    func(r *oauth.Registration)
@@ -191,6 +194,7 @@ func TestKnownProviders(t *testing.T) {
 // TestRelayTargetLowercase: the relay page accepts one spelling of a host,
 // lowercase; a public_host typed in capitals still reaches the device.
 func TestRelayTargetLowercase(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	e := oauth.NewEngine(f.db, nil, "http://OVOS-Kitchen.Local:36536", slog.New(slog.DiscardHandler))
 	e.RelayURL = "https://relay.example/"
@@ -213,6 +217,7 @@ func TestRelayTargetLowercase(t *testing.T) {
 // (pasted on its page) that carries another's state, of the same app, is
 // refused before anything is spent; that other login then completes.
 func TestCompleteFlowOnlyItsOwnLogin(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	f.register(t, "app", func(r *oauth.Registration) { r.Login = oauth.LoginLoopback })
 	a, _ := f.start(t, "app")
@@ -242,6 +247,7 @@ func TestCompleteFlowOnlyItsOwnLogin(t *testing.T) {
 // refuses gets a warning that names the address and says what to do; an
 // address the page accepts, or an app in another mode, gets none.
 func TestRelayWarning(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		base string
 		warn bool
@@ -256,11 +262,7 @@ func TestRelayWarning(t *testing.T) {
 		{"http://[fd00:0::5]:36536", true}, // not as a browser writes it
 		{"http://203.0.113.7:36536", true},
 	}
-	db := store.New(filepath.Join(t.TempDir(), "test.db"))
-	if err := db.Open(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
+	db := storetest.Open(t)
 	relayApp := &oauth.App{SkillID: "skill.test", AppID: "app", Login: oauth.LoginRelay}
 	lanApp := &oauth.App{SkillID: "skill.test", AppID: "app", Login: oauth.LoginLAN}
 	for _, tt := range tests {

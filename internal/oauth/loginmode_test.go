@@ -63,6 +63,7 @@ func TestLoginModeChangeEndsPendingLogin(t *testing.T) {
 // is registered for another mode stops at once: no more polls, nothing
 // reported, nothing left planned or shown.
 func TestLoginModeChangeStopsDevicePolls(t *testing.T) {
+	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
 		script := &deviceScript{authorize: deviceAnswer, answers: []func(http.ResponseWriter, *http.Request){oauthError("authorization_pending")}}
 		f := newDeviceFixture(t, script)
@@ -118,6 +119,7 @@ func TestStatusShowsOnlyLoginsThatCanFinish(t *testing.T) {
 // that poll brings back is not kept and nothing is reported: the login was
 // ended, as one a newer login replaces.
 func TestLoginModeChangeDuringDevicePoll(t *testing.T) {
+	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
 		var f *syncFixture
 		script := &deviceScript{authorize: deviceAnswer}

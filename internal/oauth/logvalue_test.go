@@ -14,6 +14,7 @@ import (
 // pointer, in the text and JSON handlers, never show a secret, nor the
 // flow's id, which opens it.
 func TestLogValuesRedacted(t *testing.T) {
+	t.Parallel()
 	app := &oauth.App{SkillID: "s", AppID: "a", ClientID: "cid", ClientSecret: "SECRET-client"}
 	tok := &oauth.Token{AccessToken: "SECRET-access", RefreshToken: "SECRET-refresh", TokenType: "Bearer", Expiry: time.Now()}
 	fl := &oauth.Flow{ID: "SECRETFLOWIDSECRETFLOWIDSE", Kind: oauth.FlowDevice, State: "SECRET-state", Verifier: "SECRET-verifier", DeviceCode: "SECRET-device"}

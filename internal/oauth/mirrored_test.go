@@ -49,6 +49,7 @@ func (f *fixture) stored(t *testing.T) *oauth.Token {
 // the stored one, and announces it; an older one, or one for an app that
 // waits for a new login, is left alone.
 func TestMirrorChanged(t *testing.T) {
+	t.Parallel()
 	f, files := filesFixture(t)
 	login := f.loggedIn(t, "app")
 	now := f.clk.Now()
@@ -83,6 +84,7 @@ func TestMirrorChanged(t *testing.T) {
 // A token due for a refresh is not refreshed when the mirror holds a newer
 // one that is not due: another program refreshed it already.
 func TestTokenTakesFreshMirrorToken(t *testing.T) {
+	t.Parallel()
 	f, files := filesFixture(t)
 	f.loggedIn(t, "app")
 	f.clk.Add(59 * time.Minute)
@@ -103,6 +105,7 @@ func TestTokenTakesFreshMirrorToken(t *testing.T) {
 // A refresh token the provider refuses, with no other in the mirror,
 // still ends the login once MirrorWait has passed.
 func TestRefusedWithoutOtherInMirror(t *testing.T) {
+	t.Parallel()
 	f, _ := filesFixture(t)
 	f.e.MirrorWait = 50 * time.Millisecond
 	f.loggedIn(t, "app")
@@ -119,6 +122,7 @@ func TestRefusedWithoutOtherInMirror(t *testing.T) {
 // A refresh token the provider refuses because another program presented
 // it first: the daemon takes that program's token from the mirror.
 func TestRefusedAfterOtherRotated(t *testing.T) {
+	t.Parallel()
 	f, files := filesFixture(t)
 	f.loggedIn(t, "app")
 	f.te.set(func(w http.ResponseWriter, r *http.Request) {

@@ -3,6 +3,7 @@ package oauth_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"log/slog"
 	"path/filepath"
 	"strings"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/OpenVoiceOS/ovos-oauth/internal/mirror"
 	"github.com/OpenVoiceOS/ovos-oauth/internal/oauth"
+	"github.com/OpenVoiceOS/ovos-oauth/internal/polltest"
 )
 
 // fileEvents records each token event with the access token that the
@@ -51,16 +53,14 @@ func (e *fileEvents) snapshot() []fileEvent {
 // await polls until n events have come, and returns them.
 func (e *fileEvents) await(t *testing.T, n int) []fileEvent {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		if got := e.snapshot(); len(got) >= n {
-			return got
+	var got []fileEvent
+	polltest.UntilNil(t, func() error {
+		if got = e.snapshot(); len(got) < n {
+			return fmt.Errorf("%d token events, want %d", len(got), n)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%d token events after 10s, want %d", len(e.snapshot()), n)
-		}
-		time.Sleep(time.Millisecond)
-	}
+		return nil
+	})
+	return got
 }
 
 // mirrorFixture is a fixture whose engine mirrors into a Writer that the
@@ -87,6 +87,7 @@ func mirrorFixture(t *testing.T, logs *lockedBuffer) (*fixture, *mirror.Writer, 
 // before the file is written are announced in order once it holds the
 // last.
 func TestTokenEventWaitsForMirror(t *testing.T) {
+	t.Parallel()
 	f, w, ev := mirrorFixture(t, nil)
 	f.loggedIn(t, "app")
 	if got := ev.snapshot(); len(got) != 0 {
@@ -122,6 +123,7 @@ func TestTokenEventWaitsForMirror(t *testing.T) {
 // TestTokenEventMirrorStuck: a mirror that cannot write holds an event back
 // MirrorWait at most; it then goes out, with a warning in the log.
 func TestTokenEventMirrorStuck(t *testing.T) {
+	t.Parallel()
 	logs := &lockedBuffer{}
 	f, _, ev := mirrorFixture(t, logs)
 	f.e.MirrorWait = 50 * time.Millisecond

@@ -51,6 +51,7 @@ func checkObserved(t *testing.T, o *observed, want ...string) {
 // it ends, with its mode and, for a failure, its error code; an answer that
 // ends no login is not a failed login.
 func TestObserverLogins(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name string
 		mod  func(*oauth.Registration)
@@ -155,6 +156,7 @@ func TestObserverRefreshes(t *testing.T) {
 // TestObserverDeviceLogins: device logins, polled on the engine's timer,
 // are seen as the others.
 func TestObserverDeviceLogins(t *testing.T) {
+	t.Parallel()
 	for _, tt := range []struct {
 		answer func(http.ResponseWriter, *http.Request)
 		want   string

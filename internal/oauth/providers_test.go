@@ -80,6 +80,7 @@ var update = flag.Bool("update", false, "rewrite docs/PROVIDERS.md and the READM
 // one the provider table makes with the setup page's sentences in
 // English: one source for both. With -update it rewrites the file.
 func TestProvidersDoc(t *testing.T) {
+	t.Parallel()
 	path := filepath.Join("..", "..", "docs", "PROVIDERS.md")
 	b, err := os.ReadFile(path)
 	if err != nil && !(*update && os.IsNotExist(err)) {
@@ -109,6 +110,7 @@ var readmeRow = regexp.MustCompile("(?m)^\\| `([a-z]+)`([^|]*)\\| ([a-z]+) \\| (
 // making the app, as the provider table says it. With -update it
 // rewrites those cells.
 func TestREADMEProviders(t *testing.T) {
+	t.Parallel()
 	path := filepath.Join("..", "..", "README.md")
 	b, err := os.ReadFile(path)
 	if err != nil {

@@ -56,6 +56,7 @@ func (f *fixture) logIn(t *testing.T, appID, answer string) *oauth.Token {
 // token stored before the login time was kept counts from when it was
 // issued.
 func TestLoginEnds(t *testing.T) {
+	t.Parallel()
 	const (
 		plain   = `{"access_token":"AT","token_type":"Bearer","expires_in":3600,"refresh_token":"RT"}`
 		limited = `{"access_token":"AT","token_type":"Bearer","expires_in":3600,"refresh_token":"RT","refresh_token_expires_in":604800}`
@@ -107,6 +108,7 @@ func TestLoginEnds(t *testing.T) {
 // TestLoginEndsOnTheLastDayOfAShortMonth: 6 months after Aug 31 is the end
 // of February, never March.
 func TestLoginEndsOnTheLastDayOfAShortMonth(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	f.clk.set(time.Date(2026, 8, 31, 9, 0, 0, 0, time.UTC))
 	f.register(t, "app", func(r *oauth.Registration) { r.Provider = "spotify" })
@@ -121,6 +123,7 @@ func TestLoginEndsOnTheLastDayOfAShortMonth(t *testing.T) {
 // that across refreshes, also one with a refresh token adopted from the
 // ovos_utils mirror.
 func TestLoginTimeOfAnOlderToken(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	f.register(t, "app", func(r *oauth.Registration) { r.Provider = "spotify" })
 	issued := f.clk.Now().Add(-30 * 24 * time.Hour)
@@ -171,6 +174,7 @@ func (f *syncFixture) loginAs(t *testing.T, appID string, mod func(*oauth.Regist
 // (Microsoft: 90 days) has its apps refreshed at least every quarter of
 // that, however long their access tokens last, or without an expiry at all.
 func TestIdleLoginsKeptAlive(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name, provider, expiresIn string
 		every                     time.Duration
@@ -212,6 +216,7 @@ func TestIdleLoginsKeptAlive(t *testing.T) {
 // tells the skill (oauth.reauth.required) then, not at the next expiry of
 // a long-lived access token.
 func TestRefreshedWhenTheLoginEnds(t *testing.T) {
+	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
 		f := newSyncFixture(t)
 		f.loginAs(t, "app", nil, `{"access_token":"A1","token_type":"Bearer","refresh_token":"R1","expires_in":31536000,"refresh_token_expires_in":604800}`)
@@ -251,6 +256,7 @@ const spotifyReason = "Spotify ends every login 6 months after it began, however
 // (oauth.reauth.upcoming) when the end comes within ReauthWarning, then
 // once a day, also across a restart, until a new login.
 func TestReauthWarnedAhead(t *testing.T) {
+	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
 		f := newSyncFixture(t)
 		f.e.CheckClockEvery(24 * time.Hour)
@@ -310,6 +316,7 @@ func TestReauthWarnedAhead(t *testing.T) {
 // (Google's 7 days for apps in "Testing") is warned of at once, then daily
 // until its end, where the provider's refusal tells the skill it is over.
 func TestReauthWarnedAtOnceForAShortLogin(t *testing.T) {
+	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
 		f := newSyncFixture(t)
 		f.loginAs(t, "app", nil, `{"access_token":"A1","token_type":"Bearer","refresh_token":"R1","expires_in":31536000,"refresh_token_expires_in":604800}`)
@@ -335,6 +342,7 @@ func TestReauthWarnedAtOnceForAShortLogin(t *testing.T) {
 // window, for the metrics: not those without an end, ending later, or
 // refused already.
 func TestAppsLoginEnding(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	f.e.ReauthWarning = 14 * 24 * time.Hour
 	for app, lifetime := range map[string]string{"soon": "604800", "ended": "1", "later": "2592000", "refused": "604800", "none": ""} {
@@ -369,6 +377,7 @@ func (f *syncFixture) tokenNow(t *testing.T, appID string) string {
 // any mode, or fails, the app's token goes on being handed out and
 // refreshed; the new login's token replaces it once stored.
 func TestNewLoginKeepsTheOldToken(t *testing.T) {
+	t.Parallel()
 	for _, mode := range []string{oauth.LoginLAN, oauth.LoginRelay, oauth.LoginLoopback, oauth.LoginDevice} {
 		t.Run(mode, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/OpenVoiceOS/ovos-oauth/internal/oauth"
+	"github.com/OpenVoiceOS/ovos-oauth/internal/polltest"
 )
 
 // loggedIn registers app and completes a login against the fake endpoint.
@@ -24,6 +25,7 @@ func (f *fixture) loggedIn(t *testing.T, appID string) *oauth.Token {
 }
 
 func TestRefreshRotation(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	f.loggedIn(t, "app")
 	f.clk.Add(30 * time.Minute)
@@ -61,6 +63,7 @@ func TestRefreshRotation(t *testing.T) {
 }
 
 func TestRefreshFailures(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name       string
 		answer     func(http.ResponseWriter, *http.Request)
@@ -122,6 +125,7 @@ func TestRefreshFailures(t *testing.T) {
 }
 
 func TestReauthClearedByNewLogin(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	f.loggedIn(t, "app")
 	f.te.set(jsonAnswer(400, `{"error":"invalid_grant"}`))
@@ -138,6 +142,7 @@ func TestReauthClearedByNewLogin(t *testing.T) {
 }
 
 func TestTokenRefreshesWhenDue(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	f.loggedIn(t, "app")
 	_, tok, err := f.e.Token(context.Background(), "skill.test", "app")
@@ -177,6 +182,7 @@ func TestTokenRefreshesWhenDue(t *testing.T) {
 }
 
 func TestConcurrentTokenRefreshOnce(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	f.loggedIn(t, "app")
 	f.clk.Add(2 * time.Hour)
@@ -200,7 +206,7 @@ func TestConcurrentTokenRefreshOnce(t *testing.T) {
 	}
 	// Hold the provider's answer until the refresh has reached it, so the
 	// other askers arrive while it is in flight.
-	waitFor(t, func() bool { return f.te.count() == 2 })
+	polltest.Until(t, "two calls of the token endpoint", func() bool { return f.te.count() == 2 })
 	close(release)
 	wg.Wait()
 	close(results)
@@ -211,17 +217,5 @@ func TestConcurrentTokenRefreshOnce(t *testing.T) {
 	}
 	if got := f.te.count(); got != 2 { // the login's exchange and one refresh
 		t.Errorf("%d requests at the token endpoint, want 2 (one refresh)", got)
-	}
-}
-
-// waitFor polls cond until it holds, failing the test after 10 s.
-func waitFor(t *testing.T, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatal("condition not reached in 10s")
-		}
-		time.Sleep(time.Millisecond)
 	}
 }

@@ -12,7 +12,7 @@ import (
 	"github.com/OpenVoiceOS/ovos-oauth/internal/mirror"
 	"github.com/OpenVoiceOS/ovos-oauth/internal/oauth"
 	"github.com/OpenVoiceOS/ovos-oauth/internal/oauth/oauthtest"
-	"github.com/OpenVoiceOS/ovos-oauth/internal/store"
+	"github.com/OpenVoiceOS/ovos-oauth/internal/store/storetest"
 )
 
 // benchEngine returns an engine on a real store holding 10,000 apps with
@@ -21,10 +21,7 @@ import (
 func benchEngine(b *testing.B) (*oauth.Engine, *mirror.Files) {
 	b.Helper()
 	dir := b.TempDir()
-	db := store.New(filepath.Join(dir, "oauth.db"))
-	if err := db.Open(); err != nil {
-		b.Fatal(err)
-	}
+	db := storetest.Open(b, storetest.Path(filepath.Join(dir, "oauth.db")))
 	b.Cleanup(func() { db.Close() })
 	oauthtest.Seed(b, db, 10000, time.Now())
 	files := mirror.New(filepath.Join(dir, "json_database"))

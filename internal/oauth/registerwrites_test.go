@@ -12,7 +12,7 @@ import (
 
 	"github.com/OpenVoiceOS/ovos-oauth/internal/mirror"
 	"github.com/OpenVoiceOS/ovos-oauth/internal/oauth"
-	"github.com/OpenVoiceOS/ovos-oauth/internal/store"
+	"github.com/OpenVoiceOS/ovos-oauth/internal/store/storetest"
 	"github.com/google/go-cmp/cmp"
 )
 
@@ -21,11 +21,7 @@ import (
 func TestUnchangedRegistrationWritesNothing(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	db := store.New(filepath.Join(dir, "oauth.db"))
-	if err := db.Open(); err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db := storetest.Open(t, storetest.Path(filepath.Join(dir, "oauth.db")))
 	files := mirror.New(filepath.Join(dir, "json_database"))
 	files.LockDir = t.TempDir()
 	w := mirror.NewWriter(files, slog.New(slog.DiscardHandler))
@@ -85,10 +81,7 @@ func TestUnchangedRegistrationWritesNothing(t *testing.T) {
 func TestConcurrentRegistrationsDurable(t *testing.T) {
 	t.Parallel()
 	path := filepath.Join(t.TempDir(), "oauth.db")
-	db := store.New(path)
-	if err := db.Open(); err != nil {
-		t.Fatal(err)
-	}
+	db := storetest.Open(t, storetest.Path(path))
 	e := oauth.NewEngine(db, nil, "http://192.0.2.1:36536", slog.New(slog.DiscardHandler))
 	const skills, apps = 8, 60
 	var wg sync.WaitGroup
@@ -108,11 +101,7 @@ func TestConcurrentRegistrationsDurable(t *testing.T) {
 	if err := db.Close(); err != nil {
 		t.Fatal(err)
 	}
-	db = store.New(path)
-	if err := db.Open(); err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db = storetest.Open(t, storetest.Path(path))
 	got, err := db.Apps()
 	if err != nil {
 		t.Fatal(err)
@@ -126,11 +115,7 @@ func TestConcurrentRegistrationsDurable(t *testing.T) {
 // all says of that skill's apps.
 func TestStatusOfSkill(t *testing.T) {
 	t.Parallel()
-	db := store.New(filepath.Join(t.TempDir(), "oauth.db"))
-	if err := db.Open(); err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db := storetest.Open(t)
 	e := oauth.NewEngine(db, nil, "http://192.0.2.1:36536", slog.New(slog.DiscardHandler))
 	ctx := context.Background()
 	for _, s := range []string{"one", "one_x", "two"} {

@@ -16,6 +16,7 @@ import (
 )
 
 func TestRevokeRefreshTokenFirst(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	rev := newRevocationEndpoint(t)
 	f.register(t, "app", func(r *oauth.Registration) { r.RevocationEndpoint = rev.URL })
@@ -36,6 +37,7 @@ func TestRevokeRefreshTokenFirst(t *testing.T) {
 }
 
 func TestTokenEndpointChangeDropsToken(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	f.loggedIn(t, "app")
 	f.register(t, "app", func(r *oauth.Registration) { r.TokenEndpoint = f.te.URL + "/v2/token" })
@@ -45,6 +47,7 @@ func TestTokenEndpointChangeDropsToken(t *testing.T) {
 }
 
 func TestLoginRefusedAfterClientChange(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	f.register(t, "app", nil)
 	_, q := f.start(t, "app")
@@ -58,6 +61,7 @@ func TestLoginRefusedAfterClientChange(t *testing.T) {
 // TestExchangeOutlivesThePhone: the phone gives up while the provider is
 // slow; the exchange still finishes and the token is stored.
 func TestExchangeOutlivesThePhone(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	f.register(t, "app", nil)
 	_, q := f.start(t, "app")
@@ -81,6 +85,7 @@ func TestExchangeOutlivesThePhone(t *testing.T) {
 }
 
 func TestFlowsPerApp(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	f.e.FlowsPerApp = 2
 	f.register(t, "app", nil)
@@ -99,6 +104,7 @@ func TestFlowsPerApp(t *testing.T) {
 }
 
 func TestMungedIDAliases(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	f.register(t, "b_c", func(r *oauth.Registration) { r.SkillID = "a" })
 	ctx := context.Background()
@@ -117,6 +123,7 @@ func TestMungedIDAliases(t *testing.T) {
 }
 
 func TestTokenKeepsValidTokenThroughFaults(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	f.loggedIn(t, "app")
 	f.clk.Add(time.Hour - 30*time.Second) // due, still valid
@@ -135,6 +142,7 @@ func TestTokenKeepsValidTokenThroughFaults(t *testing.T) {
 // skill past its timeout while the token in hand works; the refresh goes
 // on and its result is stored.
 func TestTokenAnswersWithinTokenWait(t *testing.T) {
+	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
 		f := newSyncFixture(t)
 		f.login(t, "app", `{"access_token":"A","token_type":"Bearer","expires_in":3600,"refresh_token":"R"}`)
@@ -184,6 +192,7 @@ func (s *failingStore) PutToken(id string, tok *oauth.Token) error {
 }
 
 func TestRotatedTokenKeptWhenSaveFails(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	fs, e := f.withFailingStore()
 	f.loggedIn(t, "app")
@@ -219,6 +228,7 @@ func TestRotatedTokenKeptWhenSaveFails(t *testing.T) {
 // TestRevokeAfterUnsavedRotation: the live refresh token is the one that
 // could not be saved; that is the one revoked.
 func TestRevokeAfterUnsavedRotation(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	rev := newRevocationEndpoint(t)
 	fs, e := f.withFailingStore()
@@ -256,6 +266,7 @@ func (m mirrorWith) Token(string) (*oauth.Token, error) {
 }
 
 func TestRefreshAdoptsMirroredRefreshToken(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	f.loggedIn(t, "app")
 	f.e.Mirror = mirrorWith{rt: "RT-python", exp: f.clk.Now().Add(2 * time.Hour)}
@@ -280,6 +291,7 @@ func TestRefreshAdoptsMirroredRefreshToken(t *testing.T) {
 // is being exchanged: it is refused without a failure event, and the skill
 // hears only of the token.
 func TestRepeatDuringExchange(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	f.register(t, "app", nil)
 	_, q := f.start(t, "app")
@@ -304,6 +316,7 @@ func TestRepeatDuringExchange(t *testing.T) {
 // TestRunWaitsForExchange: a daemon told to stop while a login is being
 // exchanged stores its token before Run returns (and the store is closed).
 func TestRunWaitsForExchange(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	f.register(t, "app", nil)
 	_, q := f.start(t, "app")

@@ -2,23 +2,18 @@ package oauth_test
 
 import (
 	"log/slog"
-	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/OpenVoiceOS/ovos-oauth/internal/oauth"
 	"github.com/OpenVoiceOS/ovos-oauth/internal/oauth/oauthtest"
-	"github.com/OpenVoiceOS/ovos-oauth/internal/store"
+	"github.com/OpenVoiceOS/ovos-oauth/internal/store/storetest"
 )
 
 // BenchmarkLoadSchedule10k measures the start-up work of the refresh plan:
 // reading 10,000 apps and tokens from bbolt and building the heap.
 func BenchmarkLoadSchedule10k(b *testing.B) {
-	db := store.New(filepath.Join(b.TempDir(), "bench.db"))
-	if err := db.Open(); err != nil {
-		b.Fatal(err)
-	}
-	defer db.Close()
+	db := storetest.Open(b)
 	oauthtest.Seed(b, db, 10000, time.Now())
 	e := oauth.NewEngine(db, nil, "http://192.0.2.1:36536", slog.New(slog.DiscardHandler))
 	b.ReportAllocs()

@@ -8,6 +8,7 @@ import (
 // TestScheduleMergeKeepsNewerPlans: a plan read from the store at start-up
 // does not overwrite one made meanwhile by a login that just finished.
 func TestScheduleMergeKeepsNewerPlans(t *testing.T) {
+	t.Parallel()
 	s := newSchedule()
 	t0 := time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC)
 	s.set(job{jobRefresh, "fresh"}, t0.Add(time.Hour))
@@ -27,6 +28,7 @@ func TestScheduleMergeKeepsNewerPlans(t *testing.T) {
 }
 
 func TestBackoff(t *testing.T) {
+	t.Parallel()
 	for faults, want := range map[int]time.Duration{1: 30 * time.Second, 2: time.Minute, 3: 2 * time.Minute, 10: 30 * time.Minute, 100: 30 * time.Minute} {
 		for range 50 {
 			d := backoff(faults, 30*time.Second, 30*time.Minute)

@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"path/filepath"
 	"sync/atomic"
 	"testing"
 	"testing/synctest"
@@ -14,7 +13,7 @@ import (
 
 	"github.com/OpenVoiceOS/ovos-oauth/internal/oauth"
 	"github.com/OpenVoiceOS/ovos-oauth/internal/oauth/oauthtest"
-	"github.com/OpenVoiceOS/ovos-oauth/internal/store"
+	"github.com/OpenVoiceOS/ovos-oauth/internal/store/storetest"
 )
 
 // syncFixture is an engine inside a synctest bubble: its clock is the
@@ -27,11 +26,7 @@ type syncFixture struct {
 
 func newSyncFixture(t *testing.T) *syncFixture {
 	t.Helper()
-	db := store.New(filepath.Join(t.TempDir(), "test.db"))
-	if err := db.Open(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
+	db := storetest.Open(t)
 	te := newTokenHandler()
 	te.Server = &httptest.Server{URL: "http://provider.test"}
 	f := &fixture{db: db, ev: &events{}, te: te}
@@ -77,6 +72,7 @@ func advance(d time.Duration) {
 }
 
 func TestScheduleRefreshesBeforeExpiry(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name     string
 		lifetime int           // expires_in, seconds
@@ -128,6 +124,7 @@ func TestScheduleRefreshesBeforeExpiry(t *testing.T) {
 }
 
 func TestScheduleRebuiltAtStartup(t *testing.T) {
+	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
 		f := newSyncFixture(t)
 		f.login(t, "expired", `{"access_token":"A","token_type":"Bearer","expires_in":600,"refresh_token":"R-expired"}`)
@@ -157,6 +154,7 @@ func TestScheduleRebuiltAtStartup(t *testing.T) {
 }
 
 func TestScheduleRetriesPassingFaults(t *testing.T) {
+	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
 		f := newSyncFixture(t)
 		f.e.RetryMin, f.e.RetryMax = 30*time.Second, 2*time.Minute
@@ -211,6 +209,7 @@ func TestScheduleRetriesPassingFaults(t *testing.T) {
 }
 
 func TestScheduleStopsOnRefusal(t *testing.T) {
+	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
 		f := newSyncFixture(t)
 		f.login(t, "app", `{"access_token":"A","token_type":"Bearer","expires_in":120,"refresh_token":"R1"}`)
@@ -233,6 +232,7 @@ func TestScheduleStopsOnRefusal(t *testing.T) {
 }
 
 func TestScheduleForgetsRevokedAndRemovedApps(t *testing.T) {
+	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
 		f := newSyncFixture(t)
 		answer := `{"access_token":"A","token_type":"Bearer","expires_in":600,"refresh_token":"R"}`
@@ -257,6 +257,7 @@ func TestScheduleForgetsRevokedAndRemovedApps(t *testing.T) {
 }
 
 func TestScheduleBoundsConcurrentRefreshes(t *testing.T) {
+	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
 		f := newSyncFixture(t)
 		f.e.MaxRefreshes = 2
@@ -303,6 +304,7 @@ func itoa(n int) string {
 // TestScheduleSweepsExpiredLogins: a login nobody finished does not keep
 // its verifier on disk past its life.
 func TestScheduleSweepsExpiredLogins(t *testing.T) {
+	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
 		f := newSyncFixture(t)
 		f.register(t, "app", nil)

@@ -37,6 +37,7 @@ func startSetup(t *testing.T, f *fixture, appID string) *oauth.Flow {
 // registration without credentials), and opens the login in the app's
 // mode with them.
 func TestSetupSavesAsShellDoes(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	var logs bytes.Buffer
 	e := oauth.NewEngine(f.db, f.ev, "http://192.0.2.10:36536", slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
@@ -73,6 +74,7 @@ func TestSetupSavesAsShellDoes(t *testing.T) {
 // TestSetupGoesOnInTheAppsMode: the login a setup opens is of the app's
 // mode: a device login starts at the provider.
 func TestSetupGoesOnInTheAppsMode(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	for _, mode := range []string{oauth.LoginLAN, oauth.LoginLoopback} {
 		appID := "app-" + mode
@@ -97,6 +99,7 @@ func TestSetupGoesOnInTheAppsMode(t *testing.T) {
 // a second time, saves nothing; those that did not spend the setup leave
 // it pending for the right post.
 func TestSetupRefusals(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	tests := []struct {
 		name           string
@@ -160,6 +163,7 @@ func TestSetupRefusals(t *testing.T) {
 // other, one saves; the other is refused as a used setup and saves
 // nothing, and the link then says the app is set up.
 func TestSetupSingleUse(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	fl := startSetup(t, f, "app")
 	var wg sync.WaitGroup
@@ -201,6 +205,7 @@ func TestSetupSingleUse(t *testing.T) {
 // TestSetupExpiredAfterSweep: a setup link whose setup expired and was
 // swept says it expired, as a login's link does.
 func TestSetupExpiredAfterSweep(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	fl := startSetup(t, f, "app")
 	f.clk.Add(11 * time.Minute)
@@ -215,6 +220,7 @@ func TestSetupExpiredAfterSweep(t *testing.T) {
 // TestSetupLinkIsNotALogin: a setup's link is no login, and a login's link
 // no setup: neither opens the other's page or takes the other's post.
 func TestSetupLinkIsNotALogin(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	f.register(t, "other", nil)
 	login, _ := f.start(t, "other")
@@ -238,6 +244,7 @@ func TestSetupLinkIsNotALogin(t *testing.T) {
 // Spotify's endpoints without naming the provider gets Spotify's steps and
 // name on its setup page.
 func TestSetupKnowsTheProviderByItsEndpoints(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	f.register(t, "app", func(r *oauth.Registration) {
 		noClient(r)

@@ -7,11 +7,13 @@ import (
 	"testing"
 
 	"github.com/OpenVoiceOS/ovos-oauth/internal/oauth"
+	"github.com/OpenVoiceOS/ovos-oauth/internal/store/storetest"
 	"github.com/google/go-cmp/cmp"
 )
 
 func TestAppRoundTrip(t *testing.T) {
-	db := openDB(t)
+	t.Parallel()
+	db := storetest.Open(t)
 	want := fullApp("skill-x.openvoiceos", "spotify")
 	checkAllSet(t, want)
 	if err := db.PutApp(want, false); err != nil {
@@ -41,14 +43,16 @@ func TestAppRoundTrip(t *testing.T) {
 }
 
 func TestAppNotFound(t *testing.T) {
-	db := openDB(t)
+	t.Parallel()
+	db := storetest.Open(t)
 	if _, err := db.App("skill_nope"); !errors.Is(err, oauth.ErrNotFound) {
 		t.Errorf("App() = %v, want ErrNotFound", err)
 	}
 }
 
 func TestApps(t *testing.T) {
-	db := openDB(t)
+	t.Parallel()
+	db := storetest.Open(t)
 	got, err := db.Apps()
 	if err != nil || len(got) != 0 {
 		t.Fatalf("Apps() on empty store = %v, %v; want none", got, err)
@@ -71,6 +75,7 @@ func TestApps(t *testing.T) {
 }
 
 func TestPutAppDropToken(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		dropToken bool
 		wantToken bool
@@ -80,7 +85,7 @@ func TestPutAppDropToken(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(fmt.Sprintf("dropToken=%v", tt.dropToken), func(t *testing.T) {
-			db := openDB(t)
+			db := storetest.Open(t)
 			app := fullApp("skill", "app")
 			if err := db.PutApp(app, false); err != nil {
 				t.Fatal(err)
@@ -103,7 +108,8 @@ func TestPutAppDropToken(t *testing.T) {
 }
 
 func TestPutAppMungedIDClash(t *testing.T) {
-	db := openDB(t)
+	t.Parallel()
+	db := storetest.Open(t)
 	mine := fullApp("a_b", "c")
 	if err := db.PutApp(mine, false); err != nil {
 		t.Fatal(err)
@@ -123,7 +129,8 @@ func TestPutAppMungedIDClash(t *testing.T) {
 }
 
 func TestDeleteApp(t *testing.T) {
-	db := openDB(t)
+	t.Parallel()
+	db := storetest.Open(t)
 	for _, a := range []*oauth.App{fullApp("skill", "gone"), fullApp("skill", "kept")} {
 		if err := db.PutApp(a, false); err != nil {
 			t.Fatal(err)
@@ -179,7 +186,8 @@ func TestDeleteApp(t *testing.T) {
 // exists for: whichever of DeleteApp and PutToken commits first, no token is
 // left behind without its app.
 func TestDeleteAppRacesPutToken(t *testing.T) {
-	db := openDB(t)
+	t.Parallel()
+	db := storetest.Open(t)
 	app := fullApp("skill", "app")
 	for i := range 20 {
 		if err := db.PutApp(app, false); err != nil {

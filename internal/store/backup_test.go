@@ -13,6 +13,7 @@ import (
 
 	"github.com/OpenVoiceOS/ovos-oauth/internal/oauth"
 	"github.com/OpenVoiceOS/ovos-oauth/internal/store"
+	"github.com/OpenVoiceOS/ovos-oauth/internal/store/storetest"
 )
 
 // plainApp is an app logged in with the client of fullApp, without the
@@ -64,7 +65,7 @@ func tokenOf(t *testing.T, db *store.DB, id string) *oauth.Token {
 // that has not expired comes back; an expired device login does not.
 func TestRestoreIntoEmptyStore(t *testing.T) {
 	t.Parallel()
-	db := openDB(t)
+	db := storetest.Open(t)
 	a, b := plainApp("s", "a"), plainApp("s", "b")
 	b.Login = oauth.LoginDevice
 	live, dead := deviceLogin("live", b.MungedID(), at(50)), deviceLogin("dead", b.MungedID(), at(0))
@@ -104,7 +105,7 @@ func TestRestoreIntoEmptyStore(t *testing.T) {
 // kept, unless force; an older one is replaced.
 func TestRestoreKeepsNewerTokens(t *testing.T) {
 	t.Parallel()
-	db := openDB(t)
+	db := storetest.Open(t)
 	newer, older := plainApp("s", "newer"), plainApp("s", "older")
 	for _, a := range []*oauth.App{newer, older} {
 		if err := db.PutApp(a, false); err != nil {
@@ -154,7 +155,7 @@ func TestRestoreKeepsNewerTokens(t *testing.T) {
 // restored over a store's app, and a newer token clears a store's mark.
 func TestRestoreOverRegistrations(t *testing.T) {
 	t.Parallel()
-	db := openDB(t)
+	db := storetest.Open(t)
 	backed := plainApp("ocp", "spotify")
 	noCreds := *backed
 	noCreds.ClientID, noCreds.ClientSecret, noCreds.CredsFromUser = "", "", false
@@ -229,7 +230,7 @@ func TestRestoreOverRegistrations(t *testing.T) {
 // store as it was.
 func TestRestoreIsAllOrNothing(t *testing.T) {
 	t.Parallel()
-	db := openDB(t)
+	db := storetest.Open(t)
 	_, err := db.Restore([]store.RestoreApp{{App: plainApp("s", "a"), Token: tokenAt("a", at(1))}, {}}, false, at(2))
 	if err == nil {
 		t.Fatal("Restore() with an app without registration = nil, want an error")
@@ -247,10 +248,7 @@ func TestCopies(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
 	path := filepath.Join(dir, "oauth.db")
-	db := store.New(path)
-	if err := db.Open(); err != nil {
-		t.Fatal(err)
-	}
+	db := storetest.Open(t, storetest.Path(path))
 	app := plainApp("s", "a")
 	if err := db.PutApp(app, false); err != nil {
 		t.Fatal(err)

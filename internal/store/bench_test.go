@@ -7,12 +7,13 @@ import (
 	"time"
 
 	"github.com/OpenVoiceOS/ovos-oauth/internal/store"
+	"github.com/OpenVoiceOS/ovos-oauth/internal/store/storetest"
 )
 
 // BenchmarkPutToken measures one durable write: a bbolt transaction and its
 // fsyncs on the disk under t.TempDir.
 func BenchmarkPutToken(b *testing.B) {
-	db := openDB(b)
+	db := storetest.Open(b)
 	if err := db.PutApp(fullApp("skill", "app"), false); err != nil {
 		b.Fatal(err)
 	}
@@ -27,7 +28,7 @@ func BenchmarkPutToken(b *testing.B) {
 // BenchmarkToken measures one read: a read-only transaction and a JSON
 // decode.
 func BenchmarkToken(b *testing.B) {
-	db := openDB(b)
+	db := storetest.Open(b)
 	if err := db.PutApp(fullApp("skill", "app"), false); err != nil {
 		b.Fatal(err)
 	}
@@ -56,7 +57,7 @@ func seedApps(b *testing.B, db *store.DB, n int) {
 // write durable when it returns. ns/op is the wall time per write over all
 // writers, so 1e9/ns_op is the throughput.
 func BenchmarkPutAppParallel10k(b *testing.B) {
-	db := openDB(b)
+	db := storetest.Open(b)
 	seedApps(b, db, 10000)
 	var n atomic.Int64
 	b.SetParallelism(4) // 8 writers on this 2-core machine
@@ -74,7 +75,7 @@ func BenchmarkPutAppParallel10k(b *testing.B) {
 // BenchmarkPutApp10k is BenchmarkPutAppParallel10k with one writer: the
 // latency of one durable write.
 func BenchmarkPutApp10k(b *testing.B) {
-	db := openDB(b)
+	db := storetest.Open(b)
 	seedApps(b, db, 10000)
 	i := 0
 	for b.Loop() {
@@ -88,7 +89,7 @@ func BenchmarkPutApp10k(b *testing.B) {
 // BenchmarkPutFlow7k measures storing a pending login, evicting beyond 4
 // per app, beside 7,000 pending logins of 1,000 other apps.
 func BenchmarkPutFlow7k(b *testing.B) {
-	db := openDB(b)
+	db := storetest.Open(b)
 	seedApps(b, db, 1000)
 	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 	for i := range 7000 {

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/OpenVoiceOS/ovos-oauth/internal/oauth"
+	"github.com/OpenVoiceOS/ovos-oauth/internal/store/storetest"
 	"github.com/google/go-cmp/cmp"
 )
 
@@ -14,7 +15,7 @@ import (
 // app's missing token opens no sealed value: they are kept decoded.
 func TestRepeatReadsDecodeNothing(t *testing.T) {
 	t.Parallel()
-	db := openDB(t)
+	db := storetest.Open(t)
 	for _, id := range []string{"with", "none"} {
 		if err := db.PutApp(fullApp("skill", id), false); err != nil {
 			t.Fatal(err)
@@ -65,7 +66,7 @@ func TestReadsFollowEveryWrite(t *testing.T) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			db := openDB(t)
+			db := storetest.Open(t)
 			if err := db.PutApp(fullApp("skill", "app"), false); err != nil {
 				t.Fatal(err)
 			}
@@ -128,7 +129,7 @@ type dbWriter interface {
 // before a commit must not put the old token back after it).
 func TestNoStaleReadAfterConcurrentWrite(t *testing.T) {
 	t.Parallel()
-	db := openDB(t)
+	db := storetest.Open(t)
 	if err := db.PutApp(fullApp("skill", "app"), false); err != nil {
 		t.Fatal(err)
 	}

@@ -7,6 +7,7 @@ import (
 
 	"github.com/OpenVoiceOS/ovos-oauth/internal/oauth/oauthtest"
 	"github.com/OpenVoiceOS/ovos-oauth/internal/store"
+	"github.com/OpenVoiceOS/ovos-oauth/internal/store/storetest"
 	bolt "go.etcd.io/bbolt"
 )
 
@@ -16,10 +17,7 @@ import (
 // times the cost).
 func BenchmarkFileChecks10k(b *testing.B) {
 	path := filepath.Join(b.TempDir(), "oauth.db")
-	db := store.New(path)
-	if err := db.Open(); err != nil {
-		b.Fatal(err)
-	}
+	db := storetest.Open(b, storetest.Path(path))
 	oauthtest.Seed(b, db, 10000, time.Now())
 	if err := db.Close(); err != nil {
 		b.Fatal(err)

@@ -6,9 +6,9 @@ import (
 	"path/filepath"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/OpenVoiceOS/ovos-oauth/internal/oauth"
+	"github.com/OpenVoiceOS/ovos-oauth/internal/polltest"
 )
 
 func openInternal(t *testing.T) *DB {
@@ -24,19 +24,15 @@ func openInternal(t *testing.T) *DB {
 // queued waits until n writes wait behind the running commit.
 func queued(t *testing.T, db *DB, n int) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	polltest.UntilNil(t, func() error {
 		db.writes.mu.Lock()
 		got := len(db.writes.queue)
 		db.writes.mu.Unlock()
-		if got == n {
-			return
+		if got != n {
+			return fmt.Errorf("%d writes queued, want %d", got, n)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%d writes queued, want %d", got, n)
-		}
-		time.Sleep(time.Millisecond)
-	}
+		return nil
+	})
 }
 
 // Writes that arrive while a commit runs share the next one: 8 writers
@@ -56,15 +52,11 @@ func TestWritesGroup(t *testing.T) {
 			t.Error(err)
 		}
 	})
-	for {
+	polltest.Until(t, "a commit to lead", func() bool {
 		db.writes.mu.Lock()
-		leading := db.writes.leading
-		db.writes.mu.Unlock()
-		if leading {
-			break
-		}
-		time.Sleep(time.Millisecond)
-	}
+		defer db.writes.mu.Unlock()
+		return db.writes.leading
+	})
 	before := db.Writes()
 	errs := make([]error, 8)
 	for i := range 8 {

@@ -13,6 +13,7 @@ import (
 // but before replacing it with the compacted copy leaves a sealed store
 // whose freed pages still hold the plain values; the next Open compacts it.
 func TestCompactAfterCrash(t *testing.T) {
+	t.Parallel()
 	path := filepath.Join(t.TempDir(), "oauth.db")
 	const secret = "plain-client-secret-Hq8Lm2Zt"
 	bdb, err := bolt.Open(path, 0o600, nil)
@@ -85,6 +86,7 @@ func TestCompactAfterCrash(t *testing.T) {
 // (another process compacted it), so it opens the new file instead of using
 // the unlinked old one.
 func TestReplacedSince(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	path := filepath.Join(dir, "oauth.db")
 	if err := os.WriteFile(path, []byte("old"), 0o600); err != nil {

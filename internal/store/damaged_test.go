@@ -15,6 +15,7 @@ import (
 
 	"github.com/OpenVoiceOS/ovos-oauth/internal/oauth"
 	"github.com/OpenVoiceOS/ovos-oauth/internal/store"
+	"github.com/OpenVoiceOS/ovos-oauth/internal/store/storetest"
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
 	bolt "go.etcd.io/bbolt"
@@ -71,10 +72,7 @@ func fourApps(t *testing.T, db *store.DB) {
 func damagedStore(t *testing.T) (path string, bad map[string][]byte) {
 	t.Helper()
 	path = filepath.Join(t.TempDir(), "oauth.db")
-	db := store.New(path)
-	if err := db.Open(); err != nil {
-		t.Fatal(err)
-	}
+	db := storetest.Open(t, storetest.Path(path))
 	fourApps(t, db)
 	if err := db.Close(); err != nil {
 		t.Fatal(err)
@@ -125,12 +123,7 @@ func (l *logBuffer) String() string {
 func openLogged(t *testing.T, path string) (*store.DB, *logBuffer) {
 	t.Helper()
 	logs := &logBuffer{}
-	db := store.New(path)
-	db.Logger = slog.New(slog.NewJSONHandler(logs, nil))
-	if err := db.Open(); err != nil {
-		t.Fatalf("Open() = %v", err)
-	}
-	t.Cleanup(func() { db.Close() })
+	db := storetest.Open(t, storetest.Path(path), storetest.Setup(func(db *store.DB) { db.Logger = slog.New(slog.NewJSONHandler(logs, nil)) }))
 	return db, logs
 }
 
@@ -435,7 +428,7 @@ func TestEveryReadSetsAside(t *testing.T) {
 func TestReregisterAfterDamagedApp(t *testing.T) {
 	t.Parallel()
 	path, _ := damagedStore(t)
-	db := openPath(t, path)
+	db := storetest.Open(t, storetest.Path(path))
 	if _, err := db.App("s_b"); !errors.Is(err, oauth.ErrNotFound) {
 		t.Fatalf("App(s_b) = %v, want ErrNotFound", err)
 	}
@@ -468,7 +461,7 @@ func TestReregisterAfterDamagedApp(t *testing.T) {
 // goes.
 func TestSetAsideForgetsCache(t *testing.T) {
 	t.Parallel()
-	db := openDB(t)
+	db := storetest.Open(t)
 	fourApps(t, db)
 	if a, err := db.App("s_a"); err != nil || a.NeedsReauth {
 		t.Fatalf("App(s_a) = %+v, %v", a, err)
@@ -519,7 +512,7 @@ func TestConcurrentReadersSetAsideOnce(t *testing.T) {
 func TestMigrationSetsAsideDamagedFlow(t *testing.T) {
 	t.Parallel()
 	path := filepath.Join(t.TempDir(), "oauth.db")
-	db := openPath(t, path)
+	db := storetest.Open(t, storetest.Path(path))
 	fourApps(t, db)
 	if err := db.Close(); err != nil {
 		t.Fatal(err)

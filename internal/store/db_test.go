@@ -11,6 +11,7 @@ import (
 
 	"github.com/OpenVoiceOS/ovos-oauth/internal/oauth"
 	"github.com/OpenVoiceOS/ovos-oauth/internal/store"
+	"github.com/OpenVoiceOS/ovos-oauth/internal/store/storetest"
 	"github.com/google/go-cmp/cmp"
 	bolt "go.etcd.io/bbolt"
 	bolterrors "go.etcd.io/bbolt/errors"
@@ -26,27 +27,6 @@ var equateTimes = cmp.Comparer(func(x, y time.Time) bool { return x.Equal(y) })
 
 func at(minute int) time.Time {
 	return time.Date(2025, 3, 1, 10, minute, 7, 123456789, zone)
-}
-
-// openDB opens a store in a fresh temp directory and closes it at the end of
-// the test.
-func openDB(t testing.TB) *store.DB {
-	t.Helper()
-	return openPath(t, filepath.Join(t.TempDir(), "ovos-oauth", "oauth.db"))
-}
-
-func openPath(t testing.TB, path string) *store.DB {
-	t.Helper()
-	db := store.New(path)
-	if err := db.Open(); err != nil {
-		t.Fatalf("Open() = %v", err)
-	}
-	t.Cleanup(func() {
-		if err := db.Close(); err != nil {
-			t.Errorf("Close() = %v", err)
-		}
-	})
-	return db
 }
 
 func fullApp(skillID, appID string) *oauth.App {
@@ -182,9 +162,10 @@ func fileMode(t *testing.T, path string) os.FileMode {
 }
 
 func TestOpenModes(t *testing.T) {
+	t.Parallel()
 	dir := filepath.Join(t.TempDir(), "data")
 	path := filepath.Join(dir, "oauth.db")
-	openPath(t, path)
+	storetest.Open(t, storetest.Path(path))
 
 	if got := fileMode(t, dir); got != 0o700 {
 		t.Errorf("dir mode = %v, want %v", got, os.FileMode(0o700))
@@ -195,11 +176,9 @@ func TestOpenModes(t *testing.T) {
 }
 
 func TestOpenFixesLooseFileMode(t *testing.T) {
+	t.Parallel()
 	path := filepath.Join(t.TempDir(), "oauth.db")
-	db := store.New(path)
-	if err := db.Open(); err != nil {
-		t.Fatal(err)
-	}
+	db := storetest.Open(t, storetest.Path(path))
 	if err := db.PutApp(fullApp("skill", "app"), false); err != nil {
 		t.Fatal(err)
 	}
@@ -210,7 +189,7 @@ func TestOpenFixesLooseFileMode(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	db = openPath(t, path)
+	db = storetest.Open(t, storetest.Path(path))
 	if got := fileMode(t, path); got != 0o600 {
 		t.Errorf("file mode after reopen = %v, want %v", got, os.FileMode(0o600))
 	}
@@ -220,8 +199,9 @@ func TestOpenFixesLooseFileMode(t *testing.T) {
 }
 
 func TestOpenLocked(t *testing.T) {
+	t.Parallel()
 	path := filepath.Join(t.TempDir(), "oauth.db")
-	openPath(t, path)
+	storetest.Open(t, storetest.Path(path))
 
 	second := store.New(path)
 	second.Timeout = 100 * time.Millisecond
@@ -244,6 +224,7 @@ func TestOpenLocked(t *testing.T) {
 }
 
 func TestOpenSchema(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name    string
 		fill    func(*bolt.Tx) error // nil: no file before Open
@@ -321,6 +302,7 @@ func putMeta(key, value string) func(*bolt.Tx) error {
 }
 
 func TestOpenRefusesNewerSchemaWithoutWriting(t *testing.T) {
+	t.Parallel()
 	path := filepath.Join(t.TempDir(), "oauth.db")
 	writeRaw(t, path, putMeta("schema_version", "4"))
 	if err := store.New(path).Open(); err == nil {
@@ -335,12 +317,9 @@ func TestOpenRefusesNewerSchemaWithoutWriting(t *testing.T) {
 }
 
 func TestOpenStampsCreated(t *testing.T) {
+	t.Parallel()
 	path := filepath.Join(t.TempDir(), "oauth.db")
-	db := store.New(path)
-	db.Now = func() time.Time { return at(0) }
-	if err := db.Open(); err != nil {
-		t.Fatal(err)
-	}
+	db := storetest.Open(t, storetest.Path(path), storetest.Setup(func(db *store.DB) { db.Now = func() time.Time { return at(0) } }))
 	if err := db.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -359,11 +338,9 @@ func TestOpenStampsCreated(t *testing.T) {
 }
 
 func TestReopenKeepsData(t *testing.T) {
+	t.Parallel()
 	path := filepath.Join(t.TempDir(), "oauth.db")
-	db := store.New(path)
-	if err := db.Open(); err != nil {
-		t.Fatal(err)
-	}
+	db := storetest.Open(t, storetest.Path(path))
 	app, tok := fullApp("skill", "app"), fullToken("access")
 	flow := fullFlow("f1", "skill_app", at(0))
 	if err := db.PutApp(app, false); err != nil {
@@ -379,7 +356,7 @@ func TestReopenKeepsData(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	db = openPath(t, path)
+	db = storetest.Open(t, storetest.Path(path))
 	gotApp, err := db.App("skill_app")
 	if err != nil {
 		t.Fatalf("App() = %v", err)
@@ -404,13 +381,15 @@ func TestReopenKeepsData(t *testing.T) {
 }
 
 func TestOpenTwice(t *testing.T) {
-	db := openDB(t)
+	t.Parallel()
+	db := storetest.Open(t)
 	if err := db.Open(); err == nil || !strings.Contains(err.Error(), "already open") {
 		t.Errorf("second Open() = %v, want an already-open error", err)
 	}
 }
 
 func TestOpenNotBbolt(t *testing.T) {
+	t.Parallel()
 	path := filepath.Join(t.TempDir(), "oauth.db")
 	if err := os.WriteFile(path, []byte(strings.Repeat("not a bbolt file\n", 512)), 0o600); err != nil {
 		t.Fatal(err)
@@ -427,6 +406,7 @@ func TestOpenNotBbolt(t *testing.T) {
 }
 
 func TestClose(t *testing.T) {
+	t.Parallel()
 	t.Run("never opened", func(t *testing.T) {
 		db := store.New(filepath.Join(t.TempDir(), "oauth.db"))
 		if err := db.Close(); err != nil {
@@ -453,6 +433,7 @@ func TestClose(t *testing.T) {
 }
 
 func TestNotOpen(t *testing.T) {
+	t.Parallel()
 	db := store.New(filepath.Join(t.TempDir(), "oauth.db"))
 	if _, err := db.App("skill_app"); err == nil || errors.Is(err, oauth.ErrNotFound) {
 		t.Errorf("App() on unopened store = %v, want a not-open error", err)

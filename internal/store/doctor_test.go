@@ -11,6 +11,7 @@ import (
 
 	"github.com/OpenVoiceOS/ovos-oauth/internal/oauth"
 	"github.com/OpenVoiceOS/ovos-oauth/internal/store"
+	"github.com/OpenVoiceOS/ovos-oauth/internal/store/storetest"
 )
 
 // TestInspectAndRemoveDamaged: the repair tool's view of a store with
@@ -19,7 +20,7 @@ import (
 func TestInspectAndRemoveDamaged(t *testing.T) {
 	t.Parallel()
 	path, _ := damagedStore(t)
-	db := openPath(t, path)
+	db := storetest.Open(t, storetest.Path(path))
 	if _, err := db.Apps(); err != nil { // sets aside s_b's app and token
 		t.Fatal(err)
 	}
@@ -65,7 +66,7 @@ func TestInspectAndRemoveDamaged(t *testing.T) {
 	if rep, err := store.Inspect(path, time.Second); err != nil || len(rep.Damaged) != 0 {
 		t.Errorf("Inspect() after RemoveDamaged = %+v, %v; want nothing set aside", rep, err)
 	}
-	db = openPath(t, path)
+	db = storetest.Open(t, storetest.Path(path))
 	if tok, err := db.Token("s_d"); err != nil || tok.AccessToken != "access-d" {
 		t.Errorf("Token(s_d) after RemoveDamaged = %v, %v", tok, err)
 	}

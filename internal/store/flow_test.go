@@ -12,13 +12,14 @@ import (
 
 	"github.com/OpenVoiceOS/ovos-oauth/internal/oauth"
 	"github.com/OpenVoiceOS/ovos-oauth/internal/store"
+	"github.com/OpenVoiceOS/ovos-oauth/internal/store/storetest"
 	"github.com/google/go-cmp/cmp"
 )
 
 // openWithApps opens a store holding fullApp("skill", id) for each id.
 func openWithApps(t *testing.T, appIDs ...string) *store.DB {
 	t.Helper()
-	db := openDB(t)
+	db := storetest.Open(t)
 	for _, id := range appIDs {
 		if err := db.PutApp(fullApp("skill", id), false); err != nil {
 			t.Fatal(err)
@@ -28,6 +29,7 @@ func openWithApps(t *testing.T, appIDs ...string) *store.DB {
 }
 
 func TestFlowRoundTrip(t *testing.T) {
+	t.Parallel()
 	db := openWithApps(t, "app")
 	want := fullFlow("f1", "skill_app", at(0))
 	// As a run spent it and the next reported it: every field is kept.
@@ -53,6 +55,7 @@ func TestFlowRoundTrip(t *testing.T) {
 // TestPutSetupWithoutState: a setup has no state, as a device login has
 // none: it is stored under its id, found by nothing else, and deleted once.
 func TestPutSetupWithoutState(t *testing.T) {
+	t.Parallel()
 	db := openWithApps(t, "app")
 	f := &oauth.Flow{ID: "s1", Kind: oauth.FlowSetup, MungedID: "skill_app", SetupKey: "key", Created: at(0), Expires: at(10)}
 	if err := db.PutFlow(f, 3); err != nil {
@@ -78,6 +81,7 @@ func TestPutSetupWithoutState(t *testing.T) {
 }
 
 func TestTakeFlowSingleUse(t *testing.T) {
+	t.Parallel()
 	db := openWithApps(t, "app")
 	want := fullFlow("f1", "skill_app", at(0))
 	if err := db.PutFlow(want, 0); err != nil {
@@ -109,6 +113,7 @@ func TestTakeFlowSingleUse(t *testing.T) {
 }
 
 func TestTakeFlowConcurrent(t *testing.T) {
+	t.Parallel()
 	db := openWithApps(t, "app")
 	flow := fullFlow("f1", "skill_app", at(0))
 	if err := db.PutFlow(flow, 0); err != nil {
@@ -140,6 +145,7 @@ func TestTakeFlowConcurrent(t *testing.T) {
 }
 
 func TestPutFlowKeepPerApp(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name    string
 		keep    int
@@ -219,6 +225,7 @@ func TestPutFlowKeepPerApp(t *testing.T) {
 }
 
 func TestPutFlowStateClash(t *testing.T) {
+	t.Parallel()
 	db := openWithApps(t, "app")
 	first := fullFlow("f1", "skill_app", at(0))
 	if err := db.PutFlow(first, 0); err != nil {
@@ -243,6 +250,7 @@ func TestPutFlowStateClash(t *testing.T) {
 }
 
 func TestPutFlowReplace(t *testing.T) {
+	t.Parallel()
 	db := openWithApps(t, "app")
 	old := fullFlow("f1", "skill_app", at(0))
 	if err := db.PutFlow(old, 0); err != nil {
@@ -270,6 +278,7 @@ func TestPutFlowReplace(t *testing.T) {
 }
 
 func TestPutFlowInvalid(t *testing.T) {
+	t.Parallel()
 	db := openWithApps(t, "app")
 	noApp := fullFlow("f1", "skill_nope", at(0))
 	noID := fullFlow("", "skill_app", at(0))
@@ -291,6 +300,7 @@ func TestPutFlowInvalid(t *testing.T) {
 }
 
 func TestDeleteExpiredFlows(t *testing.T) {
+	t.Parallel()
 	db := openWithApps(t, "app", "other")
 	now := at(30)
 	flows := map[string]time.Time{ // id → Expires
@@ -344,6 +354,7 @@ func TestDeleteExpiredFlows(t *testing.T) {
 }
 
 func TestFlows(t *testing.T) {
+	t.Parallel()
 	db := openWithApps(t, "app")
 	if got, err := db.Flows(); err != nil || len(got) != 0 {
 		t.Fatalf("Flows() on an empty store = %v, %v; want none", got, err)
@@ -373,6 +384,7 @@ func TestFlows(t *testing.T) {
 // TestDeviceFlows: a device login has no state; it is stored, found by id,
 // deleted once, and never found by an empty state.
 func TestDeviceFlows(t *testing.T) {
+	t.Parallel()
 	db := openWithApps(t, "app")
 	f := fullFlow("dev", "skill_app", at(0))
 	f.Kind, f.State, f.Verifier = oauth.FlowDevice, "", ""
@@ -414,6 +426,7 @@ func TestDeviceFlows(t *testing.T) {
 
 // TestFlowByState peeks without consuming; DeleteFlow drops the state too.
 func TestFlowByState(t *testing.T) {
+	t.Parallel()
 	db := openWithApps(t, "app")
 	f := fullFlow("f1", "skill_app", at(0))
 	if err := db.PutFlow(f, 0); err != nil {

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/OpenVoiceOS/ovos-oauth/internal/store"
+	"github.com/OpenVoiceOS/ovos-oauth/internal/store/storetest"
 	bolt "go.etcd.io/bbolt"
 )
 
@@ -14,9 +15,10 @@ import (
 // the index in place, so eviction and DeleteApp find each app's flows, and
 // the file is then of version 3.
 func TestMigrateUnindexedV2(t *testing.T) {
+	t.Parallel()
 	path := filepath.Join(t.TempDir(), "oauth.db")
 	fx := newFixture(12)
-	db := openPath(t, path)
+	db := storetest.Open(t, storetest.Path(path))
 	fx.put(t, db)
 	if err := db.Close(); err != nil {
 		t.Fatal(err)
@@ -29,7 +31,7 @@ func TestMigrateUnindexedV2(t *testing.T) {
 		return tx.Bucket([]byte("meta")).Put([]byte("schema_version"), []byte("2"))
 	})
 
-	db = openPath(t, path)
+	db = storetest.Open(t, storetest.Path(path))
 	fx.check(t, db) // the index included
 	app := fx.apps[0].MungedID()
 	if err := db.DeleteApp(app); err != nil {
@@ -55,7 +57,7 @@ func TestMigrateUnindexedV2(t *testing.T) {
 // other apps cost it nothing. Counted in sealed values opened, not time.
 func TestPutFlowReadsOnlyItsApp(t *testing.T) {
 	t.Parallel()
-	db := openDB(t)
+	db := storetest.Open(t)
 	if err := db.PutApp(fullApp("skill", "app"), false); err != nil {
 		t.Fatal(err)
 	}
@@ -68,16 +70,16 @@ func TestPutFlowReadsOnlyItsApp(t *testing.T) {
 	for i := range 3 {
 		put(db, fmt.Sprintf("mine-%d", i), "skill_app", i, 0)
 	}
-	// 7,000 pending logins of 100 other apps, stored in one go.
-	for a := range 100 {
-		if err := db.PutApp(fullApp("other", fmt.Sprintf("app%03d", a)), false); err != nil {
-			t.Fatal(err)
-		}
-	}
+	// 7,000 pending logins of 100 other apps, stored in one go: a writer
+	// for each app, so that the writes share few commits (and fsyncs).
 	var wg sync.WaitGroup
-	for w := range 8 {
+	for a := range 100 {
 		wg.Go(func() {
-			for i := w; i < 7000; i += 8 {
+			if err := db.PutApp(fullApp("other", fmt.Sprintf("app%03d", a)), false); err != nil {
+				t.Error(err)
+				return
+			}
+			for i := a; i < 7000; i += 100 {
 				if err := db.PutFlow(fullFlow(fmt.Sprintf("other-%04d", i), fmt.Sprintf("other_app%03d", i%100), at(i%60)), 0); err != nil {
 					t.Error(err)
 					return
@@ -112,10 +114,7 @@ func TestPutFlowReadsOnlyItsApp(t *testing.T) {
 func TestConcurrentWritesDurable(t *testing.T) {
 	t.Parallel()
 	path := filepath.Join(t.TempDir(), "oauth.db")
-	db := store.New(path)
-	if err := db.Open(); err != nil {
-		t.Fatal(err)
-	}
+	db := storetest.Open(t, storetest.Path(path))
 	const writers, each = 8, 150
 	var wg sync.WaitGroup
 	for w := range writers {
@@ -135,7 +134,7 @@ func TestConcurrentWritesDurable(t *testing.T) {
 	}
 	t.Logf("%d writes in %d transactions", writers*each, writes)
 
-	db = openPath(t, path)
+	db = storetest.Open(t, storetest.Path(path))
 	for w := range writers {
 		for i := range each {
 			if _, err := db.App(fmt.Sprintf("skill%d_app%03d", w, i)); err != nil {
@@ -149,7 +148,7 @@ func TestConcurrentWritesDurable(t *testing.T) {
 // the others', and tell apart skills whose munged ids share a prefix.
 func TestPerSkillReads(t *testing.T) {
 	t.Parallel()
-	db := openDB(t)
+	db := storetest.Open(t)
 	for _, a := range [][2]string{{"a", "x"}, {"a", "y"}, {"a_b", "z"}, {"ab", "x"}} {
 		if err := db.PutApp(fullApp(a[0], a[1]), false); err != nil {
 			t.Fatal(err)

@@ -8,6 +8,7 @@ import (
 // TestOpenSyncs pins the durability promise: bbolt fsyncs every commit only
 // while NoSync is false.
 func TestOpenSyncs(t *testing.T) {
+	t.Parallel()
 	db := New(filepath.Join(t.TempDir(), "oauth.db"))
 	if err := db.Open(); err != nil {
 		t.Fatal(err)

@@ -3,25 +3,27 @@
 package store_test
 
 import (
-	"bufio"
-	"bytes"
 	"errors"
 	"fmt"
-	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"strings"
-	"syscall"
 	"testing"
 
 	"github.com/OpenVoiceOS/ovos-oauth/internal/oauth"
+	"github.com/OpenVoiceOS/ovos-oauth/internal/proctest"
 	"github.com/OpenVoiceOS/ovos-oauth/internal/store"
+	"github.com/OpenVoiceOS/ovos-oauth/internal/store/storetest"
 	"github.com/google/go-cmp/cmp"
 )
 
-// killChildEnv carries the store path to TestKillChild in a child process.
-const killChildEnv = "OVOS_OAUTH_STORE_KILL_CHILD"
+// TestMain runs the child processes of the kill tests (see proctest).
+func TestMain(m *testing.M) {
+	proctest.Main(map[string]proctest.Role{
+		"write and wait": writeAndWait,
+		"open and wait":  openAndWait,
+	})
+	os.Exit(m.Run())
+}
 
 // TestSurvivesKill9 is the acceptance test "an acknowledged registration,
 // token or pending login survives kill -9": a child process writes an app,
@@ -30,51 +32,13 @@ const killChildEnv = "OVOS_OAUTH_STORE_KILL_CHILD"
 // open; the parent then finds them all, the login can still be finished
 // (its state taken), and the spent one is marked and cannot be spent again.
 func TestSurvivesKill9(t *testing.T) {
+	t.Parallel()
 	path := filepath.Join(t.TempDir(), "oauth.db")
-	cmd := exec.CommandContext(t.Context(), os.Args[0], "-test.run=^TestKillChild$", "-test.count=1")
-	cmd.Env = append(os.Environ(), killChildEnv+"="+path)
-	stdin, err := cmd.StdinPipe() // the child blocks reading it; closing it ends an orphan
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer stdin.Close()
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
+	child := proctest.Start(t, proctest.Command("write and wait", path))
+	child.Expect(t, "ok") // the writes acknowledged
+	child.Kill(t)
 
-	var out []string
-	acked := false
-	for sc := bufio.NewScanner(stdout); sc.Scan(); {
-		if sc.Text() == "ok" {
-			acked = true
-			break
-		}
-		out = append(out, sc.Text())
-	}
-	if !acked {
-		err := cmd.Wait()
-		t.Fatalf("child ended (%v) without acknowledging its writes:\n%s\n%s", err, strings.Join(out, "\n"), &stderr)
-	}
-
-	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
-		t.Fatal(err)
-	}
-	err = cmd.Wait()
-	var exitErr *exec.ExitError
-	if !errors.As(err, &exitErr) {
-		t.Fatalf("child Wait() = %v, want it killed", err)
-	}
-	if ws, ok := exitErr.Sys().(syscall.WaitStatus); !ok || ws.Signal() != syscall.SIGKILL {
-		t.Fatalf("child ended with %v, want SIGKILL", exitErr)
-	}
-
-	db := openPath(t, path) // the kernel dropped the dead child's lock
+	db := storetest.Open(t, storetest.Path(path)) // the kernel dropped the dead child's lock
 	app, err := db.App("skill_app")
 	if err != nil {
 		t.Fatalf("App() after kill -9 = %v", err)
@@ -106,35 +70,30 @@ func TestSurvivesKill9(t *testing.T) {
 	}
 }
 
-// TestKillChild is TestSurvivesKill9's child process; run on its own it skips.
-func TestKillChild(t *testing.T) {
-	path := os.Getenv(killChildEnv)
-	if path == "" {
-		t.Skip("helper process for TestSurvivesKill9")
-	}
-	db := store.New(path)
+// writeAndWait is TestSurvivesKill9's child process: it writes to the
+// store at args[0], says "ok" once the calls returned, and waits, the
+// store open and unclosed, for SIGKILL.
+func writeAndWait(args []string) error {
+	db := store.New(args[0])
 	if err := db.Open(); err != nil {
-		t.Fatal(err)
+		return err
 	}
 	if err := db.PutApp(fullApp("skill", "app"), false); err != nil {
-		t.Fatal(err)
+		return err
 	}
 	if err := db.PutToken("skill_app", fullToken("access")); err != nil {
-		t.Fatal(err)
+		return err
 	}
 	if err := db.PutFlow(fullFlow("login", "skill_app", at(0)), 4); err != nil {
-		t.Fatal(err)
+		return err
 	}
 	spent := fullFlow("spent", "skill_app", at(1))
 	if err := db.PutFlow(spent, 4); err != nil {
-		t.Fatal(err)
+		return err
 	}
 	if _, err := db.SpendFlow(spent.State.Reveal(), "dead-run", at(2)); err != nil {
-		t.Fatal(err)
+		return err
 	}
 	fmt.Println("ok")
-	// Block, store open and unclosed, until SIGKILL (or the parent's exit
-	// closes stdin).
-	_, _ = io.Copy(io.Discard, os.Stdin)
-	t.Fatal("stdin closed before SIGKILL")
+	return proctest.AwaitKill()
 }

@@ -3,27 +3,22 @@
 package store_test
 
 import (
-	"bufio"
 	"fmt"
-	"io"
-	"os"
-	"os/exec"
 	"path/filepath"
-	"syscall"
 	"testing"
 	"time"
 
+	"github.com/OpenVoiceOS/ovos-oauth/internal/proctest"
 	"github.com/OpenVoiceOS/ovos-oauth/internal/store"
+	"github.com/OpenVoiceOS/ovos-oauth/internal/store/storetest"
 )
-
-// migrateChildEnv carries the store path to TestMigrateKillChild.
-const migrateChildEnv = "OVOS_OAUTH_STORE_MIGRATE_CHILD"
 
 // TestMigrationSurvivesKill9 SIGKILLs a process at spread moments while it
 // seals a version 1 store (the key file, the sealing transaction, the
 // compaction and the rename), then opens the store: whatever the moment,
 // every record is there and no secret is left in the file.
 func TestMigrationSurvivesKill9(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("spawns processes")
 	}
@@ -45,7 +40,7 @@ func TestMigrationSurvivesKill9(t *testing.T) {
 			// after.
 			t.Logf("killed with schema_version %q, compact_pending %q", readMeta(t, path, "schema_version"), readMeta(t, path, "compact_pending"))
 
-			db := openPath(t, path)
+			db := storetest.Open(t, storetest.Path(path))
 			fx.check(t, db)
 			if err := db.Close(); err != nil {
 				t.Fatal(err)
@@ -63,59 +58,26 @@ func TestMigrationSurvivesKill9(t *testing.T) {
 // It returns how long the child took to open the store (or was given).
 func runMigrateChild(t *testing.T, path string, killAfter time.Duration) time.Duration {
 	t.Helper()
-	cmd := exec.CommandContext(t.Context(), os.Args[0], "-test.run=^TestMigrateKillChild$", "-test.count=1")
-	cmd.Env = append(os.Environ(), migrateChildEnv+"="+path)
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer stdin.Close()
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
 	start := time.Now()
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	opened := make(chan time.Duration, 1)
-	go func() {
-		for sc := bufio.NewScanner(stdout); sc.Scan(); {
-			if sc.Text() == "ok" {
-				opened <- time.Since(start)
-				break
-			}
-		}
-		_, _ = io.Copy(io.Discard, stdout)
-	}()
-	var took time.Duration
+	child := proctest.Start(t, proctest.Command("open and wait", path))
+	took := killAfter
 	if killAfter < 0 {
-		select {
-		case took = <-opened:
-		case <-time.After(30 * time.Second):
-			t.Fatal("child did not open the store in 30s")
-		}
+		child.Expect(t, "ok")
+		took = time.Since(start)
 	} else {
 		<-time.After(killAfter) // the moment to kill at, not a wait for the child
-		took = killAfter
 	}
-	_ = cmd.Process.Signal(syscall.SIGKILL)
-	_ = cmd.Wait()
+	child.Kill(t)
 	return took
 }
 
-// TestMigrateKillChild is TestMigrationSurvivesKill9's child process; run on
-// its own it skips.
-func TestMigrateKillChild(t *testing.T) {
-	path := os.Getenv(migrateChildEnv)
-	if path == "" {
-		t.Skip("helper process for TestMigrationSurvivesKill9")
-	}
-	db := store.New(path)
-	if err := db.Open(); err != nil {
-		t.Fatal(err)
+// openAndWait is TestMigrationSurvivesKill9's child process: it opens the
+// store at args[0], sealing a version 1 store, says "ok" and waits for
+// SIGKILL.
+func openAndWait(args []string) error {
+	if err := store.New(args[0]).Open(); err != nil {
+		return err
 	}
 	fmt.Println("ok")
-	_, _ = io.Copy(io.Discard, os.Stdin)
-	t.Fatal("stdin closed before SIGKILL")
+	return proctest.AwaitKill()
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/OpenVoiceOS/ovos-oauth/internal/oauth"
 	"github.com/OpenVoiceOS/ovos-oauth/internal/seal"
 	"github.com/OpenVoiceOS/ovos-oauth/internal/store"
+	"github.com/OpenVoiceOS/ovos-oauth/internal/store/storetest"
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
 	bolt "go.etcd.io/bbolt"
@@ -250,9 +251,10 @@ func keyFileOf(path string) string { return filepath.Join(filepath.Dir(path), st
 // TestNewStoreSealsSecrets: after writes, replacements and deletes, the file
 // holds none of the secrets, in live or freed pages, and reads them back.
 func TestNewStoreSealsSecrets(t *testing.T) {
+	t.Parallel()
 	path := filepath.Join(t.TempDir(), "oauth.db")
 	fx := newFixture(12)
-	db := openPath(t, path)
+	db := storetest.Open(t, storetest.Path(path))
 	fx.put(t, db)
 	// Replaced and deleted records leave freed pages behind.
 	old := newFixture(12)
@@ -287,7 +289,7 @@ func TestNewStoreSealsSecrets(t *testing.T) {
 	}
 	checkNoSecrets(t, path, secrets)
 
-	db = openPath(t, path)
+	db = storetest.Open(t, storetest.Path(path))
 	fx.check(t, db)
 }
 
@@ -295,6 +297,7 @@ func TestNewStoreSealsSecrets(t *testing.T) {
 // survives, and neither the new file nor the disk blocks of the old one hold
 // a secret.
 func TestMigratePlainV1(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	path := filepath.Join(dir, "oauth.db")
 	fx := newFixture(40) // several pages of each bucket
@@ -308,7 +311,7 @@ func TestMigratePlainV1(t *testing.T) {
 	}
 	defer old.Close()
 
-	db := openPath(t, path)
+	db := storetest.Open(t, storetest.Path(path))
 	fx.check(t, db)
 	if err := db.Close(); err != nil {
 		t.Fatal(err)
@@ -341,7 +344,7 @@ func TestMigratePlainV1(t *testing.T) {
 
 	// The state index is by hash: the one-use take works on migrated flows,
 	// and a second Open leaves the sealed file be.
-	db = openPath(t, path)
+	db = storetest.Open(t, storetest.Path(path))
 	f := fx.flows[0]
 	if _, err := db.TakeFlow(f.State.Reveal()); err != nil {
 		t.Errorf("TakeFlow() of a migrated flow = %v", err)
@@ -357,6 +360,7 @@ func TestMigratePlainV1(t *testing.T) {
 // comes back as that release stored it and that no secret is left in the
 // file.
 func TestMigrateGoldenV1(t *testing.T) {
+	t.Parallel()
 	golden, err := os.ReadFile("testdata/v1.db")
 	if err != nil {
 		t.Fatal(err)
@@ -407,7 +411,7 @@ func TestMigrateGoldenV1(t *testing.T) {
 		t.Fatalf("testdata/v1.db holds %d apps, %d tokens, %d flows, %d states; want 2, 2, 2, 1", len(want.apps), len(want.tokens), len(want.flows), len(states))
 	}
 
-	db := openPath(t, path)
+	db := storetest.Open(t, storetest.Path(path))
 	want.check(t, db)
 	for state, id := range states {
 		if f, err := db.TakeFlow(state); err != nil || f.ID != id {
@@ -423,6 +427,7 @@ func TestMigrateGoldenV1(t *testing.T) {
 // TestMigrateRollsBack: a version 1 store the migration cannot seal whole is
 // left exactly as it was.
 func TestMigrateRollsBack(t *testing.T) {
+	t.Parallel()
 	path := filepath.Join(t.TempDir(), "oauth.db")
 	fx := newFixture(5)
 	writePlainV1(t, path, fx)
@@ -452,8 +457,9 @@ func TestMigrateRollsBack(t *testing.T) {
 }
 
 func TestOpenWrongKey(t *testing.T) {
+	t.Parallel()
 	path := filepath.Join(t.TempDir(), "oauth.db")
-	db := openPath(t, path)
+	db := storetest.Open(t, storetest.Path(path))
 	fx := newFixture(2)
 	fx.put(t, db)
 	if err := db.Close(); err != nil {
@@ -496,12 +502,13 @@ func TestOpenWrongKey(t *testing.T) {
 	if err := os.WriteFile(keyFileOf(path), right, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	fx.check(t, openPath(t, path))
+	fx.check(t, storetest.Open(t, storetest.Path(path)))
 }
 
 func TestOpenSealedWithoutKeyFile(t *testing.T) {
+	t.Parallel()
 	path := filepath.Join(t.TempDir(), "oauth.db")
-	db := openPath(t, path)
+	db := storetest.Open(t, storetest.Path(path))
 	if err := db.PutApp(fullApp("skill", "app"), false); err != nil {
 		t.Fatal(err)
 	}
@@ -537,14 +544,15 @@ func TestOpenSealedWithoutKeyFile(t *testing.T) {
 	if err := os.WriteFile(keyFileOf(path), key, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := openPath(t, path).App("skill_app"); err != nil {
+	if _, err := storetest.Open(t, storetest.Path(path)).App("skill_app"); err != nil {
 		t.Errorf("App() once the key file is back = %v", err)
 	}
 }
 
 func TestOpenSealedDamagedKeyFile(t *testing.T) {
+	t.Parallel()
 	path := filepath.Join(t.TempDir(), "oauth.db")
-	db := openPath(t, path)
+	db := storetest.Open(t, storetest.Path(path))
 	if err := db.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -571,13 +579,14 @@ func TestOpenSealedDamagedKeyFile(t *testing.T) {
 }
 
 func TestKeyFile(t *testing.T) {
+	t.Parallel()
 	t.Run("created 0600 next to the store", func(t *testing.T) {
 		path := filepath.Join(t.TempDir(), "oauth.db")
 		db := store.New(path)
 		if db.KeyFile != keyFileOf(path) {
 			t.Errorf("New().KeyFile = %q, want %q", db.KeyFile, keyFileOf(path))
 		}
-		openPath(t, path)
+		storetest.Open(t, storetest.Path(path))
 		if got := fileMode(t, keyFileOf(path)); got != 0o600 {
 			t.Errorf("key file mode = %v, want %v", got, os.FileMode(0o600))
 		}
@@ -625,7 +634,7 @@ func TestKeyFile(t *testing.T) {
 		if err := os.WriteFile(keyFileOf(path), raw, 0o400); err != nil {
 			t.Fatal(err)
 		}
-		db := openPath(t, path)
+		db := storetest.Open(t, storetest.Path(path))
 		if err := db.PutApp(fullApp("skill", "app"), false); err != nil {
 			t.Fatal(err)
 		}
@@ -646,8 +655,9 @@ func TestKeyFile(t *testing.T) {
 // bucket does not open there, so one app cannot be handed another's secret
 // by editing the file.
 func TestSealedValueBoundToRecord(t *testing.T) {
+	t.Parallel()
 	path := filepath.Join(t.TempDir(), "oauth.db")
-	db := openPath(t, path)
+	db := storetest.Open(t, storetest.Path(path))
 	for _, id := range []string{"a", "b"} {
 		if err := db.PutApp(fullApp("skill", id), false); err != nil {
 			t.Fatal(err)
@@ -667,7 +677,7 @@ func TestSealedValueBoundToRecord(t *testing.T) {
 		return tx.Bucket([]byte("flows")).Put([]byte("f1"), bytes.Clone(tx.Bucket([]byte("apps")).Get([]byte("skill_a"))))
 	})
 
-	db = openPath(t, path)
+	db = storetest.Open(t, storetest.Path(path))
 	if tok, err := db.Token("skill_b"); !errors.Is(err, seal.ErrOpen) {
 		t.Errorf("Token() of a value moved from another app = %v, %v; want seal.ErrOpen", tok, err)
 	}

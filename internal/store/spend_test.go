@@ -9,7 +9,7 @@ import (
 	"testing"
 
 	"github.com/OpenVoiceOS/ovos-oauth/internal/oauth"
-	"github.com/OpenVoiceOS/ovos-oauth/internal/store"
+	"github.com/OpenVoiceOS/ovos-oauth/internal/store/storetest"
 	"github.com/google/go-cmp/cmp"
 )
 
@@ -17,12 +17,9 @@ import (
 // the stored one spent without its verifier, and the mark survives the
 // store's closing: no later spend, take or sweep gets the state again.
 func TestSpendFlowSingleUse(t *testing.T) {
+	t.Parallel()
 	path := filepath.Join(t.TempDir(), "oauth.db")
-	db := store.New(path)
-	if err := db.Open(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() }) // closed below; again is harmless
+	db := storetest.Open(t, storetest.Path(path))
 	if err := db.PutApp(fullApp("skill", "app"), false); err != nil {
 		t.Fatal(err)
 	}
@@ -42,7 +39,7 @@ func TestSpendFlowSingleUse(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	db = openPath(t, path)
+	db = storetest.Open(t, storetest.Path(path))
 	spent := *want
 	spent.Spent, spent.SpentBy, spent.Verifier = at(5), "run-1", ""
 	stored, err := db.FlowByState(state)
@@ -88,6 +85,7 @@ func TestSpendFlowSingleUse(t *testing.T) {
 }
 
 func TestSpendFlowConcurrent(t *testing.T) {
+	t.Parallel()
 	db := openWithApps(t, "app")
 	flow := fullFlow("f1", "skill_app", at(0))
 	if err := db.PutFlow(flow, 0); err != nil {
@@ -120,6 +118,7 @@ func TestSpendFlowConcurrent(t *testing.T) {
 // TestPutLoginToken: the token a login was issued and the end of its flow
 // are one write; a flow already gone, or another app's, is left alone.
 func TestPutLoginToken(t *testing.T) {
+	t.Parallel()
 	db := openWithApps(t, "app", "other")
 	mine, theirs := fullFlow("f1", "skill_app", at(0)), fullFlow("f2", "skill_other", at(0))
 	for _, f := range []*oauth.Flow{mine, theirs} {

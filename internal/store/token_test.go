@@ -6,11 +6,13 @@ import (
 	"testing"
 
 	"github.com/OpenVoiceOS/ovos-oauth/internal/oauth"
+	"github.com/OpenVoiceOS/ovos-oauth/internal/store/storetest"
 	"github.com/google/go-cmp/cmp"
 )
 
 func TestTokenRoundTrip(t *testing.T) {
-	db := openDB(t)
+	t.Parallel()
+	db := storetest.Open(t)
 	if err := db.PutApp(fullApp("skill", "app"), false); err != nil {
 		t.Fatal(err)
 	}
@@ -42,8 +44,9 @@ func TestTokenRoundTrip(t *testing.T) {
 }
 
 func TestTokenMinimal(t *testing.T) {
+	t.Parallel()
 	// Zero Expiry is omitted (omitzero) and must come back zero.
-	db := openDB(t)
+	db := storetest.Open(t)
 	if err := db.PutApp(fullApp("skill", "app"), false); err != nil {
 		t.Fatal(err)
 	}
@@ -64,7 +67,8 @@ func TestTokenMinimal(t *testing.T) {
 }
 
 func TestTokens(t *testing.T) {
-	db := openDB(t)
+	t.Parallel()
+	db := storetest.Open(t)
 	got, err := db.Tokens()
 	if err != nil || len(got) != 0 {
 		t.Fatalf("Tokens() on empty store = %v, %v; want none", got, err)
@@ -93,7 +97,8 @@ func TestTokens(t *testing.T) {
 }
 
 func TestPutTokenUnknownApp(t *testing.T) {
-	db := openDB(t)
+	t.Parallel()
+	db := storetest.Open(t)
 	tok := fullToken("access-for-nobody")
 	err := db.PutToken("skill_nope", tok)
 	if !errors.Is(err, oauth.ErrNotFound) {
@@ -110,7 +115,8 @@ func TestPutTokenUnknownApp(t *testing.T) {
 }
 
 func TestDeleteToken(t *testing.T) {
-	db := openDB(t)
+	t.Parallel()
+	db := storetest.Open(t)
 	if err := db.PutApp(fullApp("skill", "app"), false); err != nil {
 		t.Fatal(err)
 	}

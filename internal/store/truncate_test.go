@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/OpenVoiceOS/ovos-oauth/internal/store"
+	"github.com/OpenVoiceOS/ovos-oauth/internal/store/storetest"
 )
 
 // smallStore writes a store of a few apps, tokens and logins and returns
@@ -16,10 +17,7 @@ import (
 func smallStore(t *testing.T) (data []byte, keyFile string, fx fixture) {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "oauth.db")
-	db := store.New(path)
-	if err := db.Open(); err != nil {
-		t.Fatal(err)
-	}
+	db := storetest.Open(t, storetest.Path(path))
 	fx = newFixture(20)
 	fx.put(t, db)
 	if err := db.Close(); err != nil {
@@ -85,12 +83,7 @@ func TestTruncatedFile(t *testing.T) {
 			t.Fatal(err)
 		}
 		if opened == 1 {
-			db := store.New(path)
-			db.KeyFile = keyFile
-			if err := db.Open(); err != nil {
-				t.Fatalf("size %d: Open() after writing = %v", n, err)
-			}
-			defer db.Close()
+			db := storetest.Open(t, storetest.Path(path), storetest.Setup(func(db *store.DB) { db.KeyFile = keyFile }))
 			if apps, err := db.AppsOfSkill("more"); err != nil || len(apps) != 20 {
 				t.Errorf("size %d: after a restart %d apps written after opening, %v; want 20", n, len(apps), err)
 			}

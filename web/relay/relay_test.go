@@ -888,37 +888,40 @@ func near(a uint32, b uint8) bool { d := int(a) - int(b); return d > -12 && d < 
 // reach. With OVOS_OAUTH_SCREENSHOTS set, each is saved there.
 func TestPageFitsAPhone(t *testing.T) {
 	t.Parallel()
-	reached := make(chan struct{}, 1)
-	dev := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		select {
-		case reached <- struct{}{}:
-		default:
-		}
-		w.WriteHeader(http.StatusNoContent)
-	}))
-	t.Cleanup(dev.Close)
 	rel := newRelay(t, nil)
-	st := state(dev.URL + "/auth/callback/skill_app")
 	for _, lang := range []string{"en", "de"} {
-		p := browsertest.Open(t, "about:blank", browsertest.IgnoreCertificateErrors, "--accept-lang="+lang)
-		p.Phone(412, 915)
-		for _, view := range []struct{ name, query string }{
-			{"refused", "state=nothing"},
-			{"sending", url.Values{"code": {"C"}, "state": {st}}.Encode()},
-		} {
-			p.Navigate(rel.URL + "/?" + view.query)
-			if view.name == "sending" {
+		t.Run(lang, func(t *testing.T) {
+			t.Parallel()
+			reached := make(chan struct{}, 1)
+			dev := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 				select {
-				case <-reached:
-				case <-time.After(time.Minute):
-					t.Fatal("the page did not send the browser on to the device")
+				case reached <- struct{}{}:
+				default:
 				}
+				w.WriteHeader(http.StatusNoContent)
+			}))
+			t.Cleanup(dev.Close)
+			st := state(dev.URL + "/auth/callback/skill_app")
+			p := browsertest.Open(t, "about:blank", browsertest.IgnoreCertificateErrors, "--accept-lang="+lang)
+			p.Phone(412, 915)
+			for _, view := range []struct{ name, query string }{
+				{"refused", "state=nothing"},
+				{"sending", url.Values{"code": {"C"}, "state": {st}}.Encode()},
+			} {
+				p.Navigate(rel.URL + "/?" + view.query)
+				if view.name == "sending" {
+					select {
+					case <-reached:
+					case <-time.After(time.Minute):
+						t.Fatal("the page did not send the browser on to the device")
+					}
+				}
+				p.WaitFor(`document.getElementById("box").className === "` + view.name + `" ? "shown" : ""`)
+				if w := p.Evaluate(`document.documentElement.scrollWidth > window.innerWidth ? document.documentElement.scrollWidth + " > " + window.innerWidth : ""`); w != "" {
+					t.Errorf("%s, %s: the page is wider than the phone (%s px): cut off", lang, view.name, w)
+				}
+				p.Screenshot("relay_" + view.name + "_" + lang)
 			}
-			p.WaitFor(`document.getElementById("box").className === "` + view.name + `" ? "shown" : ""`)
-			if w := p.Evaluate(`document.documentElement.scrollWidth > window.innerWidth ? document.documentElement.scrollWidth + " > " + window.innerWidth : ""`); w != "" {
-				t.Errorf("%s, %s: the page is wider than the phone (%s px): cut off", lang, view.name, w)
-			}
-			p.Screenshot("relay_" + view.name + "_" + lang)
-		}
+		})
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"runtime"
 	"strings"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
@@ -37,8 +38,9 @@ func startDevice(t *testing.T, opts Options) *Provider {
 		Client{ID: native.id, RedirectURIs: []string{"http://127.0.0.1/callback"}})
 }
 
-// post sends a form as c and decodes the JSON answer into out.
-func (c testClient) post(t *testing.T, endpoint string, form url.Values, out any) int {
+// post sends a form as c to p's endpoint and decodes the JSON answer into
+// out.
+func (c testClient) post(t *testing.T, p *Provider, endpoint string, form url.Values, out any) int {
 	t.Helper()
 	if c.basic {
 		form.Del("client_id")
@@ -56,7 +58,7 @@ func (c testClient) post(t *testing.T, endpoint string, form url.Values, out any
 	if c.basic {
 		req.SetBasicAuth(url.QueryEscape(c.id), url.QueryEscape(c.secret))
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := p.Client().Do(req)
 	if err != nil {
 		t.Fatalf("POST %s: %v", endpoint, err)
 	}
@@ -98,7 +100,7 @@ func (a tokenAnswer) String() string {
 func authorize(t *testing.T, p *Provider, c testClient, scope string) deviceAuth {
 	t.Helper()
 	var da deviceAuth
-	if status := c.post(t, p.DeviceEndpoint, url.Values{"scope": {scope}}, &da); status != http.StatusOK || da.DeviceCode == "" || da.UserCode == "" {
+	if status := c.post(t, p, p.DeviceEndpoint, url.Values{"scope": {scope}}, &da); status != http.StatusOK || da.DeviceCode == "" || da.UserCode == "" {
 		t.Fatalf("device authorization as %s: status %d, %v", c.id, status, da)
 	}
 	return da
@@ -107,7 +109,7 @@ func authorize(t *testing.T, p *Provider, c testClient, scope string) deviceAuth
 func poll(t *testing.T, p *Provider, c testClient, deviceCode string) tokenAnswer {
 	t.Helper()
 	var tok tokenAnswer
-	status := c.post(t, p.TokenEndpoint, url.Values{"grant_type": {"urn:ietf:params:oauth:grant-type:device_code"}, "device_code": {deviceCode}}, &tok)
+	status := c.post(t, p, p.TokenEndpoint, url.Values{"grant_type": {"urn:ietf:params:oauth:grant-type:device_code"}, "device_code": {deviceCode}}, &tok)
 	if (status == http.StatusOK) != (tok.Error == "") {
 		t.Fatalf("poll: status %d with error %q", status, tok.Error)
 	}
@@ -144,7 +146,7 @@ func TestDeviceAuthorizationClientAuth(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var da deviceAuth
-			status := tt.client.post(t, p.DeviceEndpoint, url.Values{"scope": {"openid"}}, &da)
+			status := tt.client.post(t, p, p.DeviceEndpoint, url.Values{"scope": {"openid"}}, &da)
 			if da.Error != tt.wantError || (tt.wantError == "") != (status == http.StatusOK && da.DeviceCode != "") {
 				t.Errorf("device authorization: status %d, error %q, want error %q", status, da.Error, tt.wantError)
 			}
@@ -225,15 +227,17 @@ func TestDevicePollInterval(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			p := startDevice(t, Options{DeviceMinPollInterval: tt.min})
-			da := authorize(t, p, native, "openid")
-			if got := poll(t, p, native, da.DeviceCode); got.Error != "authorization_pending" {
-				t.Fatalf("first poll: error %q, want authorization_pending", got.Error)
-			}
-			time.Sleep(tt.wait) // a real interval the provider measures
-			if got := poll(t, p, native, da.DeviceCode); got.Error != tt.want {
-				t.Errorf("second poll: error %q, want %q", got.Error, tt.want)
-			}
+			synctest.Test(t, func(t *testing.T) {
+				p := startDevice(t, Options{DeviceMinPollInterval: tt.min, InProcess: true})
+				da := authorize(t, p, native, "openid")
+				if got := poll(t, p, native, da.DeviceCode); got.Error != "authorization_pending" {
+					t.Fatalf("first poll: error %q, want authorization_pending", got.Error)
+				}
+				time.Sleep(tt.wait) // an interval the provider measures
+				if got := poll(t, p, native, da.DeviceCode); got.Error != tt.want {
+					t.Errorf("second poll: error %q, want %q", got.Error, tt.want)
+				}
+			})
 		})
 	}
 }
@@ -272,7 +276,7 @@ func TestDeviceApprove(t *testing.T) {
 			}
 
 			var refreshed tokenAnswer
-			status := c.post(t, p.TokenEndpoint, url.Values{"grant_type": {"refresh_token"}, "refresh_token": {tok.RefreshToken}}, &refreshed)
+			status := c.post(t, p, p.TokenEndpoint, url.Values{"grant_type": {"refresh_token"}, "refresh_token": {tok.RefreshToken}}, &refreshed)
 			if status != http.StatusOK || refreshed.AccessToken == "" || refreshed.RefreshToken == "" {
 				t.Fatalf("refresh with the device grant's refresh token: status %d, %v", status, refreshed)
 			}
@@ -301,7 +305,7 @@ func TestDevicePollDuringApproval(t *testing.T) {
 		defer close(done) // also if post fails the test and ends the goroutine
 		for tok.Error = "authorization_pending"; tok.Error == "authorization_pending"; {
 			tok = tokenAnswer{}
-			native.post(t, p.TokenEndpoint, url.Values{"grant_type": {"urn:ietf:params:oauth:grant-type:device_code"}, "device_code": {da.DeviceCode}}, &tok)
+			native.post(t, p, p.TokenEndpoint, url.Values{"grant_type": {"urn:ietf:params:oauth:grant-type:device_code"}, "device_code": {da.DeviceCode}}, &tok)
 		}
 	}()
 	p.ApproveDevice(t, da.UserCode)
@@ -342,7 +346,7 @@ func TestDeviceRevoke(t *testing.T) {
 	}
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	req.SetBasicAuth(web.id, web.secret)
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := p.Client().Do(req)
 	if err != nil {
 		t.Fatalf("revoke: %v", err)
 	}
@@ -352,7 +356,7 @@ func TestDeviceRevoke(t *testing.T) {
 		t.Fatalf("revoke the device grant's refresh token: status %d: %s", resp.StatusCode, body)
 	}
 	var refreshed tokenAnswer
-	web.post(t, p.TokenEndpoint, url.Values{"grant_type": {"refresh_token"}, "refresh_token": {tok.RefreshToken}}, &refreshed)
+	web.post(t, p, p.TokenEndpoint, url.Values{"grant_type": {"refresh_token"}, "refresh_token": {tok.RefreshToken}}, &refreshed)
 	if refreshed.Error != "invalid_grant" {
 		t.Errorf("refresh with the revoked refresh token = %v, want invalid_grant", refreshed)
 	}
@@ -370,17 +374,21 @@ func TestDeviceDeny(t *testing.T) {
 
 func TestDeviceExpired(t *testing.T) {
 	t.Parallel()
-	const lifetime = 300 * time.Millisecond
-	p := startDevice(t, Options{DeviceCodeLifetime: lifetime})
-	da := authorize(t, p, native, "openid")
-	stored := time.Now() // after the provider stored the code
-	if got := poll(t, p, native, da.DeviceCode); got.Error != "authorization_pending" {
-		t.Fatalf("poll within the lifetime: error %q, want authorization_pending", got.Error)
-	}
-	time.Sleep(time.Until(stored.Add(lifetime)))
-	if got := poll(t, p, native, da.DeviceCode); got.Error != "expired_token" {
-		t.Errorf("poll after the lifetime: error %q, want expired_token", got.Error)
-	}
+	synctest.Test(t, func(t *testing.T) {
+		const lifetime = 300 * time.Millisecond
+		p := startDevice(t, Options{DeviceCodeLifetime: lifetime, InProcess: true})
+		da := authorize(t, p, native, "openid")
+		if got := poll(t, p, native, da.DeviceCode); got.Error != "authorization_pending" {
+			t.Fatalf("poll within the lifetime: error %q, want authorization_pending", got.Error)
+		}
+		// The bubble's clock stood still while the code was stored: the
+		// lifetime ends a lifetime from now, and zitadel refuses a code
+		// only after its end.
+		time.Sleep(lifetime + time.Nanosecond)
+		if got := poll(t, p, native, da.DeviceCode); got.Error != "expired_token" {
+			t.Errorf("poll after the lifetime: error %q, want expired_token", got.Error)
+		}
+	})
 }
 
 // TestDeviceAnswerRefused runs the phone's walk on codes the form must
@@ -392,10 +400,6 @@ func TestDeviceAnswerRefused(t *testing.T) {
 	p.ApproveDevice(t, answered.UserCode)
 	denied := authorize(t, p, native, "openid")
 	p.DenyDevice(t, denied.UserCode)
-	const lifetime = 300 * time.Millisecond
-	short := startDevice(t, Options{DeviceCodeLifetime: lifetime})
-	expired := authorize(t, short, native, "openid")
-	time.Sleep(lifetime) // after the provider stored the code
 	tests := []struct {
 		name, code string
 		answer     func(testing.TB, string)
@@ -405,22 +409,45 @@ func TestDeviceAnswerRefused(t *testing.T) {
 		{"already approved", answered.UserCode, p.ApproveDevice, "user code already used"},
 		{"deny after approval", answered.UserCode, p.DenyDevice, "user code already used"},
 		{"approve after denial", denied.UserCode, p.ApproveDevice, "user code already used"},
-		{"expired", expired.UserCode, short.ApproveDevice, "user code expired"},
-		{"deny expired", expired.UserCode, short.DenyDevice, "user code expired"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			rec := &fatalRecorder{TB: t}
-			done := make(chan struct{})
-			go func() { // Fatalf ends only this goroutine
-				defer close(done)
-				tt.answer(rec, tt.code)
-			}()
-			<-done
-			if !strings.Contains(rec.msg, tt.want) {
-				t.Errorf("answering the %s code failed with %q, want it to mention %q", tt.name, rec.msg, tt.want)
-			}
+			wantRefused(t, tt.name, func(tb testing.TB) { tt.answer(tb, tt.code) }, tt.want)
 		})
+	}
+	// An expired code, on a provider of a synctest bubble's clock.
+	for _, tt := range []struct {
+		name   string
+		answer func(*Provider, testing.TB, string)
+	}{
+		{"expired", (*Provider).ApproveDevice},
+		{"deny expired", (*Provider).DenyDevice},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				const lifetime = 300 * time.Millisecond
+				short := startDevice(t, Options{DeviceCodeLifetime: lifetime, InProcess: true})
+				expired := authorize(t, short, native, "openid")
+				time.Sleep(lifetime + time.Nanosecond) // just past its end
+				wantRefused(t, tt.name, func(tb testing.TB) { tt.answer(short, tb, expired.UserCode) }, "user code expired")
+			})
+		})
+	}
+}
+
+// wantRefused runs answer, the phone's walk on a code, on a test that
+// records its failure, and checks that it failed saying want.
+func wantRefused(t *testing.T, name string, answer func(testing.TB), want string) {
+	t.Helper()
+	rec := &fatalRecorder{TB: t}
+	done := make(chan struct{})
+	go func() { // Fatalf ends only this goroutine
+		defer close(done)
+		answer(rec)
+	}()
+	<-done
+	if !strings.Contains(rec.msg, want) {
+		t.Errorf("answering the %s code failed with %q, want it to mention %q", name, rec.msg, want)
 	}
 }
 
@@ -449,7 +476,7 @@ func TestDevicePolls(t *testing.T) {
 	p.ApproveDevice(t, approved.UserCode)
 	tok := poll(t, p, web, approved.DeviceCode) // its first poll: no slow_down
 	var refreshed tokenAnswer
-	web.post(t, p.TokenEndpoint, url.Values{"grant_type": {"refresh_token"}, "refresh_token": {tok.RefreshToken}}, &refreshed)
+	web.post(t, p, p.TokenEndpoint, url.Values{"grant_type": {"refresh_token"}, "refresh_token": {tok.RefreshToken}}, &refreshed)
 	after := time.Now()
 
 	polls := p.DevicePolls()

@@ -42,9 +42,10 @@ type Provider struct {
 	DeviceEndpoint     string
 	Username, Password string
 
-	storage *recordingStorage
-	device  *deviceStorage
-	srv     *httptest.Server
+	storage   *recordingStorage
+	device    *deviceStorage
+	srv       *httptest.Server
+	transport http.RoundTripper // InProcess, or nil for the network
 }
 
 // recordingStorage is the example storage with shorter announced lifetimes
@@ -125,6 +126,14 @@ type Options struct {
 	// of a device code sooner than this after the previous poll of that
 	// code, whatever that one was answered. Zero enforces nothing.
 	DeviceMinPollInterval time.Duration
+
+	// InProcess serves the provider in the goroutine of each request made
+	// through Client or Phone (see InProcess), on no socket: started
+	// inside a testing/synctest bubble, its lifetimes and intervals run
+	// on the bubble's clock. Its endpoints keep 127.0.0.1 addresses that
+	// nothing listens on, and every request of Client and Phone goes to
+	// the provider, whatever its host.
+	InProcess bool
 }
 
 // Start runs a provider on 127.0.0.1 that knows clients, stopped when the
@@ -168,10 +177,15 @@ func New(opts Options, clients ...Client) (*Provider, error) {
 	st := &recordingStorage{Storage: storage.NewStorageWithClients(users, known), lifetime: opts.AccessTokenLifetime, presented: map[string]int{}}
 	dev := newDeviceStorage(st, users, opts)
 	srv.Config.Handler = dev.handler(exampleop.SetupServer(issuer, dev, nil, false))
-	srv.Start()
-
 	// The example user store names its user after the issuer's host.
 	p := &Provider{Issuer: issuer, Username: "test-user@127.0.0.1", Password: "verysecure", storage: st, device: dev, srv: srv}
+	if opts.InProcess {
+		p.transport = InProcess{Handler: srv.Config.Handler}
+		srv.Listener.Close() // only its address was wanted
+	} else {
+		srv.Start()
+	}
+
 	if err := p.discover(); err != nil {
 		srv.Close()
 		return nil, fmt.Errorf("provider discovery: %w", err)
@@ -181,7 +195,7 @@ func New(opts Options, clients ...Client) (*Provider, error) {
 
 // discover fills the endpoints from the provider's discovery document.
 func (p *Provider) discover() error {
-	resp, err := http.Get(p.Issuer + ".well-known/openid-configuration")
+	resp, err := p.Client().Get(p.Issuer + ".well-known/openid-configuration")
 	if err != nil {
 		return err
 	}
@@ -204,7 +218,15 @@ func (p *Provider) discover() error {
 
 // Close stops the provider and closes its connections. Start and StartWith
 // call it when the test ends.
-func (p *Provider) Close() { p.srv.Close() }
+func (p *Provider) Close() {
+	if p.transport == nil {
+		p.srv.Close()
+	}
+}
+
+// Client is an HTTP client for the provider's endpoints: a client of the
+// network, or of the provider itself for one started InProcess.
+func (p *Provider) Client() *http.Client { return &http.Client{Transport: p.transport} }
 
 // Phone is a browser on the user's phone: it keeps cookies and follows
 // redirects, from the provider's login page back to the device.
@@ -214,7 +236,7 @@ func (p *Provider) Phone(t testing.TB) *http.Client {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &http.Client{Jar: jar}
+	return &http.Client{Jar: jar, Transport: p.transport}
 }
 
 // Login opens startURL on a new phone (an authorization URL, or a short
@@ -270,7 +292,7 @@ func (p *Provider) Userinfo(t testing.TB, accessToken string) int {
 		t.Fatal(err)
 	}
 	req.Header.Set("Authorization", "Bearer "+accessToken)
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := p.Client().Do(req)
 	if err != nil {
 		t.Fatalf("userinfo: %v", err)
 	}

@@ -18,5 +18,7 @@ func (t InProcess) RoundTrip(r *http.Request) (*http.Response, error) {
 	if err := r.Context().Err(); err != nil {
 		return nil, err
 	}
-	return rec.Result(), nil
+	resp := rec.Result()
+	resp.Request = r // as http.Transport's: where a client's redirects led
+	return resp, nil
 }
