@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"net"
 	"net/url"
 	"sync"
 	"sync/atomic"
@@ -284,11 +285,10 @@ func (c *Client) SendNow(m Message) error {
 // for one in progress: a frame whose write failed is back in the outbox
 // before the next connection's writer starts on it.
 func (c *Client) endDirect() {
+	c.writing.Lock() // after a SendNow in progress
 	c.mu.Lock()
 	c.direct = nil
 	c.mu.Unlock()
-	//lint:ignore SA2001 waiting for the holder is the point
-	c.writing.Lock()
 	c.writing.Unlock()
 }
 
@@ -379,7 +379,7 @@ func (c *Client) connect(ctx context.Context, h Handler) (established bool, err 
 	if dialer == nil {
 		dialer = &websocket.Dialer{HandshakeTimeout: handshakeTimeout}
 	}
-	conn, resp, err := dialer.DialContext(ctx, c.url, nil)
+	conn, resp, err := rawDialer(dialer).DialContext(ctx, c.url, nil)
 	if err != nil {
 		if resp != nil {
 			// Something answered HTTP at that address but did not take the
@@ -417,6 +417,29 @@ func (c *Client) connect(ctx context.Context, h Handler) (established bool, err 
 	wg.Wait()
 	c.connected.Store(false) // after Wait: the writer may have set it late
 	return up.Load(), err
+}
+
+// rawDialer is d, but the TCP connections it dials are read and written
+// with raw system calls where the platform allows (see rawTCP). A dialer
+// that makes TLS connections itself (NetDialTLSContext) is left as it is.
+func rawDialer(d *websocket.Dialer) *websocket.Dialer {
+	raw := *d
+	dial := d.NetDialContext
+	switch {
+	case dial != nil:
+	case d.NetDial != nil:
+		dial = func(_ context.Context, network, addr string) (net.Conn, error) { return d.NetDial(network, addr) }
+	default:
+		dial = (&net.Dialer{}).DialContext // gorilla's own default
+	}
+	raw.NetDialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
+		c, err := dial(ctx, network, addr)
+		if err != nil {
+			return nil, err
+		}
+		return newRawTCP(c), nil
+	}
+	return &raw
 }
 
 // readLoop reads frames and hands them to h until the connection fails,
