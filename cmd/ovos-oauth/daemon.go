@@ -230,6 +230,9 @@ func (d *daemon) connected() {
 			d.logger.Warn("systemd not told the daemon is ready", "err", err)
 		}
 		close(d.ready)
+		// Up: what only start-up read of the binary need not stay
+		// mapped.
+		go dropStartPages()
 	})
 }
 
