@@ -226,8 +226,15 @@ func orderKey(m bus.Message) string {
 		SkillID json.RawMessage `json:"skill_id"`
 		AppID   json.RawMessage `json:"app_id"`
 	}
-	if m.DecodeData(&raw) == nil && plainString(raw.SkillID) && plainString(raw.AppID) {
-		return string(raw.SkillID) + "," + string(raw.AppID)
+	if m.DecodeData(&raw) == nil {
+		switch {
+		case plainString(raw.SkillID) && plainString(raw.AppID):
+			return string(raw.SkillID) + "," + string(raw.AppID)
+		case isNull(raw.SkillID) && isNull(raw.AppID):
+			// No app (oauth.get.app.host.info): what the re-encoding
+			// below gives, without it.
+			return noApp
+		}
 	}
 	var ref struct {
 		SkillID any `json:"skill_id"`
@@ -237,6 +244,12 @@ func orderKey(m bus.Message) string {
 	k, _ := json.Marshal([]any{ref.SkillID, ref.AppID})
 	return string(k)
 }
+
+// noApp is the key of the requests that name no app.
+const noApp = "[null,null]"
+
+// isNull reports whether raw is absent or JSON null.
+func isNull(raw json.RawMessage) bool { return len(raw) == 0 || string(raw) == "null" }
 
 // plainString reports whether raw is a JSON string without escapes, whose
 // bytes are its only spelling.
