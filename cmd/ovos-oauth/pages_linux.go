@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"strconv"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -25,7 +26,20 @@ import (
 // its own (static, not position-independent: nothing relocated at load)
 // is touched, and only its segments that nothing may write. It does
 // nothing elsewhere, and reports no error: it is a saving, not a duty.
+//
+// It drops them at once, and again startPagesAgain later, after
+// start-up's stragglers: the refresh plan of a large store, the HTTP
+// server, the skills registering as the first oauth.ping asks.
 func dropStartPages() {
+	dropOwnPages()
+	time.AfterFunc(startPagesAgain, dropOwnPages)
+}
+
+// startPagesAgain is when dropStartPages drops the pages a second time.
+const startPagesAgain = 5 * time.Second
+
+// dropOwnPages unmaps the binary's read-only pages mapped now.
+func dropOwnPages() {
 	exe, err := os.Executable()
 	if err != nil {
 		return
