@@ -1,7 +1,8 @@
 // Package api maps the oauth.* messages of the OVOS bus to the flow engine.
 // It decodes each request into a typed struct at the edge, runs it off the
-// bus read loop, and answers every request exactly once, with the reply
-// semantics of ovos-bus-client and an `error` where it failed.
+// bus read loop (but for the few it answers there, from memory), and
+// answers every request exactly once, with the reply semantics of
+// ovos-bus-client and an `error` where it failed.
 package api
 
 import (
