@@ -63,6 +63,8 @@ type daemon struct {
 
 	readyOnce sync.Once
 	ready     chan struct{}
+	// pagesOnce drops the start-up's pages at the first connection.
+	pagesOnce sync.Once
 }
 
 // newDaemon returns a daemon of cfg that logs to logger. getenv is the
@@ -224,6 +226,10 @@ func (d *daemon) connected() {
 	if d.stats != nil {
 		d.stats.BusConnected()
 	}
+	// Up: what only start-up read of the binary need not stay mapped.
+	// Before the first oauth.ping (a fraction of a millisecond), so that
+	// the daemon the skills see is the one that runs on.
+	d.pagesOnce.Do(dropStartPages)
 	d.events.Ping()
 	d.readyOnce.Do(func() {
 		if err := d.notifier.Notify(sdnotify.Ready); err != nil {

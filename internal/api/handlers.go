@@ -18,11 +18,15 @@ import (
 // handler answers one request type. run does the work and returns the one
 // reply; fail builds that same reply for an error found before run could
 // (a full queue, a panic); then, if set, returns events that follow the
-// reply.
+// reply. inline, if set, answers on the bus's read loop when it can do so
+// without waiting for the disk, a provider or a lock held across either:
+// it returns the reply and true, or false, and the request goes through
+// the queue.
 type handler struct {
-	run  func(s *Service, ctx context.Context, m bus.Message) bus.Message
-	fail func(m bus.Message, err error) bus.Message
-	then func(s *Service, req, reply bus.Message) []bus.Message
+	run    func(s *Service, ctx context.Context, m bus.Message) bus.Message
+	fail   func(m bus.Message, err error) bus.Message
+	then   func(s *Service, req, reply bus.Message) []bus.Message
+	inline func(s *Service, m bus.Message) (bus.Message, bool)
 }
 
 var handlers = map[string]handler{
@@ -31,10 +35,10 @@ var handlers = map[string]handler{
 	wire.TypeStart:        route(shellStart, (*Service).start),
 	wire.TypeShellCreds:   route(shellStart, (*Service).credentials),
 	wire.TypeRefresh:      route(response, (*Service).refresh),
-	wire.TypeHostInfo:     route(replyAs(wire.TypeHostInfoReply), (*Service).hostInfo),
+	wire.TypeHostInfo:     routeInline(replyAs(wire.TypeHostInfoReply), (*Service).hostInfo, (*Service).hostInfo),
 	wire.TypeQR:           route(replyAs(wire.TypeQRReply), (*Service).generateQR).followedBy((*Service).displayQR),
 	wire.TypeShellForward: route(response, (*Service).forward),
-	wire.TypeTokenGet:     route(response, (*Service).tokenGet),
+	wire.TypeTokenGet:     routeInline(response, (*Service).tokenGet, (*Service).tokenInMemory),
 	wire.TypeRevoke:       route(response, (*Service).revoke),
 	wire.TypeUnregister:   route(response, (*Service).unregister),
 	wire.TypeStatus:       route(response, (*Service).status),
@@ -75,19 +79,8 @@ type replyPtr[R any] interface {
 func route[Q, R any, PR replyPtr[R]](send answer, run func(s *Service, ctx context.Context, req *Q, rep PR) error) handler {
 	return handler{
 		run: func(s *Service, ctx context.Context, m bus.Message) bus.Message {
-			var req Q
-			rep := PR(new(R))
-			err := decode(m, &req)
-			echoRef(&req, rep)
-			if err == nil {
-				err = run(s, ctx, &req, rep)
-			}
-			if err != nil {
-				s.logFailure(m, err)
-				rep.SetError(oauth.ErrorCode(err), oauth.ErrorDescription(err))
-				return send(m, rep, true)
-			}
-			return send(m, rep, false)
+			reply, _ := answerWith(s, ctx, m, send, run, false)
+			return reply
 		},
 		fail: func(m bus.Message, err error) bus.Message {
 			var req Q
@@ -98,6 +91,45 @@ func route[Q, R any, PR replyPtr[R]](send answer, run func(s *Service, ctx conte
 			return send(m, rep, true)
 		},
 	}
+}
+
+// errQueue is what an inline handler returns for a request it cannot
+// answer without waiting: the request goes through the queue.
+var errQueue = errors.New("api: answered from the queue")
+
+// routeInline is route, with inline, which returns errQueue where it
+// would wait, answering on the read loop the requests it can. Both fill
+// the same reply for the same request. Only successes are answered
+// inline: a failure is logged, and the log is not for the read loop.
+func routeInline[Q, R any, PR replyPtr[R]](send answer, run, inline func(s *Service, ctx context.Context, req *Q, rep PR) error) handler {
+	h := route(send, run)
+	h.inline = func(s *Service, m bus.Message) (bus.Message, bool) {
+		// No context: an inline handler does nothing it could cancel.
+		return answerWith(s, context.Background(), m, send, inline, true)
+	}
+	return h
+}
+
+// answerWith decodes m, runs run on it and returns the reply. With run an
+// inline handler, it returns false instead for a request that failed or
+// that run returned errQueue for.
+func answerWith[Q, R any, PR replyPtr[R]](s *Service, ctx context.Context, m bus.Message, send answer, run func(s *Service, ctx context.Context, req *Q, rep PR) error, inline bool) (bus.Message, bool) {
+	var req Q
+	rep := PR(new(R))
+	err := decode(m, &req)
+	echoRef(&req, rep)
+	if err == nil {
+		err = run(s, ctx, &req, rep)
+	}
+	if inline && err != nil {
+		return bus.Message{}, false
+	}
+	if err != nil {
+		s.logFailure(m, err)
+		rep.SetError(oauth.ErrorCode(err), oauth.ErrorDescription(err))
+		return send(m, rep, true), true
+	}
+	return send(m, rep, false), true
 }
 
 // followedBy sets the events that follow a reply.
@@ -379,6 +411,18 @@ func (s *Service) tokenGet(ctx context.Context, req *wire.AppRef, rep *wire.Toke
 	_, tok, err := s.engine.Token(ctx, req.SkillID, req.AppID)
 	if err != nil {
 		return err
+	}
+	rep.Token = wireToken(tok, s.engine.Now())
+	return nil
+}
+
+// tokenInMemory is tokenGet for a token the engine hands out from memory
+// as it is: no disk, no refresh. Anything else, a failure too, is left to
+// tokenGet, on the queue.
+func (s *Service) tokenInMemory(_ context.Context, req *wire.AppRef, rep *wire.TokenGetReply) error {
+	_, tok, ok := s.engine.TokenInMemory(req.SkillID, req.AppID)
+	if !ok {
+		return errQueue
 	}
 	rep.Token = wireToken(tok, s.engine.Now())
 	return nil

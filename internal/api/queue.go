@@ -136,6 +136,17 @@ func (q *queue) push(r *request) {
 	}
 }
 
+// quiet reports whether a request of the app with the key may be answered
+// outside the queue now without passing another of its app's: Run has
+// started and not ended, and none of the app's requests runs or waits.
+// The bus's read loop alone pushes requests, so, asked from there, the
+// answer holds until it pushes the next.
+func (q *queue) quiet(key string) bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.running && !q.stopped && q.apps[key] == nil
+}
+
 // maxIdle bounds the workers parked for the next request: as many as the
 // requests that usually run at once on a device.
 const maxIdle = 4

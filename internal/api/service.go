@@ -1,7 +1,8 @@
 // Package api maps the oauth.* messages of the OVOS bus to the flow engine.
 // It decodes each request into a typed struct at the edge, runs it off the
-// bus read loop, and answers every request exactly once, with the reply
-// semantics of ovos-bus-client and an `error` where it failed.
+// bus read loop (but for the few it answers there, from memory), and
+// answers every request exactly once, with the reply semantics of
+// ovos-bus-client and an `error` where it failed.
 package api
 
 import (
@@ -21,6 +22,14 @@ import (
 // Sender puts a message on the bus without blocking; bus.Client is one.
 type Sender interface {
 	Send(bus.Message) error
+}
+
+// nowSender is a Sender that can also write a message on the caller's
+// goroutine, never waiting, when nothing else waits to be written:
+// bus.Client's SendNow. The replies the service answers on the read loop
+// go out so.
+type nowSender interface {
+	SendNow(bus.Message) error
 }
 
 // QRWriter renders a link as a PNG and returns the image's absolute path;
@@ -119,13 +128,63 @@ var errBusy = &oauth.Error{Code: oauth.CodeBusy, Description: "ovos-oauth is bus
 // Dispatch starts a request and returns at once: on a goroutine of its
 // own when no other request of its app is running (and Run has started),
 // else queued behind them. A request that does not fit is answered "busy"
-// at once; one dispatched after Run's context ended is dropped.
+// at once; one dispatched after Run's context ended is dropped. A request
+// that can be answered without waiting (oauth.get.app.host.info; an
+// oauth.token.get whose token is in memory and not due for a refresh) is
+// answered before Dispatch returns, if no request of its app runs or
+// waits.
 func (s *Service) Dispatch(m bus.Message) {
 	h, ok := handlers[m.Type]
 	if !ok {
 		return
 	}
-	s.requests().push(&request{m: m, h: h, key: orderKey(m), size: messageSize(m), arrived: time.Now()})
+	r := &request{m: m, h: h, key: orderKey(m), size: messageSize(m), arrived: time.Now()}
+	if h.inline != nil && s.answerInline(r) {
+		return
+	}
+	s.requests().push(r)
+}
+
+// answerInline answers r on the caller's goroutine, the bus's read loop,
+// if its handler can without waiting and no request of its app runs or
+// waits (r would pass them); it reports whether it did. The reply then
+// goes out with no hand-over to a worker goroutine or to the bus's writer:
+// at concurrency 1, those hand-overs and their wake-ups were most of the
+// daemon's CPU on such a request.
+func (s *Service) answerInline(r *request) bool {
+	if !s.requests().quiet(r.key) {
+		return false
+	}
+	reply, ok := s.callInline(r)
+	if !ok {
+		return false
+	}
+	s.observe(r, reply)
+	send := s.sender.Send
+	if now, ok := s.sender.(nowSender); ok {
+		send = now.SendNow
+	}
+	if err := send(reply); err != nil {
+		s.logger.Error("reply not sent", "type", reply.Type, "request", r.m.Type, "err", err)
+	}
+	if r.h.then != nil {
+		for _, ev := range r.h.then(s, r.m, reply) {
+			s.emit(ev)
+		}
+	}
+	return true
+}
+
+// callInline is call for r's inline handler; false if it cannot answer
+// without waiting.
+func (s *Service) callInline(r *request) (reply bus.Message, ok bool) {
+	defer func() {
+		if p := recover(); p != nil {
+			s.logger.Error("request handler panicked", "type", r.m.Type, "panic", p)
+			reply, ok = r.h.fail(r.m, &oauth.Error{Code: oauth.CodeInternal, Description: "internal error"}), true
+		}
+	}()
+	return r.h.inline(s, r.m)
 }
 
 // messageSize is what a queued request holds in memory, near enough.
@@ -168,8 +227,15 @@ func orderKey(m bus.Message) string {
 		SkillID json.RawMessage `json:"skill_id"`
 		AppID   json.RawMessage `json:"app_id"`
 	}
-	if m.DecodeData(&raw) == nil && plainString(raw.SkillID) && plainString(raw.AppID) {
-		return string(raw.SkillID) + "," + string(raw.AppID)
+	if m.DecodeData(&raw) == nil {
+		switch {
+		case plainString(raw.SkillID) && plainString(raw.AppID):
+			return string(raw.SkillID) + "," + string(raw.AppID)
+		case isNull(raw.SkillID) && isNull(raw.AppID):
+			// No app (oauth.get.app.host.info): what the re-encoding
+			// below gives, without it.
+			return noApp
+		}
 	}
 	var ref struct {
 		SkillID any `json:"skill_id"`
@@ -179,6 +245,12 @@ func orderKey(m bus.Message) string {
 	k, _ := json.Marshal([]any{ref.SkillID, ref.AppID})
 	return string(k)
 }
+
+// noApp is the key of the requests that name no app.
+const noApp = "[null,null]"
+
+// isNull reports whether raw is absent or JSON null.
+func isNull(raw json.RawMessage) bool { return len(raw) == 0 || string(raw) == "null" }
 
 // plainString reports whether raw is a JSON string without escapes, whose
 // bytes are its only spelling.
@@ -228,11 +300,16 @@ func (s *Service) busy(r *request, why string) {
 
 // respond sends the one reply to r, telling the Observer first.
 func (s *Service) respond(r *request, out bus.Message) {
-	if s.Observer != nil {
-		s.Observer.Request(r.m.Type, outcome(out), time.Since(r.arrived))
-	}
+	s.observe(r, out)
 	if err := s.sender.Send(out); err != nil {
 		s.logger.Error("reply not sent", "type", out.Type, "request", r.m.Type, "err", err)
+	}
+}
+
+// observe tells the Observer, if any, of r's reply.
+func (s *Service) observe(r *request, out bus.Message) {
+	if s.Observer != nil {
+		s.Observer.Request(r.m.Type, outcome(out), time.Since(r.arrived))
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"net"
 	"net/url"
 	"sync"
 	"sync/atomic"
@@ -119,6 +120,13 @@ type Client struct {
 	mu     sync.Mutex
 	outbox [][]byte // encoded frames, oldest first; the head is popped only once written
 	wake   chan struct{}
+	// direct is the connection SendNow may write on, set by the writer
+	// while it is up and greeted; nil otherwise. Under mu.
+	direct *directConn
+	// writing is held across every data frame written, by the writer or
+	// by SendNow: a gorilla connection takes one writer at a time, and a
+	// frame SendNow writes must not pass one the writer has in hand.
+	writing sync.Mutex
 
 	// Watchers of Watch and Request; nwatch lets the read loop skip them
 	// without a lock when there are none, as in the daemon.
@@ -164,16 +172,32 @@ func (c *Client) Connected() bool { return c.connected.Load() }
 // the default one (WithSession), as ovos-bus-client's emit sends it. Safe
 // for concurrent use.
 func (c *Client) Send(m Message) error {
+	frame, err := c.encode(m)
+	if err != nil {
+		return err
+	}
+	return c.enqueue(frame)
+}
+
+// encode makes m the frame Send and SendNow write: with the default
+// session if it has none, sealed with a Cipher, no larger than
+// MaxMessageSize.
+func (c *Client) encode(m Message) ([]byte, error) {
 	frame, err := m.WithSession().MarshalJSON()
 	if err != nil {
-		return fmt.Errorf("send: %w", err)
+		return nil, fmt.Errorf("send: %w", err)
 	}
 	if c.Cipher != nil {
 		frame = c.Cipher.Seal(frame)
 	}
 	if c.MaxMessageSize > 0 && int64(len(frame)) > c.MaxMessageSize {
-		return fmt.Errorf("send %s: frame of %d bytes is larger than %d", m.Type, len(frame), c.MaxMessageSize)
+		return nil, fmt.Errorf("send %s: frame of %d bytes is larger than %d", m.Type, len(frame), c.MaxMessageSize)
 	}
+	return frame, nil
+}
+
+// enqueue puts frame at the end of the outbox and wakes the writer.
+func (c *Client) enqueue(frame []byte) error {
 	limit := c.OutboxSize
 	if limit <= 0 {
 		limit = defaultOutboxSize
@@ -185,11 +209,87 @@ func (c *Client) Send(m Message) error {
 	}
 	c.outbox = append(c.outbox, frame)
 	c.mu.Unlock()
+	c.signal()
+	return nil
+}
+
+// signal wakes the writer.
+func (c *Client) signal() {
 	select {
 	case c.wake <- struct{}{}:
 	default: // the writer has a wake-up pending already
 	}
+}
+
+// directConn is a connection SendNow may write on, and what tells it
+// whether a frame fits in the socket's send buffer now.
+type directConn struct {
+	conn *websocket.Conn
+	room *sendRoom
+}
+
+// SendNow is Send, but when nothing is queued or being written, and the
+// frame fits in the socket's send buffer, it writes the frame on the
+// caller's goroutine before it returns, rather than waking the writer: a
+// reply then costs no hand-over to another goroutine, which at
+// concurrency 1 was much of the daemon's CPU per request. Otherwise (a
+// frame queued or being written, no connection, a socket whose buffer
+// could make the write wait for the bus, a platform where that cannot be
+// told) it queues the frame as Send does. It never waits for a lock or for
+// the bus, so the read loop may call it (api answers some requests there).
+// Frames keep their order: one SendNow writes goes out after every frame
+// accepted before it and before every frame accepted after it. A frame
+// whose write fails is queued again, first, for the next connection, and
+// the connection is closed. Safe for concurrent use.
+func (c *Client) SendNow(m Message) error {
+	frame, err := c.encode(m)
+	if err != nil {
+		return err
+	}
+	c.mu.Lock()
+	d := c.direct
+	if d == nil || len(c.outbox) > 0 || !c.writing.TryLock() {
+		c.mu.Unlock()
+		return c.enqueue(frame)
+	}
+	// The check is under mu, so that nothing is queued before it fails.
+	if !d.room.fits(len(frame)) {
+		c.writing.Unlock()
+		c.mu.Unlock()
+		return c.enqueue(frame)
+	}
+	// Holding writing: a frame accepted from here on is written after
+	// this one.
+	c.mu.Unlock()
+	_ = d.conn.SetWriteDeadline(time.Now().Add(writeTimeout))
+	err = d.conn.WriteMessage(websocket.TextMessage, frame)
+	if err != nil {
+		// Ahead of whatever was queued meanwhile, as it was accepted
+		// first; gorilla fails every later write on this connection, so
+		// the writer cannot pass it, and Close ends the connection now
+		// rather than at the next frame.
+		c.mu.Lock()
+		c.outbox = append([][]byte{frame}, c.outbox...)
+		c.mu.Unlock()
+		d.conn.Close()
+		c.logger.Debug("direct write failed; the frame waits for the next connection", "type", m.Type, "err", err)
+	}
+	c.writing.Unlock()
+	if err != nil {
+		c.signal()
+	}
 	return nil
+}
+
+// endDirect stops SendNow's writes on the writer's connection, and waits
+// for one in progress: a frame whose write failed is back in the outbox
+// before the next connection's writer starts on it.
+func (c *Client) endDirect() {
+	c.writing.Lock() // after a SendNow in progress
+	c.mu.Lock()
+	c.direct = nil
+	c.mu.Unlock()
+	c.writing.Unlock()
 }
 
 // head returns the oldest queued frame, or nil.
@@ -279,7 +379,7 @@ func (c *Client) connect(ctx context.Context, h Handler) (established bool, err 
 	if dialer == nil {
 		dialer = &websocket.Dialer{HandshakeTimeout: handshakeTimeout}
 	}
-	conn, resp, err := dialer.DialContext(ctx, c.url, nil)
+	conn, resp, err := rawDialer(dialer).DialContext(ctx, c.url, nil)
 	if err != nil {
 		if resp != nil {
 			// Something answered HTTP at that address but did not take the
@@ -317,6 +417,29 @@ func (c *Client) connect(ctx context.Context, h Handler) (established bool, err 
 	wg.Wait()
 	c.connected.Store(false) // after Wait: the writer may have set it late
 	return up.Load(), err
+}
+
+// rawDialer is d, but the TCP connections it dials are read and written
+// with raw system calls where the platform allows (see rawTCP). A dialer
+// that makes TLS connections itself (NetDialTLSContext) is left as it is.
+func rawDialer(d *websocket.Dialer) *websocket.Dialer {
+	raw := *d
+	dial := d.NetDialContext
+	switch {
+	case dial != nil:
+	case d.NetDial != nil:
+		dial = func(_ context.Context, network, addr string) (net.Conn, error) { return d.NetDial(network, addr) }
+	default:
+		dial = (&net.Dialer{}).DialContext // gorilla's own default
+	}
+	raw.NetDialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
+		c, err := dial(ctx, network, addr)
+		if err != nil {
+			return nil, err
+		}
+		return newRawTCP(c), nil
+	}
+	return &raw
 }
 
 // readLoop reads frames and hands them to h until the connection fails,
@@ -471,6 +594,12 @@ func (c *Client) writeLoop(ctx context.Context, conn *websocket.Conn, greeted <-
 		}
 		t.Stop()
 	}
+	if room := newSendRoom(conn.NetConn()); room != nil {
+		c.mu.Lock()
+		c.direct = &directConn{conn: conn, room: room}
+		c.mu.Unlock()
+		defer c.endDirect()
+	}
 	up.Store(true)
 	c.connected.Store(true)
 	c.logger.Info("connected to bus", "url", c.logURL, "encrypted", c.Cipher != nil)
@@ -482,8 +611,11 @@ func (c *Client) writeLoop(ctx context.Context, conn *websocket.Conn, greeted <-
 	defer ping.Stop()
 	for {
 		for frame := c.head(); frame != nil; frame = c.head() {
+			c.writing.Lock()
 			_ = conn.SetWriteDeadline(time.Now().Add(writeTimeout))
-			if err := conn.WriteMessage(websocket.TextMessage, frame); err != nil {
+			err := conn.WriteMessage(websocket.TextMessage, frame)
+			c.writing.Unlock()
+			if err != nil {
 				return fmt.Errorf("write: %w", err) // the frame stays queued for the next connection
 			}
 			c.pop()

@@ -5,6 +5,9 @@ package bus
 import (
 	"net"
 	"syscall"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
 )
 
 // quickAcker re-arms TCP_QUICKACK on a connection's socket. Linux leaves
@@ -38,8 +41,16 @@ func newQuickAcker(c net.Conn) *quickAcker {
 				return nil
 			}
 			q := &quickAcker{rc: rc}
+			on := int32(1)
 			q.set = func(fd uintptr) {
-				q.err = syscall.SetsockoptInt(int(fd), syscall.IPPROTO_TCP, syscall.TCP_QUICKACK, 1)
+				// Raw, as rawTCP's reads: it never blocks, and a plain
+				// system call would wake the runtime's sysmon thread.
+				_, _, e := unix.RawSyscall6(unix.SYS_SETSOCKOPT, fd, unix.IPPROTO_TCP, unix.TCP_QUICKACK,
+					uintptr(unsafe.Pointer(&on)), unsafe.Sizeof(on), 0)
+				q.err = nil
+				if e != 0 {
+					q.err = e
+				}
 			}
 			return q
 		case interface{ NetConn() net.Conn }:

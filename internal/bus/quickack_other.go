@@ -11,3 +11,7 @@ type quickAcker struct{}
 func newQuickAcker(net.Conn) *quickAcker { return nil }
 
 func (*quickAcker) rearm() {}
+
+// newRawTCP returns c: outside Linux the Client reads and writes through
+// net.Conn (see rawconn_linux.go).
+func newRawTCP(c net.Conn) net.Conn { return c }

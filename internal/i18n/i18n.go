@@ -54,9 +54,59 @@ var shipped = sync.OnceValue(func() *Catalog {
 // Shipped returns the catalogue built into the binary.
 func Shipped() *Catalog { return shipped() }
 
+// builtin is the built-in files for For, each language parsed on its
+// first use: a daemon speaks one language, and English where that one
+// lacks a text; parsing all of them took a megabyte at every start, and
+// held 400 KB.
+var builtin = sync.OnceValue(func() *lazyCatalog { return newLazyCatalog(files) })
+
 // For returns a printer of the built-in catalogue for the language tag, as
-// Catalog.Printer.
-func For(tag string) *Printer { return shipped().Printer(tag) }
+// Catalog.Printer, having parsed only the files it needs.
+func For(tag string) *Printer {
+	p, err := builtin().printer(tag)
+	if err != nil {
+		panic(fmt.Sprintf("i18n: the built-in catalogue: %v", err))
+	}
+	return p
+}
+
+// lazyCatalog is the catalogue of fsys's messages/*.json, each language
+// parsed on its first use.
+type lazyCatalog struct {
+	langs map[string]func() (map[Key]string, error)
+}
+
+func newLazyCatalog(fsys fs.FS) *lazyCatalog {
+	names, _ := fs.Glob(fsys, "messages/*.json") // only a bad pattern fails
+	c := &lazyCatalog{langs: make(map[string]func() (map[Key]string, error), len(names))}
+	for _, name := range names {
+		c.langs[strings.TrimSuffix(path.Base(name), ".json")] = sync.OnceValues(func() (map[Key]string, error) {
+			return parseFile(fsys, name)
+		})
+	}
+	return c
+}
+
+// printer is Catalog.Printer, parsing the language that Match finds, and
+// English.
+func (c *lazyCatalog) printer(tag string) (*Printer, error) {
+	lang := match(tag, func(l string) bool { _, ok := c.langs[l]; return ok })
+	parseEn, ok := c.langs[Fallback]
+	if !ok {
+		return nil, fmt.Errorf("no messages/%s.json", Fallback)
+	}
+	en, err := parseEn()
+	if err != nil {
+		return nil, err
+	}
+	msgs := en
+	if lang != Fallback {
+		if msgs, err = c.langs[lang](); err != nil {
+			return nil, err
+		}
+	}
+	return &Printer{lang: lang, msgs: msgs, en: en}, nil
+}
 
 // Parse reads messages/*.json from fsys, one language per file named by its
 // tag in lowercase (en.json, pt.json, pt-br.json). It checks the syntax
@@ -72,13 +122,9 @@ func Parse(fsys fs.FS) (*Catalog, error) {
 		if tag != normalize(tag) || tag == "" {
 			return nil, fmt.Errorf("%s: name a language file by its tag in lowercase, like pt-br.json", name)
 		}
-		b, err := fs.ReadFile(fsys, name)
+		m, err := parseFile(fsys, name)
 		if err != nil {
 			return nil, err
-		}
-		var m map[Key]string
-		if err := json.Unmarshal(b, &m); err != nil {
-			return nil, fmt.Errorf("%s: %w", name, err)
 		}
 		c.langs[tag] = m
 	}
@@ -86,6 +132,19 @@ func Parse(fsys fs.FS) (*Catalog, error) {
 		return nil, fmt.Errorf("no messages/%s.json", Fallback)
 	}
 	return c, nil
+}
+
+// parseFile reads one language's file.
+func parseFile(fsys fs.FS, name string) (map[Key]string, error) {
+	b, err := fs.ReadFile(fsys, name)
+	if err != nil {
+		return nil, err
+	}
+	var m map[Key]string
+	if err := json.Unmarshal(b, &m); err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	return m, nil
 }
 
 // Check reports every key a language lacks or has beyond English, and every
@@ -130,12 +189,17 @@ func (c *Catalog) Messages(lang string) map[Key]string { return maps.Clone(c.lan
 // navigator.language: the language of that exact tag, else of its base
 // language (pt for pt-br), else English.
 func (c *Catalog) Match(tag string) string {
+	return match(tag, func(lang string) bool { _, ok := c.langs[lang]; return ok })
+}
+
+// match is Match over the languages has reports.
+func match(tag string, has func(lang string) bool) string {
 	tag = normalize(tag)
-	if _, ok := c.langs[tag]; ok {
+	if has(tag) {
 		return tag
 	}
 	base, _, _ := strings.Cut(tag, "-")
-	if _, ok := c.langs[base]; ok {
+	if has(base) {
 		return base
 	}
 	return Fallback

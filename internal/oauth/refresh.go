@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"sync"
+	"time"
 
 	"golang.org/x/oauth2"
 )
@@ -36,9 +37,7 @@ func (e *Engine) Token(ctx context.Context, skillID, appID string) (*App, *Token
 	}
 	now := e.Now()
 	stillValid := tok.Expiry.IsZero() || now.Before(tok.Expiry)
-	// Refreshed on the same rule as the schedule's, so a token shorter-lived
-	// than RefreshMargin is not refreshed on every request.
-	if due, ok := e.refreshDue(tok); (ok && now.Before(due)) || (!ok && stillValid) {
+	if e.handOut(tok, now) {
 		return app, tok, nil
 	}
 	if tok.RefreshToken == "" {
@@ -60,6 +59,51 @@ func (e *Engine) Token(ctx context.Context, skillID, appID string) (*App, *Token
 		return app, nil, err
 	}
 	return app, fresh, nil
+}
+
+// handOut reports whether Token hands tok out as it is at now, without a
+// refresh. It is refreshed on the same rule as the schedule's, so a token
+// shorter-lived than RefreshMargin is not refreshed on every request.
+func (e *Engine) handOut(tok *Token, now time.Time) bool {
+	if due, ok := e.refreshDue(tok); ok {
+		return now.Before(due)
+	}
+	return tok.Expiry.IsZero() || now.Before(tok.Expiry)
+}
+
+// memoryStore is a Store that keeps apps and tokens decoded in memory, as
+// store.DB does, and hands them out without touching the disk or waiting
+// for a lock held across it.
+type memoryStore interface {
+	// CachedApp returns the app with the munged id if memory holds it.
+	CachedApp(mungedID string) (*App, bool)
+	// CachedToken returns the app's token if memory holds it; nil with
+	// true for an app known to have none.
+	CachedToken(mungedID string) (*Token, bool)
+}
+
+// TokenInMemory is Token when Token would answer with the token as
+// stored, from what the store holds in memory: ok is false whenever
+// Token would do more (read the disk, refresh, fail), and the caller then
+// asks Token. It never blocks on I/O, so the bus's read loop may call it.
+func (e *Engine) TokenInMemory(skillID, appID string) (app *App, tok *Token, ok bool) {
+	mem, ok := e.store.(memoryStore)
+	if !ok || checkIDs(skillID, appID) != nil {
+		return nil, nil, false
+	}
+	id := MungedID(skillID, appID)
+	app, ok = mem.CachedApp(id)
+	if !ok || app.SkillID != skillID || app.AppID != appID || app.NeedsReauth {
+		return nil, nil, false
+	}
+	if tok, ok = mem.CachedToken(id); !ok || tok == nil {
+		return nil, nil, false
+	}
+	tok = e.inFrame(id, tok)
+	if !e.handOut(tok, e.Now()) {
+		return nil, nil, false
+	}
+	return app, tok, true
 }
 
 // currentToken is the app's newest token: one that was refreshed but could

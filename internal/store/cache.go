@@ -57,6 +57,16 @@ func (c *cache) token(id string) (*oauth.Token, bool) {
 	return cloneToken(t), true
 }
 
+// CachedApp returns the app with the munged id if the cache holds it,
+// without reading the file: a copy the caller may modify. Safe for
+// concurrent use.
+func (db *DB) CachedApp(mungedID string) (*oauth.App, bool) { return db.cache.app(mungedID) }
+
+// CachedToken returns the app's token if the cache holds it, without
+// reading the file: a copy the caller may modify, or nil with true for an
+// app known to have none. Safe for concurrent use.
+func (db *DB) CachedToken(mungedID string) (*oauth.Token, bool) { return db.cache.token(mungedID) }
+
 // generation is what a read that may fill the cache notes before its read
 // transaction begins.
 func (c *cache) generation() uint64 {

@@ -5,6 +5,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 )
 
 // The hosts the page sends a phone on to: one list of the forms it
@@ -28,11 +29,19 @@ var (
 	homeNames = []string{"localhost", "*.localhost", "*.local", "*.home.arpa"}
 )
 
+// Compiled on first use, by a relay login: every process links this
+// package, and name's bounded repetitions compile to a third of a
+// megabyte that the daemon would otherwise hold from its start, relay or
+// not, and every CLI command would build.
 var (
 	// target is the one form of a device callback URL the page takes:
 	// what the daemon writes into the state.
-	target = regexp.MustCompile(`^(https?)://([a-z0-9.-]+|\[[0-9a-f:]+\])(?::([1-9][0-9]{0,4}))?/auth/callback/([A-Za-z0-9._-]{1,257})$`)
-	name   = regexp.MustCompile(`^(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$`)
+	target = sync.OnceValue(func() *regexp.Regexp {
+		return regexp.MustCompile(`^(https?)://([a-z0-9.-]+|\[[0-9a-f:]+\])(?::([1-9][0-9]{0,4}))?/auth/callback/([A-Za-z0-9._-]{1,257})$`)
+	})
+	name = sync.OnceValue(func() *regexp.Regexp {
+		return regexp.MustCompile(`^(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$`)
+	})
 )
 
 // Accepts reports whether the relay page sends a phone on to rawURL, a
@@ -40,7 +49,7 @@ var (
 // It is the page's rule: a login whose URL it refuses ends on the page's
 // "This link cannot be used". Safe for concurrent use.
 func Accepts(rawURL string) bool {
-	m := target.FindStringSubmatch(rawURL)
+	m := target().FindStringSubmatch(rawURL)
 	if m == nil {
 		return false
 	}
@@ -72,7 +81,7 @@ func homeHost(host string) bool {
 	if a, err := netip.ParseAddr(host); err == nil {
 		return a.Is4() && inHomeNetwork(a)
 	}
-	if len(host) > 253 || !name.MatchString(host) {
+	if len(host) > 253 || !name().MatchString(host) {
 		return false
 	}
 	for _, n := range homeNames {
