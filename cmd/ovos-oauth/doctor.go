@@ -35,11 +35,14 @@ func doctorCmd(args []string, getenv func(string) string, stdout, stderr io.Writ
 			conf = append(conf, a)
 		}
 	}
-	cfg, err := config.Load(conf, getenv, stderr)
+	cfg, origin, err := config.LoadCommand(conf, getenv, stderr)
 	if err != nil {
 		return &exitError{exitUsage, err}
 	}
 	t := i18n.For(cfg.Lang)
+	if err := needDatabase(t, "doctor", cfg, origin); err != nil {
+		return err
+	}
 	path := cfg.DBPath()
 	rep, err := store.Inspect(path, doctorLockWait)
 	if errors.Is(err, store.ErrLocked) {
