@@ -63,17 +63,17 @@ func TestCLIFindsTheUnitsStore(t *testing.T) {
 		unit string
 		// stateDir is %S: the user manager's $XDG_STATE_HOME (by default
 		// ~/.local/state), the system manager's /var/lib.
-		stateDir func(home string) string
+		stateDir func(t *testing.T, home string) string
 	}{
-		{"ovos-oauth-user.service", func(home string) string { return filepath.Join(home, ".local", "state") }},
-		{"ovos-oauth.service", func(string) string { return t.TempDir() }},
+		{"ovos-oauth-user.service", func(_ *testing.T, home string) string { return filepath.Join(home, ".local", "state") }},
+		{"ovos-oauth.service", func(t *testing.T, _ string) string { return t.TempDir() }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.unit, func(t *testing.T) {
 			t.Parallel()
 			home := t.TempDir()
 			shell := shellEnv(t, home)
-			dataDir := unitDataDir(t, tt.unit, tt.stateDir(home))
+			dataDir := unitDataDir(t, tt.unit, tt.stateDir(t, home))
 			if tt.unit == "ovos-oauth.service" {
 				// The test runs as root or as the owner of this folder.
 				shell["OVOS_OAUTH_SYSTEM_DATA_DIR"] = dataDir
