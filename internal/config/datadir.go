@@ -55,7 +55,7 @@ func (s DataDirSource) String() string {
 	return "unknown"
 }
 
-// DataDirOrigin says how Load chose Config.DataDir.
+// DataDirOrigin says how LoadOrigin or LoadCommand chose Config.DataDir.
 type DataDirOrigin struct {
 	Source DataDirSource
 	// Searched lists the folders where a database is looked for, in
