@@ -56,6 +56,7 @@ const copyTimeout = time.Minute
 // dataFlags are the settings backup and restore take of serve's: the ones
 // that say where the database and its key are.
 type dataFlags struct {
+	name    string
 	fs      *pflag.FlagSet
 	dataDir string
 	keyFile string
@@ -70,7 +71,7 @@ type dataFlags struct {
 // to; usage is the text above the flags.
 func newDataFlags(name string, usage i18n.Key, args []string, getenv func(string) string, stderr io.Writer) *dataFlags {
 	t := textFor(args, getenv)
-	d := &dataFlags{text: t}
+	d := &dataFlags{name: name, text: t}
 	fs := pflag.NewFlagSet("ovos-oauth "+name, pflag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.SortFlags = false
@@ -102,11 +103,14 @@ func (d *dataFlags) parse(args []string, getenv func(string) string, stderr io.W
 			conf = append(conf, flag, v)
 		}
 	}
-	cfg, err := config.Load(conf, getenv, stderr)
+	cfg, origin, err := config.LoadCommand(conf, getenv, stderr)
 	if err != nil {
 		return "", config.Config{}, &exitError{exitUsage, err}
 	}
 	d.text = i18n.For(cfg.Lang)
+	if err := needDatabase(d.text, d.name, cfg, origin); err != nil {
+		return "", config.Config{}, err
+	}
 	return d.fs.Arg(0), cfg, nil
 }
 

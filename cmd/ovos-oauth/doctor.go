@@ -22,22 +22,9 @@ const doctorLockWait = 500 * time.Millisecond
 // doctorCmd is "ovos-oauth doctor": it opens the database file directly,
 // as import does, and never writes but with --remove.
 func doctorCmd(args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	remove := false
-	conf := make([]string, 0, len(args))
-	for _, a := range args {
-		switch a {
-		case "-h", "--help":
-			fmt.Fprintln(stderr, textFor(args, getenv).Text(i18n.CLIUsageDoctor))
-			return config.ErrHelp
-		case "--remove":
-			remove = true
-		default:
-			conf = append(conf, a)
-		}
-	}
-	cfg, err := config.Load(conf, getenv, stderr)
+	cfg, remove, err := doctorArgs(args, getenv, stderr)
 	if err != nil {
-		return &exitError{exitUsage, err}
+		return err
 	}
 	t := i18n.For(cfg.Lang)
 	path := cfg.DBPath()
@@ -79,6 +66,28 @@ func doctorCmd(args []string, getenv func(string) string, stdout, stderr io.Writ
 	}
 	fmt.Fprintln(stdout, t.Text(i18n.CLIDoctorRemoved, "n", strconv.Itoa(n)))
 	return nil
+}
+
+// doctorArgs reads doctor's arguments: serve's flags, which find the
+// database as the other commands on it do, and --remove.
+func doctorArgs(args []string, getenv func(string) string, stderr io.Writer) (cfg config.Config, remove bool, err error) {
+	conf := make([]string, 0, len(args))
+	for _, a := range args {
+		switch a {
+		case "-h", "--help":
+			fmt.Fprintln(stderr, textFor(args, getenv).Text(i18n.CLIUsageDoctor))
+			return cfg, false, config.ErrHelp
+		case "--remove":
+			remove = true
+		default:
+			conf = append(conf, a)
+		}
+	}
+	cfg, origin, err := config.LoadCommand(conf, getenv, stderr)
+	if err != nil {
+		return cfg, false, &exitError{exitUsage, err}
+	}
+	return cfg, remove, needDatabase(i18n.For(cfg.Lang), "doctor", cfg, origin)
 }
 
 // printSetAside lists the damaged records set aside in the file, in a table.

@@ -199,8 +199,11 @@ func importCmd(args []string, getenv func(string) string, stdout, stderr io.Writ
 	case opts.bundle:
 		return importStoreStep(conf, opts.ifEmpty, stdout, stderr)
 	}
-	cfg, err := config.Load(conf, getenv, stderr)
+	cfg, origin, err := config.LoadCommand(conf, getenv, stderr)
 	if err != nil {
+		return err
+	}
+	if err := needDatabase(i18n.For(cfg.Lang), "import", cfg, origin); err != nil {
 		return err
 	}
 	if opts.service {

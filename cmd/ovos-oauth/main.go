@@ -101,7 +101,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 	if err != nil {
 		return err
 	}
-	cfg, err := config.Load(args, getenv, stderr)
+	cfg, origin, err := config.LoadOrigin(args, getenv, stderr)
 	if err != nil {
 		return err
 	}
@@ -112,7 +112,9 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 		}
 		defer func() { err = errors.Join(err, stop()) }()
 	}
-	d := newDaemon(cfg, newLogger(cfg, stderr), getenv)
+	logger := newLogger(cfg, stderr)
+	logDataDir(logger, cfg, origin)
+	d := newDaemon(cfg, logger, getenv)
 	defer func() {
 		if cerr := d.Close(); cerr != nil {
 			err = errors.Join(err, cerr)

@@ -183,7 +183,7 @@ func checkLang(s string) error {
 }
 
 // DBPath is the path of the bbolt token database inside DataDir.
-func (c Config) DBPath() string { return filepath.Join(c.DataDir, "ovos-oauth.db") }
+func (c Config) DBPath() string { return filepath.Join(c.DataDir, dbFile) }
 
 // LogLevelValue is LogLevel as a slog.Level; slog.LevelInfo if LogLevel is
 // not valid.
@@ -271,7 +271,7 @@ func parsePort(s string) (uint16, error) {
 func checkDir(s string) error {
 	switch {
 	case s == "":
-		return errors.New("is empty (set it, or set STATE_DIRECTORY, XDG_DATA_HOME or HOME)")
+		return errors.New("is empty (set it, or set STATE_DIRECTORY, XDG_STATE_HOME or HOME)")
 	case !filepath.IsAbs(s):
 		return fmt.Errorf("%q is not an absolute path", s)
 	}

@@ -18,8 +18,17 @@
 //     websocket.allow_unencrypted), and lang (its lang), with bus_url
 //     taken from embedded_bus first when that is set;
 //  5. built-in defaults, some derived from the machine (data_dir from
-//     $STATE_DIRECTORY or the XDG data directory, public_host from the
+//     $STATE_DIRECTORY or the XDG state directory, public_host from the
 //     default route's interface).
+//
+// The default data_dir is systemd's $STATE_DIRECTORY, else
+// $XDG_STATE_HOME/ovos-oauth (~/.local/state/ovos-oauth, the user unit's
+// folder) unless only the default of older versions,
+// $XDG_DATA_HOME/ovos-oauth (~/.local/share/ovos-oauth), holds a
+// database: that one is used where it is. LoadCommand, for the commands
+// on the database, also takes the system unit's /var/lib/ovos-oauth
+// ($OVOS_OAUTH_SYSTEM_DATA_DIR, for packagers and tests) as root or as its
+// owner when this user's folders hold no database.
 //
 // A key in a config file that is not a setting is an error naming it, as is
 // a value that cannot be decoded or does not pass Config.Validate. The value

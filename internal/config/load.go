@@ -80,9 +80,27 @@ func Load(args []string, getenv func(string) string, stderr io.Writer) (Config, 
 	return defaultLoader().load(args, getenv, stderr)
 }
 
+// LoadOrigin is Load that also says how it chose the data directory:
+// serve's, which logs it when it is the default of older versions.
+func LoadOrigin(args []string, getenv func(string) string, stderr io.Writer) (Config, DataDirOrigin, error) {
+	return defaultLoader().loadOrigin(args, getenv, stderr)
+}
+
+// LoadCommand is LoadOrigin for a command on the daemon's database
+// (backup, restore, doctor, import) rather than serve: when no setting
+// and no $STATE_DIRECTORY names the data directory and neither of this
+// user's folders holds a database, it takes the system service's,
+// /var/lib/ovos-oauth, if this process runs as root or as that folder's
+// owner (the unit's User=) and can open the database there.
+func LoadCommand(args []string, getenv func(string) string, stderr io.Writer) (Config, DataDirOrigin, error) {
+	l := defaultLoader()
+	l.command = true
+	return l.loadOrigin(args, getenv, stderr)
+}
+
 // defaultLoader reads this machine.
 func defaultLoader() loader {
-	return loader{routeFile: "/proc/net/route", interfaces: systemInterfaces}
+	return loader{routeFile: "/proc/net/route", interfaces: systemInterfaces, euid: os.Geteuid()}
 }
 
 // loader holds what Load reads of the machine besides files and the
@@ -90,23 +108,33 @@ func defaultLoader() loader {
 type loader struct {
 	routeFile  string // the kernel's IPv4 routing table, /proc/net/route
 	interfaces func() ([]netInterface, error)
+	// command says whether the data directory may be the system
+	// service's (LoadCommand).
+	command bool
+	euid    int // the user the process runs as, for command
 }
 
 func (l loader) load(args []string, getenv func(string) string, stderr io.Writer) (Config, error) {
+	c, _, err := l.loadOrigin(args, getenv, stderr)
+	return c, err
+}
+
+func (l loader) loadOrigin(args []string, getenv func(string) string, stderr io.Writer) (Config, DataDirOrigin, error) {
 	flags, err := l.parseFlags(args, getenv, stderr)
 	if err != nil {
-		return Config{}, err
+		return Config{}, DataDirOrigin{}, err
 	}
 	c, set, err := readSettings(flags, getenv)
 	if err != nil {
-		return Config{}, err
+		return Config{}, DataDirOrigin{}, err
 	}
 	ovos, err := readMycroftStack(mycroftPaths(getenv))
 	if err != nil {
-		return Config{}, err
+		return Config{}, DataDirOrigin{}, err
 	}
-	if err := l.fillIn(&c, ovos, getenv); err != nil {
-		return Config{}, err
+	origin, err := l.fillIn(&c, ovos, getenv)
+	if err != nil {
+		return Config{}, DataDirOrigin{}, err
 	}
 	// OVOS's default is true without a key, where it has no effect, and
 	// false with one: false does for both.
@@ -117,9 +145,9 @@ func (l loader) load(args []string, getenv func(string) string, stderr io.Writer
 	c.LogLevel = strings.ToLower(c.LogLevel)
 
 	if err := c.Validate(); err != nil {
-		return Config{}, err
+		return Config{}, DataDirOrigin{}, err
 	}
-	return c, nil
+	return c, origin, nil
 }
 
 // parseFlags parses serve's command line. With -h or --help it writes the
@@ -206,8 +234,9 @@ func readSettings(flags *pflag.FlagSet, getenv func(string) string) (Config, map
 }
 
 // fillIn gives the settings left empty their values from the OVOS
-// configuration or this machine, and makes the paths absolute.
-func (l loader) fillIn(c *Config, ovos mycroftConf, getenv func(string) string) error {
+// configuration or this machine, and makes the paths absolute. It says
+// how it chose the data directory.
+func (l loader) fillIn(c *Config, ovos mycroftConf, getenv func(string) string) (DataDirOrigin, error) {
 	if c.EmbeddedBus == EmbeddedAuto {
 		// Host the bus where the daemon would otherwise look for it.
 		u := c.BusURL
@@ -216,7 +245,7 @@ func (l loader) fillIn(c *Config, ovos mycroftConf, getenv func(string) string) 
 		}
 		addr, err := listenAddrOf(u)
 		if err != nil {
-			return fmt.Errorf("embedded_bus: %w", err)
+			return DataDirOrigin{}, fmt.Errorf("embedded_bus: %w", err)
 		}
 		c.EmbeddedBus = addr
 	}
@@ -230,8 +259,9 @@ func (l loader) fillIn(c *Config, ovos mycroftConf, getenv func(string) string) 
 	if c.Listen == "" {
 		c.Listen = net.JoinHostPort("0.0.0.0", strconv.Itoa(ovos.listenPort()))
 	}
+	origin := DataDirOrigin{Source: DataDirSet}
 	if c.DataDir == "" {
-		c.DataDir = defaultDataDir(getenv)
+		c.DataDir, origin = l.findDataDir(getenv)
 	}
 	c.DataDir = absPath(c.DataDir)
 	if c.QRDir == "" {
@@ -249,14 +279,14 @@ func (l loader) fillIn(c *Config, ovos mycroftConf, getenv func(string) string) 
 	if c.BusSecretKey == "" && ovos.secretKey != nil {
 		// Checked here, where the file that set it is known.
 		if err := checkSecretKey(*ovos.secretKey); err != nil {
-			return fmt.Errorf("websocket.secret_key in %s: %w", ovos.secretKeyFile, err)
+			return DataDirOrigin{}, fmt.Errorf("websocket.secret_key in %s: %w", ovos.secretKeyFile, err)
 		}
 		c.BusSecretKey = *ovos.secretKey
 	}
 	if c.Lang == "" {
 		c.Lang = ovos.language()
 	}
-	return nil
+	return origin, nil
 }
 
 // usage is serve's --help in the language of p: the text above the flags,
@@ -550,24 +580,6 @@ func embeddedBusURL(addr string) (string, bool) {
 		return "", false
 	}
 	return "ws://" + net.JoinHostPort(clientHost(host), port) + "/core", true
-}
-
-// defaultDataDir is systemd's StateDirectory= (the first, if it names
-// several), else $XDG_DATA_HOME/ovos-oauth, else
-// $HOME/.local/share/ovos-oauth; empty if none is set.
-func defaultDataDir(getenv func(string) string) string {
-	for d := range strings.SplitSeq(getenv("STATE_DIRECTORY"), ":") {
-		if d != "" {
-			return d
-		}
-	}
-	if d := getenv("XDG_DATA_HOME"); filepath.IsAbs(d) {
-		return filepath.Join(d, "ovos-oauth")
-	}
-	if h := getenv("HOME"); h != "" {
-		return filepath.Join(h, ".local", "share", "ovos-oauth")
-	}
-	return ""
 }
 
 // defaultKeyFile is the key file systemd's LoadCredential= (or

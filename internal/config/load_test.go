@@ -40,6 +40,7 @@ func newTestEnv(t *testing.T) *testEnv {
 		"MYCROFT_SYSTEM_CONFIG":        filepath.Join(dir, "etc", "mycroft", "mycroft.conf"),
 		"XDG_CONFIG_DIRS":              filepath.Join(dir, "etc", "xdg"),
 		"OVOS_OAUTH_SYSTEM_CONFIG_DIR": filepath.Join(dir, "etc", "ovos-oauth"),
+		"OVOS_OAUTH_SYSTEM_DATA_DIR":   filepath.Join(dir, "var", "lib", "ovos-oauth"),
 	}}
 }
 
@@ -95,7 +96,7 @@ func addrs(s ...string) []netip.Addr {
 
 // defaults is what a testEnv loads with nothing configured.
 func (e *testEnv) defaults() Config {
-	data := filepath.Join(e.vars["HOME"], ".local", "share", "ovos-oauth")
+	data := filepath.Join(e.vars["HOME"], ".local", "state", "ovos-oauth")
 	return Config{
 		BusURL:          "ws://127.0.0.1:8181/core",
 		DataDir:         data,
@@ -128,7 +129,7 @@ func TestLoadDefaults(t *testing.T) {
 	}
 }
 
-// TestLoadEmptyEnvironment: with no HOME, STATE_DIRECTORY or XDG_DATA_HOME
+// TestLoadEmptyEnvironment: with no HOME, STATE_DIRECTORY or XDG_STATE_HOME
 // there is nowhere to keep tokens, and Load says so rather than guessing.
 func TestLoadEmptyEnvironment(t *testing.T) {
 	t.Parallel()
@@ -605,10 +606,12 @@ func TestLoadDataDir(t *testing.T) {
 		env  map[string]string
 		want string
 	}{
-		{"home", nil, "home/.local/share/ovos-oauth"},
-		{"XDG_DATA_HOME", map[string]string{"XDG_DATA_HOME": "/xdg/data"}, "/xdg/data/ovos-oauth"},
-		{"relative XDG_DATA_HOME ignored", map[string]string{"XDG_DATA_HOME": "data"}, "home/.local/share/ovos-oauth"},
-		{"STATE_DIRECTORY", map[string]string{"STATE_DIRECTORY": "/var/lib/ovos-oauth", "XDG_DATA_HOME": "/xdg/data"}, "/var/lib/ovos-oauth"},
+		{"home", nil, "home/.local/state/ovos-oauth"},
+		{"XDG_STATE_HOME", map[string]string{"XDG_STATE_HOME": "/xdg/state"}, "/xdg/state/ovos-oauth"},
+		{"relative XDG_STATE_HOME ignored", map[string]string{"XDG_STATE_HOME": "state"}, "home/.local/state/ovos-oauth"},
+		{"XDG_DATA_HOME without a database", map[string]string{"XDG_DATA_HOME": "/xdg/data"}, "home/.local/state/ovos-oauth"},
+		{"XDG_DATA_HOME alone", map[string]string{"HOME": "", "XDG_DATA_HOME": "/xdg/data"}, "/xdg/data/ovos-oauth"},
+		{"STATE_DIRECTORY", map[string]string{"STATE_DIRECTORY": "/var/lib/ovos-oauth", "XDG_STATE_HOME": "/xdg/state"}, "/var/lib/ovos-oauth"},
 		{"STATE_DIRECTORY with several", map[string]string{"STATE_DIRECTORY": "/var/lib/ovos-oauth:/var/lib/other"}, "/var/lib/ovos-oauth"},
 		{"STATE_DIRECTORY with an empty first", map[string]string{"STATE_DIRECTORY": ":/var/lib/second"}, "/var/lib/second"},
 	}
@@ -648,13 +651,13 @@ func TestLoadSecretsKeyFile(t *testing.T) {
 		args  []string
 		want  string // inside the test machine unless absolute
 	}{
-		{name: "no credentials", want: "home/.local/share/ovos-oauth/secrets.key"},
+		{name: "no credentials", want: "home/.local/state/ovos-oauth/secrets.key"},
 		{name: "credential present", creds: "run/credentials/ovos-oauth.service", files: []string{"run/credentials/ovos-oauth.service/ovos-oauth.key"},
 			want: "run/credentials/ovos-oauth.service/ovos-oauth.key"},
 		{name: "credential absent", creds: "run/credentials/ovos-oauth.service", files: []string{"run/credentials/ovos-oauth.service/other.key"},
-			want: "home/.local/share/ovos-oauth/secrets.key"},
+			want: "home/.local/state/ovos-oauth/secrets.key"},
 		{name: "credentials directory missing", creds: "run/credentials/none",
-			want: "home/.local/share/ovos-oauth/secrets.key"},
+			want: "home/.local/state/ovos-oauth/secrets.key"},
 		{name: "data dir given", args: []string{"--data-dir", "/srv/oauth"}, want: "/srv/oauth/secrets.key"},
 		{name: "flag beats the credential", creds: "run/credentials/ovos-oauth.service", files: []string{"run/credentials/ovos-oauth.service/ovos-oauth.key"},
 			args: []string{"--secrets-key-file", "/etc/ovos-oauth/secrets.key"}, want: "/etc/ovos-oauth/secrets.key"},

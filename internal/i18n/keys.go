@@ -224,6 +224,7 @@ const (
 	CLIBackupPermission             Key = "cli.backup.permission"
 	CLIBackupInUse                  Key = "cli.backup.in_use"
 	CLIBackupNoDatabase             Key = "cli.backup.no_database"
+	CLINoDatabase                   Key = "cli.no_database"
 	CLIPassphraseNone               Key = "cli.passphrase.none"
 	CLIPassphrasePrompt             Key = "cli.passphrase.prompt"
 	CLIPassphraseAgain              Key = "cli.passphrase.again"
