@@ -12,8 +12,9 @@ import (
 	bolterrors "go.etcd.io/bbolt/errors"
 )
 
-// ErrLocked is wrapped by the error of Inspect and RemoveDamaged when
-// another process, normally the daemon, holds the file's lock.
+// ErrLocked is wrapped by the error of Inspect and RemoveDamaged, and of
+// Open (a *LockedError), when another process, normally the daemon, holds
+// the file's lock.
 var ErrLocked = errors.New("the database file is in use by another process")
 
 // maxProblems bounds what Inspect keeps of bbolt's check: a badly damaged
