@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -42,10 +43,12 @@ func doctorCmd(args []string, getenv func(string) string, stdout, stderr io.Writ
 	t := i18n.For(cfg.Lang)
 	path := cfg.DBPath()
 	rep, err := store.Inspect(path, doctorLockWait)
-	if errors.Is(err, store.ErrLocked) {
+	switch {
+	case errors.Is(err, store.ErrLocked):
 		return &textError{t.Text(i18n.CLIDoctorInUse, "path", path), err}
-	}
-	if err != nil {
+	case errors.Is(err, fs.ErrNotExist):
+		return &textError{t.Text(i18n.CLIBackupNoDatabase, "path", path), fmt.Errorf("doctor: %w", err)}
+	case err != nil:
 		return fmt.Errorf("doctor: %w", err)
 	}
 	fmt.Fprintln(stdout, t.Text(i18n.CLIDoctorSummary, "path", path, "bytes", strconv.FormatInt(rep.Size, 10),

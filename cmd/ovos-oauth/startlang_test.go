@@ -369,3 +369,23 @@ func TestCommandSettingErrorsInLang(t *testing.T) {
 		wantAll(t, strings.Join(tt.args, " "), r.err.Error(), tt.want)
 	}
 }
+
+// TestMissingFilesInLang: a file a command needs and cannot find (the
+// backup to restore, the key file to back up with, the database to
+// check) is named in the settings' language, with what to give instead.
+func TestMissingFilesInLang(t *testing.T) {
+	t.Parallel()
+	missing := filepath.Join(t.TempDir(), "oauth.backup")
+	r := runEnv(langOf(t, "de-de"), "restore", missing, "--data-dir", t.TempDir()).want(t, exitFailed)
+	wantAll(t, "restore of a missing file", r.err.Error(),
+		"restore: es gibt keine Datei "+missing+": geben Sie den Pfad der Datei an, die ovos-oauth backup geschrieben hat")
+
+	dataDir := sealedStore(t)
+	key := filepath.Join(t.TempDir(), "ovos-oauth.key")
+	r = runEnv(langOf(t, "pt-pt"), "backup", filepath.Join(t.TempDir(), "f"), "--data-dir", dataDir, "--secrets-key-file", key).want(t, exitFailed)
+	wantAll(t, "backup without its key file", r.err.Error(), "o ficheiro de chave da base de dados: "+key+" não existe (uma base de dados")
+
+	empty := t.TempDir()
+	r = runEnv(langOf(t, "de-de"), "doctor", "--data-dir", empty).want(t, exitFailed)
+	wantAll(t, "doctor without a database", r.err.Error(), "keine Datenbank unter "+filepath.Join(empty, "ovos-oauth.db")+": stimmt das Datenverzeichnis?")
+}

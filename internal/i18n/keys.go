@@ -452,4 +452,6 @@ const (
 	CLIConfigFileSyntaxLine  Key = "cli.config_file.syntax_line"
 	CLIConfigFileSyntax      Key = "cli.config_file.syntax"
 	CLIConfigFileName        Key = "cli.config_file.name"
+	CLIRestoreNoFile         Key = "cli.restore.no_file"
+	CLIBackupKeyMissing      Key = "cli.backup.key_missing"
 )

@@ -144,7 +144,7 @@ func openRepair(path string, readOnly bool, timeout time.Duration) (*bolt.DB, er
 	bdb, err := boltOpen(path, &bolt.Options{ReadOnly: readOnly, Timeout: timeout, OpenFile: open})
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
-		return nil, fmt.Errorf("no database at %s: is the data directory right?", path)
+		return nil, fmt.Errorf("no database at %s: is the data directory right?: %w", path, fs.ErrNotExist)
 	case errors.Is(err, bolterrors.ErrTimeout):
 		return nil, fmt.Errorf("%s: %w", path, ErrLocked)
 	case err != nil:
