@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	bolt "go.etcd.io/bbolt"
+
 	"github.com/OpenVoiceOS/ovos-oauth/internal/store"
 )
 
@@ -388,4 +390,26 @@ func TestMissingFilesInLang(t *testing.T) {
 	empty := t.TempDir()
 	r = runEnv(langOf(t, "de-de"), "doctor", "--data-dir", empty).want(t, exitFailed)
 	wantAll(t, "doctor without a database", r.err.Error(), "keine Datenbank unter "+filepath.Join(empty, "ovos-oauth.db")+": stimmt das Datenverzeichnis?")
+}
+
+// TestNewerStoreInLang: a database a newer release wrote stops the start,
+// saying so and what to do, and stays as it was.
+func TestNewerStoreInLang(t *testing.T) {
+	t.Parallel()
+	dataDir := sealedStore(t)
+	dbPath := filepath.Join(dataDir, "ovos-oauth.db")
+	bdb, err := bolt.Open(dbPath, 0o600, &bolt.Options{Timeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = bdb.Update(func(tx *bolt.Tx) error { return tx.Bucket([]byte("meta")).Put([]byte("schema_version"), []byte("99")) })
+	if cerr := bdb.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = serveFailing(t, langOf(t, "de-de"), "--data-dir", dataDir, "--qr-dir", filepath.Join(dataDir, "qr"))
+	wantAll(t, "serve", err.Error(), "die Datenbank "+dbPath+" wurde von einem neueren ovos-oauth geschrieben (ihr Schema ist 99",
+		"installieren Sie die neuere Version wieder")
 }

@@ -415,6 +415,7 @@ const (
 	CLIKeyFileMissing        Key = "cli.key_file.missing"
 	CLIKeyFileSealedUnusable Key = "cli.key_file.sealed_unusable"
 	CLIStoreLocked           Key = "cli.store.locked"
+	CLIStoreNewer            Key = "cli.store.newer"
 	CLIFlagErrorUnknown      Key = "cli.flag_error.unknown"
 	CLIFlagErrorNeedsValue   Key = "cli.flag_error.needs_value"
 	CLIFlagErrorBadValue     Key = "cli.flag_error.bad_value"

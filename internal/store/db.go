@@ -187,7 +187,7 @@ func (db *DB) logger() *slog.Logger {
 // reads every page once for that: under a millisecond for 10,000 apps.
 // The errors a person can act on are typed, for a program to word them:
 // a *LockedError, a *KeyError, seal's *ExposedError and *KeyFileError, a
-// *DamagedFileError.
+// *DamagedFileError, a *NewerError.
 func (db *DB) Open() error {
 	if db.bolt != nil {
 		return fmt.Errorf("open store %s: already open", db.Path)
@@ -327,6 +327,9 @@ func (db *DB) setUp(bdb *bolt.DB) (compact bool, err error) {
 		version, err = schemaOf(tx)
 		return err
 	})
+	if e, ok := err.(*NewerError); ok {
+		e.Path = db.Path
+	}
 	if err != nil {
 		return false, err
 	}
@@ -396,7 +399,7 @@ func checkVersion(v []byte) (int, error) {
 	case err != nil || n < 1:
 		return 0, fmt.Errorf("unreadable schema version %q", v)
 	case n > schemaVersion:
-		return 0, fmt.Errorf("schema version %d is newer than this ovos-oauth understands (%d): the store was written by a newer release, refusing to downgrade", n, schemaVersion)
+		return 0, &NewerError{Version: n, Known: schemaVersion}
 	}
 	return n, nil
 }

@@ -44,3 +44,16 @@ func (e *LockedError) Error() string {
 }
 
 func (e *LockedError) Unwrap() []error { return []error{ErrLocked, e.err} }
+
+// NewerError is the error of Open for a store a newer release of
+// ovos-oauth wrote, in a schema this one does not know: it refuses to
+// downgrade it. The store is unchanged.
+type NewerError struct {
+	Path    string
+	Version int // the store's schema
+	Known   int // the newest this release knows
+}
+
+func (e *NewerError) Error() string {
+	return fmt.Sprintf("schema version %d is newer than this ovos-oauth understands (%d): the store was written by a newer release, refusing to downgrade", e.Version, e.Known)
+}
