@@ -118,7 +118,11 @@ func (l loader) load(args []string, getenv func(string) string, stderr io.Writer
 
 	if err := c.Validate(); err != nil {
 		// Where each value was set, for the person to correct it there.
-		for _, e := range err.(interface{ Unwrap() []error }).Unwrap() {
+		var errs []error
+		if joined, ok := err.(interface{ Unwrap() []error }); ok {
+			errs = joined.Unwrap()
+		}
+		for _, e := range errs {
 			if e, ok := e.(*SettingError); ok {
 				if flags.Changed(flagName(e.Setting)) {
 					e.from(FromFlag, "--"+flagName(e.Setting))

@@ -260,6 +260,12 @@ func mycroftLang(path string) string {
 	if err != nil {
 		return ""
 	}
+	return mycroftLangOf(data)
+}
+
+// mycroftLangOf is the lang of a mycroft.conf's content data, read as
+// parseMycroftConf reads it, whatever else the file holds.
+func mycroftLangOf(data []byte) string {
 	var top map[string]json.RawMessage
 	if json.Unmarshal(uncomment(bytes.TrimPrefix(data, []byte("\xef\xbb\xbf"))), &top) != nil {
 		return ""
