@@ -140,6 +140,12 @@ func TestPortErrorsInLang(t *testing.T) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
+			if tt.args[1] == "192.0.2.1:36536" {
+				if ln, err := net.Listen("tcp", tt.args[1]); err == nil {
+					ln.Close()
+					t.Skip("this machine binds addresses it does not have (net.ipv4.ip_nonlocal_bind)")
+				}
+			}
 			err := serveFailing(t, langOf(t, tt.lang), tt.args...)
 			wantAll(t, tt.name, err.Error(), tt.wants...)
 		})
