@@ -43,13 +43,8 @@ func doctorCmd(args []string, getenv func(string) string, stdout, stderr io.Writ
 	t := i18n.For(cfg.Lang)
 	path := cfg.DBPath()
 	rep, err := store.Inspect(path, doctorLockWait)
-	switch {
-	case errors.Is(err, store.ErrLocked):
-		return &textError{t.Text(i18n.CLIDoctorInUse, "path", path), err}
-	case errors.Is(err, fs.ErrNotExist):
-		return &textError{t.Text(i18n.CLIBackupNoDatabase, "path", path), fmt.Errorf("doctor: %w", err)}
-	case err != nil:
-		return fmt.Errorf("doctor: %w", err)
+	if err != nil {
+		return inspectError(t, path, err)
 	}
 	fmt.Fprintln(stdout, t.Text(i18n.CLIDoctorSummary, "path", path, "bytes", strconv.FormatInt(rep.Size, 10),
 		"apps", plural(t, rep.Records[oauth.RecordApp], i18n.CLICountApp, i18n.CLICountApps),
@@ -82,6 +77,17 @@ func doctorCmd(args []string, getenv func(string) string, stdout, stderr io.Writ
 	}
 	fmt.Fprintln(stdout, t.Text(i18n.CLIDoctorRemoved, "n", strconv.Itoa(n)))
 	return nil
+}
+
+// inspectError is doctor's error for err, Inspect's of the file at path.
+func inspectError(t *i18n.Printer, path string, err error) error {
+	switch {
+	case errors.Is(err, store.ErrLocked):
+		return &textError{t.Text(i18n.CLIDoctorInUse, "path", path), err}
+	case errors.Is(err, fs.ErrNotExist):
+		return &textError{t.Text(i18n.CLIBackupNoDatabase, "path", path), fmt.Errorf("doctor: %w", err)}
+	}
+	return fmt.Errorf("doctor: %w", err)
 }
 
 // printSetAside lists the damaged records set aside in the file, in a table.
