@@ -172,7 +172,11 @@ func backupCmd(ctx context.Context, args []string, getenv func(string) string, s
 // copy came from.
 func readStore(ctx context.Context, t *i18n.Printer, cfg config.Config) (doc *backup.Document, from string, damaged int, err error) {
 	if _, err := os.Stat(cfg.SecretsKeyFile); err != nil {
-		return nil, "", 0, &textError{t.Text(i18n.CLIBackupNoKey, "err", err.Error()), err}
+		why := err.Error()
+		if errors.Is(err, fs.ErrNotExist) {
+			why = t.Text(i18n.CLIBackupKeyMissing, "path", cfg.SecretsKeyFile)
+		}
+		return nil, "", 0, &textError{t.Text(i18n.CLIBackupNoKey, "err", why), err}
 	}
 	tmp, err := os.MkdirTemp("", "ovos-oauth-backup-") // 0700
 	if err != nil {
@@ -336,8 +340,11 @@ func printRestored(t *i18n.Printer, stdout io.Writer, results []store.RestoreRes
 // written for one that does not open.
 func readBackup(t *i18n.Printer, file string, getenv func(string) string, stderr io.Writer) (*backup.Document, error) {
 	f, err := os.Open(file)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, &textError{t.Text(i18n.CLIRestoreNoFile, "file", file), fmt.Errorf("restore: %w", err)}
+	}
 	if err != nil {
-		return nil, fmt.Errorf("restore: %w", err)
+		return nil, &textError{t.Text(i18n.CLIRestoreUnreadable, "file", file, "err", systemText(err)), fmt.Errorf("restore: %w", err)}
 	}
 	defer f.Close()
 	if fi, err := f.Stat(); err != nil || !fi.Mode().IsRegular() {

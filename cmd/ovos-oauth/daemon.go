@@ -117,17 +117,18 @@ func (d *daemon) listen() (err error) {
 
 	if cfg.MetricsListen != "" {
 		if d.metricsLn, err = net.Listen("tcp", cfg.MetricsListen); err != nil {
+			english := fmt.Errorf("listen for metrics on %s (--metrics-listen): %w", cfg.MetricsListen, err)
 			if errors.Is(err, syscall.EADDRINUSE) {
-				return fmt.Errorf("listen for metrics on %s: the port is taken; choose another with --metrics-listen: %w", cfg.MetricsListen, err)
+				english = fmt.Errorf("listen for metrics on %s: the port is taken; choose another with --metrics-listen: %w", cfg.MetricsListen, err)
 			}
-			return fmt.Errorf("listen for metrics on %s (--metrics-listen): %w", cfg.MetricsListen, err)
+			return &portError{useMetrics, cfg.MetricsListen, english}
 		}
 	}
 
 	d.busURL = cfg.BusURL
 	if cfg.EmbeddedBus != "" {
 		if d.busLn, err = net.Listen("tcp", cfg.EmbeddedBus); err != nil {
-			return fmt.Errorf("listen for the embedded bus on %s (is ovos-messagebus running?): %w", cfg.EmbeddedBus, err)
+			return &portError{useBus, cfg.EmbeddedBus, fmt.Errorf("listen for the embedded bus on %s (is ovos-messagebus running?): %w", cfg.EmbeddedBus, err)}
 		}
 		d.hub = bus.NewHub(d.logger.With("component", "hub"))
 		if _, p, _ := net.SplitHostPort(cfg.EmbeddedBus); p == "0" {
@@ -187,7 +188,7 @@ func (d *daemon) build(imported, restored []string) (err error) {
 	if cfg.MirrorOVOSUtils {
 		d.mirrorDir = mirror.DefaultDir(d.getenv)
 		if d.mirrorDir == "" {
-			return errors.New("mirror_ovos_utils is on, but neither XDG_CACHE_HOME nor HOME is set; set one or turn the mirror off")
+			return errNoMirrorDir
 		}
 		// Written behind the replies: a request never waits for the files
 		// or for another process's lock on them.
@@ -337,16 +338,53 @@ func loopbackHost(host string) bool {
 	return ip != nil && ip.IsLoopback()
 }
 
+// errNoMirrorDir stops a daemon that is to mirror into ovos_utils' files
+// but cannot tell where they are.
+var errNoMirrorDir = errors.New("mirror_ovos_utils is on, but neither XDG_CACHE_HOME nor HOME is set; set one or turn the mirror off")
+
+// portError is the error of a port the daemon could not listen on. Its
+// Error is English, for logs, and wraps net.Listen's; run words it for a
+// person (startError).
+type portError struct {
+	use  portUse
+	addr string
+	err  error
+}
+
+func (e *portError) Error() string { return e.err.Error() }
+func (e *portError) Unwrap() error { return e.err }
+
+// portUse is what a port of the daemon is for.
+type portUse int
+
+const (
+	useCallbacks portUse = iota
+	useMetrics
+	useBus
+)
+
+// flag is the flag that sets the port of use.
+func (use portUse) flag() string {
+	switch use {
+	case useMetrics:
+		return "--metrics-listen"
+	case useBus:
+		return "--embedded-bus"
+	}
+	return "--listen"
+}
+
 // listenError says why the callback port could not be had, in words that
 // point at the fix.
 func listenError(addr string, err error) error {
+	english := fmt.Errorf("listen for callbacks on %s: %w", addr, err)
 	switch {
 	case errors.Is(err, syscall.EADDRINUSE):
-		return fmt.Errorf("listen for callbacks on %s: the port is taken (is the Python OAuth plugin or another ovos-oauth running?): %w", addr, err)
+		english = fmt.Errorf("listen for callbacks on %s: the port is taken (is the Python OAuth plugin or another ovos-oauth running?): %w", addr, err)
 	case errors.Is(err, syscall.EACCES):
-		return fmt.Errorf("listen for callbacks on %s: a port below 1024 needs privileges (CAP_NET_BIND_SERVICE); choose another with --listen: %w", addr, err)
+		english = fmt.Errorf("listen for callbacks on %s: a port below 1024 needs privileges (CAP_NET_BIND_SERVICE); choose another with --listen: %w", addr, err)
 	}
-	return fmt.Errorf("listen for callbacks on %s: %w", addr, err)
+	return &portError{useCallbacks, addr, english}
 }
 
 // listenAddr is where ln listens, "" for none.

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -29,11 +30,8 @@ func doctorCmd(args []string, getenv func(string) string, stdout, stderr io.Writ
 	t := i18n.For(cfg.Lang)
 	path := cfg.DBPath()
 	rep, err := store.Inspect(path, doctorLockWait)
-	if errors.Is(err, store.ErrLocked) {
-		return &textError{t.Text(i18n.CLIDoctorInUse, "path", path), err}
-	}
 	if err != nil {
-		return fmt.Errorf("doctor: %w", err)
+		return inspectError(t, path, err)
 	}
 	fmt.Fprintln(stdout, t.Text(i18n.CLIDoctorSummary, "path", path, "bytes", strconv.FormatInt(rep.Size, 10),
 		"apps", plural(t, rep.Records[oauth.RecordApp], i18n.CLICountApp, i18n.CLICountApps),
@@ -88,6 +86,17 @@ func doctorArgs(args []string, getenv func(string) string, stderr io.Writer) (cf
 		return cfg, false, &exitError{exitUsage, err}
 	}
 	return cfg, remove, needDatabase(i18n.For(cfg.Lang), "doctor", cfg, origin)
+}
+
+// inspectError is doctor's error for err, Inspect's of the file at path.
+func inspectError(t *i18n.Printer, path string, err error) error {
+	switch {
+	case errors.Is(err, store.ErrLocked):
+		return &textError{t.Text(i18n.CLIDoctorInUse, "path", path), err}
+	case errors.Is(err, fs.ErrNotExist):
+		return &textError{t.Text(i18n.CLIBackupNoDatabase, "path", path), fmt.Errorf("doctor: %w", err)}
+	}
+	return fmt.Errorf("doctor: %w", err)
 }
 
 // printSetAside lists the damaged records set aside in the file, in a table.

@@ -32,17 +32,10 @@ func main() {
 }
 
 // run is main without the process: tests call it with their own arguments,
-// environment and writers.
+// environment and writers. The errors a person can act on that stop a
+// command come back in the settings' language (startError).
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	err := command(ctx, args, getenv, stdout, stderr)
-	if e, ok := errors.AsType[*store.DamagedFileError](err); ok {
-		// The store's words are English, for logs; a person reads this
-		// one, from the daemon's start or any command, in the settings'
-		// language. It names the file and says what to do: all there is
-		// to say.
-		return &textError{damagedFileText(textFor(args[1:], getenv), e), err}
-	}
-	return err
+	return startError(args, getenv, command(ctx, args, getenv, stdout, stderr))
 }
 
 // damagedFileText says what is wrong with a damaged database file and

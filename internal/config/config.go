@@ -113,14 +113,27 @@ const (
 	maxReauthWarning = 365 * 24 * time.Hour
 )
 
-// Validate reports every setting that is unusable, one error per key, each
-// message starting with the key's name. Load has already called it on the
-// Config it returns.
+// durationText is d as a person writes it: 14d, 1h, 10m, 90s, 5ns.
+func durationText(d time.Duration) string {
+	switch {
+	case d > 0 && d%(24*time.Hour) == 0:
+		return strconv.FormatInt(int64(d/(24*time.Hour)), 10) + "d"
+	case d > 0 && d%time.Hour == 0:
+		return strconv.FormatInt(int64(d/time.Hour), 10) + "h"
+	case d > 0 && d%time.Minute == 0:
+		return strconv.FormatInt(int64(d/time.Minute), 10) + "m"
+	}
+	return d.String()
+}
+
+// Validate reports every setting that is unusable, one *SettingError per
+// key, each message starting with the key's name. Load has already called
+// it on the Config it returns.
 func (c Config) Validate() error {
 	var errs []error
 	check := func(key string, err error) {
 		if err != nil {
-			errs = append(errs, fmt.Errorf("%s: %w", key, err))
+			errs = append(errs, settingError(key, err))
 		}
 	}
 	check("bus_url", checkBusURL(c.BusURL))
@@ -132,19 +145,22 @@ func (c Config) Validate() error {
 	check("public_host", checkPublicHost(c.PublicHost))
 	check("qr_dir", checkDir(c.QRDir))
 	if c.FlowTTL < minFlowTTL {
-		check("flow_ttl", fmt.Errorf("%v is shorter than %v (give a unit, e.g. 10m)", c.FlowTTL, minFlowTTL))
+		check("flow_ttl", &SettingError{Value: durationText(c.FlowTTL), Problem: ProblemRange, Min: durationText(minFlowTTL),
+			Err: fmt.Errorf("%v is shorter than %v (give a unit, e.g. 10m)", c.FlowTTL, minFlowTTL)})
 	}
 	if c.ReauthWarning < minReauthWarning || c.ReauthWarning > maxReauthWarning {
-		check("reauth_warning", fmt.Errorf("%v is not from %v to %v (give a unit, e.g. 14d or 72h)", c.ReauthWarning, minReauthWarning, maxReauthWarning))
+		check("reauth_warning", &SettingError{Value: durationText(c.ReauthWarning), Problem: ProblemRange,
+			Min: durationText(minReauthWarning), Max: durationText(maxReauthWarning),
+			Err: fmt.Errorf("%v is not from %v to %v (give a unit, e.g. 14d or 72h)", c.ReauthWarning, minReauthWarning, maxReauthWarning)})
 	}
 	if c.LogFormat != "text" && c.LogFormat != "json" {
-		check("log_format", fmt.Errorf("%q is not text or json", c.LogFormat))
+		check("log_format", invalid(c.LogFormat, fmt.Errorf("%q is not text or json", c.LogFormat)))
 	}
 	if c.RelayURL != "" {
 		check("relay_url", checkRelayURL(c.RelayURL))
 	}
 	if _, ok := parseLevel(c.LogLevel); !ok {
-		check("log_level", fmt.Errorf("%q is not debug, info, warn or error", c.LogLevel))
+		check("log_level", invalid(c.LogLevel, fmt.Errorf("%q is not debug, info, warn or error", c.LogLevel)))
 	}
 	check("secrets_key_file", checkFile(c.SecretsKeyFile))
 	check("bus_secret_key", checkSecretKey(c.BusSecretKey))
@@ -162,7 +178,8 @@ func checkSecretKey(k Secret) error {
 	case 0, 16, 24, 32:
 		return nil
 	}
-	return fmt.Errorf("is %d bytes long; want 16, 24 or 32 (ASCII characters: AES-128, AES-192 or AES-256), as the bus's websocket.secret_key", len(k))
+	return &SettingError{Hidden: true, Size: len(k), Problem: ProblemInvalid, Want: WantAESKey,
+		Err: fmt.Errorf("is %d bytes long; want 16, 24 or 32 (ASCII characters: AES-128, AES-192 or AES-256), as the bus's websocket.secret_key", len(k))}
 }
 
 // checkLang accepts a language tag as OVOS writes them (en-us, pt_BR,
@@ -172,11 +189,11 @@ func checkLang(s string) error {
 		return nil
 	}
 	if len(s) > 35 {
-		return fmt.Errorf("%q is not a language tag like en-us or pt-PT", s)
+		return invalid(s, fmt.Errorf("%q is not a language tag like en-us or pt-PT", s))
 	}
 	for _, r := range s {
 		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_') {
-			return fmt.Errorf("%q is not a language tag like en-us or pt-PT", s)
+			return invalid(s, fmt.Errorf("%q is not a language tag like en-us or pt-PT", s))
 		}
 	}
 	return nil
@@ -213,26 +230,26 @@ func parseLevel(s string) (slog.Level, bool) {
 // the URL as bus.RedactURL does: user info or a query may hold a password.
 func checkBusURL(s string) error {
 	if s == "" {
-		return errors.New("is empty")
+		return empty(errors.New("is empty"))
 	}
 	u, err := url.Parse(s)
 	if err != nil {
 		// Unwrapped: url.Error's text quotes the whole URL.
-		return fmt.Errorf("is not a URL (%v); want ws://host:port/route", errors.Unwrap(err))
+		return &SettingError{Hidden: true, Problem: ProblemInvalid, Err: fmt.Errorf("is not a URL (%v); want ws://host:port/route", errors.Unwrap(err))}
 	}
 	shown := bus.RedactURL(s)
 	if u.Scheme != "ws" && u.Scheme != "wss" {
-		return fmt.Errorf("%s is not a ws:// or wss:// URL", shown)
+		return invalid(shown, fmt.Errorf("%s is not a ws:// or wss:// URL", shown))
 	}
 	if u.Hostname() == "" {
-		return fmt.Errorf("%s has no host", shown)
+		return invalid(shown, fmt.Errorf("%s has no host", shown))
 	}
 	if u.User != nil {
-		return fmt.Errorf("%s: a websocket URL cannot carry user info (user:password@), and the OVOS bus asks for none; remove it", shown)
+		return invalid(shown, fmt.Errorf("%s: a websocket URL cannot carry user info (user:password@), and the OVOS bus asks for none; remove it", shown))
 	}
 	if p := u.Port(); p != "" {
 		if _, err := parsePort(p); err != nil {
-			return fmt.Errorf("%s: %w", shown, err)
+			return invalid(shown, fmt.Errorf("%s: %w", shown, err))
 		}
 	}
 	return nil
@@ -242,7 +259,7 @@ func checkBusURL(s string) error {
 // registered at providers as a redirect URI, which they compare exactly.
 func checkRelayURL(s string) error {
 	if err := relay.CheckPageURL(s); err != nil {
-		return fmt.Errorf("%q %w", s, err)
+		return invalid(s, fmt.Errorf("%q %w", s, err))
 	}
 	return nil
 }
@@ -252,10 +269,10 @@ func checkRelayURL(s string) error {
 func checkHostPort(s string) error {
 	_, port, err := net.SplitHostPort(s)
 	if err != nil {
-		return fmt.Errorf("%q is not host:port", s)
+		return invalid(s, fmt.Errorf("%q is not host:port", s))
 	}
 	if _, err := parsePort(port); err != nil {
-		return fmt.Errorf("%q: %w", s, err)
+		return invalid(s, fmt.Errorf("%q: %w", s, err))
 	}
 	return nil
 }
@@ -271,9 +288,9 @@ func parsePort(s string) (uint16, error) {
 func checkDir(s string) error {
 	switch {
 	case s == "":
-		return errors.New("is empty (set it, or set STATE_DIRECTORY, XDG_STATE_HOME or HOME)")
+		return empty(errors.New("is empty (set it, or set STATE_DIRECTORY, XDG_STATE_HOME or HOME)"), "STATE_DIRECTORY", "XDG_STATE_HOME", "HOME")
 	case !filepath.IsAbs(s):
-		return fmt.Errorf("%q is not an absolute path", s)
+		return invalid(s, fmt.Errorf("%q is not an absolute path", s))
 	}
 	return nil
 }
@@ -281,9 +298,9 @@ func checkDir(s string) error {
 func checkFile(s string) error {
 	switch {
 	case s == "":
-		return errors.New("is empty (set it, or set data_dir)")
+		return empty(errors.New("is empty (set it, or set data_dir)"), "data_dir")
 	case !filepath.IsAbs(s):
-		return fmt.Errorf("%q is not an absolute path", s)
+		return invalid(s, fmt.Errorf("%q is not an absolute path", s))
 	}
 	return nil
 }
@@ -293,19 +310,19 @@ func checkFile(s string) error {
 // literals, which would need brackets.
 func checkPublicHost(s string) error {
 	if s == "" {
-		return errors.New("is empty")
+		return empty(errors.New("is empty"))
 	}
 	if a, err := netip.ParseAddr(s); err == nil {
 		switch {
 		case a.IsUnspecified():
-			return fmt.Errorf("%s is not an address other devices can reach", s)
+			return invalid(s, fmt.Errorf("%s is not an address other devices can reach", s))
 		case !a.Is4():
-			return fmt.Errorf("%s: want an IPv4 address or a host name", s)
+			return invalid(s, fmt.Errorf("%s: want an IPv4 address or a host name", s))
 		}
 		return nil
 	}
 	if !isHostname(s) {
-		return fmt.Errorf("%q is not an IPv4 address or a host name", s)
+		return invalid(s, fmt.Errorf("%q is not an IPv4 address or a host name", s))
 	}
 	return nil
 }

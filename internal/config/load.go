@@ -138,16 +138,36 @@ func (l loader) loadOrigin(args []string, getenv func(string) string, stderr io.
 	}
 	// OVOS's default is true without a key, where it has no effect, and
 	// false with one: false does for both.
-	if !set["bus_allow_unencrypted"] && !flags.Changed(flagName("bus_allow_unencrypted")) && ovos.allowUnencrypted != nil {
+	if _, ok := set["bus_allow_unencrypted"]; !ok && !flags.Changed(flagName("bus_allow_unencrypted")) && ovos.allowUnencrypted != nil {
 		c.BusAllowUnencrypted = *ovos.allowUnencrypted
 	}
 	c.LogFormat = strings.ToLower(c.LogFormat)
 	c.LogLevel = strings.ToLower(c.LogLevel)
 
 	if err := c.Validate(); err != nil {
+		// Where each value was set, for the person to correct it there.
+		var errs []error
+		if joined, ok := err.(interface{ Unwrap() []error }); ok {
+			errs = joined.Unwrap()
+		}
+		for _, e := range errs {
+			if e, ok := e.(*SettingError); ok {
+				if flags.Changed(flagName(e.Setting)) {
+					e.from(FromFlag, "--"+flagName(e.Setting))
+				} else if o, ok := set[e.Setting]; ok {
+					e.from(o.from, o.source)
+				}
+			}
+		}
 		return Config{}, DataDirOrigin{}, err
 	}
 	return c, origin, nil
+}
+
+// origin is where a setting's value was set: a file or the environment.
+type origin struct {
+	from   Origin
+	source string
 }
 
 // parseFlags parses serve's command line. With -h or --help it writes the
@@ -159,31 +179,47 @@ func (l loader) parseFlags(args []string, getenv func(string) string, stderr io.
 			fmt.Fprint(stderr, usage(i18n.For(l.lang(args, getenv))))
 			return nil, ErrHelp
 		}
-		return nil, err
+		return nil, flagError(err)
 	}
 	// "--embedded-bus host:port", with a space, as before the flag could
 	// stand alone: the word after it is its value when it is an address.
 	if eb := flags.Lookup("embedded-bus"); eb.Changed && eb.Value.String() == EmbeddedAuto && flags.NArg() > 0 {
 		if err := checkHostPort(flags.Arg(0)); err != nil {
-			return nil, fmt.Errorf("embedded_bus: %w", err)
+			e := settingError("embedded_bus", err)
+			e.from(FromFlag, "--embedded-bus")
+			return nil, e
 		}
 		if err := eb.Value.Set(flags.Arg(0)); err != nil {
 			return nil, err
 		}
 		if err := flags.Parse(flags.Args()[1:]); err != nil {
-			return nil, err
+			return nil, flagError(err)
 		}
 	}
 	if flags.NArg() > 0 {
-		return nil, fmt.Errorf("unexpected argument %q", flags.Arg(0))
+		return nil, &SettingError{Value: flags.Arg(0), Problem: ProblemArgument, Err: fmt.Errorf("unexpected argument %q", flags.Arg(0))}
 	}
 	return flags, nil
 }
 
+// flagError is the error of parsing serve's flags: a value a flag does
+// not take is a *SettingError of its setting; pflag's others, an unknown
+// flag or one without its value, are typed already.
+func flagError(err error) error {
+	var bad *pflag.InvalidValueError
+	if !errors.As(err, &bad) {
+		return err
+	}
+	key := strings.ReplaceAll(bad.GetFlag().Name, "-", "_")
+	e := &SettingError{Setting: key, From: FromFlag, Source: "--" + bad.GetFlag().Name, Value: bad.GetValue(), Problem: ProblemInvalid, Err: err}
+	e.describe()
+	return e
+}
+
 // readSettings merges the parsed flags, ovos-oauth's config files and the
 // environment into a Config, and returns it with the keys that a file or
-// the environment set.
-func readSettings(flags *pflag.FlagSet, getenv func(string) string) (Config, map[string]bool, error) {
+// the environment set, and where.
+func readSettings(flags *pflag.FlagSet, getenv func(string) string) (Config, map[string]origin, error) {
 	// Viper's own order does the rest: a changed flag beats the config
 	// layer, which beats a flag's default. Files and then the environment
 	// are merged into the config layer, so the environment beats the files.
@@ -203,7 +239,7 @@ func readSettings(flags *pflag.FlagSet, getenv func(string) string) (Config, map
 	if err != nil {
 		return Config{}, nil, err
 	}
-	set := make(map[string]bool)
+	set := make(map[string]origin)
 	for _, f := range files {
 		m, err := readConfigFile(f)
 		if err != nil {
@@ -213,7 +249,7 @@ func readSettings(flags *pflag.FlagSet, getenv func(string) string) (Config, map
 			return Config{}, nil, fmt.Errorf("config file %s: %w", f, err)
 		}
 		for k := range m {
-			set[k] = true
+			set[k] = origin{FromFile, f}
 		}
 	}
 	env, err := envSettings(getenv)
@@ -221,7 +257,7 @@ func readSettings(flags *pflag.FlagSet, getenv func(string) string) (Config, map
 		return Config{}, nil, err
 	}
 	for k := range env {
-		set[k] = true
+		set[k] = origin{FromEnv, envName(k)}
 	}
 	if err := v.MergeConfigMap(env); err != nil {
 		return Config{}, nil, fmt.Errorf("environment: %w", err)
@@ -245,7 +281,8 @@ func (l loader) fillIn(c *Config, ovos mycroftConf, getenv func(string) string) 
 		}
 		addr, err := listenAddrOf(u)
 		if err != nil {
-			return DataDirOrigin{}, fmt.Errorf("embedded_bus: %w", err)
+			return DataDirOrigin{}, &SettingError{Setting: "bus_url", Value: bus.RedactURL(u), Problem: ProblemInvalid, Want: WantBusURL,
+				Err: fmt.Errorf("embedded_bus: %w", err)}
 		}
 		c.EmbeddedBus = addr
 	}
@@ -279,7 +316,10 @@ func (l loader) fillIn(c *Config, ovos mycroftConf, getenv func(string) string) 
 	if c.BusSecretKey == "" && ovos.secretKey != nil {
 		// Checked here, where the file that set it is known.
 		if err := checkSecretKey(*ovos.secretKey); err != nil {
-			return DataDirOrigin{}, fmt.Errorf("websocket.secret_key in %s: %w", ovos.secretKeyFile, err)
+			e := err.(*SettingError)
+			e.Setting, e.From, e.Source = "websocket.secret_key", FromFile, ovos.secretKeyFile
+			e.Err = fmt.Errorf("websocket.secret_key in %s: %w", ovos.secretKeyFile, e.Err)
+			return DataDirOrigin{}, e
 		}
 		c.BusSecretKey = *ovos.secretKey
 	}
@@ -334,8 +374,10 @@ func newFlagSet(p *i18n.Printer) *pflag.FlagSet {
 // Lang returns the language tag of a command's output: the lang Load
 // finds, reading of args only --config and --lang, so that a command
 // knows it before it parses its other flags, which may not be serve's,
-// and speaks it in its --help and usage errors too. It returns "" (for
-// English) when the settings do not load: the command's own Load says why.
+// and speaks it in its --help and usage errors too. When the settings do
+// not load, it is the first lang that one of their sources sets, read on
+// its own, so that the command's own Load can say why in that language;
+// "" (for English) if none does.
 func Lang(args []string, getenv func(string) string) string {
 	return defaultLoader().lang(args, getenv)
 }
@@ -362,9 +404,58 @@ func (l loader) lang(args []string, getenv func(string) string) string {
 	}
 	c, err := l.load(conf, getenv, io.Discard)
 	if err != nil {
-		return ""
+		return langOf(conf, getenv)
 	}
 	return c.Lang
+}
+
+// langOf is the lang of the settings that conf (--config and --lang) and
+// the environment name, for settings that do not load: each source read
+// on its own, in Load's order, passing over those that do not read or set
+// none that checkLang accepts.
+func langOf(conf []string, getenv func(string) string) string {
+	flags := newFlagSet(i18n.For(i18n.Fallback))
+	_ = flags.Parse(conf) // only --config and --lang: an error leaves them unset
+	lang, _ := flags.GetString("lang")
+	explicit, _ := flags.GetString("config")
+	if explicit == "" {
+		explicit = getenv(envConfig)
+	}
+	files, _ := configFiles(explicit, getenv)
+	mycroft := mycroftPaths(getenv)
+	found := []func() string{
+		func() string { return lang },
+		func() string { return getenv(envName("lang")) },
+	}
+	for _, f := range slices.Backward(files) {
+		found = append(found, func() string { return configFileLang(f) })
+	}
+	for _, f := range slices.Backward(mycroft) {
+		found = append(found, func() string { return mycroftLang(f) })
+	}
+	for _, lang := range found {
+		if l := lang(); l != "" && checkLang(l) == nil {
+			return l
+		}
+	}
+	return ""
+}
+
+// configFileLang is the lang an ovos-oauth config file sets, "" if none
+// or the file does not read.
+func configFileLang(path string) string {
+	typ, ok := configType(path)
+	data, err := os.ReadFile(path)
+	if !ok || err != nil {
+		return ""
+	}
+	v := viper.New()
+	v.SetConfigType(typ)
+	if v.ReadConfig(bytes.NewReader(data)) != nil {
+		return ""
+	}
+	s, _ := v.Get("lang").(string)
+	return s
 }
 
 // configFiles lists the config files to read, lowest precedence first. An
@@ -404,7 +495,7 @@ func findConfigFile(dir string) (string, error) {
 			return p, nil
 		}
 		if !errors.Is(err, fs.ErrNotExist) {
-			return "", fmt.Errorf("config file: %w", err)
+			return "", &FileError{Path: p, Problem: FileUnreadable, Err: fmt.Errorf("config file: %w", err)}
 		}
 	}
 	return "", nil
@@ -416,21 +507,18 @@ func findConfigFile(dir string) (string, error) {
 func readConfigFile(path string) (map[string]any, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("read config file: %w", err)
+		return nil, &FileError{Path: path, Problem: FileUnreadable, Err: fmt.Errorf("read config file: %w", err)}
 	}
-	var typ string
-	switch strings.ToLower(filepath.Ext(path)) {
-	case ".yaml", ".yml":
-		typ = "yaml"
-	case ".json":
-		typ = "json"
-	default:
-		return nil, fmt.Errorf("config file %s: name does not end in .yaml, .yml or .json", path)
+	typ, ok := configType(path)
+	if !ok {
+		return nil, &FileError{Path: path, Problem: FileName, Err: fmt.Errorf("config file %s: name does not end in .yaml, .yml or .json", path)}
 	}
 	fv := viper.New()
 	fv.SetConfigType(typ)
 	if err := fv.ReadConfig(bytes.NewReader(data)); err != nil {
-		return nil, fmt.Errorf("config file %s: %w", path, err)
+		e := syntaxError(strings.ToUpper(typ), data, err, fmt.Errorf("config file %s: %w", path, err))
+		e.Path = path
+		return nil, e
 	}
 	m := make(map[string]any)
 	var unknown []string
@@ -445,20 +533,36 @@ func readConfigFile(path string) (map[string]any, error) {
 	}
 	if len(unknown) > 0 {
 		slices.Sort(unknown)
-		return nil, fmt.Errorf("config file %s: unknown key %s", path, strings.Join(unknown, ", "))
+		return nil, &SettingError{Setting: strings.Join(unknown, ", "), From: FromFile, Source: path, Problem: ProblemUnknown,
+			Err: fmt.Errorf("config file %s: unknown key %s", path, strings.Join(unknown, ", "))}
 	}
 	for _, k := range secretKeys {
 		// The decoder's error for a list or a number would quote it.
 		if val, ok := m[k]; ok {
 			if _, ok := val.(string); !ok {
-				return nil, fmt.Errorf("config file %s: %s: not a string (quote it)", path, k)
+				e := &SettingError{Setting: k, From: FromFile, Source: path, Problem: ProblemInvalid,
+					Err: fmt.Errorf("config file %s: %s: not a string (quote it)", path, k)}
+				e.describe()
+				return nil, e
 			}
 		}
 	}
 	if err := decodeCheck(m); err != nil {
-		return nil, fmt.Errorf("config file %s: %w", path, err)
+		return nil, decodeSettingErrors(fmt.Errorf("config file %s: %w", path, err), err, m, FromFile, path)
 	}
 	return m, nil
+}
+
+// configType is the format of ovos-oauth's config file at path, as viper
+// names it, by the end of its name.
+func configType(path string) (string, bool) {
+	switch strings.ToLower(filepath.Ext(path)) {
+	case ".yaml", ".yml":
+		return "yaml", true
+	case ".json":
+		return "json", true
+	}
+	return "", false
 }
 
 // envSettings returns the settings given as OVOS_OAUTH_* variables; an empty
@@ -472,8 +576,9 @@ func envSettings(getenv func(string) string) (map[string]any, error) {
 		if s == "" {
 			continue
 		}
-		if err := decodeCheck(map[string]any{k: s}); err != nil {
-			return nil, fmt.Errorf("%s: %w", name, err)
+		one := map[string]any{k: s}
+		if err := decodeCheck(one); err != nil {
+			return nil, decodeSettingErrors(fmt.Errorf("%s: %w", name, err), err, one, FromEnv, name)
 		}
 		m[k] = s
 	}

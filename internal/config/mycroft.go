@@ -149,10 +149,16 @@ func readMycroftStack(paths []string) (mycroftConf, error) {
 			continue
 		}
 		if err != nil {
-			return mycroftConf{}, fmt.Errorf("read OVOS config: %w", err)
+			return mycroftConf{}, &FileError{Path: p, Problem: FileUnreadable, Err: fmt.Errorf("read OVOS config: %w", err)}
 		}
 		c, err := parseMycroftConf(data)
 		if err != nil {
+			switch e := err.(type) {
+			case *SettingError:
+				e.from(FromFile, p)
+			case *FileError:
+				e.Path = p
+			}
 			return mycroftConf{}, fmt.Errorf("OVOS config %s: %w", p, err)
 		}
 		if c.secretKey != nil {
@@ -177,7 +183,7 @@ func parseMycroftConf(data []byte) (mycroftConf, error) {
 	var top map[string]json.RawMessage
 	err := json.Unmarshal(data, &top)
 	if err != nil {
-		return c, jsonError(data, err)
+		return c, syntaxError("JSON", data, err, jsonError(data, err))
 	}
 	if c.lang, err = field[string](top, "lang", "lang"); err != nil {
 		return c, err
@@ -211,7 +217,7 @@ func (c *mycroftConf) readWebsocket(top map[string]json.RawMessage) error {
 		return err
 	}
 	if c.host != nil && !isBusHost(*c.host) {
-		return fmt.Errorf("websocket.host: %q is not a host name or IP address", *c.host)
+		return mycroftError("websocket.host", *c.host, fmt.Errorf("websocket.host: %q is not a host name or IP address", *c.host))
 	}
 	if c.port, err = port(ws, "port", "websocket.port", 1); err != nil {
 		return err
@@ -220,7 +226,7 @@ func (c *mycroftConf) readWebsocket(top map[string]json.RawMessage) error {
 		return err
 	}
 	if c.route != nil && !isRoute(*c.route) {
-		return fmt.Errorf("websocket.route: %q is not a URL path", *c.route)
+		return mycroftError("websocket.route", *c.route, fmt.Errorf("websocket.route: %q is not a URL path", *c.route))
 	}
 	if c.ssl, err = field[bool](ws, "ssl", "websocket.ssl"); err != nil {
 		return err
@@ -229,7 +235,7 @@ func (c *mycroftConf) readWebsocket(top map[string]json.RawMessage) error {
 		// Not field: its error would quote the value.
 		var k *string
 		if err := json.Unmarshal(raw, &k); err != nil {
-			return errors.New("websocket.secret_key: not a string")
+			return mycroftError("websocket.secret_key", "", errors.New("websocket.secret_key: not a string"))
 		}
 		c.secretKey = (*Secret)(k)
 	}
@@ -237,6 +243,38 @@ func (c *mycroftConf) readWebsocket(top map[string]json.RawMessage) error {
 		return err
 	}
 	return nil
+}
+
+// mycroftError is the error of value at path in a mycroft.conf, which err
+// says in English.
+func mycroftError(path, value string, err error) error {
+	e := &SettingError{Setting: path, Value: value, Problem: ProblemInvalid, Err: err}
+	e.describe()
+	return e
+}
+
+// mycroftLang is the lang a mycroft.conf sets, "" if none or the file does
+// not read.
+func mycroftLang(path string) string {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return ""
+	}
+	return mycroftLangOf(data)
+}
+
+// mycroftLangOf is the lang of a mycroft.conf's content data, read as
+// parseMycroftConf reads it, whatever else the file holds.
+func mycroftLangOf(data []byte) string {
+	var top map[string]json.RawMessage
+	if json.Unmarshal(uncomment(bytes.TrimPrefix(data, []byte("\xef\xbb\xbf"))), &top) != nil {
+		return ""
+	}
+	lang, _ := field[string](top, "lang", "lang")
+	if lang == nil {
+		return ""
+	}
+	return *lang
 }
 
 // uncomment blanks whole-line comments, keeping the line count so that
@@ -272,7 +310,7 @@ func object(obj map[string]json.RawMessage, key, path string) (map[string]json.R
 	}
 	var o map[string]json.RawMessage
 	if err := json.Unmarshal(raw, &o); err != nil {
-		return nil, fmt.Errorf("%s: not an object", path)
+		return nil, mycroftError(path, shownRaw(raw), fmt.Errorf("%s: not an object", path))
 	}
 	return o, nil
 }
@@ -286,7 +324,7 @@ func field[T any](obj map[string]json.RawMessage, key, path string) (*T, error) 
 	var v *T
 	if err := json.Unmarshal(raw, &v); err != nil {
 		var zero T
-		return nil, fmt.Errorf("%s: %s is not a %T", path, raw, zero)
+		return nil, mycroftError(path, shownRaw(raw), fmt.Errorf("%s: %s is not a %T", path, raw, zero))
 	}
 	return v, nil
 }
@@ -308,17 +346,17 @@ func port(obj map[string]json.RawMessage, key, path string, minPort int) (*int, 
 		return nil, nil
 	case float64:
 		if v < float64(minPort) || v > 65535 || v != float64(int(v)) {
-			return nil, fmt.Errorf("%s: %s is not a port number", path, raw)
+			return nil, mycroftError(path, shownRaw(raw), fmt.Errorf("%s: %s is not a port number", path, raw))
 		}
 		n = int(v)
 	case string:
 		p, err := strconv.Atoi(v)
 		if err != nil || p < minPort || p > 65535 {
-			return nil, fmt.Errorf("%s: %s is not a port number", path, raw)
+			return nil, mycroftError(path, shownRaw(raw), fmt.Errorf("%s: %s is not a port number", path, raw))
 		}
 		n = p
 	default:
-		return nil, fmt.Errorf("%s: %s is not a port number", path, raw)
+		return nil, mycroftError(path, shownRaw(raw), fmt.Errorf("%s: %s is not a port number", path, raw))
 	}
 	return &n, nil
 }

@@ -1,6 +1,8 @@
 package config
 
 import (
+	"bytes"
+	"errors"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -231,6 +233,40 @@ func FuzzParseMycroftConf(f *testing.F) {
 		}
 		if p := c.listenPort(); p < 0 || p > 65535 {
 			t.Errorf("parseMycroftConf(%q) accepted, but listenPort() = %d", data, p)
+		}
+	})
+}
+
+// FuzzMycroftLang: whatever a mycroft.conf holds, the lang read of it
+// alone, for settings that do not load, is the one parseMycroftConf reads
+// of a file it accepts; and a file it refuses as not JSON is refused at a
+// line the file has.
+func FuzzMycroftLang(f *testing.F) {
+	for _, seed := range []string{
+		`{"lang": "pt-pt"}`,
+		"// c\n{\"lang\": \"de-de\", \"websocket\": {\"port\": \"abc\"}}",
+		"{\"lang\": \"ca-es\",\n}",
+		`{"lang": 3}`,
+		`{"Lang": "nl"}`,
+		"\xef\xbb\xbf{\"lang\": null}",
+	} {
+		f.Add([]byte(seed))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		lang := mycroftLangOf(data)
+		c, err := parseMycroftConf(data)
+		if err == nil {
+			want := ""
+			if c.lang != nil {
+				want = *c.lang
+			}
+			if lang != want {
+				t.Errorf("mycroftLangOf(%q) = %q, parseMycroftConf's lang %q", data, lang, want)
+			}
+			return
+		}
+		if e, ok := errors.AsType[*FileError](err); ok && e.Line > bytes.Count(data, []byte("\n"))+1 {
+			t.Errorf("parseMycroftConf(%q) = %v, at line %d of a file of %d", data, err, e.Line, bytes.Count(data, []byte("\n"))+1)
 		}
 	})
 }

@@ -15,10 +15,29 @@ import (
 // belongs to another user. The error's text says how to fix it.
 var ErrKeyExposed = errors.New("seal: key file is open to other users")
 
-type exposedError struct{ msg string }
+// ExposedError is the error of ReadKeyFile for a key file that users other
+// than its owner could read or change, or that belongs to another user; it
+// matches ErrKeyExposed. Its Error is English, for logs, and ends with
+// Fix; the fields let a program word it for a person.
+type ExposedError struct {
+	Path string
+	// Mode is the file's permission bits; with an access control list,
+	// the group bits are its mask.
+	Mode fs.FileMode
+	// Others says that other users may use the file: by its mode, or by
+	// its access control list when ACL is set.
+	Others, ACL bool
+	// Owner is the name (or uid) of the file's owner when it is neither
+	// User, this process's user, nor root; "" otherwise.
+	Owner, User string
+	// Fix is the command that fixes it: chmod 600, after a chown when the
+	// file is another user's.
+	Fix string
+	msg string
+}
 
-func (e *exposedError) Error() string        { return e.msg }
-func (e *exposedError) Is(target error) bool { return target == ErrKeyExposed }
+func (e *ExposedError) Error() string        { return e.msg }
+func (e *ExposedError) Is(target error) bool { return target == ErrKeyExposed }
 
 // fileAccess is what the file system says about who may use a file.
 type fileAccess struct {
@@ -41,27 +60,30 @@ type fileAccess struct {
 func checkAccess(path string, a fileAccess, self uint32) error {
 	exposed, err := a.exposure(self)
 	if err != nil {
-		return fmt.Errorf("key file %s: %w", path, err)
+		return &KeyFileError{Path: path, Problem: KeyFileUnreadable, Err: fmt.Errorf("key file %s: %w", path, err)}
 	}
 	foreign := a.owner != self && a.owner != 0 && self != 0
 	if exposed == "" && !foreign {
 		return nil
 	}
+	e := &ExposedError{Path: path, Mode: a.perm.Perm(), Others: exposed != "", ACL: exposed != "" && a.acl != nil}
 	var what []string
 	if foreign {
+		e.Owner, e.User = chownName(a.owner), chownName(self)
 		what = append(what, fmt.Sprintf("belongs to %s, not to %s (this process's user) or root", userName(a.owner), userName(self)))
 	}
 	if exposed != "" {
 		what = append(what, "is "+exposed)
 	}
-	fix := "chmod 600 " + path
+	e.Fix = "chmod 600 " + path
 	if a.owner != self && self != 0 {
 		// chmod alone would lock this user out of a file it reads
 		// through its group or an ACL.
-		fix = "chown " + chownName(self) + " " + path + " && " + fix
+		e.Fix = "chown " + chownName(self) + " " + path + " && " + e.Fix
 	}
-	return &exposedError{fmt.Sprintf("key file %s %s; it must be readable only by its owner, the user ovos-oauth runs as: %s",
-		path, strings.Join(what, " and "), fix)}
+	e.msg = fmt.Sprintf("key file %s %s; it must be readable only by its owner, the user ovos-oauth runs as: %s",
+		path, strings.Join(what, " and "), e.Fix)
+	return e
 }
 
 // exposure describes who besides the owner may use the file, e.g.

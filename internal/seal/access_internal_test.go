@@ -102,6 +102,36 @@ func TestCheckAccess(t *testing.T) {
 	}
 }
 
+// TestExposedErrorFields: the error of a key file open to others says
+// what is wrong in fields too, for a program to word in a person's
+// language: the mode, whether an ACL or the owner is why, and the fix.
+func TestExposedErrorFields(t *testing.T) {
+	const path, service, other = "/k", 3000998, 3004242
+	acl := encodeACL(aclEntry{aclUserObj, 6, noID}, aclEntry{aclGroupObj, 0, noID}, aclEntry{aclOther, 4, noID})
+	for _, tt := range []struct {
+		name string
+		a    fileAccess
+		want ExposedError
+	}{
+		{"mode", fileAccess{perm: 0o644, owner: service}, ExposedError{Path: path, Mode: 0o644, Others: true, Fix: "chmod 600 /k"}},
+		{"ACL", fileAccess{perm: 0o604, owner: service, acl: acl}, ExposedError{Path: path, Mode: 0o604, Others: true, ACL: true, Fix: "chmod 600 /k"}},
+		{"owner", fileAccess{perm: 0o600, owner: other}, ExposedError{Path: path, Mode: 0o600, Owner: "3004242", User: "3000998", Fix: "chown 3000998 /k && chmod 600 /k"}},
+	} {
+		e, ok := errors.AsType[*ExposedError](checkAccess(path, tt.a, service))
+		if !ok {
+			t.Fatalf("%s: checkAccess() is no *ExposedError", tt.name)
+		}
+		got := *e
+		got.msg = ""
+		if got != tt.want {
+			t.Errorf("%s: checkAccess() = %+v, want %+v", tt.name, got, tt.want)
+		}
+		if !strings.HasSuffix(e.Error(), ": "+tt.want.Fix) {
+			t.Errorf("%s: Error() = %q, want it to end with the fix", tt.name, e)
+		}
+	}
+}
+
 func TestCheckAccessRefusesACLItCannotRead(t *testing.T) {
 	for name, acl := range map[string][]byte{
 		"empty":         {},

@@ -12,7 +12,7 @@ import (
 func checkPrivate(f *os.File, path string) error {
 	fi, err := f.Stat()
 	if err != nil {
-		return fmt.Errorf("read key file: %w", err)
+		return unreadable(path, fmt.Errorf("read key file: %w", err))
 	}
 	st, ok := fi.Sys().(*syscall.Stat_t)
 	if !ok {
@@ -20,7 +20,7 @@ func checkPrivate(f *os.File, path string) error {
 	}
 	acl, err := readACL(path)
 	if err != nil {
-		return fmt.Errorf("read key file %s: access control list: %w", path, err)
+		return unreadable(path, fmt.Errorf("read key file %s: access control list: %w", path, err))
 	}
 	return checkAccess(path, fileAccess{perm: fi.Mode().Perm(), owner: st.Uid, acl: acl}, uint32(os.Getuid()))
 }

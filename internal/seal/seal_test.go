@@ -237,6 +237,54 @@ func TestReadKeyFileMissing(t *testing.T) {
 	}
 }
 
+// TestReadKeyFileErrorTypes: a key file that cannot be read, or holds no
+// key, is a *KeyFileError that says which, for a program to word in a
+// person's language; one open to others an *ExposedError with the fix.
+func TestReadKeyFileErrorTypes(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, data string, mode os.FileMode) string {
+		path := filepath.Join(dir, name)
+		if err := os.WriteFile(path, []byte(data), mode); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chmod(path, mode); err != nil {
+			t.Fatal(err)
+		}
+		return path
+	}
+	folder := filepath.Join(dir, "folder")
+	if err := os.Mkdir(folder, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		name    string
+		path    string
+		problem seal.KeyFileProblem
+		size    int
+		is      error
+	}{
+		{"missing", filepath.Join(dir, "missing.key"), seal.KeyFileUnreadable, 0, fs.ErrNotExist},
+		{"a folder", folder, seal.KeyFileUnreadable, 0, nil},
+		{"short", write("short.key", "abc", 0o600), seal.KeyFileNotAKey, 3, nil},
+		{"not hex", write("nothex.key", strings.Repeat("zz", 32), 0o600), seal.KeyFileNotAKey, 64, nil},
+	} {
+		_, err := seal.ReadKeyFile(tt.path)
+		e, ok := errors.AsType[*seal.KeyFileError](err)
+		if !ok || e.Path != tt.path || e.Problem != tt.problem || e.Size != tt.size {
+			t.Errorf("%s: ReadKeyFile() = %#v, want a *KeyFileError of %s, problem %v, size %d", tt.name, err, tt.path, tt.problem, tt.size)
+			continue
+		}
+		if tt.is != nil && !errors.Is(err, tt.is) {
+			t.Errorf("%s: ReadKeyFile() = %v, want it to match %v", tt.name, err, tt.is)
+		}
+	}
+	open := write("open.key", strings.Repeat("5a", 32), 0o640)
+	_, err := seal.ReadKeyFile(open)
+	if e, ok := errors.AsType[*seal.ExposedError](err); !ok || e.Path != open || e.Mode != 0o640 || !e.Others || e.Fix != "chmod 600 "+open {
+		t.Errorf("ReadKeyFile() of a 0640 file = %#v, want an *ExposedError of its mode and fix", err)
+	}
+}
+
 func TestCreateKeyFile(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "new")
 	path := filepath.Join(dir, "secrets.key")

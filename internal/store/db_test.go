@@ -305,8 +305,12 @@ func TestOpenRefusesNewerSchemaWithoutWriting(t *testing.T) {
 	t.Parallel()
 	path := filepath.Join(t.TempDir(), "oauth.db")
 	writeRaw(t, path, putMeta("schema_version", "4"))
-	if err := store.New(path).Open(); err == nil {
+	err := store.New(path).Open()
+	if err == nil {
 		t.Fatal("Open() = nil, want a downgrade error")
+	}
+	if e, ok := errors.AsType[*store.NewerError](err); !ok || e.Path != path || e.Version != 4 || e.Known != 3 {
+		t.Errorf("Open() = %#v, want a *NewerError of %s, version 4, known 3", err, path)
 	}
 	if got := readMeta(t, path, "schema_version"); got != "4" {
 		t.Errorf("schema_version after refused Open = %q, want %q", got, "4")

@@ -12,8 +12,9 @@ import (
 	bolterrors "go.etcd.io/bbolt/errors"
 )
 
-// ErrLocked is wrapped by the error of Inspect and RemoveDamaged when
-// another process, normally the daemon, holds the file's lock.
+// ErrLocked is wrapped by the error of Inspect and RemoveDamaged, and of
+// Open (a *LockedError), when another process, normally the daemon, holds
+// the file's lock.
 var ErrLocked = errors.New("the database file is in use by another process")
 
 // maxProblems bounds what Inspect keeps of bbolt's check: a badly damaged
@@ -143,7 +144,7 @@ func openRepair(path string, readOnly bool, timeout time.Duration) (*bolt.DB, er
 	bdb, err := boltOpen(path, &bolt.Options{ReadOnly: readOnly, Timeout: timeout, OpenFile: open})
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
-		return nil, fmt.Errorf("no database at %s: is the data directory right?", path)
+		return nil, fmt.Errorf("no database at %s: is the data directory right?: %w", path, fs.ErrNotExist)
 	case errors.Is(err, bolterrors.ErrTimeout):
 		return nil, fmt.Errorf("%s: %w", path, ErrLocked)
 	case err != nil:

@@ -701,3 +701,61 @@ func readRaw(t *testing.T, path string, fn func(*bolt.Tx) error) {
 		t.Fatal(err)
 	}
 }
+
+// TestOpenErrorTypes: what stops Open that a person can act on is typed,
+// for a program to word in the person's language: a key file with another
+// key, none, or one that holds no key, and a lock another process holds.
+func TestOpenErrorTypes(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "oauth.db")
+	if err := storetest.Open(t, storetest.Path(path)).Close(); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	write := func(name, data string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(data), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	for _, tt := range []struct {
+		name    string
+		keyFile string
+		problem store.KeyProblem
+	}{
+		{"another key", write("other.key", strings.Repeat("ab", 32)), store.KeyWrong},
+		{"no key file", filepath.Join(dir, "missing.key"), store.KeyMissing},
+		{"no key in the file", write("short.key", "abc"), store.KeyUnusable},
+	} {
+		db := store.New(path)
+		db.KeyFile = tt.keyFile
+		err := db.Open()
+		if err == nil {
+			db.Close()
+			t.Fatalf("%s: Open() = nil", tt.name)
+		}
+		e, ok := errors.AsType[*store.KeyError](err)
+		if !ok || e.Path != path || e.KeyFile != tt.keyFile || e.Problem != tt.problem {
+			t.Errorf("%s: Open() = %#v, want a *KeyError of %s and %s, problem %v", tt.name, err, path, tt.keyFile, tt.problem)
+		}
+		if _, ok := errors.AsType[*seal.KeyFileError](err); ok != (tt.problem == store.KeyUnusable) {
+			t.Errorf("%s: Open() = %v; wraps a *seal.KeyFileError: %v", tt.name, err, ok)
+		}
+	}
+
+	held := store.New(path)
+	if err := held.Open(); err != nil {
+		t.Fatal(err)
+	}
+	defer held.Close()
+	db := store.New(path)
+	db.Timeout = 50 * time.Millisecond
+	err := db.Open()
+	if e, ok := errors.AsType[*store.LockedError](err); !ok || e.Path != path || !errors.Is(err, store.ErrLocked) {
+		t.Errorf("Open() of a store another holds = %#v, want a *LockedError of %s matching ErrLocked", err, path)
+	}
+	if !strings.Contains(fmt.Sprint(err), "file is locked") {
+		t.Errorf("Open() = %v, want it to say the file is locked", err)
+	}
+}
