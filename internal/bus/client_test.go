@@ -321,10 +321,7 @@ func TestClientQueuesWhileDisconnected(t *testing.T) {
 
 func TestClientReconnectsAfterServerRestart(t *testing.T) {
 	t.Parallel()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
+	ln := bustest.ListenRestartable(t)
 	addr := ln.Addr().String()
 	serve := func(ln net.Listener) (stop func()) {
 		hub := bus.NewHub(nil)
@@ -351,7 +348,7 @@ func TestClientReconnectsAfterServerRestart(t *testing.T) {
 
 	stop()
 	polltest.Until(t, "the client is disconnected", func() bool { return !c.Connected() })
-	ln, err = net.Listen("tcp", addr)
+	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		t.Fatalf("listen again on %s: %v", addr, err)
 	}

@@ -6,8 +6,12 @@ package bustest
 import (
 	"context"
 	"log/slog"
+	"math/rand/v2"
 	"net"
+	"os"
 	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -234,4 +238,34 @@ func (p *Peer) Close() {
 		p.conn.Close()
 		<-p.readDone
 	})
+}
+
+// ListenRestartable listens on 127.0.0.1 at a free port below the kernel's
+// range of ephemeral ports, for a test that stops a server and starts it
+// again at the same address. A port from the ephemeral range (what
+// "127.0.0.1:0" gives) may be taken meanwhile by any connection another
+// test or process opens; one below it only by a listener that names it.
+func ListenRestartable(t testing.TB) net.Listener {
+	t.Helper()
+	low := 32768 // Linux's default start of the range
+	if b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range"); err == nil {
+		if f := strings.Fields(string(b)); len(f) == 2 {
+			if n, err := strconv.Atoi(f[0]); err == nil {
+				low = n
+			}
+		}
+	}
+	const from = 10000
+	if low <= from+1000 {
+		low = 65536 // an unusual range: any port from 10000 will do
+	}
+	for range 200 {
+		port := from + rand.IntN(low-from)
+		ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
+		if err == nil {
+			return ln
+		}
+	}
+	t.Fatal("no free port below the ephemeral range after 200 tries")
+	return nil
 }
