@@ -22,45 +22,25 @@ import (
 // of the bus's 0.4ms round trip. Setting the flag also sends an ACK that is
 // pending at once.
 //
-// Linux puts a socket in that delayed-ACK ("pingpong") mode only when it
-// sends data soon after it received some, and takes it out only at the
-// re-arm or when a delayed ACK's timer fires. So the re-arm is needed only
-// after the connection wrote: where the writes can be counted (rawTCP),
-// frames read with no write since the last re-arm (most of a bus's frames
-// are for others, and the daemon answers none of them) cost no system
-// call for it.
-//
 // A nil *quickAcker does nothing. Only the read loop uses one.
 type quickAcker struct {
 	rc  syscall.RawConn
 	set func(fd uintptr) // built once: a closure per frame would allocate
 	err error            // set's result
-
-	sent    writeCounter // nil: re-arm after every frame
-	armed   bool         // re-armed once at least
-	lastSet uint64       // sent's count at the last re-arm
-	calls   int          // re-arms made, for tests
 }
-
-// writeCounter counts a connection's writes, each before it is made.
-type writeCounter interface{ writes() uint64 }
 
 // newQuickAcker returns a quickAcker for c's socket if c is a TCP
 // connection, or wraps one (a *tls.Conn, or any conn with a NetConn method),
 // and nil otherwise.
 func newQuickAcker(c net.Conn) *quickAcker {
-	var sent writeCounter
 	for c != nil {
-		if w, ok := c.(writeCounter); ok && sent == nil {
-			sent = w
-		}
 		switch v := c.(type) {
 		case *net.TCPConn:
 			rc, err := v.SyscallConn()
 			if err != nil {
 				return nil
 			}
-			q := &quickAcker{rc: rc, sent: sent}
+			q := &quickAcker{rc: rc}
 			on := int32(1)
 			q.set = func(fd uintptr) {
 				// Raw, as rawTCP's reads: it never blocks, and a plain
@@ -83,22 +63,12 @@ func newQuickAcker(c net.Conn) *quickAcker {
 }
 
 // rearm sets TCP_QUICKACK, which also sends an ACK the kernel is holding
-// back, unless the connection has written nothing since the last time.
-// After a failure (a kernel or socket without the option) it stops
+// back. After a failure (a kernel or socket without the option) it stops
 // trying. It is not safe for concurrent use.
 func (q *quickAcker) rearm() {
 	if q == nil || q.rc == nil {
 		return
 	}
-	if q.sent != nil {
-		// Counted before the re-arm: a write after it is seen next time.
-		n := q.sent.writes()
-		if q.armed && n == q.lastSet {
-			return
-		}
-		q.armed, q.lastSet = true, n
-	}
-	q.calls++
 	if err := q.rc.Control(q.set); err != nil || q.err != nil {
 		q.rc = nil
 	}

@@ -7,7 +7,6 @@ import (
 	"net"
 	"os"
 	"sync"
-	"sync/atomic"
 	"syscall"
 	"time"
 	"unsafe"
@@ -36,10 +35,6 @@ type rawTCP struct {
 	rn     int
 	rerr   syscall.Errno
 	readFn func(fd uintptr) bool // built once: a closure per call would allocate
-
-	// written counts the writes begun with something to send, for
-	// quickAcker.
-	written atomic.Uint64
 
 	wmu     sync.Mutex
 	wbuf    []byte
@@ -95,9 +90,6 @@ func newRawTCP(c net.Conn) net.Conn {
 	return r
 }
 
-// writes counts the writes begun with something to send so far.
-func (c *rawTCP) writes() uint64 { return c.written.Load() }
-
 // NetConn returns the TCP connection, for its socket's options.
 func (c *rawTCP) NetConn() net.Conn { return c.tcp }
 
@@ -124,11 +116,6 @@ func (c *rawTCP) Read(p []byte) (int, error) {
 func (c *rawTCP) Write(p []byte) (int, error) {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
-	if len(p) > 0 {
-		// Before the write: the bus's answer to it may be read before
-		// this goroutine runs again.
-		c.written.Add(1)
-	}
 	c.wbuf, c.wn, c.werr = p, 0, 0
 	err := c.rc.Write(c.writeFn)
 	c.wbuf = nil
