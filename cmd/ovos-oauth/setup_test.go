@@ -71,7 +71,7 @@ func TestSetupOnThePhoneInChromium(t *testing.T) {
 	if w := p.Evaluate(`document.documentElement.scrollWidth > window.innerWidth ? document.documentElement.scrollWidth + " > " + window.innerWidth : ""`); w != "" {
 		t.Errorf("the setup page is wider than the phone (%s px): cut off", w)
 	}
-	p.Screenshot("setup-whole-path")
+	p.SaveScreenshot("setup-whole-path")
 
 	p.Evaluate(`window.before = true; document.getElementById("client_id").value = "` + householdID + `"; document.getElementById("client_secret").value = "` + householdSecret + `"; document.querySelector('main form button[type="submit"]').click()`)
 	p.WaitFor(`!window.before && document.getElementById("username") ? "the provider's login" : ""`)

@@ -130,11 +130,15 @@ func Screenshot(t testing.TB, url string, extra ...string) image.Image {
 	return img
 }
 
+// screenshotsEnv names the variable that asks for screenshots to be kept,
+// in the directory it names.
+const screenshotsEnv = "OVOS_OAUTH_SCREENSHOTS"
+
 // save writes a screenshot's PNG to the directory OVOS_OAUTH_SCREENSHOTS
 // names, if it names one, as name.png (slashes turned into underscores).
 func save(t testing.TB, name string, png []byte) {
 	t.Helper()
-	if dir := os.Getenv("OVOS_OAUTH_SCREENSHOTS"); dir != "" {
+	if dir := os.Getenv(screenshotsEnv); dir != "" {
 		p := filepath.Join(dir, strings.ReplaceAll(name, "/", "_")+".png")
 		if err := os.WriteFile(p, png, 0o644); err != nil {
 			t.Errorf("save screenshot: %v", err)

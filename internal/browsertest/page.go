@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"image"
 	"image/png"
+	"os"
 	"os/exec"
 	"regexp"
 	"strings"
@@ -285,6 +286,18 @@ func (p *Page) Screenshot(name string) image.Image {
 	}
 	save(p.t, name, shot.Data)
 	return img
+}
+
+// SaveScreenshot saves a PNG of the whole page, as Screenshot takes it, as
+// name.png in the directory OVOS_OAUTH_SCREENSHOTS names, for a person to
+// look at; without that variable it takes none. A capture beyond the
+// viewport and its PNG cost a tenth of a second a page, which tests that
+// read the page's measurements from the DOM need not pay.
+func (p *Page) SaveScreenshot(name string) {
+	p.t.Helper()
+	if os.Getenv(screenshotsEnv) != "" {
+		p.Screenshot(name)
+	}
 }
 
 // Reload reloads the page, as the browser's reload button does: also a

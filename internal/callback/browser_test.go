@@ -175,7 +175,7 @@ func TestPagesFitAPhone(t *testing.T) {
 				if w := p.Evaluate(`document.documentElement.scrollWidth > window.innerWidth ? document.documentElement.scrollWidth + " > " + window.innerWidth : ""`); w != "" {
 					t.Errorf("%s: the page is wider than the phone (%s px): cut off", name, w)
 				}
-				p.Screenshot("page_" + name + "_" + lang)
+				p.SaveScreenshot("page_" + name + "_" + lang)
 			}
 			for _, pg := range pages {
 				p.Evaluate(`window.before = true`)

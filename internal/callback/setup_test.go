@@ -420,7 +420,7 @@ func TestSetupPagesFitAPhone(t *testing.T) {
 				if got := b.Evaluate(`document.body.innerText`); strings.Contains(got, "{") || strings.Contains(got, typedSecret) {
 					t.Errorf("%s: the page shows a placeholder or the secret:\n%s", name, got)
 				}
-				b.Screenshot("setup-" + name + "-" + lang)
+				b.SaveScreenshot("setup-" + name + "-" + lang)
 			}
 			for _, pg := range []struct{ name, url string }{
 				{"loopback", loopback}, {"lan", lan}, {"strava", strava}, {"custom", custom}, {"device", device}, {"used", used},

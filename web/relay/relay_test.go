@@ -920,7 +920,7 @@ func TestPageFitsAPhone(t *testing.T) {
 				if w := p.Evaluate(`document.documentElement.scrollWidth > window.innerWidth ? document.documentElement.scrollWidth + " > " + window.innerWidth : ""`); w != "" {
 					t.Errorf("%s, %s: the page is wider than the phone (%s px): cut off", lang, view.name, w)
 				}
-				p.Screenshot("relay_" + view.name + "_" + lang)
+				p.SaveScreenshot("relay_" + view.name + "_" + lang)
 			}
 		})
 	}
