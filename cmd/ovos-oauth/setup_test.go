@@ -203,7 +203,10 @@ func TestSetupGoesOnInTheAppsMode(t *testing.T) {
 		t.Parallel()
 		busURL, _ := bustest.StartHub(t)
 		d := startDaemon(t, busURL, t.TempDir())
-		s := &setup{d: d, p: oauthtest.Start(t, oauthtest.Client{ID: "tv", Secret: secret}), skill: newSkill(t, busURL, skillID)}
+		// Polls every second, not the 5 s the provider announces by
+		// default: the login ends at the first poll after the approval.
+		p := oauthtest.StartWith(t, oauthtest.Options{DevicePollInterval: time.Second}, oauthtest.Client{ID: "tv", Secret: secret})
+		s := &setup{d: d, p: p, skill: newSkill(t, busURL, skillID)}
 		reg := s.register(t, "tv", "", "", map[string]any{"provider": "microsoft", "login": "device", "device_endpoint": s.p.DeviceEndpoint, "token_auth": "basic"})
 		if reg["needs_creds"] != true || reg["login"] != "device" {
 			t.Fatalf("register = %v", reg)
