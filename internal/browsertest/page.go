@@ -264,6 +264,17 @@ func (p *Page) Phone(width, height int) {
 	}, nil)
 }
 
+// Languages makes the page's browser speak the phone's languages, an
+// Accept-Language list such as "de-DE,de": in its requests and in
+// navigator.languages, for the pages it loads from now on. It is what
+// --accept-lang sets for a whole browser, for one tab, so that tabs of
+// different languages share one browser.
+func (p *Page) Languages(accept string) {
+	p.t.Helper()
+	ua := p.Evaluate("navigator.userAgent")
+	p.call(p.session, "Emulation.setUserAgentOverride", map[string]any{"userAgent": ua, "acceptLanguage": accept}, nil)
+}
+
 // Screenshot returns a PNG of the whole page, beyond the viewport when it
 // is longer, and, if OVOS_OAUTH_SCREENSHOTS names a directory, saves it
 // there as name.png.

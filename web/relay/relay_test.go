@@ -227,6 +227,9 @@ func TestLanguage(t *testing.T) {
 	t.Parallel()
 	rel := newRelay(t, nil)
 	proxy := newRecorder(t, proxyMarker)
+	// One browser, a tab in each language: starting a browser costs more
+	// than the page.
+	b := browsertest.Start(t, append(browsertest.LoopbackOnly(proxy.addr()), browsertest.IgnoreCertificateErrors)...)
 	tests := []struct{ accept, lang string }{
 		{"de-DE,de", "de"},
 		{"pt-BR", "pt"},
@@ -236,7 +239,11 @@ func TestLanguage(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.accept, func(t *testing.T) {
 			t.Parallel()
-			dom := browsertest.DumpDOM(t, rel.URL+"/?state=nothing", append(flags(proxy, 5*time.Second), "--accept-lang="+tt.accept)...)
+			p := b.Open(t, "about:blank")
+			p.Languages(tt.accept)
+			p.Navigate(rel.URL + "/?state=nothing")
+			p.WaitFor(`document.readyState === "complete" && document.getElementById("box").className === "refused" ? "shown" : ""`)
+			dom := p.Evaluate("document.documentElement.outerHTML")
 			words := i18n.Shipped().Messages(tt.lang)
 			for _, k := range []i18n.Key{i18n.RelayRefusedTitle, i18n.RelayRefusedMessage, i18n.RelayRefusedHint} {
 				if !strings.Contains(html.UnescapeString(dom), words[k]) {
@@ -897,6 +904,7 @@ func near(a uint32, b uint8) bool { d := int(a) - int(b); return d > -12 && d < 
 func TestPageFitsAPhone(t *testing.T) {
 	t.Parallel()
 	rel := newRelay(t, nil)
+	b := browsertest.Start(t, browsertest.IgnoreCertificateErrors)
 	for _, lang := range []string{"en", "de"} {
 		t.Run(lang, func(t *testing.T) {
 			t.Parallel()
@@ -910,7 +918,8 @@ func TestPageFitsAPhone(t *testing.T) {
 			}))
 			t.Cleanup(dev.Close)
 			st := state(dev.URL + "/auth/callback/skill_app")
-			p := browsertest.Open(t, "about:blank", browsertest.IgnoreCertificateErrors, "--accept-lang="+lang)
+			p := b.Open(t, "about:blank")
+			p.Languages(lang)
 			p.Phone(412, 915)
 			for _, view := range []struct{ name, query string }{
 				{"refused", "state=nothing"},
