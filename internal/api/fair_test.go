@@ -199,22 +199,22 @@ func itoa(n int) string {
 }
 
 // TestFloodMemoryBounded replays, scaled down, the flood that took the
-// daemon to 3 GB: 150 requests of 512 KiB (75 MB offered) and 1,100 small
+// daemon to 3 GB: 150 requests of 384 KiB (56 MB offered) and 1,100 small
 // oauth.token.get, all for an app whose provider hangs. What the service holds stays within its
 // bounds; every request gets its reply. The heap is measured and logged.
 //
-// The requests and the bound on queued bytes are half the daemon's 1 MB
-// and 16 MiB, so that the same number fit: each large request is scanned
-// as JSON, which costs 40 ms a MB under -race. Not parallel: the heap is
-// measured while no other test allocates.
+// The requests and the bound on queued bytes are three eighths of the
+// daemon's 1 MB and 16 MiB, so that the same number fit: each large
+// request is scanned as JSON, which costs 40 ms a MB under -race. Not
+// parallel: the heap is measured while no other test allocates.
 func TestFloodMemoryBounded(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		svc, out, _ := fairFixture(t)
-		svc.MaxQueuedBytes = 8 << 20
+		svc.MaxQueuedBytes = 6 << 20
 		stop := runInBubble(t, svc)
 		// The test's own, before the heap is measured: the padding, and
 		// room for the replies it records.
-		big := strings.Repeat("x", 512<<10)
+		big := strings.Repeat("x", 384<<10)
 		out.msgs, out.at = make([]bus.Message, 0, 1250), make([]time.Time, 0, 1250)
 		var before runtime.MemStats
 		runtime.GC()
