@@ -122,14 +122,18 @@ func launch(bin string, args []string) (b *Browser, stop func(), err error) {
 // Shutdown waits 5 s for each, so a test of such a server starts its own
 // browser. Safe for concurrent use.
 type Shared struct {
+	// Extra are the flags beyond the base ones, the same for every test
+	// that uses the browser; set before the first call of Browser.
+	Extra []string
+
 	mu      sync.Mutex
 	b       *Browser
 	stop    func()
 	profile string
 }
 
-// Browser returns the shared browser, started with the base flags if it is
-// not running yet. Like Start, it skips the test where Chromium is not
+// Browser returns the shared browser, started with the base flags and
+// Extra if it is not running yet. Like Start, it skips the test where Chromium is not
 // installed, unless on CI.
 func (s *Shared) Browser(t testing.TB) *Browser {
 	t.Helper()
@@ -146,7 +150,7 @@ func (s *Shared) Browser(t testing.TB) *Browser {
 		}
 		s.profile = dir
 	}
-	b, stop, err := launch(bin, baseFlags(filepath.Join(s.profile, "profile")))
+	b, stop, err := launch(bin, append(baseFlags(filepath.Join(s.profile, "profile")), s.Extra...))
 	if err != nil {
 		if stop != nil {
 			stop()
