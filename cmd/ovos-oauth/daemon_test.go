@@ -40,13 +40,25 @@ func startDaemon(t *testing.T, busURL, dataDir string, extra ...string) *running
 // mirror and the import's default folder are.
 func startDaemonHome(t *testing.T, busURL, dataDir, home string, extra ...string) *runningDaemon {
 	t.Helper()
-	env := map[string]string{"HOME": home, "OVOS_OAUTH_SYSTEM_CONFIG_DIR": t.TempDir(), "MYCROFT_SYSTEM_CONFIG": "/nonexistent", "XDG_CONFIG_DIRS": t.TempDir()}
-	return startDaemonEnv(t, busURL, dataDir, env, extra...)
+	return startDaemonEnv(t, busURL, dataDir, homeEnv(t, home), extra...)
+}
+
+// homeEnv is the environment of a daemon whose $HOME is home, with no
+// system configuration.
+func homeEnv(t *testing.T, home string) map[string]string {
+	return map[string]string{"HOME": home, "OVOS_OAUTH_SYSTEM_CONFIG_DIR": t.TempDir(), "MYCROFT_SYSTEM_CONFIG": "/nonexistent", "XDG_CONFIG_DIRS": t.TempDir()}
 }
 
 // startDaemonEnv is startDaemon with the environment env, which holds its
 // $HOME.
 func startDaemonEnv(t *testing.T, busURL, dataDir string, env map[string]string, extra ...string) *runningDaemon {
+	t.Helper()
+	return startDaemonTuned(t, busURL, dataDir, env, nil, extra...)
+}
+
+// startDaemonTuned is startDaemonEnv with tune, if not nil, called on the
+// opened daemon before it runs: a test sets there what no flag sets.
+func startDaemonTuned(t *testing.T, busURL, dataDir string, env map[string]string, tune func(*daemon), extra ...string) *runningDaemon {
 	t.Helper()
 	home := env["HOME"]
 	logs := newLogSink()
@@ -72,6 +84,9 @@ func startDaemonEnv(t *testing.T, busURL, dataDir string, env map[string]string,
 	d := newDaemon(cfg, newLogger(cfg, logs), getenv)
 	if err := d.Open(); err != nil {
 		t.Fatalf("Open() = %v (Close() = %v); logs:\n%s", err, d.Close(), logs)
+	}
+	if tune != nil {
+		tune(d)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)

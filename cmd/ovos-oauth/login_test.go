@@ -13,6 +13,7 @@ import (
 	"github.com/makiuchi-d/gozxing"
 	"github.com/makiuchi-d/gozxing/qrcode"
 
+	"github.com/OpenVoiceOS/ovos-oauth/internal/bus"
 	"github.com/OpenVoiceOS/ovos-oauth/internal/bus/bustest"
 	"github.com/OpenVoiceOS/ovos-oauth/internal/oauth/oauthtest"
 )
@@ -32,7 +33,18 @@ type setup struct {
 
 func newSetup(t *testing.T, clients map[string]string, apps ...string) *setup {
 	t.Helper()
-	busURL, _ := bustest.StartHub(t)
+	return newSetupHub(t, nil, clients, apps...)
+}
+
+// newSetupHub is newSetup on a bus whose Hub configure, if not nil, sets
+// up before it serves (bustest.StartHub).
+func newSetupHub(t *testing.T, configure func(*bus.Hub), clients map[string]string, apps ...string) *setup {
+	t.Helper()
+	var hubSetup []func(*bus.Hub)
+	if configure != nil {
+		hubSetup = append(hubSetup, configure)
+	}
+	busURL, _ := bustest.StartHub(t, hubSetup...)
 	d := startDaemon(t, busURL, t.TempDir())
 	var cs []oauthtest.Client
 	for id, sec := range clients {

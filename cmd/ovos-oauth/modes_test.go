@@ -94,7 +94,9 @@ func TestLoopbackPastedInChromium(t *testing.T) {
 	// login still completes afterwards.
 	other := noErr(t, s.skill.request(t, "oauth.generate.qr.request", app("other"), "oauth.generate.qr.response"))
 	otherPasted := phoneToLoopback(t, s, loopback, decodeQR(t, other["qr"].(string))+"?login")
-	first := openPastePage(t, link)
+	// The phone's browser, whose tabs each show the page.
+	phone := browsertest.Start(t)
+	first := openPastePage(t, phone, link)
 	if text := paste(first, otherPasted); !strings.Contains(text, "another app") {
 		t.Errorf("another app's address: page says %q, want a refusal naming another app", text)
 	}
@@ -102,7 +104,7 @@ func TestLoopbackPastedInChromium(t *testing.T) {
 		t.Errorf("an unrelated address: page says %q", text)
 	}
 
-	if text := paste(openPastePage(t, link), pasted); !strings.Contains(text, "You're logged in") {
+	if text := paste(openPastePage(t, phone, link), pasted); !strings.Contains(text, "You're logged in") {
 		t.Fatalf("pasted the loopback address: page says %q, want the login finished", text)
 	}
 	s.checkToken(t, dataOf(t, s.skill.Expect(t, "oauth.token.response."+skillID+"_spotify")))
@@ -187,11 +189,11 @@ func postPaste(t *testing.T, page, pasted string, headers map[string]string) (in
 	return resp.StatusCode, string(b)
 }
 
-// openPastePage opens a loopback login's page in headless Chromium, as
-// the phone shows it after the QR code.
-func openPastePage(t *testing.T, pageURL string) *browsertest.Page {
+// openPastePage opens a loopback login's page in a tab of the phone's
+// headless Chromium, as the phone shows it after the QR code.
+func openPastePage(t *testing.T, phone *browsertest.Browser, pageURL string) *browsertest.Page {
 	t.Helper()
-	p := browsertest.Open(t, pageURL)
+	p := phone.Open(t, pageURL)
 	p.WaitFor(`document.getElementById("url") ? "ready" : ""`)
 	return p
 }

@@ -71,7 +71,7 @@ func TestSetupOnThePhoneInChromium(t *testing.T) {
 	if w := p.Evaluate(`document.documentElement.scrollWidth > window.innerWidth ? document.documentElement.scrollWidth + " > " + window.innerWidth : ""`); w != "" {
 		t.Errorf("the setup page is wider than the phone (%s px): cut off", w)
 	}
-	p.Screenshot("setup-whole-path")
+	p.SaveScreenshot("setup-whole-path")
 
 	p.Evaluate(`window.before = true; document.getElementById("client_id").value = "` + householdID + `"; document.getElementById("client_secret").value = "` + householdSecret + `"; document.querySelector('main form button[type="submit"]').click()`)
 	p.WaitFor(`!window.before && document.getElementById("username") ? "the provider's login" : ""`)
@@ -203,7 +203,10 @@ func TestSetupGoesOnInTheAppsMode(t *testing.T) {
 		t.Parallel()
 		busURL, _ := bustest.StartHub(t)
 		d := startDaemon(t, busURL, t.TempDir())
-		s := &setup{d: d, p: oauthtest.Start(t, oauthtest.Client{ID: "tv", Secret: secret}), skill: newSkill(t, busURL, skillID)}
+		// Polls every second, not the 5 s the provider announces by
+		// default: the login ends at the first poll after the approval.
+		p := oauthtest.StartWith(t, oauthtest.Options{DevicePollInterval: time.Second}, oauthtest.Client{ID: "tv", Secret: secret})
+		s := &setup{d: d, p: p, skill: newSkill(t, busURL, skillID)}
 		reg := s.register(t, "tv", "", "", map[string]any{"provider": "microsoft", "login": "device", "device_endpoint": s.p.DeviceEndpoint, "token_auth": "basic"})
 		if reg["needs_creds"] != true || reg["login"] != "device" {
 			t.Fatalf("register = %v", reg)

@@ -5,7 +5,8 @@
 // closed network; a test adds what it needs (IgnoreCertificateErrors,
 // VirtualTimeBudget, LoopbackOnly). The helpers are safe for parallel tests:
 // DumpDOM, Screenshot and Open start a browser each; Start starts one that
-// a test's parallel subtests open their pages in, as tabs.
+// a test's parallel subtests open their pages in, as tabs, and Shared one
+// for a whole package's tests.
 package browsertest
 
 import (
@@ -71,9 +72,14 @@ func LoopbackOnly(proxy string) []string {
 // flags returns the base flags with a new profile directory, and a phone's
 // window size.
 func flags(t testing.TB) []string {
+	return baseFlags(filepath.Join(t.TempDir(), "profile"))
+}
+
+// baseFlags returns the base flags with profile as the profile directory.
+func baseFlags(profile string) []string {
 	return []string{"--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
 		"--disable-background-networking", "--disable-component-update", "--disable-sync",
-		"--user-data-dir=" + filepath.Join(t.TempDir(), "profile"),
+		"--user-data-dir=" + profile,
 		"--window-size=390,844", "--hide-scrollbars"}
 }
 
@@ -130,11 +136,15 @@ func Screenshot(t testing.TB, url string, extra ...string) image.Image {
 	return img
 }
 
+// screenshotsEnv names the variable that asks for screenshots to be kept,
+// in the directory it names.
+const screenshotsEnv = "OVOS_OAUTH_SCREENSHOTS"
+
 // save writes a screenshot's PNG to the directory OVOS_OAUTH_SCREENSHOTS
 // names, if it names one, as name.png (slashes turned into underscores).
 func save(t testing.TB, name string, png []byte) {
 	t.Helper()
-	if dir := os.Getenv("OVOS_OAUTH_SCREENSHOTS"); dir != "" {
+	if dir := os.Getenv(screenshotsEnv); dir != "" {
 		p := filepath.Join(dir, strings.ReplaceAll(name, "/", "_")+".png")
 		if err := os.WriteFile(p, png, 0o644); err != nil {
 			t.Errorf("save screenshot: %v", err)

@@ -5,10 +5,13 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"image"
 	"image/png"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
@@ -54,26 +57,40 @@ func Open(t testing.TB, url string, extra ...string) *Page {
 // t and its subtests have ended.
 func Start(t testing.TB, extra ...string) *Browser {
 	t.Helper()
+	b, stop, err := launch(Path(t), append(flags(t), extra...))
+	if stop != nil {
+		t.Cleanup(stop)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// launch starts bin with args and waits for its DevTools endpoint. stop,
+// when not nil, stops it and waits for it, also after an error.
+func launch(bin string, args []string) (b *Browser, stop func(), err error) {
 	ctx, cancel := context.WithCancel(context.Background())
-	args := append(append(flags(t), extra...), "--remote-debugging-port=0", "about:blank")
-	cmd := exec.CommandContext(ctx, Path(t), args...)
+	args = append(args, "--remote-debugging-port=0", "about:blank")
+	cmd := exec.CommandContext(ctx, bin, args...)
 	// Chromium's helper processes go with it: a process group, killed whole.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
-		t.Fatal(err)
+		cancel()
+		return nil, nil, err
 	}
 	if err := cmd.Start(); err != nil {
 		cancel()
-		t.Fatalf("start chromium: %v", err)
+		return nil, nil, fmt.Errorf("start chromium: %w", err)
 	}
 	var wg sync.WaitGroup
-	t.Cleanup(func() {
+	stop = func() {
 		cancel()
 		_ = cmd.Wait()
 		wg.Wait()
-	})
+	}
 	found := make(chan string, 1)
 	wg.Go(func() {
 		sc := bufio.NewScanner(stderr)
@@ -88,11 +105,74 @@ func Start(t testing.TB, extra ...string) *Browser {
 	})
 	select {
 	case wsURL := <-found:
-		return &Browser{wsURL: wsURL}
+		return &Browser{wsURL: wsURL}, stop, nil
 	case <-time.After(timeout):
-		t.Fatal("chromium did not open its DevTools endpoint")
-		return nil
+		return nil, stop, errors.New("chromium did not open its DevTools endpoint")
 	}
+}
+
+// Shared is one browser that a package's tests open their tabs in, when
+// they need no flags beyond the base ones: starting a browser costs more
+// CPU than the pages a test shows in it. The first test that asks starts
+// it; the package's TestMain calls Stop after m.Run. The tests share its
+// profile: its cookies and cache, which the servers of different tests,
+// on ports of their own, do not meet. Its connections to a test's server
+// outlive the test, among them those Chromium opens ahead and sends
+// nothing on: an httptest server closes them, but an http.Server's
+// Shutdown waits 5 s for each, so a test of such a server starts its own
+// browser. Safe for concurrent use.
+type Shared struct {
+	// Extra are the flags beyond the base ones, the same for every test
+	// that uses the browser; set before the first call of Browser.
+	Extra []string
+
+	mu      sync.Mutex
+	b       *Browser
+	stop    func()
+	profile string
+}
+
+// Browser returns the shared browser, started with the base flags and
+// Extra if it is not running yet. Like Start, it skips the test where Chromium is not
+// installed, unless on CI.
+func (s *Shared) Browser(t testing.TB) *Browser {
+	t.Helper()
+	bin := Path(t)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.b != nil {
+		return s.b
+	}
+	if s.profile == "" {
+		dir, err := os.MkdirTemp("", "ovos-oauth-chromium-")
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.profile = dir
+	}
+	b, stop, err := launch(bin, append(baseFlags(filepath.Join(s.profile, "profile")), s.Extra...))
+	if err != nil {
+		if stop != nil {
+			stop()
+		}
+		t.Fatal(err)
+	}
+	s.b, s.stop = b, stop
+	return b
+}
+
+// Stop stops the shared browser, if it was started, and removes its
+// profile.
+func (s *Shared) Stop() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.stop != nil {
+		s.stop()
+	}
+	if s.profile != "" {
+		os.RemoveAll(s.profile)
+	}
+	s.b, s.stop, s.profile = nil, nil, ""
 }
 
 // Open opens url in a new tab, for the test t: a subtest may open one in
@@ -263,6 +343,17 @@ func (p *Page) Phone(width, height int) {
 	}, nil)
 }
 
+// Languages makes the page's browser speak the phone's languages, an
+// Accept-Language list such as "de-DE,de": in its requests and in
+// navigator.languages, for the pages it loads from now on. It is what
+// --accept-lang sets for a whole browser, for one tab, so that tabs of
+// different languages share one browser.
+func (p *Page) Languages(accept string) {
+	p.t.Helper()
+	ua := p.Evaluate("navigator.userAgent")
+	p.call(p.session, "Emulation.setUserAgentOverride", map[string]any{"userAgent": ua, "acceptLanguage": accept}, nil)
+}
+
 // Screenshot returns a PNG of the whole page, beyond the viewport when it
 // is longer, and, if OVOS_OAUTH_SCREENSHOTS names a directory, saves it
 // there as name.png.
@@ -285,6 +376,18 @@ func (p *Page) Screenshot(name string) image.Image {
 	}
 	save(p.t, name, shot.Data)
 	return img
+}
+
+// SaveScreenshot saves a PNG of the whole page, as Screenshot takes it, as
+// name.png in the directory OVOS_OAUTH_SCREENSHOTS names, for a person to
+// look at; without that variable it takes none. A capture beyond the
+// viewport and its PNG cost a tenth of a second a page, which tests that
+// read the page's measurements from the DOM need not pay.
+func (p *Page) SaveScreenshot(name string) {
+	p.t.Helper()
+	if os.Getenv(screenshotsEnv) != "" {
+		p.Screenshot(name)
+	}
 }
 
 // Reload reloads the page, as the browser's reload button does: also a

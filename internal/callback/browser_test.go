@@ -7,6 +7,7 @@ import (
 	"image/color"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -14,6 +15,17 @@ import (
 	"github.com/OpenVoiceOS/ovos-oauth/internal/browsertest"
 	"github.com/OpenVoiceOS/ovos-oauth/internal/i18n"
 )
+
+// browser is the package's Chromium, for the tests that need no flags of
+// their own: one for all, rather than one each.
+var browser browsertest.Shared
+
+// TestMain stops the shared browser once the tests have run.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	browser.Stop()
+	os.Exit(code)
+}
 
 // browse loads url in a tab of b and returns the rendered DOM and a
 // screenshot.
@@ -52,7 +64,7 @@ func TestPagesInChromium(t *testing.T) {
 	t.Parallel()
 	srv := httptest.NewServer(newServer(t, fakeEngine{}).Handler())
 	t.Cleanup(srv.Close)
-	b := browsertest.Start(t)
+	b := browser.Browser(t)
 	tests := []struct {
 		name, path string
 		words      []string
@@ -110,7 +122,7 @@ func TestPasteFromAnotherSiteInChromium(t *testing.T) {
 		t.Errorf("the engine got %d answers from another site's post, want none", n)
 	}
 
-	p := browsertest.Open(t, target)
+	p := browser.Browser(t).Open(t, target)
 	p.WaitFor(`document.getElementById("url") ? "ready" : ""`)
 	p.Evaluate(`window.pasted = true; document.getElementById("url").value = "` + pasted + `"; document.querySelector('button[type="submit"]').click()`)
 	if text := p.WaitFor(`!window.pasted && document.querySelector(".mark, .problem") ? document.querySelector("main").innerText : ""`); !strings.Contains(text, "You're logged in") {
@@ -127,7 +139,7 @@ func TestPasteFromAnotherSiteInChromium(t *testing.T) {
 // OVOS_OAUTH_SCREENSHOTS set, each is saved there, to be looked at.
 func TestPagesFitAPhone(t *testing.T) {
 	t.Parallel()
-	b := browsertest.Start(t)
+	b := browser.Browser(t)
 	for _, lang := range []string{"en", "de"} {
 		t.Run(lang, func(t *testing.T) {
 			t.Parallel()
@@ -175,7 +187,7 @@ func TestPagesFitAPhone(t *testing.T) {
 				if w := p.Evaluate(`document.documentElement.scrollWidth > window.innerWidth ? document.documentElement.scrollWidth + " > " + window.innerWidth : ""`); w != "" {
 					t.Errorf("%s: the page is wider than the phone (%s px): cut off", name, w)
 				}
-				p.Screenshot("page_" + name + "_" + lang)
+				p.SaveScreenshot("page_" + name + "_" + lang)
 			}
 			for _, pg := range pages {
 				p.Evaluate(`window.before = true`)

@@ -355,7 +355,7 @@ func TestSetupPageInChromium(t *testing.T) {
 	t.Parallel()
 	env := newSetupEnv(t, "en")
 	link, _ := env.setup(t, "music", nil)
-	p := browsertest.Open(t, link)
+	p := browser.Browser(t).Open(t, link)
 	p.WaitFor(setupPageReady)
 	if got := p.Evaluate(`document.querySelector("button[data-copy]").hidden ? "hidden" : "shown"`); got != "shown" {
 		t.Fatalf("the Copy button is %s: the page's script did not run under its policy", got)
@@ -390,7 +390,6 @@ func TestSetupPageInChromium(t *testing.T) {
 func TestSetupPagesFitAPhone(t *testing.T) {
 	t.Parallel()
 	p := oauthtest.Start(t, oauthtest.Client{ID: "tv", Secret: "tv-secret"})
-	browser := browsertest.Start(t)
 	for _, lang := range []string{"en", "de", "pt"} {
 		t.Run(lang, func(t *testing.T) {
 			t.Parallel()
@@ -409,7 +408,7 @@ func TestSetupPagesFitAPhone(t *testing.T) {
 				t.Fatalf("using a setup: %d", resp.StatusCode)
 			}
 
-			b := browser.Open(t, "about:blank")
+			b := browser.Browser(t).Open(t, "about:blank")
 			b.Phone(412, 915)
 			look := func(name string) {
 				t.Helper()
@@ -420,7 +419,7 @@ func TestSetupPagesFitAPhone(t *testing.T) {
 				if got := b.Evaluate(`document.body.innerText`); strings.Contains(got, "{") || strings.Contains(got, typedSecret) {
 					t.Errorf("%s: the page shows a placeholder or the secret:\n%s", name, got)
 				}
-				b.Screenshot("setup-" + name + "-" + lang)
+				b.SaveScreenshot("setup-" + name + "-" + lang)
 			}
 			for _, pg := range []struct{ name, url string }{
 				{"loopback", loopback}, {"lan", lan}, {"strava", strava}, {"custom", custom}, {"device", device}, {"used", used},

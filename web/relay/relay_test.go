@@ -226,7 +226,8 @@ func element(page, tag string) (string, bool) {
 func TestLanguage(t *testing.T) {
 	t.Parallel()
 	rel := newRelay(t, nil)
-	proxy := newRecorder(t, proxyMarker)
+	// A tab in each language, of the shared browser.
+	b := browser.Browser(t)
 	tests := []struct{ accept, lang string }{
 		{"de-DE,de", "de"},
 		{"pt-BR", "pt"},
@@ -236,7 +237,11 @@ func TestLanguage(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.accept, func(t *testing.T) {
 			t.Parallel()
-			dom := browsertest.DumpDOM(t, rel.URL+"/?state=nothing", append(flags(proxy, 5*time.Second), "--accept-lang="+tt.accept)...)
+			p := b.Open(t, "about:blank")
+			p.Languages(tt.accept)
+			p.Navigate(rel.URL + "/?state=nothing")
+			p.WaitFor(`document.readyState === "complete" && document.getElementById("box").className === "refused" ? "shown" : ""`)
+			dom := p.Evaluate("document.documentElement.outerHTML")
 			words := i18n.Shipped().Messages(tt.lang)
 			for _, k := range []i18n.Key{i18n.RelayRefusedTitle, i18n.RelayRefusedMessage, i18n.RelayRefusedHint} {
 				if !strings.Contains(html.UnescapeString(dom), words[k]) {
@@ -325,7 +330,7 @@ func TestReloadWhenBackOnWiFi(t *testing.T) {
 	rel := newRelay(t, nil)
 	target := "http://" + addr + "/auth/callback/skill_app"
 	st := state(target)
-	p := browsertest.Open(t, rel.URL+"/?"+url.Values{"code": {"C"}, "state": {st}}.Encode(), browsertest.IgnoreCertificateErrors)
+	p := browser.Browser(t).Open(t, rel.URL+"/?"+url.Values{"code": {"C"}, "state": {st}}.Encode())
 	p.WaitFor(`location.protocol === "chrome-error:" ? "gave up" : ""`)
 
 	// The phone is back on the home Wi-Fi: the device answers.
@@ -368,6 +373,14 @@ type recorder struct {
 }
 
 func newRecorder(t *testing.T, marker string) *recorder {
+	r := startRecorder(marker)
+	t.Cleanup(r.srv.Close)
+	return r
+}
+
+// startRecorder is newRecorder for a recorder that outlives a test: the
+// caller closes its server.
+func startRecorder(marker string) *recorder {
 	r := &recorder{}
 	r.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		if req.Header.Get("Upgrade") != "" {
@@ -387,7 +400,6 @@ func newRecorder(t *testing.T, marker string) *recorder {
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
 		fmt.Fprintf(w, "<!doctype html><title>device</title><p>%s</p>", marker)
 	}))
-	t.Cleanup(r.srv.Close)
 	return r
 }
 
@@ -440,8 +452,11 @@ type outcome struct {
 
 // batchPage opens each load in a popup, a top-level window like the phone's
 // tab, one after the other. While the popup shows the relay page it is
-// same-origin and readable; once it has navigated away it is not. The
-// results land in #results as JSON.
+// same-origin and readable; once it has navigated away it is not. A popup
+// still on the relay page takes the next load, which costs Chromium half
+// what a new window does; the load's page is told from the one before by
+// its address. One that left is closed, since another origin's page could
+// not be told from the next load's. The results land in #results as JSON.
 const batchPage = `<!doctype html>
 <pre id="results"></pre>
 <script type="application/json" id="loads">%s</script>
@@ -449,10 +464,10 @@ const batchPage = `<!doctype html>
 "use strict";
 const loads = JSON.parse(document.getElementById("loads").textContent);
 const results = {};
-let i = 0, w = null, cur = null, tries = 0;
+let i = 0, w = null, cur = null, want = "", tries = 0;
 function look() {
   try {
-    if (w.location.href === "about:blank" || w.document.readyState !== "complete") return null;
+    if (w.location.href !== want || w.document.readyState !== "complete") return null;
     const title = w.document.getElementById("title"), text = w.document.getElementById("text");
     if (!title || !text) return {left: "not the relay page: " + w.location.href};
     if (w.document.getElementById("box").className === "sending") return null; // navigating
@@ -466,13 +481,18 @@ function step() {
     const r = look();
     if (r === null && tries++ < 300) { setTimeout(step, 10); return; }
     results[cur.name] = r || {left: "never settled"};
-    w.close();
+    if (results[cur.name].left) {
+      w.close();
+      w = null;
+    }
     document.getElementById("results").textContent = JSON.stringify(results);
   }
   if (i === loads.length) return;
   cur = loads[i++];
+  want = new URL(cur.url, location.href).href;
   tries = 0;
-  w = window.open(cur.url);
+  if (w) w.location.href = cur.url;
+  else w = window.open(cur.url);
   setTimeout(step, 10);
 }
 step();
@@ -538,11 +558,35 @@ func flags(proxy *recorder, budget time.Duration) []string {
 		browsertest.IgnoreCertificateErrors, browsertest.VirtualTimeBudget(budget))
 }
 
-// visit loads the relay page at path (with its query) and returns the DOM
-// Chromium ended on.
-func visit(t *testing.T, rel *httptest.Server, proxy *recorder, path string) string {
+// sharedProxy is the proxy of the shared browser: it gets what the
+// browser sends anywhere but 127.0.0.1, which in the tests that use that
+// browser is nothing.
+var sharedProxy *recorder
+
+// browser is the Chromium of the tests that need no proxy of their own
+// (LoopbackOnly to sharedProxy): one for them all, rather than one each,
+// since starting one costs more than the pages.
+var browser browsertest.Shared
+
+// TestMain starts the shared browser's proxy, and stops it and the
+// browser once the tests have run.
+func TestMain(m *testing.M) {
+	sharedProxy = startRecorder(proxyMarker)
+	browser.Extra = append(browsertest.LoopbackOnly(sharedProxy.addr()), browsertest.IgnoreCertificateErrors)
+	code := m.Run()
+	browser.Stop()
+	sharedProxy.srv.Close()
+	os.Exit(code)
+}
+
+// visit opens url in a tab of the shared browser and waits until the
+// JavaScript condition settled holds there: the page has done what it
+// does (its navigations included).
+func visit(t *testing.T, url, settled string) *browsertest.Page {
 	t.Helper()
-	return browsertest.DumpDOM(t, rel.URL+path, flags(proxy, 5*time.Second)...)
+	p := browser.Browser(t).Open(t, url)
+	p.WaitFor(settled + ` ? "settled" : ""`)
+	return p
 }
 
 var resultsRE = regexp.MustCompile(`(?s)<pre id="results">(.*?)</pre>`)
@@ -658,14 +702,16 @@ func TestForward(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			dev, proxy := newRecorder(t, deviceMarker), newRecorder(t, proxyMarker)
+			dev := newRecorder(t, deviceMarker)
 			st := state(dev.srv.URL + "/auth/callback/skill_app")
-			dom := visit(t, rel, proxy, "/?"+tt.query(st).Encode())
+			// Settled on the device's page, or on the relay page refusing.
+			p := visit(t, rel.URL+"/?"+tt.query(st).Encode(), `document.body.innerText.includes("`+deviceMarker+`") || document.getElementById("box").className === "refused"`)
+			dom := p.Evaluate("document.documentElement.outerHTML")
 			want := []request{{http.MethodGet, dev.addr(), "/auth/callback/skill_app", tt.want(st)}}
 			if d := cmp.Diff(dev.requests(), want); d != "" {
 				t.Errorf("device got (-got +want):\n%s", d)
 			}
-			if got := proxy.requests(); len(got) != 0 {
+			if got := sharedProxy.requests(); len(got) != 0 {
 				t.Errorf("proxy got %v, want nothing", got)
 			}
 			if !strings.Contains(dom, deviceMarker) {
@@ -842,16 +888,22 @@ func TestRefuse(t *testing.T) {
 func TestRefuseFramed(t *testing.T) {
 	t.Parallel()
 	rel := newRelay(t, nil)
-	dev, proxy := newRecorder(t, deviceMarker), newRecorder(t, proxyMarker)
+	dev := newRecorder(t, deviceMarker)
 	st := state(dev.srv.URL + "/auth/callback/skill_app")
-	dom := visit(t, rel, proxy, "/frame?"+url.Values{"code": {"C"}, "state": {st}}.Encode())
-	if !strings.Contains(dom, "FRAMING-PAGE") {
+	// Loaded, and the relay page in the frame has decided, to refuse or to
+	// send.
+	const framed = `document.querySelector("iframe").contentDocument.getElementById("box").className`
+	p := visit(t, rel.URL+"/frame?"+url.Values{"code": {"C"}, "state": {st}}.Encode(), `location.href !== "about:blank" && document.readyState === "complete" && (!document.querySelector("iframe") || `+framed+` !== "")`)
+	if dom := p.Evaluate("document.documentElement.outerHTML"); !strings.Contains(dom, "FRAMING-PAGE") {
 		t.Fatalf("framing page not loaded:\n%s", dom)
+	}
+	if got := p.Evaluate(framed); got != "refused" {
+		t.Errorf("the framed relay page is %q, want refused", got)
 	}
 	if got := dev.requests(); len(got) != 0 {
 		t.Errorf("device got %v, want nothing", got)
 	}
-	if got := proxy.requests(); len(got) != 0 {
+	if got := sharedProxy.requests(); len(got) != 0 {
 		t.Errorf("proxy got %v, want nothing", got)
 	}
 }
@@ -861,7 +913,8 @@ func TestRefuseFramed(t *testing.T) {
 func TestLooks(t *testing.T) {
 	t.Parallel()
 	rel := newRelay(t, nil)
-	img := browsertest.Screenshot(t, rel.URL+"/?state=nothing", flags(newRecorder(t, proxyMarker), 5*time.Second)...)
+	p := visit(t, rel.URL+"/?state=nothing", `document.readyState === "complete" && document.getElementById("box").className === "refused"`)
+	img := p.Screenshot(t.Name())
 	red := color.RGBA{0xb4, 0x23, 0x18, 0xff}
 	n := 0
 	b := img.Bounds()
@@ -889,6 +942,7 @@ func near(a uint32, b uint8) bool { d := int(a) - int(b); return d > -12 && d < 
 func TestPageFitsAPhone(t *testing.T) {
 	t.Parallel()
 	rel := newRelay(t, nil)
+	b := browser.Browser(t)
 	for _, lang := range []string{"en", "de"} {
 		t.Run(lang, func(t *testing.T) {
 			t.Parallel()
@@ -902,7 +956,8 @@ func TestPageFitsAPhone(t *testing.T) {
 			}))
 			t.Cleanup(dev.Close)
 			st := state(dev.URL + "/auth/callback/skill_app")
-			p := browsertest.Open(t, "about:blank", browsertest.IgnoreCertificateErrors, "--accept-lang="+lang)
+			p := b.Open(t, "about:blank")
+			p.Languages(lang)
 			p.Phone(412, 915)
 			for _, view := range []struct{ name, query string }{
 				{"refused", "state=nothing"},
@@ -920,7 +975,7 @@ func TestPageFitsAPhone(t *testing.T) {
 				if w := p.Evaluate(`document.documentElement.scrollWidth > window.innerWidth ? document.documentElement.scrollWidth + " > " + window.innerWidth : ""`); w != "" {
 					t.Errorf("%s, %s: the page is wider than the phone (%s px): cut off", lang, view.name, w)
 				}
-				p.Screenshot("relay_" + view.name + "_" + lang)
+				p.SaveScreenshot("relay_" + view.name + "_" + lang)
 			}
 		})
 	}

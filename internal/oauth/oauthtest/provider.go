@@ -174,7 +174,7 @@ func New(opts Options, clients ...Client) (*Provider, error) {
 		}
 	}
 	users := storage.NewUserStore(issuer)
-	st := &recordingStorage{Storage: storage.NewStorageWithClients(users, known), lifetime: opts.AccessTokenLifetime, presented: map[string]int{}}
+	st := &recordingStorage{Storage: newStorage(users, known), lifetime: opts.AccessTokenLifetime, presented: map[string]int{}}
 	dev := newDeviceStorage(st, users, opts)
 	srv.Config.Handler = dev.handler(exampleop.SetupServer(issuer, dev, nil, false))
 	// The example user store names its user after the issuer's host.
