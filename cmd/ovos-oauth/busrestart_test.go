@@ -16,7 +16,7 @@ import (
 // counts reconnections, not the delays, which internal/bus's tests check,
 // and 50 of 200 ms held the package's other tests back for 10 s.
 func TestBusRestarted50Times(t *testing.T) {
-	busURL, stopBus := startBus(t, "127.0.0.1:0", nil)
+	busURL, stopBus := restartableBus(t)
 	addr := strings.TrimSuffix(strings.TrimPrefix(busURL, "ws://"), "/core")
 	startDaemonTuned(t, busURL, t.TempDir(), homeEnv(t, t.TempDir()), func(d *daemon) { d.client.MinBackoff = 10 * time.Millisecond })
 	const cycles = 50

@@ -81,7 +81,7 @@ func checkSamples(t *testing.T, got map[string]float64, want map[string]float64)
 // type as labels, and nothing that names the skill, the app or a secret.
 func TestMetrics(t *testing.T) {
 	t.Parallel()
-	busURL, stopBus := startBus(t, "127.0.0.1:0", nil)
+	busURL, stopBus := restartableBus(t)
 	dataDir := t.TempDir()
 	d := startDaemon(t, busURL, dataDir, "--metrics-listen", "127.0.0.1:0")
 	if d.metrics == "" {

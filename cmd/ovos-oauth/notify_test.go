@@ -40,7 +40,7 @@ func TestSystemdReadinessAndHealth(t *testing.T) {
 		}
 	}()
 
-	busURL, stopBus := startBus(t, "127.0.0.1:0", nil)
+	busURL, stopBus := restartableBus(t)
 	addr := strings.TrimSuffix(strings.TrimPrefix(busURL, "ws://"), "/core")
 	skill := newSkill(t, busURL, skillID)
 	logs := newLogSink()

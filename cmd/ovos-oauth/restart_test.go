@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/OpenVoiceOS/ovos-oauth/internal/bus"
+	"github.com/OpenVoiceOS/ovos-oauth/internal/bus/bustest"
 	"github.com/OpenVoiceOS/ovos-oauth/internal/oauth/oauthtest"
 )
 
@@ -19,6 +20,19 @@ func startBus(t *testing.T, addr string, open <-chan struct{}) (url string, stop
 	if err != nil {
 		t.Fatal(err)
 	}
+	return serveBus(t, ln, open)
+}
+
+// restartableBus is startBus at a port that stays free for the bus to
+// start again there (see bustest.ListenRestartable).
+func restartableBus(t *testing.T) (url string, stop func()) {
+	t.Helper()
+	return serveBus(t, bustest.ListenRestartable(t), nil)
+}
+
+// serveBus is startBus on ln.
+func serveBus(t *testing.T, ln net.Listener, open <-chan struct{}) (url string, stop func()) {
+	t.Helper()
 	hub := bus.NewHub(slog.New(slog.DiscardHandler))
 	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if open != nil && r.URL.Query().Get("first") == "" {
@@ -46,7 +60,7 @@ func startBus(t *testing.T, addr string, open <-chan struct{}) (url string, stop
 // the token event it could not send reaches the skill.
 func TestBusRestartLosesNothing(t *testing.T) {
 	t.Parallel()
-	busURL, stopBus := startBus(t, "127.0.0.1:0", nil)
+	busURL, stopBus := restartableBus(t)
 	d := startDaemon(t, busURL, t.TempDir())
 	p := oauthtest.Start(t, oauthtest.Client{ID: "web", Secret: secret, RedirectURIs: []string{d.baseURL + "/auth/callback/" + skillID + "_demoapp"}})
 	s := &setup{d: d, p: p, skill: newSkill(t, busURL, skillID)}
