@@ -118,6 +118,9 @@ func TestDaemonKeepsTheFormerStore(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	// On the bus before the daemon: its oauth.ping says it is there, and a
+	// request sent before might reach nobody.
+	sk := newSkill(t, busURL, skillID)
 	logs := newLogSink()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
@@ -138,7 +141,7 @@ func TestDaemonKeepsTheFormerStore(t *testing.T) {
 	if started["data_dir"] != former {
 		t.Errorf("the daemon runs on %v, want the former default %s", started["data_dir"], former)
 	}
-	sk := newSkill(t, busURL, skillID)
+	sk.Expect(t, "oauth.ping")
 	st := noErr(t, sk.request(t, "oauth.status", map[string]any{}, "oauth.status.response"))
 	if apps, _ := st["apps"].([]any); len(apps) != 1 {
 		t.Errorf("oauth.status has %d apps, want the one of the former database", len(apps))
