@@ -56,6 +56,13 @@ func startDaemonEnv(t *testing.T, busURL, dataDir string, env map[string]string,
 	return startDaemonTuned(t, busURL, dataDir, env, nil, extra...)
 }
 
+// shortMirrorWait tunes a daemon (startDaemonTuned) to wait 100 ms, not
+// 2 s, for another program's refresh token to show in the mirror after
+// the provider refused its own (invalid_grant), and for the mirror before
+// a token's event: for tests of what a skill is told then, not of that
+// wait, which internal/oauth's tests hold.
+func shortMirrorWait(d *daemon) { d.engine.MirrorWait = 100 * time.Millisecond }
+
 // startDaemonTuned is startDaemonEnv with tune, if not nil, called on the
 // opened daemon before it runs: a test sets there what no flag sets.
 func startDaemonTuned(t *testing.T, busURL, dataDir string, env map[string]string, tune func(*daemon), extra ...string) *runningDaemon {

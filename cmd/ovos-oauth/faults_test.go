@@ -86,7 +86,7 @@ func (f *faultyTokenEndpoint) counts() (refused, upstream int) {
 func TestProviderFaults(t *testing.T) {
 	t.Parallel()
 	busURL, _ := bustest.StartHub(t)
-	d := startDaemon(t, busURL, t.TempDir())
+	d := startDaemonTuned(t, busURL, t.TempDir(), homeEnv(t, t.TempDir()), shortMirrorWait)
 	p := oauthtest.Start(t, oauthtest.Client{ID: "web", Secret: secret, RedirectURIs: []string{d.baseURL + "/auth/callback/" + skillID + "_demoapp"}})
 	proxy := newFaultyTokenEndpoint(t, p.TokenEndpoint)
 	s := &setup{d: d, p: p, skill: newSkill(t, busURL, skillID)}

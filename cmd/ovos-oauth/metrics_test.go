@@ -83,7 +83,7 @@ func TestMetrics(t *testing.T) {
 	t.Parallel()
 	busURL, stopBus := restartableBus(t)
 	dataDir := t.TempDir()
-	d := startDaemon(t, busURL, dataDir, "--metrics-listen", "127.0.0.1:0")
+	d := startDaemonTuned(t, busURL, dataDir, homeEnv(t, t.TempDir()), shortMirrorWait, "--metrics-listen", "127.0.0.1:0")
 	if d.metrics == "" {
 		t.Fatalf("no metrics address in the start-up log line; logs:\n%s", d.logs)
 	}

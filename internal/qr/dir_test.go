@@ -120,6 +120,7 @@ func TestWriteRelativePath(t *testing.T) {
 }
 
 func TestWriteNamesAreRandom(t *testing.T) {
+	t.Parallel()
 	d := NewDir(t.TempDir())
 	seen := map[string]bool{}
 	for range 20 {

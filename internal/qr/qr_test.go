@@ -36,6 +36,7 @@ func decode(t testing.TB, data []byte) (text string, bounds image.Rectangle) {
 }
 
 func TestEncodeRoundTrip(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name     string
 		text     string
@@ -91,6 +92,7 @@ func TestEncodeErrors(t *testing.T) {
 }
 
 func TestEncodeLongestText(t *testing.T) {
+	t.Parallel()
 	// Version 40 at level M holds 2331 bytes: the limit is the code's, not ours.
 	text := strings.Repeat("a", 2331)
 	if _, err := Encode(text, 0); err != nil {
