@@ -92,6 +92,9 @@ func personText(text func() *i18n.Printer, command string, err error) (string, e
 	if e, ok := errors.AsType[*store.LockedError](err); ok {
 		return text().Text(i18n.CLIStoreLocked, "path", e.Path), e
 	}
+	if e, ok := errors.AsType[*store.ForeignError](err); ok {
+		return text().Text(i18n.CLIStoreForeign, "path", e.Path), e
+	}
 	if e, ok := errors.AsType[*store.NewerError](err); ok {
 		return text().Text(i18n.CLIStoreNewer, "path", e.Path, "version", strconv.Itoa(e.Version), "known", strconv.Itoa(e.Known)), e
 	}

@@ -1,7 +1,9 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"errors"
 	"net"
 	"os"
 	"path/filepath"
@@ -418,4 +420,63 @@ func TestNewerStoreInLang(t *testing.T) {
 	err = serveFailing(t, langOf(t, "de-de"), "--data-dir", dataDir, "--qr-dir", filepath.Join(dataDir, "qr"))
 	wantAll(t, "serve", err.Error(), "die Datenbank "+dbPath+" wurde von einem neueren ovos-oauth geschrieben (ihr Schema ist 99",
 		"installieren Sie die neuere Version wieder")
+}
+
+// TestForeignStoreInLang: another program's bbolt file at the database's
+// path stops the start, saying it is not ovos-oauth's and what to do, and
+// stays as it was.
+func TestForeignStoreInLang(t *testing.T) {
+	t.Parallel()
+	dataDir := t.TempDir()
+	dbPath := filepath.Join(dataDir, "ovos-oauth.db")
+	bdb, err := bolt.Open(dbPath, 0o600, &bolt.Options{Timeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = bdb.Update(func(tx *bolt.Tx) error {
+		b, err := tx.CreateBucket([]byte("notes"))
+		if err != nil {
+			return err
+		}
+		return b.Put([]byte("shopping"), []byte("milk"))
+	})
+	if cerr := bdb.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	before, err := os.ReadFile(dbPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = serveFailing(t, langOf(t, "pt-pt"), "--data-dir", dataDir, "--qr-dir", filepath.Join(dataDir, "qr"))
+	wantAll(t, "serve", err.Error(), "o ficheiro "+dbPath+" não é uma base de dados do ovos-oauth", "defina data_dir para outra pasta")
+	if after, _ := os.ReadFile(dbPath); !bytes.Equal(after, before) {
+		t.Error("the other program's file was changed")
+	}
+}
+
+// TestStoreWithoutKeyCheckInLang: a sealed database that lost its key
+// check is told as a damaged file, in the settings' language.
+func TestStoreWithoutKeyCheckInLang(t *testing.T) {
+	t.Parallel()
+	dataDir := sealedStore(t)
+	dbPath := filepath.Join(dataDir, "ovos-oauth.db")
+	bdb, err := bolt.Open(dbPath, 0o600, &bolt.Options{Timeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = bdb.Update(func(tx *bolt.Tx) error { return tx.Bucket([]byte("meta")).Delete([]byte("key_check")) })
+	if cerr := bdb.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = serveFailing(t, langOf(t, "pt-pt"), "--data-dir", dataDir, "--qr-dir", filepath.Join(dataDir, "qr"))
+	wantAll(t, "serve", err.Error(), "o ficheiro da base de dados "+dbPath+" está danificado", "Restaure-o")
+	if !errors.Is(err, store.ErrDamagedFile) {
+		t.Errorf("serve = %v, want the damaged file's error", err)
+	}
 }

@@ -415,6 +415,7 @@ const (
 	CLIKeyFileWrong          Key = "cli.key_file.wrong"
 	CLIKeyFileMissing        Key = "cli.key_file.missing"
 	CLIKeyFileSealedUnusable Key = "cli.key_file.sealed_unusable"
+	CLIStoreForeign          Key = "cli.store.foreign"
 	CLIStoreLocked           Key = "cli.store.locked"
 	CLIStoreNewer            Key = "cli.store.newer"
 	CLIFlagErrorUnknown      Key = "cli.flag_error.unknown"

@@ -327,7 +327,10 @@ func (db *DB) setUp(bdb *bolt.DB) (compact bool, err error) {
 		version, err = schemaOf(tx)
 		return err
 	})
-	if e, ok := err.(*NewerError); ok {
+	switch e := err.(type) {
+	case *NewerError:
+		e.Path = db.Path
+	case *ForeignError:
 		e.Path = db.Path
 	}
 	if err != nil {
@@ -386,7 +389,7 @@ func schemaOf(tx *bolt.Tx) (int, error) {
 	}
 	err := tx.ForEach(func(name []byte, b *bolt.Bucket) error {
 		if k, _ := b.Cursor().First(); k != nil {
-			return fmt.Errorf("bucket %q holds data but the file has no schema version: not an ovos-oauth store", name)
+			return &ForeignError{Bucket: string(name)}
 		}
 		return nil
 	})
@@ -455,7 +458,7 @@ func putKeyCheck(meta *bolt.Bucket, box *seal.Box) error {
 func (db *DB) checkKey(tx *bolt.Tx, box *seal.Box) error {
 	sealed := tx.Bucket([]byte(bucketMeta)).Get([]byte(keyKeyCheck))
 	if sealed == nil {
-		return errors.New("the store is sealed but has no key check: the file is damaged; restore it from your backup")
+		return &DamagedFileError{Path: db.Path, Reason: FileInconsistent, Problem: "it is sealed but has no key check"}
 	}
 	plain, err := box.Open(sealed, additionalData(bucketMeta, []byte(keyKeyCheck)))
 	if err != nil || !bytes.Equal(plain, keyCheck) {

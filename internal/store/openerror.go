@@ -57,3 +57,15 @@ type NewerError struct {
 func (e *NewerError) Error() string {
 	return fmt.Sprintf("schema version %d is newer than this ovos-oauth understands (%d): the store was written by a newer release, refusing to downgrade", e.Version, e.Known)
 }
+
+// ForeignError is the error of Open for a bbolt file that holds data but
+// is not an ovos-oauth store (no schema version): another program's file
+// at the data directory's path. It is left as it was.
+type ForeignError struct {
+	Path   string
+	Bucket string // a bucket that holds data
+}
+
+func (e *ForeignError) Error() string {
+	return fmt.Sprintf("bucket %q holds data but the file has no schema version: not an ovos-oauth store", e.Bucket)
+}
