@@ -18,7 +18,9 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -568,9 +570,21 @@ var sharedProxy *recorder
 // since starting one costs more than the pages.
 var browser browsertest.Shared
 
+// minParallel is how many of these tests run at once unless -parallel
+// says otherwise. Each mostly waits on Chromium; the default, GOMAXPROCS,
+// held the others back for as long as TestRefuse and
+// TestForwardHomeNetwork, the longest, ran.
+const minParallel = 4
+
 // TestMain starts the shared browser's proxy, and stops it and the
 // browser once the tests have run.
 func TestMain(m *testing.M) {
+	flag.Parse()
+	set := false
+	flag.Visit(func(f *flag.Flag) { set = set || f.Name == "test.parallel" })
+	if !set && runtime.GOMAXPROCS(0) < minParallel {
+		_ = flag.Set("test.parallel", strconv.Itoa(minParallel))
+	}
 	sharedProxy = startRecorder(proxyMarker)
 	browser.Extra = append(browsertest.LoopbackOnly(sharedProxy.addr()), browsertest.IgnoreCertificateErrors)
 	code := m.Run()
