@@ -221,9 +221,9 @@ func TestCLILoginRegistersForOVOSUtilsReaders(t *testing.T) {
 	}
 }
 
-// decodeTerminalQR reads the half-block QR code a command drew back, as
-// a phone would from a dark and from a light terminal, and fails the test
-// unless both read the same text.
+// decodeTerminalQR reads the half-block QR code a command drew back,
+// module by module as a dark and as a light terminal show it (see
+// qrtest.DecodeModules), and fails the test unless both read the same text.
 func decodeTerminalQR(t *testing.T, out string) string {
 	t.Helper()
 	var texts []string
@@ -232,7 +232,7 @@ func decodeTerminalQR(t *testing.T, out string) string {
 		if err != nil {
 			t.Fatalf("%s: %v\n%s", th, err, out)
 		}
-		text, err := qrtest.Decode(term.Image(th, 4, 3))
+		text, err := qrtest.DecodeModules(term.Modules)
 		if err != nil {
 			t.Fatalf("%s: the terminal QR code does not decode: %v", th, err)
 		}

@@ -1,6 +1,8 @@
 package qr_test
 
 import (
+	"crypto/rand"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -64,5 +66,28 @@ func TestTerminalErrors(t *testing.T) {
 	}
 	if _, err := qr.Terminal("http://x/" + strings.Repeat("a", 3000)); err == nil {
 		t.Error("Terminal(3009 bytes) = nil error, want one")
+	}
+}
+
+// TestTerminalRandomLinks: the half-block art of 500 login links of every
+// length up to the longest, on random ports, holds exactly its link, read
+// module by module on a dark and on a light terminal.
+func TestTerminalRandomLinks(t *testing.T) {
+	t.Parallel()
+	for i := range 500 {
+		link := fmt.Sprintf("http://192.168.1.%d:%d/auth/start/", 1+i%254, 1024+i*97%64000) + rand.Text()[:i%27]
+		art, err := qr.Terminal(link)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, th := range []qrtest.Theme{qrtest.Dark, qrtest.Light} {
+			term, err := qrtest.ReadTerminal(art, th)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got, err := qrtest.DecodeModules(term.Modules); got != link {
+				t.Fatalf("%s: the art of %q reads %q, %v", th, link, got, err)
+			}
+		}
 	}
 }

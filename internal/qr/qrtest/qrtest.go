@@ -19,6 +19,7 @@ import (
 
 	"github.com/makiuchi-d/gozxing"
 	"github.com/makiuchi-d/gozxing/qrcode"
+	"github.com/makiuchi-d/gozxing/qrcode/decoder"
 )
 
 // Decode reads the QR code in img, which may hold other things beside it
@@ -31,6 +32,42 @@ func Decode(img image.Image) (string, error) {
 	}
 	hints := map[gozxing.DecodeHintType]any{gozxing.DecodeHintType_TRY_HARDER: true}
 	res, err := qrcode.NewQRCodeReader().Decode(bmp, hints)
+	if err != nil {
+		return "", fmt.Errorf("read QR code: %w", err)
+	}
+	return res.GetText(), nil
+}
+
+// DecodeModules reads a QR code from its modules, rows first, dark true,
+// as Terminal.Modules holds them: the symbol is the bounds of the dark
+// modules (its finder patterns mark three corners), read as it is, with no
+// image detector. gozxing's detector misses a few in a hundred codes of
+// go-qrcode whatever their scale, which a test of random links would meet
+// now and then; this reads exactly what was drawn, every time.
+func DecodeModules(modules [][]bool) (string, error) {
+	minX, minY, maxX, maxY := -1, -1, -1, -1
+	for y, row := range modules {
+		for x, dark := range row {
+			if !dark {
+				continue
+			}
+			if minX < 0 || x < minX {
+				minX = x
+			}
+			if minY < 0 {
+				minY = y
+			}
+			maxX, maxY = max(maxX, x), y
+		}
+	}
+	if minX < 0 || maxX-minX != maxY-minY {
+		return "", fmt.Errorf("read QR code: the dark modules span %dx%d, not a square symbol", maxX-minX+1, maxY-minY+1)
+	}
+	symbol := make([][]bool, 0, maxY-minY+1)
+	for _, row := range modules[minY : maxY+1] {
+		symbol = append(symbol, row[minX:maxX+1])
+	}
+	res, err := decoder.NewDecoder().DecodeBoolMapWithoutHint(symbol)
 	if err != nil {
 		return "", fmt.Errorf("read QR code: %w", err)
 	}
