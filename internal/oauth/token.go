@@ -257,17 +257,25 @@ func withoutOddExpiresIn(body []byte, contentType string) []byte {
 	if json.Unmarshal(body, &fields) != nil {
 		return body
 	}
-	v, ok := fields["expires_in"]
-	if !ok || string(v) == "null" {
+	odd := false
+	for k, v := range fields {
+		// encoding/json, which x/oauth2 reads with, takes a key in any
+		// case: "Expires_In" is expires_in to it.
+		if !strings.EqualFold(k, "expires_in") || string(v) == "null" {
+			continue
+		}
+		var n json.Number
+		if json.Unmarshal(v, &n) == nil {
+			if _, err := n.Int64(); err == nil {
+				continue
+			}
+		}
+		delete(fields, k)
+		odd = true
+	}
+	if !odd {
 		return body
 	}
-	var n json.Number
-	if json.Unmarshal(v, &n) == nil {
-		if _, err := n.Int64(); err == nil {
-			return body
-		}
-	}
-	delete(fields, "expires_in")
 	out, err := json.Marshal(fields)
 	if err != nil {
 		return body
